@@ -1,0 +1,40 @@
+/* Validation of published events (the body of POST /v4/events). */
+#ifndef HKD_ENVELOPE_H
+#define HKD_ENVELOPE_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#define HKD_TYPE_MAX 128 /* longest event type name, bytes */
+#define HKD_ID_MAX 128   /* longest client-supplied event id, bytes */
+
+/*
+ * Event type names: 1..HKD_TYPE_MAX bytes of [A-Za-z0-9_.:-], starting with a
+ * letter or digit. Event ids: 1..HKD_ID_MAX bytes of [A-Za-z0-9_.:-].
+ * 1 when valid, 0 otherwise.
+ */
+int hkd_event_type_valid(const char *s);
+int hkd_event_id_valid(const char *s);
+
+/* Why an envelope was refused: the field (JSON pointer) and a message. */
+struct hkd_envelope_error {
+	char field[128];
+	char message[256];
+};
+
+/*
+ * Check a publish request: an object with "type" (string, valid type),
+ * optional "data" (object; absent means {}), optional "id" (string, valid
+ * id). Any other member is refused (names it). 0 when valid, -1 with err set.
+ */
+int hkd_envelope_check(const json_t *body, struct hkd_envelope_error *err);
+
+/*
+ * Check that every pointer in required[0..n) resolves in envelope (the full
+ * {id,type,timestamp,source,data} object). 0 when all do, -1 naming the
+ * first missing one.
+ */
+int hkd_envelope_require(const json_t *envelope, const char *const *required,
+                         size_t n, struct hkd_envelope_error *err);
+
+#endif
