@@ -1,0 +1,95 @@
+/*
+ * hookd.conf: read with libconfig into plain structs, every problem
+ * collected as "file:line: message" (all of them, not just the first).
+ * Thread: main thread only; a loaded hkd_config is read-only afterwards.
+ */
+#ifndef HKD_CONFIG_H
+#define HKD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <libconfig.h>
+
+/* A list of diagnostics, each "file:line: message". */
+struct hkd_diag {
+	char **msgs;
+	size_t n;
+};
+
+void hkd_diag_init(struct hkd_diag *d);
+void hkd_diag_release(struct hkd_diag *d);
+/* Add a message about setting s (NULL: about the file as a whole). */
+void hkd_diag_add(struct hkd_diag *d, const char *file,
+                  const config_setting_t *s, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+struct hkd_event_type {
+	char *name;
+	char *description;
+	char **required; /* JSON pointers that must resolve in the envelope */
+	size_t n_required;
+};
+
+struct hkd_handler_conf {
+	char *name;
+	char *plugin;      /* a plugin name (plugin_dir/NAME.so) or a path */
+	int concurrency;   /* parallel attempts for this handler; 0 = workers */
+	config_setting_t *setting; /* the handler's group (borrowed from lc) */
+};
+
+struct hkd_route_conf {
+	char **events; /* globs */
+	size_t n_events;
+	char **handlers;
+	size_t n_handlers;
+	int64_t *retry_ms; /* delays before attempt 2, 3, …; NULL = default */
+	size_t n_retry;
+	int line;
+};
+
+struct hkd_config {
+	config_t lc; /* kept: handler settings point into it */
+	char *path;
+
+	char *listen_host; /* NULL = all addresses */
+	char *listen_port;
+	int http_threads;
+	size_t max_body;
+	int connection_timeout; /* seconds */
+	char **api_keys;        /* resolved secrets */
+	size_t n_api_keys;
+
+	char *storage_url;
+	char *plugin_dir;
+	int workers;
+	size_t queue_size;
+	int shutdown_timeout; /* seconds */
+
+	struct hkd_event_type *types;
+	size_t n_types;
+	struct hkd_handler_conf *handlers;
+	size_t n_handlers;
+	struct hkd_route_conf *routes;
+	size_t n_routes;
+};
+
+/*
+ * Read and check path. plugin_dir_override (may be NULL) replaces the
+ * file's plugin_dir. Returns the config (caller frees with hkd_config_free)
+ * or NULL when d received at least one error.
+ */
+struct hkd_config *hkd_config_load(const char *path,
+                                   const char *plugin_dir_override,
+                                   struct hkd_diag *d);
+void hkd_config_free(struct hkd_config *c);
+
+/* The catalog entry named `name`, or NULL. */
+const struct hkd_event_type *hkd_config_type(const struct hkd_config *c,
+                                             const char *name);
+
+/* Default retry delays (ms) after attempts 1..N: the Standard Webhooks
+ * schedule 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h. */
+extern const int64_t hkd_default_retry_ms[];
+extern const size_t hkd_default_retry_len;
+
+#endif

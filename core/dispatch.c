@@ -1,0 +1,547 @@
+/*
+ * Dispatcher. Deliveries live in one of three places, all under `lock`:
+ *   - a target queue (FIFO per handler name), when due;
+ *   - the timer heap (ordered by due time), when waiting for a retry;
+ *   - a worker's hands, while an attempt runs (lock released).
+ * Targets that have due deliveries and a free concurrency slot sit on the
+ * runnable list, so a worker finds work in O(1) and a serialised handler
+ * with a long backlog never makes others wait.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "dispatch.h"
+#include "log.h"
+#include "util.h"
+
+/* How long one attempt may take before plugins are asked to give up. */
+#define ATTEMPT_DEADLINE_MS (5 * 60 * 1000)
+/* The longest Retry-After hint honoured. */
+#define RETRY_AFTER_MAX_MS (24LL * 3600 * 1000)
+
+struct delivery {
+	char id[48];
+	struct hkd_event_rec *event;
+	char *target;
+	int64_t *retry_ms; /* delays before attempt 2, 3, … (owned copy) */
+	size_t n_retry;
+	unsigned attempts; /* attempts made so far */
+	int64_t due;       /* monotonic ms */
+	struct delivery *next;
+};
+
+struct target_q {
+	char *name;
+	int limit;  /* attempts at once */
+	int active; /* attempts running */
+	struct delivery *head, *tail;
+	size_t len;
+	int runnable;
+	struct target_q *next_runnable;
+	struct target_q *next;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	size_t capacity;
+	size_t live;
+	size_t ready;
+	size_t in_flight;
+	struct delivery **heap;
+	size_t heap_len, heap_cap;
+	struct target_q *targets;
+	struct target_q *run_head, *run_tail;
+	int stopping;
+	int n_workers;
+	pthread_t *threads;
+	uint64_t succeeded, dead, retried;
+} D = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+struct hkd_event_rec *hkd_event_rec_new(const char *id, const char *type,
+                                        const char *source,
+                                        const char *timestamp,
+                                        const char *json)
+{
+	struct hkd_event_rec *ev = calloc(1, sizeof(*ev));
+	if (!ev)
+		return NULL;
+	atomic_init(&ev->refs, 1);
+	ev->id = strdup(id);
+	ev->type = strdup(type);
+	ev->source = strdup(source);
+	ev->timestamp = strdup(timestamp);
+	ev->json = strdup(json);
+	if (!ev->id || !ev->type || !ev->source || !ev->timestamp || !ev->json) {
+		hkd_event_rec_unref(ev);
+		return NULL;
+	}
+	ev->json_len = strlen(json);
+	return ev;
+}
+
+void hkd_event_rec_unref(struct hkd_event_rec *ev)
+{
+	if (!ev || atomic_fetch_sub(&ev->refs, 1) != 1)
+		return;
+	free(ev->id);
+	free(ev->type);
+	free(ev->source);
+	free(ev->timestamp);
+	free(ev->json);
+	free(ev);
+}
+
+static void delivery_free(struct delivery *d)
+{
+	hkd_event_rec_unref(d->event);
+	free(d->target);
+	free(d->retry_ms);
+	free(d);
+}
+
+/* --- timer heap (lock held) ------------------------------------------ */
+
+static void heap_swap(size_t a, size_t b)
+{
+	struct delivery *t = D.heap[a];
+	D.heap[a] = D.heap[b];
+	D.heap[b] = t;
+}
+
+static int heap_push(struct delivery *d)
+{
+	size_t i;
+	if (D.heap_len == D.heap_cap) {
+		size_t cap = D.heap_cap ? D.heap_cap * 2 : 64;
+		struct delivery **grown = realloc(D.heap, cap * sizeof(*grown));
+		if (!grown)
+			return -1;
+		D.heap = grown;
+		D.heap_cap = cap;
+	}
+	i = D.heap_len++;
+	D.heap[i] = d;
+	while (i > 0 && D.heap[(i - 1) / 2]->due > D.heap[i]->due) {
+		heap_swap(i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+	return 0;
+}
+
+static struct delivery *heap_pop(void)
+{
+	struct delivery *top = D.heap[0];
+	size_t i = 0;
+	D.heap[0] = D.heap[--D.heap_len];
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < D.heap_len && D.heap[l]->due < D.heap[m]->due)
+			m = l;
+		if (r < D.heap_len && D.heap[r]->due < D.heap[m]->due)
+			m = r;
+		if (m == i)
+			break;
+		heap_swap(i, m);
+		i = m;
+	}
+	return top;
+}
+
+/* --- target queues (lock held) --------------------------------------- */
+
+static struct target_q *target_get(const char *name)
+{
+	struct target_q *t;
+	for (t = D.targets; t; t = t->next)
+		if (strcmp(t->name, name) == 0)
+			return t;
+	t = calloc(1, sizeof(*t));
+	if (!t || !(t->name = strdup(name))) {
+		free(t);
+		return NULL;
+	}
+	t->limit = 1;
+	t->next = D.targets;
+	D.targets = t;
+	return t;
+}
+
+static void make_runnable(struct target_q *t)
+{
+	if (t->runnable || !t->head || t->active >= t->limit)
+		return;
+	t->runnable = 1;
+	t->next_runnable = NULL;
+	if (D.run_tail)
+		D.run_tail->next_runnable = t;
+	else
+		D.run_head = t;
+	D.run_tail = t;
+	pthread_cond_signal(&D.cond);
+}
+
+static void target_push(struct target_q *t, struct delivery *d)
+{
+	d->next = NULL;
+	if (t->tail)
+		t->tail->next = d;
+	else
+		t->head = d;
+	t->tail = d;
+	t->len++;
+	D.ready++;
+	make_runnable(t);
+}
+
+/* Take the next due delivery from the runnable targets, or NULL. */
+static struct delivery *take_ready(struct target_q **tq)
+{
+	struct target_q *t = D.run_head;
+	struct delivery *d;
+	if (!t)
+		return NULL;
+	D.run_head = t->next_runnable;
+	if (!D.run_head)
+		D.run_tail = NULL;
+	t->runnable = 0;
+	d = t->head;
+	t->head = d->next;
+	if (!t->head)
+		t->tail = NULL;
+	t->len--;
+	D.ready--;
+	t->active++;
+	make_runnable(t); /* back at the tail: fair between targets */
+	*tq = t;
+	return d;
+}
+
+/* Move deliveries whose retry time has come to their target queues. */
+static void promote_due(int64_t now)
+{
+	while (D.heap_len > 0 && D.heap[0]->due <= now) {
+		struct delivery *d = heap_pop();
+		struct target_q *t = target_get(d->target);
+		if (!t) {
+			/* Out of memory: try again later rather than drop it. */
+			d->due = now + 1000;
+			heap_push(d);
+			return;
+		}
+		target_push(t, d);
+	}
+}
+
+/* --- attempts -------------------------------------------------------- */
+
+static const char *status_word(enum hookd_status st)
+{
+	return st == HOOKD_OK ? "ok" : st == HOOKD_RETRY ? "retry" : "fail";
+}
+
+/* Run one attempt without the lock. Fills reason; returns the outcome. */
+static enum hookd_status attempt(struct delivery *d, struct hookd_result *res,
+                                 int64_t *duration_ms)
+{
+	struct hkd_runtime *rt = hkd_runtime_current();
+	const struct hkd_handler *h = rt ? hkd_runtime_handler(rt, d->target) : NULL;
+	struct hookd_event ev;
+	enum hookd_status st;
+	int64_t t0 = hkd_mono_ms();
+
+	memset(res, 0, sizeof(*res));
+	res->struct_size = sizeof(*res);
+	if (!h) {
+		snprintf(res->reason, sizeof(res->reason),
+		         "handler '%s' is no longer configured", d->target);
+		st = HOOKD_FAIL;
+		goto out;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.struct_size = sizeof(ev);
+	ev.id = d->event->id;
+	ev.type = d->event->type;
+	ev.source = d->event->source;
+	ev.timestamp = d->event->timestamp;
+	ev.json = d->event->json;
+	ev.json_len = d->event->json_len;
+	ev.attempt = d->attempts + 1;
+	ev.deadline_ms = hkd_now_ms() + ATTEMPT_DEADLINE_MS;
+	ev.target = d->target;
+	ev.delivery_id = d->id;
+	st = h->lib->desc.dispatch(h->state, &ev, res);
+	res->reason[sizeof(res->reason) - 1] = '\0';
+	if (st != HOOKD_OK && st != HOOKD_RETRY && st != HOOKD_FAIL) {
+		snprintf(res->reason, sizeof(res->reason),
+		         "plugin '%s' returned an unknown status %d", h->lib->desc.name,
+		         (int)st);
+		st = HOOKD_FAIL;
+	}
+out:
+	*duration_ms = hkd_mono_ms() - t0;
+	hkd_runtime_unref(rt);
+	return st;
+}
+
+/* The delay before the next attempt, or -1 when the schedule is spent. */
+static int64_t next_delay(const struct delivery *d, int64_t retry_after_ms)
+{
+	int64_t delay;
+	uint32_t rnd = 0;
+	if (d->attempts > d->n_retry)
+		return -1;
+	delay = d->retry_ms[d->attempts - 1];
+	if (retry_after_ms > RETRY_AFTER_MAX_MS)
+		retry_after_ms = RETRY_AFTER_MAX_MS;
+	if (retry_after_ms > delay)
+		delay = retry_after_ms;
+	/* Jitter only adds, up to 10 %, so a retry never fires early. */
+	if (delay >= 10 && getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) == sizeof(rnd))
+		delay += (int64_t)(rnd % (uint32_t)(delay / 10 + 1));
+	return delay;
+}
+
+static void finish(struct delivery *d, enum hookd_status st,
+                   const struct hookd_result *res, int64_t duration_ms)
+{
+	char attempt_s[16], dur_s[24], next_s[24];
+	int64_t delay = -1;
+
+	d->attempts++;
+	if (st == HOOKD_RETRY)
+		delay = next_delay(d, res->retry_after_ms);
+	snprintf(attempt_s, sizeof(attempt_s), "%u", d->attempts);
+	snprintf(dur_s, sizeof(dur_s), "%lld", (long long)duration_ms);
+	snprintf(next_s, sizeof(next_s), "%lld", (long long)delay);
+	hkd_log_kv(st == HOOKD_OK ? HOOKD_LOG_INFO : HOOKD_LOG_WARN, "attempt",
+	           "delivery", d->id, "event", d->event->id, "type",
+	           d->event->type, "target", d->target, "attempt", attempt_s,
+	           "outcome", status_word(st), "duration_ms", dur_s, "reason",
+	           res->reason, st == HOOKD_RETRY && delay >= 0 ? "retry_in_ms" : NULL,
+	           next_s, NULL);
+	if (st != HOOKD_OK && delay < 0)
+		hkd_log_kv(HOOKD_LOG_ERROR, "dead", "delivery", d->id, "event",
+		           d->event->id, "type", d->event->type, "target", d->target,
+		           "attempts", attempt_s, "reason",
+		           st == HOOKD_RETRY ? "retry schedule exhausted" : res->reason,
+		           NULL);
+
+	pthread_mutex_lock(&D.lock);
+	if (delay >= 0) {
+		d->due = hkd_mono_ms() + delay;
+		D.retried++;
+		if (heap_push(d) == 0) {
+			pthread_cond_broadcast(&D.cond);
+			d = NULL;
+		} else {
+			hkd_log_kv(HOOKD_LOG_ERROR, "dead", "delivery", d->id, "reason",
+			           "out of memory scheduling a retry", NULL);
+			D.dead++;
+		}
+	} else if (st == HOOKD_OK) {
+		D.succeeded++;
+	} else {
+		D.dead++;
+	}
+	if (d)
+		D.live--;
+	pthread_mutex_unlock(&D.lock);
+	if (d)
+		delivery_free(d);
+}
+
+static void *worker(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&D.lock);
+	while (!D.stopping) {
+		struct target_q *t = NULL;
+		struct delivery *d;
+		promote_due(hkd_mono_ms());
+		d = take_ready(&t);
+		if (d) {
+			struct hookd_result res;
+			int64_t dur;
+			enum hookd_status st;
+			D.in_flight++;
+			pthread_mutex_unlock(&D.lock);
+			st = attempt(d, &res, &dur);
+			finish(d, st, &res, dur);
+			pthread_mutex_lock(&D.lock);
+			D.in_flight--;
+			t->active--;
+			make_runnable(t);
+			if (D.stopping)
+				pthread_cond_broadcast(&D.cond);
+			continue;
+		}
+		if (D.heap_len > 0) {
+			int64_t wait = D.heap[0]->due - hkd_mono_ms();
+			struct timespec ts;
+			if (wait <= 0)
+				continue;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += wait / 1000;
+			ts.tv_nsec += (wait % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&D.cond, &D.lock, &ts);
+		} else {
+			pthread_cond_wait(&D.cond, &D.lock);
+		}
+	}
+	pthread_mutex_unlock(&D.lock);
+	return NULL;
+}
+
+int hkd_dispatch_start(size_t capacity, int workers)
+{
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_destroy(&D.cond);
+	pthread_cond_init(&D.cond, &ca);
+	pthread_condattr_destroy(&ca);
+	D.capacity = capacity;
+	D.stopping = 0;
+	D.threads = calloc((size_t)workers, sizeof(pthread_t));
+	if (!D.threads)
+		return -1;
+	for (int i = 0; i < workers; i++) {
+		if (pthread_create(&D.threads[i], NULL, worker, NULL) != 0) {
+			hkd_log(HOOKD_LOG_ERROR, "dispatch", "cannot start worker %d: %s",
+			        i, strerror(errno));
+			break;
+		}
+		D.n_workers++;
+	}
+	return D.n_workers == workers ? 0 : -1;
+}
+
+long hkd_dispatch_stop(int64_t timeout_ms)
+{
+	int64_t deadline = hkd_mono_ms() + timeout_ms;
+	long pending = 0;
+	int all_joined = 1;
+
+	pthread_mutex_lock(&D.lock);
+	D.stopping = 1;
+	pthread_cond_broadcast(&D.cond);
+	while (D.in_flight > 0) {
+		struct timespec ts;
+		int64_t left = deadline - hkd_mono_ms();
+		if (left <= 0)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += left / 1000;
+		ts.tv_nsec += (left % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&D.cond, &D.lock, &ts);
+	}
+	if (D.in_flight > 0)
+		all_joined = 0;
+	pthread_mutex_unlock(&D.lock);
+	if (!all_joined)
+		return -1; /* workers still inside plugins: leave them be */
+	for (int i = 0; i < D.n_workers; i++)
+		pthread_join(D.threads[i], NULL);
+	free(D.threads);
+	D.threads = NULL;
+	D.n_workers = 0;
+
+	/* Free what was never attempted (the memory store keeps nothing). */
+	for (struct target_q *t = D.targets, *tn; t; t = tn) {
+		tn = t->next;
+		for (struct delivery *d = t->head, *dn; d; d = dn) {
+			dn = d->next;
+			delivery_free(d);
+			pending++;
+		}
+		free(t->name);
+		free(t);
+	}
+	D.targets = NULL;
+	D.run_head = D.run_tail = NULL;
+	while (D.heap_len > 0) {
+		delivery_free(heap_pop());
+		pending++;
+	}
+	free(D.heap);
+	D.heap = NULL;
+	D.heap_cap = 0;
+	return pending;
+}
+
+int hkd_dispatch_reserve(size_t n)
+{
+	int rc = -1;
+	pthread_mutex_lock(&D.lock);
+	if (!D.stopping && D.live + n <= D.capacity) {
+		D.live += n;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&D.lock);
+	return rc;
+}
+
+void hkd_dispatch_unreserve(size_t n)
+{
+	pthread_mutex_lock(&D.lock);
+	D.live -= n;
+	pthread_mutex_unlock(&D.lock);
+}
+
+int hkd_dispatch_submit(struct hkd_event_rec *ev, const struct hkd_match *m,
+                        const char *delivery_id)
+{
+	struct delivery *d = calloc(1, sizeof(*d));
+	struct target_q *t;
+	if (!d)
+		return -1;
+	hkd_strlcpy(d->id, delivery_id, sizeof(d->id));
+	d->target = strdup(m->handler->name);
+	d->retry_ms = malloc((m->n_retry + 1) * sizeof(int64_t));
+	if (!d->target || !d->retry_ms)
+		goto fail;
+	memcpy(d->retry_ms, m->retry_ms, m->n_retry * sizeof(int64_t));
+	d->n_retry = m->n_retry;
+	atomic_fetch_add(&ev->refs, 1);
+	d->event = ev;
+	pthread_mutex_lock(&D.lock);
+	t = target_get(d->target);
+	if (!t) {
+		pthread_mutex_unlock(&D.lock);
+		goto fail;
+	}
+	t->limit = m->handler->concurrency > 0 ? m->handler->concurrency : 1;
+	target_push(t, d);
+	pthread_mutex_unlock(&D.lock);
+	return 0;
+fail:
+	delivery_free(d);
+	return -1;
+}
+
+void hkd_dispatch_stats(struct hkd_dispatch_stats *out)
+{
+	pthread_mutex_lock(&D.lock);
+	out->live = D.live;
+	out->ready = D.ready;
+	out->scheduled = D.heap_len;
+	out->in_flight = D.in_flight;
+	out->succeeded = D.succeeded;
+	out->dead = D.dead;
+	out->retried = D.retried;
+	pthread_mutex_unlock(&D.lock);
+}

@@ -1,0 +1,72 @@
+/*
+ * The dispatcher: a bounded set of live deliveries, a pool of worker
+ * threads calling plugins, per-handler concurrency limits and retries.
+ *
+ * Threads: hkd_dispatch_reserve/submit are called by HTTP threads; workers
+ * are internal; start/stop by the main thread. One mutex guards all state;
+ * plugins are always called without it.
+ */
+#ifndef HKD_DISPATCH_H
+#define HKD_DISPATCH_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime.h"
+
+/* An accepted event, shared (refcounted) by its deliveries. Immutable. */
+struct hkd_event_rec {
+	atomic_int refs;
+	char *id;
+	char *type;
+	char *source;
+	char *timestamp;
+	char *json; /* the envelope */
+	size_t json_len;
+};
+
+/* Copies every string; one reference. NULL when memory runs out. */
+struct hkd_event_rec *hkd_event_rec_new(const char *id, const char *type,
+                                        const char *source,
+                                        const char *timestamp,
+                                        const char *json);
+void hkd_event_rec_unref(struct hkd_event_rec *ev);
+
+struct hkd_dispatch_stats {
+	size_t live;      /* accepted deliveries not yet finished (incl. reserved) */
+	size_t ready;     /* due, waiting for a worker */
+	size_t scheduled; /* waiting for their retry time */
+	size_t in_flight; /* attempts running */
+	uint64_t succeeded, dead, retried;
+};
+
+/* Start `workers` threads; at most `capacity` live deliveries. 0 / -1. */
+int hkd_dispatch_start(size_t capacity, int workers);
+
+/*
+ * Stop: no new attempts start; running ones finish. Waits up to
+ * timeout_ms for the workers. Returns the number of deliveries that were
+ * never completed (queued or waiting for a retry), or -1 when some attempt
+ * was still running at the deadline.
+ */
+long hkd_dispatch_stop(int64_t timeout_ms);
+
+/*
+ * Reserve room for n deliveries of one event: 0, or -1 when that would
+ * pass the capacity (the caller answers 503). Each reserved slot is later
+ * used by hkd_dispatch_submit or returned with hkd_dispatch_unreserve.
+ */
+int hkd_dispatch_reserve(size_t n);
+void hkd_dispatch_unreserve(size_t n);
+
+/*
+ * Queue the first attempt of a delivery of ev (takes a new reference on
+ * it) to match->handler, using one reserved slot. delivery_id is copied.
+ */
+int hkd_dispatch_submit(struct hkd_event_rec *ev, const struct hkd_match *match,
+                        const char *delivery_id);
+
+void hkd_dispatch_stats(struct hkd_dispatch_stats *out);
+
+#endif

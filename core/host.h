@@ -1,0 +1,42 @@
+/*
+ * The host side of the plugin ABI: the service table handed to plugins and
+ * the settings handle (struct hookd_config) each handler instance reads.
+ */
+#ifndef HKD_HOST_H
+#define HKD_HOST_H
+
+#include <libconfig.h>
+#include "config.h"
+#include "hookd/plugin.h"
+
+/* One resolved secret: element `index` (0 for a string) of key `key`. */
+struct hkd_secret {
+	char *key;
+	int index;
+	char *value;
+};
+
+/* A handler's settings as a plugin sees them. Read-only once built. */
+struct hookd_config {
+	const config_setting_t *group; /* borrowed from the hkd_config */
+	const char *instance;          /* borrowed handler name */
+	struct hkd_secret *secrets;
+	size_t n_secrets;
+};
+
+/* The table given to every plugin's entry function. */
+const struct hookd_host *hkd_host(void);
+
+/*
+ * Build hc for handler group `group` of a plugin declaring `keys`: every
+ * member must be a declared key (or a core key: plugin, concurrency) of the
+ * declared type, required keys must be set, secret keys are resolved.
+ * Problems go to d with file:line. 0 when clean, -1 otherwise.
+ */
+int hkd_host_config_init(struct hookd_config *hc, const char *instance,
+                         const config_setting_t *group,
+                         const struct hookd_plugin *plugin, const char *file,
+                         struct hkd_diag *d);
+void hkd_host_config_release(struct hookd_config *hc);
+
+#endif

@@ -1,0 +1,544 @@
+/*
+ * HTTP API on libmicrohttpd.
+ *
+ * MHD calls on_request several times per request: once with the headers
+ * (we pick the endpoint and refuse early: auth, method, content type,
+ * declared size), once per body chunk (copied into the request up to
+ * max_body), and once with no data (we answer). A request holds a
+ * reference on the runtime it started with, so a reload mid-request is
+ * harmless.
+ */
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "dispatch.h"
+#include "envelope.h"
+#include "http_api.h"
+#include "log.h"
+#include "runtime.h"
+#include "util.h"
+
+enum endpoint {
+	EP_NONE = 0,
+	EP_HEALTH,
+	EP_EVENTS,
+};
+
+struct request {
+	enum endpoint ep;
+	struct hkd_runtime *rt;
+	char *body;
+	size_t len, cap;
+	int too_big;
+	int answered;
+};
+
+static struct MHD_Daemon *daemon_;
+
+/* Queue a JSON response; steals body. */
+static enum MHD_Result send_json(struct MHD_Connection *conn,
+                                 unsigned status, json_t *body,
+                                 const char *hdr, const char *hdr_value)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result rc;
+	char *text = json_dumps(body, JSON_COMPACT);
+	size_t len;
+	json_decref(body);
+	if (!text)
+		return MHD_NO;
+	len = strlen(text);
+	text[len] = '\0';
+	/* One trailing newline makes curl output readable. */
+	char *nl = realloc(text, len + 2);
+	if (nl) {
+		text = nl;
+		text[len++] = '\n';
+		text[len] = '\0';
+	}
+	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	                        "application/json");
+	if (hdr)
+		MHD_add_response_header(resp, hdr, hdr_value);
+	rc = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+/* {"error": code, "message": text[, "field": field]} */
+static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status,
+                                  const char *code, const char *field,
+                                  const char *hdr, const char *hdr_value,
+                                  const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+
+static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status,
+                                  const char *code, const char *field,
+                                  const char *hdr, const char *hdr_value,
+                                  const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	json_t *body;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	body = json_pack("{s:s, s:s}", "error", code, "message", msg);
+	if (field)
+		json_object_set_new(body, "field", json_string(field));
+	return send_json(conn, status, body, hdr, hdr_value);
+}
+
+static int is_method(const char *m, const char *want)
+{
+	return strcmp(m, want) == 0;
+}
+
+/* The key presented by the client, or NULL. */
+static const char *presented_key(struct MHD_Connection *conn)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	                                            "x-api-key");
+	if (v)
+		return v;
+	v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	                                MHD_HTTP_HEADER_AUTHORIZATION);
+	if (v && strncasecmp(v, "Bearer ", 7) == 0) {
+		v += 7;
+		while (*v == ' ')
+			v++;
+		return v;
+	}
+	return NULL;
+}
+
+/* 1 when the request may use /v4 (no keys configured, or a right key). */
+static int authorised(struct MHD_Connection *conn, const struct hkd_config *cfg)
+{
+	const char *key;
+	int ok = 0;
+	if (cfg->n_api_keys == 0)
+		return 1;
+	key = presented_key(conn);
+	if (!key)
+		return 0;
+	/* Compare against every key, always: no early exit to time. */
+	for (size_t i = 0; i < cfg->n_api_keys; i++)
+		ok |= hkd_secret_equal(key, strlen(key), cfg->api_keys[i],
+		                       strlen(cfg->api_keys[i]));
+	return ok;
+}
+
+/* 1 when Content-Type is application/json (parameters allowed). */
+static int is_json_type(struct MHD_Connection *conn)
+{
+	const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	                                             MHD_HTTP_HEADER_CONTENT_TYPE);
+	size_t n;
+	if (!ct)
+		return 0;
+	while (*ct == ' ')
+		ct++;
+	n = strcspn(ct, "; ");
+	return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
+}
+
+static enum MHD_Result get_catalog(struct MHD_Connection *conn,
+                                   const struct hkd_runtime *rt)
+{
+	json_error_t err;
+	json_t *body = json_loads(rt->catalog_json, 0, &err);
+	if (!body)
+		return send_error(conn, 500, "internal", NULL, NULL, NULL,
+		                  "cannot build the catalog");
+	return send_json(conn, MHD_HTTP_OK, body, NULL, NULL);
+}
+
+/* Comma-separated catalog names for error messages (truncated). */
+static void catalog_names(const struct hkd_config *cfg, char *buf, size_t len)
+{
+	size_t off = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < cfg->n_types && off + 1 < len; i++) {
+		int n = snprintf(buf + off, len - off, "%s%s", i ? ", " : "",
+		                 cfg->types[i].name);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+	if (off >= len && len > 4)
+		memcpy(buf + len - 4, "...", 4);
+}
+
+/* Build the stored envelope of a published event. Caller owns. */
+static json_t *make_envelope(const json_t *body, const char *id,
+                             const char *timestamp)
+{
+	json_t *data = json_object_get(body, "data");
+	return json_pack("{s:s, s:s, s:s, s:s, s:O}", "id", id, "type",
+	                 json_string_value(json_object_get(body, "type")),
+	                 "timestamp", timestamp, "source", "api", "data",
+	                 data ? data : json_object());
+}
+
+static enum MHD_Result publish(struct MHD_Connection *conn,
+                               struct request *rq)
+{
+	const struct hkd_config *cfg = rq->rt->cfg;
+	struct hkd_envelope_error eerr;
+	struct hkd_match stack_matches[32], *matches = stack_matches;
+	struct hkd_event_rec *ev = NULL;
+	json_error_t jerr;
+	json_t *body = NULL, *envelope = NULL;
+	const struct hkd_event_type *et = NULL;
+	const char *type;
+	char id[HKD_ID_MAX + 1], ts[40], *json = NULL;
+	size_t n, submitted = 0;
+	enum MHD_Result rc;
+
+	body = json_loadb(rq->body ? rq->body : "", rq->len,
+	                  JSON_REJECT_DUPLICATES, &jerr);
+	if (!body) {
+		rc = send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL,
+		                NULL, NULL, "body is not valid JSON: %s (line %d, column %d)",
+		                jerr.text, jerr.line, jerr.column);
+		goto out;
+	}
+	if (hkd_envelope_check(body, &eerr) != 0) {
+		rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
+		                eerr.field, NULL, NULL, "%s", eerr.message);
+		goto out;
+	}
+	type = json_string_value(json_object_get(body, "type"));
+	if (cfg->n_types > 0 && !(et = hkd_config_type(cfg, type))) {
+		char names[512];
+		catalog_names(cfg, names, sizeof(names));
+		rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT,
+		                "unknown_event_type", "/type", NULL, NULL,
+		                "event type '%s' is not in the catalog; known types: %s",
+		                type, names);
+		goto out;
+	}
+	if (json_object_get(body, "id"))
+		hkd_strlcpy(id, json_string_value(json_object_get(body, "id")),
+		            sizeof(id));
+	else if (hkd_random_id("evt_", id, sizeof(id)) != 0) {
+		rc = send_error(conn, 503, "unavailable", NULL, "Retry-After", "1",
+		                "no randomness available for an event id");
+		goto out;
+	}
+	hkd_format_time(hkd_now_ms(), ts, sizeof(ts));
+	envelope = make_envelope(body, id, ts);
+	if (et && hkd_envelope_require(envelope, (const char *const *)et->required,
+	                               et->n_required, &eerr) != 0) {
+		rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
+		                eerr.field, NULL, NULL, "%s", eerr.message);
+		goto out;
+	}
+	n = hkd_runtime_route(rq->rt, type, matches, HKD_ARRAY_LEN(stack_matches));
+	if (n > HKD_ARRAY_LEN(stack_matches)) {
+		matches = calloc(n, sizeof(*matches));
+		if (!matches)
+			goto oom;
+		n = hkd_runtime_route(rq->rt, type, matches, n);
+	}
+	json = json_dumps(envelope, JSON_COMPACT);
+	if (!json || !(ev = hkd_event_rec_new(id, type, "api", ts, json)))
+		goto oom;
+	if (hkd_dispatch_reserve(n) != 0) {
+		hkd_log_kv(HOOKD_LOG_WARN, "rejected", "type", type, "reason",
+		           "queue full", NULL);
+		rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "queue_full",
+		                NULL, MHD_HTTP_HEADER_RETRY_AFTER, "1",
+		                "the delivery queue is full; retry later");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char did[48];
+		if (hkd_random_id("dlv_", did, sizeof(did)) != 0 ||
+		    hkd_dispatch_submit(ev, &matches[i], did) != 0)
+			break;
+		submitted++;
+	}
+	if (submitted < n) {
+		hkd_dispatch_unreserve(n - submitted);
+		goto oom;
+	}
+	{
+		char nbuf[24];
+		snprintf(nbuf, sizeof(nbuf), "%zu", n);
+		hkd_log_kv(HOOKD_LOG_INFO, "event", "id", id, "type", type, "source",
+		           "api", "deliveries", nbuf, NULL);
+	}
+	rc = send_json(conn, MHD_HTTP_ACCEPTED,
+	               json_pack("{s:s, s:I}", "id", id, "deliveries", (json_int_t)n),
+	               NULL, NULL);
+	goto out;
+oom:
+	rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", NULL,
+	                MHD_HTTP_HEADER_RETRY_AFTER, "1", "out of memory");
+out:
+	hkd_event_rec_unref(ev);
+	free(json);
+	if (matches != stack_matches)
+		free(matches);
+	json_decref(envelope);
+	json_decref(body);
+	return rc;
+}
+
+/* Pick the endpoint; 0 when the path is unknown. */
+static enum endpoint endpoint_of(const char *url)
+{
+	if (strcmp(url, "/healthz") == 0)
+		return EP_HEALTH;
+	if (strcmp(url, "/v4/events") == 0 || strcmp(url, "/v4/events/") == 0)
+		return EP_EVENTS;
+	return EP_NONE;
+}
+
+/*
+ * First call for a request: decide whether to refuse it before reading
+ * the body. Returns 1 when an answer was queued (in *rc).
+ */
+static int refuse_early(struct MHD_Connection *conn, const char *url,
+                        const char *method, struct request *rq,
+                        enum MHD_Result *rc)
+{
+	const struct hkd_config *cfg = rq->rt->cfg;
+	const char *cl;
+	int is_get = is_method(method, "GET") || is_method(method, "HEAD");
+
+	if (strncmp(url, "/v4/", 4) == 0 && !authorised(conn, cfg)) {
+		*rc = send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized", NULL,
+		                 MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer",
+		                 "a valid API key is required (x-api-key header or Authorization: Bearer)");
+		return 1;
+	}
+	switch (rq->ep) {
+	case EP_NONE:
+		*rc = send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NULL, NULL,
+		                 NULL, "no such endpoint: %s %s", method, url);
+		return 1;
+	case EP_HEALTH:
+		if (!is_get) {
+			*rc = send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+			                 "method_not_allowed", NULL, MHD_HTTP_HEADER_ALLOW,
+			                 "GET, HEAD", "%s is not allowed on %s", method, url);
+			return 1;
+		}
+		return 0;
+	case EP_EVENTS:
+		if (is_get)
+			return 0;
+		if (!is_method(method, "POST")) {
+			*rc = send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+			                 "method_not_allowed", NULL, MHD_HTTP_HEADER_ALLOW,
+			                 "GET, HEAD, POST", "%s is not allowed on %s",
+			                 method, url);
+			return 1;
+		}
+		if (!is_json_type(conn)) {
+			*rc = send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+			                 "unsupported_media_type", NULL, NULL, NULL,
+			                 "Content-Type must be application/json");
+			return 1;
+		}
+		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+		                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (cl && strtoull(cl, NULL, 10) > cfg->max_body) {
+			*rc = send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+			                 "payload_too_large", NULL, NULL, NULL,
+			                 "body is larger than the limit of %zu bytes",
+			                 cfg->max_body);
+			return 1;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+/* Append a body chunk; 0, or -1 when the limit is passed. */
+static int take_body(struct request *rq, const char *data, size_t n,
+                     size_t limit)
+{
+	if (rq->len + n > limit)
+		return -1;
+	if (rq->len + n + 1 > rq->cap) {
+		size_t cap = rq->cap ? rq->cap : 4096;
+		while (cap < rq->len + n + 1)
+			cap *= 2;
+		if (cap > limit + 1)
+			cap = limit + 1;
+		char *grown = realloc(rq->body, cap);
+		if (!grown)
+			return -1;
+		rq->body = grown;
+		rq->cap = cap;
+	}
+	memcpy(rq->body + rq->len, data, n);
+	rq->len += n;
+	rq->body[rq->len] = '\0';
+	return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+	struct request *rq = *con_cls;
+	enum MHD_Result rc = MHD_YES;
+	(void)cls;
+	(void)version;
+
+	if (!rq) {
+		rq = calloc(1, sizeof(*rq));
+		if (!rq)
+			return MHD_NO;
+		*con_cls = rq;
+		rq->rt = hkd_runtime_current();
+		if (!rq->rt)
+			return MHD_NO;
+		rq->ep = endpoint_of(url);
+		if (refuse_early(conn, url, method, rq, &rc))
+			rq->answered = 1;
+		return rc;
+	}
+	if (*upload_data_size > 0) {
+		if (!rq->answered && !rq->too_big &&
+		    take_body(rq, upload_data, *upload_data_size,
+		              rq->rt->cfg->max_body) != 0) {
+			rq->too_big = 1;
+			free(rq->body);
+			rq->body = NULL;
+			rq->len = rq->cap = 0;
+		}
+		/* Past the limit the rest is read and dropped, never kept. */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (rq->answered)
+		return MHD_YES;
+	rq->answered = 1;
+	if (rq->too_big)
+		return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
+		                  NULL, "Connection", "close",
+		                  "body is larger than the limit of %zu bytes",
+		                  rq->rt->cfg->max_body);
+	switch (rq->ep) {
+	case EP_HEALTH:
+		return send_json(conn, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"),
+		                 NULL, NULL);
+	case EP_EVENTS:
+		if (is_method(method, "POST"))
+			return publish(conn, rq);
+		return get_catalog(conn, rq->rt);
+	case EP_NONE:
+		break;
+	}
+	return MHD_NO;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+                         void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct request *rq = *con_cls;
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (!rq)
+		return;
+	hkd_runtime_unref(rq->rt);
+	free(rq->body);
+	free(rq);
+	*con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	size_t n;
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	hkd_log_kv(HOOKD_LOG_WARN, "http", "detail", msg, NULL);
+}
+
+int hkd_http_start(const struct hkd_config *cfg)
+{
+	struct addrinfo hints, *res = NULL;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	const union MHD_DaemonInfo *info;
+	char host[256] = "", port[16];
+	int err;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	err = getaddrinfo(cfg->listen_host, cfg->listen_port, &hints, &res);
+	if (err != 0) {
+		hkd_log(HOOKD_LOG_ERROR, "http", "cannot resolve listen address %s:%s: %s",
+		        cfg->listen_host ? cfg->listen_host : "*", cfg->listen_port,
+		        gai_strerror(err));
+		return -1;
+	}
+	if (res->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
+		flags |= MHD_USE_EPOLL;
+	daemon_ = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, NULL,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+		MHD_OPTION_SOCK_ADDR, res->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+		(unsigned)(cfg->http_threads > 1 ? cfg->http_threads : 0),
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+	if (!daemon_) {
+		hkd_log(HOOKD_LOG_ERROR, "http",
+		        "cannot listen on %s:%s (address in use, or not permitted?)",
+		        cfg->listen_host ? cfg->listen_host : "*", cfg->listen_port);
+		freeaddrinfo(res);
+		return -1;
+	}
+	getnameinfo(res->ai_addr, res->ai_addrlen, host, sizeof(host), NULL, 0,
+	            NI_NUMERICHOST);
+	freeaddrinfo(res);
+	info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
+	snprintf(port, sizeof(port), "%u", info ? (unsigned)info->port : 0u);
+	hkd_log_kv(HOOKD_LOG_INFO, "listening", "address", host, "port", port, NULL);
+	return 0;
+}
+
+void hkd_http_quiesce(void)
+{
+	if (daemon_) {
+		MHD_socket s = MHD_quiesce_daemon(daemon_);
+		if (s != MHD_INVALID_SOCKET)
+			close(s);
+	}
+}
+
+void hkd_http_stop(void)
+{
+	if (daemon_)
+		MHD_stop_daemon(daemon_);
+	daemon_ = NULL;
+}

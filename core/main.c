@@ -1,1 +1,329 @@
-int main(void){return 0;}
+/*
+ * hookd: receives events over HTTP and dispatches them to handler plugins.
+ *
+ * The main thread owns start-up, configuration (SIGHUP reloads) and
+ * shutdown (SIGTERM/SIGINT); it waits for signals with sigwait(), so no
+ * other thread ever runs a signal handler.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "config.h"
+#include "dispatch.h"
+#include "http_api.h"
+#include "log.h"
+#include "plugin_loader.h"
+#include "runtime.h"
+#include "util.h"
+
+#define DEFAULT_CONFIG HKD_SYSCONFDIR "/hookd/hookd.conf"
+
+struct options {
+	const char *config;
+	const char *plugin_dir;
+	int check_only;
+	int list_plugins;
+	enum hkd_log_format log_format;
+	enum hookd_log_level log_level;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "Usage: hookd [OPTIONS]\n"
+	        "Receive events over HTTP and dispatch them to handler plugins.\n"
+	        "\n"
+	        "  -c, --config FILE      configuration file (default %s)\n"
+	        "  -t, --check-config     check the configuration, print every problem, exit\n"
+	        "  -P, --plugin-dir DIR   load plugins from DIR (overrides plugin_dir)\n"
+	        "      --list-plugins     list the plugins in the plugin folder and their keys\n"
+	        "      --log-format FMT   text (default) or json\n"
+	        "      --log-level LEVEL  error, warn, info (default) or debug\n"
+	        "  -V, --version          print the version and exit\n"
+	        "  -h, --help             print this help and exit\n"
+	        "\n"
+	        "Signals: SIGHUP reloads the configuration (a broken one is refused and\n"
+	        "the running one kept); SIGTERM or SIGINT stop gracefully.\n",
+	        DEFAULT_CONFIG);
+}
+
+/* Parse argv; returns -1 to exit with 2 (usage), 1 to exit 0 (help). */
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"check-config", no_argument, NULL, 't'},
+		{"plugin-dir", required_argument, NULL, 'P'},
+		{"list-plugins", no_argument, NULL, 'L'},
+		{"log-format", required_argument, NULL, 'F'},
+		{"log-level", required_argument, NULL, 'l'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	o->config = DEFAULT_CONFIG;
+	o->log_level = HOOKD_LOG_INFO;
+	o->log_format = HKD_LOG_TEXT;
+	while ((c = getopt_long(argc, argv, "c:tP:Vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o->config = optarg; break;
+		case 't': o->check_only = 1; break;
+		case 'P': o->plugin_dir = optarg; break;
+		case 'L': o->list_plugins = 1; break;
+		case 'F':
+			if (hkd_log_parse_format(optarg, &o->log_format) != 0) {
+				fprintf(stderr, "hookd: --log-format must be text or json\n");
+				return -1;
+			}
+			break;
+		case 'l':
+			if (hkd_log_parse_level(optarg, &o->log_level) != 0) {
+				fprintf(stderr,
+				        "hookd: --log-level must be error, warn, info or debug\n");
+				return -1;
+			}
+			break;
+		case 'V':
+			printf("hookd %s (plugin ABI %d.%d)\n", PACKAGE_VERSION,
+			       HOOKD_ABI_MAJOR, HOOKD_ABI_MINOR);
+			return 1;
+		case 'h': usage(stdout); return 1;
+		default: usage(stderr); return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "hookd: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+static void print_diag(const struct hkd_diag *d, FILE *out)
+{
+	for (size_t i = 0; i < d->n; i++)
+		fprintf(out, "%s\n", d->msgs[i]);
+}
+
+/* Load and make live; NULL with problems in d. */
+static struct hkd_runtime *load(const struct options *o, struct hkd_diag *d)
+{
+	struct hkd_config *cfg = hkd_config_load(o->config, o->plugin_dir, d);
+	if (!cfg)
+		return NULL;
+	return hkd_runtime_build(cfg, d);
+}
+
+static const char *key_type_name(enum hookd_key_type t)
+{
+	switch (t) {
+	case HOOKD_KEY_STRING: return "string";
+	case HOOKD_KEY_INT: return "integer";
+	case HOOKD_KEY_BOOL: return "bool";
+	case HOOKD_KEY_LIST: return "list";
+	case HOOKD_KEY_GROUP: return "group";
+	}
+	return "?";
+}
+
+static int filter_so(const struct dirent *e)
+{
+	size_t n = strlen(e->d_name);
+	return n > 3 && strcmp(e->d_name + n - 3, ".so") == 0;
+}
+
+/* --list-plugins: every *.so in the plugin folder, with its keys. */
+static int list_plugins(const struct options *o)
+{
+	struct hkd_diag d;
+	struct hkd_config *cfg = NULL;
+	struct dirent **names = NULL;
+	const char *dir = o->plugin_dir;
+	int n, failures = 0;
+
+	hkd_diag_init(&d);
+	if (!dir && access(o->config, R_OK) == 0 &&
+	    (cfg = hkd_config_load(o->config, NULL, &d)))
+		dir = cfg->plugin_dir;
+	if (!dir)
+		dir = HKD_PLUGIN_DIR;
+	n = scandir(dir, &names, filter_so, alphasort);
+	if (n < 0) {
+		fprintf(stderr, "hookd: cannot read plugin folder %s: %s\n", dir,
+		        strerror(errno));
+		hkd_config_free(cfg);
+		hkd_diag_release(&d);
+		return 1;
+	}
+	printf("plugins in %s:\n", dir);
+	for (int i = 0; i < n; i++) {
+		char err[1024], *path = NULL;
+		struct hkd_plugin_lib *lib;
+		if (asprintf(&path, "%s/%s", dir, names[i]->d_name) < 0)
+			path = NULL;
+		lib = path ? hkd_plugin_open(path, err, sizeof(err)) : NULL;
+		if (!lib) {
+			fprintf(stderr, "hookd: %s\n", path ? err : "out of memory");
+			failures++;
+		} else {
+			printf("\n%s %s (ABI %u.%u%s) %s\n  %s\n", lib->desc.name,
+			       lib->desc.version ? lib->desc.version : "",
+			       lib->desc.abi_major, lib->desc.abi_minor,
+			       lib->desc.flags & HOOKD_PLUGIN_THREADSAFE ? ", thread-safe" : "",
+			       path, lib->desc.description ? lib->desc.description : "");
+			for (const struct hookd_config_key *k = lib->desc.keys; k && k->name; k++)
+				printf("    %-18s %-8s%s%s  %s\n", k->name, key_type_name(k->type),
+				       k->flags & HOOKD_KEY_REQUIRED ? " required" : "",
+				       k->flags & HOOKD_KEY_SECRET ? " secret" : "",
+				       k->help ? k->help : "");
+			hkd_plugin_close(lib);
+		}
+		free(path);
+		free(names[i]);
+	}
+	free(names);
+	hkd_config_free(cfg);
+	hkd_diag_release(&d);
+	return failures ? 1 : 0;
+}
+
+static void reload(const struct options *o)
+{
+	struct hkd_diag d;
+	struct hkd_runtime *rt, *old;
+	hkd_diag_init(&d);
+	hkd_log_kv(HOOKD_LOG_INFO, "reload", "config", o->config, NULL);
+	rt = load(o, &d);
+	if (!rt) {
+		for (size_t i = 0; i < d.n; i++)
+			hkd_log_kv(HOOKD_LOG_ERROR, "config", "detail", d.msgs[i], NULL);
+		hkd_log_kv(HOOKD_LOG_ERROR, "reload",
+		           "detail", "the new configuration has errors; keeping the running one",
+		           NULL);
+		hkd_diag_release(&d);
+		return;
+	}
+	old = hkd_runtime_current();
+	if (old) {
+		const struct hkd_config *a = old->cfg, *b = rt->cfg;
+		if (strcmp(a->listen_port, b->listen_port) != 0 ||
+		    (a->listen_host == NULL) != (b->listen_host == NULL) ||
+		    (a->listen_host && strcmp(a->listen_host, b->listen_host) != 0) ||
+		    a->http_threads != b->http_threads || a->workers != b->workers ||
+		    a->queue_size != b->queue_size ||
+		    strcmp(a->storage_url, b->storage_url) != 0)
+			hkd_log_kv(HOOKD_LOG_WARN, "reload", "detail",
+			           "server listen/threads, workers, queue_size and storage take effect only after a restart",
+			           NULL);
+		hkd_runtime_unref(old);
+	}
+	hkd_runtime_install(rt);
+	hkd_log_kv(HOOKD_LOG_INFO, "reload", "detail", "configuration reloaded", NULL);
+	hkd_diag_release(&d);
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct hkd_diag d;
+	struct hkd_runtime *rt;
+	sigset_t sigs;
+	int rc, sig;
+	long pending;
+
+	memset(&o, 0, sizeof(o));
+	rc = parse_args(argc, argv, &o);
+	if (rc != 0)
+		return rc < 0 ? 2 : 0;
+	hkd_log_setup(o.log_format, o.log_level);
+	if (o.list_plugins)
+		return list_plugins(&o);
+
+	/* Before any thread exists: libcurl for plugins, signal routing. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		fprintf(stderr, "hookd: cannot initialise libcurl\n");
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	hkd_diag_init(&d);
+	rt = load(&o, &d);
+	if (o.check_only) {
+		print_diag(&d, stderr);
+		if (rt)
+			printf("%s: configuration OK\n", o.config);
+		hkd_runtime_unref(rt);
+		hkd_diag_release(&d);
+		curl_global_cleanup();
+		return rt ? 0 : 1;
+	}
+	if (!rt) {
+		print_diag(&d, stderr);
+		fprintf(stderr, "hookd: not started: the configuration has errors\n");
+		hkd_diag_release(&d);
+		curl_global_cleanup();
+		return 1;
+	}
+	hkd_diag_release(&d);
+	hkd_runtime_install(rt);
+	if (hkd_dispatch_start(rt->cfg->queue_size, rt->cfg->workers) != 0 ||
+	    hkd_http_start(rt->cfg) != 0) {
+		hkd_dispatch_stop(0);
+		hkd_runtime_install(NULL);
+		curl_global_cleanup();
+		return 1;
+	}
+	{
+		char workers[16];
+		snprintf(workers, sizeof(workers), "%d", rt->cfg->workers);
+		hkd_log_kv(HOOKD_LOG_INFO, "started", "version", PACKAGE_VERSION,
+		           "config", o.config, "workers", workers, "storage",
+		           rt->cfg->storage_url, NULL);
+	}
+
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			reload(&o);
+			continue;
+		}
+		break;
+	}
+
+	hkd_log_kv(HOOKD_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
+	           NULL);
+	hkd_http_quiesce();
+	hkd_http_stop();
+	rt = hkd_runtime_current();
+	pending = hkd_dispatch_stop((int64_t)(rt ? rt->cfg->shutdown_timeout : 10) * 1000);
+	hkd_runtime_unref(rt);
+	if (pending < 0) {
+		hkd_log_kv(HOOKD_LOG_WARN, "stopped", "detail",
+		           "attempts still running at the shutdown timeout were abandoned",
+		           NULL);
+		return 0; /* do not unload plugins under running threads */
+	}
+	{
+		char pbuf[24];
+		snprintf(pbuf, sizeof(pbuf), "%ld", pending);
+		hkd_log_kv(pending ? HOOKD_LOG_WARN : HOOKD_LOG_INFO, "stopped",
+		           "unfinished_deliveries", pbuf, NULL);
+	}
+	hkd_runtime_install(NULL);
+	curl_global_cleanup();
+	return 0;
+}

@@ -1,0 +1,155 @@
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "util.h"
+
+/* A secret file larger than this is surely a mistake. */
+#define SECRET_FILE_MAX 65536
+
+int64_t hkd_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t hkd_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void hkd_format_time(int64_t wall_ms, char *buf, size_t len)
+{
+	time_t secs = (time_t)(wall_ms / 1000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03dZ", (int)(wall_ms % 1000));
+}
+
+int hkd_random_id(const char *prefix, char *buf, size_t len)
+{
+	static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+	unsigned char rnd[26];
+	size_t plen = strlen(prefix);
+	size_t got = 0;
+
+	if (len < plen + sizeof(rnd) + 1)
+		return -1;
+	while (got < sizeof(rnd)) {
+		ssize_t r = getrandom(rnd + got, sizeof(rnd) - got, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	memcpy(buf, prefix, plen);
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		buf[plen + i] = alphabet[rnd[i] & 31];
+	buf[plen + sizeof(rnd)] = '\0';
+	return 0;
+}
+
+static char *read_secret_file(const char *path, char *err, size_t errlen)
+{
+	char *data = NULL;
+	size_t n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot read secret file %s: %s", path,
+		         strerror(errno));
+		return NULL;
+	}
+	data = malloc(SECRET_FILE_MAX + 1);
+	if (!data)
+		goto fail;
+	for (;;) {
+		ssize_t r = read(fd, data + n, SECRET_FILE_MAX + 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(err, errlen, "cannot read secret file %s: %s",
+			         path, strerror(errno));
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > SECRET_FILE_MAX) {
+			snprintf(err, errlen, "secret file %s is larger than %d bytes",
+			         path, SECRET_FILE_MAX);
+			goto fail;
+		}
+	}
+	close(fd);
+	if (n > 0 && data[n - 1] == '\n')
+		n--;
+	if (n > 0 && data[n - 1] == '\r')
+		n--;
+	data[n] = '\0';
+	return data;
+fail:
+	free(data);
+	close(fd);
+	return NULL;
+}
+
+char *hkd_secret_resolve(const char *value, char *err, size_t errlen)
+{
+	char *out;
+	if (strncmp(value, "env:", 4) == 0) {
+		const char *v = getenv(value + 4);
+		if (!v) {
+			snprintf(err, errlen, "environment variable %s is not set",
+			         value + 4);
+			return NULL;
+		}
+		out = strdup(v);
+	} else if (strncmp(value, "file:", 5) == 0) {
+		return read_secret_file(value + 5, err, errlen);
+	} else {
+		out = strdup(value);
+	}
+	if (!out)
+		snprintf(err, errlen, "out of memory");
+	return out;
+}
+
+int hkd_secret_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+	unsigned char da[SHA256_DIGEST_LENGTH], db[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)a, alen, da);
+	SHA256((const unsigned char *)b, blen, db);
+	return CRYPTO_memcmp(da, db, sizeof(da)) == 0 && alen == blen;
+}
+
+char *hkd_strdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+void hkd_strlcpy(char *dst, const char *src, size_t size)
+{
+	size_t n = strlen(src);
+	if (size == 0)
+		return;
+	if (n >= size)
+		n = size - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}

@@ -1,0 +1,42 @@
+/* Small helpers shared by core files: time, ids, secrets, comparisons. */
+#ifndef HKD_UTIL_H
+#define HKD_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HKD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Wall-clock and monotonic milliseconds. */
+int64_t hkd_now_ms(void);
+int64_t hkd_mono_ms(void);
+
+/* RFC 3339 UTC time with milliseconds into buf (at least 32 bytes). */
+void hkd_format_time(int64_t wall_ms, char *buf, size_t len);
+
+/*
+ * A new random id: prefix followed by 26 base32 characters (130 bits from
+ * the OS CSPRNG), e.g. "evt_5q3k…". buf must hold strlen(prefix) + 27 bytes.
+ * 0 on success, -1 when no randomness is available.
+ */
+int hkd_random_id(const char *prefix, char *buf, size_t len);
+
+/*
+ * Resolve a secret setting. "env:NAME" reads the environment variable NAME,
+ * "file:PATH" the file's contents (one trailing newline dropped), anything
+ * else is the literal value. Returns a malloc'd string (caller frees) or NULL
+ * with the reason in err ("environment variable HOOKD_KEY is not set").
+ */
+char *hkd_secret_resolve(const char *value, char *err, size_t errlen);
+
+/*
+ * Compare two secrets in time independent of where they differ and of
+ * their lengths (both are hashed first). 1 when equal.
+ */
+int hkd_secret_equal(const char *a, size_t alen, const char *b, size_t blen);
+
+/* malloc'd copy of s (NULL for NULL) / a bounded copy into dst. */
+char *hkd_strdup(const char *s);
+void hkd_strlcpy(char *dst, const char *src, size_t size);
+
+#endif
