@@ -16,7 +16,11 @@
 int hkd_event_type_valid(const char *s);
 int hkd_event_id_valid(const char *s);
 
-/* Why an envelope was refused: the field (JSON pointer) and a message. */
+/*
+ * Why an envelope was refused: the field (JSON pointer; "" for the whole
+ * body) and a message. Client input quoted in either is cut short: field
+ * at a character boundary, message to 48 bytes of printable ASCII.
+ */
 struct hkd_envelope_error {
 	char field[128];
 	char message[256];
@@ -24,15 +28,18 @@ struct hkd_envelope_error {
 
 /*
  * Check a publish request: an object with "type" (string, valid type),
- * optional "data" (object; absent means {}), optional "id" (string, valid
- * id). Any other member is refused (names it). 0 when valid, -1 with err set.
+ * optional "data" (object; absent means {}, null is refused), optional "id"
+ * (string, valid id). Any other member is refused (names it). Reported in
+ * this order: not an object, the first unknown member, type, data, id.
+ * 0 when valid (err->field ""), -1 with err set. err may be NULL.
  */
 int hkd_envelope_check(const json_t *body, struct hkd_envelope_error *err);
 
 /*
  * Check that every pointer in required[0..n) resolves in envelope (the full
- * {id,type,timestamp,source,data} object). 0 when all do, -1 naming the
- * first missing one.
+ * {id,type,timestamp,source,data} object); a null value counts as present.
+ * 0 when all do, -1 naming the first missing one ("missing required field
+ * /data/x"), or a NULL or malformed pointer in the list. err may be NULL.
  */
 int hkd_envelope_require(const json_t *envelope, const char *const *required,
                          size_t n, struct hkd_envelope_error *err);

@@ -18,8 +18,27 @@ struct hkd_template_vars {
  *   {{name}} for id, type, source, timestamp, attempt, target, data
  *   {{data.a.b}} dotted path, {{/data/a}} JSON pointer, optional " | default"
  *   "\{{" is a literal "{{"; whitespace inside the braces is ignored.
- * Strings are inserted as text, other values as compact JSON, missing fields
- * as the default or nothing; then escaped by mode.
+ * Strings are inserted as text, other values as compact JSON (reals in
+ * their shortest round-trip form at the top level, "null" for a present
+ * null), missing fields as the default or nothing; then escaped by mode.
+ * A default stands in for the value and is escaped like one (so SHELL
+ * quotes it, and a missing value without default is '' in SHELL mode).
+ * Literal template text is never escaped.
+ *
+ * Details: the expression ends at the first "|" and the placeholder at the
+ * first "}}", so neither can occur in a key named by the template; only
+ * whitespace around the expression and the default is ignored. A path or
+ * pointer must start at an envelope member (id, type, source, timestamp,
+ * data), else it is an unknown placeholder. "\{{" is the only escape: other
+ * backslashes are literal text.
+ *
+ * vars may be NULL (attempt 0, no target); envelope may be NULL (every
+ * envelope field missing); err may be NULL. Messages name the 0-based byte
+ * offset of the "{{": "unknown placeholder 'foo' at offset 0",
+ * "unterminated placeholder at offset 7", "empty placeholder at offset 0",
+ * "malformed JSON pointer '/a~2' at offset 0", "malformed path 'data.' at
+ * offset 0". In RAW and SHELL modes a value holding a NUL byte is an error
+ * too, since the result is a C string.
  * Returns a malloc'd string (caller frees with free()) or NULL with a message
  * ("unterminated placeholder at offset 7", ...) in err when the template is
  * malformed or memory runs out.
@@ -28,7 +47,10 @@ char *hkd_template_render(const char *tmpl, const json_t *envelope,
                           const struct hkd_template_vars *vars,
                           enum hookd_render_mode mode, char *err, size_t errlen);
 
-/* Syntax check only: 0 when tmpl is well formed, -1 with a message in err. */
+/*
+ * Syntax check only: 0 when tmpl is well formed, -1 with a message in err
+ * (the same message hkd_template_render would give). err may be NULL.
+ */
 int hkd_template_check(const char *tmpl, char *err, size_t errlen);
 
 #endif

@@ -14,10 +14,12 @@
  *   - a plugin must check host->struct_size (or host->abi_minor) before it
  *     uses a host service appended after 1.0.
  *
- * Threads: create() and destroy() run on the main thread. dispatch() runs on
- * worker threads; several at once for one instance only when the descriptor
- * sets HOOKD_PLUGIN_THREADSAFE, otherwise the host serialises calls per
- * instance. Host services are safe to call from any thread.
+ * Threads: create() runs on the main thread; destroy() runs once no
+ * dispatch() runs or will run on the instance (after a reload replaced it,
+ * or at shutdown), on the main thread or the worker that finished the last
+ * attempt. dispatch() runs on worker threads; several at once for one
+ * instance only when the descriptor sets HOOKD_PLUGIN_THREADSAFE, otherwise
+ * the host serialises calls per instance. Host services are safe to call from any thread.
  *
  * The host initialises libcurl (curl_global_init) before any thread starts;
  * plugins never call curl_global_init or curl_global_cleanup.
@@ -185,8 +187,14 @@ struct hookd_host {
 	 *   {{data.a.b}}           a field by dotted path (arrays: {{data.items.0}})
 	 *   {{/data/a/b}}          a field by JSON pointer (RFC 6901)
 	 *   {{data.a | default}}   `default` used when the field is missing
-	 * A string value is inserted as its text, another value as compact JSON,
-	 * a missing field (without default) as nothing. "\{{" is a literal "{{".
+	 * A string value is inserted as its text, another value (also null) as
+	 * compact JSON, a missing field as its default or nothing. "\{{" is a
+	 * literal "{{". Paths and pointers start at id, type, source, timestamp
+	 * or data; any other name is an "unknown placeholder" error.
+	 * `mode` escapes inserted values (and defaults), never the template's
+	 * own text: HOOKD_RENDER_JSON escapes for use *inside* a JSON string;
+	 * HOOKD_RENDER_SHELL quotes each value, a missing one becoming ''.
+	 * Error messages give the 0-based byte offset of the offending "{{".
 	 * Returns a string the caller frees with host->free, or NULL with a
 	 * message in errbuf (malformed template) — errbuf may be NULL.
 	 */
