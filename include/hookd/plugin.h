@@ -23,6 +23,16 @@
  *
  * The host initialises libcurl (curl_global_init) before any thread starts;
  * plugins never call curl_global_init or curl_global_cleanup.
+ *
+ * Process-wide promises a plugin may rely on: SIGPIPE is ignored; SIGCHLD
+ * keeps its default disposition and the host never calls waitpid(-1), so a
+ * plugin may fork and reap its own children; the host opens its own
+ * descriptors close-on-exec.
+ *
+ * struct hookd_event and struct hookd_result also start with struct_size
+ * (the host's): a plugin reads or writes a field appended after 1.0 only
+ * when struct_size covers it. Strings in them are never NULL unless a field
+ * says so.
  */
 #ifndef HOOKD_PLUGIN_H
 #define HOOKD_PLUGIN_H
@@ -105,7 +115,7 @@ struct hookd_event {
 	const char *json;       /**< the whole envelope {id,type,timestamp,source,data} */
 	size_t json_len;        /**< strlen(json) */
 	unsigned attempt;       /**< 1 for the first attempt, 2 for the first retry... */
-	int64_t deadline_ms;    /**< wall-clock ms since the epoch the attempt should end by */
+	int64_t deadline_ms;    /**< wall-clock ms since the epoch the attempt should end by; 0 = none */
 	const char *target;     /**< name of the handler instance delivering it */
 	const char *delivery_id; /**< id of this (event, target) delivery */
 };
@@ -118,7 +128,8 @@ struct hookd_event {
  */
 struct hookd_result {
 	size_t struct_size;            /**< sizeof(struct hookd_result) of the host */
-	int64_t retry_after_ms;        /**< with HOOKD_RETRY: earliest next try, 0 = by schedule */
+	int64_t retry_after_ms;        /**< with HOOKD_RETRY: wait at least this many ms from now
+	                                    before the next try (0 = by the schedule alone) */
 	char reason[HOOKD_REASON_MAX]; /**< short text for the attempt log (optional) */
 };
 
@@ -196,7 +207,9 @@ struct hookd_host {
 	 * HOOKD_RENDER_SHELL quotes each value, a missing one becoming ''.
 	 * Error messages give the 0-based byte offset of the offending "{{".
 	 * Returns a string the caller frees with host->free, or NULL with a
-	 * message in errbuf (malformed template) — errbuf may be NULL.
+	 * message in errbuf — errbuf may be NULL. NULL can also come at dispatch
+	 * time for a valid template: a value holding a NUL byte in RAW or SHELL
+	 * mode, or memory running out; treat it as a failed attempt.
 	 */
 	char *(*render)(const char *tmpl, const struct hookd_event *event,
 	                enum hookd_render_mode mode, char *errbuf, size_t errlen);
