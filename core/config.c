@@ -73,7 +73,6 @@ void hkd_diag_add(struct hkd_diag *d, const char *file,
 struct loader {
 	const char *file;
 	struct hkd_diag *d;
-	size_t errors_before;
 };
 
 #define ERR(ld, s, ...) hkd_diag_add((ld)->d, (ld)->file, (s), __VA_ARGS__)
@@ -517,7 +516,20 @@ struct hkd_config *hkd_config_load(const char *path,
                                    const char *plugin_dir_override,
                                    struct hkd_diag *d)
 {
-	struct loader ld = {path, d, d->n};
+	size_t before = d->n;
+	struct hkd_config *c = hkd_config_read(path, plugin_dir_override, d);
+	if (c && d->n > before) {
+		hkd_config_free(c);
+		c = NULL;
+	}
+	return c;
+}
+
+struct hkd_config *hkd_config_read(const char *path,
+                                   const char *plugin_dir_override,
+                                   struct hkd_diag *d)
+{
+	struct loader ld = {path, d};
 	struct hkd_config *c = calloc(1, sizeof(*c));
 	char *dir, *slash;
 
@@ -561,8 +573,6 @@ struct hkd_config *hkd_config_load(const char *path,
 		free(c->plugin_dir);
 		c->plugin_dir = strdup(plugin_dir_override);
 	}
-	if (d->n > ld.errors_before)
-		goto fail;
 	return c;
 fail:
 	hkd_config_free(c);

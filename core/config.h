@@ -81,6 +81,15 @@ struct hkd_config {
 struct hkd_config *hkd_config_load(const char *path,
                                    const char *plugin_dir_override,
                                    struct hkd_diag *d);
+/*
+ * Like hkd_config_load, but returns the config whenever the file could be
+ * parsed, even if d received errors about its contents: --check-config
+ * uses it to go on and load the plugins, so every problem is listed at
+ * once. Such a config must never be made live.
+ */
+struct hkd_config *hkd_config_read(const char *path,
+                                   const char *plugin_dir_override,
+                                   struct hkd_diag *d);
 void hkd_config_free(struct hkd_config *c);
 
 /* The catalog entry named `name`, or NULL. */

@@ -189,10 +189,11 @@ static json_t *make_envelope(const json_t *body, const char *id,
                              const char *timestamp)
 {
 	json_t *data = json_object_get(body, "data");
-	return json_pack("{s:s, s:s, s:s, s:s, s:O}", "id", id, "type",
+	/* "o" steals: a reference of our own to data, or a new object. */
+	return json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", id, "type",
 	                 json_string_value(json_object_get(body, "type")),
 	                 "timestamp", timestamp, "source", "api", "data",
-	                 data ? data : json_object());
+	                 data ? json_incref(data) : json_object());
 }
 
 static enum MHD_Result publish(struct MHD_Connection *conn,
@@ -211,7 +212,7 @@ static enum MHD_Result publish(struct MHD_Connection *conn,
 	enum MHD_Result rc;
 
 	body = json_loadb(rq->body ? rq->body : "", rq->len,
-	                  JSON_REJECT_DUPLICATES, &jerr);
+	                  JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!body) {
 		rc = send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL,
 		                NULL, NULL, "body is not valid JSON: %s (line %d, column %d)",

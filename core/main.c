@@ -116,10 +116,18 @@ static void print_diag(const struct hkd_diag *d, FILE *out)
 /* Load and make live; NULL with problems in d. */
 static struct hkd_runtime *load(const struct options *o, struct hkd_diag *d)
 {
-	struct hkd_config *cfg = hkd_config_load(o->config, o->plugin_dir, d);
+	size_t before = d->n;
+	struct hkd_config *cfg = hkd_config_read(o->config, o->plugin_dir, d);
+	struct hkd_runtime *rt;
 	if (!cfg)
 		return NULL;
-	return hkd_runtime_build(cfg, d);
+	/* Even with errors, load the plugins so their problems show too. */
+	rt = hkd_runtime_build(cfg, d);
+	if (rt && d->n > before) {
+		hkd_runtime_unref(rt);
+		rt = NULL;
+	}
+	return rt;
 }
 
 static const char *key_type_name(enum hookd_key_type t)

@@ -69,6 +69,9 @@ static void make_handlers(struct hkd_runtime *rt, struct hkd_diag *d)
 		struct hkd_handler *h = &rt->handlers[rt->n_handlers++];
 		char err[1024] = "";
 		h->name = hc->name;
+		/* A config with errors (--check-config) may have holes. */
+		if (!hc->plugin || !config_setting_is_group(hc->setting))
+			continue;
 		h->lib = load_lib(rt, hc, d);
 		if (!h->lib)
 			continue;

@@ -1,0 +1,309 @@
+#!/usr/bin/env python3
+"""Start-up, reload (SIGHUP), shutdown (SIGTERM), command-line options."""
+
+import json
+import os
+import re
+import signal
+import time
+
+import hookdtest as h
+from hookdtest import (Daemon, conf, good_handler, q, run_hookd, test,
+                       test_plugin)
+
+
+def line_of(text, needle):
+    """1-based line number of the first line containing needle."""
+    return text[:text.index(needle)].count("\n") + 1
+
+
+def two_handlers(route_to, ra, rb, extra=""):
+    return conf("""
+handlers = { %s %s };
+routes = ( { events = ["*"]; handlers = [%s]; } );
+%s""" % (good_handler("A", record=ra), good_handler("B", record=rb),
+         q(route_to), extra))
+
+
+def assert_delivered(d, rec, n_before, type_="t"):
+    """Publish one event; it must reach the handler recording into rec."""
+    ev = d.publish({"type": type_})
+    assert ev["deliveries"] == 1, ev
+    lines = h.wait_lines(rec, n_before + 1)
+    assert lines[-1].split(" ")[1] == ev["id"], lines
+    return ev
+
+
+def refused_reload(d, broken, needle, message):
+    """SIGHUP with a broken config: refused, the error logged as
+    config detail="FILE:LINE: ..." where LINE holds needle."""
+    assert d.reload(broken) is False, "a broken configuration was taken"
+    want = "%s:%d: " % (d.conf_path, line_of(broken, needle))
+    recs = d.records(msg="config", level="error")
+    assert any(r.get("detail", "").startswith(want) and message in r["detail"]
+               for r in recs), "no %r ... %r in %r" % (want, message, recs)
+
+
+@test("SIGHUP with a syntax error: refused with file:line, old routes work")
+def reload_syntax_error():
+    t = h.tmpdir()
+    ra, rb = os.path.join(t, "a"), os.path.join(t, "b")
+    with Daemon(two_handlers("A", ra, rb)) as d:
+        assert_delivered(d, ra, 0)
+        broken = two_handlers("B", ra, rb).replace(
+            'routes = ( { events = ["*"];', 'routes = ( { events = ["*";')
+        refused_reload(d, broken, 'events = ["*";', "syntax error")
+        assert_delivered(d, ra, 1)
+        assert_delivered(d, ra, 2)
+        assert h.read_lines(rb) == []
+        assert d.proc.poll() is None
+
+
+@test("SIGHUP with an unknown handler: refused with file:line, old routes work")
+def reload_unknown_handler():
+    t = h.tmpdir()
+    ra, rb = os.path.join(t, "a"), os.path.join(t, "b")
+    with Daemon(two_handlers("A", ra, rb)) as d:
+        assert_delivered(d, ra, 0)
+        broken = two_handlers("nosuch", ra, rb)
+        refused_reload(d, broken, '"nosuch"', "unknown handler 'nosuch'")
+        assert_delivered(d, ra, 1)
+        assert h.read_lines(rb) == []
+
+
+@test("SIGHUP with a plugin that does not load: refused, old routes work")
+def reload_bad_plugin():
+    t = h.tmpdir()
+    ra, rb = os.path.join(t, "a"), os.path.join(t, "b")
+    with Daemon(two_handlers("A", ra, rb)) as d:
+        broken = conf("""
+handlers = { A = { plugin = %s; }; };
+routes = ( { events = ["*"]; handlers = ["A"]; } );
+""" % q(test_plugin("wrong_major")))
+        refused_reload(d, broken, "wrong_major", "wrong_major.so")
+        assert_delivered(d, ra, 0)
+
+
+@test("SIGHUP with a good config changes routing and the catalog")
+def reload_good():
+    t = h.tmpdir()
+    ra, rb = os.path.join(t, "a"), os.path.join(t, "b")
+    with Daemon(two_handlers("A", ra, rb)) as d:
+        assert_delivered(d, ra, 0)
+        assert d.get("/v4/events").body == {"events": []}
+        new = two_handlers("B", ra, rb, """
+event_types = ( { name = "t"; description = "now typed"; } );""")
+        assert d.reload(new) is True, d.records(msg="config")
+        assert d.get("/v4/events").body["events"] == \
+            [{"name": "t", "description": "now typed"}]
+        assert_delivered(d, rb, 0)
+        assert len(h.read_lines(ra)) == 1
+        r = d.post_event({"type": "other"})
+        h.assert_error(r, 422, "unknown_event_type", field="/type")
+        # And back again.
+        assert d.reload(two_handlers("A", ra, rb)) is True
+        assert_delivered(d, ra, 1, type_="other")
+
+
+@test("a retry scheduled before a reload is delivered by the new handler "
+      "of that name")
+def reload_keeps_pending_retry():
+    t = h.tmpdir()
+    rec1, rec2 = os.path.join(t, "1"), os.path.join(t, "2")
+    first = conf("""
+handlers = { %s };
+routes = ( { events = ["*"]; handlers = ["g"]; retry = [0.6]; } );
+""" % good_handler("g", mode="retry", record=rec1))
+    second = conf("""
+handlers = { %s };
+routes = ( { events = ["*"]; handlers = ["g"]; retry = [0.6]; } );
+""" % good_handler("g", mode="ok", record=rec2))
+    with Daemon(first) as d:
+        ev = d.publish({"type": "t"})
+        d.wait_log(msg="attempt", event=ev["id"], outcome="retry")
+        assert d.reload(second) is True
+        recs = d.wait_log(count=2, msg="attempt", event=ev["id"])
+        assert recs[1]["outcome"] == "ok" and recs[1]["attempt"] == "2", recs
+        assert [r[:2] for r in h.records(rec2)] == [(2, ev["id"])]
+
+
+@test("SIGTERM during a slow attempt: the attempt completes, exit 0",
+      timeout=30)
+def sigterm_finishes_inflight():
+    rec = os.path.join(h.tmpdir(), "rec")
+    d = Daemon(conf("""
+handlers = { %s };
+routes = ( { events = ["*"]; handlers = ["slow"]; } );
+""" % good_handler("slow", mode="sleep", sleep_ms=1500, record=rec)))
+    with d:
+        ev = d.publish({"type": "slow"})
+        h.wait_lines(rec, 1)  # the attempt has started
+        t0 = time.monotonic()
+        status = d.stop(signal.SIGTERM)
+        took = time.monotonic() - t0
+        assert status == 0, "exit status %s" % status
+    a = d.records(msg="attempt", event=ev["id"])
+    assert len(a) == 1 and a[0]["outcome"] == "ok", a
+    assert int(a[0]["duration_ms"]) >= 1400, a
+    assert took >= 0.5, "exited after %.2f s, before the attempt ended" % took
+    assert h.records(rec) == [(1, ev["id"], "slow", "slow")]
+    msgs = [r["msg"] for r in d.records()]
+    assert "stopping" in msgs, msgs
+    assert msgs.index("stopping") < msgs.index("attempt"), msgs
+    assert d.records(msg="stopped", unfinished_deliveries="0"), msgs
+    assert d.records(msg="stopping", signal="SIGTERM"), msgs
+
+
+@test("SIGTERM with deliveries waiting for a retry: counted as unfinished, "
+      "exit 0")
+def sigterm_unfinished():
+    d = Daemon(conf("""
+handlers = { %s };
+routes = ( { events = ["*"]; handlers = ["g"]; retry = [60]; } );
+""" % good_handler("g", mode="retry")))
+    with d:
+        ids = [d.publish({"type": "t"})["id"] for _ in range(3)]
+        d.wait_log(count=3, msg="attempt", outcome="retry")
+    assert d.status == 0
+    assert d.records(msg="stopped", unfinished_deliveries="3"), d.records()
+    assert d.records(msg="dead") == []
+    assert len(ids) == 3
+
+
+@test("SIGINT stops gracefully too")
+def sigint():
+    d = Daemon(conf())
+    with d:
+        assert d.stop(signal.SIGINT) == 0
+    assert d.records(msg="stopping", signal="SIGINT"), d.records()
+
+
+@test("new connections are refused once hookd is stopping")
+def no_accept_after_stop():
+    rec = os.path.join(h.tmpdir(), "rec")
+    d = Daemon(conf("""
+handlers = { %s };
+routes = ( { events = ["*"]; handlers = ["slow"]; } );
+""" % good_handler("slow", mode="sleep", sleep_ms=1000, record=rec)))
+    with d:
+        d.publish({"type": "slow"})
+        h.wait_lines(rec, 1)
+        d.send_signal(signal.SIGTERM)
+        d.wait_log(msg="stopping")
+        time.sleep(0.1)
+        try:
+            r = d.post_event({"type": "late"}, timeout=3)
+        except OSError:
+            r = None
+        assert r is None or r.status == 503, r
+        assert d.wait_exit() == 0
+    assert len(h.read_lines(rec)) == 1
+
+
+@test("a broken config at start-up: exit 1, errors on stderr, no listening")
+def start_broken():
+    bad = conf("""
+handlers = { A = { plugin = %s; }; };
+routes = ( { events = ["*"]; handlers = ["B"]; } );
+""" % q(test_plugin("good")))
+    path = os.path.join(h.tmpdir(), "bad.conf")
+    with open(path, "w") as f:
+        f.write(bad)
+    r = run_hookd(["-c", path, "--plugin-dir", h.PLUGIN_DIR], timeout=10)
+    assert r.returncode == 1, r
+    assert "%s:%d: " % (path, line_of(bad, '"B"')) in r.stderr, r.stderr
+    assert "unknown handler 'B'" in r.stderr, r.stderr
+    assert "listening" not in r.stderr, r.stderr
+
+
+@test("--version prints the version and the plugin ABI")
+def version():
+    r = run_hookd(["--version"])
+    assert r.returncode == 0, r
+    assert re.match(r"^hookd \d+\.\d+\.\d+\S* \(plugin ABI 1\.\d+\)\n$",
+                    r.stdout), r.stdout
+    r2 = run_hookd(["-V"])
+    assert r2.stdout == r.stdout, r2
+
+
+@test("bad command lines exit 2 with a message")
+def bad_args():
+    for args in (["--bogus"], ["--log-format", "xml"], ["--log-level", "loud"],
+                 ["extra-arg"]):
+        r = run_hookd(args)
+        assert r.returncode == 2, (args, r)
+        assert r.stderr.strip(), (args, r)
+    r = run_hookd(["--help"])
+    assert r.returncode == 0 and "--check-config" in r.stdout, r
+
+
+@test("--log-format json: every line is a JSON object with ts, level, msg")
+def json_logs():
+    rec = os.path.join(h.tmpdir(), "rec")
+    d = Daemon(conf("""
+handlers = { %s };
+routes = ( { events = ["*"]; handlers = ["g"]; retry = []; } );
+""" % good_handler("g", mode="fail", record=rec)), log_format="json")
+    with d:
+        ev = d.publish({"type": "j", "id": "json-1"})
+        d.wait_log(msg="dead", event=ev["id"])
+        d.post_event({"type": "bad type"})
+    lines = [ln for ln in d.log_text().splitlines() if ln.strip()]
+    assert len(lines) >= 6, lines
+    for ln in lines:
+        rec_ = json.loads(ln)
+        assert isinstance(rec_, dict), ln
+        for k in ("ts", "level", "msg"):
+            assert isinstance(rec_.get(k), str) and rec_[k], (k, ln)
+        assert rec_["level"] in ("error", "warn", "info", "debug"), ln
+        h.ts_ms(rec_)
+    by_msg = {}
+    for ln in lines:
+        r = json.loads(ln)
+        by_msg.setdefault(r["msg"], []).append(r)
+    assert by_msg["listening"][0]["port"] == str(d.port), by_msg["listening"]
+    e = by_msg["event"][0]
+    assert e["id"] == ev["id"] and e["deliveries"] == "1", e
+    a = by_msg["attempt"][0]
+    assert a["outcome"] == "fail" and a["reason"] == "test-good: fail", a
+    assert by_msg["dead"][0]["attempts"] == "1", by_msg["dead"]
+    assert "stopped" in by_msg, sorted(by_msg)
+
+
+@test("--list-plugins lists exec with its keys, types and flags")
+def list_plugins():
+    r = run_hookd(["--list-plugins", "--plugin-dir", h.PLUGIN_DIR])
+    assert r.returncode == 0, r
+    out = r.stdout
+    m = re.search(r"^exec \S+ \(ABI 1\.\d+[^)]*\) (\S+)$", out, re.M)
+    assert m, out
+    assert m.group(1) == os.path.join(h.PLUGIN_DIR, "exec.so"), m.group(0)
+    keys = {}
+    for ln in out.splitlines():
+        km = re.match(r"^\s{4}(\S+)\s+(string|integer|bool|list|group)\b(.*)$", ln)
+        if km:
+            keys[km.group(1)] = (km.group(2), km.group(3))
+    for k, typ in (("command", "list"), ("timeout", "integer"), ("cwd", "string"),
+                   ("env", "group"), ("user", "string"), ("group", "string"),
+                   ("max_output", "integer")):
+        assert k in keys and keys[k][0] == typ, (k, keys)
+    assert "required" in keys["command"][1], keys["command"]
+    assert "required" not in keys["timeout"][1], keys["timeout"]
+
+
+@test("--list-plugins over the test plugins: good ones listed, each bad one "
+      "named on stderr, exit 1")
+def list_test_plugins():
+    r = run_hookd(["--list-plugins", "--plugin-dir", h.TEST_PLUGIN_DIR])
+    assert r.returncode == 1, r
+    assert re.search(r"^test-good 1\.0 .*good\.so$", r.stdout, re.M), r.stdout
+    assert "sleep_ms" in r.stdout and "record" in r.stdout, r.stdout
+    for name in ("wrong_major", "newer_minor", "no_entry", "short_struct",
+                 "refuses"):
+        assert os.path.join(h.TEST_PLUGIN_DIR, name + ".so") in r.stderr, \
+            (name, r.stderr)
+    assert "ABI 2.0" in r.stderr, r.stderr
+
+
+if __name__ == "__main__":
+    h.main()
