@@ -10,26 +10,10 @@
 #include <string.h>
 
 #include "glob.h"
+#include "util.h"
 
 /* Same limit as HKD_TYPE_MAX: a longer pattern could only match by "*"s. */
 #define GLOB_MAX 128
-
-/*
- * Write a message into err (if err is not NULL and errlen > 0); truncates.
- * err is owned by the caller.
- */
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* 1 when c may occur in an event type name: [A-Za-z0-9_.:-]. */
 static int type_char(unsigned char c)
@@ -50,12 +34,12 @@ int hkd_glob_check(const char *pattern, char *err, size_t errlen)
 	size_t len;
 
 	if (pattern == NULL || *pattern == '\0') {
-		set_err(err, errlen, "empty pattern");
+		hkd_set_err(err, errlen, "empty pattern");
 		return -1;
 	}
 	len = strlen(pattern);
 	if (len > GLOB_MAX) {
-		set_err(err, errlen, "pattern longer than %d bytes", GLOB_MAX);
+		hkd_set_err(err, errlen, "pattern longer than %d bytes", GLOB_MAX);
 		return -1;
 	}
 	for (size_t i = 0; i < len; i++) {
@@ -64,11 +48,11 @@ int hkd_glob_check(const char *pattern, char *err, size_t errlen)
 		if (type_char(c) || c == '*' || c == '?')
 			continue;
 		if (c >= 0x20 && c < 0x7f)
-			set_err(err, errlen,
+			hkd_set_err(err, errlen,
 			        "character '%c' at offset %zu cannot occur in an event type",
 			        c, i);
 		else
-			set_err(err, errlen,
+			hkd_set_err(err, errlen,
 			        "character \\x%02x at offset %zu cannot occur in an event type",
 			        c, i);
 		return -1;

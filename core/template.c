@@ -15,6 +15,7 @@
 
 #include "jsonptr.h"
 #include "template.h"
+#include "util.h"
 
 /* A growable NUL-terminated string. p is malloc'd and owned by the buf. */
 struct buf {
@@ -45,20 +46,6 @@ struct placeholder {
 static const char *const envelope_names[] = {
 	"id", "type", "source", "timestamp", "data"
 };
-
-/* Write a message into err (if not NULL and errlen > 0); caller-owned. */
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /*
  * Make room for extra more bytes plus the NUL. 0, or -1 when memory (or
@@ -150,7 +137,7 @@ static int classify(struct placeholder *ph, char *err, size_t errlen)
 
 	if (e[0] == '/') {
 		if (hkd_json_pointer_check(e) < 0) {
-			set_err(err, errlen, "malformed JSON pointer '%s' at offset %zu",
+			hkd_set_err(err, errlen, "malformed JSON pointer '%s' at offset %zu",
 			        e, ph->at);
 			return -1;
 		}
@@ -175,13 +162,13 @@ static int classify(struct placeholder *ph, char *err, size_t errlen)
 	if (e[head] != '\0' &&
 	    (e[head + 1] == '\0' || strstr(e, "..") != NULL ||
 	     e[strlen(e) - 1] == '.')) {
-		set_err(err, errlen, "malformed path '%s' at offset %zu", e, ph->at);
+		hkd_set_err(err, errlen, "malformed path '%s' at offset %zu", e, ph->at);
 		return -1;
 	}
 	ph->kind = PH_PATH;
 	return 0;
 unknown:
-	set_err(err, errlen, "unknown placeholder '%s' at offset %zu", e, ph->at);
+	hkd_set_err(err, errlen, "unknown placeholder '%s' at offset %zu", e, ph->at);
 	return -1;
 }
 
@@ -205,7 +192,7 @@ static int parse_placeholder(const char *tmpl, size_t at,
 	ph->def_len = 0;
 	ph->at = at;
 	if (close == NULL) {
-		set_err(err, errlen, "unterminated placeholder at offset %zu", at);
+		hkd_set_err(err, errlen, "unterminated placeholder at offset %zu", at);
 		return -1;
 	}
 	ph->end = (size_t)(close - tmpl) + 2;
@@ -221,13 +208,13 @@ static int parse_placeholder(const char *tmpl, size_t at,
 		ph->def_len = (size_t)(de - ds);
 	}
 	if (es == ee) {
-		set_err(err, errlen, "empty placeholder at offset %zu", at);
+		hkd_set_err(err, errlen, "empty placeholder at offset %zu", at);
 		return -1;
 	}
 	n = (size_t)(ee - es);
 	ph->expr = malloc(n + 1);
 	if (ph->expr == NULL) {
-		set_err(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	memcpy(ph->expr, es, n);
@@ -397,7 +384,7 @@ static int expand(const struct placeholder *ph, const json_t *envelope,
 	}
 	if ((mode == HOOKD_RENDER_RAW || mode == HOOKD_RENDER_SHELL) &&
 	    memchr(text, '\0', len) != NULL) {
-		set_err(err, errlen,
+		hkd_set_err(err, errlen,
 		        "value of '%s' at offset %zu contains a NUL byte", ph->expr,
 		        ph->at);
 		return -1;
@@ -406,7 +393,7 @@ static int expand(const struct placeholder *ph, const json_t *envelope,
 		goto nomem;
 	return 0;
 nomem:
-	set_err(err, errlen, "out of memory");
+	hkd_set_err(err, errlen, "out of memory");
 	return -1;
 }
 
@@ -426,7 +413,7 @@ static int walk(const char *tmpl, const json_t *envelope,
 	int rc = -1;
 
 	if (tmpl == NULL) {
-		set_err(err, errlen, "no template");
+		hkd_set_err(err, errlen, "no template");
 		goto fail;
 	}
 	while (tmpl[i] != '\0') {
@@ -460,7 +447,7 @@ static int walk(const char *tmpl, const json_t *envelope,
 	rc = 0;
 	goto done;
 nomem:
-	set_err(err, errlen, "out of memory");
+	hkd_set_err(err, errlen, "out of memory");
 fail:
 	rc = -1;
 done:
@@ -482,13 +469,13 @@ char *hkd_template_render(const char *tmpl, const json_t *envelope,
 
 	if (mode != HOOKD_RENDER_RAW && mode != HOOKD_RENDER_URL &&
 	    mode != HOOKD_RENDER_JSON && mode != HOOKD_RENDER_SHELL) {
-		set_err(err, errlen, "unknown render mode %d", (int)mode);
+		hkd_set_err(err, errlen, "unknown render mode %d", (int)mode);
 		goto fail;
 	}
 	if (walk(tmpl, envelope, vars, mode, &out, err, errlen) < 0)
 		goto fail;
 	if (buf_reserve(&out, 0) < 0) { /* an empty result still needs its NUL */
-		set_err(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		goto fail;
 	}
 	out.p[out.len] = '\0';

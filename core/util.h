@@ -35,6 +35,10 @@ char *hkd_secret_resolve(const char *value, char *err, size_t errlen);
  */
 int hkd_secret_equal(const char *a, size_t alen, const char *b, size_t blen);
 
+/* printf into err when err is not NULL and errlen > 0 (truncating). */
+void hkd_set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* malloc'd copy of s (NULL for NULL) / a bounded copy into dst. */
 char *hkd_strdup(const char *s);
 void hkd_strlcpy(char *dst, const char *src, size_t size);
