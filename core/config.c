@@ -15,6 +15,7 @@
 #include "envelope.h"
 #include "glob.h"
 #include "jsonptr.h"
+#include "store.h"
 #include "util.h"
 
 const int64_t hkd_default_retry_ms[] = {
@@ -284,17 +285,41 @@ static void load_server(struct loader *ld, const config_setting_t *g,
 static void load_storage(struct loader *ld, const config_setting_t *g,
                          struct hkd_config *c)
 {
-	static const char *const keys[] = {"url", NULL};
+	static const char *const keys[] = {"url", "synchronous", "max_size",
+	                                   "keep_succeeded", "keep_dead",
+	                                   "purge_interval", NULL};
+	const config_setting_t *s;
+	long long v;
+	char err[256];
 	if (!config_setting_is_group(g)) {
 		ERR(ld, g, "storage must be a group { url = \"...\"; }");
 		return;
 	}
 	check_keys(ld, g, "storage", keys);
 	get_str(ld, g, "url", &c->storage_url);
-	if (c->storage_url && strcmp(c->storage_url, "memory:") != 0)
-		ERR(ld, config_setting_get_member(g, "url"),
-		    "storage url \"%s\" is not supported: use \"memory:\"",
-		    c->storage_url);
+	s = config_setting_get_member(g, "url");
+	if (s && c->storage_url &&
+	    hkd_store_url_check(c->storage_url, err, sizeof(err)) != 0)
+		ERR(ld, s, "%s", err);
+	get_str(ld, g, "synchronous", &c->storage_synchronous);
+	s = config_setting_get_member(g, "synchronous");
+	if (s && c->storage_synchronous &&
+	    strcmp(c->storage_synchronous, "full") != 0 &&
+	    strcmp(c->storage_synchronous, "normal") != 0 &&
+	    strcmp(c->storage_synchronous, "off") != 0)
+		ERR(ld, s, "synchronous must be \"full\", \"normal\" or \"off\"");
+	v = c->storage_max_size;
+	if (get_int(ld, g, "max_size", 0, 1LL << 50, &v) == 0)
+		c->storage_max_size = v;
+	v = c->keep_succeeded;
+	if (get_int(ld, g, "keep_succeeded", 0, 10LL * 365 * 86400, &v) == 0)
+		c->keep_succeeded = v;
+	v = c->keep_dead;
+	if (get_int(ld, g, "keep_dead", 0, 10LL * 365 * 86400, &v) == 0)
+		c->keep_dead = v;
+	v = c->purge_interval;
+	if (get_int(ld, g, "purge_interval", 1, 86400, &v) == 0)
+		c->purge_interval = v;
 }
 
 static void load_types(struct loader *ld, const config_setting_t *list,
@@ -472,7 +497,11 @@ static void set_defaults(struct hkd_config *c)
 	c->http_threads = 2;
 	c->max_body = 1024 * 1024;
 	c->connection_timeout = 30;
-	c->storage_url = strdup("memory:");
+	c->storage_url = strdup(HKD_DEFAULT_STORAGE);
+	c->storage_synchronous = strdup("full");
+	c->keep_succeeded = 7 * 86400;
+	c->keep_dead = 30 * 86400;
+	c->purge_interval = 60;
 	c->plugin_dir = strdup(HKD_PLUGIN_DIR);
 	c->workers = 4;
 	c->queue_size = 10000;
@@ -606,6 +635,7 @@ void hkd_config_free(struct hkd_config *c)
 	free(c->listen_host);
 	free(c->listen_port);
 	free(c->storage_url);
+	free(c->storage_synchronous);
 	free(c->plugin_dir);
 	free(c->path);
 	config_destroy(&c->lc);

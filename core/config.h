@@ -60,6 +60,11 @@ struct hkd_config {
 	size_t n_api_keys;
 
 	char *storage_url;
+	char *storage_synchronous; /* full, normal, off */
+	int64_t storage_max_size;  /* bytes; 0 = no cap */
+	int64_t keep_succeeded;    /* seconds */
+	int64_t keep_dead;         /* seconds */
+	int64_t purge_interval;    /* seconds */
 	char *plugin_dir;
 	int workers;
 	size_t queue_size;
@@ -81,6 +86,9 @@ struct hkd_config {
 struct hkd_config *hkd_config_load(const char *path,
                                    const char *plugin_dir_override,
                                    struct hkd_diag *d);
+
+/* The default store. */
+#define HKD_DEFAULT_STORAGE "sqlite:/var/lib/hookd/hookd.db"
 /*
  * Like hkd_config_load, but returns the config whenever the file could be
  * parsed, even if d received errors about its contents: --check-config

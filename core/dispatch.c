@@ -17,6 +17,8 @@
 
 #include "dispatch.h"
 #include "log.h"
+#include "metrics.h"
+#include "store.h"
 #include "util.h"
 
 /* How long one attempt may take before plugins are asked to give up. */
@@ -31,6 +33,7 @@ struct delivery {
 	int64_t *retry_ms; /* delays before attempt 2, 3, … (owned copy) */
 	size_t n_retry;
 	unsigned attempts; /* attempts made so far */
+	unsigned base;     /* attempts made before the schedule (re)started */
 	int64_t due;       /* monotonic ms */
 	struct delivery *next;
 };
@@ -61,6 +64,7 @@ static struct {
 	int n_workers;
 	pthread_t *threads;
 	uint64_t succeeded, dead, retried;
+	struct hkd_store *store;
 } D = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 struct hkd_event_rec *hkd_event_rec_new(const char *id, const char *type,
@@ -247,13 +251,13 @@ static const char *status_word(enum hookd_status st)
 
 /* Run one attempt without the lock. Fills reason; returns the outcome. */
 static enum hookd_status attempt(struct delivery *d, struct hookd_result *res,
-                                 int64_t *duration_ms)
+                                 int64_t *duration_us)
 {
 	struct hkd_runtime *rt = hkd_runtime_current();
 	const struct hkd_handler *h = rt ? hkd_runtime_handler(rt, d->target) : NULL;
 	struct hookd_event ev;
 	enum hookd_status st;
-	int64_t t0 = hkd_mono_ms();
+	int64_t t0 = hkd_mono_us();
 
 	memset(res, 0, sizeof(*res));
 	res->struct_size = sizeof(*res);
@@ -284,7 +288,7 @@ static enum hookd_status attempt(struct delivery *d, struct hookd_result *res,
 		st = HOOKD_FAIL;
 	}
 out:
-	*duration_ms = hkd_mono_ms() - t0;
+	*duration_us = hkd_mono_us() - t0;
 	hkd_runtime_unref(rt);
 	return st;
 }
@@ -294,9 +298,10 @@ static int64_t next_delay(const struct delivery *d, int64_t retry_after_ms)
 {
 	int64_t delay;
 	uint32_t rnd = 0;
-	if (d->attempts > d->n_retry)
+	unsigned run = d->attempts - d->base; /* attempts in this run, >= 1 */
+	if (run > d->n_retry)
 		return -1;
-	delay = d->retry_ms[d->attempts - 1];
+	delay = d->retry_ms[run - 1];
 	if (retry_after_ms > RETRY_AFTER_MAX_MS)
 		retry_after_ms = RETRY_AFTER_MAX_MS;
 	if (retry_after_ms > delay)
@@ -308,7 +313,7 @@ static int64_t next_delay(const struct delivery *d, int64_t retry_after_ms)
 }
 
 static void finish(struct delivery *d, enum hookd_status st,
-                   const struct hookd_result *res, int64_t duration_ms)
+                   const struct hookd_result *res, int64_t duration_us)
 {
 	char attempt_s[16], dur_s[24], next_s[24];
 	int64_t delay = -1;
@@ -317,7 +322,7 @@ static void finish(struct delivery *d, enum hookd_status st,
 	if (st == HOOKD_RETRY)
 		delay = next_delay(d, res->retry_after_ms);
 	snprintf(attempt_s, sizeof(attempt_s), "%u", d->attempts);
-	snprintf(dur_s, sizeof(dur_s), "%lld", (long long)duration_ms);
+	snprintf(dur_s, sizeof(dur_s), "%.3f", (double)duration_us / 1000.0);
 	snprintf(next_s, sizeof(next_s), "%lld", (long long)delay);
 	hkd_log_kv(st == HOOKD_OK ? HOOKD_LOG_INFO : HOOKD_LOG_WARN, "attempt",
 	           "delivery", d->id, "event", d->event->id, "type",
@@ -331,6 +336,27 @@ static void finish(struct delivery *d, enum hookd_status st,
 		           "attempts", attempt_s, "reason",
 		           st == HOOKD_RETRY ? "retry schedule exhausted" : res->reason,
 		           NULL);
+
+	hkd_metrics_attempt(d->target, (int)st, duration_us);
+	if (st == HOOKD_OK)
+		hkd_metrics_delivery_final(d->target, "succeeded");
+	else if (delay < 0)
+		hkd_metrics_delivery_final(d->target, "dead");
+	if (D.store) {
+		struct hkd_attempt_rec rec;
+		memset(&rec, 0, sizeof(rec));
+		hkd_strlcpy(rec.delivery_id, d->id, sizeof(rec.delivery_id));
+		rec.attempt = d->attempts;
+		rec.outcome = (int)st;
+		rec.started_ms = hkd_now_ms() - duration_us / 1000;
+		rec.duration_us = duration_us;
+		hkd_strlcpy(rec.reason, res->reason, sizeof(rec.reason));
+		rec.state = st == HOOKD_OK   ? HKD_STATE_SUCCEEDED
+		            : delay >= 0     ? HKD_STATE_RETRYING
+		                             : HKD_STATE_DEAD;
+		rec.next_at_ms = delay >= 0 ? hkd_now_ms() + delay : 0;
+		hkd_store_record(D.store, &rec);
+	}
 
 	pthread_mutex_lock(&D.lock);
 	if (delay >= 0) {
@@ -533,9 +559,60 @@ fail:
 	return -1;
 }
 
+void hkd_stored_delivery_release(struct hkd_stored_delivery *d)
+{
+	hkd_event_rec_unref(d->event);
+	free(d->target);
+	free(d->retry_ms);
+	d->event = NULL;
+	d->target = NULL;
+	d->retry_ms = NULL;
+}
+
+void hkd_dispatch_set_store(struct hkd_store *st)
+{
+	D.store = st;
+}
+
+int hkd_dispatch_resume(struct hkd_stored_delivery *sd, int force)
+{
+	struct delivery *d = calloc(1, sizeof(*d));
+	int64_t wait;
+	if (!d) {
+		hkd_stored_delivery_release(sd);
+		return -1;
+	}
+	hkd_strlcpy(d->id, sd->id, sizeof(d->id));
+	d->event = sd->event;
+	d->target = sd->target;
+	d->retry_ms = sd->retry_ms;
+	d->n_retry = sd->n_retry;
+	d->attempts = sd->attempts;
+	d->base = sd->base;
+	sd->event = NULL;
+	sd->target = NULL;
+	sd->retry_ms = NULL;
+	wait = sd->next_at_ms - hkd_now_ms();
+	d->due = hkd_mono_ms() + (wait > 0 ? wait : 0);
+	pthread_mutex_lock(&D.lock);
+	if (force)
+		D.live++;
+	if (heap_push(d) != 0) {
+		if (force)
+			D.live--;
+		pthread_mutex_unlock(&D.lock);
+		delivery_free(d);
+		return -1;
+	}
+	pthread_cond_broadcast(&D.cond);
+	pthread_mutex_unlock(&D.lock);
+	return 0;
+}
+
 void hkd_dispatch_stats(struct hkd_dispatch_stats *out)
 {
 	pthread_mutex_lock(&D.lock);
+	out->capacity = D.capacity;
 	out->live = D.live;
 	out->ready = D.ready;
 	out->scheduled = D.heap_len;

@@ -33,7 +33,35 @@ struct hkd_event_rec *hkd_event_rec_new(const char *id, const char *type,
                                         const char *json);
 void hkd_event_rec_unref(struct hkd_event_rec *ev);
 
+/* A delivery read back from the store (recovery, replay). */
+struct hkd_stored_delivery {
+	struct hkd_event_rec *event; /* one reference */
+	char id[48];
+	char *target;
+	unsigned attempts; /* made so far */
+	unsigned base;     /* attempts made before the schedule (re)started */
+	int64_t *retry_ms; /* delays before attempt base+2, base+3, … */
+	size_t n_retry;
+	int64_t next_at_ms; /* wall clock: not before */
+};
+
+/* Free what d holds (not d itself). */
+void hkd_stored_delivery_release(struct hkd_stored_delivery *d);
+
+struct hkd_store;
+
+/* Where attempt results are written (NULL: nowhere). Before start. */
+void hkd_dispatch_set_store(struct hkd_store *st);
+
+/*
+ * Queue a stored delivery (takes over everything d holds). It uses one
+ * reserved slot, except with `force` (recovery: never refuse what was
+ * already accepted, even past the capacity).
+ */
+int hkd_dispatch_resume(struct hkd_stored_delivery *d, int force);
+
 struct hkd_dispatch_stats {
+	size_t capacity;  /* queue_size */
 	size_t live;      /* accepted deliveries not yet finished (incl. reserved) */
 	size_t ready;     /* due, waiting for a worker */
 	size_t scheduled; /* waiting for their retry time */

@@ -22,19 +22,32 @@
 
 #include "dispatch.h"
 #include "envelope.h"
+#include "glob.h"
 #include "http_api.h"
 #include "log.h"
+#include "metrics.h"
 #include "runtime.h"
+#include "store.h"
 #include "util.h"
 
 enum endpoint {
 	EP_NONE = 0,
 	EP_HEALTH,
-	EP_EVENTS,
+	EP_METRICS,
+	EP_EVENTS,          /* /v4/events */
+	EP_EVENT,           /* /v4/events/{id} */
+	EP_DELIVERIES,      /* /v4/deliveries */
+	EP_DELIVERY_RETRY,  /* /v4/deliveries/{id}/retry */
+	EP_DEAD_RETRY,      /* /v4/deliveries/retry */
 };
+
+/* Methods an endpoint answers, for 405 and its Allow header. */
+#define M_GET 1
+#define M_POST 2
 
 struct request {
 	enum endpoint ep;
+	char *param; /* the {id} of the path, decoded */
 	struct hkd_runtime *rt;
 	char *body;
 	size_t len, cap;
@@ -43,6 +56,8 @@ struct request {
 };
 
 static struct MHD_Daemon *daemon_;
+static struct hkd_store *store_;
+static double started_at;
 
 /* Queue a JSON response; steals body. */
 static enum MHD_Result send_json(struct MHD_Connection *conn,
@@ -196,30 +211,44 @@ static json_t *make_envelope(const json_t *body, const char *id,
 	                 data ? json_incref(data) : json_object());
 }
 
+/* Answer 503 because the store cannot write. */
+static enum MHD_Result store_unavailable(struct MHD_Connection *conn,
+                                         const char *why)
+{
+	hkd_metrics_event_rejected("store_unavailable");
+	return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
+	                  NULL, MHD_HTTP_HEADER_RETRY_AFTER, "5",
+	                  "the event store cannot write (%s); retry later", why);
+}
+
 static enum MHD_Result publish(struct MHD_Connection *conn,
                                struct request *rq)
 {
 	const struct hkd_config *cfg = rq->rt->cfg;
 	struct hkd_envelope_error eerr;
 	struct hkd_match stack_matches[32], *matches = stack_matches;
+	struct hkd_new_delivery *dels = NULL;
 	struct hkd_event_rec *ev = NULL;
 	json_error_t jerr;
 	json_t *body = NULL, *envelope = NULL;
 	const struct hkd_event_type *et = NULL;
 	const char *type;
-	char id[HKD_ID_MAX + 1], ts[40], *json = NULL;
-	size_t n, submitted = 0;
+	char id[HKD_ID_MAX + 1], ts[40], *json = NULL, err[256];
+	size_t n;
+	int src;
 	enum MHD_Result rc;
 
 	body = json_loadb(rq->body ? rq->body : "", rq->len,
 	                  JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!body) {
+		hkd_metrics_event_rejected("invalid_json");
 		rc = send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL,
 		                NULL, NULL, "body is not valid JSON: %s (line %d, column %d)",
 		                jerr.text, jerr.line, jerr.column);
 		goto out;
 	}
 	if (hkd_envelope_check(body, &eerr) != 0) {
+		hkd_metrics_event_rejected("invalid_event");
 		rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
 		                eerr.field, NULL, NULL, "%s", eerr.message);
 		goto out;
@@ -228,6 +257,7 @@ static enum MHD_Result publish(struct MHD_Connection *conn,
 	if (cfg->n_types > 0 && !(et = hkd_config_type(cfg, type))) {
 		char names[512];
 		catalog_names(cfg, names, sizeof(names));
+		hkd_metrics_event_rejected("unknown_event_type");
 		rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT,
 		                "unknown_event_type", "/type", NULL, NULL,
 		                "event type '%s' is not in the catalog; known types: %s",
@@ -237,15 +267,13 @@ static enum MHD_Result publish(struct MHD_Connection *conn,
 	if (json_object_get(body, "id"))
 		hkd_strlcpy(id, json_string_value(json_object_get(body, "id")),
 		            sizeof(id));
-	else if (hkd_random_id("evt_", id, sizeof(id)) != 0) {
-		rc = send_error(conn, 503, "unavailable", NULL, "Retry-After", "1",
-		                "no randomness available for an event id");
-		goto out;
-	}
+	else if (hkd_random_id("evt_", id, sizeof(id)) != 0)
+		goto oom;
 	hkd_format_time(hkd_now_ms(), ts, sizeof(ts));
 	envelope = make_envelope(body, id, ts);
 	if (et && hkd_envelope_require(envelope, (const char *const *)et->required,
 	                               et->n_required, &eerr) != 0) {
+		hkd_metrics_event_rejected("invalid_event");
 		rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
 		                eerr.field, NULL, NULL, "%s", eerr.message);
 		goto out;
@@ -258,9 +286,19 @@ static enum MHD_Result publish(struct MHD_Connection *conn,
 		n = hkd_runtime_route(rq->rt, type, matches, n);
 	}
 	json = json_dumps(envelope, JSON_COMPACT);
-	if (!json || !(ev = hkd_event_rec_new(id, type, "api", ts, json)))
+	dels = calloc(n + 1, sizeof(*dels));
+	if (!json || !dels || !(ev = hkd_event_rec_new(id, type, "api", ts, json)))
 		goto oom;
+	for (size_t i = 0; i < n; i++) {
+		if (hkd_random_id("dlv_", dels[i].id, sizeof(dels[i].id)) != 0)
+			goto oom;
+		dels[i].target = matches[i].handler->name;
+		dels[i].retry_ms = matches[i].retry_ms;
+		dels[i].n_retry = matches[i].n_retry;
+	}
+	/* Room first, so that nothing stored is ever refused a queue slot. */
 	if (hkd_dispatch_reserve(n) != 0) {
+		hkd_metrics_event_rejected("queue_full");
 		hkd_log_kv(HOOKD_LOG_WARN, "rejected", "type", type, "reason",
 		           "queue full", NULL);
 		rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "queue_full",
@@ -268,17 +306,30 @@ static enum MHD_Result publish(struct MHD_Connection *conn,
 		                "the delivery queue is full; retry later");
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
-		char did[48];
-		if (hkd_random_id("dlv_", did, sizeof(did)) != 0 ||
-		    hkd_dispatch_submit(ev, &matches[i], did) != 0)
-			break;
-		submitted++;
+	src = hkd_store_put(store_, ev, dels, n, err, sizeof(err));
+	if (src != HKD_STORE_OK) {
+		hkd_dispatch_unreserve(n);
+		if (src == HKD_STORE_DUPLICATE) {
+			hkd_metrics_event_duplicate();
+			rc = send_json(conn, MHD_HTTP_OK,
+			               json_pack("{s:s, s:b}", "id", id, "duplicate", 1),
+			               NULL, NULL);
+		} else {
+			hkd_log_kv(HOOKD_LOG_WARN, "rejected", "type", type, "reason",
+			           "store cannot write", "detail", err, NULL);
+			rc = store_unavailable(conn, err);
+		}
+		goto out;
 	}
-	if (submitted < n) {
-		hkd_dispatch_unreserve(n - submitted);
-		goto oom;
-	}
+	/* Stored: from here on the deliveries exist, whatever happens. */
+	for (size_t i = 0; i < n; i++)
+		if (hkd_dispatch_submit(ev, &matches[i], dels[i].id) != 0) {
+			hkd_dispatch_unreserve(1);
+			hkd_log_kv(HOOKD_LOG_ERROR, "dispatch", "delivery", dels[i].id,
+			           "detail", "out of memory: the delivery runs after a restart",
+			           NULL);
+		}
+	hkd_metrics_event_accepted();
 	{
 		char nbuf[24];
 		snprintf(nbuf, sizeof(nbuf), "%zu", n);
@@ -295,6 +346,7 @@ oom:
 out:
 	hkd_event_rec_unref(ev);
 	free(json);
+	free(dels);
 	if (matches != stack_matches)
 		free(matches);
 	json_decref(envelope);
@@ -302,14 +354,273 @@ out:
 	return rc;
 }
 
-/* Pick the endpoint; 0 when the path is unknown. */
-static enum endpoint endpoint_of(const char *url)
+static enum MHD_Result get_metrics(struct MHD_Connection *conn)
 {
+	struct hkd_metrics_gauges g;
+	struct hkd_dispatch_stats ds;
+	struct MHD_Response *resp;
+	enum MHD_Result rc;
+	char *text;
+
+	hkd_dispatch_stats(&ds);
+	memset(&g, 0, sizeof(g));
+	g.queue_ready = ds.ready;
+	g.queue_scheduled = ds.scheduled;
+	g.queue_in_flight = ds.in_flight;
+	g.queue_capacity = ds.capacity;
+	g.dead_letters = hkd_store_dead_count(store_);
+	g.version = PACKAGE_VERSION;
+	g.start_time = started_at;
+	text = hkd_metrics_render(&g);
+	if (!text)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(strlen(text), text,
+	                                       MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	                        "text/plain; version=0.0.4; charset=utf-8");
+	rc = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return rc;
+}
+
+static enum MHD_Result get_event(struct MHD_Connection *conn,
+                                 struct request *rq)
+{
+	json_t *ev = hkd_store_event_json(store_, rq->param);
+	if (!ev)
+		return send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NULL, NULL,
+		                  NULL, "no event with id '%s'", rq->param);
+	return send_json(conn, MHD_HTTP_OK, ev, NULL, NULL);
+}
+
+/* The most deliveries one page of GET /v4/deliveries holds. */
+#define PAGE_MAX 500
+
+static enum MHD_Result get_deliveries(struct MHD_Connection *conn)
+{
+	struct hkd_delivery_filter f;
+	const char *state, *limit, *cursor;
+	char *end;
+	json_t *page;
+
+	memset(&f, 0, sizeof(f));
+	f.state = -1;
+	f.limit = 50;
+	state = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "state");
+	limit = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+	cursor = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor");
+	f.target = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "target");
+	f.event_id = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "event");
+	if (state && (f.state = hkd_state_parse(state)) < 0)
+		return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_parameter",
+		                  "state", NULL, NULL,
+		                  "state must be pending, retrying, succeeded or dead");
+	if (limit) {
+		long long v = strtoll(limit, &end, 10);
+		if (*end || end == limit || v < 1 || v > PAGE_MAX)
+			return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_parameter",
+			                  "limit", NULL, NULL,
+			                  "limit must be a number from 1 to %d", PAGE_MAX);
+		f.limit = (size_t)v;
+	}
+	if (cursor) {
+		long long v = strtoll(cursor, &end, 10);
+		if (*end || end == cursor || v < 1)
+			return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_parameter",
+			                  "cursor", NULL, NULL,
+			                  "cursor must be a nextCursor value from an earlier page");
+		f.before_seq = v;
+	}
+	page = hkd_store_deliveries_json(store_, &f);
+	if (!page)
+		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
+		                  NULL, MHD_HTTP_HEADER_RETRY_AFTER, "5",
+		                  "the event store cannot be read");
+	return send_json(conn, MHD_HTTP_OK, page, NULL, NULL);
+}
+
+/* Visitor of replays: queue the delivery (a slot was reserved). */
+static void resume_replayed(void *arg, struct hkd_stored_delivery *d)
+{
+	size_t *used = arg;
+	char attempts[16];
+	snprintf(attempts, sizeof(attempts), "%u", d->attempts);
+	hkd_log_kv(HOOKD_LOG_INFO, "replay", "delivery", d->id, "event",
+	           d->event->id, "target", d->target, "attempts", attempts, NULL);
+	if (hkd_dispatch_resume(d, 0) == 0)
+		(*used)++;
+	else
+		hkd_stored_delivery_release(d);
+}
+
+static enum MHD_Result retry_one(struct MHD_Connection *conn,
+                                 struct request *rq)
+{
+	size_t used = 0;
+	int state = -1, rc;
+	if (hkd_dispatch_reserve(1) != 0)
+		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "queue_full",
+		                  NULL, MHD_HTTP_HEADER_RETRY_AFTER, "1",
+		                  "the delivery queue is full; retry later");
+	rc = hkd_store_replay(store_, rq->param, resume_replayed, &used, &state);
+	if (used == 0)
+		hkd_dispatch_unreserve(1);
+	switch (rc) {
+	case HKD_STORE_OK:
+		return send_json(conn, MHD_HTTP_ACCEPTED,
+		                 json_pack("{s:s, s:s}", "id", rq->param, "state",
+		                           "pending"),
+		                 NULL, NULL);
+	case HKD_STORE_NOT_FOUND:
+		return send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NULL, NULL,
+		                  NULL, "no delivery with id '%s'", rq->param);
+	case HKD_STORE_CONFLICT:
+		return send_error(conn, MHD_HTTP_CONFLICT, "not_dead", NULL, NULL, NULL,
+		                  "delivery '%s' is %s; only dead deliveries can be retried",
+		                  rq->param,
+		                  hkd_state_name((enum hkd_delivery_state)state));
+	default:
+		return store_unavailable(conn, "replay failed");
+	}
+}
+
+/* Bulk replays per call, at most. */
+#define REPLAY_MAX 1000
+
+static enum MHD_Result retry_dead(struct MHD_Connection *conn,
+                                  struct request *rq)
+{
+	json_error_t jerr;
+	json_t *body = NULL, *v;
+	const char *target = NULL, *type = NULL, *key;
+	char gerr[256];
+	size_t max = REPLAY_MAX, used = 0, done = 0, left = 0, room;
+	struct hkd_dispatch_stats ds;
+	enum MHD_Result rc;
+
+	if (rq->len > 0) {
+		body = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, &jerr);
+		if (!body || !json_is_object(body)) {
+			rc = send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL,
+			                NULL, NULL, "body must be a JSON object: %s",
+			                body ? "not an object" : jerr.text);
+			goto out;
+		}
+		json_object_foreach(body, key, v) {
+			if (strcmp(key, "target") == 0 && json_is_string(v))
+				target = json_string_value(v);
+			else if (strcmp(key, "type") == 0 && json_is_string(v))
+				type = json_string_value(v);
+			else if (strcmp(key, "limit") == 0 && json_is_integer(v) &&
+			         json_integer_value(v) >= 1 &&
+			         json_integer_value(v) <= REPLAY_MAX)
+				max = (size_t)json_integer_value(v);
+			else {
+				rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT,
+				                "invalid_request", key, NULL, NULL,
+				                "'%s' must be target (string), type (glob) or limit (1-%d)",
+				                key, REPLAY_MAX);
+				goto out;
+			}
+		}
+		if (type && hkd_glob_check(type, gerr, sizeof(gerr)) != 0) {
+			rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT,
+			                "invalid_request", "type", NULL, NULL,
+			                "type: %s", gerr);
+			goto out;
+		}
+	}
+	/* Replay no more than the queue has room for. */
+	hkd_dispatch_stats(&ds);
+	room = ds.capacity > ds.live ? ds.capacity - ds.live : 0;
+	if (max > room)
+		max = room;
+	if (max == 0 || hkd_dispatch_reserve(max) != 0) {
+		rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "queue_full", NULL,
+		                MHD_HTTP_HEADER_RETRY_AFTER, "1",
+		                "the delivery queue is full; retry later");
+		goto out;
+	}
+	if (hkd_store_replay_dead(store_, target, type, max, resume_replayed, &used,
+	                          &done, &left) != HKD_STORE_OK) {
+		hkd_dispatch_unreserve(max);
+		rc = store_unavailable(conn, "replay failed");
+		goto out;
+	}
+	hkd_dispatch_unreserve(max - used);
+	rc = send_json(conn, MHD_HTTP_ACCEPTED,
+	               json_pack("{s:I, s:I}", "retried", (json_int_t)used,
+	                         "remaining", (json_int_t)(left + done - used)),
+	               NULL, NULL);
+out:
+	json_decref(body);
+	return rc;
+}
+
+/* Copy of the path segment at s up to the next '/' or the end. */
+static char *segment(const char *s, const char **end)
+{
+	size_t n = strcspn(s, "/");
+	*end = s + n;
+	return n > 0 && n <= 200 ? strndup(s, n) : NULL;
+}
+
+/* Pick the endpoint and its {id}; EP_NONE when the path is unknown. */
+static enum endpoint endpoint_of(const char *url, char **param)
+{
+	const char *rest;
+	*param = NULL;
 	if (strcmp(url, "/healthz") == 0)
 		return EP_HEALTH;
+	if (strcmp(url, "/metrics") == 0)
+		return EP_METRICS;
 	if (strcmp(url, "/v4/events") == 0 || strcmp(url, "/v4/events/") == 0)
 		return EP_EVENTS;
+	if (strcmp(url, "/v4/deliveries") == 0 || strcmp(url, "/v4/deliveries/") == 0)
+		return EP_DELIVERIES;
+	if (strcmp(url, "/v4/deliveries/retry") == 0)
+		return EP_DEAD_RETRY;
+	if (strncmp(url, "/v4/events/", 11) == 0) {
+		*param = segment(url + 11, &rest);
+		if (*param && *rest == '\0')
+			return EP_EVENT;
+	} else if (strncmp(url, "/v4/deliveries/", 15) == 0) {
+		*param = segment(url + 15, &rest);
+		if (*param && strcmp(rest, "/retry") == 0)
+			return EP_DELIVERY_RETRY;
+	}
+	free(*param);
+	*param = NULL;
 	return EP_NONE;
+}
+
+static unsigned methods_of(enum endpoint ep)
+{
+	switch (ep) {
+	case EP_HEALTH:
+	case EP_METRICS:
+	case EP_EVENT:
+	case EP_DELIVERIES: return M_GET;
+	case EP_EVENTS: return M_GET | M_POST;
+	case EP_DELIVERY_RETRY:
+	case EP_DEAD_RETRY: return M_POST;
+	case EP_NONE: break;
+	}
+	return 0;
+}
+
+/* Does the request announce a body (Content-Length > 0, or chunked)? */
+static int has_body(struct MHD_Connection *conn)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	                                             MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	return (cl && strtoull(cl, NULL, 10) > 0) || te;
 }
 
 /*
@@ -322,53 +633,52 @@ static int refuse_early(struct MHD_Connection *conn, const char *url,
 {
 	const struct hkd_config *cfg = rq->rt->cfg;
 	const char *cl;
-	int is_get = is_method(method, "GET") || is_method(method, "HEAD");
+	unsigned allowed = methods_of(rq->ep), m = 0;
 
 	if (strncmp(url, "/v4/", 4) == 0 && !authorised(conn, cfg)) {
+		hkd_metrics_event_rejected("unauthorized");
 		*rc = send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized", NULL,
 		                 MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer",
 		                 "a valid API key is required (x-api-key header or Authorization: Bearer)");
 		return 1;
 	}
-	switch (rq->ep) {
-	case EP_NONE:
+	if (rq->ep == EP_NONE) {
 		*rc = send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NULL, NULL,
 		                 NULL, "no such endpoint: %s %s", method, url);
 		return 1;
-	case EP_HEALTH:
-		if (!is_get) {
-			*rc = send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-			                 "method_not_allowed", NULL, MHD_HTTP_HEADER_ALLOW,
-			                 "GET, HEAD", "%s is not allowed on %s", method, url);
-			return 1;
-		}
+	}
+	if (is_method(method, "GET") || is_method(method, "HEAD"))
+		m = M_GET;
+	else if (is_method(method, "POST"))
+		m = M_POST;
+	if (!(allowed & m)) {
+		*rc = send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+		                 "method_not_allowed", NULL, MHD_HTTP_HEADER_ALLOW,
+		                 allowed == M_GET ? "GET, HEAD"
+		                 : allowed == M_POST ? "POST"
+		                                     : "GET, HEAD, POST",
+		                 "%s is not allowed on %s", method, url);
+		return 1;
+	}
+	if (m != M_POST)
 		return 0;
-	case EP_EVENTS:
-		if (is_get)
-			return 0;
-		if (!is_method(method, "POST")) {
-			*rc = send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-			                 "method_not_allowed", NULL, MHD_HTTP_HEADER_ALLOW,
-			                 "GET, HEAD, POST", "%s is not allowed on %s",
-			                 method, url);
-			return 1;
-		}
-		if (!is_json_type(conn)) {
-			*rc = send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-			                 "unsupported_media_type", NULL, NULL, NULL,
-			                 "Content-Type must be application/json");
-			return 1;
-		}
-		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-		                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl && strtoull(cl, NULL, 10) > cfg->max_body) {
-			*rc = send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
-			                 "payload_too_large", NULL, NULL, NULL,
-			                 "body is larger than the limit of %zu bytes",
-			                 cfg->max_body);
-			return 1;
-		}
-		return 0;
+	/* Publishing needs a JSON body; the retry calls take an optional one. */
+	if ((rq->ep == EP_EVENTS || has_body(conn)) && !is_json_type(conn)) {
+		hkd_metrics_event_rejected("unsupported_media_type");
+		*rc = send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+		                 "unsupported_media_type", NULL, NULL, NULL,
+		                 "Content-Type must be application/json");
+		return 1;
+	}
+	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl && strtoull(cl, NULL, 10) > cfg->max_body) {
+		hkd_metrics_event_rejected("payload_too_large");
+		*rc = send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+		                 "payload_too_large", NULL, NULL, NULL,
+		                 "body is larger than the limit of %zu bytes",
+		                 cfg->max_body);
+		return 1;
 	}
 	return 0;
 }
@@ -415,7 +725,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		rq->rt = hkd_runtime_current();
 		if (!rq->rt)
 			return MHD_NO;
-		rq->ep = endpoint_of(url);
+		rq->ep = endpoint_of(url, &rq->param);
 		if (refuse_early(conn, url, method, rq, &rc))
 			rq->answered = 1;
 		return rc;
@@ -436,21 +746,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	if (rq->answered)
 		return MHD_YES;
 	rq->answered = 1;
-	if (rq->too_big)
+	if (rq->too_big) {
+		hkd_metrics_event_rejected("payload_too_large");
 		return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
 		                  NULL, "Connection", "close",
 		                  "body is larger than the limit of %zu bytes",
 		                  rq->rt->cfg->max_body);
+	}
 	switch (rq->ep) {
 	case EP_HEALTH:
 		return send_json(conn, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"),
 		                 NULL, NULL);
+	case EP_METRICS: return get_metrics(conn);
 	case EP_EVENTS:
 		if (is_method(method, "POST"))
 			return publish(conn, rq);
 		return get_catalog(conn, rq->rt);
-	case EP_NONE:
-		break;
+	case EP_EVENT: return get_event(conn, rq);
+	case EP_DELIVERIES: return get_deliveries(conn);
+	case EP_DELIVERY_RETRY: return retry_one(conn, rq);
+	case EP_DEAD_RETRY: return retry_dead(conn, rq);
+	case EP_NONE: break;
 	}
 	return MHD_NO;
 }
@@ -465,6 +781,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	if (!rq)
 		return;
 	hkd_runtime_unref(rq->rt);
+	free(rq->param);
 	free(rq->body);
 	free(rq);
 	*con_cls = NULL;
@@ -482,7 +799,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	hkd_log_kv(HOOKD_LOG_WARN, "http", "detail", msg, NULL);
 }
 
-int hkd_http_start(const struct hkd_config *cfg)
+int hkd_http_start(const struct hkd_config *cfg, struct hkd_store *store)
 {
 	struct addrinfo hints, *res = NULL;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
@@ -490,6 +807,8 @@ int hkd_http_start(const struct hkd_config *cfg)
 	char host[256] = "", port[16];
 	int err;
 
+	store_ = store;
+	started_at = (double)hkd_now_ms() / 1000.0;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "plugin_loader.h"
 #include "runtime.h"
+#include "store.h"
 #include "util.h"
 
 #define DEFAULT_CONFIG HKD_SYSCONFDIR "/hookd/hookd.conf"
@@ -29,6 +30,7 @@
 struct options {
 	const char *config;
 	const char *plugin_dir;
+	const char *storage;
 	int check_only;
 	int list_plugins;
 	enum hkd_log_format log_format;
@@ -44,6 +46,7 @@ static void usage(FILE *out)
 	        "  -c, --config FILE      configuration file (default %s)\n"
 	        "  -t, --check-config     check the configuration, print every problem, exit\n"
 	        "  -P, --plugin-dir DIR   load plugins from DIR (overrides plugin_dir)\n"
+	        "  -S, --storage URL      store events in URL (overrides storage.url)\n"
 	        "      --list-plugins     list the plugins in the plugin folder and their keys\n"
 	        "      --log-format FMT   text (default) or json\n"
 	        "      --log-level LEVEL  error, warn, info (default) or debug\n"
@@ -62,6 +65,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"config", required_argument, NULL, 'c'},
 		{"check-config", no_argument, NULL, 't'},
 		{"plugin-dir", required_argument, NULL, 'P'},
+		{"storage", required_argument, NULL, 'S'},
 		{"list-plugins", no_argument, NULL, 'L'},
 		{"log-format", required_argument, NULL, 'F'},
 		{"log-level", required_argument, NULL, 'l'},
@@ -73,11 +77,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 	o->config = DEFAULT_CONFIG;
 	o->log_level = HOOKD_LOG_INFO;
 	o->log_format = HKD_LOG_TEXT;
-	while ((c = getopt_long(argc, argv, "c:tP:Vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:tP:S:Vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o->config = optarg; break;
 		case 't': o->check_only = 1; break;
 		case 'P': o->plugin_dir = optarg; break;
+		case 'S': o->storage = optarg; break;
 		case 'L': o->list_plugins = 1; break;
 		case 'F':
 			if (hkd_log_parse_format(optarg, &o->log_format) != 0) {
@@ -121,6 +126,13 @@ static struct hkd_runtime *load(const struct options *o, struct hkd_diag *d)
 	struct hkd_runtime *rt;
 	if (!cfg)
 		return NULL;
+	if (o->storage) {
+		char err[256];
+		free(cfg->storage_url);
+		cfg->storage_url = strdup(o->storage);
+		if (hkd_store_url_check(o->storage, err, sizeof(err)) != 0)
+			hkd_diag_add(d, "--storage", NULL, "%s", err);
+	}
 	/* Even with errors, load the plugins so their problems show too. */
 	rt = hkd_runtime_build(cfg, d);
 	if (rt && d->n > before) {
@@ -238,14 +250,54 @@ static void reload(const struct options *o)
 	hkd_diag_release(&d);
 }
 
+static struct hkd_store *open_store(const struct hkd_config *cfg)
+{
+	struct hkd_store_options so;
+	struct hkd_store *st;
+	char err[512];
+	memset(&so, 0, sizeof(so));
+	so.url = cfg->storage_url;
+	so.synchronous = cfg->storage_synchronous;
+	so.max_size = cfg->storage_max_size;
+	so.keep_succeeded_ms = cfg->keep_succeeded * 1000;
+	so.keep_dead_ms = cfg->keep_dead * 1000;
+	so.purge_interval_ms = cfg->purge_interval * 1000;
+	st = hkd_store_open(&so, err, sizeof(err));
+	if (!st)
+		hkd_log_kv(HOOKD_LOG_ERROR, "store", "url", cfg->storage_url,
+		           "detail", err, NULL);
+	return st;
+}
+
+static void recover_one(void *arg, struct hkd_stored_delivery *d)
+{
+	size_t *n = arg;
+	if (hkd_dispatch_resume(d, 1) == 0)
+		(*n)++;
+}
+
+/* Put every unfinished stored delivery back in the dispatcher. */
+static int recover(struct hkd_store *st)
+{
+	size_t n = 0;
+	char buf[24];
+	if (hkd_store_recover(st, recover_one, &n) != 0)
+		return -1;
+	snprintf(buf, sizeof(buf), "%zu", n);
+	hkd_log_kv(HOOKD_LOG_INFO, "recovered", "deliveries", buf, NULL);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
 	struct hkd_diag d;
 	struct hkd_runtime *rt;
+	struct hkd_store *store;
 	sigset_t sigs;
 	int rc, sig;
 	long pending;
+	char store_url[512];
 
 	memset(&o, 0, sizeof(o));
 	rc = parse_args(argc, argv, &o);
@@ -286,10 +338,18 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	hkd_diag_release(&d);
+	store = open_store(rt->cfg);
+	if (!store) {
+		hkd_runtime_unref(rt);
+		curl_global_cleanup();
+		return 1;
+	}
 	hkd_runtime_install(rt);
+	hkd_dispatch_set_store(store);
 	if (hkd_dispatch_start(rt->cfg->queue_size, rt->cfg->workers) != 0 ||
-	    hkd_http_start(rt->cfg) != 0) {
+	    recover(store) != 0 || hkd_http_start(rt->cfg, store) != 0) {
 		hkd_dispatch_stop(0);
+		hkd_store_close(store);
 		hkd_runtime_install(NULL);
 		curl_global_cleanup();
 		return 1;
@@ -317,6 +377,7 @@ int main(int argc, char **argv)
 	hkd_http_quiesce();
 	hkd_http_stop();
 	rt = hkd_runtime_current();
+	hkd_strlcpy(store_url, rt ? rt->cfg->storage_url : "", sizeof(store_url));
 	pending = hkd_dispatch_stop((int64_t)(rt ? rt->cfg->shutdown_timeout : 10) * 1000);
 	hkd_runtime_unref(rt);
 	if (pending < 0) {
@@ -329,8 +390,13 @@ int main(int argc, char **argv)
 		char pbuf[24];
 		snprintf(pbuf, sizeof(pbuf), "%ld", pending);
 		hkd_log_kv(pending ? HOOKD_LOG_WARN : HOOKD_LOG_INFO, "stopped",
-		           "unfinished_deliveries", pbuf, NULL);
+		           "unfinished_deliveries", pbuf, "detail",
+		           strcmp(store_url, "memory:") == 0
+		               ? "the memory store keeps nothing: unfinished deliveries are lost"
+		               : "unfinished deliveries stay stored and resume at the next start",
+		           NULL);
 	}
+	hkd_store_close(store);
 	hkd_runtime_install(NULL);
 	curl_global_cleanup();
 	return 0;

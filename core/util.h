@@ -10,6 +10,7 @@
 /* Wall-clock and monotonic milliseconds. */
 int64_t hkd_now_ms(void);
 int64_t hkd_mono_ms(void);
+int64_t hkd_mono_us(void);
 
 /* RFC 3339 UTC time with milliseconds into buf (at least 32 bytes). */
 void hkd_format_time(int64_t wall_ms, char *buf, size_t len);

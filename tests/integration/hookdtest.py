@@ -430,8 +430,14 @@ def server_block(**opts):
 
 
 def conf(body="", **server_opts):
-    """A whole configuration: a loopback server block, then body."""
-    return server_block(**server_opts) + body
+    """A whole configuration: a loopback server block, then body. Unless
+    body has its own `storage`, events go to an SQLite file in the test's
+    folder (the default store, exercised by every test)."""
+    text = server_block(**server_opts) + body
+    if "storage" not in body and _ctx is not None:
+        text += '\nstorage = { url = "sqlite:%s"; };\n' % os.path.join(
+            _ctx.tmpdir, "hookd.db")
+    return text
 
 
 def good_handler(name, **keys):

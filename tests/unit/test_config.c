@@ -178,7 +178,9 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg->max_body, 1048576);
 	ck_assert_int_eq(cfg->workers, 4);
 	ck_assert_uint_eq(cfg->queue_size, 10000);
-	ck_assert_str_eq(cfg->storage_url, "memory:");
+	ck_assert_str_eq(cfg->storage_url, HKD_DEFAULT_STORAGE);
+	ck_assert_str_eq(cfg->storage_synchronous, "full");
+	ck_assert_int_eq(cfg->keep_succeeded, 7 * 86400);
 	ck_assert_uint_eq(cfg->n_api_keys, 0);
 	ck_assert_uint_eq(cfg->n_routes, 0);
 	hkd_config_free(cfg);

@@ -1,0 +1,144 @@
+/*
+ * The store: where accepted events, their deliveries and every attempt
+ * live. Acknowledged means stored: an event and all its deliveries are
+ * written in one transaction before the client hears 202.
+ *
+ * Backends: "sqlite:PATH" (the default; WAL) and "memory:" (the same
+ * schema in an in-memory SQLite database: volatile, for tests and
+ * benchmarks). Both go through one writer thread that commits whatever is
+ * waiting in one transaction (group commit): callers of the synchronous
+ * functions block until their part is committed; attempt results are
+ * queued and written in the next batch.
+ *
+ * Threads: every function may be called from any thread once
+ * hkd_store_open returned; hkd_store_close from the main thread after the
+ * dispatcher and HTTP server stopped.
+ */
+#ifndef HKD_STORE_H
+#define HKD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "dispatch.h"
+#include "hookd/plugin.h"
+
+struct hkd_store;
+
+enum hkd_delivery_state {
+	HKD_STATE_PENDING = 0,
+	HKD_STATE_RETRYING = 1,
+	HKD_STATE_SUCCEEDED = 2,
+	HKD_STATE_DEAD = 3
+};
+
+/* "pending", …; hkd_state_parse returns -1 for an unknown name. */
+const char *hkd_state_name(enum hkd_delivery_state s);
+int hkd_state_parse(const char *name);
+
+/* Results of the synchronous calls. */
+#define HKD_STORE_OK 0
+#define HKD_STORE_DUPLICATE 1 /* put: an event with that id exists */
+#define HKD_STORE_NOT_FOUND 2
+#define HKD_STORE_CONFLICT 3   /* replay: the delivery is not dead */
+#define HKD_STORE_FAILED (-1)  /* could not write: disk full, locked, I/O */
+
+struct hkd_store_options {
+	const char *url;         /* "sqlite:PATH" or "memory:" */
+	const char *synchronous; /* "full" (default), "normal" or "off" */
+	int64_t max_size;        /* bytes the database may grow to; 0 = no cap */
+	int64_t keep_succeeded_ms; /* purge events whose deliveries all succeeded */
+	int64_t keep_dead_ms;      /* purge events with dead deliveries */
+	int64_t purge_interval_ms;
+};
+
+/* 0 when url names a backend this build has, -1 with why in err. */
+int hkd_store_url_check(const char *url, char *err, size_t errlen);
+
+/*
+ * Open (creating and migrating the schema) and start the writer thread.
+ * NULL with the reason in err.
+ */
+struct hkd_store *hkd_store_open(const struct hkd_store_options *o, char *err,
+                                 size_t errlen);
+/* Write everything queued, stop the writer, close. */
+void hkd_store_close(struct hkd_store *st);
+
+/* A delivery created at ingest. */
+struct hkd_new_delivery {
+	char id[48];
+	const char *target;
+	const int64_t *retry_ms;
+	size_t n_retry;
+};
+
+/*
+ * Store ev and its n deliveries in one transaction (group commit); blocks
+ * until committed. HKD_STORE_OK, HKD_STORE_DUPLICATE (nothing written) or
+ * HKD_STORE_FAILED (nothing written; why in err).
+ */
+int hkd_store_put(struct hkd_store *st, const struct hkd_event_rec *ev,
+                  const struct hkd_new_delivery *d, size_t n, char *err,
+                  size_t errlen);
+
+/* The outcome of one attempt and the delivery's state after it. */
+struct hkd_attempt_rec {
+	char delivery_id[48];
+	unsigned attempt;  /* 1-based */
+	int outcome;       /* enum hookd_status */
+	int64_t started_ms; /* wall clock */
+	int64_t duration_us;
+	char reason[HOOKD_REASON_MAX];
+	enum hkd_delivery_state state;
+	int64_t next_at_ms; /* wall clock, with HKD_STATE_RETRYING */
+};
+
+/* Queue a result for the next batch (never blocks on the disk). */
+void hkd_store_record(struct hkd_store *st, const struct hkd_attempt_rec *a);
+
+/* Called for each delivery that goes back to the dispatcher; takes it. */
+typedef void (*hkd_store_visit_fn)(void *arg, struct hkd_stored_delivery *d);
+
+/* Every delivery not finished (pending or retrying). 0, or -1. */
+int hkd_store_recover(struct hkd_store *st, hkd_store_visit_fn visit,
+                      void *arg);
+
+/*
+ * Make a dead delivery pending again (its schedule starts over) and hand
+ * it to visit. HKD_STORE_OK, _NOT_FOUND, _CONFLICT (*state_out says the
+ * state it is in) or _FAILED.
+ */
+int hkd_store_replay(struct hkd_store *st, const char *delivery_id,
+                     hkd_store_visit_fn visit, void *arg, int *state_out);
+
+/*
+ * Replay up to max dead deliveries matching target (NULL: any) and event
+ * type glob (NULL: any). *done and *left count replayed and still-dead
+ * matches. HKD_STORE_OK or _FAILED.
+ */
+int hkd_store_replay_dead(struct hkd_store *st, const char *target,
+                          const char *type_glob, size_t max,
+                          hkd_store_visit_fn visit, void *arg, size_t *done,
+                          size_t *left);
+
+/* GET /v4/events/{id}: event, deliveries, attempts. NULL when unknown. */
+json_t *hkd_store_event_json(struct hkd_store *st, const char *id);
+
+struct hkd_delivery_filter {
+	int state;          /* -1 = any */
+	const char *target; /* NULL = any */
+	const char *event_id;
+	size_t limit;
+	int64_t before_seq; /* cursor: only older than this; 0 = from the newest */
+};
+
+/* GET /v4/deliveries: {"deliveries": [...], "nextCursor": "…"|null}. */
+json_t *hkd_store_deliveries_json(struct hkd_store *st,
+                                  const struct hkd_delivery_filter *f);
+
+/* Dead deliveries currently stored, or -1. */
+long long hkd_store_dead_count(struct hkd_store *st);
+
+#endif

@@ -1,0 +1,1197 @@
+/*
+ * The SQLite store, behind core/store.h, for both "sqlite:PATH" and
+ * "memory:" (the same schema in an in-memory database).
+ *
+ * One writer thread owns the write connection. Writes arrive as jobs on a
+ * queue; the writer takes everything waiting, runs each job inside its own
+ * SAVEPOINT of one transaction, commits once, then wakes the callers that
+ * wait (group commit). A job that fails for a storage reason (disk full,
+ * locked, I/O) is rolled back alone; a synchronous caller hears
+ * HKD_STORE_FAILED, a queued attempt result is kept and written later, so
+ * a store that recovers loses nothing.
+ *
+ * Reads (the log API, recovery) use a second connection on a file
+ * database (WAL lets it read while the writer writes); an in-memory
+ * database has one connection, shared under the writer's lock.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "glob.h"
+#include "log.h"
+#include "metrics.h"
+#include "store.h"
+#include "util.h"
+
+/* Bump with every schema change; migrate() brings older files forward. */
+#define SCHEMA_VERSION 1
+/* A job's result when it can never succeed (a bug, not the disk). */
+#define JOB_BROKEN (-2)
+/* Most jobs committed in one transaction. */
+#define BATCH_MAX 1024
+/* How long the writer waits for a lock held by another process. */
+#define BUSY_TIMEOUT_MS 1000
+/* Rows purged per transaction: short enough never to stall ingest. */
+#define PURGE_CHUNK 500
+
+typedef int (*job_fn)(struct hkd_store *st, void *arg, char *err,
+                      size_t errlen);
+
+struct job {
+	job_fn fn;
+	void *arg;
+	void (*free_arg)(void *arg); /* queued (asynchronous) jobs only */
+	int wait;                    /* a caller waits for it */
+	int done;
+	int rc;
+	char err[256];
+	struct job *next;
+};
+
+struct hkd_store {
+	char *path; /* file path, or NULL for memory */
+	sqlite3 *db;  /* writer's */
+	sqlite3 *rdb; /* readers' (== db for memory) */
+	pthread_mutex_t wlock; /* held by the writer while it uses db */
+	pthread_mutex_t rlock_own;
+	pthread_mutex_t *rlock; /* guards rdb: &rlock_own, or &wlock */
+
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;    /* jobs arrived / stop */
+	pthread_cond_t donecond; /* a batch finished */
+	struct job *head, *tail;
+	int stopping;
+	pthread_t writer;
+	int writer_started;
+
+	struct hkd_store_options opt;
+	int64_t next_purge; /* monotonic ms */
+};
+
+const char *hkd_state_name(enum hkd_delivery_state s)
+{
+	switch (s) {
+	case HKD_STATE_PENDING: return "pending";
+	case HKD_STATE_RETRYING: return "retrying";
+	case HKD_STATE_SUCCEEDED: return "succeeded";
+	case HKD_STATE_DEAD: return "dead";
+	}
+	return "?";
+}
+
+int hkd_state_parse(const char *name)
+{
+	for (int i = 0; i <= HKD_STATE_DEAD; i++)
+		if (strcmp(name, hkd_state_name((enum hkd_delivery_state)i)) == 0)
+			return i;
+	return -1;
+}
+
+static const char *outcome_name(int st)
+{
+	return st == HOOKD_OK ? "ok" : st == HOOKD_RETRY ? "retry" : "fail";
+}
+
+int hkd_store_url_check(const char *url, char *err, size_t errlen)
+{
+	if (strcmp(url, "memory:") == 0)
+		return 0;
+	if (strncmp(url, "sqlite:", 7) == 0 && url[7] != '\0')
+		return 0;
+	hkd_set_err(err, errlen,
+	            "storage url \"%s\" is not supported: use \"sqlite:PATH\" or \"memory:\"",
+	            url);
+	return -1;
+}
+
+/* --- schema ---------------------------------------------------------- */
+
+static const char schema_v1[] =
+	"CREATE TABLE events ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  id TEXT NOT NULL UNIQUE,"
+	"  type TEXT NOT NULL,"
+	"  source TEXT NOT NULL,"
+	"  timestamp TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  body TEXT NOT NULL);"
+	"CREATE INDEX events_created ON events(created_at);"
+	"CREATE TABLE deliveries ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  id TEXT NOT NULL UNIQUE,"
+	"  event_seq INTEGER NOT NULL REFERENCES events(seq),"
+	"  target TEXT NOT NULL,"
+	"  kind TEXT NOT NULL DEFAULT 'handler',"
+	"  state INTEGER NOT NULL,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  base INTEGER NOT NULL DEFAULT 0,"
+	"  schedule TEXT NOT NULL,"
+	"  next_at INTEGER NOT NULL,"
+	"  last_outcome TEXT,"
+	"  last_reason TEXT,"
+	"  lease_owner TEXT,"
+	"  lease_until INTEGER,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL);"
+	"CREATE INDEX deliveries_state ON deliveries(state, next_at);"
+	"CREATE INDEX deliveries_target ON deliveries(target, state);"
+	"CREATE INDEX deliveries_event ON deliveries(event_seq);"
+	"CREATE TABLE attempts ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  delivery_seq INTEGER NOT NULL REFERENCES deliveries(seq),"
+	"  number INTEGER NOT NULL,"
+	"  started_at INTEGER NOT NULL,"
+	"  duration_us INTEGER NOT NULL,"
+	"  outcome TEXT NOT NULL,"
+	"  detail TEXT NOT NULL);"
+	"CREATE INDEX attempts_delivery ON attempts(delivery_seq);"
+	"CREATE TABLE subscriptions ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  id TEXT NOT NULL UNIQUE,"
+	"  body TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL);";
+
+/* Each entry brings the schema from version i to i + 1. */
+static const char *const migrations[] = {schema_v1};
+
+static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		hkd_set_err(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int migrate(sqlite3 *db, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = NULL;
+	int version = 0;
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK)
+		goto fail;
+	if (sqlite3_step(q) == SQLITE_ROW)
+		version = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	q = NULL;
+	if (version > SCHEMA_VERSION) {
+		hkd_set_err(err, errlen,
+		            "the database has schema version %d, newer than this hookd's %d",
+		            version, SCHEMA_VERSION);
+		return -1;
+	}
+	for (int v = version; v < SCHEMA_VERSION; v++) {
+		char sql[64];
+		if (exec_sql(db, "BEGIN IMMEDIATE", err, errlen) != 0)
+			return -1;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if (exec_sql(db, migrations[v], err, errlen) != 0 ||
+		    exec_sql(db, sql, err, errlen) != 0 ||
+		    exec_sql(db, "COMMIT", err, errlen) != 0) {
+			exec_sql(db, "ROLLBACK", NULL, 0);
+			return -1;
+		}
+		if (v > 0 || version > 0)
+			hkd_log_kv(HOOKD_LOG_INFO, "store", "detail",
+			           "schema migrated", NULL);
+	}
+	return 0;
+fail:
+	hkd_set_err(err, errlen, "%s", sqlite3_errmsg(db));
+	return -1;
+}
+
+static int open_db(const char *name, int flags, sqlite3 **out, char *err,
+                   size_t errlen)
+{
+	int rc = sqlite3_open_v2(name, out, flags | SQLITE_OPEN_FULLMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		hkd_set_err(err, errlen, "cannot open %s: %s", name,
+		            *out ? sqlite3_errmsg(*out) : sqlite3_errstr(rc));
+		sqlite3_close(*out);
+		*out = NULL;
+		return -1;
+	}
+	sqlite3_busy_timeout(*out, BUSY_TIMEOUT_MS);
+	sqlite3_extended_result_codes(*out, 1);
+	return 0;
+}
+
+/* --- job queue ------------------------------------------------------- */
+
+/* Is rc a failure of the storage itself (as opposed to the request)? */
+static int storage_error(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+	case SQLITE_IOERR:
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_NOMEM:
+	case SQLITE_CORRUPT:
+	case SQLITE_PROTOCOL:
+		return 1;
+	}
+	return 0;
+}
+
+static void enqueue(struct hkd_store *st, struct job *j, int at_head)
+{
+	j->next = NULL;
+	if (at_head) {
+		j->next = st->head;
+		st->head = j;
+		if (!st->tail)
+			st->tail = j;
+	} else {
+		if (st->tail)
+			st->tail->next = j;
+		else
+			st->head = j;
+		st->tail = j;
+	}
+}
+
+/* Run fn in the writer's next batch and wait for the commit. */
+static int run_sync(struct hkd_store *st, job_fn fn, void *arg, char *err,
+                    size_t errlen)
+{
+	struct job j;
+	memset(&j, 0, sizeof(j));
+	j.fn = fn;
+	j.arg = arg;
+	j.wait = 1;
+	pthread_mutex_lock(&st->qlock);
+	if (st->stopping) {
+		pthread_mutex_unlock(&st->qlock);
+		hkd_set_err(err, errlen, "the store is closing");
+		return HKD_STORE_FAILED;
+	}
+	enqueue(st, &j, 0);
+	pthread_cond_signal(&st->qcond);
+	while (!j.done)
+		pthread_cond_wait(&st->donecond, &st->qlock);
+	pthread_mutex_unlock(&st->qlock);
+	if (j.rc == HKD_STORE_FAILED)
+		hkd_set_err(err, errlen, "%s", j.err);
+	return j.rc;
+}
+
+/* --- jobs (run on the writer, inside its transaction) ------------------ */
+
+struct put_arg {
+	const struct hkd_event_rec *ev;
+	const struct hkd_new_delivery *d;
+	size_t n;
+};
+
+static char *schedule_json(const int64_t *ms, size_t n)
+{
+	json_t *a = json_array();
+	char *s;
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_integer(ms[i]));
+	s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
+}
+
+/*
+ * Report the last statement's failure as the job's: HKD_STORE_FAILED when
+ * the storage failed (worth trying again), JOB_BROKEN when the job itself
+ * can never succeed.
+ */
+static int stmt_fail(struct hkd_store *st, char *err, size_t errlen)
+{
+	int code = sqlite3_extended_errcode(st->db);
+	hkd_set_err(err, errlen, "%s", sqlite3_errmsg(st->db));
+	return storage_error(code) ? HKD_STORE_FAILED : JOB_BROKEN;
+}
+
+static int job_put(struct hkd_store *st, void *argp, char *err, size_t errlen)
+{
+	struct put_arg *a = argp;
+	sqlite3_stmt *q = NULL;
+	int64_t now = hkd_now_ms(), event_seq;
+	int rc = HKD_STORE_FAILED;
+
+	if (sqlite3_prepare_v2(st->db,
+	                       "INSERT INTO events(id, type, source, timestamp, created_at, body) "
+	                       "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+	                       -1, &q, NULL) != SQLITE_OK)
+		goto sqlfail;
+	sqlite3_bind_text(q, 1, a->ev->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, a->ev->type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, a->ev->source, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, a->ev->timestamp, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 5, now);
+	sqlite3_bind_text(q, 6, a->ev->json, (int)a->ev->json_len, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		goto sqlfail;
+	if (sqlite3_changes(st->db) == 0) {
+		rc = HKD_STORE_DUPLICATE;
+		goto out;
+	}
+	event_seq = sqlite3_last_insert_rowid(st->db);
+	sqlite3_finalize(q);
+	q = NULL;
+	if (sqlite3_prepare_v2(st->db,
+	                       "INSERT INTO deliveries(id, event_seq, target, state, schedule, "
+	                       "next_at, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
+	                       -1, &q, NULL) != SQLITE_OK)
+		goto sqlfail;
+	for (size_t i = 0; i < a->n; i++) {
+		char *sched = schedule_json(a->d[i].retry_ms, a->d[i].n_retry);
+		if (!sched) {
+			hkd_set_err(err, errlen, "out of memory");
+			goto out;
+		}
+		sqlite3_reset(q);
+		sqlite3_bind_text(q, 1, a->d[i].id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, event_seq);
+		sqlite3_bind_text(q, 3, a->d[i].target, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 4, sched, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(q, 5, now);
+		sqlite3_bind_int64(q, 6, now);
+		sqlite3_bind_int64(q, 7, now);
+		free(sched);
+		if (sqlite3_step(q) != SQLITE_DONE)
+			goto sqlfail;
+	}
+	rc = HKD_STORE_OK;
+	goto out;
+sqlfail:
+	rc = stmt_fail(st, err, errlen);
+out:
+	sqlite3_finalize(q);
+	return rc;
+}
+
+static int job_record(struct hkd_store *st, void *argp, char *err,
+                      size_t errlen)
+{
+	const struct hkd_attempt_rec *a = argp;
+	sqlite3_stmt *q = NULL;
+	int64_t dseq;
+	int rc = HKD_STORE_FAILED;
+
+	if (sqlite3_prepare_v2(st->db,
+	                       "UPDATE deliveries SET state = ?, attempts = max(attempts, ?), "
+	                       "next_at = ?, last_outcome = ?, last_reason = ?, updated_at = ? "
+	                       "WHERE id = ? RETURNING seq",
+	                       -1, &q, NULL) != SQLITE_OK)
+		goto sqlfail;
+	sqlite3_bind_int(q, 1, (int)a->state);
+	sqlite3_bind_int(q, 2, (int)a->attempt);
+	sqlite3_bind_int64(q, 3, a->next_at_ms);
+	sqlite3_bind_text(q, 4, outcome_name(a->outcome), -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, a->reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 6, hkd_now_ms());
+	sqlite3_bind_text(q, 7, a->delivery_id, -1, SQLITE_STATIC);
+	switch (sqlite3_step(q)) {
+	case SQLITE_ROW: break;
+	case SQLITE_DONE:
+		rc = HKD_STORE_NOT_FOUND; /* purged meanwhile: nothing to do */
+		goto out;
+	default: goto sqlfail;
+	}
+	dseq = sqlite3_column_int64(q, 0);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		goto sqlfail;
+	sqlite3_finalize(q);
+	q = NULL;
+	if (sqlite3_prepare_v2(st->db,
+	                       "INSERT INTO attempts(delivery_seq, number, started_at, duration_us, "
+	                       "outcome, detail) VALUES (?, ?, ?, ?, ?, ?)",
+	                       -1, &q, NULL) != SQLITE_OK)
+		goto sqlfail;
+	sqlite3_bind_int64(q, 1, dseq);
+	sqlite3_bind_int(q, 2, (int)a->attempt);
+	sqlite3_bind_int64(q, 3, a->started_ms);
+	sqlite3_bind_int64(q, 4, a->duration_us);
+	sqlite3_bind_text(q, 5, outcome_name(a->outcome), -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 6, a->reason, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		goto sqlfail;
+	rc = HKD_STORE_OK;
+	goto out;
+sqlfail:
+	rc = stmt_fail(st, err, errlen);
+out:
+	sqlite3_finalize(q);
+	return rc;
+}
+
+/* Delete up to PURGE_CHUNK finished events older than their retention. */
+static int purge_chunk(struct hkd_store *st, int64_t now, int *more)
+{
+	static const char sql[] =
+		"CREATE TEMP TABLE IF NOT EXISTS purge_set(seq INTEGER PRIMARY KEY);"
+		"DELETE FROM purge_set;";
+	sqlite3_stmt *q = NULL;
+	int n = 0, ok = -1;
+	char err[256];
+
+	if (exec_sql(st->db, "BEGIN IMMEDIATE", err, sizeof(err)) != 0)
+		return -1;
+	if (exec_sql(st->db, sql, err, sizeof(err)) != 0)
+		goto out;
+	/* Succeeded-only events past keep_succeeded, and events with dead
+	 * deliveries past keep_dead; never one with work left. */
+	if (sqlite3_prepare_v2(
+		    st->db,
+		    "INSERT INTO purge_set(seq) SELECT e.seq FROM events e WHERE "
+		    "e.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d "
+		    "WHERE d.event_seq = e.seq AND (d.state < 2 OR (d.state = 3 AND e.created_at >= ?2))) "
+		    "LIMIT ?3",
+		    -1, &q, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(q, 1, now - st->opt.keep_succeeded_ms);
+	sqlite3_bind_int64(q, 2, now - st->opt.keep_dead_ms);
+	sqlite3_bind_int(q, 3, PURGE_CHUNK);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		goto out;
+	n = sqlite3_changes(st->db);
+	if (n > 0 &&
+	    exec_sql(st->db,
+	             "DELETE FROM attempts WHERE delivery_seq IN (SELECT d.seq FROM deliveries d "
+	             "  JOIN purge_set p ON d.event_seq = p.seq);"
+	             "DELETE FROM deliveries WHERE event_seq IN (SELECT seq FROM purge_set);"
+	             "DELETE FROM events WHERE seq IN (SELECT seq FROM purge_set);",
+	             err, sizeof(err)) != 0)
+		goto out;
+	ok = 0;
+out:
+	sqlite3_finalize(q);
+	if (ok == 0 && exec_sql(st->db, "COMMIT", err, sizeof(err)) == 0) {
+		*more = n == PURGE_CHUNK;
+		return n;
+	}
+	exec_sql(st->db, "ROLLBACK", NULL, 0);
+	hkd_log_kv(HOOKD_LOG_WARN, "store", "detail", "purge failed", "reason",
+	           sqlite3_errmsg(st->db), NULL);
+	return -1;
+}
+
+/* Purge in short transactions, checking between them for waiting jobs. */
+static void purge(struct hkd_store *st)
+{
+	int more = 1, total = 0;
+	int64_t now = hkd_now_ms();
+	while (more) {
+		int n;
+		more = 0;
+		pthread_mutex_lock(&st->wlock);
+		n = purge_chunk(st, now, &more);
+		pthread_mutex_unlock(&st->wlock);
+		if (n < 0)
+			break;
+		total += n;
+		pthread_mutex_lock(&st->qlock);
+		if (st->head || st->stopping)
+			more = 0; /* ingest first; the rest next time */
+		pthread_mutex_unlock(&st->qlock);
+	}
+	if (total > 0) {
+		char buf[24];
+		snprintf(buf, sizeof(buf), "%d", total);
+		hkd_log_kv(HOOKD_LOG_INFO, "purge", "events", buf, NULL);
+	}
+}
+
+/* --- the writer ------------------------------------------------------ */
+
+static void free_job(struct job *j)
+{
+	if (j->free_arg)
+		j->free_arg(j->arg);
+	free(j);
+}
+
+/*
+ * Run one batch in one transaction, each job in its own savepoint so a
+ * job that fails leaves the others in. Sets every job's rc; returns 0, or
+ * -1 when the transaction as a whole was lost.
+ */
+static int run_batch(struct hkd_store *st, struct job *batch)
+{
+	char err[256] = "";
+	int64_t t0 = hkd_mono_ms();
+	size_t n = 0;
+	int lost = 0;
+
+	pthread_mutex_lock(&st->wlock);
+	if (exec_sql(st->db, "BEGIN IMMEDIATE", err, sizeof(err)) != 0) {
+		lost = 1;
+		goto done;
+	}
+	for (struct job *j = batch; j; j = j->next, n++) {
+		if (exec_sql(st->db, "SAVEPOINT job", err, sizeof(err)) != 0) {
+			lost = 1;
+			break;
+		}
+		j->rc = j->fn(st, j->arg, j->err, sizeof(j->err));
+		/* Some errors (disk full, I/O) end the whole transaction. */
+		if (sqlite3_get_autocommit(st->db)) {
+			hkd_strlcpy(err, j->err, sizeof(err));
+			lost = 1;
+			break;
+		}
+		if (j->rc == HKD_STORE_FAILED || j->rc == JOB_BROKEN ||
+		    j->rc == HKD_STORE_DUPLICATE)
+			exec_sql(st->db, "ROLLBACK TO job", NULL, 0);
+		exec_sql(st->db, "RELEASE job", NULL, 0);
+	}
+	if (!lost && exec_sql(st->db, "COMMIT", err, sizeof(err)) != 0)
+		lost = 1;
+	if (lost && !sqlite3_get_autocommit(st->db))
+		exec_sql(st->db, "ROLLBACK", NULL, 0);
+done:
+	if (lost)
+		for (struct job *j = batch; j; j = j->next) {
+			j->rc = HKD_STORE_FAILED;
+			hkd_strlcpy(j->err, err, sizeof(j->err));
+		}
+	pthread_mutex_unlock(&st->wlock);
+	hkd_metrics_commit(n, (hkd_mono_ms() - t0) * 1000, !lost);
+	return lost ? -1 : 0;
+}
+
+static void *writer_main(void *arg)
+{
+	struct hkd_store *st = arg;
+	int failures = 0;
+
+	pthread_mutex_lock(&st->qlock);
+	for (;;) {
+		struct job *batch, *j, *keep = NULL, *keep_last = NULL;
+		size_t n = 0;
+		int rc, stop;
+
+		while (!st->head && !st->stopping) {
+			struct timespec ts;
+			int64_t wait = st->next_purge - hkd_mono_ms();
+			if (wait <= 0)
+				break;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += wait / 1000;
+			ts.tv_nsec += (wait % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&st->qcond, &st->qlock, &ts);
+		}
+		stop = st->stopping;
+		if (!st->head) {
+			if (stop)
+				break;
+			pthread_mutex_unlock(&st->qlock);
+			purge(st);
+			st->next_purge = hkd_mono_ms() + st->opt.purge_interval_ms;
+			pthread_mutex_lock(&st->qlock);
+			continue;
+		}
+		/* Take up to BATCH_MAX jobs. */
+		batch = st->head;
+		for (j = batch; j->next && ++n < BATCH_MAX; j = j->next)
+			;
+		st->head = j->next;
+		if (!st->head)
+			st->tail = NULL;
+		j->next = NULL;
+		pthread_mutex_unlock(&st->qlock);
+
+		rc = run_batch(st, batch);
+
+		pthread_mutex_lock(&st->qlock);
+		for (j = batch; j;) {
+			struct job *next = j->next;
+			if (j->wait) {
+				if (j->rc == JOB_BROKEN)
+					j->rc = HKD_STORE_FAILED;
+				j->done = 1;
+			} else if (j->rc == JOB_BROKEN) {
+				hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail",
+				           "a queued write was refused and dropped",
+				           "reason", j->err, NULL);
+				free_job(j);
+			} else if (j->rc == HKD_STORE_FAILED) {
+				/* A result not written is kept, never dropped. */
+				j->next = NULL;
+				if (keep_last)
+					keep_last->next = j;
+				else
+					keep = j;
+				keep_last = j;
+			} else {
+				free_job(j);
+			}
+			j = next;
+		}
+		if (keep) {
+			/* Back at the head, in their order. */
+			keep_last->next = st->head;
+			if (!st->head)
+				st->tail = keep_last;
+			st->head = keep;
+		}
+		pthread_cond_broadcast(&st->donecond);
+		if (rc != 0 || keep) {
+			/* The store is failing: back off, then try again. */
+			int64_t pause = 50LL << (failures < 5 ? failures : 5);
+			struct timespec ts;
+			if (failures++ == 0)
+				hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail",
+				           "cannot write; ingest answers 503 until it recovers",
+				           "reason", keep ? keep->err : batch->err, NULL);
+			if (stop && failures > 20)
+				break; /* give up at shutdown: the rest is lost */
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += (pause % 1000) * 1000000;
+			ts.tv_sec += pause / 1000 + ts.tv_nsec / 1000000000;
+			ts.tv_nsec %= 1000000000;
+			pthread_cond_timedwait(&st->qcond, &st->qlock, &ts);
+		} else if (failures) {
+			failures = 0;
+			hkd_log_kv(HOOKD_LOG_INFO, "store", "detail", "writing again", NULL);
+		}
+	}
+	pthread_mutex_unlock(&st->qlock);
+	return NULL;
+}
+
+/* --- open and close -------------------------------------------------- */
+
+static int configure_db(struct hkd_store *st, sqlite3 *db, char *err,
+                        size_t errlen)
+{
+	char sql[160];
+	const char *sync = st->opt.synchronous ? st->opt.synchronous : "full";
+	if (strcmp(sync, "full") != 0 && strcmp(sync, "normal") != 0 &&
+	    strcmp(sync, "off") != 0) {
+		hkd_set_err(err, errlen, "synchronous must be full, normal or off");
+		return -1;
+	}
+	if (st->path && exec_sql(db, "PRAGMA journal_mode = WAL", err, errlen) != 0)
+		return -1;
+	snprintf(sql, sizeof(sql), "PRAGMA synchronous = %s", sync);
+	if (exec_sql(db, sql, err, errlen) != 0)
+		return -1;
+	if (st->opt.max_size > 0) {
+		snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld",
+		         (long long)(st->opt.max_size / 4096 > 0 ? st->opt.max_size / 4096 : 1));
+		if (exec_sql(db, "PRAGMA page_size = 4096", err, errlen) != 0 ||
+		    exec_sql(db, sql, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+struct hkd_store *hkd_store_open(const struct hkd_store_options *o, char *err,
+                                 size_t errlen)
+{
+	struct hkd_store *st = calloc(1, sizeof(*st));
+	int memory;
+	if (!st) {
+		hkd_set_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (hkd_store_url_check(o->url, err, errlen) != 0)
+		goto fail_free;
+	st->opt = *o;
+	if (st->opt.purge_interval_ms <= 0)
+		st->opt.purge_interval_ms = 60000;
+	memory = strcmp(o->url, "memory:") == 0;
+	st->path = memory ? NULL : strdup(o->url + 7);
+	pthread_mutex_init(&st->wlock, NULL);
+	pthread_mutex_init(&st->rlock_own, NULL);
+	pthread_mutex_init(&st->qlock, NULL);
+	pthread_cond_init(&st->qcond, NULL);
+	pthread_cond_init(&st->donecond, NULL);
+	if (open_db(memory ? ":memory:" : st->path,
+	            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &st->db, err,
+	            errlen) != 0)
+		goto fail;
+	if (configure_db(st, st->db, err, errlen) != 0 ||
+	    migrate(st->db, err, errlen) != 0)
+		goto fail;
+	if (memory) {
+		st->rdb = st->db;
+		st->rlock = &st->wlock;
+	} else {
+		if (open_db(st->path, SQLITE_OPEN_READONLY, &st->rdb, err, errlen) != 0)
+			goto fail;
+		st->rlock = &st->rlock_own;
+	}
+	st->next_purge = hkd_mono_ms() + 1000;
+	if (pthread_create(&st->writer, NULL, writer_main, st) != 0) {
+		hkd_set_err(err, errlen, "cannot start the store writer: %s",
+		            strerror(errno));
+		goto fail;
+	}
+	st->writer_started = 1;
+	return st;
+fail:
+	if (st->rdb && st->rdb != st->db)
+		sqlite3_close(st->rdb);
+	sqlite3_close(st->db);
+	pthread_mutex_destroy(&st->wlock);
+	pthread_mutex_destroy(&st->rlock_own);
+	pthread_mutex_destroy(&st->qlock);
+	pthread_cond_destroy(&st->qcond);
+	pthread_cond_destroy(&st->donecond);
+fail_free:
+	free(st->path);
+	free(st);
+	return NULL;
+}
+
+void hkd_store_close(struct hkd_store *st)
+{
+	if (!st)
+		return;
+	pthread_mutex_lock(&st->qlock);
+	st->stopping = 1;
+	pthread_cond_broadcast(&st->qcond);
+	pthread_mutex_unlock(&st->qlock);
+	if (st->writer_started)
+		pthread_join(st->writer, NULL);
+	/* Anything left could not be written (the store kept failing). */
+	while (st->head) {
+		struct job *j = st->head;
+		st->head = j->next;
+		if (j->wait)
+			j->done = 1;
+		else
+			free_job(j);
+	}
+	if (st->rdb != st->db)
+		sqlite3_close(st->rdb);
+	sqlite3_close(st->db);
+	pthread_mutex_destroy(&st->wlock);
+	pthread_mutex_destroy(&st->rlock_own);
+	pthread_mutex_destroy(&st->qlock);
+	pthread_cond_destroy(&st->qcond);
+	pthread_cond_destroy(&st->donecond);
+	free(st->path);
+	free(st);
+}
+
+/* --- writes ---------------------------------------------------------- */
+
+int hkd_store_put(struct hkd_store *st, const struct hkd_event_rec *ev,
+                  const struct hkd_new_delivery *d, size_t n, char *err,
+                  size_t errlen)
+{
+	struct put_arg a = {ev, d, n};
+	return run_sync(st, job_put, &a, err, errlen);
+}
+
+void hkd_store_record(struct hkd_store *st, const struct hkd_attempt_rec *a)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	struct hkd_attempt_rec *copy = malloc(sizeof(*copy));
+	if (!j || !copy) {
+		free(j);
+		free(copy);
+		hkd_log_kv(HOOKD_LOG_ERROR, "store", "delivery", a->delivery_id,
+		           "detail", "out of memory: attempt result not recorded", NULL);
+		return;
+	}
+	*copy = *a;
+	j->fn = job_record;
+	j->arg = copy;
+	j->free_arg = free;
+	pthread_mutex_lock(&st->qlock);
+	enqueue(st, j, 0);
+	pthread_cond_signal(&st->qcond);
+	pthread_mutex_unlock(&st->qlock);
+}
+
+/* --- reading deliveries back ----------------------------------------- */
+
+/* Columns: d.id, d.target, d.attempts, d.base, d.schedule, d.next_at,
+ * e.id, e.type, e.source, e.timestamp, e.body */
+#define STORED_COLUMNS                                                        \
+	"d.id, d.target, d.attempts, d.base, d.schedule, d.next_at, "          \
+	"e.id, e.type, e.source, e.timestamp, e.body "
+
+static const char *col(sqlite3_stmt *q, int i)
+{
+	const unsigned char *t = sqlite3_column_text(q, i);
+	return t ? (const char *)t : "";
+}
+
+/* Fill d from a row of STORED_COLUMNS; 0, or -1 (out of memory). */
+static int stored_from_row(sqlite3_stmt *q, struct hkd_stored_delivery *d)
+{
+	json_error_t jerr;
+	json_t *sched;
+	memset(d, 0, sizeof(*d));
+	hkd_strlcpy(d->id, col(q, 0), sizeof(d->id));
+	d->target = strdup(col(q, 1));
+	d->attempts = (unsigned)sqlite3_column_int(q, 2);
+	d->base = (unsigned)sqlite3_column_int(q, 3);
+	d->next_at_ms = sqlite3_column_int64(q, 5);
+	d->event = hkd_event_rec_new(col(q, 6), col(q, 7), col(q, 8), col(q, 9),
+	                             col(q, 10));
+	sched = json_loads(col(q, 4), 0, &jerr);
+	d->n_retry = json_is_array(sched) ? json_array_size(sched) : 0;
+	d->retry_ms = calloc(d->n_retry + 1, sizeof(int64_t));
+	for (size_t i = 0; d->retry_ms && i < d->n_retry; i++)
+		d->retry_ms[i] = json_integer_value(json_array_get(sched, i));
+	json_decref(sched);
+	if (!d->target || !d->event || !d->retry_ms) {
+		hkd_stored_delivery_release(d);
+		return -1;
+	}
+	return 0;
+}
+
+int hkd_store_recover(struct hkd_store *st, hkd_store_visit_fn visit,
+                      void *arg)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = -1, step;
+	pthread_mutex_lock(st->rlock);
+	if (sqlite3_prepare_v2(st->rdb,
+	                       "SELECT " STORED_COLUMNS "FROM deliveries d "
+	                       "JOIN events e ON e.seq = d.event_seq "
+	                       "WHERE d.state IN (0, 1) ORDER BY d.next_at, d.seq",
+	                       -1, &q, NULL) != SQLITE_OK)
+		goto out;
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		struct hkd_stored_delivery d;
+		if (stored_from_row(q, &d) != 0)
+			goto out;
+		visit(arg, &d);
+	}
+	rc = step == SQLITE_DONE ? 0 : -1;
+out:
+	if (rc != 0)
+		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail", "recovery failed",
+		           "reason", sqlite3_errmsg(st->rdb), NULL);
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(st->rlock);
+	return rc;
+}
+
+struct replay_arg {
+	const char *id;          /* one delivery, or NULL for bulk */
+	const char *target;      /* bulk filter */
+	const char *type_glob;   /* bulk filter */
+	size_t max;
+	struct hkd_stored_delivery *out;
+	size_t n_out;
+	size_t left;
+	int state; /* one delivery: its state when not dead */
+};
+
+/* Runs on the writer: dead → pending, schedule restarted, rows read back. */
+static int job_replay(struct hkd_store *st, void *argp, char *err,
+                      size_t errlen)
+{
+	struct replay_arg *a = argp;
+	sqlite3_stmt *q = NULL, *u = NULL;
+	int64_t now = hkd_now_ms();
+	int rc = HKD_STORE_FAILED, step;
+
+	if (a->id) {
+		if (sqlite3_prepare_v2(st->db,
+		                       "SELECT " STORED_COLUMNS ", d.state FROM deliveries d "
+		                       "JOIN events e ON e.seq = d.event_seq WHERE d.id = ?",
+		                       -1, &q, NULL) != SQLITE_OK)
+			goto sqlfail;
+		sqlite3_bind_text(q, 1, a->id, -1, SQLITE_STATIC);
+	} else {
+		if (sqlite3_prepare_v2(st->db,
+		                       "SELECT " STORED_COLUMNS ", d.state FROM deliveries d "
+		                       "JOIN events e ON e.seq = d.event_seq WHERE d.state = 3 "
+		                       "AND (?1 IS NULL OR d.target = ?1) ORDER BY d.seq",
+		                       -1, &q, NULL) != SQLITE_OK)
+			goto sqlfail;
+		if (a->target)
+			sqlite3_bind_text(q, 1, a->target, -1, SQLITE_STATIC);
+	}
+	if (sqlite3_prepare_v2(st->db,
+	                       "UPDATE deliveries SET state = 0, base = attempts, next_at = ?, "
+	                       "updated_at = ? WHERE id = ? AND state = 3",
+	                       -1, &u, NULL) != SQLITE_OK)
+		goto sqlfail;
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		struct hkd_stored_delivery *d;
+		if (a->type_glob && !hkd_glob_match(a->type_glob, col(q, 7)))
+			continue;
+		if (sqlite3_column_int(q, 11) != HKD_STATE_DEAD) {
+			a->state = sqlite3_column_int(q, 11);
+			rc = HKD_STORE_CONFLICT;
+			goto out;
+		}
+		if (a->n_out >= a->max) {
+			a->left++;
+			continue;
+		}
+		sqlite3_reset(u);
+		sqlite3_bind_int64(u, 1, now);
+		sqlite3_bind_int64(u, 2, now);
+		sqlite3_bind_text(u, 3, col(q, 0), -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(u) != SQLITE_DONE)
+			goto sqlfail;
+		d = &a->out[a->n_out];
+		if (stored_from_row(q, d) != 0) {
+			hkd_set_err(err, errlen, "out of memory");
+			goto out;
+		}
+		/* The row was read before the update: apply it. */
+		d->base = d->attempts;
+		d->next_at_ms = now;
+		a->n_out++;
+	}
+	if (step != SQLITE_DONE)
+		goto sqlfail;
+	rc = a->id && a->n_out == 0 ? HKD_STORE_NOT_FOUND : HKD_STORE_OK;
+	goto out;
+sqlfail:
+	rc = stmt_fail(st, err, errlen);
+out:
+	sqlite3_finalize(q);
+	sqlite3_finalize(u);
+	if (rc == HKD_STORE_FAILED || rc == HKD_STORE_CONFLICT) {
+		for (size_t i = 0; i < a->n_out; i++)
+			hkd_stored_delivery_release(&a->out[i]);
+		a->n_out = 0;
+	}
+	return rc;
+}
+
+int hkd_store_replay(struct hkd_store *st, const char *delivery_id,
+                     hkd_store_visit_fn visit, void *arg, int *state_out)
+{
+	struct hkd_stored_delivery d;
+	struct replay_arg a;
+	char err[256];
+	int rc;
+	memset(&a, 0, sizeof(a));
+	a.id = delivery_id;
+	a.max = 1;
+	a.out = &d;
+	rc = run_sync(st, job_replay, &a, err, sizeof(err));
+	if (rc == HKD_STORE_CONFLICT && state_out)
+		*state_out = a.state;
+	if (rc == HKD_STORE_FAILED)
+		hkd_log_kv(HOOKD_LOG_ERROR, "store", "delivery", delivery_id,
+		           "detail", "replay failed", "reason", err, NULL);
+	if (rc == HKD_STORE_OK && a.n_out == 1)
+		visit(arg, &d);
+	return rc;
+}
+
+int hkd_store_replay_dead(struct hkd_store *st, const char *target,
+                          const char *type_glob, size_t max,
+                          hkd_store_visit_fn visit, void *arg, size_t *done,
+                          size_t *left)
+{
+	struct replay_arg a;
+	char err[256];
+	int rc;
+	memset(&a, 0, sizeof(a));
+	a.target = target;
+	a.type_glob = type_glob;
+	a.max = max;
+	a.out = calloc(max + 1, sizeof(*a.out));
+	*done = *left = 0;
+	if (!a.out)
+		return HKD_STORE_FAILED;
+	rc = run_sync(st, job_replay, &a, err, sizeof(err));
+	if (rc == HKD_STORE_OK) {
+		for (size_t i = 0; i < a.n_out; i++)
+			visit(arg, &a.out[i]);
+		*done = a.n_out;
+		*left = a.left;
+	} else {
+		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail", "bulk replay failed",
+		           "reason", err, NULL);
+	}
+	free(a.out);
+	return rc;
+}
+
+/* --- the log API ----------------------------------------------------- */
+
+static json_t *time_or_null(int64_t ms)
+{
+	char buf[40];
+	if (ms <= 0)
+		return json_null();
+	hkd_format_time(ms, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+/* Columns: d.seq, d.id, e.id, e.type, d.target, d.state, d.attempts,
+ * d.next_at, d.last_outcome, d.last_reason, d.created_at, d.updated_at */
+#define DELIVERY_COLUMNS                                                      \
+	"d.seq, d.id, e.id, e.type, d.target, d.state, d.attempts, d.next_at, "  \
+	"d.last_outcome, d.last_reason, d.created_at, d.updated_at "
+
+static json_t *delivery_from_row(sqlite3_stmt *q)
+{
+	int state = sqlite3_column_int(q, 5);
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_string(col(q, 1)));
+	json_object_set_new(o, "eventId", json_string(col(q, 2)));
+	json_object_set_new(o, "eventType", json_string(col(q, 3)));
+	json_object_set_new(o, "target", json_string(col(q, 4)));
+	json_object_set_new(o, "state",
+	                    json_string(hkd_state_name((enum hkd_delivery_state)state)));
+	json_object_set_new(o, "attemptCount", json_integer(sqlite3_column_int(q, 6)));
+	json_object_set_new(o, "nextAttemptAt",
+	                    state < HKD_STATE_SUCCEEDED
+	                        ? time_or_null(sqlite3_column_int64(q, 7))
+	                        : json_null());
+	json_object_set_new(o, "lastOutcome",
+	                    sqlite3_column_type(q, 8) == SQLITE_NULL
+	                        ? json_null()
+	                        : json_string(col(q, 8)));
+	json_object_set_new(o, "lastReason",
+	                    sqlite3_column_type(q, 9) == SQLITE_NULL
+	                        ? json_null()
+	                        : json_string(col(q, 9)));
+	json_object_set_new(o, "createdAt", time_or_null(sqlite3_column_int64(q, 10)));
+	json_object_set_new(o, "updatedAt", time_or_null(sqlite3_column_int64(q, 11)));
+	return o;
+}
+
+static json_t *attempts_of(struct hkd_store *st, int64_t dseq)
+{
+	sqlite3_stmt *q = NULL;
+	json_t *arr = json_array();
+	if (sqlite3_prepare_v2(st->rdb,
+	                       "SELECT number, started_at, duration_us, outcome, detail "
+	                       "FROM attempts WHERE delivery_seq = ? ORDER BY seq",
+	                       -1, &q, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(q, 1, dseq);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		json_t *a = json_object();
+		json_object_set_new(a, "attempt", json_integer(sqlite3_column_int(q, 0)));
+		json_object_set_new(a, "startedAt", time_or_null(sqlite3_column_int64(q, 1)));
+		json_object_set_new(a, "durationMs",
+		                    json_real((double)sqlite3_column_int64(q, 2) / 1000.0));
+		json_object_set_new(a, "outcome", json_string(col(q, 3)));
+		json_object_set_new(a, "detail", json_string(col(q, 4)));
+		json_array_append_new(arr, a);
+	}
+out:
+	sqlite3_finalize(q);
+	return arr;
+}
+
+json_t *hkd_store_event_json(struct hkd_store *st, const char *id)
+{
+	sqlite3_stmt *q = NULL;
+	json_t *ev = NULL, *dels;
+	json_error_t jerr;
+	int64_t eseq;
+
+	pthread_mutex_lock(st->rlock);
+	if (sqlite3_prepare_v2(st->rdb, "SELECT seq, body FROM events WHERE id = ?",
+	                       -1, &q, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_ROW)
+		goto out;
+	eseq = sqlite3_column_int64(q, 0);
+	ev = json_loads(col(q, 1), 0, &jerr);
+	sqlite3_finalize(q);
+	q = NULL;
+	if (!ev)
+		goto out;
+	dels = json_array();
+	json_object_set_new(ev, "deliveries", dels);
+	if (sqlite3_prepare_v2(st->rdb,
+	                       "SELECT " DELIVERY_COLUMNS "FROM deliveries d JOIN events e "
+	                       "ON e.seq = d.event_seq WHERE d.event_seq = ? ORDER BY d.seq",
+	                       -1, &q, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(q, 1, eseq);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		json_t *d = delivery_from_row(q);
+		json_object_set_new(d, "attempts", attempts_of(st, sqlite3_column_int64(q, 0)));
+		json_array_append_new(dels, d);
+	}
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(st->rlock);
+	return ev;
+}
+
+json_t *hkd_store_deliveries_json(struct hkd_store *st,
+                                  const struct hkd_delivery_filter *f)
+{
+	sqlite3_stmt *q = NULL;
+	json_t *out = NULL, *arr;
+	int64_t last = 0;
+	size_t n = 0;
+
+	pthread_mutex_lock(st->rlock);
+	if (sqlite3_prepare_v2(st->rdb,
+	                       "SELECT " DELIVERY_COLUMNS "FROM deliveries d JOIN events e "
+	                       "ON e.seq = d.event_seq WHERE (?1 < 0 OR d.state = ?1) "
+	                       "AND (?2 IS NULL OR d.target = ?2) AND (?3 IS NULL OR e.id = ?3) "
+	                       "AND (?4 = 0 OR d.seq < ?4) ORDER BY d.seq DESC LIMIT ?5",
+	                       -1, &q, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int(q, 1, f->state);
+	if (f->target)
+		sqlite3_bind_text(q, 2, f->target, -1, SQLITE_STATIC);
+	if (f->event_id)
+		sqlite3_bind_text(q, 3, f->event_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 4, f->before_seq);
+	/* One more than asked: tells whether there is a next page. */
+	sqlite3_bind_int64(q, 5, (sqlite3_int64)f->limit + 1);
+	out = json_object();
+	arr = json_array();
+	json_object_set_new(out, "deliveries", arr);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		if (n == f->limit) {
+			char cur[32];
+			snprintf(cur, sizeof(cur), "%lld", (long long)last);
+			json_object_set_new(out, "nextCursor", json_string(cur));
+			break;
+		}
+		last = sqlite3_column_int64(q, 0);
+		json_array_append_new(arr, delivery_from_row(q));
+		n++;
+	}
+	if (!json_object_get(out, "nextCursor"))
+		json_object_set_new(out, "nextCursor", json_null());
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(st->rlock);
+	return out;
+}
+
+long long hkd_store_dead_count(struct hkd_store *st)
+{
+	sqlite3_stmt *q = NULL;
+	long long n = -1;
+	pthread_mutex_lock(st->rlock);
+	if (sqlite3_prepare_v2(st->rdb, "SELECT count(*) FROM deliveries WHERE state = 3",
+	                       -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(st->rlock);
+	return n;
+}
