@@ -494,7 +494,7 @@ static void set_defaults(struct hkd_config *c)
 {
 	c->listen_host = strdup("127.0.0.1");
 	c->listen_port = strdup("8080");
-	c->http_threads = 2;
+	c->http_threads = 8;
 	c->max_body = 1024 * 1024;
 	c->connection_timeout = 30;
 	c->storage_url = strdup(HKD_DEFAULT_STORAGE);

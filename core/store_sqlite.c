@@ -655,7 +655,7 @@ static void *writer_main(void *arg)
 				hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail",
 				           "cannot write; ingest answers 503 until it recovers",
 				           "reason", keep ? keep->err : batch->err, NULL);
-			if (stop && failures > 20)
+			if (stop && failures > 5)
 				break; /* give up at shutdown: the rest is lost */
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_nsec += (pause % 1000) * 1000000;

@@ -71,6 +71,7 @@ static unsigned long long value_of(const char *text, const char *series)
 	return 0;
 }
 
+/* Characters a metric name may start with / continue with. */
 static int name_start(int c)
 {
 	return isalpha(c) || c == '_' || c == ':';
@@ -81,7 +82,8 @@ static int name_char(int c)
 	return isalnum(c) || c == '_' || c == ':';
 }
 
-/* Length of a metric name at s (labels names pass colon = 0). */
+/* Length of the metric name at s (borrowed), 0 when none; label names
+ * pass colon = 0 (no ":" allowed). */
 static size_t name_len(const char *s, int colon)
 {
 	size_t n = 0;
@@ -298,6 +300,7 @@ static char *render(void)
 	return text;
 }
 
+/* Every test starts and ends with nothing recorded. */
 static void setup(void)
 {
 	hkd_metrics_reset();
