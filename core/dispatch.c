@@ -412,13 +412,7 @@ static void *worker(void *arg)
 			struct timespec ts;
 			if (wait <= 0)
 				continue;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += wait / 1000;
-			ts.tv_nsec += (wait % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
+			hkd_deadline(CLOCK_MONOTONIC, wait, &ts);
 			pthread_cond_timedwait(&D.cond, &D.lock, &ts);
 		} else {
 			pthread_cond_wait(&D.cond, &D.lock);
@@ -466,13 +460,7 @@ long hkd_dispatch_stop(int64_t timeout_ms)
 		int64_t left = deadline - hkd_mono_ms();
 		if (left <= 0)
 			break;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += left / 1000;
-		ts.tv_nsec += (left % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		hkd_deadline(CLOCK_MONOTONIC, left, &ts);
 		pthread_cond_timedwait(&D.cond, &D.lock, &ts);
 	}
 	if (D.in_flight > 0)

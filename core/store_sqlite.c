@@ -583,13 +583,7 @@ static void *writer_main(void *arg)
 			int64_t wait = st->next_purge - hkd_mono_ms();
 			if (wait <= 0)
 				break;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += wait / 1000;
-			ts.tv_nsec += (wait % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
+			hkd_deadline(CLOCK_REALTIME, wait, &ts);
 			pthread_cond_timedwait(&st->qcond, &st->qlock, &ts);
 		}
 		stop = st->stopping;
@@ -657,10 +651,7 @@ static void *writer_main(void *arg)
 				           "reason", keep ? keep->err : batch->err, NULL);
 			if (stop && failures > 5)
 				break; /* give up at shutdown: the rest is lost */
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += (pause % 1000) * 1000000;
-			ts.tv_sec += pause / 1000 + ts.tv_nsec / 1000000000;
-			ts.tv_nsec %= 1000000000;
+			hkd_deadline(CLOCK_REALTIME, pause, &ts);
 			pthread_cond_timedwait(&st->qcond, &st->qlock, &ts);
 		} else if (failures) {
 			failures = 0;

@@ -39,6 +39,17 @@ int64_t hkd_mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+void hkd_deadline(int clock, int64_t ms, struct timespec *out)
+{
+	clock_gettime((clockid_t)clock, out);
+	out->tv_sec += ms / 1000;
+	out->tv_nsec += (ms % 1000) * 1000000;
+	if (out->tv_nsec >= 1000000000) {
+		out->tv_sec++;
+		out->tv_nsec -= 1000000000;
+	}
+}
+
 void hkd_format_time(int64_t wall_ms, char *buf, size_t len)
 {
 	time_t secs = (time_t)(wall_ms / 1000);

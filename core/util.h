@@ -12,6 +12,10 @@ int64_t hkd_now_ms(void);
 int64_t hkd_mono_ms(void);
 int64_t hkd_mono_us(void);
 
+/* The absolute time ms from now on clock `clock`, for timed waits. */
+struct timespec;
+void hkd_deadline(int clock, int64_t ms, struct timespec *out);
+
 /* RFC 3339 UTC time with milliseconds into buf (at least 32 bytes). */
 void hkd_format_time(int64_t wall_ms, char *buf, size_t len);
 
