@@ -159,6 +159,17 @@ static struct delivery *heap_pop(void)
 
 /* --- target queues (lock held) --------------------------------------- */
 
+/* The concurrency the current configuration gives target `name`. */
+static int limit_for(const char *name)
+{
+	struct hkd_runtime *rt = hkd_runtime_current();
+	const struct hkd_handler *h = rt ? hkd_runtime_handler(rt, name) : NULL;
+	int limit = h && h->concurrency > 0 ? h->concurrency : 1;
+	hkd_runtime_unref(rt);
+	return limit;
+}
+
+
 static struct target_q *target_get(const char *name)
 {
 	struct target_q *t;
@@ -170,7 +181,7 @@ static struct target_q *target_get(const char *name)
 		free(t);
 		return NULL;
 	}
-	t->limit = 1;
+	t->limit = limit_for(name);
 	t->next = D.targets;
 	D.targets = t;
 	return t;
@@ -595,6 +606,16 @@ int hkd_dispatch_resume(struct hkd_stored_delivery *sd, int force)
 	pthread_cond_broadcast(&D.cond);
 	pthread_mutex_unlock(&D.lock);
 	return 0;
+}
+
+void hkd_dispatch_refresh_limits(void)
+{
+	pthread_mutex_lock(&D.lock);
+	for (struct target_q *t = D.targets; t; t = t->next) {
+		t->limit = limit_for(t->name);
+		make_runnable(t);
+	}
+	pthread_mutex_unlock(&D.lock);
 }
 
 void hkd_dispatch_stats(struct hkd_dispatch_stats *out)

@@ -60,6 +60,9 @@ void hkd_dispatch_set_store(struct hkd_store *st);
  */
 int hkd_dispatch_resume(struct hkd_stored_delivery *d, int force);
 
+/* Take per-handler concurrency from the current runtime (after a reload). */
+void hkd_dispatch_refresh_limits(void);
+
 struct hkd_dispatch_stats {
 	size_t capacity;  /* queue_size */
 	size_t live;      /* accepted deliveries not yet finished (incl. reserved) */

@@ -246,6 +246,7 @@ static void reload(const struct options *o)
 		hkd_runtime_unref(old);
 	}
 	hkd_runtime_install(rt);
+	hkd_dispatch_refresh_limits();
 	hkd_log_kv(HOOKD_LOG_INFO, "reload", "detail", "configuration reloaded", NULL);
 	hkd_diag_release(&d);
 }

@@ -451,8 +451,10 @@ static int purge_chunk(struct hkd_store *st, int64_t now, int *more)
 	if (sqlite3_prepare_v2(
 		    st->db,
 		    "INSERT INTO purge_set(seq) SELECT e.seq FROM events e WHERE "
-		    "e.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d "
-		    "WHERE d.event_seq = e.seq AND (d.state < 2 OR (d.state = 3 AND e.created_at >= ?2))) "
+		    "e.created_at < max(?1, ?2) "
+		    "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.state < 2) "
+		    "AND e.created_at < CASE WHEN EXISTS (SELECT 1 FROM deliveries d "
+		    "  WHERE d.event_seq = e.seq AND d.state = 3) THEN ?2 ELSE ?1 END "
 		    "LIMIT ?3",
 		    -1, &q, NULL) != SQLITE_OK)
 		goto out;
@@ -587,9 +589,17 @@ static void *writer_main(void *arg)
 			pthread_cond_timedwait(&st->qcond, &st->qlock, &ts);
 		}
 		stop = st->stopping;
-		if (!st->head) {
-			if (stop)
-				break;
+		if (!st->head && stop)
+			break;
+		/*
+		 * Purge when idle and due; and when due while the store is
+		 * failing even with jobs waiting: after a failure the backoff
+		 * wait ends with the next job, so the writer would never be
+		 * idle while clients retry, and with a full disk the purge is
+		 * what makes room for them.
+		 */
+		if (!st->head ||
+		    (failures > 0 && !stop && hkd_mono_ms() >= st->next_purge)) {
 			pthread_mutex_unlock(&st->qlock);
 			purge(st);
 			st->next_purge = hkd_mono_ms() + st->opt.purge_interval_ms;
@@ -985,6 +995,9 @@ int hkd_store_replay(struct hkd_store *st, const char *delivery_id,
 		           "detail", "replay failed", "reason", err, NULL);
 	if (rc == HKD_STORE_OK && a.n_out == 1)
 		visit(arg, &d);
+	else if (a.n_out == 1)
+		/* Read back, then its batch was lost: nothing was replayed. */
+		hkd_stored_delivery_release(&d);
 	return rc;
 }
 
@@ -1011,6 +1024,9 @@ int hkd_store_replay_dead(struct hkd_store *st, const char *target,
 		*done = a.n_out;
 		*left = a.left;
 	} else {
+		/* Rows read back before the batch was lost were not replayed. */
+		for (size_t i = 0; i < a.n_out; i++)
+			hkd_stored_delivery_release(&a.out[i]);
 		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail", "bulk replay failed",
 		           "reason", err, NULL);
 	}
