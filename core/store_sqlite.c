@@ -6,9 +6,10 @@
  * queue; the writer takes everything waiting, runs each job inside its own
  * SAVEPOINT of one transaction, commits once, then wakes the callers that
  * wait (group commit). A job that fails for a storage reason (disk full,
- * locked, I/O) is rolled back alone; a synchronous caller hears
- * HKD_STORE_FAILED, a queued attempt result is kept and written later, so
- * a store that recovers loses nothing.
+ * locked, I/O) is rolled back alone (when it ends the whole transaction,
+ * as SQLITE_FULL does, the others are retried one by one); a synchronous
+ * caller hears HKD_STORE_FAILED, a queued attempt result is kept and
+ * written later, so a store that recovers loses nothing.
  *
  * Reads (the log API, recovery) use a second connection on a file
  * database (WAL lets it read while the writer writes); an in-memory
@@ -521,17 +522,19 @@ static void free_job(struct job *j)
 }
 
 /*
- * Run one batch in one transaction, each job in its own savepoint so a
- * job that fails leaves the others in. Sets every job's rc; returns 0, or
- * -1 when the transaction as a whole was lost.
+ * Run the jobs of list `batch` in one transaction, each in its own
+ * savepoint so a job that fails leaves the others in. Sets every job's rc;
+ * returns 0, or -1 when the transaction as a whole was lost (*in_job then
+ * says whether a job's own statement ended it, as SQLITE_FULL does).
  */
-static int run_batch(struct hkd_store *st, struct job *batch)
+static int run_txn(struct hkd_store *st, struct job *batch, int *in_job)
 {
 	char err[256] = "";
 	int64_t t0 = hkd_mono_ms();
 	size_t n = 0;
 	int lost = 0;
 
+	*in_job = 0;
 	pthread_mutex_lock(&st->wlock);
 	if (exec_sql(st->db, "BEGIN IMMEDIATE", err, sizeof(err)) != 0) {
 		lost = 1;
@@ -547,6 +550,7 @@ static int run_batch(struct hkd_store *st, struct job *batch)
 		if (sqlite3_get_autocommit(st->db)) {
 			hkd_strlcpy(err, j->err, sizeof(err));
 			lost = 1;
+			*in_job = 1;
 			break;
 		}
 		if (j->rc == HKD_STORE_FAILED || j->rc == JOB_BROKEN ||
@@ -567,6 +571,28 @@ done:
 	pthread_mutex_unlock(&st->wlock);
 	hkd_metrics_commit(n, (hkd_mono_ms() - t0) * 1000, !lost);
 	return lost ? -1 : 0;
+}
+
+/*
+ * Run one batch. When one job's failure ends the shared transaction (a
+ * large event on a full disk), each job is tried again alone, so the
+ * others are not refused with it. 0 when anything was written, else -1.
+ */
+static int run_batch(struct hkd_store *st, struct job *batch)
+{
+	int in_job, written = 0;
+	if (run_txn(st, batch, &in_job) == 0)
+		return 0;
+	if (!in_job || !batch->next)
+		return -1;
+	for (struct job *j = batch, *next; j; j = next) {
+		next = j->next;
+		j->next = NULL;
+		if (run_txn(st, j, &in_job) == 0)
+			written = 1;
+		j->next = next;
+	}
+	return written ? 0 : -1;
 }
 
 static void *writer_main(void *arg)
