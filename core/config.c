@@ -322,6 +322,33 @@ static void load_storage(struct loader *ld, const config_setting_t *g,
 		c->purge_interval = v;
 }
 
+static void load_subscriptions(struct loader *ld, const config_setting_t *g,
+                               struct hkd_config *c)
+{
+	static const char *const keys[] = {"allow_targets", "concurrency",
+	                                   "disable_after", "secret_grace",
+	                                   "timeout", NULL};
+	long long v;
+	if (!config_setting_is_group(g)) {
+		ERR(ld, g, "subscriptions must be a group { ... }");
+		return;
+	}
+	check_keys(ld, g, "subscriptions", keys);
+	get_strings(ld, g, "allow_targets", &c->sub_allow, &c->n_sub_allow);
+	v = c->sub_concurrency;
+	if (get_int(ld, g, "concurrency", 1, 1000, &v) == 0)
+		c->sub_concurrency = (int)v;
+	v = c->sub_disable_after;
+	if (get_int(ld, g, "disable_after", 60, 365LL * 86400, &v) == 0)
+		c->sub_disable_after = v;
+	v = c->sub_secret_grace;
+	if (get_int(ld, g, "secret_grace", 0, 30LL * 86400, &v) == 0)
+		c->sub_secret_grace = v;
+	v = c->sub_timeout;
+	if (get_int(ld, g, "timeout", 1, 300, &v) == 0)
+		c->sub_timeout = (int)v;
+}
+
 static void load_types(struct loader *ld, const config_setting_t *list,
                        struct hkd_config *c)
 {
@@ -388,6 +415,9 @@ static void load_handlers(struct loader *ld, const config_setting_t *g,
 		long long conc = 0;
 		hc->name = strdup(config_setting_name(h));
 		hc->setting = h;
+		if (strncmp(hc->name, "sub_", 4) == 0)
+			ERR(ld, h, "handler name '%s': names starting with sub_ are kept for subscriptions",
+			    hc->name);
 		if (!config_setting_is_group(h)) {
 			ERR(ld, h, "handler '%s' must be a group { plugin = \"...\"; }",
 			    hc->name);
@@ -502,6 +532,10 @@ static void set_defaults(struct hkd_config *c)
 	c->keep_succeeded = 7 * 86400;
 	c->keep_dead = 30 * 86400;
 	c->purge_interval = 60;
+	c->sub_concurrency = 2;
+	c->sub_disable_after = 5 * 86400;
+	c->sub_secret_grace = 86400;
+	c->sub_timeout = 15;
 	c->plugin_dir = strdup(HKD_PLUGIN_DIR);
 	c->workers = 4;
 	c->queue_size = 10000;
@@ -512,7 +546,8 @@ static void load_top(struct loader *ld, struct hkd_config *c)
 {
 	static const char *const keys[] = {
 		"server", "storage", "plugin_dir", "workers", "queue_size",
-		"shutdown_timeout", "event_types", "handlers", "routes", NULL};
+		"shutdown_timeout", "event_types", "handlers", "routes",
+		"subscriptions", NULL};
 	const config_setting_t *root = config_root_setting(&c->lc);
 	const config_setting_t *s;
 	long long v;
@@ -532,6 +567,8 @@ static void load_top(struct loader *ld, struct hkd_config *c)
 	v = c->shutdown_timeout;
 	if (get_int(ld, root, "shutdown_timeout", 0, 3600, &v) == 0)
 		c->shutdown_timeout = (int)v;
+	if ((s = config_setting_get_member(root, "subscriptions")))
+		load_subscriptions(ld, s, c);
 	if ((s = config_setting_get_member(root, "event_types")))
 		load_types(ld, s, c);
 	/* Handlers before routes: routes refer to them by name. */
@@ -635,6 +672,7 @@ void hkd_config_free(struct hkd_config *c)
 	free(c->listen_host);
 	free(c->listen_port);
 	free(c->storage_url);
+	free_strings(c->sub_allow, c->n_sub_allow);
 	free(c->storage_synchronous);
 	free(c->plugin_dir);
 	free(c->path);

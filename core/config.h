@@ -70,6 +70,14 @@ struct hkd_config {
 	size_t queue_size;
 	int shutdown_timeout; /* seconds */
 
+	/* subscriptions = { ... } */
+	char **sub_allow; /* CIDRs the SSRF guard lets subscriptions reach */
+	size_t n_sub_allow;
+	int sub_concurrency;
+	int64_t sub_disable_after; /* seconds of continuous failure */
+	int64_t sub_secret_grace;  /* seconds an old secret still signs */
+	int sub_timeout;           /* seconds per attempt */
+
 	struct hkd_event_type *types;
 	size_t n_types;
 	struct hkd_handler_conf *handlers;

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
+#include "subscriptions.h"
 #include "util.h"
 
 /* How long one attempt may take before plugins are asked to give up. */
@@ -162,9 +163,14 @@ static struct delivery *heap_pop(void)
 /* The concurrency the current configuration gives target `name`. */
 static int limit_for(const char *name)
 {
-	struct hkd_runtime *rt = hkd_runtime_current();
-	const struct hkd_handler *h = rt ? hkd_runtime_handler(rt, name) : NULL;
-	int limit = h && h->concurrency > 0 ? h->concurrency : 1;
+	struct hkd_runtime *rt;
+	const struct hkd_handler *h;
+	int limit;
+	if (hkd_subs_is_target(name))
+		return hkd_subs_concurrency();
+	rt = hkd_runtime_current();
+	h = rt ? hkd_runtime_handler(rt, name) : NULL;
+	limit = h && h->concurrency > 0 ? h->concurrency : 1;
 	hkd_runtime_unref(rt);
 	return limit;
 }
@@ -264,7 +270,8 @@ static const char *status_word(enum hookd_status st)
 static enum hookd_status attempt(struct delivery *d, struct hookd_result *res,
                                  int64_t *duration_us)
 {
-	struct hkd_runtime *rt = hkd_runtime_current();
+	int sub = hkd_subs_is_target(d->target);
+	struct hkd_runtime *rt = sub ? NULL : hkd_runtime_current();
 	const struct hkd_handler *h = rt ? hkd_runtime_handler(rt, d->target) : NULL;
 	struct hookd_event ev;
 	enum hookd_status st;
@@ -272,7 +279,7 @@ static enum hookd_status attempt(struct delivery *d, struct hookd_result *res,
 
 	memset(res, 0, sizeof(*res));
 	res->struct_size = sizeof(*res);
-	if (!h) {
+	if (!h && !sub) {
 		snprintf(res->reason, sizeof(res->reason),
 		         "handler '%s' is no longer configured", d->target);
 		st = HOOKD_FAIL;
@@ -290,12 +297,15 @@ static enum hookd_status attempt(struct delivery *d, struct hookd_result *res,
 	ev.deadline_ms = hkd_now_ms() + ATTEMPT_DEADLINE_MS;
 	ev.target = d->target;
 	ev.delivery_id = d->id;
-	st = h->lib->desc.dispatch(h->state, &ev, res);
+	if (sub)
+		st = hkd_subs_dispatch(d->target, &ev, res);
+	else
+		st = h->lib->desc.dispatch(h->state, &ev, res);
 	res->reason[sizeof(res->reason) - 1] = '\0';
 	if (st != HOOKD_OK && st != HOOKD_RETRY && st != HOOKD_FAIL) {
 		snprintf(res->reason, sizeof(res->reason),
-		         "plugin '%s' returned an unknown status %d", h->lib->desc.name,
-		         (int)st);
+		         "plugin '%s' returned an unknown status %d",
+		         sub ? "http" : h->lib->desc.name, (int)st);
 		st = HOOKD_FAIL;
 	}
 out:
@@ -341,12 +351,17 @@ static void finish(struct delivery *d, enum hookd_status st,
 	           "outcome", status_word(st), "duration_ms", dur_s, "reason",
 	           res->reason, st == HOOKD_RETRY && delay >= 0 ? "retry_in_ms" : NULL,
 	           next_s, NULL);
-	if (st != HOOKD_OK && delay < 0)
+	if (st != HOOKD_OK && delay < 0) {
+		char why[HOOKD_REASON_MAX + 40];
+		if (st == HOOKD_RETRY)
+			snprintf(why, sizeof(why), "retry schedule exhausted; last: %s",
+			         res->reason);
+		else
+			hkd_strlcpy(why, res->reason, sizeof(why));
 		hkd_log_kv(HOOKD_LOG_ERROR, "dead", "delivery", d->id, "event",
 		           d->event->id, "type", d->event->type, "target", d->target,
-		           "attempts", attempt_s, "reason",
-		           st == HOOKD_RETRY ? "retry schedule exhausted" : res->reason,
-		           NULL);
+		           "attempts", attempt_s, "reason", why, NULL);
+	}
 
 	hkd_metrics_attempt(d->target, (int)st, duration_us);
 	if (st == HOOKD_OK)
@@ -535,7 +550,7 @@ int hkd_dispatch_submit(struct hkd_event_rec *ev, const struct hkd_match *m,
 	if (!d)
 		return -1;
 	hkd_strlcpy(d->id, delivery_id, sizeof(d->id));
-	d->target = strdup(m->handler->name);
+	d->target = strdup(m->target);
 	d->retry_ms = malloc((m->n_retry + 1) * sizeof(int64_t));
 	if (!d->target || !d->retry_ms)
 		goto fail;
@@ -549,7 +564,7 @@ int hkd_dispatch_submit(struct hkd_event_rec *ev, const struct hkd_match *m,
 		pthread_mutex_unlock(&D.lock);
 		goto fail;
 	}
-	t->limit = m->handler->concurrency > 0 ? m->handler->concurrency : 1;
+	t->limit = m->concurrency > 0 ? m->concurrency : 1;
 	target_push(t, d);
 	pthread_mutex_unlock(&D.lock);
 	return 0;

@@ -24,10 +24,12 @@
 #include "envelope.h"
 #include "glob.h"
 #include "http_api.h"
+#include "ingest.h"
 #include "log.h"
 #include "metrics.h"
 #include "runtime.h"
 #include "store.h"
+#include "subscriptions.h"
 #include "util.h"
 
 enum endpoint {
@@ -39,11 +41,16 @@ enum endpoint {
 	EP_DELIVERIES,      /* /v4/deliveries */
 	EP_DELIVERY_RETRY,  /* /v4/deliveries/{id}/retry */
 	EP_DEAD_RETRY,      /* /v4/deliveries/retry */
+	EP_SUBS,            /* /v4/webhook-subscriptions */
+	EP_SUB,             /* /v4/webhook-subscriptions/{id} */
+	EP_SUB_TEST,        /* /v4/webhook-subscriptions/{id}/test */
 };
 
 /* Methods an endpoint answers, for 405 and its Allow header. */
 #define M_GET 1
 #define M_POST 2
+#define M_PATCH 4
+#define M_DELETE 8
 
 struct request {
 	enum endpoint ep;
@@ -183,33 +190,7 @@ static enum MHD_Result get_catalog(struct MHD_Connection *conn,
 	return send_json(conn, MHD_HTTP_OK, body, NULL, NULL);
 }
 
-/* Comma-separated catalog names for error messages (truncated). */
-static void catalog_names(const struct hkd_config *cfg, char *buf, size_t len)
-{
-	size_t off = 0;
-	buf[0] = '\0';
-	for (size_t i = 0; i < cfg->n_types && off + 1 < len; i++) {
-		int n = snprintf(buf + off, len - off, "%s%s", i ? ", " : "",
-		                 cfg->types[i].name);
-		if (n < 0)
-			break;
-		off += (size_t)n;
-	}
-	if (off >= len && len > 4)
-		memcpy(buf + len - 4, "...", 4);
-}
 
-/* Build the stored envelope of a published event. Caller owns. */
-static json_t *make_envelope(const json_t *body, const char *id,
-                             const char *timestamp)
-{
-	json_t *data = json_object_get(body, "data");
-	/* "o" steals: a reference of our own to data, or a new object. */
-	return json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", id, "type",
-	                 json_string_value(json_object_get(body, "type")),
-	                 "timestamp", timestamp, "source", "api", "data",
-	                 data ? json_incref(data) : json_object());
-}
 
 /* Answer 503 because the store cannot write. */
 static enum MHD_Result store_unavailable(struct MHD_Connection *conn,
@@ -224,28 +205,20 @@ static enum MHD_Result store_unavailable(struct MHD_Connection *conn,
 static enum MHD_Result publish(struct MHD_Connection *conn,
                                struct request *rq)
 {
-	const struct hkd_config *cfg = rq->rt->cfg;
 	struct hkd_envelope_error eerr;
-	struct hkd_match stack_matches[32], *matches = stack_matches;
-	struct hkd_new_delivery *dels = NULL;
-	struct hkd_event_rec *ev = NULL;
+	struct hkd_ingest_req req;
+	struct hkd_ingest_result res;
 	json_error_t jerr;
-	json_t *body = NULL, *envelope = NULL;
-	const struct hkd_event_type *et = NULL;
-	const char *type;
-	char id[HKD_ID_MAX + 1], ts[40], *json = NULL, err[256];
-	size_t n;
-	int src;
+	json_t *body;
 	enum MHD_Result rc;
 
 	body = json_loadb(rq->body ? rq->body : "", rq->len,
 	                  JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!body) {
 		hkd_metrics_event_rejected("invalid_json");
-		rc = send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL,
-		                NULL, NULL, "body is not valid JSON: %s (line %d, column %d)",
-		                jerr.text, jerr.line, jerr.column);
-		goto out;
+		return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL,
+		                  NULL, NULL, "body is not valid JSON: %s (line %d, column %d)",
+		                  jerr.text, jerr.line, jerr.column);
 	}
 	if (hkd_envelope_check(body, &eerr) != 0) {
 		hkd_metrics_event_rejected("invalid_event");
@@ -253,103 +226,56 @@ static enum MHD_Result publish(struct MHD_Connection *conn,
 		                eerr.field, NULL, NULL, "%s", eerr.message);
 		goto out;
 	}
-	type = json_string_value(json_object_get(body, "type"));
-	if (cfg->n_types > 0 && !(et = hkd_config_type(cfg, type))) {
-		char names[512];
-		catalog_names(cfg, names, sizeof(names));
+	memset(&req, 0, sizeof(req));
+	req.type = json_string_value(json_object_get(body, "type"));
+	req.data = json_object_get(body, "data");
+	req.id = json_string_value(json_object_get(body, "id"));
+	req.source = "api";
+	req.check_catalog = 1;
+	switch (hkd_ingest(rq->rt, store_, &req, &res)) {
+	case HKD_INGEST_OK:
+		hkd_metrics_event_accepted();
+		rc = send_json(conn, MHD_HTTP_ACCEPTED,
+		               json_pack("{s:s, s:I}", "id", res.id, "deliveries",
+		                         (json_int_t)res.deliveries),
+		               NULL, NULL);
+		break;
+	case HKD_INGEST_DUPLICATE:
+		hkd_metrics_event_duplicate();
+		rc = send_json(conn, MHD_HTTP_OK,
+		               json_pack("{s:s, s:b}", "id", res.id, "duplicate", 1),
+		               NULL, NULL);
+		break;
+	case HKD_INGEST_UNKNOWN_TYPE:
 		hkd_metrics_event_rejected("unknown_event_type");
 		rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT,
-		                "unknown_event_type", "/type", NULL, NULL,
-		                "event type '%s' is not in the catalog; known types: %s",
-		                type, names);
-		goto out;
-	}
-	if (json_object_get(body, "id"))
-		hkd_strlcpy(id, json_string_value(json_object_get(body, "id")),
-		            sizeof(id));
-	else if (hkd_random_id("evt_", id, sizeof(id)) != 0)
-		goto oom;
-	hkd_format_time(hkd_now_ms(), ts, sizeof(ts));
-	envelope = make_envelope(body, id, ts);
-	if (et && hkd_envelope_require(envelope, (const char *const *)et->required,
-	                               et->n_required, &eerr) != 0) {
+		                "unknown_event_type", "/type", NULL, NULL, "%s",
+		                res.detail);
+		break;
+	case HKD_INGEST_INVALID:
 		hkd_metrics_event_rejected("invalid_event");
 		rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
-		                eerr.field, NULL, NULL, "%s", eerr.message);
-		goto out;
-	}
-	n = hkd_runtime_route(rq->rt, type, matches, HKD_ARRAY_LEN(stack_matches));
-	if (n > HKD_ARRAY_LEN(stack_matches)) {
-		matches = calloc(n, sizeof(*matches));
-		if (!matches)
-			goto oom;
-		n = hkd_runtime_route(rq->rt, type, matches, n);
-	}
-	json = json_dumps(envelope, JSON_COMPACT);
-	dels = calloc(n + 1, sizeof(*dels));
-	if (!json || !dels || !(ev = hkd_event_rec_new(id, type, "api", ts, json)))
-		goto oom;
-	for (size_t i = 0; i < n; i++) {
-		if (hkd_random_id("dlv_", dels[i].id, sizeof(dels[i].id)) != 0)
-			goto oom;
-		dels[i].target = matches[i].handler->name;
-		dels[i].retry_ms = matches[i].retry_ms;
-		dels[i].n_retry = matches[i].n_retry;
-	}
-	/* Room first, so that nothing stored is ever refused a queue slot. */
-	if (hkd_dispatch_reserve(n) != 0) {
+		                res.err.field, NULL, NULL, "%s", res.err.message);
+		break;
+	case HKD_INGEST_QUEUE_FULL:
 		hkd_metrics_event_rejected("queue_full");
-		hkd_log_kv(HOOKD_LOG_WARN, "rejected", "type", type, "reason",
+		hkd_log_kv(HOOKD_LOG_WARN, "rejected", "type", req.type, "reason",
 		           "queue full", NULL);
 		rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "queue_full",
 		                NULL, MHD_HTTP_HEADER_RETRY_AFTER, "1",
 		                "the delivery queue is full; retry later");
-		goto out;
+		break;
+	case HKD_INGEST_STORE_FAILED:
+		hkd_log_kv(HOOKD_LOG_WARN, "rejected", "type", req.type, "reason",
+		           "store cannot write", "detail", res.detail, NULL);
+		rc = store_unavailable(conn, res.detail);
+		break;
+	default:
+		rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+		                NULL, MHD_HTTP_HEADER_RETRY_AFTER, "1", "out of memory");
+		break;
 	}
-	src = hkd_store_put(store_, ev, dels, n, err, sizeof(err));
-	if (src != HKD_STORE_OK) {
-		hkd_dispatch_unreserve(n);
-		if (src == HKD_STORE_DUPLICATE) {
-			hkd_metrics_event_duplicate();
-			rc = send_json(conn, MHD_HTTP_OK,
-			               json_pack("{s:s, s:b}", "id", id, "duplicate", 1),
-			               NULL, NULL);
-		} else {
-			hkd_log_kv(HOOKD_LOG_WARN, "rejected", "type", type, "reason",
-			           "store cannot write", "detail", err, NULL);
-			rc = store_unavailable(conn, err);
-		}
-		goto out;
-	}
-	/* Stored: from here on the deliveries exist, whatever happens. */
-	for (size_t i = 0; i < n; i++)
-		if (hkd_dispatch_submit(ev, &matches[i], dels[i].id) != 0) {
-			hkd_dispatch_unreserve(1);
-			hkd_log_kv(HOOKD_LOG_ERROR, "dispatch", "delivery", dels[i].id,
-			           "detail", "out of memory: the delivery runs after a restart",
-			           NULL);
-		}
-	hkd_metrics_event_accepted();
-	{
-		char nbuf[24];
-		snprintf(nbuf, sizeof(nbuf), "%zu", n);
-		hkd_log_kv(HOOKD_LOG_INFO, "event", "id", id, "type", type, "source",
-		           "api", "deliveries", nbuf, NULL);
-	}
-	rc = send_json(conn, MHD_HTTP_ACCEPTED,
-	               json_pack("{s:s, s:I}", "id", id, "deliveries", (json_int_t)n),
-	               NULL, NULL);
-	goto out;
-oom:
-	rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", NULL,
-	                MHD_HTTP_HEADER_RETRY_AFTER, "1", "out of memory");
 out:
-	hkd_event_rec_unref(ev);
-	free(json);
-	free(dels);
-	if (matches != stack_matches)
-		free(matches);
-	json_decref(envelope);
 	json_decref(body);
 	return rc;
 }
@@ -561,6 +487,48 @@ out:
 	return rc;
 }
 
+/* /v4/webhook-subscriptions and below. */
+static enum MHD_Result subscriptions(struct MHD_Connection *conn,
+                                     struct request *rq, const char *method)
+{
+	json_error_t jerr;
+	json_t *body = NULL, *out = NULL;
+	int status;
+
+	if (rq->len > 0) {
+		body = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+		                  &jerr);
+		if (!body)
+			return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL,
+			                  NULL, NULL,
+			                  "body is not valid JSON: %s (line %d, column %d)",
+			                  jerr.text, jerr.line, jerr.column);
+	} else if (is_method(method, "POST") && rq->ep == EP_SUBS) {
+		return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL, NULL,
+		                  NULL, "a JSON body is required");
+	}
+	if (rq->ep == EP_SUBS)
+		status = is_method(method, "POST")
+		             ? hkd_subs_api_create(body, rq->rt->cfg, &out)
+		             : hkd_subs_api_list(&out);
+	else if (rq->ep == EP_SUB_TEST)
+		status = hkd_subs_api_test(rq->param, body, rq->rt->cfg, &out);
+	else if (is_method(method, "PATCH"))
+		status = body ? hkd_subs_api_update(rq->param, body, rq->rt->cfg, &out)
+		              : (out = json_pack("{s:s, s:s}", "error", "invalid_json",
+		                                 "message", "a JSON body is required"),
+		                 400);
+	else if (is_method(method, "DELETE"))
+		status = hkd_subs_api_delete(rq->param, &out);
+	else
+		status = hkd_subs_api_get(rq->param, &out);
+	json_decref(body);
+	if (!out)
+		return MHD_NO;
+	return send_json(conn, (unsigned)status, out,
+	                 status == 503 ? MHD_HTTP_HEADER_RETRY_AFTER : NULL, "5");
+}
+
 /* Copy of the path segment at s up to the next '/' or the end. */
 static char *segment(const char *s, const char **end)
 {
@@ -584,7 +552,16 @@ static enum endpoint endpoint_of(const char *url, char **param)
 		return EP_DELIVERIES;
 	if (strcmp(url, "/v4/deliveries/retry") == 0)
 		return EP_DEAD_RETRY;
-	if (strncmp(url, "/v4/events/", 11) == 0) {
+	if (strcmp(url, "/v4/webhook-subscriptions") == 0 ||
+	    strcmp(url, "/v4/webhook-subscriptions/") == 0)
+		return EP_SUBS;
+	if (strncmp(url, "/v4/webhook-subscriptions/", 26) == 0) {
+		*param = segment(url + 26, &rest);
+		if (*param && *rest == '\0')
+			return EP_SUB;
+		if (*param && strcmp(rest, "/test") == 0)
+			return EP_SUB_TEST;
+	} else if (strncmp(url, "/v4/events/", 11) == 0) {
 		*param = segment(url + 11, &rest);
 		if (*param && *rest == '\0')
 			return EP_EVENT;
@@ -607,7 +584,10 @@ static unsigned methods_of(enum endpoint ep)
 	case EP_DELIVERIES: return M_GET;
 	case EP_EVENTS: return M_GET | M_POST;
 	case EP_DELIVERY_RETRY:
-	case EP_DEAD_RETRY: return M_POST;
+	case EP_DEAD_RETRY:
+	case EP_SUB_TEST: return M_POST;
+	case EP_SUBS: return M_GET | M_POST;
+	case EP_SUB: return M_GET | M_PATCH | M_DELETE;
 	case EP_NONE: break;
 	}
 	return 0;
@@ -651,19 +631,31 @@ static int refuse_early(struct MHD_Connection *conn, const char *url,
 		m = M_GET;
 	else if (is_method(method, "POST"))
 		m = M_POST;
+	else if (is_method(method, "PATCH"))
+		m = M_PATCH;
+	else if (is_method(method, "DELETE"))
+		m = M_DELETE;
 	if (!(allowed & m)) {
+		char allow[64] = "";
+		if (allowed & M_GET)
+			strcat(allow, "GET, HEAD");
+		if (allowed & M_POST)
+			strcat(allow, allow[0] ? ", POST" : "POST");
+		if (allowed & M_PATCH)
+			strcat(allow, allow[0] ? ", PATCH" : "PATCH");
+		if (allowed & M_DELETE)
+			strcat(allow, allow[0] ? ", DELETE" : "DELETE");
 		*rc = send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 		                 "method_not_allowed", NULL, MHD_HTTP_HEADER_ALLOW,
-		                 allowed == M_GET ? "GET, HEAD"
-		                 : allowed == M_POST ? "POST"
-		                                     : "GET, HEAD, POST",
-		                 "%s is not allowed on %s", method, url);
+		                 allow, "%s is not allowed on %s", method, url);
 		return 1;
 	}
-	if (m != M_POST)
+	if (m != M_POST && m != M_PATCH)
 		return 0;
-	/* Publishing needs a JSON body; the retry calls take an optional one. */
-	if ((rq->ep == EP_EVENTS || has_body(conn)) && !is_json_type(conn)) {
+	/* Publishing and subscribing need a JSON body; the retry and test
+	 * calls take an optional one. */
+	if ((rq->ep == EP_EVENTS || rq->ep == EP_SUBS || rq->ep == EP_SUB ||
+	     has_body(conn)) && !is_json_type(conn)) {
 		hkd_metrics_event_rejected("unsupported_media_type");
 		*rc = send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
 		                 "unsupported_media_type", NULL, NULL, NULL,
@@ -766,6 +758,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	case EP_DELIVERIES: return get_deliveries(conn);
 	case EP_DELIVERY_RETRY: return retry_one(conn, rq);
 	case EP_DEAD_RETRY: return retry_dead(conn, rq);
+	case EP_SUBS:
+	case EP_SUB:
+	case EP_SUB_TEST: return subscriptions(conn, rq, method);
 	case EP_NONE: break;
 	}
 	return MHD_NO;

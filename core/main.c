@@ -23,6 +23,7 @@
 #include "plugin_loader.h"
 #include "runtime.h"
 #include "store.h"
+#include "subscriptions.h"
 #include "util.h"
 
 #define DEFAULT_CONFIG HKD_SYSCONFDIR "/hookd/hookd.conf"
@@ -345,11 +346,23 @@ int main(int argc, char **argv)
 		curl_global_cleanup();
 		return 1;
 	}
+	{
+		char err[1024];
+		if (hkd_subs_start(store, rt->cfg, err, sizeof(err)) != 0) {
+			hkd_log_kv(HOOKD_LOG_ERROR, "subscriptions", "detail", err, NULL);
+			hkd_subs_stop();
+			hkd_store_close(store);
+			hkd_runtime_unref(rt);
+			curl_global_cleanup();
+			return 1;
+		}
+	}
 	hkd_runtime_install(rt);
 	hkd_dispatch_set_store(store);
 	if (hkd_dispatch_start(rt->cfg->queue_size, rt->cfg->workers) != 0 ||
 	    recover(store) != 0 || hkd_http_start(rt->cfg, store) != 0) {
 		hkd_dispatch_stop(0);
+		hkd_subs_stop();
 		hkd_store_close(store);
 		hkd_runtime_install(NULL);
 		curl_global_cleanup();
@@ -397,6 +410,7 @@ int main(int argc, char **argv)
 		               : "unfinished deliveries stay stored and resume at the next start",
 		           NULL);
 	}
+	hkd_subs_stop();
 	hkd_store_close(store);
 	hkd_runtime_install(NULL);
 	curl_global_cleanup();

@@ -128,6 +128,11 @@ static char *make_catalog(const struct hkd_config *cfg)
 		}
 		json_array_append_new(arr, e);
 	}
+	/* hookd's own operational events can be routed and subscribed to. */
+	json_array_append_new(arr, json_pack("{s:s, s:s}", "name",
+	                                     "hookd.subscription.disabled",
+	                                     "description",
+	                                     "hookd disabled a webhook subscription (its receiver answered 410, or failed for too long)"));
 	json_object_set_new(root, "events", arr);
 	out = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
@@ -234,12 +239,13 @@ size_t hkd_runtime_route(const struct hkd_runtime *rt, const char *type,
 			const struct hkd_handler *h = &rt->handlers[r->handlers[j]];
 			int seen = 0;
 			for (size_t k = 0; k < n && k < max; k++)
-				if (out[k].handler == h)
+				if (out[k].target == h->name)
 					seen = 1;
 			if (seen)
 				continue;
 			if (n < max) {
-				out[n].handler = h;
+				out[n].target = h->name;
+				out[n].concurrency = h->concurrency;
 				out[n].retry_ms = r->conf->retry_ms ? r->conf->retry_ms
 				                                    : hkd_default_retry_ms;
 				out[n].n_retry = r->conf->retry_ms ? r->conf->n_retry

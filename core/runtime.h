@@ -33,7 +33,8 @@ struct hkd_route {
 
 /* One target an event fans out to, decided at ingest. */
 struct hkd_match {
-	const struct hkd_handler *handler;
+	const char *target;      /* handler name or subscription id (borrowed) */
+	int concurrency;         /* attempts at once for this target */
 	const int64_t *retry_ms; /* borrowed from the runtime */
 	size_t n_retry;
 };

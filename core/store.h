@@ -141,4 +141,13 @@ json_t *hkd_store_deliveries_json(struct hkd_store *st,
 /* Dead deliveries currently stored, or -1. */
 long long hkd_store_dead_count(struct hkd_store *st);
 
+/* Subscriptions, stored as JSON documents keyed by id (synchronous).
+ * save inserts or replaces; HKD_STORE_OK or _FAILED. */
+int hkd_store_sub_save(struct hkd_store *st, const char *id, const json_t *doc);
+/* HKD_STORE_OK, _NOT_FOUND or _FAILED. */
+int hkd_store_sub_delete(struct hkd_store *st, const char *id);
+/* Call visit for every stored subscription (doc borrowed for the call). */
+int hkd_store_sub_load(struct hkd_store *st,
+                       void (*visit)(void *arg, const json_t *doc), void *arg);
+
 #endif

@@ -794,14 +794,29 @@ void hkd_store_close(struct hkd_store *st)
 	pthread_mutex_unlock(&st->qlock);
 	if (st->writer_started)
 		pthread_join(st->writer, NULL);
-	/* Anything left could not be written (the store kept failing). */
-	while (st->head) {
-		struct job *j = st->head;
-		st->head = j->next;
-		if (j->wait)
-			j->done = 1;
-		else
-			free_job(j);
+	/* Anything left could not be written (the store kept failing). Those
+	 * deliveries are still pending in the store and run again at the
+	 * next start: say so. */
+	{
+		size_t dropped = 0;
+		while (st->head) {
+			struct job *j = st->head;
+			st->head = j->next;
+			if (j->wait) {
+				j->done = 1;
+			} else {
+				dropped++;
+				free_job(j);
+			}
+		}
+		if (dropped) {
+			char n[24];
+			snprintf(n, sizeof(n), "%zu", dropped);
+			hkd_log_kv(HOOKD_LOG_WARN, "store", "unwritten_results", n,
+			           "detail",
+			           "the store could not write these attempt results; their deliveries run again at the next start",
+			           NULL);
+		}
 	}
 	if (st->rdb != st->db)
 		sqlite3_close(st->rdb);
@@ -1227,4 +1242,91 @@ long long hkd_store_dead_count(struct hkd_store *st)
 	sqlite3_finalize(q);
 	pthread_mutex_unlock(st->rlock);
 	return n;
+}
+
+/* --- subscriptions --------------------------------------------------- */
+
+struct sub_arg {
+	const char *id;
+	const char *body; /* NULL: delete */
+};
+
+static int job_sub(struct hkd_store *st, void *argp, char *err, size_t errlen)
+{
+	struct sub_arg *a = argp;
+	sqlite3_stmt *q = NULL;
+	int64_t now = hkd_now_ms();
+	int rc;
+	if (a->body)
+		rc = sqlite3_prepare_v2(st->db,
+		                        "INSERT INTO subscriptions(id, body, created_at, updated_at) "
+		                        "VALUES (?1, ?2, ?3, ?3) ON CONFLICT(id) DO UPDATE SET "
+		                        "body = excluded.body, updated_at = excluded.updated_at",
+		                        -1, &q, NULL);
+	else
+		rc = sqlite3_prepare_v2(st->db, "DELETE FROM subscriptions WHERE id = ?1",
+		                        -1, &q, NULL);
+	if (rc != SQLITE_OK)
+		goto sqlfail;
+	sqlite3_bind_text(q, 1, a->id, -1, SQLITE_STATIC);
+	if (a->body) {
+		sqlite3_bind_text(q, 2, a->body, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 3, now);
+	}
+	if (sqlite3_step(q) != SQLITE_DONE)
+		goto sqlfail;
+	rc = !a->body && sqlite3_changes(st->db) == 0 ? HKD_STORE_NOT_FOUND
+	                                               : HKD_STORE_OK;
+	sqlite3_finalize(q);
+	return rc;
+sqlfail:
+	rc = stmt_fail(st, err, errlen);
+	sqlite3_finalize(q);
+	return rc;
+}
+
+int hkd_store_sub_save(struct hkd_store *st, const char *id, const json_t *doc)
+{
+	char err[256];
+	char *body = json_dumps(doc, JSON_COMPACT);
+	struct sub_arg a = {id, body};
+	int rc;
+	if (!body)
+		return HKD_STORE_FAILED;
+	rc = run_sync(st, job_sub, &a, err, sizeof(err));
+	if (rc != HKD_STORE_OK)
+		hkd_log_kv(HOOKD_LOG_ERROR, "store", "subscription", id, "detail",
+		           "cannot save the subscription", "reason", err, NULL);
+	free(body);
+	return rc;
+}
+
+int hkd_store_sub_delete(struct hkd_store *st, const char *id)
+{
+	char err[256];
+	struct sub_arg a = {id, NULL};
+	return run_sync(st, job_sub, &a, err, sizeof(err));
+}
+
+int hkd_store_sub_load(struct hkd_store *st,
+                       void (*visit)(void *arg, const json_t *doc), void *arg)
+{
+	sqlite3_stmt *q = NULL;
+	int rc = -1, step;
+	pthread_mutex_lock(st->rlock);
+	if (sqlite3_prepare_v2(st->rdb, "SELECT body FROM subscriptions ORDER BY seq",
+	                       -1, &q, NULL) != SQLITE_OK)
+		goto out;
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		json_error_t jerr;
+		json_t *doc = json_loads(col(q, 0), 0, &jerr);
+		if (doc)
+			visit(arg, doc);
+		json_decref(doc);
+	}
+	rc = step == SQLITE_DONE ? 0 : -1;
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(st->rlock);
+	return rc;
 }

@@ -53,6 +53,17 @@ class TestTimeout(Exception):
     """Raised in the test when its time limit passes."""
 
 
+class Skip(Exception):
+    """Raised by skip(): the runner reports the case as skipped."""
+
+
+def skip(reason):
+    """End the running test as skipped: TAP "ok N - name # SKIP reason".
+    Clean-up (finally blocks, process reaping) runs as for any test; a
+    test that leaked a process or noted a problem is still not ok."""
+    raise Skip(reason)
+
+
 # ---------------------------------------------------------------- runner --
 
 _TESTS = []
@@ -121,10 +132,14 @@ def _run_one(fn, limit):
     _ctx = _Context(tmp)
     ok = True
     diag = []
+    skipped = None
     old = signal.signal(signal.SIGALRM, _on_alarm)
     signal.setitimer(signal.ITIMER_REAL, limit)
     try:
         fn()
+    except Skip as e:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        skipped = str(e) or "skipped"
     except BaseException as e:  # noqa: B902 - a test failure of any kind
         signal.setitimer(signal.ITIMER_REAL, 0)
         if isinstance(e, KeyboardInterrupt):
@@ -154,7 +169,7 @@ def _run_one(fn, limit):
     else:
         shutil.rmtree(tmp, ignore_errors=True)
     _ctx = None
-    return ok, diag
+    return ok, diag, skipped
 
 
 def main():
@@ -167,11 +182,14 @@ def main():
     print("1..%d" % len(tests), flush=True)
     for k, (fn, desc, limit) in enumerate(tests, 1):
         t0 = time.monotonic()
-        ok, diag = _run_one(fn, limit)
+        ok, diag, skipped = _run_one(fn, limit)
         took = time.monotonic() - t0
         # A bare '#' would start a TAP directive (SKIP, TODO).
-        print("%s %d - %s" % ("ok" if ok else "not ok", k,
-                              desc.replace("#", "\\#")))
+        line = "%s %d - %s" % ("ok" if ok else "not ok", k,
+                               desc.replace("#", "\\#"))
+        if ok and skipped is not None:
+            line += " # SKIP " + " ".join(skipped.replace("#", "").split())
+        print(line)
         for line in diag:
             print("# " + line.replace("\n", " "))
         if took > 5:

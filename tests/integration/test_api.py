@@ -40,7 +40,9 @@ def catalog():
         r = d.get("/v4/events")
         assert r.status == 200, r
         ev = r.body["events"]
-        assert [e["name"] for e in ev] == ["order.created", "ping"], ev
+        # The configured types, then hookd's own operational event types.
+        assert [e["name"] for e in ev] == ["order.created", "ping",
+                                           "hookd.subscription.disabled"], ev
         assert ev[0]["description"] == "an order was placed", ev
         assert ev[0]["required"] == ["/data/order_id", "/data/customer/id"], ev
         assert ev[1]["description"] == "liveness", ev
@@ -48,11 +50,14 @@ def catalog():
         assert d.get("/v4/events/").body == r.body
 
 
-@test("GET /v4/events without a catalog is an empty list")
+@test("GET /v4/events without a catalog lists only hookd's own event types")
 def empty_catalog():
     with Daemon(conf()) as d:
         r = d.get("/v4/events")
-        assert r.status == 200 and r.body == {"events": []}, r
+        assert r.status == 200, r
+        assert [e["name"] for e in r.body["events"]] == \
+            ["hookd.subscription.disabled"], r
+        assert r.body["events"][0]["description"], r
 
 
 @test("400 invalid_json for malformed, empty and duplicate-key bodies")

@@ -124,7 +124,7 @@ def exit_75_retry():
             [("1", "retry"), ("2", "retry")], recs
         assert "exit 75" in recs[0]["reason"], recs[0]
         assert dead["attempts"] == "2", dead
-        assert dead["reason"] == "retry schedule exhausted", dead
+        assert dead["reason"].startswith("retry schedule exhausted; last: "), dead
         assert h.read_lines(out) == ["1", "2"]
 
 

@@ -84,18 +84,23 @@ routes = ( { events = ["*"]; handlers = ["A"]; } );
         assert_delivered(d, ra, 0)
 
 
+def own_types(d):
+    """The configured part of the catalog (without hookd.* types)."""
+    return [e for e in d.get("/v4/events").body["events"]
+            if not e["name"].startswith("hookd.")]
+
+
 @test("SIGHUP with a good config changes routing and the catalog")
 def reload_good():
     t = h.tmpdir()
     ra, rb = os.path.join(t, "a"), os.path.join(t, "b")
     with Daemon(two_handlers("A", ra, rb)) as d:
         assert_delivered(d, ra, 0)
-        assert d.get("/v4/events").body == {"events": []}
+        assert own_types(d) == []
         new = two_handlers("B", ra, rb, """
 event_types = ( { name = "t"; description = "now typed"; } );""")
         assert d.reload(new) is True, d.records(msg="config")
-        assert d.get("/v4/events").body["events"] == \
-            [{"name": "t", "description": "now typed"}]
+        assert own_types(d) == [{"name": "t", "description": "now typed"}]
         assert_delivered(d, rb, 0)
         assert len(h.read_lines(ra)) == 1
         r = d.post_event({"type": "other"})

@@ -1,0 +1,142 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch.h"
+#include "ingest.h"
+#include "log.h"
+#include "metrics.h"
+#include "subscriptions.h"
+#include "util.h"
+
+/* Comma-separated catalog names for messages (truncated with "..."). */
+static void catalog_names(const struct hkd_config *cfg, char *buf, size_t len)
+{
+	size_t off = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < cfg->n_types && off + 1 < len; i++) {
+		int n = snprintf(buf + off, len - off, "%s%s", i ? ", " : "",
+		                 cfg->types[i].name);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+	if (off >= len && len > 4)
+		memcpy(buf + len - 4, "...", 4);
+}
+
+/* Handlers from the routes, then matching subscriptions. Caller frees
+ * *out and *sub_ids (hkd_subs_free_ids). */
+static size_t fan_out(const struct hkd_runtime *rt, const char *type,
+                      struct hkd_match **out, char ***sub_ids)
+{
+	size_t n = hkd_runtime_route(rt, type, NULL, 0);
+	size_t n_subs = hkd_subs_route(type, sub_ids);
+	struct hkd_match *m = calloc(n + n_subs + 1, sizeof(*m));
+	if (!m) {
+		*out = NULL;
+		return 0;
+	}
+	n = hkd_runtime_route(rt, type, m, n);
+	for (size_t i = 0; i < n_subs; i++) {
+		m[n + i].target = (*sub_ids)[i];
+		m[n + i].concurrency = hkd_subs_concurrency();
+		m[n + i].retry_ms = hkd_default_retry_ms;
+		m[n + i].n_retry = hkd_default_retry_len;
+	}
+	*out = m;
+	return n + n_subs;
+}
+
+enum hkd_ingest_status hkd_ingest(struct hkd_runtime *rt, struct hkd_store *st,
+                                  const struct hkd_ingest_req *rq,
+                                  struct hkd_ingest_result *out)
+{
+	const struct hkd_config *cfg = rt->cfg;
+	const struct hkd_event_type *et = hkd_config_type(cfg, rq->type);
+	struct hkd_match *matches = NULL;
+	struct hkd_new_delivery *dels = NULL;
+	struct hkd_event_rec *ev = NULL;
+	json_t *envelope = NULL;
+	char ts[40], *json = NULL, **sub_ids = NULL;
+	size_t n = 0;
+	int src;
+	enum hkd_ingest_status rc = HKD_INGEST_NOMEM;
+
+	memset(out, 0, sizeof(*out));
+	if (rq->check_catalog && cfg->n_types > 0 && !et) {
+		char names[400];
+		catalog_names(cfg, names, sizeof(names));
+		snprintf(out->detail, sizeof(out->detail),
+		         "event type '%s' is not in the catalog; known types: %s",
+		         rq->type, names);
+		return HKD_INGEST_UNKNOWN_TYPE;
+	}
+	if (rq->id)
+		hkd_strlcpy(out->id, rq->id, sizeof(out->id));
+	else if (hkd_random_id("evt_", out->id, sizeof(out->id)) != 0)
+		goto out;
+	hkd_format_time(hkd_now_ms(), ts, sizeof(ts));
+	envelope = json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", out->id, "type",
+	                     rq->type, "timestamp", ts, "source", rq->source,
+	                     "data",
+	                     rq->data ? json_incref((json_t *)rq->data) : json_object());
+	if (!envelope)
+		goto out;
+	if (et && hkd_envelope_require(envelope, (const char *const *)et->required,
+	                               et->n_required, &out->err) != 0) {
+		rc = HKD_INGEST_INVALID;
+		goto out;
+	}
+	n = fan_out(rt, rq->type, &matches, &sub_ids);
+	json = json_dumps(envelope, JSON_COMPACT);
+	dels = calloc(n + 1, sizeof(*dels));
+	if (!matches || !json || !dels ||
+	    !(ev = hkd_event_rec_new(out->id, rq->type, rq->source, ts, json)))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		if (hkd_random_id("dlv_", dels[i].id, sizeof(dels[i].id)) != 0)
+			goto out;
+		dels[i].target = matches[i].target;
+		dels[i].retry_ms = matches[i].retry_ms;
+		dels[i].n_retry = matches[i].n_retry;
+	}
+	/* Room first, so that nothing stored is ever refused a queue slot. */
+	if (hkd_dispatch_reserve(n) != 0) {
+		rc = HKD_INGEST_QUEUE_FULL;
+		goto out;
+	}
+	src = hkd_store_put(st, ev, dels, n, out->detail, sizeof(out->detail));
+	if (src != HKD_STORE_OK) {
+		hkd_dispatch_unreserve(n);
+		rc = src == HKD_STORE_DUPLICATE ? HKD_INGEST_DUPLICATE
+		                                : HKD_INGEST_STORE_FAILED;
+		goto out;
+	}
+	/* Stored: from here on the deliveries exist, whatever happens. */
+	for (size_t i = 0; i < n; i++)
+		if (hkd_dispatch_submit(ev, &matches[i], dels[i].id) != 0) {
+			hkd_dispatch_unreserve(1);
+			hkd_log_kv(HOOKD_LOG_ERROR, "dispatch", "delivery", dels[i].id,
+			           "detail", "out of memory: the delivery runs after a restart",
+			           NULL);
+		}
+	out->deliveries = n;
+	{
+		char nbuf[24];
+		snprintf(nbuf, sizeof(nbuf), "%zu", n);
+		hkd_log_kv(HOOKD_LOG_INFO, "event", "id", out->id, "type", rq->type,
+		           "source", rq->source, "deliveries", nbuf, NULL);
+	}
+	rc = HKD_INGEST_OK;
+out:
+	if (rc == HKD_INGEST_NOMEM)
+		snprintf(out->detail, sizeof(out->detail), "out of memory");
+	hkd_event_rec_unref(ev);
+	hkd_subs_free_ids(sub_ids);
+	free(json);
+	free(dels);
+	free(matches);
+	json_decref(envelope);
+	return rc;
+}

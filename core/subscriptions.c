@@ -1,0 +1,1053 @@
+/*
+ * Webhook subscriptions (see subscriptions.h).
+ *
+ * A subscription is a JSON document (what the store keeps, secrets
+ * included) plus, in memory, an instance of the http plugin configured
+ * from it. Documents are never changed in place: an update builds a new
+ * `struct sub` and swaps it into the registry; attempts running on the
+ * old one keep their reference until they finish.
+ */
+#include <netdb.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <curl/curl.h>
+#include <libconfig.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "glob.h"
+#include "host.h"
+#include "ingest.h"
+#include "log.h"
+#include "plugin_loader.h"
+#include "runtime.h"
+#include "../plugins/http/ssrf.h"
+#include "store.h"
+#include "subscriptions.h"
+#include "util.h"
+
+/* Limits on what a client may register. */
+#define URL_MAX 2048
+#define EVENTS_MAX 100
+#define HEADERS_MAX 20
+#define HEADER_VALUE_MAX 1024
+#define DESCRIPTION_MAX 500
+
+/* Bodies of the two formats, rendered by the http plugin (raw mode: the
+ * id, type and timestamp are validated names, data is JSON). */
+static const char body_standard[] =
+	"{\"id\":\"{{id}}\",\"type\":\"{{type}}\",\"timestamp\":\"{{timestamp}}\",\"data\":{{data}}}";
+static const char body_kadoa[] =
+	"{\"eventType\":\"{{type}}\",\"timestamp\":\"{{timestamp}}\",\"data\":{{data}}}";
+
+struct sub {
+	atomic_int refs;
+	json_t *doc;      /* the stored document */
+	const char *id;   /* in doc */
+	int enabled;
+	int64_t grace_until; /* the previous secret signs until then (ms) */
+	config_t lc;      /* the plugin settings made from doc */
+	struct hookd_config hc;
+	void *state;
+	int created;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct sub **v; /* registry, creation order */
+	size_t n, cap;
+	struct hkd_store *store;
+	struct hkd_plugin_lib *http;
+	int concurrency;
+	int64_t disable_after_ms;
+	int64_t grace_ms;
+	int timeout;
+	char **allow;
+	size_t n_allow;
+	char http_error[1100]; /* why there is no http plugin */
+} S = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* --- documents ------------------------------------------------------- */
+
+static const char *doc_str(const json_t *doc, const char *key)
+{
+	return json_string_value(json_object_get(doc, key));
+}
+
+static int64_t doc_int(const json_t *doc, const char *key)
+{
+	return json_integer_value(json_object_get(doc, key));
+}
+
+/* A template that inserts `text` literally: "{{" becomes "\{{". */
+static char *literal_template(const char *text)
+{
+	size_t n = strlen(text), extra = 0;
+	char *out, *o;
+	for (const char *p = text; (p = strstr(p, "{{")); p += 2)
+		extra++;
+	out = malloc(n + extra + 1);
+	if (!out)
+		return NULL;
+	for (o = out; *text; text++) {
+		if (text[0] == '{' && text[1] == '{')
+			*o++ = '\\';
+		*o++ = *text;
+	}
+	*o = '\0';
+	return out;
+}
+
+static int add_str(config_setting_t *g, const char *name, const char *value)
+{
+	config_setting_t *s = config_setting_add(g, name, CONFIG_TYPE_STRING);
+	return s && config_setting_set_string(s, value) ? 0 : -1;
+}
+
+static int add_list(config_setting_t *g, const char *name,
+                    const char *const *values, size_t n)
+{
+	config_setting_t *s = config_setting_add(g, name, CONFIG_TYPE_ARRAY);
+	if (!s)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!config_setting_set_string_elem(s, -1, values[i]))
+			return -1;
+	return 0;
+}
+
+static void sub_free(struct sub *s)
+{
+	if (s->created && S.http->desc.destroy)
+		S.http->desc.destroy(s->state);
+	hkd_host_config_release(&s->hc);
+	config_destroy(&s->lc);
+	json_decref(s->doc);
+	free(s);
+}
+
+static void sub_unref(struct sub *s)
+{
+	if (s && atomic_fetch_sub(&s->refs, 1) == 1)
+		sub_free(s);
+}
+
+/*
+ * Make the in-memory subscription for doc (steals it): the http plugin's
+ * settings and instance. NULL with why in err.
+ */
+static struct sub *sub_make(json_t *doc, char *err, size_t errlen)
+{
+	struct sub *s = calloc(1, sizeof(*s));
+	struct hkd_diag d;
+	config_setting_t *g, *hg;
+	const char *secrets[2];
+	size_t n_secrets = 0;
+	char *url = NULL;
+	const char *key;
+	json_t *v;
+	int64_t now = hkd_now_ms();
+
+	hkd_diag_init(&d);
+	if (!s) {
+		json_decref(doc);
+		hkd_set_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	atomic_init(&s->refs, 1);
+	s->doc = doc;
+	s->id = doc_str(doc, "id");
+	s->enabled = json_is_true(json_object_get(doc, "enabled"));
+	config_init(&s->lc);
+	g = config_setting_add(config_root_setting(&s->lc), "subscription",
+	                       CONFIG_TYPE_GROUP);
+	url = literal_template(doc_str(doc, "webhookUrl"));
+	secrets[n_secrets++] = doc_str(doc, "secret");
+	if (doc_str(doc, "previousSecret") &&
+	    doc_int(doc, "previousSecretUntil") > now) {
+		secrets[n_secrets++] = doc_str(doc, "previousSecret");
+		s->grace_until = doc_int(doc, "previousSecretUntil");
+	}
+	if (!g || !url || add_str(g, "url", url) ||
+	    add_str(g, "method", doc_str(doc, "webhookHttpMethod")) ||
+	    add_str(g, "sign", "standard-webhooks") ||
+	    add_list(g, "secrets", secrets, n_secrets) ||
+	    add_str(g, "body", strcmp(doc_str(doc, "format"), "kadoa") == 0
+	                           ? body_kadoa
+	                           : body_standard) ||
+	    add_str(g, "body_escape", "raw"))
+		goto oom;
+	{
+		config_setting_t *b = config_setting_add(g, "ssrf_guard", CONFIG_TYPE_BOOL);
+		config_setting_t *t = config_setting_add(g, "timeout", CONFIG_TYPE_INT);
+		if (!b || !t || !config_setting_set_bool(b, 1) ||
+		    !config_setting_set_int(t, S.timeout))
+			goto oom;
+	}
+	if (S.n_allow &&
+	    add_list(g, "allow_targets", (const char *const *)S.allow, S.n_allow))
+		goto oom;
+	hg = config_setting_add(g, "headers", CONFIG_TYPE_GROUP);
+	if (!hg)
+		goto oom;
+	json_object_foreach(json_object_get(doc, "headers"), key, v) {
+		char *val = literal_template(json_string_value(v));
+		int bad = !val || add_str(hg, key, val);
+		free(val);
+		if (bad)
+			goto oom;
+	}
+	if (strcmp(doc_str(doc, "format"), "kadoa") == 0 &&
+	    add_str(hg, "X-Kadoa-Event", "{{type}}"))
+		goto oom;
+	if (hkd_host_config_init(&s->hc, s->id, g, &S.http->desc, "subscription",
+	                         &d) != 0) {
+		hkd_set_err(err, errlen, "%s", d.n ? d.msgs[0] : "bad settings");
+		goto fail;
+	}
+	if (S.http->desc.create(s->id, &s->hc, &s->state, err, errlen) != 0)
+		goto fail;
+	s->created = 1;
+	free(url);
+	hkd_diag_release(&d);
+	return s;
+oom:
+	hkd_set_err(err, errlen, "out of memory");
+fail:
+	free(url);
+	hkd_diag_release(&d);
+	sub_free(s);
+	return NULL;
+}
+
+/* --- registry (lock held) -------------------------------------------- */
+
+static ssize_t find(const char *id)
+{
+	for (size_t i = 0; i < S.n; i++)
+		if (strcmp(S.v[i]->id, id) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+static int append(struct sub *s)
+{
+	if (S.n == S.cap) {
+		size_t cap = S.cap ? S.cap * 2 : 16;
+		struct sub **grown = realloc(S.v, cap * sizeof(*grown));
+		if (!grown)
+			return -1;
+		S.v = grown;
+		S.cap = cap;
+	}
+	S.v[S.n++] = s;
+	return 0;
+}
+
+/* The subscription `id` with a reference, or NULL. */
+static struct sub *get(const char *id)
+{
+	struct sub *s = NULL;
+	ssize_t i;
+	pthread_mutex_lock(&S.lock);
+	if ((i = find(id)) >= 0) {
+		s = S.v[i];
+		atomic_fetch_add(&s->refs, 1);
+	}
+	pthread_mutex_unlock(&S.lock);
+	return s;
+}
+
+/* Put s in place of the subscription with its id (or append it). */
+static int install(struct sub *s)
+{
+	struct sub *old = NULL;
+	ssize_t i;
+	int rc = 0;
+	pthread_mutex_lock(&S.lock);
+	if ((i = find(s->id)) >= 0) {
+		old = S.v[i];
+		S.v[i] = s;
+	} else {
+		rc = append(s);
+	}
+	pthread_mutex_unlock(&S.lock);
+	sub_unref(old);
+	return rc;
+}
+
+static void load_one(void *arg, const json_t *doc)
+{
+	char err[512];
+	struct sub *s;
+	(void)arg;
+	s = sub_make(json_deep_copy(doc), err, sizeof(err));
+	if (!s) {
+		hkd_log_kv(HOOKD_LOG_ERROR, "subscription", "id", doc_str(doc, "id"),
+		           "detail", "cannot load", "reason", err, NULL);
+		return;
+	}
+	if (append(s) != 0)
+		sub_free(s);
+}
+
+int hkd_subs_start(struct hkd_store *st, const struct hkd_config *cfg,
+                   char *err, size_t errlen)
+{
+	char *path = hkd_plugin_path(cfg->plugin_dir, "http");
+	char lerr[1024];
+	if (!path) {
+		hkd_set_err(err, errlen, "out of memory");
+		return -1;
+	}
+	S.store = st;
+	S.concurrency = cfg->sub_concurrency;
+	S.disable_after_ms = cfg->sub_disable_after * 1000;
+	S.grace_ms = cfg->sub_secret_grace * 1000;
+	S.timeout = cfg->sub_timeout;
+	S.allow = calloc(cfg->n_sub_allow + 1, sizeof(char *));
+	for (size_t i = 0; S.allow && i < cfg->n_sub_allow; i++)
+		S.allow[S.n_allow++] = strdup(cfg->sub_allow[i]);
+	S.http = hkd_plugin_open(path, lerr, sizeof(lerr));
+	free(path);
+	if (!S.http) {
+		/* hookd runs without it; only subscriptions are unavailable. */
+		hkd_set_err(S.http_error, sizeof(S.http_error),
+		            "subscriptions need the http plugin: %s", lerr);
+		hkd_log_kv(HOOKD_LOG_WARN, "subscriptions", "detail", S.http_error, NULL);
+		(void)err;
+		(void)errlen;
+		return 0;
+	}
+	if (hkd_store_sub_load(st, load_one, NULL) != 0) {
+		hkd_set_err(err, errlen, "cannot read the stored subscriptions");
+		return -1;
+	}
+	{
+		char n[24];
+		snprintf(n, sizeof(n), "%zu", S.n);
+		hkd_log_kv(HOOKD_LOG_INFO, "subscriptions", "loaded", n, NULL);
+	}
+	return 0;
+}
+
+void hkd_subs_stop(void)
+{
+	for (size_t i = 0; i < S.n; i++)
+		sub_unref(S.v[i]);
+	free(S.v);
+	S.v = NULL;
+	S.n = S.cap = 0;
+	for (size_t i = 0; i < S.n_allow; i++)
+		free(S.allow[i]);
+	free(S.allow);
+	S.allow = NULL;
+	S.n_allow = 0;
+	if (S.http)
+		hkd_plugin_close(S.http);
+	S.http = NULL;
+}
+
+/* --- fan-out ---------------------------------------------------------- */
+
+static int matches(const json_t *doc, const char *type)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(doc, "events"), i, e)
+		if (hkd_glob_match(json_string_value(e), type))
+			return 1;
+	return 0;
+}
+
+size_t hkd_subs_route(const char *type, char ***ids_out)
+{
+	char **ids;
+	size_t n = 0;
+	*ids_out = NULL;
+	pthread_mutex_lock(&S.lock);
+	ids = calloc(S.n + 1, sizeof(char *));
+	for (size_t i = 0; ids && i < S.n; i++)
+		if (S.v[i]->enabled && matches(S.v[i]->doc, type))
+			if ((ids[n] = strdup(S.v[i]->id)))
+				n++;
+	pthread_mutex_unlock(&S.lock);
+	*ids_out = ids;
+	return n;
+}
+
+void hkd_subs_free_ids(char **ids)
+{
+	for (size_t i = 0; ids && ids[i]; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+int hkd_subs_concurrency(void)
+{
+	return S.concurrency > 0 ? S.concurrency : 1;
+}
+
+int hkd_subs_is_target(const char *target)
+{
+	return strncmp(target, HKD_SUB_PREFIX, strlen(HKD_SUB_PREFIX)) == 0;
+}
+
+/* --- outcomes --------------------------------------------------------- */
+
+/* Store a changed copy of s's document and install it. Caller holds a
+ * reference on s. 0, or -1. */
+static int replace_doc(struct sub *s, json_t *doc)
+{
+	char err[512];
+	struct sub *n;
+	if (hkd_store_sub_save(S.store, s->id, doc) != HKD_STORE_OK) {
+		json_decref(doc);
+		return -1;
+	}
+	n = sub_make(doc, err, sizeof(err));
+	if (!n) {
+		hkd_log_kv(HOOKD_LOG_ERROR, "subscription", "id", s->id, "detail",
+		           "cannot rebuild", "reason", err, NULL);
+		return -1;
+	}
+	return install(n);
+}
+
+/* Disable s for `reason`, log it and emit the operational event. */
+static void disable(struct sub *s, const char *reason)
+{
+	json_t *doc = json_deep_copy(s->doc), *data;
+	struct hkd_runtime *rt;
+	struct hkd_ingest_req req;
+	struct hkd_ingest_result res;
+	char ts[40];
+
+	hkd_format_time(hkd_now_ms(), ts, sizeof(ts));
+	json_object_set_new(doc, "enabled", json_false());
+	json_object_set_new(doc, "disabledReason", json_string(reason));
+	json_object_set_new(doc, "disabledAt", json_string(ts));
+	json_object_del(doc, "failingSince");
+	if (replace_doc(s, doc) != 0)
+		return;
+	hkd_log_kv(HOOKD_LOG_WARN, "subscription", "id", s->id, "url",
+	           doc_str(s->doc, "webhookUrl"), "detail", "disabled", "reason",
+	           reason, NULL);
+	rt = hkd_runtime_current();
+	if (!rt)
+		return;
+	data = json_pack("{s:s, s:s, s:s}", "subscriptionId", s->id, "webhookUrl",
+	                 doc_str(s->doc, "webhookUrl"), "reason", reason);
+	memset(&req, 0, sizeof(req));
+	req.type = HKD_SUB_DISABLED_TYPE;
+	req.data = data;
+	req.source = "hookd";
+	if (hkd_ingest(rt, S.store, &req, &res) != HKD_INGEST_OK)
+		hkd_log_kv(HOOKD_LOG_ERROR, "subscription", "id", s->id, "detail",
+		           "cannot emit " HKD_SUB_DISABLED_TYPE, "reason", res.detail,
+		           NULL);
+	json_decref(data);
+	hkd_runtime_unref(rt);
+}
+
+/* What an attempt's outcome means for the subscription. */
+static void judge(struct sub *s, enum hookd_status st, const char *reason)
+{
+	int64_t now = hkd_now_ms();
+	int64_t since = doc_int(s->doc, "failingSince");
+	json_t *doc;
+
+	if (!s->enabled)
+		return;
+	if (st == HOOKD_FAIL && strncmp(reason, "410", 3) == 0) {
+		disable(s, "the receiver answered 410 Gone");
+		return;
+	}
+	if (st == HOOKD_OK) {
+		if (since == 0)
+			return;
+		doc = json_deep_copy(s->doc);
+		json_object_del(doc, "failingSince");
+		replace_doc(s, doc);
+		return;
+	}
+	if (since == 0) {
+		doc = json_deep_copy(s->doc);
+		json_object_set_new(doc, "failingSince", json_integer(now));
+		replace_doc(s, doc);
+		return;
+	}
+	if (now - since >= S.disable_after_ms) {
+		char why[128];
+		snprintf(why, sizeof(why), "deliveries failed for %lld hours without a success",
+		         (long long)((now - since) / 3600000));
+		disable(s, why);
+	}
+}
+
+/* Drop a previous secret whose grace period is over. */
+static struct sub *expire_grace(struct sub *s)
+{
+	json_t *doc;
+	if (!s->grace_until || hkd_now_ms() < s->grace_until)
+		return s;
+	doc = json_deep_copy(s->doc);
+	json_object_del(doc, "previousSecret");
+	json_object_del(doc, "previousSecretUntil");
+	if (replace_doc(s, doc) == 0) {
+		struct sub *n = get(s->id);
+		if (n) {
+			sub_unref(s);
+			return n;
+		}
+	}
+	return s;
+}
+
+enum hookd_status hkd_subs_dispatch(const char *id,
+                                    const struct hookd_event *ev,
+                                    struct hookd_result *res)
+{
+	struct sub *s = get(id);
+	enum hookd_status st;
+	if (!s) {
+		snprintf(res->reason, sizeof(res->reason),
+		         "subscription %s was deleted", id);
+		return HOOKD_FAIL;
+	}
+	if (!s->enabled) {
+		snprintf(res->reason, sizeof(res->reason),
+		         "subscription %s is disabled", id);
+		sub_unref(s);
+		return HOOKD_FAIL;
+	}
+	s = expire_grace(s);
+	st = S.http->desc.dispatch(s->state, ev, res);
+	res->reason[sizeof(res->reason) - 1] = '\0';
+	judge(s, st, res->reason);
+	sub_unref(s);
+	return st;
+}
+
+/* --- the API ---------------------------------------------------------- */
+
+/* {"error": code, "message": …, "field": …}; returns status. */
+static int api_error(json_t **out, int status, const char *code,
+                     const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static int api_error(json_t **out, int status, const char *code,
+                     const char *field, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	*out = json_pack("{s:s, s:s}", "error", code, "message", msg);
+	if (field)
+		json_object_set_new(*out, "field", json_string(field));
+	return status;
+}
+
+/* What clients see: the document without internals, secret masked
+ * unless `show_secret`. */
+static json_t *public_view(const json_t *doc, int show_secret)
+{
+	json_t *o = json_object();
+	static const char *const keys[] = {"id", "webhookUrl", "webhookHttpMethod",
+	                                   "events", "headers", "format",
+	                                   "description", "enabled", "createdAt",
+	                                   "updatedAt", "disabledReason",
+	                                   "disabledAt", NULL};
+	const char *secret = doc_str(doc, "secret");
+	for (const char *const *k = keys; *k; k++) {
+		json_t *v = json_object_get(doc, *k);
+		if (v)
+			json_object_set(o, *k, v);
+	}
+	if (show_secret) {
+		json_object_set_new(o, "secret", json_string(secret));
+	} else {
+		char masked[32];
+		size_t n = strlen(secret);
+		snprintf(masked, sizeof(masked), "whsec_…%s", n > 4 ? secret + n - 4 : "");
+		json_object_set_new(o, "secret", json_string(masked));
+	}
+	if (doc_str(doc, "previousSecretUntil") || json_object_get(doc, "previousSecretUntil")) {
+		char ts[40];
+		hkd_format_time(doc_int(doc, "previousSecretUntil"), ts, sizeof(ts));
+		json_object_set_new(o, "previousSecretValidUntil", json_string(ts));
+	}
+	return o;
+}
+
+/* A new secret: "whsec_" + base64 of 32 random bytes. */
+static json_t *new_secret(void)
+{
+	unsigned char raw[32];
+	char b64[64], out[80];
+	if (RAND_bytes(raw, sizeof(raw)) != 1)
+		return NULL;
+	EVP_EncodeBlock((unsigned char *)b64, raw, sizeof(raw));
+	snprintf(out, sizeof(out), "whsec_%s", b64);
+	return json_string(out);
+}
+
+/* A whsec_ secret whose key decodes to 24..64 bytes. */
+static int secret_ok(const char *s)
+{
+	unsigned char buf[128];
+	size_t n;
+	int len, pad = 0;
+	if (strncmp(s, "whsec_", 6) != 0)
+		return 0;
+	s += 6;
+	n = strlen(s);
+	if (n == 0 || n % 4 != 0 || n > 4 * sizeof(buf) / 3)
+		return 0;
+	len = EVP_DecodeBlock(buf, (const unsigned char *)s, (int)n);
+	if (len < 0)
+		return 0;
+	if (n >= 1 && s[n - 1] == '=')
+		pad++;
+	if (n >= 2 && s[n - 2] == '=')
+		pad++;
+	len -= pad;
+	return len >= 24 && len <= 64;
+}
+
+/*
+ * Is url an absolute http(s) URL whose host the SSRF guard lets through?
+ * 0, or -1 with the reason in why.
+ */
+static int url_ok(const char *url, char *why, size_t len)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	struct addrinfo hints, *res = NULL, *ai;
+	int rc = -1, gai;
+
+	if (!u || strlen(url) > URL_MAX ||
+	    curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		hkd_set_err(why, len, "webhookUrl must be an absolute http:// or https:// URL");
+		goto out;
+	}
+	if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
+		hkd_set_err(why, len, "webhookUrl must use http or https, not %s", scheme);
+		goto out;
+	}
+	if (host[0] == '[') { /* curl keeps the brackets of IPv6 literals */
+		memmove(host, host + 1, strlen(host));
+		host[strcspn(host, "]")] = '\0';
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	gai = getaddrinfo(host, NULL, &hints, &res);
+	if (gai != 0) {
+		hkd_set_err(why, len, "webhookUrl host %s does not resolve: %s", host,
+		            gai_strerror(gai));
+		goto out;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		struct hkd_ip ip;
+		enum hkd_ssrf_class c;
+		int allowed = 0;
+		char text[HKD_IP_TEXT_MAX];
+		if (hkd_ip_from_sockaddr(ai->ai_addr, &ip) != 0)
+			continue;
+		c = hkd_ssrf_classify(&ip);
+		if (c == HKD_SSRF_PUBLIC)
+			continue;
+		for (size_t i = 0; i < S.n_allow && !allowed; i++) {
+			struct hkd_cidr cidr;
+			if (hkd_cidr_parse(S.allow[i], &cidr, NULL, 0) == 0 &&
+			    hkd_cidr_contains(&cidr, &ip))
+				allowed = 1;
+		}
+		if (allowed)
+			continue;
+		hkd_ip_format(&ip, text, sizeof(text));
+		hkd_set_err(why, len,
+		            "webhookUrl host %s resolves to %s, %s (refused by the SSRF guard)",
+		            host, text, hkd_ssrf_class_text(c));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (res)
+		freeaddrinfo(res);
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* Is name a catalog type, a valid glob, or (empty catalog) a valid type? */
+static int event_name_ok(const struct hkd_config *cfg, const char *name)
+{
+	char err[128];
+	if (hkd_glob_is_pattern(name))
+		return hkd_glob_check(name, err, sizeof(err)) == 0;
+	if (strcmp(name, HKD_SUB_DISABLED_TYPE) == 0)
+		return 1;
+	if (cfg->n_types == 0)
+		return hkd_event_type_valid(name);
+	return hkd_config_type(cfg, name) != NULL;
+}
+
+/* An HTTP header name a client may set: a token, not one hookd sets. */
+static int header_name_ok(const char *name)
+{
+	static const char *const reserved[] = {
+		"content-type", "content-length", "user-agent", "host",
+		"webhook-id", "webhook-timestamp", "webhook-signature",
+		"transfer-encoding", "connection", "x-kadoa-event", NULL};
+	size_t n = strlen(name);
+	if (n == 0 || n > 64 || !((name[0] >= 'A' && name[0] <= 'Z') ||
+	                          (name[0] >= 'a' && name[0] <= 'z')))
+		return 0;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+			return 0;
+	for (const char *const *r = reserved; *r; r++)
+		if (strcasecmp(name, *r) == 0)
+			return 0;
+	return 1;
+}
+
+/*
+ * Apply the members of req to doc (a new or copied document), checking
+ * each. `create` requires webhookUrl and events. Returns 0, or the HTTP
+ * status of the error written to *out.
+ */
+static int apply(json_t *doc, const json_t *req, const struct hkd_config *cfg,
+                 int create, json_t **out)
+{
+	const char *key, *k2;
+	json_t *v, *e;
+	size_t i;
+	char why[512];
+
+	if (!json_is_object(req))
+		return api_error(out, 422, "invalid_request", "", "the body must be a JSON object");
+	json_object_foreach((json_t *)req, key, v) {
+		if (strcmp(key, "webhookUrl") == 0) {
+			if (!json_is_string(v))
+				return api_error(out, 422, "invalid_request", "/webhookUrl",
+				                 "webhookUrl must be a string");
+			if (url_ok(json_string_value(v), why, sizeof(why)) != 0)
+				return api_error(out, 422, "invalid_url", "/webhookUrl", "%s", why);
+		} else if (strcmp(key, "webhookHttpMethod") == 0) {
+			const char *m = json_string_value(v);
+			if (!m || (strcmp(m, "POST") && strcmp(m, "PUT") &&
+			           strcmp(m, "PATCH") && strcmp(m, "GET")))
+				return api_error(out, 422, "invalid_request", "/webhookHttpMethod",
+				                 "webhookHttpMethod must be POST, PUT, PATCH or GET");
+		} else if (strcmp(key, "events") == 0) {
+			if (!json_is_array(v) || json_array_size(v) == 0 ||
+			    json_array_size(v) > EVENTS_MAX)
+				return api_error(out, 422, "invalid_request", "/events",
+				                 "events must be a list of 1 to %d event types or globs",
+				                 EVENTS_MAX);
+			json_array_foreach(v, i, e) {
+				if (!json_is_string(e) || !event_name_ok(cfg, json_string_value(e))) {
+					char names[700] = "", ptr[32];
+					size_t off = 0;
+					for (size_t t = 0; t < cfg->n_types && off + 1 < sizeof(names); t++)
+						off += (size_t)snprintf(names + off, sizeof(names) - off,
+						                        "%s%s", t ? ", " : "",
+						                        cfg->types[t].name);
+					snprintf(ptr, sizeof(ptr), "/events/%zu", i);
+					return api_error(out, 422, "unknown_event_type", ptr,
+					                 "'%s' is neither an event type nor a glob; valid types: %s%s" HKD_SUB_DISABLED_TYPE " (or a glob such as \"workflow_*\")",
+					                 json_is_string(e) ? json_string_value(e) : "?",
+					                 names, cfg->n_types ? ", " : "");
+				}
+			}
+		} else if (strcmp(key, "headers") == 0) {
+			if (!json_is_object(v) || json_object_size(v) > HEADERS_MAX)
+				return api_error(out, 422, "invalid_request", "/headers",
+				                 "headers must be an object of at most %d \"Name\": \"value\" pairs",
+				                 HEADERS_MAX);
+			json_object_foreach(v, k2, e) {
+				const char *val = json_string_value(e);
+				if (!header_name_ok(k2))
+					return api_error(out, 422, "invalid_request", "/headers",
+					                 "header name '%s' is not allowed (letters, digits, - and _; not one hookd sets)",
+					                 k2);
+				if (!val || strlen(val) > HEADER_VALUE_MAX ||
+				    strpbrk(val, "\r\n"))
+					return api_error(out, 422, "invalid_request", "/headers",
+					                 "header '%s' must be a string of at most %d bytes without line breaks",
+					                 k2, HEADER_VALUE_MAX);
+			}
+		} else if (strcmp(key, "format") == 0) {
+			const char *f = json_string_value(v);
+			if (!f || (strcmp(f, "standard") && strcmp(f, "kadoa")))
+				return api_error(out, 422, "invalid_request", "/format",
+				                 "format must be \"standard\" or \"kadoa\"");
+		} else if (strcmp(key, "description") == 0) {
+			if (!json_is_string(v) || strlen(json_string_value(v)) > DESCRIPTION_MAX)
+				return api_error(out, 422, "invalid_request", "/description",
+				                 "description must be a string of at most %d bytes",
+				                 DESCRIPTION_MAX);
+		} else if (strcmp(key, "secret") == 0) {
+			if (!json_is_string(v) || !secret_ok(json_string_value(v)))
+				return api_error(out, 422, "invalid_request", "/secret",
+				                 "secret must be \"whsec_\" followed by the base64 of 24 to 64 bytes");
+		} else if (strcmp(key, "enabled") == 0 && !create) {
+			if (!json_is_boolean(v))
+				return api_error(out, 422, "invalid_request", "/enabled",
+				                 "enabled must be true or false");
+		} else if (strcmp(key, "rotateSecret") == 0 && !create) {
+			if (!json_is_boolean(v))
+				return api_error(out, 422, "invalid_request", "/rotateSecret",
+				                 "rotateSecret must be true or false");
+		} else {
+			char ptr[160];
+			snprintf(ptr, sizeof(ptr), "/%s", key);
+			return api_error(out, 422, "invalid_request", ptr,
+			                 "unknown member '%s'", key);
+		}
+	}
+	if (create && (!json_object_get(req, "webhookUrl") ||
+	               !json_object_get(req, "events")))
+		return api_error(out, 422, "invalid_request",
+		                 json_object_get(req, "webhookUrl") ? "/events" : "/webhookUrl",
+		                 "webhookUrl and events are required");
+	/* Checked: copy into doc. */
+	json_object_foreach((json_t *)req, key, v) {
+		if (strcmp(key, "rotateSecret") == 0 || strcmp(key, "secret") == 0)
+			continue;
+		json_object_set(doc, key, v);
+	}
+	{
+		int rotate = json_is_true(json_object_get(req, "rotateSecret"));
+		json_t *given = json_object_get(req, "secret");
+		if (create) {
+			json_object_set_new(doc, "secret", given ? json_incref(given) : new_secret());
+		} else if (rotate || given) {
+			json_object_set(doc, "previousSecret", json_object_get(doc, "secret"));
+			json_object_set_new(doc, "previousSecretUntil",
+			                    json_integer(hkd_now_ms() + S.grace_ms));
+			json_object_set_new(doc, "secret", given ? json_incref(given) : new_secret());
+		}
+		if (!json_is_string(json_object_get(doc, "secret")))
+			return api_error(out, 503, "unavailable", NULL, "no randomness for a secret");
+	}
+	if (json_is_true(json_object_get(req, "enabled"))) {
+		json_object_del(doc, "disabledReason");
+		json_object_del(doc, "disabledAt");
+		json_object_del(doc, "failingSince");
+	}
+	return 0;
+}
+
+/* Store doc and make it live; answers with the subscription. */
+static int commit(json_t *doc, int status, int show_secret, json_t **out)
+{
+	char err[512];
+	struct sub *s;
+	char ts[40];
+	hkd_format_time(hkd_now_ms(), ts, sizeof(ts));
+	json_object_set_new(doc, "updatedAt", json_string(ts));
+	/* Build first: settings the plugin refuses are never stored. */
+	s = sub_make(json_incref(doc), err, sizeof(err));
+	if (!s) {
+		json_decref(doc);
+		return api_error(out, 422, "invalid_request", NULL, "%s", err);
+	}
+	if (hkd_store_sub_save(S.store, s->id, doc) != HKD_STORE_OK) {
+		sub_unref(s);
+		json_decref(doc);
+		return api_error(out, 503, "store_unavailable", NULL,
+		                 "the subscription could not be stored; retry later");
+	}
+	install(s);
+	*out = public_view(doc, show_secret);
+	json_decref(doc);
+	return status;
+}
+
+int hkd_subs_api_create(const json_t *req, const struct hkd_config *cfg,
+                        json_t **out)
+{
+	char id[48], ts[40];
+	json_t *doc;
+	int rc;
+	if (!S.http)
+		return api_error(out, 503, "unavailable", NULL, "%s", S.http_error);
+	if (hkd_random_id(HKD_SUB_PREFIX, id, sizeof(id)) != 0)
+		return api_error(out, 503, "unavailable", NULL, "no randomness for an id");
+	hkd_format_time(hkd_now_ms(), ts, sizeof(ts));
+	doc = json_pack("{s:s, s:s, s:s, s:{}, s:b, s:s}", "id", id,
+	                "webhookHttpMethod", "POST", "format", "standard",
+	                "headers", "enabled", 1, "createdAt", ts);
+	if (!doc)
+		return api_error(out, 503, "unavailable", NULL, "out of memory");
+	if ((rc = apply(doc, req, cfg, 1, out)) != 0) {
+		json_decref(doc);
+		return rc;
+	}
+	rc = commit(doc, 201, 1, out);
+	if (rc == 201)
+		hkd_log_kv(HOOKD_LOG_INFO, "subscription", "id", id, "url",
+		           doc_str(*out, "webhookUrl"), "detail", "created", NULL);
+	return rc;
+}
+
+int hkd_subs_api_list(json_t **out)
+{
+	json_t *arr = json_array();
+	pthread_mutex_lock(&S.lock);
+	for (size_t i = 0; i < S.n; i++)
+		json_array_append_new(arr, public_view(S.v[i]->doc, 0));
+	pthread_mutex_unlock(&S.lock);
+	*out = json_pack("{s:o}", "subscriptions", arr);
+	return 200;
+}
+
+int hkd_subs_api_get(const char *id, json_t **out)
+{
+	struct sub *s = get(id);
+	if (!s)
+		return api_error(out, 404, "not_found", NULL,
+		                 "no subscription with id '%s'", id);
+	*out = public_view(s->doc, 0);
+	sub_unref(s);
+	return 200;
+}
+
+int hkd_subs_api_update(const char *id, const json_t *req,
+                        const struct hkd_config *cfg, json_t **out)
+{
+	struct sub *s = get(id);
+	json_t *doc;
+	int rc, rotated;
+	if (!S.http) {
+		sub_unref(s);
+		return api_error(out, 503, "unavailable", NULL, "%s", S.http_error);
+	}
+	if (!s)
+		return api_error(out, 404, "not_found", NULL,
+		                 "no subscription with id '%s'", id);
+	doc = json_deep_copy(s->doc);
+	sub_unref(s);
+	if ((rc = apply(doc, req, cfg, 0, out)) != 0) {
+		json_decref(doc);
+		return rc;
+	}
+	rotated = json_object_get(req, "rotateSecret") || json_object_get(req, "secret");
+	rc = commit(doc, 200, rotated, out);
+	if (rc == 200)
+		hkd_log_kv(HOOKD_LOG_INFO, "subscription", "id", id, "detail",
+		           rotated ? "updated, secret rotated" : "updated", NULL);
+	return rc;
+}
+
+int hkd_subs_api_delete(const char *id, json_t **out)
+{
+	struct sub *old = NULL;
+	ssize_t i;
+	int rc = hkd_store_sub_delete(S.store, id);
+	if (rc == HKD_STORE_NOT_FOUND)
+		return api_error(out, 404, "not_found", NULL,
+		                 "no subscription with id '%s'", id);
+	if (rc != HKD_STORE_OK)
+		return api_error(out, 503, "store_unavailable", NULL,
+		                 "the subscription could not be deleted; retry later");
+	pthread_mutex_lock(&S.lock);
+	if ((i = find(id)) >= 0) {
+		old = S.v[i];
+		memmove(&S.v[i], &S.v[i + 1], (S.n - (size_t)i - 1) * sizeof(*S.v));
+		S.n--;
+	}
+	pthread_mutex_unlock(&S.lock);
+	sub_unref(old);
+	hkd_log_kv(HOOKD_LOG_INFO, "subscription", "id", id, "detail", "deleted", NULL);
+	*out = json_pack("{s:s, s:s}", "id", id, "message", "subscription deleted");
+	return 200;
+}
+
+int hkd_subs_api_test(const char *id, const json_t *req,
+                      const struct hkd_config *cfg, json_t **out)
+{
+	struct sub *s;
+	struct hookd_event ev;
+	struct hookd_result res;
+	enum hookd_status st;
+	const char *type = NULL, *key;
+	json_t *data = NULL, *envelope, *v;
+	char eid[48], ts[40], *json;
+	int64_t t0;
+
+	if (req && !json_is_object(req))
+		return api_error(out, 422, "invalid_request", "", "the body must be a JSON object");
+	json_object_foreach((json_t *)req, key, v) {
+		if (strcmp(key, "type") == 0 && json_is_string(v) &&
+		    hkd_event_type_valid(json_string_value(v)))
+			type = json_string_value(v);
+		else if (strcmp(key, "data") == 0 && json_is_object(v))
+			data = v;
+		else
+			return api_error(out, 422, "invalid_request", NULL,
+			                 "'%s': the body may have type (an event type) and data (an object)",
+			                 key);
+	}
+	if (!type)
+		type = cfg->n_types ? cfg->types[0].name : "hookd.test";
+	s = get(id);
+	if (!s)
+		return api_error(out, 404, "not_found", NULL,
+		                 "no subscription with id '%s'", id);
+	if (hkd_random_id("evt_test_", eid, sizeof(eid)) != 0) {
+		sub_unref(s);
+		return api_error(out, 503, "unavailable", NULL, "no randomness");
+	}
+	hkd_format_time(hkd_now_ms(), ts, sizeof(ts));
+	envelope = json_pack("{s:s, s:s, s:s, s:s, s:O}", "id", eid, "type", type,
+	                     "timestamp", ts, "source", "test", "data",
+	                     data ? data : json_pack("{s:b}", "test", 1));
+	if (!data)
+		json_decref(json_object_get(envelope, "data"));
+	json = json_dumps(envelope, JSON_COMPACT);
+	json_decref(envelope);
+	memset(&ev, 0, sizeof(ev));
+	memset(&res, 0, sizeof(res));
+	ev.struct_size = sizeof(ev);
+	res.struct_size = sizeof(res);
+	ev.id = eid;
+	ev.type = type;
+	ev.source = "test";
+	ev.timestamp = ts;
+	ev.json = json ? json : "{}";
+	ev.json_len = strlen(ev.json);
+	ev.attempt = 1;
+	ev.deadline_ms = hkd_now_ms() + (int64_t)S.timeout * 1000;
+	ev.target = s->id;
+	ev.delivery_id = eid;
+	/* A test reaches a disabled subscription too: that is how one checks
+	 * a receiver before enabling it again. */
+	t0 = hkd_mono_us();
+	st = S.http->desc.dispatch(s->state, &ev, &res);
+	res.reason[sizeof(res.reason) - 1] = '\0';
+	*out = json_pack("{s:s, s:s, s:b, s:s, s:f, s:s}", "eventId", eid, "type",
+	                 type, "success", st == HOOKD_OK, "outcome",
+	                 st == HOOKD_OK ? "ok" : st == HOOKD_RETRY ? "retry" : "fail",
+	                 "durationMs", (double)(hkd_mono_us() - t0) / 1000.0,
+	                 "detail", res.reason);
+	free(json);
+	sub_unref(s);
+	return 200;
+}

@@ -1,0 +1,72 @@
+/*
+ * Webhook subscriptions: URLs that clients register through
+ * /v4/webhook-subscriptions and that receive every matching event, signed
+ * the Standard Webhooks way, through an instance of the http plugin made
+ * for each subscription (with its SSRF guard on).
+ *
+ * A subscription's id is its delivery target ("sub_…"; handler names may
+ * not start with "sub_"). The registry is loaded from the store at start
+ * and kept in memory; every change is stored before it is answered.
+ * Threads: any (one mutex; plugin calls are made without it).
+ */
+#ifndef HKD_SUBSCRIPTIONS_H
+#define HKD_SUBSCRIPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "hookd/plugin.h"
+
+struct hkd_store;
+
+/* Ids of subscription targets start with this. */
+#define HKD_SUB_PREFIX "sub_"
+
+/* The operational event emitted when a subscription is disabled. */
+#define HKD_SUB_DISABLED_TYPE "hookd.subscription.disabled"
+
+/*
+ * Load the http plugin from cfg->plugin_dir and every stored
+ * subscription. 0, or -1 with why in err. Before the HTTP server starts.
+ */
+int hkd_subs_start(struct hkd_store *st, const struct hkd_config *cfg,
+                   char *err, size_t errlen);
+void hkd_subs_stop(void);
+
+/* Enabled subscriptions whose events match type: a NULL-terminated array
+ * of malloc'd ids in *ids_out (free with hkd_subs_free_ids); the count. */
+size_t hkd_subs_route(const char *type, char ***ids_out);
+void hkd_subs_free_ids(char **ids);
+/* Attempts at once per subscription. */
+int hkd_subs_concurrency(void);
+
+/* 1 when target names a subscription. */
+int hkd_subs_is_target(const char *target);
+
+/*
+ * One attempt for subscription id: calls the http plugin. Fills res and
+ * returns the outcome; a deleted or disabled subscription is HOOKD_FAIL.
+ * Then records what the outcome means for the subscription (410 or
+ * failing for too long disables it, emitting HKD_SUB_DISABLED_TYPE).
+ */
+enum hookd_status hkd_subs_dispatch(const char *id,
+                                    const struct hookd_event *ev,
+                                    struct hookd_result *res);
+
+/*
+ * The API. Each returns the HTTP status and sets *out to the JSON body
+ * (caller owns): the subscription, a list, or {"error","message","field"}.
+ */
+int hkd_subs_api_create(const json_t *req, const struct hkd_config *cfg,
+                        json_t **out);
+int hkd_subs_api_list(json_t **out);
+int hkd_subs_api_get(const char *id, json_t **out);
+int hkd_subs_api_update(const char *id, const json_t *req,
+                        const struct hkd_config *cfg, json_t **out);
+int hkd_subs_api_delete(const char *id, json_t **out);
+int hkd_subs_api_test(const char *id, const json_t *req,
+                      const struct hkd_config *cfg, json_t **out);
+
+#endif

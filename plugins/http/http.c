@@ -1,0 +1,1636 @@
+/*
+ * http — deliver each event as an HTTP request.
+ *
+ * The request goes to a URL template with the method, headers and body
+ * the handler's settings give (by default: POST of the event envelope as
+ * JSON), signed the Standard Webhooks or the GitHub way when asked. The
+ * response decides the outcome: 2xx is HOOKD_OK; 408, 429, 5xx and
+ * transport failures (timeouts, refused or dropped connections, DNS) are
+ * HOOKD_RETRY with the receiver's Retry-After as a hint; anything else,
+ * redirects included (never followed), is HOOKD_FAIL. The reason holds the
+ * status and the start of the response body.
+ *
+ * With ssrf_guard the plugin resolves the host itself, refuses internal
+ * addresses (ssrf.c) unless allow_targets lets them through, and pins the
+ * checked addresses into curl so a second DNS answer cannot differ.
+ *
+ * Threads: the state is read-only after create() but for the list of curl
+ * handles (under `lock`), so dispatch() runs concurrently
+ * (HOOKD_PLUGIN_THREADSAFE). Each worker thread gets its own easy handle
+ * per instance through a pthread key, kept between attempts so
+ * connections (and TLS sessions) are reused; a handle is never used by two
+ * threads. destroy() frees every handle: the key has no destructor, since
+ * a destructor could run on an exiting thread while destroy() frees the
+ * list.
+ *
+ * The host calls curl_global_init; this file never does.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+
+#include <hookd/plugin.h>
+
+#include "sign.h"
+#include "ssrf.h"
+
+#define HTTP_VERSION                 "0.1.0"
+#define HTTP_DEFAULT_TIMEOUT         15
+#define HTTP_DEFAULT_CONNECT_TIMEOUT 5
+#define HTTP_MAX_TIMEOUT             3600 /* an hour: longer is a mistake */
+#define HTTP_DEFAULT_CONTENT_TYPE    "application/json"
+/* Bytes of the response body shown in a reason. */
+#define HTTP_BODY_KEEP 200
+/* Response bytes read (and thrown away) to keep the connection reusable;
+ * past this the transfer is cut and the status alone decides. */
+#define HTTP_DRAIN_MAX (1024 * 1024)
+/* Longest Location kept from a redirect. */
+#define HTTP_LOCATION_MAX 256
+/* Most keys in `secrets`: each adds a 47-byte signature to the header. */
+#define HTTP_MAX_SECRETS 16
+/* Most addresses of one name checked and pinned by the SSRF guard. */
+#define HTTP_MAX_ADDRS 16
+/* Cap for a Retry-After hint (the dispatcher caps it too). */
+#define HTTP_MAX_RETRY_AFTER_S (24 * 3600)
+
+/* Host services, set once by hookd_plugin_entry(). */
+static const struct hookd_host *host;
+
+enum http_method { METHOD_POST, METHOD_PUT, METHOD_PATCH, METHOD_GET };
+
+static const char *const method_names[] = {"POST", "PUT", "PATCH", "GET"};
+
+enum http_sign { SIGN_NONE, SIGN_STANDARD, SIGN_GITHUB };
+
+/* Headers hookd sets itself; `headers` may not name them. */
+static const char *const reserved_headers[] = {
+    "Content-Type",
+    "User-Agent",
+    "Content-Length",
+    "Transfer-Encoding",
+    "Host",
+    "Connection",
+    "Expect",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "X-Hub-Signature-256",
+};
+
+/* One `headers` entry; both strings borrowed from the handler's config. */
+struct http_header {
+	const char *name;
+	const char *tmpl;
+};
+
+/* One worker thread's easy handle for one instance. */
+struct http_conn {
+	CURL *curl;
+	struct http_conn *next;
+};
+
+/*
+ * One handler instance. Written by create() on the main thread; afterwards
+ * read-only for every dispatch() thread except `conns`, which `lock`
+ * guards. Strings marked borrowed come from cfg, valid until destroy().
+ */
+struct http_state {
+	char *instance;  /* handler name, for log lines (owned) */
+	const char *url; /* template (borrowed) */
+	enum http_method method;
+	int nheaders;
+	struct http_header *headers; /* array owned, strings borrowed */
+	const char *body;            /* template, or NULL: the envelope */
+	enum hookd_render_mode body_mode;
+	char *content_type; /* "Content-Type: ..." header line (owned) */
+	char *user_agent;   /* "hookd/<version>" (owned) */
+	long timeout_ms;
+	long connect_timeout_ms;
+	const char *ca_file, *client_cert, *client_key; /* borrowed or NULL */
+	int verify;
+	const char *proxy; /* borrowed; NULL: no proxy at all */
+	enum http_sign sign;
+	int nkeys;
+	struct hkd_sw_key *keys; /* standard-webhooks keys (owned, wiped) */
+	const char *gh_secret;   /* github secret (borrowed) */
+	int ssrf_guard;
+	int nallow;
+	struct hkd_cidr *allow; /* allow_targets (owned) */
+
+	pthread_key_t key; /* this thread's struct http_conn */
+	int key_made;
+	pthread_mutex_t lock;
+	int lock_made;
+	struct http_conn *conns; /* every handle made (under lock) */
+};
+
+/* What came back, filled by curl's callbacks during one transfer. */
+struct response {
+	char head[HTTP_BODY_KEEP]; /* first bytes of the body */
+	size_t kept;
+	size_t total; /* body bytes received */
+	int too_big;  /* the transfer was cut at HTTP_DRAIN_MAX */
+	char retry_after[64];
+	char location[HTTP_LOCATION_MAX];
+};
+
+static void fmt(char *buf, size_t len, const char *f, ...) HOOKD_PRINTF(3, 4);
+
+/* snprintf into an optional buffer. */
+static void fmt(char *buf, size_t len, const char *f, ...)
+{
+	va_list ap;
+
+	if (!buf || len == 0)
+		return;
+	va_start(ap, f);
+	vsnprintf(buf, len, f, ap);
+	va_end(ap);
+}
+
+/* Message for errno `err`; thread-safe, never NULL. */
+static const char *errtext(int err)
+{
+	const char *s = strerrordesc_np(err);
+
+	return s ? s : "Unknown error";
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- text clean-up ---------------------------------------------------- */
+
+/*
+ * Length of the well-formed UTF-8 sequence at p (n bytes available), 0
+ * when p does not start one, or -1 when it starts one that n cuts short.
+ */
+static int utf8_len(const unsigned char *p, size_t n)
+{
+	int need, i;
+	unsigned char lo = 0x80, hi = 0xBF;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xC2 && p[0] <= 0xDF)
+		need = 2;
+	else if (p[0] >= 0xE0 && p[0] <= 0xEF)
+		need = 3;
+	else if (p[0] >= 0xF0 && p[0] <= 0xF4)
+		need = 4;
+	else
+		return 0;
+	if (p[0] == 0xE0)
+		lo = 0xA0;
+	else if (p[0] == 0xED)
+		hi = 0x9F;
+	else if (p[0] == 0xF0)
+		lo = 0x90;
+	else if (p[0] == 0xF4)
+		hi = 0x8F;
+	for (i = 1; i < need; i++) {
+		if ((size_t)i >= n)
+			return -1;
+		if (p[i] < (i == 1 ? lo : 0x80) || p[i] > (i == 1 ? hi : 0xBF))
+			return 0;
+	}
+	return need;
+}
+
+/*
+ * Copy n bytes of foreign text (a response body, a header) into out (size
+ * bytes) as one printable line: white space runs become one space, other
+ * control characters and malformed UTF-8 become '?', a character cut off
+ * at the end is dropped, leading and trailing spaces go. `more` adds
+ * "..." (the text went on). Returns strlen(out).
+ */
+static size_t clean_text(char *out, size_t size, const char *text, size_t n,
+                         int more)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	size_t o = 0, i = 0;
+	int space = 0;
+
+	if (size == 0)
+		return 0;
+	while (i < n) {
+		int k = utf8_len(p + i, n - i);
+
+		if (k < 0)
+			break; /* cut short by the window */
+		if (k == 1 && (p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r'))) {
+			space = o > 0;
+			i++;
+			continue;
+		}
+		if (o + (space ? 1 : 0) + (k ? (size_t)k : 1) + 1 > size)
+			break;
+		if (space)
+			out[o++] = ' ';
+		space = 0;
+		if (k == 0 || (k == 1 && (p[i] < 0x20 || p[i] == 0x7F)) ||
+		    (k == 2 && p[i] == 0xC2 && p[i + 1] < 0xA0)) {
+			out[o++] = '?';
+			i += k ? (size_t)k : 1;
+			continue;
+		}
+		memcpy(out + o, p + i, (size_t)k);
+		o += (size_t)k;
+		i += (size_t)k;
+	}
+	if (more && o > 0 && o + 4 <= size) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* ---- create / destroy ------------------------------------------------- */
+
+/* Free an instance and everything it owns, curl handles included. */
+static void http_destroy(void *p)
+{
+	struct http_state *st = p;
+	struct http_conn *c, *next;
+
+	if (!st)
+		return;
+	for (c = st->conns; c; c = next) {
+		next = c->next;
+		curl_easy_cleanup(c->curl);
+		free(c);
+	}
+	if (st->key_made)
+		pthread_key_delete(st->key);
+	if (st->lock_made)
+		pthread_mutex_destroy(&st->lock);
+	if (st->keys) {
+		OPENSSL_cleanse(st->keys,
+		                (size_t)st->nkeys * sizeof(*st->keys));
+		free(st->keys);
+	}
+	free(st->allow);
+	free(st->headers);
+	free(st->content_type);
+	free(st->user_agent);
+	free(st->instance);
+	free(st);
+}
+
+/* A string key, or NULL when it is not set. */
+static const char *get_string(const struct hookd_config *cfg, const char *key)
+{
+	const char *s = NULL;
+
+	return host->config_string(cfg, key, &s) == 0 ? s : NULL;
+}
+
+/* 1 when s has a CR, LF or another byte that cannot go into a header. */
+static int bad_header_text(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 && *s != '\t')
+			return 1;
+		else if (*s == 0x7F)
+			return 1;
+	return 0;
+}
+
+/*
+ * `url`: a valid template whose literal text starts with http:// or
+ * https://, so no event can choose the scheme.
+ */
+static int read_url(struct http_state *st, const struct hookd_config *cfg,
+                    char *err, size_t errlen)
+{
+	char terr[256];
+
+	st->url = get_string(cfg, "url");
+	if (!st->url) {
+		fmt(err, errlen, "url is required");
+		return -1;
+	}
+	if (strncasecmp(st->url, "http://", 7) != 0 &&
+	    strncasecmp(st->url, "https://", 8) != 0) {
+		fmt(err, errlen, "url '%s' must start with http:// or https://",
+		    st->url);
+		return -1;
+	}
+	terr[0] = '\0';
+	if (host->check_template(st->url, terr, sizeof(terr)) < 0) {
+		fmt(err, errlen, "url: %s",
+		    terr[0] ? terr : "invalid template");
+		return -1;
+	}
+	return 0;
+}
+
+/* `method`: POST (default), PUT, PATCH or GET, in any case. */
+static int read_method(struct http_state *st, const struct hookd_config *cfg,
+                       char *err, size_t errlen)
+{
+	const char *m = get_string(cfg, "method");
+	size_t i;
+
+	st->method = METHOD_POST;
+	if (!m)
+		return 0;
+	for (i = 0; i < sizeof(method_names) / sizeof(method_names[0]); i++) {
+		if (strcasecmp(m, method_names[i]) == 0) {
+			st->method = (enum http_method)i;
+			return 0;
+		}
+	}
+	fmt(err, errlen,
+	    "method '%s' is not supported (POST, PUT, PATCH or GET)", m);
+	return -1;
+}
+
+/* 1 when name is an HTTP token (RFC 9110 section 5.6.2). */
+static int valid_header_name(const char *name)
+{
+	const char *p;
+
+	if (!*name)
+		return 0;
+	for (p = name; *p; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= '0' && *p <= '9') ||
+		      strchr("!#$%&'*+-.^_`|~", *p)))
+			return 0;
+	return 1;
+}
+
+/* `headers`: Name = "template" entries, none hookd sets itself. */
+static int read_headers(struct http_state *st, const struct hookd_config *cfg,
+                        char *err, size_t errlen)
+{
+	char terr[256];
+	int n = host->config_count(cfg, "headers");
+	int i;
+	size_t r;
+
+	if (n <= 0)
+		return 0;
+	st->headers = calloc((size_t)n, sizeof(*st->headers));
+	if (!st->headers) {
+		fmt(err, errlen, "out of memory");
+		return -1;
+	}
+	st->nheaders = n;
+	for (i = 0; i < n; i++) {
+		const char *name = NULL, *val = NULL;
+
+		if (host->config_item(cfg, "headers", i, &name, &val) < 0 ||
+		    !name || !val) {
+			fmt(err, errlen, "headers: cannot read entry %d", i);
+			return -1;
+		}
+		if (!valid_header_name(name)) {
+			fmt(err, errlen,
+			    "headers: '%s' is not a valid header name", name);
+			return -1;
+		}
+		for (r = 0;
+		     r < sizeof(reserved_headers) / sizeof(reserved_headers[0]);
+		     r++) {
+			if (strcasecmp(name, reserved_headers[r]) == 0) {
+				fmt(err, errlen,
+				    "headers: %s is set by hookd and cannot be "
+				    "overridden%s",
+				    name,
+				    strcasecmp(name, "Content-Type") == 0
+				        ? " (use content_type)"
+				        : "");
+				return -1;
+			}
+		}
+		if (bad_header_text(val)) {
+			fmt(err, errlen,
+			    "headers: %s: the value holds a control character "
+			    "(line break?)",
+			    name);
+			return -1;
+		}
+		terr[0] = '\0';
+		if (host->check_template(val, terr, sizeof(terr)) < 0) {
+			fmt(err, errlen, "headers: %s: %s", name,
+			    terr[0] ? terr : "invalid template");
+			return -1;
+		}
+		st->headers[i].name = name;
+		st->headers[i].tmpl = val;
+	}
+	return 0;
+}
+
+/* 1 when a media type is JSON: application/json or any "+json" type. */
+static int is_json_type(const char *ct)
+{
+	size_t n = strcspn(ct, ";");
+
+	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	return (n == 16 && strncasecmp(ct, "application/json", 16) == 0) ||
+	       (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0);
+}
+
+/*
+ * `content_type` (default application/json), `body` (a template; default
+ * the envelope) and `body_escape` (how the body's placeholders are
+ * escaped; default from the content type).
+ */
+static int read_body(struct http_state *st, const struct hookd_config *cfg,
+                     char *err, size_t errlen)
+{
+	char terr[256];
+	const char *ct = get_string(cfg, "content_type");
+	const char *esc = get_string(cfg, "body_escape");
+	size_t n;
+
+	if (!ct)
+		ct = HTTP_DEFAULT_CONTENT_TYPE;
+	if (!*ct || bad_header_text(ct)) {
+		fmt(err, errlen,
+		    "content_type must be a non-empty media type "
+		    "without control characters");
+		return -1;
+	}
+	n = strlen("Content-Type: ") + strlen(ct) + 1;
+	st->content_type = malloc(n);
+	if (!st->content_type) {
+		fmt(err, errlen, "out of memory");
+		return -1;
+	}
+	snprintf(st->content_type, n, "Content-Type: %s", ct);
+
+	st->body = get_string(cfg, "body");
+	if (st->body && st->method == METHOD_GET) {
+		fmt(err, errlen, "body is set but method GET sends no body");
+		return -1;
+	}
+	if (esc && !st->body) {
+		fmt(err, errlen,
+		    "body_escape is set but there is no body "
+		    "template");
+		return -1;
+	}
+	if (st->body) {
+		terr[0] = '\0';
+		if (host->check_template(st->body, terr, sizeof(terr)) < 0) {
+			fmt(err, errlen, "body: %s",
+			    terr[0] ? terr : "invalid template");
+			return -1;
+		}
+	}
+	if (!esc)
+		st->body_mode = is_json_type(ct) ? HOOKD_RENDER_JSON
+		                : strncasecmp(ct,
+		                              "application/x-www-form-"
+		                              "urlencoded",
+		                              33) == 0
+		                    ? HOOKD_RENDER_URL
+		                    : HOOKD_RENDER_RAW;
+	else if (strcmp(esc, "json") == 0)
+		st->body_mode = HOOKD_RENDER_JSON;
+	else if (strcmp(esc, "url") == 0)
+		st->body_mode = HOOKD_RENDER_URL;
+	else if (strcmp(esc, "raw") == 0)
+		st->body_mode = HOOKD_RENDER_RAW;
+	else {
+		fmt(err, errlen,
+		    "body_escape '%s' is unknown (json, url or raw)", esc);
+		return -1;
+	}
+	return 0;
+}
+
+/* `timeout` (default 15 s) and `connect_timeout` (default 5 s). */
+static int read_timeouts(struct http_state *st, const struct hookd_config *cfg,
+                         char *err, size_t errlen)
+{
+	int64_t t = HTTP_DEFAULT_TIMEOUT, c = HTTP_DEFAULT_CONNECT_TIMEOUT;
+	int have_c;
+
+	if (host->config_int(cfg, "timeout", &t) == 0 &&
+	    (t <= 0 || t > HTTP_MAX_TIMEOUT)) {
+		fmt(err, errlen, "timeout must be 1 to %d seconds, not %lld",
+		    HTTP_MAX_TIMEOUT, (long long)t);
+		return -1;
+	}
+	have_c = host->config_int(cfg, "connect_timeout", &c) == 0;
+	if (have_c && (c <= 0 || c > HTTP_MAX_TIMEOUT)) {
+		fmt(err, errlen,
+		    "connect_timeout must be 1 to %d seconds, not %lld",
+		    HTTP_MAX_TIMEOUT, (long long)c);
+		return -1;
+	}
+	if (have_c && c > t) {
+		fmt(err, errlen,
+		    "connect_timeout (%lld s) is longer than timeout (%lld s), "
+		    "which bounds the whole request",
+		    (long long)c, (long long)t);
+		return -1;
+	}
+	if (c > t)
+		c = t; /* the default 5 s with a shorter timeout */
+	st->timeout_ms = (long)t * 1000;
+	st->connect_timeout_ms = (long)c * 1000;
+	return 0;
+}
+
+/* A readable file for `key`, or an error naming it. */
+static int read_file_key(const struct hookd_config *cfg, const char *key,
+                         const char **out, char *err, size_t errlen)
+{
+	*out = get_string(cfg, key);
+	if (!*out)
+		return 0;
+	if (!**out) {
+		fmt(err, errlen, "%s must not be empty", key);
+		return -1;
+	}
+	if (access(*out, R_OK) < 0) {
+		fmt(err, errlen, "%s '%s': %s", key, *out, errtext(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* `ca_file`, `client_cert`, `client_key`, `verify`, `proxy`. */
+static int read_tls(struct http_state *st, const struct hookd_config *cfg,
+                    char *err, size_t errlen)
+{
+	if (read_file_key(cfg, "ca_file", &st->ca_file, err, errlen) < 0 ||
+	    read_file_key(cfg, "client_cert", &st->client_cert, err, errlen) <
+	        0 ||
+	    read_file_key(cfg, "client_key", &st->client_key, err, errlen) < 0)
+		return -1;
+	if (st->client_key && !st->client_cert) {
+		fmt(err, errlen, "client_key is set without client_cert");
+		return -1;
+	}
+	st->verify = 1;
+	if (host->config_bool(cfg, "verify", &st->verify) < 0)
+		st->verify = 1;
+	st->proxy = get_string(cfg, "proxy");
+	if (st->proxy && (!*st->proxy || bad_header_text(st->proxy))) {
+		fmt(err, errlen, "proxy must be a non-empty URL");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * `sign` (none, standard-webhooks, github) with `secret` or `secrets`.
+ * Standard Webhooks keys are decoded now, so a bad one is a config error.
+ */
+static int read_sign(struct http_state *st, const struct hookd_config *cfg,
+                     char *err, size_t errlen)
+{
+	char kerr[256];
+	const char *sign = get_string(cfg, "sign");
+	const char *secret = get_string(cfg, "secret");
+	int nsecrets = host->config_count(cfg, "secrets");
+	int i;
+
+	if (!sign || strcmp(sign, "none") == 0)
+		st->sign = SIGN_NONE;
+	else if (strcmp(sign, "standard-webhooks") == 0)
+		st->sign = SIGN_STANDARD;
+	else if (strcmp(sign, "github") == 0)
+		st->sign = SIGN_GITHUB;
+	else {
+		fmt(err, errlen,
+		    "sign '%s' is unknown (none, standard-webhooks or github)",
+		    sign);
+		return -1;
+	}
+	if (secret && nsecrets >= 0) {
+		fmt(err, errlen, "set secret or secrets, not both");
+		return -1;
+	}
+	if (st->sign == SIGN_NONE) {
+		if (secret || nsecrets >= 0) {
+			fmt(err, errlen,
+			    "%s is set but sign is \"none\" (set sign = "
+			    "\"standard-webhooks\" or \"github\")",
+			    secret ? "secret" : "secrets");
+			return -1;
+		}
+		return 0;
+	}
+	if (!secret && nsecrets < 0) {
+		fmt(err, errlen, "sign = \"%s\" needs secret%s", sign,
+		    st->sign == SIGN_STANDARD ? " or secrets" : "");
+		return -1;
+	}
+	if (st->sign == SIGN_GITHUB) {
+		if (!secret) {
+			fmt(err, errlen,
+			    "sign = \"github\" takes one secret, not secrets "
+			    "(X-Hub-Signature-256 holds one signature)");
+			return -1;
+		}
+		if (!*secret) {
+			fmt(err, errlen, "secret must not be empty");
+			return -1;
+		}
+		st->gh_secret = secret;
+		return 0;
+	}
+	if (nsecrets == 0) {
+		fmt(err, errlen, "secrets must not be empty");
+		return -1;
+	}
+	if (nsecrets > HTTP_MAX_SECRETS) {
+		fmt(err, errlen, "secrets has %d keys; at most %d", nsecrets,
+		    HTTP_MAX_SECRETS);
+		return -1;
+	}
+	st->nkeys = secret ? 1 : nsecrets;
+	st->keys = calloc((size_t)st->nkeys, sizeof(*st->keys));
+	if (!st->keys) {
+		fmt(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < st->nkeys; i++) {
+		const char *s = secret;
+
+		if (!secret &&
+		    (host->config_item(cfg, "secrets", i, NULL, &s) < 0 ||
+		     !s)) {
+			fmt(err, errlen, "secrets: cannot read element %d", i);
+			return -1;
+		}
+		kerr[0] = '\0';
+		if (hkd_sw_key_decode(s, &st->keys[i], kerr, sizeof(kerr)) <
+		    0) {
+			if (secret)
+				fmt(err, errlen, "secret: %s", kerr);
+			else
+				fmt(err, errlen, "secrets[%d]: %s", i, kerr);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* `ssrf_guard` and `allow_targets` (CIDRs, only with the guard). */
+static int read_ssrf(struct http_state *st, const struct hookd_config *cfg,
+                     char *err, size_t errlen)
+{
+	char cerr[256];
+	int n = host->config_count(cfg, "allow_targets");
+	int i;
+
+	if (host->config_bool(cfg, "ssrf_guard", &st->ssrf_guard) < 0)
+		st->ssrf_guard = 0;
+	if (n < 0)
+		return 0;
+	if (!st->ssrf_guard) {
+		fmt(err, errlen,
+		    "allow_targets is set but ssrf_guard is off (it only makes "
+		    "exceptions to the guard)");
+		return -1;
+	}
+	if (n == 0)
+		return 0;
+	st->allow = calloc((size_t)n, sizeof(*st->allow));
+	if (!st->allow) {
+		fmt(err, errlen, "out of memory");
+		return -1;
+	}
+	st->nallow = n;
+	for (i = 0; i < n; i++) {
+		const char *s = NULL;
+
+		if (host->config_item(cfg, "allow_targets", i, NULL, &s) < 0 ||
+		    !s) {
+			fmt(err, errlen,
+			    "allow_targets: cannot read element %d", i);
+			return -1;
+		}
+		cerr[0] = '\0';
+		if (hkd_cidr_parse(s, &st->allow[i], cerr, sizeof(cerr)) < 0) {
+			fmt(err, errlen, "allow_targets[%d]: %s", i, cerr);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Make an instance from the handler's settings. `instance` and `cfg` are
+ * borrowed; cfg (and the strings read from it) must stay valid until
+ * http_destroy(). Every setting is checked here, so dispatch() only fails
+ * on what can change per event or over time.
+ */
+static int http_create(const char *instance, const struct hookd_config *cfg,
+                       void **state, char *err, size_t errlen)
+{
+	struct http_state *st = calloc(1, sizeof(*st));
+	size_t n;
+	int rc;
+
+	if (!st) {
+		fmt(err, errlen, "out of memory");
+		return -1;
+	}
+	st->instance = strdup(instance ? instance : "http");
+	n = strlen("hookd/") + strlen(host->version ? host->version : "") + 1;
+	st->user_agent = malloc(n);
+	if (!st->instance || !st->user_agent) {
+		fmt(err, errlen, "out of memory");
+		goto fail;
+	}
+	snprintf(st->user_agent, n, "hookd/%s",
+	         host->version ? host->version : "");
+	if (read_url(st, cfg, err, errlen) < 0 ||
+	    read_method(st, cfg, err, errlen) < 0 ||
+	    read_headers(st, cfg, err, errlen) < 0 ||
+	    read_body(st, cfg, err, errlen) < 0 ||
+	    read_timeouts(st, cfg, err, errlen) < 0 ||
+	    read_tls(st, cfg, err, errlen) < 0 ||
+	    read_sign(st, cfg, err, errlen) < 0 ||
+	    read_ssrf(st, cfg, err, errlen) < 0)
+		goto fail;
+	rc = pthread_mutex_init(&st->lock, NULL);
+	if (rc != 0) {
+		fmt(err, errlen, "pthread_mutex_init: %s", errtext(rc));
+		goto fail;
+	}
+	st->lock_made = 1;
+	rc = pthread_key_create(&st->key, NULL);
+	if (rc != 0) {
+		fmt(err, errlen,
+		    "pthread_key_create: %s (one key per http handler; the "
+		    "process has run out)",
+		    errtext(rc));
+		goto fail;
+	}
+	st->key_made = 1;
+	if (!st->verify)
+		host->log(st->instance, HOOKD_LOG_WARN,
+		          "verify = false: TLS certificates and host names are "
+		          "not checked");
+	*state = st;
+	return 0;
+fail:
+	http_destroy(st);
+	return -1;
+}
+
+/* ---- per-attempt preparation ------------------------------------------ */
+
+/*
+ * This thread's easy handle for the instance, made on first use and kept
+ * for the next attempts (its connection cache is the point). NULL when
+ * memory runs out.
+ */
+static CURL *thread_curl(struct http_state *st)
+{
+	struct http_conn *c = pthread_getspecific(st->key);
+
+	if (c)
+		return c->curl;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->curl = curl_easy_init();
+	if (c->curl)
+		curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	if (!c->curl || pthread_setspecific(st->key, c) != 0) {
+		if (c->curl)
+			curl_easy_cleanup(c->curl);
+		free(c);
+		return NULL;
+	}
+	pthread_mutex_lock(&st->lock);
+	c->next = st->conns;
+	st->conns = c;
+	pthread_mutex_unlock(&st->lock);
+	return c->curl;
+}
+
+/*
+ * Render one template for the event. Returns the text (caller frees with
+ * host->free) or NULL with "<what>: <why>" in the reason.
+ */
+static char *render(const char *what, const char *tmpl,
+                    const struct hookd_event *ev, enum hookd_render_mode mode,
+                    struct hookd_result *res)
+{
+	char terr[256];
+	char *s;
+
+	terr[0] = '\0';
+	s = host->render(tmpl, ev, mode, terr, sizeof(terr));
+	if (!s)
+		fmt(res->reason, sizeof(res->reason), "%s: %s", what,
+		    terr[0] ? terr : "cannot render");
+	return s;
+}
+
+/* The event as query parameters, percent-encoded, for GET. */
+static const char get_query[] =
+    "id={{id}}&type={{type}}&timestamp={{timestamp}}&source={{source}}"
+    "&data={{data}}";
+
+/*
+ * The URL of this attempt: the rendered template, and for GET the event
+ * appended as query parameters (before a fragment, after an existing
+ * query). Returns a malloc'd string (caller frees with free()) or NULL
+ * with the reason set.
+ */
+static char *build_url(const struct http_state *st,
+                       const struct hookd_event *ev, struct hookd_result *res)
+{
+	char *base, *query = NULL, *url = NULL;
+	size_t blen, qlen, cut;
+	const char *sep;
+
+	base = render("url", st->url, ev, HOOKD_RENDER_URL, res);
+	if (!base)
+		return NULL;
+	if (st->method != METHOD_GET) {
+		url = strdup(base);
+		if (!url)
+			fmt(res->reason, sizeof(res->reason), "out of memory");
+		goto out;
+	}
+	query = render("query", get_query, ev, HOOKD_RENDER_URL, res);
+	if (!query)
+		goto out;
+	blen = strlen(base);
+	qlen = strlen(query);
+	cut = strcspn(base, "#");
+	if (!memchr(base, '?', cut))
+		sep = "?";
+	else if (base[cut - 1] == '?' || base[cut - 1] == '&')
+		sep = "";
+	else
+		sep = "&";
+	url = malloc(blen + qlen + 2);
+	if (!url) {
+		fmt(res->reason, sizeof(res->reason), "out of memory");
+		goto out;
+	}
+	snprintf(url, blen + qlen + 2, "%.*s%s%s%s", (int)cut, base, sep, query,
+	         base + cut);
+out:
+	host->free(base);
+	if (query)
+		host->free(query);
+	return url;
+}
+
+/* Append one header line; -1 when memory runs out. */
+static int add_header(struct curl_slist **list, const char *line)
+{
+	struct curl_slist *l = curl_slist_append(*list, line);
+
+	if (!l)
+		return -1;
+	*list = l;
+	return 0;
+}
+
+/* Append "name: value" (or "name;", curl's way to send an empty value). */
+static int add_header2(struct curl_slist **list, const char *name,
+                       const char *value)
+{
+	size_t n = strlen(name) + strlen(value) + 3;
+	char *line = malloc(n);
+	int rc;
+
+	if (!line)
+		return -1;
+	if (*value)
+		snprintf(line, n, "%s: %s", name, value);
+	else
+		snprintf(line, n, "%s;", name);
+	rc = add_header(list, line);
+	free(line);
+	return rc;
+}
+
+/*
+ * Every request header but User-Agent (a curl option): Content-Type
+ * (unless GET), the rendered `headers`, the signature headers. `body` is
+ * what will be sent (n bytes). Returns 0; -1 with the reason set when
+ * rendering or memory failed (worth a retry); -2 when a rendered value
+ * cannot be a header (this event never will be). The list is the caller's
+ * to free either way.
+ */
+static int build_headers(const struct http_state *st,
+                         const struct hookd_event *ev, const char *body,
+                         size_t n, struct curl_slist **list,
+                         struct hookd_result *res)
+{
+	char what[128], ts[24], gh[HKD_GITHUB_SIG_SIZE];
+	int i;
+	int64_t now = (int64_t)time(NULL);
+
+	/* curl would add "Expect: 100-continue" to a large body: a round
+	 * trip for nothing, and receivers that mishandle it exist. */
+	if (add_header(list, "Expect:") < 0)
+		goto oom;
+	if (st->method != METHOD_GET && add_header(list, st->content_type) < 0)
+		goto oom;
+	for (i = 0; i < st->nheaders; i++) {
+		char *v;
+
+		snprintf(what, sizeof(what), "headers: %s",
+		         st->headers[i].name);
+		v = render(what, st->headers[i].tmpl, ev, HOOKD_RENDER_RAW,
+		           res);
+		if (!v)
+			return -1;
+		if (bad_header_text(v)) {
+			host->free(v);
+			fmt(res->reason, sizeof(res->reason),
+			    "headers: %s: the rendered value holds a control "
+			    "character (line break?)",
+			    st->headers[i].name);
+			return -2;
+		}
+		if (add_header2(list, st->headers[i].name, v) < 0) {
+			host->free(v);
+			goto oom;
+		}
+		host->free(v);
+	}
+	if (st->sign == SIGN_STANDARD) {
+		char *sig = hkd_sw_signature_header(st->keys, (size_t)st->nkeys,
+		                                    ev->id, now, body, n);
+
+		snprintf(ts, sizeof(ts), "%lld", (long long)now);
+		if (!sig)
+			goto oom;
+		if (add_header2(list, "webhook-id", ev->id) < 0 ||
+		    add_header2(list, "webhook-timestamp", ts) < 0 ||
+		    add_header2(list, "webhook-signature", sig) < 0) {
+			free(sig);
+			goto oom;
+		}
+		free(sig);
+	} else if (st->sign == SIGN_GITHUB) {
+		if (hkd_github_sign(st->gh_secret, strlen(st->gh_secret), body,
+		                    n, gh) < 0 ||
+		    add_header2(list, "X-Hub-Signature-256", gh) < 0)
+			goto oom;
+	}
+	return 0;
+oom:
+	fmt(res->reason, sizeof(res->reason), "out of memory");
+	return -1;
+}
+
+/* ---- the SSRF guard --------------------------------------------------- */
+
+/* 1 when an allow_targets CIDR holds ip. */
+static int allowed(const struct http_state *st, const struct hkd_ip *ip)
+{
+	int i;
+
+	for (i = 0; i < st->nallow; i++)
+		if (hkd_cidr_contains(&st->allow[i], ip))
+			return 1;
+	return 0;
+}
+
+/*
+ * Judge one address: 0 when it may be reached, else -1 with the refusal
+ * in the reason ("ssrf: 127.0.0.1 is a loopback address", or for a name
+ * "ssrf: localhost resolves to ::1, a loopback address").
+ */
+static int check_addr(const struct http_state *st, const struct hkd_ip *ip,
+                      const char *name, struct hookd_result *res)
+{
+	char text[HKD_IP_TEXT_MAX];
+	enum hkd_ssrf_class cls;
+
+	if (allowed(st, ip))
+		return 0;
+	cls = hkd_ssrf_classify(ip);
+	if (cls == HKD_SSRF_PUBLIC)
+		return 0;
+	hkd_ip_format(ip, text, sizeof(text));
+	if (name)
+		fmt(res->reason, sizeof(res->reason),
+		    "ssrf: %s resolves to %s, %s", name, text,
+		    hkd_ssrf_class_text(cls));
+	else
+		fmt(res->reason, sizeof(res->reason), "ssrf: %s is %s", text,
+		    hkd_ssrf_class_text(cls));
+	return -1;
+}
+
+/* The parts of a URL the guard needs: scheme, host (no brackets), port. */
+struct target {
+	char scheme[16];
+	char name[256];
+	long port;
+};
+
+/* Parse the URL the way curl will. 0, or -1 with the reason set. */
+static int parse_target(const char *url, struct target *t,
+                        struct hookd_result *res)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *name = NULL, *port = NULL;
+	CURLUcode uc;
+	unsigned flags = 0;
+	size_t len;
+	int ret = -1;
+
+	if (!u) {
+		fmt(res->reason, sizeof(res->reason), "out of memory");
+		return -1;
+	}
+#ifdef CURLU_PUNYCODE
+	flags |= CURLU_PUNYCODE; /* the name curl resolves, for the pin */
+#endif
+	uc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (uc == CURLUE_OK)
+		uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+	if (uc == CURLUE_OK)
+		uc = curl_url_get(u, CURLUPART_HOST, &name, flags);
+	if (uc == CURLUE_OK)
+		uc = curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+	if (uc != CURLUE_OK) {
+#if LIBCURL_VERSION_NUM >= 0x075000
+		fmt(res->reason, sizeof(res->reason), "url: %s",
+		    curl_url_strerror(uc));
+#else
+		fmt(res->reason, sizeof(res->reason),
+		    "url: cannot be parsed (error %d)", (int)uc);
+#endif
+		goto out;
+	}
+	len = strlen(name);
+	if (len >= 2 && name[0] == '[' && name[len - 1] == ']') {
+		name[len - 1] = '\0';
+		memmove(name, name + 1, len - 1);
+	}
+	if (strlen(scheme) >= sizeof(t->scheme) ||
+	    strlen(name) >= sizeof(t->name)) {
+		fmt(res->reason, sizeof(res->reason),
+		    "url: host name too long");
+		goto out;
+	}
+	snprintf(t->scheme, sizeof(t->scheme), "%s", scheme);
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->port = strtol(port, NULL, 10);
+	ret = 0;
+out:
+	curl_free(scheme);
+	curl_free(name);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return ret;
+}
+
+/*
+ * The SSRF guard for one attempt: resolve the URL's host, refuse it when
+ * any address is internal and not allowed, else pin the checked addresses
+ * (*pins, for CURLOPT_RESOLVE; stays NULL for a literal address, which
+ * curl does not resolve). HOOKD_OK to go on; HOOKD_FAIL for a refusal;
+ * HOOKD_RETRY when the name does not resolve now. The list is the
+ * caller's to free with curl_slist_free_all either way.
+ */
+static enum hookd_status guard(const struct http_state *st, const char *url,
+                               struct curl_slist **pins,
+                               struct hookd_result *res)
+{
+	struct addrinfo hints, *ai = NULL, *p;
+	struct hkd_ip ip, seen[HTTP_MAX_ADDRS];
+	struct target t;
+	char line[64 + 256 + HTTP_MAX_ADDRS * (HKD_IP_TEXT_MAX + 3)];
+	size_t len;
+	int nseen = 0, rc, i;
+	enum hookd_status status = HOOKD_FAIL;
+
+	if (parse_target(url, &t, res) < 0)
+		return HOOKD_FAIL;
+	if (strcasecmp(t.scheme, "http") != 0 &&
+	    strcasecmp(t.scheme, "https") != 0) {
+		fmt(res->reason, sizeof(res->reason),
+		    "ssrf: scheme %s is not http or https", t.scheme);
+		return HOOKD_FAIL;
+	}
+	if (hkd_ip_parse(t.name, &ip) == 0)
+		return check_addr(st, &ip, NULL, res) == 0 ? HOOKD_OK
+		                                           : HOOKD_FAIL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	rc = getaddrinfo(t.name, NULL, &hints, &ai);
+	if (rc != 0) {
+		fmt(res->reason, sizeof(res->reason), "dns: %s: %s", t.name,
+		    rc == EAI_SYSTEM ? errtext(errno) : gai_strerror(rc));
+		return HOOKD_RETRY;
+	}
+	len = (size_t)snprintf(line, sizeof(line), "%s:%ld:", t.name, t.port);
+	for (p = ai; p; p = p->ai_next) {
+		char text[HKD_IP_TEXT_MAX];
+		int dup = 0;
+
+		if (hkd_ip_from_sockaddr(p->ai_addr, &ip) < 0)
+			continue;
+		for (i = 0; i < nseen; i++)
+			if (seen[i].family == ip.family &&
+			    memcmp(seen[i].b, ip.b, sizeof(ip.b)) == 0)
+				dup = 1;
+		if (dup)
+			continue;
+		/* Every address is checked, pinned or not. */
+		if (check_addr(st, &ip, t.name, res) < 0)
+			goto out;
+		if (nseen == HTTP_MAX_ADDRS)
+			continue;
+		seen[nseen++] = ip;
+		hkd_ip_format(&ip, text, sizeof(text));
+		len +=
+		    (size_t)snprintf(line + len, sizeof(line) - len,
+		                     ip.family == AF_INET6 ? "%s[%s]" : "%s%s",
+		                     nseen > 1 ? "," : "", text);
+	}
+	if (nseen == 0) {
+		fmt(res->reason, sizeof(res->reason),
+		    "dns: %s has no IPv4 or IPv6 address", t.name);
+		status = HOOKD_RETRY;
+		goto out;
+	}
+	{
+		/* Drop what an earlier attempt pinned (older curls keep the
+		 * first entry for a name), then pin what was checked now. */
+		char drop[300];
+
+		snprintf(drop, sizeof(drop), "-%s:%ld", t.name, t.port);
+		if (add_header(pins, drop) < 0 || add_header(pins, line) < 0) {
+			fmt(res->reason, sizeof(res->reason), "out of memory");
+			status = HOOKD_RETRY;
+			goto out;
+		}
+	}
+	status = HOOKD_OK;
+out:
+	freeaddrinfo(ai);
+	return status;
+}
+
+/* ---- the transfer ----------------------------------------------------- */
+
+/* curl's body callback: keep the first bytes, count the rest. */
+static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct response *r = arg;
+	size_t n = size * nmemb;
+
+	if (r->kept < sizeof(r->head)) {
+		size_t k = sizeof(r->head) - r->kept;
+
+		if (k > n)
+			k = n;
+		memcpy(r->head + r->kept, p, k);
+		r->kept += k;
+	}
+	r->total += n;
+	if (r->total > HTTP_DRAIN_MAX) {
+		r->too_big = 1;
+		return 0; /* cut the transfer: CURLE_WRITE_ERROR */
+	}
+	return n;
+}
+
+/* If header line p (n bytes) is `name: value`, copy the trimmed value. */
+static void take_header(const char *p, size_t n, const char *name, char *out,
+                        size_t size)
+{
+	size_t k = strlen(name);
+
+	if (n <= k || p[k] != ':' || strncasecmp(p, name, k) != 0)
+		return;
+	p += k + 1;
+	n -= k + 1;
+	while (n > 0 && (*p == ' ' || *p == '\t')) {
+		p++;
+		n--;
+	}
+	while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == '\n' ||
+	                 p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	clean_text(out, size, p, n, 0);
+}
+
+/* curl's header callback: Retry-After and Location of the final response. */
+static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct response *r = arg;
+	size_t n = size * nmemb;
+
+	if (n >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+		/* A new response (after a 1xx): forget the previous one's. */
+		r->retry_after[0] = '\0';
+		r->location[0] = '\0';
+	}
+	take_header(p, n, "Retry-After", r->retry_after,
+	            sizeof(r->retry_after));
+	take_header(p, n, "Location", r->location, sizeof(r->location));
+	return n;
+}
+
+/*
+ * Retry-After (RFC 9110 section 10.2.3) as milliseconds from now: delay
+ * seconds or an HTTP date; 0 when absent, malformed or past.
+ */
+static int64_t retry_after_ms(const char *v)
+{
+	int64_t secs = 0;
+	const char *p;
+	time_t when;
+
+	if (!*v)
+		return 0;
+	for (p = v; *p >= '0' && *p <= '9'; p++)
+		if (secs <= HTTP_MAX_RETRY_AFTER_S)
+			secs = secs * 10 + (*p - '0');
+	if (*p == '\0') {
+		if (secs > HTTP_MAX_RETRY_AFTER_S)
+			secs = HTTP_MAX_RETRY_AFTER_S;
+		return secs * 1000;
+	}
+	when = curl_getdate(v, NULL);
+	if (when < 0)
+		return 0;
+	secs = (int64_t)when - (int64_t)time(NULL);
+	if (secs <= 0)
+		return 0;
+	if (secs > HTTP_MAX_RETRY_AFTER_S)
+		secs = HTTP_MAX_RETRY_AFTER_S;
+	return secs * 1000;
+}
+
+/* "5s", "1.5s": seconds with a tenth only when it is not whole. */
+static void format_seconds(char *buf, size_t len, long ms)
+{
+	if (ms % 1000 == 0)
+		snprintf(buf, len, "%lds", ms / 1000);
+	else
+		snprintf(buf, len, "%ld.%lds", ms / 1000, ms % 1000 / 100);
+}
+
+/*
+ * Map a transfer that ended without a usable response. Transient unless
+ * the error says the request itself, or hookd's TLS settings, are wrong.
+ */
+static enum hookd_status judge_error(CURLcode rc, const char *errbuf,
+                                     long limit_ms, int by_event,
+                                     struct hookd_result *res)
+{
+	const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+	char secs[32];
+
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		format_seconds(secs, sizeof(secs), limit_ms);
+		fmt(res->reason, sizeof(res->reason),
+		    "timeout: no complete response within %s%s (%s)", secs,
+		    by_event ? ", the event deadline" : "", detail);
+		return HOOKD_RETRY;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		fmt(res->reason, sizeof(res->reason), "dns: %s", detail);
+		return HOOKD_RETRY;
+	case CURLE_COULDNT_CONNECT:
+		fmt(res->reason, sizeof(res->reason), "connect: %s", detail);
+		return HOOKD_RETRY;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+		fmt(res->reason, sizeof(res->reason), "tls: %s", detail);
+		return HOOKD_RETRY;
+	case CURLE_URL_MALFORMAT:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_NOT_BUILT_IN:
+	case CURLE_BAD_FUNCTION_ARGUMENT:
+	case CURLE_UNKNOWN_OPTION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+		fmt(res->reason, sizeof(res->reason), "request: %s", detail);
+		return HOOKD_FAIL;
+	default:
+		fmt(res->reason, sizeof(res->reason), "connection: %s", detail);
+		return HOOKD_RETRY;
+	}
+}
+
+/* Map an HTTP status; the reason is "<status>: <start of the body>". */
+static enum hookd_status judge_status(CURL *c, long code,
+                                      const struct response *r,
+                                      struct hookd_result *res)
+{
+	char body[HTTP_BODY_KEEP + 8], loc[HTTP_LOCATION_MAX];
+	const char *where = NULL;
+	enum hookd_status status;
+
+	clean_text(body, sizeof(body), r->head, r->kept, r->total > r->kept);
+	if (code >= 200 && code < 300) {
+		fmt(res->reason, sizeof(res->reason), "%ld", code);
+		return HOOKD_OK;
+	}
+	if (code >= 300 && code < 400) {
+		/* Never followed: a receiver that moved must be reconfigured,
+		 * and following would let it point hookd anywhere. */
+		if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &where) !=
+		        CURLE_OK ||
+		    !where)
+			where = r->location[0] ? r->location : NULL;
+		if (where) {
+			clean_text(loc, sizeof(loc), where, strlen(where), 0);
+			fmt(res->reason, sizeof(res->reason),
+			    "%ld: redirect not followed (Location: %s)", code,
+			    loc);
+		} else {
+			fmt(res->reason, sizeof(res->reason),
+			    "%ld: redirect not followed (no Location)", code);
+		}
+		return HOOKD_FAIL;
+	}
+	if (code == 408 || code == 429 || (code >= 500 && code < 600)) {
+		status = HOOKD_RETRY;
+		res->retry_after_ms = retry_after_ms(r->retry_after);
+	} else {
+		status = HOOKD_FAIL;
+	}
+	if (code < 100 || code >= 600)
+		fmt(res->reason, sizeof(res->reason),
+		    "unexpected status %ld%s%s", code, body[0] ? ": " : "",
+		    body);
+	else if (code == 410)
+		fmt(res->reason, sizeof(res->reason), "410 Gone%s%s",
+		    body[0] ? ": " : "", body);
+	else
+		fmt(res->reason, sizeof(res->reason), "%ld%s%s", code,
+		    body[0] ? ": " : "", body);
+	return status;
+}
+
+/* Point curl at the request: every option, after a reset of the last. */
+static void set_options(const struct http_state *st, CURL *c, const char *url,
+                        const char *body, size_t n, struct curl_slist *headers,
+                        struct curl_slist *pins, long limit_ms, char *errbuf,
+                        struct response *r)
+{
+	/* Keeps the connection cache, the TLS session cache and the DNS
+	 * cache (with its pins); forgets every option of the last attempt. */
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS,
+	                 (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, limit_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+	                 st->connect_timeout_ms < limit_ms
+	                     ? st->connect_timeout_ms
+	                     : limit_ms);
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, st->user_agent);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	/* "" turns off the *_proxy environment variables too: where hookd
+	 * connects is the configuration's business alone. */
+	curl_easy_setopt(c, CURLOPT_PROXY, st->proxy ? st->proxy : "");
+	if (pins)
+		curl_easy_setopt(c, CURLOPT_RESOLVE, pins);
+	if (st->ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, st->ca_file);
+	if (st->client_cert)
+		curl_easy_setopt(c, CURLOPT_SSLCERT, st->client_cert);
+	if (st->client_key)
+		curl_easy_setopt(c, CURLOPT_SSLKEY, st->client_key);
+	if (!st->verify) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	switch (st->method) {
+	case METHOD_GET:
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+		break;
+	case METHOD_PUT:
+	case METHOD_PATCH:
+		/* A POST with another method name: the body goes the same. */
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
+		                 method_names[st->method]);
+		/* fall through */
+	case METHOD_POST:
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		break;
+	}
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+}
+
+/*
+ * Send the event (borrowed) once. The attempt ends by the earlier of
+ * `timeout` and the event's deadline.
+ */
+static enum hookd_status http_dispatch(void *state,
+                                       const struct hookd_event *ev,
+                                       struct hookd_result *res)
+{
+	struct http_state *st = state;
+	enum hookd_status status = HOOKD_RETRY;
+	struct curl_slist *headers = NULL, *pins = NULL;
+	char *url = NULL, *rendered = NULL;
+	char errbuf[CURL_ERROR_SIZE];
+	const char *body = "";
+	size_t n = 0;
+	long limit_ms = st->timeout_ms, code = 0;
+	int by_event = 0;
+	struct response r;
+	CURLcode rc;
+	CURL *c;
+
+	memset(&r, 0, sizeof(r));
+
+	if (ev->deadline_ms > 0) {
+		int64_t left = ev->deadline_ms - now_ms();
+
+		if (left <= 0) {
+			fmt(res->reason, sizeof(res->reason),
+			    "event deadline passed before the request started");
+			goto out;
+		}
+		if (left < limit_ms) {
+			limit_ms = (long)left;
+			by_event = 1;
+		}
+	}
+	c = thread_curl(st);
+	if (!c) {
+		fmt(res->reason, sizeof(res->reason), "out of memory");
+		goto out;
+	}
+	url = build_url(st, ev, res);
+	if (!url)
+		goto out;
+	if (st->ssrf_guard) {
+		status = guard(st, url, &pins, res);
+		if (status != HOOKD_OK)
+			goto out;
+		status = HOOKD_RETRY;
+	}
+	if (st->method != METHOD_GET) {
+		if (st->body) {
+			rendered =
+			    render("body", st->body, ev, st->body_mode, res);
+			if (!rendered)
+				goto out;
+			body = rendered;
+			n = strlen(rendered);
+		} else {
+			body = ev->json ? ev->json : "";
+			n = ev->json ? ev->json_len : 0;
+		}
+	}
+	switch (build_headers(st, ev, body, n, &headers, res)) {
+	case 0:
+		break;
+	case -2:
+		status = HOOKD_FAIL;
+		goto out;
+	default:
+		goto out;
+	}
+	errbuf[0] = '\0';
+	set_options(st, c, url, body, n, headers, pins, limit_ms, errbuf, &r);
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	/* A body cut at HTTP_DRAIN_MAX still had a status. */
+	if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && r.too_big && code))
+		status = judge_status(c, code, &r, res);
+	else
+		status = judge_error(rc, errbuf, limit_ms, by_event, res);
+	host->log(st->instance, HOOKD_LOG_DEBUG,
+	          "%s attempt %u of event %s: %s (%zu response bytes)",
+	          method_names[st->method], ev->attempt, ev->id, res->reason,
+	          r.total);
+	/* The handle outlives this call but errbuf, r and the lists do not:
+	 * drop every option now, so nothing (not even closing a connection
+	 * in destroy) can reach them. Connections stay cached. */
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+out:
+	curl_slist_free_all(headers);
+	curl_slist_free_all(pins);
+	if (rendered)
+		host->free(rendered);
+	free(url);
+	return status;
+}
+
+static const struct hookd_config_key http_keys[] = {
+    {"url", HOOKD_KEY_STRING, HOOKD_KEY_REQUIRED | HOOKD_KEY_SECRET,
+     "http:// or https:// URL; a template, values percent-encoded"},
+    {"method", HOOKD_KEY_STRING, 0,
+     "POST (default), PUT, PATCH or GET (GET: the event as query "
+     "parameters id, type, timestamp, source, data; no body)"},
+    {"headers", HOOKD_KEY_GROUP, HOOKD_KEY_SECRET,
+     "extra request headers, Name = \"template\""},
+    {"body", HOOKD_KEY_STRING, 0,
+     "body template (default: the event envelope JSON as stored)"},
+    {"body_escape", HOOKD_KEY_STRING, 0,
+     "how body placeholders are escaped: json, url or raw (default from "
+     "content_type)"},
+    {"content_type", HOOKD_KEY_STRING, 0,
+     "Content-Type of the body (default application/json)"},
+    {"timeout", HOOKD_KEY_INT, 0,
+     "seconds for the whole request, retried past it (default 15)"},
+    {"connect_timeout", HOOKD_KEY_INT, 0,
+     "seconds to connect, TLS included (default 5)"},
+    {"ca_file", HOOKD_KEY_STRING, 0,
+     "PEM file of CA certificates to trust (default: the system's)"},
+    {"client_cert", HOOKD_KEY_STRING, 0,
+     "PEM client certificate for mutual TLS"},
+    {"client_key", HOOKD_KEY_STRING, 0,
+     "PEM private key of client_cert (default: inside client_cert)"},
+    {"verify", HOOKD_KEY_BOOL, 0,
+     "check the server's certificate and name (default true)"},
+    {"proxy", HOOKD_KEY_STRING, HOOKD_KEY_SECRET,
+     "proxy URL (default none; *_proxy variables are ignored)"},
+    {"sign", HOOKD_KEY_STRING, 0,
+     "none (default), standard-webhooks or github"},
+    {"secret", HOOKD_KEY_STRING, HOOKD_KEY_SECRET,
+     "signing secret: whsec_<base64> for standard-webhooks, any text for "
+     "github"},
+    {"secrets", HOOKD_KEY_LIST, HOOKD_KEY_SECRET,
+     "standard-webhooks secrets during key rotation: one signature each"},
+    {"ssrf_guard", HOOKD_KEY_BOOL, 0,
+     "refuse loopback, private, link-local and other internal addresses "
+     "(default false)"},
+    {"allow_targets", HOOKD_KEY_LIST, 0,
+     "CIDRs the SSRF guard lets through, e.g. [\"10.1.2.0/24\"]"},
+    {.name = NULL},
+};
+
+static const struct hookd_plugin http_plugin = {
+    .struct_size = sizeof(struct hookd_plugin),
+    .abi_major = HOOKD_ABI_MAJOR,
+    .abi_minor = HOOKD_ABI_MINOR,
+    .name = "http",
+    .version = HTTP_VERSION,
+    .description = "send each event as an HTTP request (webhooks), "
+                   "optionally signed",
+    .flags = HOOKD_PLUGIN_THREADSAFE,
+    .keys = http_keys,
+    .create = http_create,
+    .dispatch = http_dispatch,
+    .destroy = http_destroy,
+};
+
+/* Keep the host table; refuse a host whose table lacks the 1.0 services. */
+HOOKD_EXPORT const struct hookd_plugin *
+hookd_plugin_entry(const struct hookd_host *h)
+{
+	if (!h || h->abi_major != HOOKD_ABI_MAJOR ||
+	    h->struct_size <
+	        offsetof(struct hookd_host, free) + sizeof(h->free))
+		return NULL;
+	host = h;
+	return &http_plugin;
+}

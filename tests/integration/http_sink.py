@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""A scripted webhook receiver for test_http.py.
+
+    http_sink.py --port-file FILE --log FILE.jsonl
+
+Listens on 127.0.0.1 on a free port (written to --port-file once it
+listens), speaks HTTP/1.1 with keep-alive, and records every request as one
+JSON line in --log *before* answering it:
+
+    {"n": 1, "method": "POST", "path": "/ok?x=1", "headers": [[name, value],
+     ...], "body_b64": "...", "client_port": 54321, "t": 1700000000.123}
+
+Answers by path (the query is ignored):
+
+    /ok, anything else   200 "ok"
+    /status/CODE         CODE with a short body (see BODIES); 301/302/307/308
+                         carry Location: http://example.invalid/moved-here,
+                         429 and 503 carry Retry-After: 1
+    /retry-date          429 with Retry-After as an HTTP date 3 s ahead
+    /flaky/N             500 until the N-th request with the same webhook-id
+                         (or path, without one), then 200
+    /slow                waits 3 s, then 200
+    /drop                closes the connection without answering
+    /messy               500 with a long body full of control characters
+
+Standard library only; stopped by its PID (SIGTERM).
+"""
+
+import argparse
+import base64
+import email.utils
+import http.server
+import json
+import os
+import sys
+import threading
+import time
+
+BODIES = {
+    500: b"upstream exploded",
+    503: b"maintenance",
+    429: b"slow down",
+    410: b"subscription removed",
+    404: b"no such hook",
+    400: b"bad payload",
+}
+REDIRECTS = (301, 302, 303, 307, 308)
+MESSY = (b"line one\r\n\tline\x01two \x1b[31mred\x1b[0m caf\xc3\xa9 \xff\xfe "
+         + b"x" * 300)
+
+
+class Sink(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr, log_path):
+        super().__init__(addr, Handler)
+        self.log_path = log_path
+        self.lock = threading.Lock()
+        self.count = 0
+        self.seen = {}  # flaky: key -> requests so far
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "hookd-test-sink"
+
+    def log_message(self, fmt, *args):  # keep stderr quiet
+        pass
+
+    def record(self, body):
+        srv = self.server
+        with srv.lock:
+            srv.count += 1
+            rec = {
+                "n": srv.count,
+                "method": self.command,
+                "path": self.path,
+                "headers": [[k, v] for k, v in self.headers.items()],
+                "body_b64": base64.b64encode(body).decode("ascii"),
+                "client_port": self.client_address[1],
+                "t": time.time(),
+            }
+            with open(srv.log_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(rec) + "\n")
+                f.flush()
+            return rec
+
+    def answer(self, code, body=b"", headers=()):
+        self.send_response(code)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def handle_any(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n > 0 else b""
+        self.record(body)
+        path = self.path.split("?", 1)[0]
+        parts = path.strip("/").split("/")
+        try:
+            if parts[0] == "status" and len(parts) == 2:
+                code = int(parts[1])
+                hdrs = []
+                if code in REDIRECTS:
+                    hdrs.append(("Location", "http://example.invalid/moved-here"))
+                if code in (429, 503):
+                    hdrs.append(("Retry-After", "1"))
+                self.answer(code, BODIES.get(code, b""), hdrs)
+            elif parts[0] == "retry-date":
+                when = email.utils.formatdate(time.time() + 3, usegmt=True)
+                self.answer(429, b"come back later", [("Retry-After", when)])
+            elif parts[0] == "flaky" and len(parts) == 2:
+                key = self.headers.get("webhook-id") or path
+                with self.server.lock:
+                    k = self.server.seen.get(key, 0) + 1
+                    self.server.seen[key] = k
+                if k < int(parts[1]):
+                    self.answer(500, b"flaky %d" % k)
+                else:
+                    self.answer(200, b"ok")
+            elif parts[0] == "slow":
+                time.sleep(3)
+                self.answer(200, b"late")
+            elif parts[0] == "drop":
+                self.close_connection = True
+            elif parts[0] == "messy":
+                self.answer(500, MESSY)
+            else:
+                self.answer(200, b"ok")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = handle_any
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port-file", required=True)
+    ap.add_argument("--log", required=True)
+    args = ap.parse_args()
+    open(args.log, "a").close()
+    srv = Sink(("127.0.0.1", 0), args.log)
+    tmp = args.port_file + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("%d\n" % srv.server_address[1])
+    os.replace(tmp, args.port_file)
+    try:
+        srv.serve_forever(poll_interval=0.1)
+    finally:
+        srv.server_close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
