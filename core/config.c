@@ -16,6 +16,7 @@
 #include "glob.h"
 #include "jsonptr.h"
 #include "store.h"
+#include "../plugins/http/ssrf.h"
 #include "util.h"
 
 const int64_t hkd_default_retry_ms[] = {
@@ -335,11 +336,18 @@ static void load_subscriptions(struct loader *ld, const config_setting_t *g,
 	}
 	check_keys(ld, g, "subscriptions", keys);
 	get_strings(ld, g, "allow_targets", &c->sub_allow, &c->n_sub_allow);
+	for (size_t i = 0; i < c->n_sub_allow; i++) {
+		struct hkd_cidr cidr;
+		char err[128];
+		if (hkd_cidr_parse(c->sub_allow[i], &cidr, err, sizeof(err)) != 0)
+			ERR(ld, config_setting_get_member(g, "allow_targets"),
+			    "allow_targets[%zu] \"%s\": %s", i, c->sub_allow[i], err);
+	}
 	v = c->sub_concurrency;
 	if (get_int(ld, g, "concurrency", 1, 1000, &v) == 0)
 		c->sub_concurrency = (int)v;
 	v = c->sub_disable_after;
-	if (get_int(ld, g, "disable_after", 60, 365LL * 86400, &v) == 0)
+	if (get_int(ld, g, "disable_after", 1, 365LL * 86400, &v) == 0)
 		c->sub_disable_after = v;
 	v = c->sub_secret_grace;
 	if (get_int(ld, g, "secret_grace", 0, 30LL * 86400, &v) == 0)
@@ -537,7 +545,7 @@ static void set_defaults(struct hkd_config *c)
 	c->sub_secret_grace = 86400;
 	c->sub_timeout = 15;
 	c->plugin_dir = strdup(HKD_PLUGIN_DIR);
-	c->workers = 4;
+	c->workers = 16;
 	c->queue_size = 10000;
 	c->shutdown_timeout = 10;
 }

@@ -121,6 +121,12 @@ static const struct bad_case bad_cases[] = {
 	{"routes = ( { events = [\"a\"]; handlers = [\"h\"]; when = 1; } );\n", 1,
 	 "unknown key 'when' in a route"},
 	{"routes = ( { events = [1]; handlers = [\"h\"]; } );\n", 1, "events[0] must be a string"},
+	{"subscriptions = { allow_targets = [\"10.0.0.0/33\"]; };\n", 1,
+	 "allow_targets[0] \"10.0.0.0/33\""},
+	{"subscriptions = { colour = 1; };\n", 1, "unknown key 'colour' in subscriptions"},
+	{"subscriptions = { concurrency = 0; };\n", 1, "concurrency must be between 1 and 1000"},
+	{"handlers = { sub_x = { plugin = \"exec\"; }; };\n", 1,
+	 "names starting with sub_ are kept for subscriptions"},
 };
 
 START_TEST(test_bad_case)
@@ -176,7 +182,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(cfg->listen_port, "8080");
 	ck_assert_int_eq(cfg->http_threads, 8);
 	ck_assert_uint_eq(cfg->max_body, 1048576);
-	ck_assert_int_eq(cfg->workers, 4);
+	ck_assert_int_eq(cfg->workers, 16);
 	ck_assert_uint_eq(cfg->queue_size, 10000);
 	ck_assert_str_eq(cfg->storage_url, HKD_DEFAULT_STORAGE);
 	ck_assert_str_eq(cfg->storage_synchronous, "full");
