@@ -60,7 +60,8 @@ struct sub {
 };
 
 static struct {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;       /* the registry */
+	pthread_mutex_t write_lock; /* one change at a time (store + install) */
 	struct sub **v; /* registry, creation order */
 	size_t n, cap;
 	struct hkd_store *store;
@@ -72,7 +73,8 @@ static struct {
 	char **allow;
 	size_t n_allow;
 	char http_error[1100]; /* why there is no http plugin */
-} S = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} S = {.lock = PTHREAD_MUTEX_INITIALIZER,
+       .write_lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* --- documents ------------------------------------------------------- */
 
@@ -402,59 +404,107 @@ int hkd_subs_is_target(const char *target)
 
 /* --- outcomes --------------------------------------------------------- */
 
-/* Store a changed copy of s's document and install it. Caller holds a
- * reference on s. 0, or -1. */
-static int replace_doc(struct sub *s, json_t *doc)
+/*
+ * Change the current document of subscription `id` with edit(), store it
+ * and install it. Changes are serialised by write_lock and always start
+ * from the newest document, so an attempt that ends after a PATCH never
+ * writes back what the PATCH replaced. edit() returns 0 to go on, 1 when
+ * there is nothing to change. 0 when stored (or nothing to do), else -1.
+ */
+static int update_current(const char *id, int (*edit)(json_t *doc, void *arg),
+                          void *arg)
 {
 	char err[512];
-	struct sub *n;
-	if (hkd_store_sub_save(S.store, s->id, doc) != HKD_STORE_OK) {
+	struct sub *cur, *n;
+	json_t *doc;
+	int rc = -1;
+
+	pthread_mutex_lock(&S.write_lock);
+	cur = get(id);
+	if (!cur)
+		goto out; /* deleted meanwhile */
+	doc = json_deep_copy(cur->doc);
+	if (!doc)
+		goto out;
+	if (edit(doc, arg) != 0) {
 		json_decref(doc);
-		return -1;
+		rc = 0;
+		goto out;
+	}
+	if (hkd_store_sub_save(S.store, id, doc) != HKD_STORE_OK) {
+		json_decref(doc);
+		goto out;
 	}
 	n = sub_make(doc, err, sizeof(err));
 	if (!n) {
-		hkd_log_kv(HOOKD_LOG_ERROR, "subscription", "id", s->id, "detail",
+		hkd_log_kv(HOOKD_LOG_ERROR, "subscription", "id", id, "detail",
 		           "cannot rebuild", "reason", err, NULL);
-		return -1;
+		goto out;
 	}
-	return install(n);
+	rc = install(n);
+out:
+	pthread_mutex_unlock(&S.write_lock);
+	sub_unref(cur);
+	return rc;
 }
 
-/* Disable s for `reason`, log it and emit the operational event. */
-static void disable(struct sub *s, const char *reason)
+static int edit_disable(json_t *doc, void *arg)
 {
-	json_t *doc = json_deep_copy(s->doc), *data;
+	char ts[40];
+	if (!json_is_true(json_object_get(doc, "enabled")))
+		return 1; /* someone else disabled it first */
+	hkd_format_time(hkd_now_ms(), ts, sizeof(ts));
+	json_object_set_new(doc, "enabled", json_false());
+	json_object_set_new(doc, "disabledReason", json_string(arg));
+	json_object_set_new(doc, "disabledAt", json_string(ts));
+	json_object_del(doc, "failingSince");
+	return 0;
+}
+
+/* Disable subscription id for `reason`, log it, emit the operational event. */
+static void disable(const char *id, const char *url, const char *reason)
+{
 	struct hkd_runtime *rt;
 	struct hkd_ingest_req req;
 	struct hkd_ingest_result res;
-	char ts[40];
+	json_t *data;
 
-	hkd_format_time(hkd_now_ms(), ts, sizeof(ts));
-	json_object_set_new(doc, "enabled", json_false());
-	json_object_set_new(doc, "disabledReason", json_string(reason));
-	json_object_set_new(doc, "disabledAt", json_string(ts));
-	json_object_del(doc, "failingSince");
-	if (replace_doc(s, doc) != 0)
+	if (update_current(id, edit_disable, (void *)reason) != 0)
 		return;
-	hkd_log_kv(HOOKD_LOG_WARN, "subscription", "id", s->id, "url",
-	           doc_str(s->doc, "webhookUrl"), "detail", "disabled", "reason",
-	           reason, NULL);
+	hkd_log_kv(HOOKD_LOG_WARN, "subscription", "id", id, "url", url,
+	           "detail", "disabled", "reason", reason, NULL);
 	rt = hkd_runtime_current();
 	if (!rt)
 		return;
-	data = json_pack("{s:s, s:s, s:s}", "subscriptionId", s->id, "webhookUrl",
-	                 doc_str(s->doc, "webhookUrl"), "reason", reason);
+	data = json_pack("{s:s, s:s, s:s}", "subscriptionId", id, "webhookUrl",
+	                 url, "reason", reason);
 	memset(&req, 0, sizeof(req));
 	req.type = HKD_SUB_DISABLED_TYPE;
 	req.data = data;
 	req.source = "hookd";
 	if (hkd_ingest(rt, S.store, &req, &res) != HKD_INGEST_OK)
-		hkd_log_kv(HOOKD_LOG_ERROR, "subscription", "id", s->id, "detail",
+		hkd_log_kv(HOOKD_LOG_ERROR, "subscription", "id", id, "detail",
 		           "cannot emit " HKD_SUB_DISABLED_TYPE, "reason", res.detail,
 		           NULL);
 	json_decref(data);
 	hkd_runtime_unref(rt);
+}
+
+static int edit_healthy(json_t *doc, void *arg)
+{
+	(void)arg;
+	if (!json_object_get(doc, "failingSince"))
+		return 1;
+	json_object_del(doc, "failingSince");
+	return 0;
+}
+
+static int edit_failing(json_t *doc, void *arg)
+{
+	if (json_object_get(doc, "failingSince"))
+		return 1;
+	json_object_set_new(doc, "failingSince", json_integer(*(int64_t *)arg));
+	return 0;
 }
 
 /* What an attempt's outcome means for the subscription. */
@@ -462,53 +512,50 @@ static void judge(struct sub *s, enum hookd_status st, const char *reason)
 {
 	int64_t now = hkd_now_ms();
 	int64_t since = doc_int(s->doc, "failingSince");
-	json_t *doc;
 
 	if (!s->enabled)
 		return;
 	if (st == HOOKD_FAIL && strncmp(reason, "410", 3) == 0) {
-		disable(s, "the receiver answered 410 Gone");
-		return;
-	}
-	if (st == HOOKD_OK) {
-		if (since == 0)
-			return;
-		doc = json_deep_copy(s->doc);
-		json_object_del(doc, "failingSince");
-		replace_doc(s, doc);
-		return;
-	}
-	if (since == 0) {
-		doc = json_deep_copy(s->doc);
-		json_object_set_new(doc, "failingSince", json_integer(now));
-		replace_doc(s, doc);
-		return;
-	}
-	if (now - since >= S.disable_after_ms) {
+		disable(s->id, doc_str(s->doc, "webhookUrl"),
+		        "the receiver answered 410 Gone");
+	} else if (st == HOOKD_OK) {
+		if (since)
+			update_current(s->id, edit_healthy, NULL);
+	} else if (!since) {
+		update_current(s->id, edit_failing, &now);
+	} else if (now - since >= S.disable_after_ms) {
 		char why[128];
-		snprintf(why, sizeof(why), "deliveries failed for %lld hours without a success",
-		         (long long)((now - since) / 3600000));
-		disable(s, why);
+		snprintf(why, sizeof(why),
+		         "deliveries failed for %lld s without a success",
+		         (long long)((now - since) / 1000));
+		disable(s->id, doc_str(s->doc, "webhookUrl"), why);
 	}
 }
 
-/* Drop a previous secret whose grace period is over. */
-static struct sub *expire_grace(struct sub *s)
+static int edit_end_grace(json_t *doc, void *arg)
 {
-	json_t *doc;
-	if (!s->grace_until || hkd_now_ms() < s->grace_until)
-		return s;
-	doc = json_deep_copy(s->doc);
+	(void)arg;
+	if (!json_object_get(doc, "previousSecret") ||
+	    doc_int(doc, "previousSecretUntil") > hkd_now_ms())
+		return 1;
 	json_object_del(doc, "previousSecret");
 	json_object_del(doc, "previousSecretUntil");
-	if (replace_doc(s, doc) == 0) {
-		struct sub *n = get(s->id);
-		if (n) {
-			sub_unref(s);
-			return n;
-		}
-	}
-	return s;
+	return 0;
+}
+
+/* Drop a previous secret whose grace period is over; returns the
+ * subscription to use (a reference). */
+static struct sub *expire_grace(struct sub *s)
+{
+	struct sub *n;
+	if (!s->grace_until || hkd_now_ms() < s->grace_until)
+		return s;
+	update_current(s->id, edit_end_grace, NULL);
+	n = get(s->id);
+	if (!n)
+		return s;
+	sub_unref(s);
+	return n;
 }
 
 enum hookd_status hkd_subs_dispatch(const char *id,
@@ -581,7 +628,7 @@ static json_t *public_view(const json_t *doc, int show_secret)
 		snprintf(masked, sizeof(masked), "whsec_…%s", n > 4 ? secret + n - 4 : "");
 		json_object_set_new(o, "secret", json_string(masked));
 	}
-	if (doc_str(doc, "previousSecretUntil") || json_object_get(doc, "previousSecretUntil")) {
+	if (json_object_get(doc, "previousSecretUntil")) {
 		char ts[40];
 		hkd_format_time(doc_int(doc, "previousSecretUntil"), ts, sizeof(ts));
 		json_object_set_new(o, "previousSecretValidUntil", json_string(ts));
@@ -932,27 +979,31 @@ int hkd_subs_api_get(const char *id, json_t **out)
 int hkd_subs_api_update(const char *id, const json_t *req,
                         const struct hkd_config *cfg, json_t **out)
 {
-	struct sub *s = get(id);
+	struct sub *s;
 	json_t *doc;
 	int rc, rotated;
-	if (!S.http) {
-		sub_unref(s);
+	if (!S.http)
 		return api_error(out, 503, "unavailable", NULL, "%s", S.http_error);
+	pthread_mutex_lock(&S.write_lock);
+	s = get(id);
+	if (!s) {
+		rc = api_error(out, 404, "not_found", NULL,
+		               "no subscription with id '%s'", id);
+		goto out;
 	}
-	if (!s)
-		return api_error(out, 404, "not_found", NULL,
-		                 "no subscription with id '%s'", id);
 	doc = json_deep_copy(s->doc);
 	sub_unref(s);
 	if ((rc = apply(doc, req, cfg, 0, out)) != 0) {
 		json_decref(doc);
-		return rc;
+		goto out;
 	}
 	rotated = json_object_get(req, "rotateSecret") || json_object_get(req, "secret");
 	rc = commit(doc, 200, rotated, out);
 	if (rc == 200)
 		hkd_log_kv(HOOKD_LOG_INFO, "subscription", "id", id, "detail",
 		           rotated ? "updated, secret rotated" : "updated", NULL);
+out:
+	pthread_mutex_unlock(&S.write_lock);
 	return rc;
 }
 
@@ -960,13 +1011,17 @@ int hkd_subs_api_delete(const char *id, json_t **out)
 {
 	struct sub *old = NULL;
 	ssize_t i;
-	int rc = hkd_store_sub_delete(S.store, id);
-	if (rc == HKD_STORE_NOT_FOUND)
-		return api_error(out, 404, "not_found", NULL,
-		                 "no subscription with id '%s'", id);
-	if (rc != HKD_STORE_OK)
+	int rc;
+	pthread_mutex_lock(&S.write_lock);
+	rc = hkd_store_sub_delete(S.store, id);
+	if (rc != HKD_STORE_OK) {
+		pthread_mutex_unlock(&S.write_lock);
+		if (rc == HKD_STORE_NOT_FOUND)
+			return api_error(out, 404, "not_found", NULL,
+			                 "no subscription with id '%s'", id);
 		return api_error(out, 503, "store_unavailable", NULL,
 		                 "the subscription could not be deleted; retry later");
+	}
 	pthread_mutex_lock(&S.lock);
 	if ((i = find(id)) >= 0) {
 		old = S.v[i];
@@ -974,6 +1029,7 @@ int hkd_subs_api_delete(const char *id, json_t **out)
 		S.n--;
 	}
 	pthread_mutex_unlock(&S.lock);
+	pthread_mutex_unlock(&S.write_lock);
 	sub_unref(old);
 	hkd_log_kv(HOOKD_LOG_INFO, "subscription", "id", id, "detail", "deleted", NULL);
 	*out = json_pack("{s:s, s:s}", "id", id, "message", "subscription deleted");
