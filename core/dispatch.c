@@ -266,25 +266,117 @@ static const char *status_word(enum hookd_status st)
 	return st == HOOKD_OK ? "ok" : st == HOOKD_RETRY ? "retry" : "fail";
 }
 
-/* Run one attempt without the lock. Fills reason; returns the outcome. */
-static enum hookd_status attempt(struct delivery *d, struct hookd_result *res,
-                                 int64_t *duration_us)
-{
-	int sub = hkd_subs_is_target(d->target);
-	struct hkd_runtime *rt = sub ? NULL : hkd_runtime_current();
-	const struct hkd_handler *h = rt ? hkd_runtime_handler(rt, d->target) : NULL;
-	struct hookd_event ev;
-	enum hookd_status st;
-	int64_t t0 = hkd_mono_us();
+/*
+ * One attempt in progress: what the worker started, kept until the plugin
+ * finishes it — at once (dispatch) or later from any thread
+ * (dispatch_async, then hookd_host.complete).
+ */
+struct hookd_attempt {
+	struct delivery *d;
+	struct target_q *t;
+	int64_t t0;              /* monotonic µs */
+	struct hkd_runtime *rt;  /* held for a handler target */
+	void *sub;               /* held for a subscription target */
+	const char *plugin_name;
+};
 
-	memset(res, 0, sizeof(*res));
-	res->struct_size = sizeof(*res);
-	if (!h && !sub) {
-		snprintf(res->reason, sizeof(res->reason),
-		         "handler '%s' is no longer configured", d->target);
-		st = HOOKD_FAIL;
-		goto out;
+static void finish(struct delivery *d, enum hookd_status st,
+                   const struct hookd_result *res, int64_t duration_us);
+
+/* An attempt of target t is over: free its slot. */
+static void end_slot(struct target_q *t)
+{
+	pthread_mutex_lock(&D.lock);
+	D.in_flight--;
+	t->active--;
+	make_runnable(t);
+	if (D.stopping)
+		pthread_cond_broadcast(&D.cond);
+	pthread_mutex_unlock(&D.lock);
+}
+
+/* End attempt a (any thread, no lock held) and free it. */
+static void complete_attempt(struct hookd_attempt *a, enum hookd_status st,
+                             const struct hookd_result *given)
+{
+	struct hookd_result res;
+	struct target_q *t = a->t;
+
+	memset(&res, 0, sizeof(res));
+	if (given) {
+		size_t n = given->struct_size && given->struct_size < sizeof(res)
+		               ? given->struct_size
+		               : sizeof(res);
+		memcpy(&res, given, n);
 	}
+	res.struct_size = sizeof(res);
+	res.reason[sizeof(res.reason) - 1] = '\0';
+	if (st != HOOKD_OK && st != HOOKD_RETRY && st != HOOKD_FAIL) {
+		snprintf(res.reason, sizeof(res.reason),
+		         "plugin '%s' returned an unknown status %d",
+		         a->plugin_name ? a->plugin_name : "?", (int)st);
+		st = HOOKD_FAIL;
+	}
+	if (a->sub)
+		hkd_subs_end(a->sub, st, res.reason);
+	hkd_runtime_unref(a->rt);
+	finish(a->d, st, &res, hkd_mono_us() - a->t0);
+	end_slot(t);
+	free(a);
+}
+
+void hkd_dispatch_complete(struct hookd_attempt *a, enum hookd_status st,
+                           const struct hookd_result *res)
+{
+	if (a)
+		complete_attempt(a, st, res);
+}
+
+/*
+ * Start one attempt of d (a slot of target t is taken; no lock held):
+ * find the plugin instance, call dispatch_async when it has one, else
+ * dispatch. The attempt completes here or, asynchronously, later.
+ */
+static void start_attempt(struct delivery *d, struct target_q *t)
+{
+	struct hookd_attempt *a = calloc(1, sizeof(*a));
+	const struct hookd_plugin *desc = NULL;
+	struct hookd_result res;
+	struct hookd_event ev;
+	void *state = NULL;
+	enum hookd_status st;
+
+	memset(&res, 0, sizeof(res));
+	res.struct_size = sizeof(res);
+	if (!a) {
+		/* Nothing to track it with: try again later, like a RETRY. */
+		snprintf(res.reason, sizeof(res.reason), "out of memory");
+		finish(d, HOOKD_RETRY, &res, 0);
+		end_slot(t);
+		return;
+	}
+	a->d = d;
+	a->t = t;
+	a->t0 = hkd_mono_us();
+	if (hkd_subs_is_target(d->target)) {
+		if (hkd_subs_begin(d->target, &desc, &state, &a->sub, &res) != 0) {
+			complete_attempt(a, HOOKD_FAIL, &res);
+			return;
+		}
+	} else {
+		const struct hkd_handler *h;
+		a->rt = hkd_runtime_current();
+		h = a->rt ? hkd_runtime_handler(a->rt, d->target) : NULL;
+		if (!h) {
+			snprintf(res.reason, sizeof(res.reason),
+			         "handler '%s' is no longer configured", d->target);
+			complete_attempt(a, HOOKD_FAIL, &res);
+			return;
+		}
+		desc = &h->lib->desc;
+		state = h->state;
+	}
+	a->plugin_name = desc->name;
 	memset(&ev, 0, sizeof(ev));
 	ev.struct_size = sizeof(ev);
 	ev.id = d->event->id;
@@ -297,21 +389,10 @@ static enum hookd_status attempt(struct delivery *d, struct hookd_result *res,
 	ev.deadline_ms = hkd_now_ms() + ATTEMPT_DEADLINE_MS;
 	ev.target = d->target;
 	ev.delivery_id = d->id;
-	if (sub)
-		st = hkd_subs_dispatch(d->target, &ev, res);
-	else
-		st = h->lib->desc.dispatch(h->state, &ev, res);
-	res->reason[sizeof(res->reason) - 1] = '\0';
-	if (st != HOOKD_OK && st != HOOKD_RETRY && st != HOOKD_FAIL) {
-		snprintf(res->reason, sizeof(res->reason),
-		         "plugin '%s' returned an unknown status %d",
-		         sub ? "http" : h->lib->desc.name, (int)st);
-		st = HOOKD_FAIL;
-	}
-out:
-	*duration_us = hkd_mono_us() - t0;
-	hkd_runtime_unref(rt);
-	return st;
+	if (desc->dispatch_async && desc->dispatch_async(state, &ev, a) == 0)
+		return; /* the plugin calls hookd_host.complete */
+	st = desc->dispatch(state, &ev, &res);
+	complete_attempt(a, st, &res);
 }
 
 /* The delay before the next attempt, or -1 when the schedule is spent. */
@@ -418,19 +499,10 @@ static void *worker(void *arg)
 		promote_due(hkd_mono_ms());
 		d = take_ready(&t);
 		if (d) {
-			struct hookd_result res;
-			int64_t dur;
-			enum hookd_status st;
 			D.in_flight++;
 			pthread_mutex_unlock(&D.lock);
-			st = attempt(d, &res, &dur);
-			finish(d, st, &res, dur);
+			start_attempt(d, t);
 			pthread_mutex_lock(&D.lock);
-			D.in_flight--;
-			t->active--;
-			make_runnable(t);
-			if (D.stopping)
-				pthread_cond_broadcast(&D.cond);
 			continue;
 		}
 		if (D.heap_len > 0) {

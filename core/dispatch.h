@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hookd/plugin.h"
 #include "runtime.h"
 
 /* An accepted event, shared (refcounted) by its deliveries. Immutable. */
@@ -59,6 +60,10 @@ void hkd_dispatch_set_store(struct hkd_store *st);
  * already accepted, even past the capacity).
  */
 int hkd_dispatch_resume(struct hkd_stored_delivery *d, int force);
+
+/* hookd_host.complete: the end of an attempt started by dispatch_async. */
+void hkd_dispatch_complete(struct hookd_attempt *a, enum hookd_status st,
+                           const struct hookd_result *res);
 
 /* Take per-handler concurrency from the current runtime (after a reload). */
 void hkd_dispatch_refresh_limits(void);

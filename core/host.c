@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "dispatch.h"
 #include "host.h"
 #include "log.h"
 #include "template.h"
@@ -189,6 +190,7 @@ static const struct hookd_host host_table = {
 	.render = host_render,
 	.check_template = host_check_template,
 	.free = host_free,
+	.complete = hkd_dispatch_complete,
 };
 
 const struct hookd_host *hkd_host(void) { return &host_table; }

@@ -558,29 +558,33 @@ static struct sub *expire_grace(struct sub *s)
 	return n;
 }
 
-enum hookd_status hkd_subs_dispatch(const char *id,
-                                    const struct hookd_event *ev,
-                                    struct hookd_result *res)
+int hkd_subs_begin(const char *id, const struct hookd_plugin **desc,
+                   void **state, void **token, struct hookd_result *res)
 {
 	struct sub *s = get(id);
-	enum hookd_status st;
 	if (!s) {
 		snprintf(res->reason, sizeof(res->reason),
 		         "subscription %s was deleted", id);
-		return HOOKD_FAIL;
+		return -1;
 	}
 	if (!s->enabled) {
 		snprintf(res->reason, sizeof(res->reason),
 		         "subscription %s is disabled", id);
 		sub_unref(s);
-		return HOOKD_FAIL;
+		return -1;
 	}
 	s = expire_grace(s);
-	st = S.http->desc.dispatch(s->state, ev, res);
-	res->reason[sizeof(res->reason) - 1] = '\0';
-	judge(s, st, res->reason);
+	*desc = &S.http->desc;
+	*state = s->state;
+	*token = s;
+	return 0;
+}
+
+void hkd_subs_end(void *token, enum hookd_status st, const char *reason)
+{
+	struct sub *s = token;
+	judge(s, st, reason ? reason : "");
 	sub_unref(s);
-	return st;
 }
 
 /* --- the API ---------------------------------------------------------- */

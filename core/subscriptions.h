@@ -46,14 +46,18 @@ int hkd_subs_concurrency(void);
 int hkd_subs_is_target(const char *target);
 
 /*
- * One attempt for subscription id: calls the http plugin. Fills res and
- * returns the outcome; a deleted or disabled subscription is HOOKD_FAIL.
- * Then records what the outcome means for the subscription (410 or
- * failing for too long disables it, emitting HKD_SUB_DISABLED_TYPE).
+ * An attempt for subscription id: the http plugin and the instance to call
+ * (*desc, *state), with a reference kept in *token. Returns -1 (reason in
+ * res) when the subscription was deleted or is disabled.
  */
-enum hookd_status hkd_subs_dispatch(const char *id,
-                                    const struct hookd_event *ev,
-                                    struct hookd_result *res);
+int hkd_subs_begin(const char *id, const struct hookd_plugin **desc,
+                   void **state, void **token, struct hookd_result *res);
+/*
+ * After that attempt: what its outcome means for the subscription (410,
+ * or failing for too long, disables it and emits HKD_SUB_DISABLED_TYPE);
+ * drops the reference.
+ */
+void hkd_subs_end(void *token, enum hookd_status st, const char *reason);
 
 /*
  * The API. Each returns the HTTP status and sets *out to the JSON body

@@ -46,7 +46,7 @@ extern "C" {
 
 /** ABI version this header describes. */
 #define HOOKD_ABI_MAJOR 1
-#define HOOKD_ABI_MINOR 0
+#define HOOKD_ABI_MINOR 1
 
 /** Name of the one symbol a plugin exports. */
 #define HOOKD_PLUGIN_ENTRY_SYMBOL "hookd_plugin_entry"
@@ -136,6 +136,9 @@ struct hookd_result {
 /** Opaque handle on one handler's settings in hookd.conf. */
 struct hookd_config;
 
+/** Opaque handle on one asynchronous attempt (ABI 1.1, dispatch_async). */
+struct hookd_attempt;
+
 /** Template rendering modes for hookd_host.render. */
 enum hookd_render_mode {
 	HOOKD_RENDER_RAW = 0,  /**< values inserted as they are */
@@ -222,6 +225,17 @@ struct hookd_host {
 
 	/** Free memory the host returned (render). */
 	void (*free)(void *ptr);
+
+	/* --- ABI 1.1 ------------------------------------------------------ */
+
+	/**
+	 * Finish an attempt started with the plugin's dispatch_async(): call
+	 * exactly once per started attempt, from any thread (also from inside
+	 * dispatch_async itself). `result` (may be NULL) is copied before this
+	 * returns. Present when struct_size covers it (host ABI >= 1.1).
+	 */
+	void (*complete)(struct hookd_attempt *attempt, enum hookd_status status,
+	                 const struct hookd_result *result);
 };
 
 /**
@@ -257,8 +271,27 @@ struct hookd_plugin {
 	enum hookd_status (*dispatch)(void *state, const struct hookd_event *event,
 	                              struct hookd_result *result);
 
-	/** Release an instance; no dispatch() runs on it any more. May be NULL. */
+	/**
+	 * Release an instance; no dispatch() runs on it any more and every
+	 * asynchronous attempt has been completed. May be NULL.
+	 */
 	void (*destroy)(void *state);
+
+	/* --- ABI 1.1 ------------------------------------------------------ */
+
+	/**
+	 * Optional. Start an attempt without tying up the calling worker
+	 * thread, for plugins that can keep many attempts in flight at once
+	 * (an event loop, curl's multi interface). `event` is borrowed for this
+	 * call only: copy what the attempt needs. Return 0 when the attempt was
+	 * started — host->complete(attempt, …) must then follow exactly once,
+	 * when it ends (by event->deadline_ms at the latest) — or -1 to have the
+	 * host run this attempt through dispatch() instead. The host uses it only
+	 * when its own ABI is >= 1.1; a plugin setting it also sets dispatch().
+	 * The per-handler concurrency limit counts attempts in flight either way.
+	 */
+	int (*dispatch_async)(void *state, const struct hookd_event *event,
+	                      struct hookd_attempt *attempt);
 };
 
 /** Type of the entry function. */

@@ -13,6 +13,12 @@
 
 #include "metrics.h"
 
+/* "1.1": the ABI version the metrics report, as text. */
+#include "hookd/plugin.h"
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define ABI_TEXT STR(HOOKD_ABI_MAJOR) "." STR(HOOKD_ABI_MINOR)
+
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- Helpers ---------------------------------------------------------- */
@@ -345,7 +351,7 @@ START_TEST(test_sequence)
 
 	text = render();
 
-	assert_line(text, "hookd_build_info{version=\"1.2.3\",abi=\"1.0\"} 1");
+	assert_line(text, "hookd_build_info{version=\"1.2.3\",abi=\"" ABI_TEXT "\"} 1");
 	assert_line(text, "process_start_time_seconds 1700000000.5");
 	assert_line(text, "hookd_events_accepted_total 3");
 	assert_line(text, "hookd_events_duplicate_total 1");
@@ -468,7 +474,7 @@ START_TEST(test_escaping)
 	text = hkd_metrics_render(&g);
 	ck_assert_ptr_nonnull(text);
 	check_syntax(text);
-	assert_line(text, "hookd_build_info{version=\"v\\\"2\\\\x\\ny\",abi=\"1.0\"} 1");
+	assert_line(text, "hookd_build_info{version=\"v\\\"2\\\\x\\ny\",abi=\"" ABI_TEXT "\"} 1");
 	free(text);
 }
 END_TEST
@@ -518,7 +524,7 @@ START_TEST(test_empty)
 	static const char expect[] =
 		"# HELP hookd_build_info Always 1; labels name the hookd version and plugin ABI.\n"
 		"# TYPE hookd_build_info gauge\n"
-		"hookd_build_info{version=\"1.2.3\",abi=\"1.0\"} 1\n"
+		"hookd_build_info{version=\"1.2.3\",abi=\"" ABI_TEXT "\"} 1\n"
 		"# HELP process_start_time_seconds Start time of the process since the Unix epoch, in seconds.\n"
 		"# TYPE process_start_time_seconds gauge\n"
 		"process_start_time_seconds 1700000000.5\n"
@@ -582,7 +588,7 @@ START_TEST(test_no_gauges)
 	text = hkd_metrics_render(&g);
 	ck_assert_ptr_nonnull(text);
 	check_syntax(text);
-	assert_line(text, "hookd_build_info{version=\"unknown\",abi=\"1.0\"} 1");
+	assert_line(text, "hookd_build_info{version=\"unknown\",abi=\"" ABI_TEXT "\"} 1");
 	assert_line(text, "hookd_queue_capacity 0");
 	ck_assert_int_eq(count_lines(text, "hookd_dead_letters"), 0);
 	ck_assert_int_eq(count_lines(text, "process_start_time_seconds"), 0);
