@@ -98,10 +98,16 @@ static char *literal_template(const char *text)
 	out = malloc(n + extra + 1);
 	if (!out)
 		return NULL;
-	for (o = out; *text; text++) {
-		if (text[0] == '{' && text[1] == '{')
-			*o++ = '\\';
-		*o++ = *text;
+	/* Left to right, as the template parser reads: each "{{" found is
+	 * consumed whole, so "{{{" is one escape and a literal '{'. */
+	for (o = out; *text;) {
+		if (text[0] == '{' && text[1] == '{') {
+			memcpy(o, "\\{{", 3);
+			o += 3;
+			text += 2;
+		} else {
+			*o++ = *text++;
+		}
 	}
 	*o = '\0';
 	return out;
@@ -180,11 +186,14 @@ static struct sub *sub_make(json_t *doc, char *err, size_t errlen)
 	if (!g || !url || add_str(g, "url", url) ||
 	    add_str(g, "method", doc_str(doc, "webhookHttpMethod")) ||
 	    add_str(g, "sign", "standard-webhooks") ||
-	    add_list(g, "secrets", secrets, n_secrets) ||
-	    add_str(g, "body", strcmp(doc_str(doc, "format"), "kadoa") == 0
-	                           ? body_kadoa
-	                           : body_standard) ||
-	    add_str(g, "body_escape", "raw"))
+	    add_list(g, "secrets", secrets, n_secrets))
+		goto oom;
+	/* GET sends no body: the plugin puts the event in the query. */
+	if (strcmp(doc_str(doc, "webhookHttpMethod"), "GET") != 0 &&
+	    (add_str(g, "body", strcmp(doc_str(doc, "format"), "kadoa") == 0
+	                            ? body_kadoa
+	                            : body_standard) ||
+	     add_str(g, "body_escape", "raw")))
 		goto oom;
 	{
 		config_setting_t *b = config_setting_add(g, "ssrf_guard", CONFIG_TYPE_BOOL);
@@ -762,7 +771,8 @@ static int header_name_ok(const char *name)
 	static const char *const reserved[] = {
 		"content-type", "content-length", "user-agent", "host",
 		"webhook-id", "webhook-timestamp", "webhook-signature",
-		"transfer-encoding", "connection", "x-kadoa-event", NULL};
+		"transfer-encoding", "connection", "x-kadoa-event", "expect",
+		"x-hub-signature-256", NULL};
 	size_t n = strlen(name);
 	if (n == 0 || n > 64 || !((name[0] >= 'A' && name[0] <= 'Z') ||
 	                          (name[0] >= 'a' && name[0] <= 'z')))
@@ -1001,7 +1011,8 @@ int hkd_subs_api_update(const char *id, const json_t *req,
 		json_decref(doc);
 		goto out;
 	}
-	rotated = json_object_get(req, "rotateSecret") || json_object_get(req, "secret");
+	rotated = json_is_true(json_object_get(req, "rotateSecret")) ||
+	          json_object_get(req, "secret");
 	rc = commit(doc, 200, rotated, out);
 	if (rc == 200)
 		hkd_log_kv(HOOKD_LOG_INFO, "subscription", "id", id, "detail",
@@ -1055,15 +1066,18 @@ int hkd_subs_api_test(const char *id, const json_t *req,
 	if (req && !json_is_object(req))
 		return api_error(out, 422, "invalid_request", "", "the body must be a JSON object");
 	json_object_foreach((json_t *)req, key, v) {
+		char ptr[160];
 		if (strcmp(key, "type") == 0 && json_is_string(v) &&
 		    hkd_event_type_valid(json_string_value(v)))
 			type = json_string_value(v);
 		else if (strcmp(key, "data") == 0 && json_is_object(v))
 			data = v;
-		else
-			return api_error(out, 422, "invalid_request", NULL,
+		else {
+			snprintf(ptr, sizeof(ptr), "/%s", key);
+			return api_error(out, 422, "invalid_request", ptr,
 			                 "'%s': the body may have type (an event type) and data (an object)",
 			                 key);
+		}
 	}
 	if (!type)
 		type = cfg->n_types ? cfg->types[0].name : "hookd.test";

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A scripted webhook receiver for test_http.py.
+"""A scripted webhook receiver for test_http.py and test_subscriptions.py.
 
     http_sink.py --port-file FILE --log FILE.jsonl
 
@@ -20,6 +20,9 @@ Answers by path (the query is ignored):
     /flaky/N             500 until the N-th request with the same webhook-id
                          (or path, without one), then 200
     /slow                waits 3 s, then 200
+    /delay/S/CODE        waits S seconds (at most 60), then CODE (as
+                         /status/CODE); a longer wait than the client's
+                         timeout makes a receiver that never answers
     /drop                closes the connection without answering
     /messy               500 with a long body full of control characters
 
@@ -126,6 +129,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             elif parts[0] == "slow":
                 time.sleep(3)
                 self.answer(200, b"late")
+            elif parts[0] == "delay" and len(parts) == 3:
+                time.sleep(min(max(float(parts[1]), 0.0), 60.0))
+                code = int(parts[2])
+                self.answer(code, BODIES.get(code, b"late"))
             elif parts[0] == "drop":
                 self.close_connection = True
             elif parts[0] == "messy":

@@ -9,20 +9,14 @@ import hmac
 import json
 import os
 import re
-import shutil
-import signal
 import subprocess
-import sys
 import time
 import urllib.parse
 
 import hookdtest as h
 from hookdtest import Daemon, conf, q, qlist, test
 
-SINK = os.path.join(h.HERE, "http_sink.py")
-VERIFY = os.path.join(h.HERE, "verify_sigs.mjs")
-NODE_PACKAGE = os.path.join(h.SRCDIR, "tests", "integration", "node",
-                            "package.json")
+from receivers import SINK, Sink, node_verifier
 
 # Standard Webhooks' published example key, a second key (bytes 1..32) for
 # rotation, and one no handler uses.
@@ -33,67 +27,6 @@ GH = "It's a Secret to Everybody"
 
 # The guard on, with an exception for the loopback sink.
 GUARD = {"ssrf_guard": True, "allow_targets": ["127.0.0.1/32"]}
-
-
-# ------------------------------------------------------------------ sink --
-
-class Sink:
-    """http_sink.py in a subprocess on 127.0.0.1, stopped by its PID."""
-
-    def __init__(self, name="sink"):
-        t = h.tmpdir()
-        self.port_file = os.path.join(t, name + ".port")
-        self.log = os.path.join(t, name + ".jsonl")
-        self.err = os.path.join(t, name + ".err")
-        self.proc = None
-        self.port = None
-
-    def __enter__(self):
-        with open(self.err, "wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, SINK, "--port-file", self.port_file,
-                 "--log", self.log],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=err)
-        h.context().procs.append(self.proc)
-
-        def port():
-            if self.proc.poll() is not None:
-                raise AssertionError("the sink exited with %s: %s" % (
-                    self.proc.returncode, open(self.err).read()))
-            lines = h.read_lines(self.port_file)
-            return int(lines[0]) if lines else None
-        self.port = h.wait_for(port, 10, "the sink's port file")
-        return self
-
-    def __exit__(self, *exc):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
-        return False
-
-    def url(self, path, host="127.0.0.1"):
-        return "http://%s:%d%s" % (host, self.port, path)
-
-    def requests(self, prefix=""):
-        """Recorded requests whose path starts with prefix, in order."""
-        out = []
-        for line in h.read_lines(self.log):
-            rec = json.loads(line)
-            if rec["path"].startswith(prefix):
-                rec["body"] = base64.b64decode(rec["body_b64"])
-                rec["hdr"] = {k.lower(): v for k, v in rec["headers"]}
-                out.append(rec)
-        return out
-
-    def wait_requests(self, prefix, n, timeout=10.0):
-        return h.wait_for(lambda: (lambda rs: rs if len(rs) >= n else None)(
-            self.requests(prefix)), timeout,
-            "%d request(s) on %s" % (n, prefix))
 
 
 # ---------------------------------------------------------------- config --
@@ -582,54 +515,6 @@ def settings_checked():
     assert len(lines) == len(expect), r.stderr
     # Secrets never appear in a message.
     assert "MfKQ9r8" not in r.stderr and "plain-secret" not in r.stderr
-
-
-def node_verifier():
-    """node and a folder (under the build folder) holding the pinned npm
-    packages and verify_sigs.mjs; installs them when missing."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        raise AssertionError(
-            "node and npm are required to verify signatures with the "
-            "receivers' libraries (found node=%s, npm=%s); install Debian's "
-            "nodejs and npm packages (scripts/dev deps does)" % (node, npm))
-    build = os.path.dirname(os.path.abspath(h.HOOKD_BIN))
-    deps = os.path.join(build, "tests", "integration", "node-deps")
-    os.makedirs(deps, exist_ok=True)
-    with open(NODE_PACKAGE, encoding="utf-8") as f:
-        pkg_text = f.read()
-    want = json.loads(pkg_text)["dependencies"]
-    pkg = os.path.join(deps, "package.json")
-    if h.read_lines(pkg) != pkg_text.splitlines():
-        with open(pkg, "w", encoding="utf-8") as f:
-            f.write(pkg_text)
-    shutil.copyfile(VERIFY, os.path.join(deps, "verify_sigs.mjs"))
-
-    def installed():
-        for name, version in want.items():
-            meta = os.path.join(deps, "node_modules", name, "package.json")
-            try:
-                with open(meta, encoding="utf-8") as f:
-                    if json.load(f).get("version") != version:
-                        return False
-            except (OSError, ValueError):
-                return False
-        return True
-    if not installed():
-        env = h.daemon_env({"npm_config_update_notifier": "false",
-                            "npm_config_fund": "false",
-                            "npm_config_audit": "false"})
-        p = subprocess.run(
-            [npm, "install", "--no-save", "--no-package-lock",
-             "--prefix", deps],
-            cwd=deps, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
-        out = p.stdout.decode("utf-8", "replace")
-        assert p.returncode == 0, "npm install failed (%d):\n%s" % (
-            p.returncode, out[-3000:])
-        assert installed(), "npm install left %s without %r:\n%s" % (
-            deps, want, out[-3000:])
-    return node, os.path.join(deps, "verify_sigs.mjs")
 
 
 @test("signatures verify with the receivers' libraries: standardwebhooks "

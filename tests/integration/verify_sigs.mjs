@@ -4,12 +4,17 @@
 //
 // SPEC: {"requests": "<requests.jsonl written by http_sink.py>",
 //        "checks": [{"name": "...", "scheme": "standard-webhooks" | "github",
-//                    "secret": "...", "path": "/prefix"}, ...]}
+//                    "secret": "...", "path": "/prefix",
+//                    "requests": "<another .jsonl>",      (optional)
+//                    "webhookIds": ["evt_...", ...]}, ...]} (optional)
 //
-// Every recorded request whose path starts with a check's path is verified
-// with that check's secret. Prints one JSON line:
-//   {"results": [{"name", "n", "ok", "error"}, ...]}
-// and exits 0 (the caller judges); 2 when the spec cannot be read.
+// Every recorded request whose path starts with a check's path (and, with
+// webhookIds, whose webhook-id header is one of them) is verified with that
+// check's secret. A check's own "requests" file replaces the spec's (which
+// may then be left out). Prints one JSON line:
+//   {"results": [{"name", "n", "id", "ok", "error"}, ...]}
+// ("id": the request's webhook-id) and exits 0 (the caller judges); 2 when
+// the spec or a requests file cannot be read.
 //
 // Run from a folder whose node_modules holds the packages pinned in
 // tests/integration/node/package.json: standardwebhooks (the Standard
@@ -50,25 +55,37 @@ async function check(c, rec) {
   throw new Error(`unknown scheme ${c.scheme}`);
 }
 
+const files = new Map(); // requests file -> parsed records
+
+function load(path) {
+  if (!files.has(path)) {
+    const lines = readFileSync(path, "utf8").split("\n").filter(Boolean);
+    files.set(path, lines.map((l) => JSON.parse(l)));
+  }
+  return files.get(path);
+}
+
 async function main() {
-  let spec, lines;
+  let spec;
   try {
     spec = JSON.parse(readFileSync(process.argv[2], "utf8"));
-    lines = readFileSync(spec.requests, "utf8").split("\n").filter(Boolean);
+    for (const c of spec.checks) load(c.requests || spec.requests);
   } catch (e) {
     console.error(`verify_sigs: ${e.message}`);
     process.exit(2);
   }
-  const recs = lines.map((l) => JSON.parse(l));
   const results = [];
   for (const c of spec.checks) {
-    for (const rec of recs) {
+    const ids = c.webhookIds ? new Set(c.webhookIds) : null;
+    for (const rec of load(c.requests || spec.requests)) {
       if (!rec.path.startsWith(c.path)) continue;
+      const id = header(rec, "webhook-id") ?? null;
+      if (ids && !ids.has(id)) continue;
       try {
         await check(c, rec);
-        results.push({ name: c.name, n: rec.n, ok: true, error: null });
+        results.push({ name: c.name, n: rec.n, id, ok: true, error: null });
       } catch (e) {
-        results.push({ name: c.name, n: rec.n, ok: false, error: String(e.message || e) });
+        results.push({ name: c.name, n: rec.n, id, ok: false, error: String(e.message || e) });
       }
     }
   }
