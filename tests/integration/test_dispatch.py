@@ -264,5 +264,21 @@ routes = ( { events = ["*"]; handlers = ["g"]; } );
         assert par >= 2, "4 sleeps on 4 workers ran one at a time: %r" % spans
 
 
+@test("ABI test: a plugin built against the 1.0 header runs in this host")
+def abi10_plugin():
+    rec = os.path.join(h.tmpdir(), "rec")
+    with Daemon(conf("""
+handlers = { old = { plugin = %s; record = %s; }; };
+routes = ( { events = ["*"]; handlers = ["old"]; } );
+""" % (q(h.test_plugin("abi10")), q(rec)))) as d:
+        ids = [d.publish({"type": "legacy.ping"})["id"] for _ in range(3)]
+        lines = h.wait_lines(rec, 3)
+        assert sorted(l.split()[1] for l in lines) == sorted(ids), lines
+        assert all(l.split()[0] == "1" and l.split()[2] == "legacy.ping"
+                   for l in lines), lines
+        ok = d.wait_log(count=3, msg="attempt", outcome="ok")
+        assert all(r["reason"] == "abi 1.0 plugin: ok" for r in ok), ok
+
+
 if __name__ == "__main__":
     h.main()

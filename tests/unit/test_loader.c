@@ -54,6 +54,23 @@ START_TEST(test_good)
 }
 END_TEST
 
+/* A plugin built against the 1.0 header loads into this (newer) host and
+ * keeps its 1.0 behaviour: callbacks added since are NULL in the copy. */
+START_TEST(test_abi10_plugin)
+{
+	char err[1024] = "";
+	struct hkd_plugin_lib *lib = hkd_plugin_open(so("abi10"), err, sizeof(err));
+	ck_assert_msg(lib != NULL, "%s", err);
+	ck_assert_str_eq(lib->desc.name, "test-abi10");
+	ck_assert_uint_eq(lib->desc.abi_major, 1);
+	ck_assert_uint_eq(lib->desc.abi_minor, 0);
+	ck_assert(lib->desc.struct_size < sizeof(struct hookd_plugin));
+	ck_assert_ptr_nonnull(lib->desc.dispatch);
+	ck_assert_ptr_null(lib->desc.dispatch_async);
+	hkd_plugin_close(lib);
+}
+END_TEST
+
 START_TEST(test_wrong_major)
 {
 	expect_refused("wrong_major", "ABI 2.0", "major differs");
@@ -218,6 +235,7 @@ int main(void)
 	int failed;
 
 	tcase_add_test(tc, test_good);
+	tcase_add_test(tc, test_abi10_plugin);
 	tcase_add_test(tc, test_wrong_major);
 	tcase_add_test(tc, test_newer_minor);
 	tcase_add_test(tc, test_no_entry);
