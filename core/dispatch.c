@@ -66,6 +66,7 @@ static struct {
 	pthread_t *threads;
 	uint64_t succeeded, dead, retried;
 	struct hkd_store *store;
+	struct hookd_attempt *done_head, *done_tail; /* completed elsewhere */
 } D = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 struct hkd_event_rec *hkd_event_rec_new(const char *id, const char *type,
@@ -278,6 +279,12 @@ struct hookd_attempt {
 	struct hkd_runtime *rt;  /* held for a handler target */
 	void *sub;               /* held for a subscription target */
 	const char *plugin_name;
+	/* Set by hookd_host.complete; the attempt then waits on D.done for a
+	 * worker, so that no host work (store writes, destroy(), dlclose)
+	 * ever runs on a plugin's own thread. */
+	enum hookd_status status;
+	struct hookd_result res;
+	struct hookd_attempt *next;
 };
 
 static void finish(struct delivery *d, enum hookd_status st,
@@ -328,8 +335,25 @@ static void complete_attempt(struct hookd_attempt *a, enum hookd_status st,
 void hkd_dispatch_complete(struct hookd_attempt *a, enum hookd_status st,
                            const struct hookd_result *res)
 {
-	if (a)
-		complete_attempt(a, st, res);
+	if (!a)
+		return;
+	memset(&a->res, 0, sizeof(a->res));
+	if (res) {
+		size_t n = res->struct_size && res->struct_size < sizeof(a->res)
+		               ? res->struct_size
+		               : sizeof(a->res);
+		memcpy(&a->res, res, n);
+	}
+	a->status = st;
+	a->next = NULL;
+	pthread_mutex_lock(&D.lock);
+	if (D.done_tail)
+		D.done_tail->next = a;
+	else
+		D.done_head = a;
+	D.done_tail = a;
+	pthread_cond_signal(&D.cond);
+	pthread_mutex_unlock(&D.lock);
 }
 
 /*
@@ -493,9 +517,27 @@ static void *worker(void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&D.lock);
-	while (!D.stopping) {
+	for (;;) {
 		struct target_q *t = NULL;
 		struct delivery *d;
+		if (D.done_head) {
+			/* An asynchronous attempt ended on a plugin's thread. */
+			struct hookd_attempt *a = D.done_head;
+			D.done_head = a->next;
+			if (!D.done_head)
+				D.done_tail = NULL;
+			pthread_mutex_unlock(&D.lock);
+			complete_attempt(a, a->status, &a->res);
+			pthread_mutex_lock(&D.lock);
+			continue;
+		}
+		if (D.stopping) {
+			/* No new attempts; stay for completions still to come. */
+			if (D.in_flight == 0)
+				break;
+			pthread_cond_wait(&D.cond, &D.lock);
+			continue;
+		}
 		promote_due(hkd_mono_ms());
 		d = take_ready(&t);
 		if (d) {
@@ -516,6 +558,7 @@ static void *worker(void *arg)
 			pthread_cond_wait(&D.cond, &D.lock);
 		}
 	}
+	pthread_cond_broadcast(&D.cond);
 	pthread_mutex_unlock(&D.lock);
 	return NULL;
 }

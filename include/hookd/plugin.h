@@ -15,9 +15,10 @@
  *     uses a host service appended after 1.0.
  *
  * Threads: create() runs on the main thread; destroy() runs once no
- * dispatch() runs or will run on the instance (after a reload replaced it,
- * or at shutdown), on the main thread or the worker that finished the last
- * attempt. dispatch() runs on worker threads; several at once for one
+ * dispatch() runs or will run on the instance and every dispatch_async()
+ * attempt was completed (after a reload replaced it, or at shutdown), on
+ * the main thread or a host worker thread — never on a thread of the
+ * plugin's own, never inside host->complete(). dispatch() runs on worker threads; several at once for one
  * instance only when the descriptor sets HOOKD_PLUGIN_THREADSAFE, otherwise
  * the host serialises calls per instance. Host services are safe to call from any thread.
  *
@@ -104,7 +105,8 @@ struct hookd_config_key {
 
 /**
  * The event being delivered. Borrowed: every pointer is valid only during
- * the dispatch() call that received it. Strings are NUL-terminated UTF-8.
+ * the dispatch() or dispatch_async() call that received it. Strings are
+ * NUL-terminated UTF-8.
  */
 struct hookd_event {
 	size_t struct_size;     /**< sizeof(struct hookd_event) of the host */
@@ -231,8 +233,12 @@ struct hookd_host {
 	/**
 	 * Finish an attempt started with the plugin's dispatch_async(): call
 	 * exactly once per started attempt, from any thread (also from inside
-	 * dispatch_async itself). `result` (may be NULL) is copied before this
-	 * returns. Present when struct_size covers it (host ABI >= 1.1).
+	 * dispatch_async itself). `result` (may be NULL) is the plugin's own,
+	 * with the plugin's struct_size; the host copies what both know before
+	 * this returns. complete() only queues the outcome: the host does its
+	 * work (the store, retries, destroy() of a replaced instance) on its
+	 * own threads, never inside this call. Present when struct_size covers
+	 * it (host ABI >= 1.1).
 	 */
 	void (*complete)(struct hookd_attempt *attempt, enum hookd_status status,
 	                 const struct hookd_result *result);
@@ -285,10 +291,16 @@ struct hookd_plugin {
 	 * (an event loop, curl's multi interface). `event` is borrowed for this
 	 * call only: copy what the attempt needs. Return 0 when the attempt was
 	 * started — host->complete(attempt, …) must then follow exactly once,
-	 * when it ends (by event->deadline_ms at the latest) — or -1 to have the
-	 * host run this attempt through dispatch() instead. The host uses it only
-	 * when its own ABI is >= 1.1; a plugin setting it also sets dispatch().
-	 * The per-handler concurrency limit counts attempts in flight either way.
+	 * when it ends (by event->deadline_ms at the latest) — or -1, only when
+	 * complete() was not and will not be called for it, to have the host
+	 * run this attempt through dispatch() instead. Threads and concurrency
+	 * are as for dispatch(): without HOOKD_PLUGIN_THREADSAFE the host makes
+	 * no two calls on one instance at once (dispatch_async or dispatch),
+	 * and the per-handler concurrency limit counts attempts in flight
+	 * either way. The host uses it only when its own ABI is >= 1.1; a plugin
+	 * setting it also sets dispatch(). A plugin that also wants to load
+	 * into a 1.0 host checks host->struct_size in hookd_plugin_entry() and
+	 * returns a descriptor with abi_minor 0 and no dispatch_async there.
 	 */
 	int (*dispatch_async)(void *state, const struct hookd_event *event,
 	                      struct hookd_attempt *attempt);

@@ -14,14 +14,26 @@
  * addresses (ssrf.c) unless allow_targets lets them through, and pins the
  * checked addresses into curl so a second DNS answer cannot differ.
  *
+ * Two ways to send, one request and one verdict: dispatch() performs the
+ * transfer on the calling worker thread; dispatch_async() (ABI 1.1) builds
+ * the same request on the calling thread and hands it to the instance's
+ * event loop, which keeps many transfers in flight with curl's multi
+ * interface and completes each attempt through host->complete().
+ * request_prepare() (URL, SSRF check and pins, body, headers, signatures),
+ * request_arm() (the time limit), set_options() and request_judge() (the
+ * outcome) serve both.
+ *
  * Threads: the state is read-only after create() but for the list of curl
- * handles (under `lock`), so dispatch() runs concurrently
+ * handles (under `lock`) and the event loop (struct http_loop), so
+ * dispatch() and dispatch_async() run concurrently
  * (HOOKD_PLUGIN_THREADSAFE). Each worker thread gets its own easy handle
  * per instance through a pthread key, kept between attempts so
  * connections (and TLS sessions) are reused; a handle is never used by two
  * threads. destroy() frees every handle: the key has no destructor, since
  * a destructor could run on an exiting thread while destroy() frees the
- * list.
+ * list. The loop thread, started by the first dispatch_async(), owns its
+ * multi handle, its pool of easy handles and every transfer handed to it;
+ * destroy() stops and joins it.
  *
  * The host calls curl_global_init; this file never does.
  */
@@ -31,7 +43,9 @@
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +81,18 @@
 #define HTTP_MAX_ADDRS 16
 /* Cap for a Retry-After hint (the dispatcher caps it too). */
 #define HTTP_MAX_RETRY_AFTER_S (24 * 3600)
+/* Connections the event loop opens to one host at most; further transfers
+ * wait inside curl for one to come free (HTTP/2 multiplexes on them). */
+#define HTTP_MAX_HOST_CONNECTIONS 64
+/* Idle easy handles the event loop keeps for the next transfers. */
+#define HTTP_POOL_MAX 64
+/* The loop ends a transfer itself this long after its time limit, should
+ * curl not have (curl's own timeout normally comes first, also for a
+ * transfer still waiting for a connection): the attempt must end by the
+ * event's deadline whatever a curl version does. */
+#define HTTP_WATCHDOG_GRACE_MS 200
+/* Longest sleep of the loop with nothing due (a new attempt wakes it). */
+#define HTTP_LOOP_IDLE_MS 1000
 
 /* Host services, set once by hookd_plugin_entry(). */
 static const struct hookd_host *host;
@@ -104,10 +130,83 @@ struct http_conn {
 	struct http_conn *next;
 };
 
+/* What came back, filled by curl's callbacks during one transfer. */
+struct response {
+	char head[HTTP_BODY_KEEP]; /* first bytes of the body */
+	size_t kept;
+	size_t total; /* body bytes received */
+	int too_big;  /* the transfer was cut at HTTP_DRAIN_MAX */
+	char retry_after[64];
+	char location[HTTP_LOCATION_MAX];
+};
+
+/*
+ * One attempt's request and what came back. Built by request_prepare() on
+ * the thread that dispatches, read (and the response written) by curl
+ * during the transfer, freed by request_release(). The synchronous path
+ * keeps it on its stack; the asynchronous one in a struct transfer.
+ */
+struct request {
+	char *event_id;      /* copy of event->id, for the log line */
+	unsigned attempt;    /* event->attempt */
+	int64_t deadline_ms; /* event->deadline_ms; 0: none */
+	char *url;           /* rendered, GET query added (free) */
+	const char *body;    /* what is sent: rendered, copy, envelope or "" */
+	size_t body_len;
+	char *rendered;      /* output of the body template (host->free) */
+	char *copy;          /* the envelope, copied for dispatch_async (free) */
+	struct curl_slist *headers; /* every header but User-Agent */
+	struct curl_slist *pins;    /* CURLOPT_RESOLVE of the SSRF guard */
+	long limit_ms;       /* CURLOPT_TIMEOUT_MS, set by request_arm() */
+	int by_event;        /* limit_ms is what the event's deadline left */
+	char errbuf[CURL_ERROR_SIZE];
+	struct response resp;
+};
+
+/*
+ * One asynchronous attempt. Made by dispatch_async() on a worker thread
+ * and handed to the loop through its queue; from then on only the loop
+ * thread touches it, until transfer_end() frees it and completes the
+ * attempt.
+ */
+struct transfer {
+	struct request req;
+	struct hookd_attempt *attempt; /* the host's token for complete() */
+	CURL *curl;                    /* set while in the multi handle */
+	int64_t give_up;               /* monotonic ms the watchdog ends it */
+	struct transfer *prev, *next;  /* the queue (next only) or `active` */
+};
+
+/*
+ * An instance's event loop for dispatch_async(). `lock` guards `queue`,
+ * `started`, `stopping`, `broken`, the `multi` pointer (made by
+ * loop_start, cleared by the loop as it ends) and every
+ * curl_multi_wakeup(); the multi handle itself, `active`, the pool and
+ * `complained` belong to the loop thread while it runs, and `orphaned` is
+ * set on that thread too (by a destroy() the host makes inside
+ * complete()).
+ */
+struct http_loop {
+	pthread_mutex_t lock;
+	int lock_made;
+	int started;  /* the thread was started (under lock) */
+	int stopping; /* destroy() asked it to end (under lock) */
+	int broken;   /* it could not start: dispatch_async() falls back */
+	int orphaned; /* destroy() ran on the loop thread: it frees the state */
+	int complained; /* a multi error was logged */
+	pthread_t thread;
+	CURLM *multi;
+	struct transfer *queue, *queue_tail; /* handed over, not started */
+	struct transfer *active;             /* in the multi handle */
+	CURL *pool[HTTP_POOL_MAX];           /* idle easy handles */
+	int npool;
+};
+
 /*
  * One handler instance. Written by create() on the main thread; afterwards
- * read-only for every dispatch() thread except `conns`, which `lock`
- * guards. Strings marked borrowed come from cfg, valid until destroy().
+ * read-only for every dispatch() and dispatch_async() thread except
+ * `conns`, which `lock` guards, and `loop` (see struct http_loop). Strings
+ * marked borrowed come from cfg, valid until destroy().
  */
 struct http_state {
 	char *instance;  /* handler name, for log lines (owned) */
@@ -137,17 +236,11 @@ struct http_state {
 	pthread_mutex_t lock;
 	int lock_made;
 	struct http_conn *conns; /* every handle made (under lock) */
+
+	struct http_loop loop; /* dispatch_async() only */
 };
 
-/* What came back, filled by curl's callbacks during one transfer. */
-struct response {
-	char head[HTTP_BODY_KEEP]; /* first bytes of the body */
-	size_t kept;
-	size_t total; /* body bytes received */
-	int too_big;  /* the transfer was cut at HTTP_DRAIN_MAX */
-	char retry_after[64];
-	char location[HTTP_LOCATION_MAX];
-};
+static int loop_stop(struct http_state *st);
 
 static void fmt(char *buf, size_t len, const char *f, ...) HOOKD_PRINTF(3, 4);
 
@@ -171,11 +264,21 @@ static const char *errtext(int err)
 	return s ? s : "Unknown error";
 }
 
+/* Wall-clock ms since the epoch, the unit of event->deadline_ms. */
 static int64_t now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Monotonic ms, for the event loop's watchdog. */
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -268,14 +371,14 @@ static size_t clean_text(char *out, size_t size, const char *text, size_t n,
 
 /* ---- create / destroy ------------------------------------------------- */
 
-/* Free an instance and everything it owns, curl handles included. */
-static void http_destroy(void *p)
+/*
+ * Free an instance and everything it owns, the synchronous path's curl
+ * handles included. Its event loop has ended (or never started).
+ */
+static void state_free(struct http_state *st)
 {
-	struct http_state *st = p;
 	struct http_conn *c, *next;
 
-	if (!st)
-		return;
 	for (c = st->conns; c; c = next) {
 		next = c->next;
 		curl_easy_cleanup(c->curl);
@@ -285,6 +388,8 @@ static void http_destroy(void *p)
 		pthread_key_delete(st->key);
 	if (st->lock_made)
 		pthread_mutex_destroy(&st->lock);
+	if (st->loop.lock_made)
+		pthread_mutex_destroy(&st->loop.lock);
 	if (st->keys) {
 		OPENSSL_cleanse(st->keys,
 		                (size_t)st->nkeys * sizeof(*st->keys));
@@ -296,6 +401,22 @@ static void http_destroy(void *p)
 	free(st->user_agent);
 	free(st->instance);
 	free(st);
+}
+
+/*
+ * Release an instance: stop its event loop — completing, with HOOKD_RETRY,
+ * any attempt it still holds — then free it. Called inside a complete()
+ * the loop made, on the loop thread, it only marks the loop to end and
+ * free the instance once that complete() returns.
+ */
+static void http_destroy(void *p)
+{
+	struct http_state *st = p;
+
+	if (!st)
+		return;
+	if (loop_stop(st) == 0)
+		state_free(st);
 }
 
 /* A string key, or NULL when it is not set. */
@@ -782,6 +903,12 @@ static int http_create(const char *instance, const struct hookd_config *cfg,
 		goto fail;
 	}
 	st->lock_made = 1;
+	rc = pthread_mutex_init(&st->loop.lock, NULL);
+	if (rc != 0) {
+		fmt(err, errlen, "pthread_mutex_init: %s", errtext(rc));
+		goto fail;
+	}
+	st->loop.lock_made = 1;
 	rc = pthread_key_create(&st->key, NULL);
 	if (rc != 0) {
 		fmt(err, errlen,
@@ -1401,18 +1528,139 @@ static enum hookd_status judge_status(CURL *c, long code,
 	return status;
 }
 
-/* Point curl at the request: every option, after a reset of the last. */
-static void set_options(const struct http_state *st, CURL *c, const char *url,
-                        const char *body, size_t n, struct curl_slist *headers,
-                        struct curl_slist *pins, long limit_ms, char *errbuf,
-                        struct response *r)
+/* ---- the request: one implementation for dispatch and dispatch_async -- */
+
+/* Free what request_prepare() made; req itself is the caller's. */
+static void request_release(struct request *req)
 {
+	curl_slist_free_all(req->headers);
+	curl_slist_free_all(req->pins);
+	if (req->rendered)
+		host->free(req->rendered);
+	free(req->copy);
+	free(req->url);
+	free(req->event_id);
+	memset(req, 0, sizeof(*req));
+}
+
+/*
+ * Fix the attempt's time limit: `timeout`, or what is left until the
+ * event's deadline when that is sooner. Called when the request is built
+ * (nothing is built for an attempt already late) and again just before
+ * the transfer starts, so time spent before it counts. 0, or -1 with the
+ * reason set when the deadline has passed (a HOOKD_RETRY).
+ */
+static int request_arm(const struct http_state *st, struct request *req,
+                       struct hookd_result *res)
+{
+	req->limit_ms = st->timeout_ms;
+	req->by_event = 0;
+	if (req->deadline_ms > 0) {
+		int64_t left = req->deadline_ms - now_ms();
+
+		if (left <= 0) {
+			fmt(res->reason, sizeof(res->reason),
+			    "event deadline passed before the request started");
+			return -1;
+		}
+		if (left < req->limit_ms) {
+			req->limit_ms = (long)left;
+			req->by_event = 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Build everything one attempt sends from the event (borrowed): the URL
+ * (with the GET query), the SSRF guard's check and pins (a DNS lookup:
+ * this may block), the body, the headers with their signatures. `own`
+ * copies the envelope too, so the request outlives the event
+ * (dispatch_async). Returns 0 when the request is ready; else -1 with
+ * *outcome and the reason set. req is reset first; free it with
+ * request_release() either way.
+ */
+static int request_prepare(const struct http_state *st,
+                           const struct hookd_event *ev, int own,
+                           struct request *req, struct hookd_result *res,
+                           enum hookd_status *outcome)
+{
+	enum hookd_status status;
+
+	memset(req, 0, sizeof(*req));
+	*outcome = HOOKD_RETRY;
+	req->attempt = ev->attempt;
+	req->deadline_ms = ev->deadline_ms;
+	req->body = "";
+	req->event_id = strdup(ev->id ? ev->id : "");
+	if (!req->event_id) {
+		fmt(res->reason, sizeof(res->reason), "out of memory");
+		return -1;
+	}
+	if (request_arm(st, req, res) < 0)
+		return -1;
+	req->url = build_url(st, ev, res);
+	if (!req->url)
+		return -1;
+	if (st->ssrf_guard) {
+		status = guard(st, req->url, &req->pins, res);
+		if (status != HOOKD_OK) {
+			*outcome = status;
+			return -1;
+		}
+	}
+	if (st->method != METHOD_GET) {
+		if (st->body) {
+			req->rendered =
+			    render("body", st->body, ev, st->body_mode, res);
+			if (!req->rendered)
+				return -1;
+			req->body = req->rendered;
+			req->body_len = strlen(req->rendered);
+		} else if (ev->json && own) {
+			req->copy = malloc(ev->json_len + 1);
+			if (!req->copy) {
+				fmt(res->reason, sizeof(res->reason),
+				    "out of memory");
+				return -1;
+			}
+			memcpy(req->copy, ev->json, ev->json_len);
+			req->copy[ev->json_len] = '\0';
+			req->body = req->copy;
+			req->body_len = ev->json_len;
+		} else if (ev->json) {
+			req->body = ev->json;
+			req->body_len = ev->json_len;
+		}
+	}
+	switch (build_headers(st, ev, req->body, req->body_len, &req->headers,
+	                      res)) {
+	case 0:
+		return 0;
+	case -2:
+		*outcome = HOOKD_FAIL;
+		return -1;
+	default:
+		return -1;
+	}
+}
+
+/*
+ * Point curl at the request: every option, after a reset of the last.
+ * req (its lists, buffers and response) must outlive the transfer.
+ */
+static void set_options(const struct http_state *st, CURL *c,
+                        struct request *req)
+{
+	long limit_ms = req->limit_ms;
+
 	/* Keeps the connection cache, the TLS session cache and the DNS
 	 * cache (with its pins); forgets every option of the last attempt. */
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, req->errbuf);
+	req->errbuf[0] = '\0';
+	curl_easy_setopt(c, CURLOPT_URL, req->url);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
@@ -1427,12 +1675,12 @@ static void set_options(const struct http_state *st, CURL *c, const char *url,
 	                     : limit_ms);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, st->user_agent);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, req->headers);
 	/* "" turns off the *_proxy environment variables too: where hookd
 	 * connects is the configuration's business alone. */
 	curl_easy_setopt(c, CURLOPT_PROXY, st->proxy ? st->proxy : "");
-	if (pins)
-		curl_easy_setopt(c, CURLOPT_RESOLVE, pins);
+	if (req->pins)
+		curl_easy_setopt(c, CURLOPT_RESOLVE, req->pins);
 	if (st->ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, st->ca_file);
 	if (st->client_cert)
@@ -1455,113 +1703,456 @@ static void set_options(const struct http_state *st, CURL *c, const char *url,
 		/* fall through */
 	case METHOD_POST:
 		curl_easy_setopt(c, CURLOPT_POST, 1L);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+		                 (curl_off_t)req->body_len);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
 		break;
 	}
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &req->resp);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &req->resp);
 }
 
 /*
- * Send the event (borrowed) once. The attempt ends by the earlier of
- * `timeout` and the event's deadline.
+ * Drop every option of handle c's last transfer — its request is about to
+ * be freed, and nothing (not even closing a connection later) may reach
+ * it — keeping the caches: connections, TLS sessions, DNS with the pins.
+ */
+static void handle_forget(CURL *c)
+{
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+}
+
+/*
+ * The outcome of a transfer of req on handle c that ended with rc, with
+ * the reason (and Retry-After) in res; logged at debug level.
+ */
+static enum hookd_status request_judge(const struct http_state *st, CURL *c,
+                                       CURLcode rc, const struct request *req,
+                                       struct hookd_result *res)
+{
+	enum hookd_status status;
+	long code = 0;
+
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	/* A body cut at HTTP_DRAIN_MAX still had a status. */
+	if (rc == CURLE_OK ||
+	    (rc == CURLE_WRITE_ERROR && req->resp.too_big && code))
+		status = judge_status(c, code, &req->resp, res);
+	else
+		status = judge_error(rc, req->errbuf, req->limit_ms,
+		                     req->by_event, res);
+	host->log(st->instance, HOOKD_LOG_DEBUG,
+	          "%s attempt %u of event %s: %s (%zu response bytes)",
+	          method_names[st->method], req->attempt, req->event_id,
+	          res->reason, req->resp.total);
+	return status;
+}
+
+/*
+ * Send the event (borrowed) once, on this thread. The attempt ends by the
+ * earlier of `timeout` and the event's deadline.
  */
 static enum hookd_status http_dispatch(void *state,
                                        const struct hookd_event *ev,
                                        struct hookd_result *res)
 {
 	struct http_state *st = state;
-	enum hookd_status status = HOOKD_RETRY;
-	struct curl_slist *headers = NULL, *pins = NULL;
-	char *url = NULL, *rendered = NULL;
-	char errbuf[CURL_ERROR_SIZE];
-	const char *body = "";
-	size_t n = 0;
-	long limit_ms = st->timeout_ms, code = 0;
-	int by_event = 0;
-	struct response r;
-	CURLcode rc;
+	enum hookd_status status;
+	struct request req;
 	CURL *c;
 
-	memset(&r, 0, sizeof(r));
-
-	if (ev->deadline_ms > 0) {
-		int64_t left = ev->deadline_ms - now_ms();
-
-		if (left <= 0) {
-			fmt(res->reason, sizeof(res->reason),
-			    "event deadline passed before the request started");
-			goto out;
-		}
-		if (left < limit_ms) {
-			limit_ms = (long)left;
-			by_event = 1;
-		}
-	}
+	if (request_prepare(st, ev, 0, &req, res, &status) < 0)
+		goto out;
+	status = HOOKD_RETRY;
 	c = thread_curl(st);
 	if (!c) {
 		fmt(res->reason, sizeof(res->reason), "out of memory");
 		goto out;
 	}
-	url = build_url(st, ev, res);
-	if (!url)
+	if (request_arm(st, &req, res) < 0)
 		goto out;
-	if (st->ssrf_guard) {
-		status = guard(st, url, &pins, res);
-		if (status != HOOKD_OK)
-			goto out;
-		status = HOOKD_RETRY;
+	set_options(st, c, &req);
+	status = request_judge(st, c, curl_easy_perform(c), &req, res);
+	/* The handle outlives this call, req does not. */
+	handle_forget(c);
+out:
+	request_release(&req);
+	return status;
+}
+
+/* ---- the event loop: dispatch_async ------------------------------------ */
+
+/*
+ * End transfer t on the loop thread: its handle leaves the multi handle
+ * for the pool, t is freed, then the attempt completes with `status` and
+ * `res` (borrowed). complete() comes last, since the host may start
+ * another attempt or even destroy the instance inside it (see
+ * http_destroy).
+ */
+static void transfer_end(struct http_state *st, struct transfer *t,
+                         enum hookd_status status,
+                         const struct hookd_result *res)
+{
+	struct http_loop *l = &st->loop;
+	struct hookd_attempt *attempt = t->attempt;
+
+	if (t->curl) {
+		curl_multi_remove_handle(l->multi, t->curl);
+		handle_forget(t->curl);
+		if (l->npool < HTTP_POOL_MAX)
+			l->pool[l->npool++] = t->curl;
+		else
+			curl_easy_cleanup(t->curl);
+		if (t->prev)
+			t->prev->next = t->next;
+		else
+			l->active = t->next;
+		if (t->next)
+			t->next->prev = t->prev;
 	}
-	if (st->method != METHOD_GET) {
-		if (st->body) {
-			rendered =
-			    render("body", st->body, ev, st->body_mode, res);
-			if (!rendered)
-				goto out;
-			body = rendered;
-			n = strlen(rendered);
-		} else {
-			body = ev->json ? ev->json : "";
-			n = ev->json ? ev->json_len : 0;
+	request_release(&t->req);
+	free(t);
+	host->complete(attempt, status, res);
+}
+
+/* An empty result for an attempt's outcome. */
+static void result_init(struct hookd_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->struct_size = sizeof(*res);
+}
+
+/*
+ * Start transfer t (the loop owns it now): an easy handle from the pool,
+ * the request's options, into the multi handle. An attempt that cannot
+ * start (its deadline passed in the queue, memory) completes at once.
+ */
+static void transfer_start(struct http_state *st, struct transfer *t)
+{
+	struct http_loop *l = &st->loop;
+	struct hookd_result res;
+	CURLMcode mc;
+	CURL *c;
+
+	result_init(&res);
+	if (request_arm(st, &t->req, &res) < 0) {
+		transfer_end(st, t, HOOKD_RETRY, &res);
+		return;
+	}
+	c = l->npool > 0 ? l->pool[--l->npool] : curl_easy_init();
+	if (!c) {
+		fmt(res.reason, sizeof(res.reason), "out of memory");
+		transfer_end(st, t, HOOKD_RETRY, &res);
+		return;
+	}
+	set_options(st, c, &t->req);
+	curl_easy_setopt(c, CURLOPT_PRIVATE, (void *)t);
+	t->curl = c;
+	t->prev = NULL;
+	t->next = l->active;
+	if (l->active)
+		l->active->prev = t;
+	l->active = t;
+	t->give_up = mono_ms() + t->req.limit_ms + HTTP_WATCHDOG_GRACE_MS;
+	mc = curl_multi_add_handle(l->multi, c);
+	if (mc != CURLM_OK) {
+		fmt(res.reason, sizeof(res.reason), "curl: %s",
+		    curl_multi_strerror(mc));
+		transfer_end(st, t, HOOKD_RETRY, &res);
+	}
+}
+
+/* Complete every transfer curl has finished, by request_judge(). */
+static void loop_reap(struct http_state *st)
+{
+	struct http_loop *l = &st->loop;
+	struct hookd_result res;
+	enum hookd_status status;
+	struct transfer *t;
+	CURLMsg *m;
+	char *priv;
+	int left;
+
+	while ((m = curl_multi_info_read(l->multi, &left)) != NULL) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		priv = NULL;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+		t = (struct transfer *)(void *)priv;
+		if (!t)
+			continue;
+		result_init(&res);
+		status = request_judge(st, t->curl, m->data.result, &t->req,
+		                       &res);
+		transfer_end(st, t, status, &res); /* m is stale from here */
+	}
+}
+
+/*
+ * End the transfers that curl let run past their limit (the watchdog, see
+ * HTTP_WATCHDOG_GRACE_MS), with the verdict of a curl timeout.
+ */
+static void loop_expire(struct http_state *st)
+{
+	struct hookd_result res;
+	enum hookd_status status;
+	struct transfer *t, *next;
+	int64_t now = mono_ms();
+
+	for (t = st->loop.active; t; t = next) {
+		next = t->next;
+		if (now < t->give_up)
+			continue;
+		result_init(&res);
+		status = request_judge(st, t->curl, CURLE_OPERATION_TIMEDOUT,
+		                       &t->req, &res);
+		transfer_end(st, t, status, &res);
+	}
+}
+
+/* How long the loop may sleep: until the next watchdog, at most idle. */
+static int loop_wait_ms(const struct http_loop *l)
+{
+	const struct transfer *t;
+	int64_t now = mono_ms(), wait = HTTP_LOOP_IDLE_MS;
+
+	for (t = l->active; t; t = t->next)
+		if (t->give_up - now < wait)
+			wait = t->give_up - now;
+	return wait < 0 ? 0 : (int)wait;
+}
+
+/* Log a failing multi call once per loop, then keep quiet. */
+static void loop_complain(struct http_state *st, const char *what,
+                          CURLMcode mc)
+{
+	if (st->loop.complained)
+		return;
+	st->loop.complained = 1;
+	host->log(st->instance, HOOKD_LOG_ERROR, "event loop: %s: %s", what,
+	          curl_multi_strerror(mc));
+}
+
+/*
+ * The loop's end: complete what it still holds — handed over but not
+ * started (`queued`), in flight — with HOOKD_RETRY "hookd is stopping",
+ * then free its curl handles.
+ */
+static void loop_drain(struct http_state *st, struct transfer *queued)
+{
+	struct http_loop *l = &st->loop;
+	struct hookd_result res;
+	struct transfer *t;
+
+	result_init(&res);
+	fmt(res.reason, sizeof(res.reason), "hookd is stopping");
+	while (queued) {
+		t = queued;
+		queued = t->next;
+		t->next = NULL;
+		transfer_end(st, t, HOOKD_RETRY, &res);
+	}
+	while (l->active)
+		transfer_end(st, l->active, HOOKD_RETRY, &res);
+	while (l->npool > 0)
+		curl_easy_cleanup(l->pool[--l->npool]);
+	curl_multi_cleanup(l->multi);
+	pthread_mutex_lock(&l->lock);
+	l->multi = NULL;
+	pthread_mutex_unlock(&l->lock);
+}
+
+/*
+ * The loop thread: take new transfers from the queue, drive curl, complete
+ * what ended, sleep in curl_multi_poll() until a socket, a curl timer, the
+ * watchdog or curl_multi_wakeup() (a new attempt, destroy) calls. Frees
+ * the instance itself when destroy() ran on this thread.
+ */
+static void *loop_run(void *arg)
+{
+	struct http_state *st = arg;
+	struct http_loop *l = &st->loop;
+	struct transfer *in, *t;
+	int stop, running;
+	CURLMcode mc;
+
+	for (;;) {
+		pthread_mutex_lock(&l->lock);
+		in = l->queue;
+		l->queue = l->queue_tail = NULL;
+		stop = l->stopping;
+		pthread_mutex_unlock(&l->lock);
+		if (stop)
+			break;
+		while (in) {
+			t = in;
+			in = t->next;
+			t->next = NULL;
+			transfer_start(st, t);
+		}
+		mc = curl_multi_perform(l->multi, &running);
+		if (mc != CURLM_OK)
+			loop_complain(st, "curl_multi_perform", mc);
+		loop_reap(st);
+		loop_expire(st);
+		mc = curl_multi_poll(l->multi, NULL, 0, loop_wait_ms(l), NULL);
+		if (mc != CURLM_OK) {
+			struct timespec pause = {0, 10 * 1000000};
+
+			loop_complain(st, "curl_multi_poll", mc);
+			nanosleep(&pause, NULL); /* no busy loop */
 		}
 	}
-	switch (build_headers(st, ev, body, n, &headers, res)) {
-	case 0:
-		break;
-	case -2:
-		status = HOOKD_FAIL;
+	loop_drain(st, in);
+	if (l->orphaned) {
+		pthread_detach(pthread_self());
+		state_free(st);
+	}
+	return NULL;
+}
+
+/*
+ * Start the instance's loop unless it runs: 0 when it runs, -1 when it
+ * cannot (then dispatch_async() leaves the attempt to dispatch()).
+ */
+static int loop_start(struct http_state *st)
+{
+	struct http_loop *l = &st->loop;
+	sigset_t all, old;
+	int rc, ret = -1;
+
+	pthread_mutex_lock(&l->lock);
+	if (l->stopping || l->broken)
 		goto out;
-	default:
+	if (l->started) {
+		ret = 0;
 		goto out;
 	}
-	errbuf[0] = '\0';
-	set_options(st, c, url, body, n, headers, pins, limit_ms, errbuf, &r);
-	rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	/* A body cut at HTTP_DRAIN_MAX still had a status. */
-	if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && r.too_big && code))
-		status = judge_status(c, code, &r, res);
-	else
-		status = judge_error(rc, errbuf, limit_ms, by_event, res);
-	host->log(st->instance, HOOKD_LOG_DEBUG,
-	          "%s attempt %u of event %s: %s (%zu response bytes)",
-	          method_names[st->method], ev->attempt, ev->id, res->reason,
-	          r.total);
-	/* The handle outlives this call but errbuf, r and the lists do not:
-	 * drop every option now, so nothing (not even closing a connection
-	 * in destroy) can reach them. Connections stay cached. */
-	curl_easy_reset(c);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	l->multi = curl_multi_init();
+	if (!l->multi) {
+		host->log(st->instance, HOOKD_LOG_ERROR,
+		          "event loop: curl_multi_init failed; attempts run "
+		          "one per worker thread");
+		l->broken = 1;
+		goto out;
+	}
+	curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+	                  (long)HTTP_MAX_HOST_CONNECTIONS);
+	/* Signals are the host's business: the loop takes none of them. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&l->thread, NULL, loop_run, st);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		host->log(st->instance, HOOKD_LOG_ERROR,
+		          "event loop: cannot start a thread: %s; attempts run "
+		          "one per worker thread",
+		          errtext(rc));
+		curl_multi_cleanup(l->multi);
+		l->multi = NULL;
+		l->broken = 1;
+		goto out;
+	}
+	l->started = 1;
+	ret = 0;
 out:
-	curl_slist_free_all(headers);
-	curl_slist_free_all(pins);
-	if (rendered)
-		host->free(rendered);
-	free(url);
-	return status;
+	pthread_mutex_unlock(&l->lock);
+	return ret;
+}
+
+/* Hand t to the running loop (steals t); -1 when the loop is stopping. */
+static int loop_submit(struct http_state *st, struct transfer *t)
+{
+	struct http_loop *l = &st->loop;
+	int ret = -1;
+
+	pthread_mutex_lock(&l->lock);
+	if (l->started && !l->stopping) {
+		t->next = NULL;
+		if (l->queue_tail)
+			l->queue_tail->next = t;
+		else
+			l->queue = t;
+		l->queue_tail = t;
+		/* Under the lock: the loop frees the multi handle only after
+		 * it saw `stopping`, which is set under it too. */
+		curl_multi_wakeup(l->multi);
+		ret = 0;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return ret;
+}
+
+/*
+ * Stop the loop for destroy(): it completes what it holds and ends.
+ * Returns 0 when the caller may free the instance now; 1 when destroy()
+ * runs on the loop thread itself (inside a complete() it made), which
+ * cannot wait for itself: the loop frees the instance as it ends.
+ */
+static int loop_stop(struct http_state *st)
+{
+	struct http_loop *l = &st->loop;
+	int started;
+
+	if (!l->lock_made)
+		return 0;
+	pthread_mutex_lock(&l->lock);
+	l->stopping = 1;
+	started = l->started;
+	if (started && l->multi)
+		curl_multi_wakeup(l->multi);
+	pthread_mutex_unlock(&l->lock);
+	if (!started)
+		return 0;
+	if (pthread_equal(pthread_self(), l->thread)) {
+		l->orphaned = 1;
+		return 1;
+	}
+	pthread_join(l->thread, NULL);
+	return 0;
+}
+
+/*
+ * Start one attempt of the event (borrowed for this call only) without
+ * waiting for the response. The request is built here, on the calling
+ * worker thread — the SSRF guard's DNS lookup included, so the loop never
+ * blocks on it — and handed to the instance's loop, which completes the
+ * attempt through host->complete(). An attempt that ends before it is sent
+ * (a template, the guard, the deadline) completes here, inside this call.
+ * Returns 0, or -1 to have the host run dispatch() when the loop cannot
+ * run.
+ */
+static int http_dispatch_async(void *state, const struct hookd_event *ev,
+                               struct hookd_attempt *attempt)
+{
+	struct http_state *st = state;
+	struct hookd_result res;
+	enum hookd_status status;
+	struct transfer *t;
+
+	if (loop_start(st) < 0)
+		return -1;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -1;
+	result_init(&res);
+	if (request_prepare(st, ev, 1, &t->req, &res, &status) < 0) {
+		request_release(&t->req);
+		free(t);
+		/* Last: the host may destroy the instance inside it. */
+		host->complete(attempt, status, &res);
+		return 0;
+	}
+	t->attempt = attempt;
+	if (loop_submit(st, t) < 0) {
+		request_release(&t->req);
+		free(t);
+		return -1;
+	}
+	return 0;
 }
 
 static const struct hookd_config_key http_keys[] = {
@@ -1608,6 +2199,8 @@ static const struct hookd_config_key http_keys[] = {
     {.name = NULL},
 };
 
+/* The descriptor as built; hookd_plugin_entry() hands out a copy fitted
+ * to the host. */
 static const struct hookd_plugin http_plugin = {
     .struct_size = sizeof(struct hookd_plugin),
     .abi_major = HOOKD_ABI_MAJOR,
@@ -1621,9 +2214,19 @@ static const struct hookd_plugin http_plugin = {
     .create = http_create,
     .dispatch = http_dispatch,
     .destroy = http_destroy,
+    .dispatch_async = http_dispatch_async,
 };
 
-/* Keep the host table; refuse a host whose table lacks the 1.0 services. */
+/* What hookd_plugin_entry() returned: http_plugin as the host can use it.
+ * Written on the host's loading thread, before any instance exists. */
+static struct hookd_plugin http_desc;
+
+/*
+ * Keep the host table; refuse a host whose table lacks the 1.0 services.
+ * A host without complete() (ABI 1.0) gets no dispatch_async, and the
+ * 1.0 minor version it accepts: that host refuses a plugin "newer" than
+ * itself, though this one then needs nothing newer.
+ */
 HOOKD_EXPORT const struct hookd_plugin *
 hookd_plugin_entry(const struct hookd_host *h)
 {
@@ -1632,5 +2235,12 @@ hookd_plugin_entry(const struct hookd_host *h)
 	        offsetof(struct hookd_host, free) + sizeof(h->free))
 		return NULL;
 	host = h;
-	return &http_plugin;
+	http_desc = http_plugin;
+	if (h->struct_size <
+	    offsetof(struct hookd_host, complete) + sizeof(h->complete)) {
+		http_desc.dispatch_async = NULL;
+		if (h->abi_minor < http_desc.abi_minor)
+			http_desc.abi_minor = h->abi_minor;
+	}
+	return &http_desc;
 }

@@ -1,0 +1,1065 @@
+/*
+ * Unit tests of the http plugin's asynchronous path (ABI 1.1
+ * dispatch_async): the built http.so is loaded with dlopen() from
+ * $HOOKD_PLUGIN_DIR and driven through a mock host whose complete()
+ * records each outcome, against a small HTTP server this file runs in its
+ * own threads on 127.0.0.1 with scripted answers.
+ *
+ * The synchronous dispatch() runs on the same cases, so both paths are
+ * held to one set of outcomes and reasons.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "hookd/plugin.h"
+#include "template.h"
+
+static void *plugin_handle;
+static const struct hookd_plugin *plugin;
+static hookd_plugin_entry_fn entry;
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* ---- the scripted HTTP server ----------------------------------------- */
+
+#define SERVER_MAX_CONNS 512
+
+/*
+ * Answers by path:
+ *   /ok     200 "fine"
+ *   /e500   500 "upstream exploded"
+ *   /e429   429 with Retry-After: 2, "slow down"
+ *   /e404   404 "no such hook"
+ *   /moved  301 with a Location
+ *   /slow   200 "slow but fine" after 300 ms
+ *   /hang   nothing, until the client goes away or the server stops
+ *   /drop   the connection closed, no answer
+ * Keeps connections alive between requests (HTTP/1.1).
+ *
+ * Threads: one accepting, one per connection (joined by server_stop).
+ * The counters are under `lock`.
+ */
+struct server {
+	int fd;
+	int port;
+	atomic_int stop;
+	pthread_t acceptor;
+	pthread_mutex_t lock;
+	pthread_t conns[SERVER_MAX_CONNS];
+	int nconns;     /* connections accepted */
+	int requests;   /* requests read */
+	int hanging;    /* requests in /hang now */
+	int slow_now;   /* requests in /slow now */
+	int slow_peak;  /* most at once in /slow */
+};
+
+static struct server srv;
+
+/* Wait until fd is readable or the server stops: 1, 0 (stop), -1. */
+static int wait_readable(int fd)
+{
+	struct pollfd p = {fd, POLLIN, 0};
+
+	while (!atomic_load(&srv.stop)) {
+		int n = poll(&p, 1, 50);
+
+		if (n > 0)
+			return 1;
+		if (n < 0 && errno != EINTR)
+			return -1;
+	}
+	return 0;
+}
+
+static void send_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (k <= 0)
+			return;
+		p += k;
+		n -= (size_t)k;
+	}
+}
+
+static void reply(int fd, const char *status, const char *extra,
+                  const char *body)
+{
+	char buf[1024];
+	int n = snprintf(buf, sizeof(buf),
+	                 "HTTP/1.1 %s\r\n%sContent-Type: text/plain\r\n"
+	                 "Content-Length: %zu\r\n\r\n%s",
+	                 status, extra, strlen(body), body);
+
+	send_all(fd, buf, (size_t)n);
+}
+
+/* Content-Length of a request head (0 when absent). */
+static size_t content_length(const char *head)
+{
+	const char *p = head;
+
+	while ((p = strchr(p, '\n')) != NULL) {
+		p++;
+		if (strncasecmp(p, "Content-Length:", 15) == 0)
+			return (size_t)strtoul(p + 15, NULL, 10);
+	}
+	return 0;
+}
+
+/* One connection: read requests, answer each by its path. */
+static void *serve_conn(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char buf[65536], path[256];
+	size_t len = 0;
+
+	for (;;) {
+		char *end;
+		size_t head, need;
+
+		while (!(end = memmem(buf, len, "\r\n\r\n", 4))) {
+			ssize_t k;
+
+			if (len == sizeof(buf) || wait_readable(fd) <= 0)
+				goto out;
+			k = recv(fd, buf + len, sizeof(buf) - len, 0);
+			if (k <= 0)
+				goto out;
+			len += (size_t)k;
+		}
+		*end = '\0';
+		head = (size_t)(end - buf) + 4;
+		need = head + content_length(buf);
+		if (need > sizeof(buf))
+			goto out;
+		while (len < need) {
+			ssize_t k;
+
+			if (wait_readable(fd) <= 0)
+				goto out;
+			k = recv(fd, buf + len, sizeof(buf) - len, 0);
+			if (k <= 0)
+				goto out;
+			len += (size_t)k;
+		}
+		if (sscanf(buf, "%*s %255s", path) != 1)
+			goto out;
+		memmove(buf, buf + need, len - need);
+		len -= need;
+		pthread_mutex_lock(&srv.lock);
+		srv.requests++;
+		pthread_mutex_unlock(&srv.lock);
+
+		if (strcmp(path, "/ok") == 0) {
+			reply(fd, "200 OK", "", "fine");
+		} else if (strcmp(path, "/e500") == 0) {
+			reply(fd, "500 Internal Server Error", "",
+			      "upstream exploded");
+		} else if (strcmp(path, "/e429") == 0) {
+			reply(fd, "429 Too Many Requests", "Retry-After: 2\r\n",
+			      "slow down");
+		} else if (strcmp(path, "/e404") == 0) {
+			reply(fd, "404 Not Found", "", "no such hook");
+		} else if (strcmp(path, "/moved") == 0) {
+			reply(fd, "301 Moved Permanently",
+			      "Location: http://example.invalid/there\r\n", "");
+		} else if (strcmp(path, "/slow") == 0) {
+			pthread_mutex_lock(&srv.lock);
+			if (++srv.slow_now > srv.slow_peak)
+				srv.slow_peak = srv.slow_now;
+			pthread_mutex_unlock(&srv.lock);
+			sleep_ms(300);
+			pthread_mutex_lock(&srv.lock);
+			srv.slow_now--;
+			pthread_mutex_unlock(&srv.lock);
+			reply(fd, "200 OK", "", "slow but fine");
+		} else if (strcmp(path, "/hang") == 0) {
+			pthread_mutex_lock(&srv.lock);
+			srv.hanging++;
+			pthread_mutex_unlock(&srv.lock);
+			/* Until the client closes (recv 0) or we stop. */
+			while (wait_readable(fd) > 0 &&
+			       recv(fd, buf, sizeof(buf), 0) > 0)
+				;
+			pthread_mutex_lock(&srv.lock);
+			srv.hanging--;
+			pthread_mutex_unlock(&srv.lock);
+			goto out;
+		} else if (strcmp(path, "/drop") == 0) {
+			goto out;
+		} else {
+			reply(fd, "404 Not Found", "", "unknown path");
+		}
+	}
+out:
+	close(fd);
+	return NULL;
+}
+
+static void *serve_accept(void *arg)
+{
+	(void)arg;
+	while (wait_readable(srv.fd) > 0) {
+		int c = accept4(srv.fd, NULL, NULL, SOCK_CLOEXEC);
+		pthread_t t;
+
+		if (c < 0)
+			continue;
+		pthread_mutex_lock(&srv.lock);
+		if (srv.nconns == SERVER_MAX_CONNS ||
+		    pthread_create(&t, NULL, serve_conn,
+		                   (void *)(intptr_t)c) != 0) {
+			pthread_mutex_unlock(&srv.lock);
+			close(c);
+			continue;
+		}
+		srv.conns[srv.nconns++] = t;
+		pthread_mutex_unlock(&srv.lock);
+	}
+	return NULL;
+}
+
+static void server_start(void)
+{
+	struct sockaddr_in a;
+	socklen_t alen = sizeof(a);
+	int one = 1;
+
+	memset(&srv, 0, sizeof(srv));
+	pthread_mutex_init(&srv.lock, NULL);
+	srv.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(srv.fd, 0);
+	setsockopt(srv.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(srv.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(srv.fd, 256), 0);
+	ck_assert_int_eq(getsockname(srv.fd, (struct sockaddr *)&a, &alen), 0);
+	srv.port = ntohs(a.sin_port);
+	ck_assert_int_eq(pthread_create(&srv.acceptor, NULL, serve_accept, NULL),
+	                 0);
+}
+
+static void server_stop(void)
+{
+	int i, n;
+
+	atomic_store(&srv.stop, 1);
+	pthread_join(srv.acceptor, NULL);
+	pthread_mutex_lock(&srv.lock);
+	n = srv.nconns;
+	pthread_mutex_unlock(&srv.lock);
+	for (i = 0; i < n; i++)
+		pthread_join(srv.conns[i], NULL);
+	close(srv.fd);
+	pthread_mutex_destroy(&srv.lock);
+}
+
+static int server_get(const int *field)
+{
+	int v;
+
+	pthread_mutex_lock(&srv.lock);
+	v = *field;
+	pthread_mutex_unlock(&srv.lock);
+	return v;
+}
+
+/* ---- mock configuration ----------------------------------------------- */
+
+/* The opaque config handle of the ABI: the few keys these tests set. */
+struct hookd_config {
+	char url[256];
+	int64_t timeout; /* 0: unset */
+	int ssrf_guard;  /* -1: unset */
+	int nallow;      /* -1: unset */
+	const char *allow[4];
+};
+
+static void cfg_init(struct hookd_config *c, const char *host_part,
+                     const char *path)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->url, sizeof(c->url), "http://%s:%d%s", host_part, srv.port,
+	         path);
+	c->ssrf_guard = -1;
+	c->nallow = -1;
+}
+
+static int mock_string(const struct hookd_config *c, const char *key,
+                       const char **out)
+{
+	if (strcmp(key, "url") != 0)
+		return -1;
+	*out = c->url;
+	return 0;
+}
+
+static int mock_int(const struct hookd_config *c, const char *key, int64_t *out)
+{
+	if (strcmp(key, "timeout") != 0 || c->timeout == 0)
+		return -1;
+	*out = c->timeout;
+	return 0;
+}
+
+static int mock_bool(const struct hookd_config *c, const char *key, int *out)
+{
+	if (strcmp(key, "ssrf_guard") != 0 || c->ssrf_guard < 0)
+		return -1;
+	*out = c->ssrf_guard;
+	return 0;
+}
+
+static int mock_count(const struct hookd_config *c, const char *key)
+{
+	return strcmp(key, "allow_targets") == 0 ? c->nallow : -1;
+}
+
+static int mock_item(const struct hookd_config *c, const char *key, int index,
+                     const char **name_out, const char **out)
+{
+	if (strcmp(key, "allow_targets") != 0 || index < 0 ||
+	    index >= c->nallow)
+		return -1;
+	if (name_out)
+		*name_out = NULL;
+	*out = c->allow[index];
+	return 0;
+}
+
+/* ---- mock host -------------------------------------------------------- */
+
+static void mock_log(const char *instance, enum hookd_log_level level,
+                     const char *f, ...) HOOKD_PRINTF(3, 4);
+
+static void mock_log(const char *instance, enum hookd_log_level level,
+                     const char *f, ...)
+{
+	va_list ap;
+
+	if (!getenv("HOOKD_TEST_VERBOSE"))
+		return;
+	fprintf(stderr, "[%s] %d ", instance ? instance : "-", (int)level);
+	va_start(ap, f);
+	vfprintf(stderr, f, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Render as the real host does: parse the envelope, expand against it. */
+static char *mock_render(const char *tmpl, const struct hookd_event *ev,
+                         enum hookd_render_mode mode, char *err, size_t errlen)
+{
+	struct hkd_template_vars vars = {ev->attempt, ev->target};
+	json_error_t jerr;
+	json_t *env = json_loadb(ev->json, ev->json_len, 0, &jerr);
+	char *s;
+
+	if (!env) {
+		if (err && errlen)
+			snprintf(err, errlen, "event json: %s", jerr.text);
+		return NULL;
+	}
+	s = hkd_template_render(tmpl, env, &vars, mode, err, errlen);
+	json_decref(env);
+	return s;
+}
+
+static int mock_check(const char *tmpl, char *err, size_t errlen)
+{
+	return hkd_template_check(tmpl, err, errlen);
+}
+
+/*
+ * The attempt token of the ABI, defined here: what complete() reported.
+ * Written under done_lock.
+ */
+struct hookd_attempt {
+	int completions; /* must end at exactly 1 */
+	enum hookd_status status;
+	char reason[HOOKD_REASON_MAX];
+	int64_t retry_after_ms;
+	int after_all_returned; /* every dispatch_async had returned by then */
+	pthread_t thread;       /* that called complete() */
+	int64_t done_at;        /* mono_ms() of the call */
+};
+
+static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
+static int ndone;        /* complete() calls so far */
+static int all_returned; /* set by a test once its calls returned */
+/* When set, complete() destroys this instance (as the host does when the
+ * attempt held the last reference to a replaced configuration). */
+static void *destroy_in_complete;
+
+static void mock_complete(struct hookd_attempt *a, enum hookd_status status,
+                          const struct hookd_result *res)
+{
+	void *victim;
+
+	pthread_mutex_lock(&done_lock);
+	a->completions++;
+	a->status = status;
+	snprintf(a->reason, sizeof(a->reason), "%s", res ? res->reason : "");
+	a->retry_after_ms = res ? res->retry_after_ms : 0;
+	a->after_all_returned = all_returned;
+	a->thread = pthread_self();
+	a->done_at = mono_ms();
+	ndone++;
+	victim = destroy_in_complete;
+	destroy_in_complete = NULL;
+	pthread_cond_broadcast(&done_cond);
+	pthread_mutex_unlock(&done_lock);
+	if (victim)
+		plugin->destroy(victim);
+}
+
+static const struct hookd_host mock_host = {
+    .struct_size = sizeof(struct hookd_host),
+    .abi_major = HOOKD_ABI_MAJOR,
+    .abi_minor = HOOKD_ABI_MINOR,
+    .version = "test",
+    .log = mock_log,
+    .config_string = mock_string,
+    .config_int = mock_int,
+    .config_bool = mock_bool,
+    .config_count = mock_count,
+    .config_item = mock_item,
+    .render = mock_render,
+    .check_template = mock_check,
+    .free = free,
+    .complete = mock_complete,
+};
+
+/* ---- helpers ---------------------------------------------------------- */
+
+#define EVENT_JSON                                                             \
+	"{\"id\":\"evt_1\",\"type\":\"build.done\","                           \
+	"\"timestamp\":\"2026-01-02T03:04:05.000Z\",\"source\":\"api\","       \
+	"\"data\":{\"n\":7}}"
+
+static struct hookd_event make_event(void)
+{
+	struct hookd_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.struct_size = sizeof(ev);
+	ev.id = "evt_1";
+	ev.type = "build.done";
+	ev.source = "api";
+	ev.timestamp = "2026-01-02T03:04:05.000Z";
+	ev.json = EVENT_JSON;
+	ev.json_len = strlen(EVENT_JSON);
+	ev.attempt = 1;
+	ev.deadline_ms = 0;
+	ev.target = "hook";
+	ev.delivery_id = "dlv_1";
+	return ev;
+}
+
+static void *create_ok(const struct hookd_config *cfg)
+{
+	char err[256] = "";
+	void *state = NULL;
+	int rc = plugin->create("async-test", cfg, &state, err, sizeof(err));
+
+	ck_assert_msg(rc == 0, "create failed: %s", err);
+	return state;
+}
+
+static void reset_done(void)
+{
+	pthread_mutex_lock(&done_lock);
+	ndone = 0;
+	all_returned = 0;
+	destroy_in_complete = NULL;
+	pthread_mutex_unlock(&done_lock);
+}
+
+/* Wait until complete() ran n times in all; 0, or -1 on timeout. */
+static int wait_done(int n, long timeout_ms)
+{
+	struct timespec until;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&done_lock);
+	while (ndone < n && rc == 0)
+		if (pthread_cond_timedwait(&done_cond, &done_lock, &until) ==
+		    ETIMEDOUT)
+			rc = ndone < n ? -1 : 0;
+	pthread_mutex_unlock(&done_lock);
+	return rc;
+}
+
+static int done_count(void)
+{
+	int n;
+
+	pthread_mutex_lock(&done_lock);
+	n = ndone;
+	pthread_mutex_unlock(&done_lock);
+	return n;
+}
+
+/* One attempt through dispatch_async, waited for; returns its record. */
+static void run_async(void *state, const struct hookd_event *ev,
+                      struct hookd_attempt *a)
+{
+	int before = done_count();
+
+	memset(a, 0, sizeof(*a));
+	ck_assert_int_eq(plugin->dispatch_async(state, ev, a), 0);
+	ck_assert_msg(wait_done(before + 1, 20000) == 0,
+	              "no completion within 20 s");
+	pthread_mutex_lock(&done_lock);
+	ck_assert_int_eq(a->completions, 1);
+	pthread_mutex_unlock(&done_lock);
+}
+
+/* One attempt through dispatch. */
+static enum hookd_status run_sync(void *state, const struct hookd_event *ev,
+                                  struct hookd_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->struct_size = sizeof(*res);
+	return plugin->dispatch(state, ev, res);
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+START_TEST(test_descriptor)
+{
+	struct hookd_host old = mock_host;
+	const struct hookd_plugin *d;
+
+	ck_assert_ptr_nonnull(plugin->dispatch_async);
+	ck_assert_ptr_nonnull(plugin->dispatch);
+	ck_assert_uint_eq(plugin->abi_minor, HOOKD_ABI_MINOR);
+	ck_assert(plugin->flags & HOOKD_PLUGIN_THREADSAFE);
+
+	/* A 1.0 host: its table ends before complete(). */
+	old.struct_size = offsetof(struct hookd_host, complete);
+	old.abi_minor = 0;
+	old.complete = NULL;
+	d = entry(&old);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_ptr_null(d->dispatch_async);
+	ck_assert_ptr_nonnull(d->dispatch);
+	ck_assert_uint_eq(d->abi_minor, 0);
+	ck_assert_str_eq(d->name, "http");
+
+	/* Back to the full host. */
+	plugin = entry(&mock_host);
+	ck_assert_ptr_nonnull(plugin);
+	ck_assert_ptr_nonnull(plugin->dispatch_async);
+	ck_assert_uint_eq(plugin->abi_minor, HOOKD_ABI_MINOR);
+}
+END_TEST
+
+/* One scripted case: the path, and what both paths must report. */
+struct outcome_case {
+	const char *path;
+	enum hookd_status status;
+	const char *reason; /* exact, or a prefix when `prefix` */
+	int prefix;
+	int64_t retry_after_ms;
+};
+
+static const struct outcome_case outcome_cases[] = {
+    {"/ok", HOOKD_OK, "200", 0, 0},
+    {"/slow", HOOKD_OK, "200", 0, 0},
+    {"/e500", HOOKD_RETRY, "500: upstream exploded", 0, 0},
+    {"/e429", HOOKD_RETRY, "429: slow down", 0, 2000},
+    {"/e404", HOOKD_FAIL, "404: no such hook", 0, 0},
+    {"/moved", HOOKD_FAIL,
+     "301: redirect not followed (Location: http://example.invalid/there)", 0,
+     0},
+    {"/drop", HOOKD_RETRY, "connection: Empty reply from server", 0, 0},
+    {"/hang", HOOKD_RETRY, "timeout: no complete response within 1s (", 1, 0},
+};
+
+static void check_reason(const struct outcome_case *c, const char *reason,
+                         const char *which)
+{
+	if (c->prefix)
+		ck_assert_msg(strncmp(reason, c->reason, strlen(c->reason)) == 0,
+		              "%s %s: reason '%s', expected '%s...'", which,
+		              c->path, reason, c->reason);
+	else
+		ck_assert_msg(strcmp(reason, c->reason) == 0,
+		              "%s %s: reason '%s', expected '%s'", which, c->path,
+		              reason, c->reason);
+}
+
+START_TEST(test_outcomes_as_sync)
+{
+	const struct outcome_case *c = &outcome_cases[_i];
+	struct hookd_event ev = make_event();
+	struct hookd_config cfg;
+	struct hookd_attempt a;
+	struct hookd_result res;
+	enum hookd_status st;
+	int64_t t0;
+	void *state;
+
+	server_start();
+	reset_done();
+	cfg_init(&cfg, "127.0.0.1", c->path);
+	cfg.timeout = 1;
+	state = create_ok(&cfg);
+
+	st = run_sync(state, &ev, &res);
+	ck_assert_msg(st == c->status, "sync %s: status %d, expected %d (%s)",
+	              c->path, (int)st, (int)c->status, res.reason);
+	check_reason(c, res.reason, "sync");
+	ck_assert_int_eq(res.retry_after_ms, c->retry_after_ms);
+
+	t0 = mono_ms();
+	run_async(state, &ev, &a);
+	ck_assert_msg(a.status == c->status,
+	              "async %s: status %d, expected %d (%s)", c->path,
+	              (int)a.status, (int)c->status, a.reason);
+	check_reason(c, a.reason, "async");
+	ck_assert_int_eq(a.retry_after_ms, c->retry_after_ms);
+	/* Same verdict as the synchronous path, word for word (a timeout's
+	 * curl detail names the milliseconds, so only its start). */
+	if (!c->prefix)
+		ck_assert_str_eq(a.reason, res.reason);
+	if (strcmp(c->path, "/hang") == 0)
+		ck_assert_msg(a.done_at - t0 >= 900 && a.done_at - t0 < 2500,
+		              "timeout after %lld ms",
+		              (long long)(a.done_at - t0));
+	/* The loop thread completed it, not the caller. */
+	ck_assert(!pthread_equal(a.thread, pthread_self()));
+
+	plugin->destroy(state);
+	server_stop();
+}
+END_TEST
+
+START_TEST(test_event_deadline)
+{
+	static const char within[] = "timeout: no complete response within 0.";
+	struct hookd_event ev = make_event();
+	struct hookd_config cfg;
+	struct hookd_attempt a;
+	int64_t t0;
+	void *state;
+
+	server_start();
+	reset_done();
+	cfg_init(&cfg, "127.0.0.1", "/hang");
+	cfg.timeout = 10;
+	state = create_ok(&cfg);
+	ev.deadline_ms = wall_ms() + 600;
+	t0 = mono_ms();
+	run_async(state, &ev, &a);
+	ck_assert_int_eq(a.status, HOOKD_RETRY);
+	ck_assert_msg(strncmp(a.reason, within, strlen(within)) == 0 &&
+	                  strstr(a.reason, ", the event deadline (") != NULL,
+	              "reason: %s", a.reason);
+	ck_assert_msg(a.done_at - t0 >= 500 && a.done_at - t0 < 1500,
+	              "ended after %lld ms", (long long)(a.done_at - t0));
+	plugin->destroy(state);
+	server_stop();
+}
+END_TEST
+
+/* An attempt that ends before it is sent completes inside the call. */
+START_TEST(test_deadline_passed_inline)
+{
+	struct hookd_event ev = make_event();
+	struct hookd_config cfg;
+	struct hookd_attempt a;
+	void *state;
+
+	server_start();
+	reset_done();
+	cfg_init(&cfg, "127.0.0.1", "/ok");
+	state = create_ok(&cfg);
+	ev.deadline_ms = wall_ms() - 1;
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(plugin->dispatch_async(state, &ev, &a), 0);
+	ck_assert_int_eq(done_count(), 1); /* already, before returning */
+	ck_assert_int_eq(a.completions, 1);
+	ck_assert(pthread_equal(a.thread, pthread_self()));
+	ck_assert_int_eq(a.status, HOOKD_RETRY);
+	ck_assert_str_eq(a.reason,
+	                 "event deadline passed before the request started");
+	plugin->destroy(state);
+	ck_assert_int_eq(server_get(&srv.requests), 0);
+	server_stop();
+}
+END_TEST
+
+/* The guard runs on the calling thread: a refusal completes inline; an
+ * allowed name is resolved there and pinned for the loop. */
+START_TEST(test_ssrf_guard)
+{
+	struct hookd_event ev = make_event();
+	struct hookd_config cfg;
+	struct hookd_attempt a;
+	void *state;
+
+	server_start();
+	reset_done();
+	cfg_init(&cfg, "127.0.0.1", "/ok");
+	cfg.ssrf_guard = 1;
+	state = create_ok(&cfg);
+	memset(&a, 0, sizeof(a));
+	ck_assert_int_eq(plugin->dispatch_async(state, &ev, &a), 0);
+	ck_assert_int_eq(done_count(), 1);
+	ck_assert_int_eq(a.status, HOOKD_FAIL);
+	ck_assert_str_eq(a.reason, "ssrf: 127.0.0.1 is a loopback address");
+	plugin->destroy(state);
+	ck_assert_int_eq(server_get(&srv.requests), 0);
+
+	cfg_init(&cfg, "localhost", "/ok");
+	cfg.ssrf_guard = 1;
+	cfg.nallow = 2;
+	cfg.allow[0] = "127.0.0.1/32";
+	cfg.allow[1] = "::1/128";
+	state = create_ok(&cfg);
+	run_async(state, &ev, &a);
+	ck_assert_msg(a.status == HOOKD_OK, "localhost: %s", a.reason);
+	ck_assert_str_eq(a.reason, "200");
+	plugin->destroy(state);
+	ck_assert_int_eq(server_get(&srv.requests), 1);
+	server_stop();
+}
+END_TEST
+
+#define MANY 100
+
+/*
+ * 100 attempts to a receiver that answers after 300 ms: every
+ * dispatch_async returns before the first completion (it never waits for
+ * a response), all complete once, with 200, many at the same time.
+ */
+START_TEST(test_many_in_flight)
+{
+	static struct hookd_attempt as[MANY];
+	struct hookd_event ev = make_event();
+	struct hookd_config cfg;
+	int i, early;
+	void *state;
+
+	server_start();
+	reset_done();
+	cfg_init(&cfg, "127.0.0.1", "/slow");
+	cfg.timeout = 20;
+	state = create_ok(&cfg);
+	memset(as, 0, sizeof(as));
+	for (i = 0; i < MANY; i++)
+		ck_assert_int_eq(plugin->dispatch_async(state, &ev, &as[i]), 0);
+	pthread_mutex_lock(&done_lock);
+	early = ndone;
+	all_returned = 1;
+	pthread_mutex_unlock(&done_lock);
+	ck_assert_msg(early == 0,
+	              "%d attempts completed before every dispatch_async "
+	              "returned",
+	              early);
+	ck_assert_msg(wait_done(MANY, 20000) == 0, "only %d of %d completed",
+	              done_count(), MANY);
+	pthread_mutex_lock(&done_lock);
+	for (i = 0; i < MANY; i++) {
+		ck_assert_int_eq(as[i].completions, 1);
+		ck_assert_msg(as[i].status == HOOKD_OK, "attempt %d: %s", i,
+		              as[i].reason);
+		ck_assert_str_eq(as[i].reason, "200");
+		ck_assert(as[i].after_all_returned);
+		ck_assert(!pthread_equal(as[i].thread, pthread_self()));
+	}
+	pthread_mutex_unlock(&done_lock);
+	/* In flight together, not one after another. */
+	ck_assert_msg(server_get(&srv.slow_peak) >= 32, "at most %d at once",
+	              server_get(&srv.slow_peak));
+	plugin->destroy(state);
+	sleep_ms(50);
+	ck_assert_int_eq(done_count(), MANY); /* no second completion */
+	server_stop();
+}
+END_TEST
+
+/* Attempts one after another reuse the loop's connection. */
+START_TEST(test_connection_reused)
+{
+	struct hookd_event ev = make_event();
+	struct hookd_config cfg;
+	struct hookd_attempt a;
+	void *state;
+	int i;
+
+	server_start();
+	reset_done();
+	cfg_init(&cfg, "127.0.0.1", "/ok");
+	state = create_ok(&cfg);
+	for (i = 0; i < 5; i++) {
+		run_async(state, &ev, &a);
+		ck_assert_str_eq(a.reason, "200");
+	}
+	ck_assert_int_eq(server_get(&srv.requests), 5);
+	ck_assert_int_eq(server_get(&srv.nconns), 1);
+	plugin->destroy(state);
+	server_stop();
+}
+END_TEST
+
+#define OVER_LIMIT 70
+
+/*
+ * More hanging attempts than connections the loop opens to one host (64):
+ * the ones waiting for a connection end by their time limit too, as
+ * timeouts, not after the others.
+ */
+START_TEST(test_timeout_past_connection_limit)
+{
+	static struct hookd_attempt as[OVER_LIMIT];
+	static const char within[] = "timeout: no complete response within 1s";
+	struct hookd_event ev = make_event();
+	struct hookd_config cfg;
+	int64_t t0;
+	void *state;
+	int i;
+
+	server_start();
+	reset_done();
+	cfg_init(&cfg, "127.0.0.1", "/hang");
+	cfg.timeout = 1;
+	state = create_ok(&cfg);
+	memset(as, 0, sizeof(as));
+	t0 = mono_ms();
+	for (i = 0; i < OVER_LIMIT; i++)
+		ck_assert_int_eq(plugin->dispatch_async(state, &ev, &as[i]), 0);
+	ck_assert_msg(wait_done(OVER_LIMIT, 20000) == 0,
+	              "only %d of %d completed", done_count(), OVER_LIMIT);
+	pthread_mutex_lock(&done_lock);
+	for (i = 0; i < OVER_LIMIT; i++) {
+		ck_assert_int_eq(as[i].completions, 1);
+		ck_assert_int_eq(as[i].status, HOOKD_RETRY);
+		ck_assert_msg(strncmp(as[i].reason, within, strlen(within)) == 0,
+		              "attempt %d: %s", i, as[i].reason);
+		ck_assert_msg(as[i].done_at - t0 < 1900,
+		              "attempt %d ended after %lld ms", i,
+		              (long long)(as[i].done_at - t0));
+	}
+	pthread_mutex_unlock(&done_lock);
+	plugin->destroy(state);
+	server_stop();
+}
+END_TEST
+
+#define HANGING 20
+
+/* destroy() with attempts in flight completes each once, before it
+ * returns, with HOOKD_RETRY "hookd is stopping". */
+START_TEST(test_destroy_in_flight)
+{
+	static struct hookd_attempt as[HANGING];
+	struct hookd_event ev = make_event();
+	struct hookd_config cfg;
+	int64_t until;
+	void *state;
+	int i;
+
+	server_start();
+	reset_done();
+	cfg_init(&cfg, "127.0.0.1", "/hang");
+	cfg.timeout = 30;
+	state = create_ok(&cfg);
+	memset(as, 0, sizeof(as));
+	for (i = 0; i < HANGING; i++)
+		ck_assert_int_eq(plugin->dispatch_async(state, &ev, &as[i]), 0);
+	until = mono_ms() + 10000;
+	while (server_get(&srv.hanging) < HANGING && mono_ms() < until)
+		sleep_ms(10);
+	ck_assert_int_eq(server_get(&srv.hanging), HANGING);
+	ck_assert_int_eq(done_count(), 0);
+	plugin->destroy(state);
+	ck_assert_int_eq(done_count(), HANGING);
+	pthread_mutex_lock(&done_lock);
+	for (i = 0; i < HANGING; i++) {
+		ck_assert_int_eq(as[i].completions, 1);
+		ck_assert_int_eq(as[i].status, HOOKD_RETRY);
+		ck_assert_str_eq(as[i].reason, "hookd is stopping");
+	}
+	pthread_mutex_unlock(&done_lock);
+	sleep_ms(50);
+	ck_assert_int_eq(done_count(), HANGING);
+	server_stop();
+}
+END_TEST
+
+/* destroy() right after create(), and after only synchronous attempts:
+ * no loop was ever started. */
+START_TEST(test_destroy_idle)
+{
+	struct hookd_event ev = make_event();
+	struct hookd_config cfg;
+	struct hookd_result res;
+	void *state;
+
+	server_start();
+	reset_done();
+	cfg_init(&cfg, "127.0.0.1", "/ok");
+	state = create_ok(&cfg);
+	plugin->destroy(state);
+	state = create_ok(&cfg);
+	ck_assert_int_eq(run_sync(state, &ev, &res), HOOKD_OK);
+	plugin->destroy(state);
+	ck_assert_int_eq(done_count(), 0);
+	server_stop();
+}
+END_TEST
+
+/*
+ * The host may destroy the instance inside complete(), on the loop thread
+ * (the attempt held the last reference to a replaced configuration): the
+ * loop cannot join itself, so it ends and frees the instance once the
+ * call returns.
+ */
+START_TEST(test_destroy_inside_complete)
+{
+	struct hookd_event ev = make_event();
+	struct hookd_config cfg;
+	struct hookd_attempt a;
+	void *state;
+
+	server_start();
+	reset_done();
+	cfg_init(&cfg, "127.0.0.1", "/ok");
+	state = create_ok(&cfg);
+	pthread_mutex_lock(&done_lock);
+	destroy_in_complete = state;
+	pthread_mutex_unlock(&done_lock);
+	run_async(state, &ev, &a);
+	ck_assert_str_eq(a.reason, "200");
+	ck_assert(!pthread_equal(a.thread, pthread_self()));
+	/* Let the detached loop thread finish freeing (ASan checks). */
+	sleep_ms(300);
+	ck_assert_int_eq(done_count(), 1);
+	server_stop();
+}
+END_TEST
+
+static Suite *http_async_suite(void)
+{
+	Suite *s = suite_create("http_async");
+	TCase *tc = tcase_create("http_async");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_descriptor);
+	tcase_add_loop_test(tc, test_outcomes_as_sync, 0,
+	                    (int)(sizeof(outcome_cases) /
+	                          sizeof(outcome_cases[0])));
+	tcase_add_test(tc, test_event_deadline);
+	tcase_add_test(tc, test_deadline_passed_inline);
+	tcase_add_test(tc, test_ssrf_guard);
+	tcase_add_test(tc, test_many_in_flight);
+	tcase_add_test(tc, test_connection_reused);
+	tcase_add_test(tc, test_timeout_past_connection_limit);
+	tcase_add_test(tc, test_destroy_in_flight);
+	tcase_add_test(tc, test_destroy_idle);
+	tcase_add_test(tc, test_destroy_inside_complete);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	const char *dir = getenv("HOOKD_PLUGIN_DIR");
+	char path[4096];
+	SRunner *sr;
+	int failed;
+
+	if (!dir || !*dir) {
+		printf("1..0 # SKIP HOOKD_PLUGIN_DIR is not set\n");
+		return 0;
+	}
+	/* As hookd does: no SIGPIPE, curl initialised by the host. */
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		printf("1..1\nnot ok 1 - curl_global_init\n");
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/http.so", dir);
+	plugin_handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!plugin_handle) {
+		fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
+		printf("1..1\nnot ok 1 - load %s\n", path);
+		curl_global_cleanup();
+		return 1;
+	}
+	*(void **)(&entry) = dlsym(plugin_handle, HOOKD_PLUGIN_ENTRY_SYMBOL);
+	plugin = entry ? entry(&mock_host) : NULL;
+	if (!plugin) {
+		fprintf(stderr, "%s: no usable %s\n", path,
+		        HOOKD_PLUGIN_ENTRY_SYMBOL);
+		printf("1..1\nnot ok 1 - entry of %s\n", path);
+		dlclose(plugin_handle);
+		curl_global_cleanup();
+		return 1;
+	}
+	sr = srunner_create(http_async_suite());
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	dlclose(plugin_handle);
+	curl_global_cleanup();
+	return failed ? 1 : 0;
+}
