@@ -603,6 +603,7 @@ static void *writer_main(void *arg)
 	pthread_mutex_lock(&st->qlock);
 	for (;;) {
 		struct job *batch, *j, *keep = NULL, *keep_last = NULL;
+		char failed_err[256];
 		size_t n = 0;
 		int rc, stop;
 
@@ -645,8 +646,12 @@ static void *writer_main(void *arg)
 		rc = run_batch(st, batch);
 
 		pthread_mutex_lock(&st->qlock);
+		failed_err[0] = '\0';
 		for (j = batch; j;) {
 			struct job *next = j->next;
+			if (j->rc == HKD_STORE_FAILED && !failed_err[0])
+				hkd_strlcpy(failed_err, j->err[0] ? j->err : "write failed",
+				            sizeof(failed_err));
 			if (j->wait) {
 				if (j->rc == JOB_BROKEN)
 					j->rc = HKD_STORE_FAILED;
@@ -677,18 +682,21 @@ static void *writer_main(void *arg)
 			st->head = keep;
 		}
 		pthread_cond_broadcast(&st->donecond);
+		if (failed_err[0] && failures == 0)
+			hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail",
+			           "cannot write; ingest answers 503 until it recovers",
+			           "reason", failed_err, NULL);
 		if (rc != 0 || keep) {
 			/* The store is failing: back off, then try again. */
 			int64_t pause = 50LL << (failures < 5 ? failures : 5);
 			struct timespec ts;
-			if (failures++ == 0)
-				hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail",
-				           "cannot write; ingest answers 503 until it recovers",
-				           "reason", keep ? keep->err : batch->err, NULL);
+			failures++;
 			if (stop && failures > 5)
 				break; /* give up at shutdown: the rest is lost */
 			hkd_deadline(CLOCK_REALTIME, pause, &ts);
 			pthread_cond_timedwait(&st->qcond, &st->qlock, &ts);
+		} else if (failed_err[0]) {
+			failures++; /* a job failed alone: no pause, but not well */
 		} else if (failures) {
 			failures = 0;
 			hkd_log_kv(HOOKD_LOG_INFO, "store", "detail", "writing again", NULL);
