@@ -357,6 +357,193 @@ static void load_subscriptions(struct loader *ld, const config_setting_t *g,
 		c->sub_timeout = (int)v;
 }
 
+/* "header:NAME" or "json:/pointer" into x; -1 after a diagnostic. */
+static int parse_extract(struct loader *ld, const config_setting_t *g,
+                         const char *key, struct hkd_extract *x)
+{
+	const config_setting_t *s = config_setting_get_member(g, key);
+	const char *v;
+	if (!s)
+		return 0;
+	v = config_setting_get_string(s);
+	if (!v) {
+		ERR(ld, s, "%s must be a string", key);
+		return -1;
+	}
+	if (strncmp(v, "header:", 7) == 0 && v[7])
+		x->header = strdup(v + 7);
+	else if (strncmp(v, "json:", 5) == 0 && v[5] == '/' &&
+	         hkd_json_pointer_check(v + 5) == 0)
+		x->pointer = strdup(v + 5);
+	else {
+		ERR(ld, s, "%s must be \"header:NAME\" or \"json:/pointer\" (got \"%s\")",
+		    key, v);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *const verify_names[] = {
+	[HKD_VERIFY_NONE] = "none",         [HKD_VERIFY_STANDARD] = "standard-webhooks",
+	[HKD_VERIFY_GITHUB] = "github",     [HKD_VERIFY_STRIPE] = "stripe",
+	[HKD_VERIFY_HMAC] = "hmac",         [HKD_VERIFY_TOKEN] = "token",
+};
+
+/* Resolve every secret of list/string member `key` into src->secrets. */
+static void add_secrets(struct loader *ld, const config_setting_t *g,
+                        const char *key, struct hkd_source *src)
+{
+	char **raw = NULL;
+	size_t n = 0;
+	const config_setting_t *s = config_setting_get_member(g, key);
+	if (!s || get_strings(ld, g, key, &raw, &n) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		char err[256], *v = hkd_secret_resolve(raw[i], err, sizeof(err));
+		char **grown;
+		if (!v) {
+			ERR(ld, s, "source '%s': %s: %s", src->name, key, err);
+			continue;
+		}
+		grown = realloc(src->secrets, (src->n_secrets + 2) * sizeof(char *));
+		if (!grown) {
+			free(v);
+			continue;
+		}
+		src->secrets = grown;
+		src->secrets[src->n_secrets++] = v;
+		src->secrets[src->n_secrets] = NULL;
+	}
+out:
+	free_strings(raw, n);
+}
+
+static void load_source(struct loader *ld, const config_setting_t *g,
+                        struct hkd_source *src)
+{
+	static const char *const keys[] = {
+		"verify", "secret", "secrets", "token", "tokens", "header",
+		"algorithm", "encoding", "prefix", "tolerance", "type",
+		"type_from", "id_from", "allow_from", NULL};
+	char *verify = NULL;
+	long long tol = 300;
+	int found = -1;
+
+	check_keys(ld, g, "a source", keys);
+	get_str(ld, g, "verify", &verify);
+	for (size_t i = 0; verify && i < HKD_ARRAY_LEN(verify_names); i++)
+		if (strcmp(verify, verify_names[i]) == 0)
+			found = (int)i;
+	if (found < 0)
+		ERR(ld, g, "source '%s': verify must be standard-webhooks, github, stripe, hmac, token or none",
+		    src->name);
+	else
+		src->verify = (enum hkd_verify)found;
+	free(verify);
+	add_secrets(ld, g, "secret", src);
+	add_secrets(ld, g, "secrets", src);
+	add_secrets(ld, g, "token", src);
+	add_secrets(ld, g, "tokens", src);
+	get_str(ld, g, "header", &src->header);
+	get_str(ld, g, "algorithm", &src->algorithm);
+	get_str(ld, g, "encoding", &src->encoding);
+	get_str(ld, g, "prefix", &src->prefix);
+	if (get_int(ld, g, "tolerance", 1, 86400, &tol) == 0)
+		src->tolerance = tol;
+	get_str(ld, g, "type", &src->type);
+	parse_extract(ld, g, "type_from", &src->type_from);
+	parse_extract(ld, g, "id_from", &src->id_from);
+	get_strings(ld, g, "allow_from", &src->allow_from, &src->n_allow_from);
+	for (size_t i = 0; i < src->n_allow_from; i++) {
+		struct hkd_cidr cidr;
+		char err[128];
+		if (hkd_cidr_parse(src->allow_from[i], &cidr, err, sizeof(err)) != 0)
+			ERR(ld, config_setting_get_member(g, "allow_from"),
+			    "source '%s': allow_from[%zu] \"%s\": %s", src->name, i,
+			    src->allow_from[i], err);
+	}
+	if (found < 0)
+		return;
+	if (src->verify != HKD_VERIFY_NONE && src->n_secrets == 0)
+		ERR(ld, g, "source '%s': verify = \"%s\" needs %s", src->name,
+		    verify_names[src->verify],
+		    src->verify == HKD_VERIFY_TOKEN ? "token (or tokens)" : "secret (or secrets)");
+	if (src->verify == HKD_VERIFY_NONE && src->n_allow_from == 0)
+		ERR(ld, g, "source '%s': verify = \"none\" is only allowed with allow_from",
+		    src->name);
+	if ((src->verify == HKD_VERIFY_HMAC || src->verify == HKD_VERIFY_TOKEN) &&
+	    !src->header)
+		ERR(ld, g, "source '%s': verify = \"%s\" needs header", src->name,
+		    verify_names[src->verify]);
+	if (src->algorithm && strcmp(src->algorithm, "sha1") &&
+	    strcmp(src->algorithm, "sha256") && strcmp(src->algorithm, "sha512"))
+		ERR(ld, config_setting_get_member(g, "algorithm"),
+		    "source '%s': algorithm must be sha1, sha256 or sha512", src->name);
+	if (src->encoding && strcmp(src->encoding, "hex") && strcmp(src->encoding, "base64"))
+		ERR(ld, config_setting_get_member(g, "encoding"),
+		    "source '%s': encoding must be hex or base64", src->name);
+	if (!src->type && !src->type_from.header && !src->type_from.pointer)
+		ERR(ld, g, "source '%s': needs type (a fixed event type) or type_from", src->name);
+	if (src->type && !hkd_event_type_valid(src->type))
+		ERR(ld, config_setting_get_member(g, "type"),
+		    "source '%s': type \"%s\" is not a valid event type", src->name, src->type);
+}
+
+static void load_sources(struct loader *ld, const config_setting_t *g,
+                         struct hkd_config *c)
+{
+	int n;
+	if (!config_setting_is_group(g)) {
+		ERR(ld, g, "sources must be a group { name = { verify = \"...\"; }; }");
+		return;
+	}
+	n = config_setting_length(g);
+	c->sources = calloc((size_t)n + 1, sizeof(*c->sources));
+	if (!c->sources)
+		return;
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *sg = config_setting_get_elem(g, (unsigned)i);
+		struct hkd_source *src = &c->sources[c->n_sources++];
+		src->name = strdup(config_setting_name(sg));
+		if (!config_setting_is_group(sg)) {
+			ERR(ld, sg, "source '%s' must be a group { verify = \"...\"; }", src->name);
+			continue;
+		}
+		load_source(ld, sg, src);
+	}
+}
+
+static void free_sources(struct hkd_config *c)
+{
+	for (size_t i = 0; i < c->n_sources; i++) {
+		struct hkd_source *s = &c->sources[i];
+		for (size_t j = 0; j < s->n_secrets; j++)
+			memset(s->secrets[j], 0, strlen(s->secrets[j]));
+		free_strings(s->secrets, s->n_secrets);
+		free(s->name);
+		free(s->header);
+		free(s->algorithm);
+		free(s->encoding);
+		free(s->prefix);
+		free(s->type);
+		free(s->type_from.header);
+		free(s->type_from.pointer);
+		free(s->id_from.header);
+		free(s->id_from.pointer);
+		free_strings(s->allow_from, s->n_allow_from);
+	}
+	free(c->sources);
+}
+
+const struct hkd_source *hkd_config_source(const struct hkd_config *c,
+                                           const char *name)
+{
+	for (size_t i = 0; i < c->n_sources; i++)
+		if (c->sources[i].name && strcmp(c->sources[i].name, name) == 0)
+			return &c->sources[i];
+	return NULL;
+}
+
 static void load_types(struct loader *ld, const config_setting_t *list,
                        struct hkd_config *c)
 {
@@ -484,7 +671,8 @@ static void load_retry(struct loader *ld, const config_setting_t *s,
 static void load_routes(struct loader *ld, const config_setting_t *list,
                         struct hkd_config *c)
 {
-	static const char *const keys[] = {"events", "handlers", "retry", NULL};
+	static const char *const keys[] = {"events", "handlers", "retry",
+	                                   "sources", NULL};
 	int n;
 	if (!config_setting_is_list(list)) {
 		ERR(ld, list, "routes must be a list ( { events = [...]; handlers = [...]; }, ... )");
@@ -525,6 +713,14 @@ static void load_routes(struct loader *ld, const config_setting_t *list,
 		s = config_setting_get_member(g, "retry");
 		if (s)
 			load_retry(ld, s, r);
+		get_strings(ld, g, "sources", &r->sources, &r->n_sources);
+		s = config_setting_get_member(g, "sources");
+		for (size_t j = 0; j < r->n_sources; j++)
+			if (strcmp(r->sources[j], "api") != 0 &&
+			    strcmp(r->sources[j], "hookd") != 0 &&
+			    !hkd_config_source(c, r->sources[j]))
+				ERR(ld, s, "unknown source '%s' (not defined in sources; \"api\" and \"hookd\" are built in)",
+				    r->sources[j]);
 	}
 }
 
@@ -555,7 +751,7 @@ static void load_top(struct loader *ld, struct hkd_config *c)
 	static const char *const keys[] = {
 		"server", "storage", "plugin_dir", "workers", "queue_size",
 		"shutdown_timeout", "event_types", "handlers", "routes",
-		"subscriptions", NULL};
+		"subscriptions", "sources", NULL};
 	const config_setting_t *root = config_root_setting(&c->lc);
 	const config_setting_t *s;
 	long long v;
@@ -577,6 +773,9 @@ static void load_top(struct loader *ld, struct hkd_config *c)
 		c->shutdown_timeout = (int)v;
 	if ((s = config_setting_get_member(root, "subscriptions")))
 		load_subscriptions(ld, s, c);
+	/* Sources before routes: routes may name them. */
+	if ((s = config_setting_get_member(root, "sources")))
+		load_sources(ld, s, c);
 	if ((s = config_setting_get_member(root, "event_types")))
 		load_types(ld, s, c);
 	/* Handlers before routes: routes refer to them by name. */
@@ -671,6 +870,7 @@ void hkd_config_free(struct hkd_config *c)
 	for (size_t i = 0; i < c->n_routes; i++) {
 		free_strings(c->routes[i].events, c->routes[i].n_events);
 		free_strings(c->routes[i].handlers, c->routes[i].n_handlers);
+		free_strings(c->routes[i].sources, c->routes[i].n_sources);
 		free(c->routes[i].retry_ms);
 	}
 	free(c->routes);
@@ -681,6 +881,7 @@ void hkd_config_free(struct hkd_config *c)
 	free(c->listen_port);
 	free(c->storage_url);
 	free_strings(c->sub_allow, c->n_sub_allow);
+	free_sources(c);
 	free(c->storage_synchronous);
 	free(c->plugin_dir);
 	free(c->path);

@@ -37,9 +37,44 @@ struct hkd_handler_conf {
 	config_setting_t *setting; /* the handler's group (borrowed from lc) */
 };
 
+/* How an inbound source proves who it is (sources = { … }). */
+enum hkd_verify {
+	HKD_VERIFY_NONE = 0,   /* only with allow_from */
+	HKD_VERIFY_STANDARD,   /* Standard Webhooks */
+	HKD_VERIFY_GITHUB,     /* X-Hub-Signature-256 */
+	HKD_VERIFY_STRIPE,     /* Stripe-Signature */
+	HKD_VERIFY_HMAC,       /* generic HMAC of the body */
+	HKD_VERIFY_TOKEN       /* a shared secret in a header */
+};
+
+/* Where a value comes from: a fixed text, a header, or a JSON pointer. */
+struct hkd_extract {
+	char *header; /* "header:NAME" */
+	char *pointer; /* "json:/pointer" */
+};
+
+struct hkd_source {
+	char *name;
+	enum hkd_verify verify;
+	char **secrets; /* resolved (secret, secrets, token, tokens) */
+	size_t n_secrets;
+	char *header;    /* hmac/token: where the signature or token is */
+	char *algorithm; /* hmac: sha1, sha256 (default), sha512 */
+	char *encoding;  /* hmac: hex (default) or base64 */
+	char *prefix;    /* hmac: text before the signature, e.g. "sha256=" */
+	int64_t tolerance; /* seconds, for timestamps */
+	char *type;      /* fixed event type */
+	struct hkd_extract type_from;
+	struct hkd_extract id_from;
+	char **allow_from; /* CIDRs */
+	size_t n_allow_from;
+};
+
 struct hkd_route_conf {
 	char **events; /* globs */
 	size_t n_events;
+	char **sources; /* only events from these sources; NULL = any */
+	size_t n_sources;
 	char **handlers;
 	size_t n_handlers;
 	int64_t *retry_ms; /* delays before attempt 2, 3, …; NULL = default */
@@ -78,6 +113,9 @@ struct hkd_config {
 	int64_t sub_secret_grace;  /* seconds an old secret still signs */
 	int sub_timeout;           /* seconds per attempt */
 
+	struct hkd_source *sources;
+	size_t n_sources;
+
 	struct hkd_event_type *types;
 	size_t n_types;
 	struct hkd_handler_conf *handlers;
@@ -107,6 +145,10 @@ struct hkd_config *hkd_config_read(const char *path,
                                    const char *plugin_dir_override,
                                    struct hkd_diag *d);
 void hkd_config_free(struct hkd_config *c);
+
+/* The inbound source named `name`, or NULL. */
+const struct hkd_source *hkd_config_source(const struct hkd_config *c,
+                                           const char *name);
 
 /* The catalog entry named `name`, or NULL. */
 const struct hkd_event_type *hkd_config_type(const struct hkd_config *c,

@@ -25,6 +25,9 @@
 #include "glob.h"
 #include "http_api.h"
 #include "ingest.h"
+#include "jsonptr.h"
+#include "signature.h"
+#include "../plugins/http/ssrf.h"
 #include "log.h"
 #include "metrics.h"
 #include "runtime.h"
@@ -44,6 +47,7 @@ enum endpoint {
 	EP_SUBS,            /* /v4/webhook-subscriptions */
 	EP_SUB,             /* /v4/webhook-subscriptions/{id} */
 	EP_SUB_TEST,        /* /v4/webhook-subscriptions/{id}/test */
+	EP_HOOK,            /* /hooks/{source} */
 };
 
 /* Methods an endpoint answers, for 405 and its Allow header. */
@@ -487,6 +491,220 @@ out:
 	return rc;
 }
 
+/* A header of the request, or NULL. */
+static const char *header(struct MHD_Connection *conn, const char *name)
+{
+	return name ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name)
+	            : NULL;
+}
+
+/*
+ * First look at POST /hooks/{source}: 404 for an unknown source, 403 for
+ * a client outside its allow_from. Returns 1 when answered.
+ */
+static int refuse_hook(struct MHD_Connection *conn, struct request *rq,
+                       enum MHD_Result *rc)
+{
+	const struct hkd_source *src = hkd_config_source(rq->rt->cfg, rq->param);
+	const union MHD_ConnectionInfo *ci;
+	struct hkd_ip ip;
+	int allowed = 0;
+
+	if (!src) {
+		*rc = send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NULL, NULL,
+		                 NULL, "no source named '%s'", rq->param);
+		return 1;
+	}
+	if (src->n_allow_from == 0)
+		return 0;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr &&
+	    hkd_ip_from_sockaddr(ci->client_addr, &ip) == 0)
+		for (size_t i = 0; i < src->n_allow_from && !allowed; i++) {
+			struct hkd_cidr cidr;
+			if (hkd_cidr_parse(src->allow_from[i], &cidr, NULL, 0) == 0 &&
+			    hkd_cidr_contains(&cidr, &ip))
+				allowed = 1;
+		}
+	if (allowed)
+		return 0;
+	hkd_metrics_event_rejected("forbidden");
+	*rc = send_error(conn, MHD_HTTP_FORBIDDEN, "forbidden", NULL, NULL, NULL,
+	                 "source '%s' does not accept requests from this address",
+	                 src->name);
+	return 1;
+}
+
+/* Check the request's signature the way src says. */
+static enum hkd_sig_result verify_hook(struct MHD_Connection *conn,
+                                       const struct hkd_source *src,
+                                       const struct request *rq, char *why,
+                                       size_t whylen)
+{
+	const unsigned char *body = (const unsigned char *)(rq->body ? rq->body : "");
+	const char *const *sec = (const char *const *)src->secrets;
+	int64_t now = hkd_now_ms() / 1000;
+	switch (src->verify) {
+	case HKD_VERIFY_STANDARD:
+		return hkd_sig_standard(header(conn, "webhook-id"),
+		                        header(conn, "webhook-timestamp"),
+		                        header(conn, "webhook-signature"), body, rq->len,
+		                        sec, src->n_secrets, now, src->tolerance, why,
+		                        whylen);
+	case HKD_VERIFY_GITHUB:
+		return hkd_sig_github(header(conn, "X-Hub-Signature-256"), body, rq->len,
+		                      sec, src->n_secrets, why, whylen);
+	case HKD_VERIFY_STRIPE:
+		return hkd_sig_stripe(header(conn, "Stripe-Signature"), body, rq->len,
+		                      sec, src->n_secrets, now, src->tolerance, why,
+		                      whylen);
+	case HKD_VERIFY_HMAC:
+		return hkd_sig_hmac(header(conn, src->header),
+		                    src->algorithm ? src->algorithm : "sha256",
+		                    src->encoding ? src->encoding : "hex", src->prefix,
+		                    body, rq->len, sec, src->n_secrets, why, whylen);
+	case HKD_VERIFY_TOKEN:
+		return hkd_sig_token(header(conn, src->header), sec, src->n_secrets,
+		                     why, whylen);
+	case HKD_VERIFY_NONE:
+		break;
+	}
+	return HKD_SIG_OK;
+}
+
+/* A value taken from a header or the JSON body, as text (caller frees). */
+static char *extract(struct MHD_Connection *conn, const struct hkd_extract *x,
+                     const json_t *body)
+{
+	const json_t *v;
+	char buf[64];
+	if (x->header) {
+		const char *h = header(conn, x->header);
+		return h && *h ? strdup(h) : NULL;
+	}
+	if (!x->pointer || !(v = hkd_json_pointer(body, x->pointer)))
+		return NULL;
+	if (json_is_string(v))
+		return strdup(json_string_value(v));
+	if (json_is_integer(v)) {
+		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return strdup(buf);
+	}
+	return NULL;
+}
+
+/* POST /hooks/{source}: a third party's webhook, verified, as an event. */
+static enum MHD_Result receive_hook(struct MHD_Connection *conn,
+                                    struct request *rq)
+{
+	const struct hkd_source *src = hkd_config_source(rq->rt->cfg, rq->param);
+	struct hkd_ingest_req req;
+	struct hkd_ingest_result res;
+	enum hkd_sig_result sig;
+	json_error_t jerr;
+	json_t *body = NULL;
+	char why[512] = "", *type = NULL, *xid = NULL, id[HKD_ID_MAX + 1];
+	enum MHD_Result rc;
+
+	sig = verify_hook(conn, src, rq, why, sizeof(why));
+	if (sig != HKD_SIG_OK) {
+		int stale = sig == HKD_SIG_STALE;
+		hkd_metrics_event_rejected(stale ? "stale_timestamp" : "invalid_signature");
+		hkd_log_kv(HOOKD_LOG_WARN, "rejected", "source", src->name, "reason",
+		           hkd_sig_result_name(sig), "detail", why, NULL);
+		return send_error(conn, stale ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_UNAUTHORIZED,
+		                  stale ? "stale_timestamp" : "invalid_signature", NULL,
+		                  NULL, NULL, "%s", why[0] ? why : hkd_sig_result_name(sig));
+	}
+	body = json_loadb(rq->body ? rq->body : "", rq->len, JSON_REJECT_DUPLICATES,
+	                  &jerr);
+	if (!body || !json_is_object(body)) {
+		hkd_metrics_event_rejected("invalid_json");
+		rc = send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL, NULL,
+		                NULL, "the body must be a JSON object%s%s",
+		                body ? "" : ": ", body ? "" : jerr.text);
+		goto out;
+	}
+	type = src->type ? strdup(src->type) : extract(conn, &src->type_from, body);
+	if (!type || !hkd_event_type_valid(type)) {
+		hkd_metrics_event_rejected("invalid_event");
+		rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
+		                src->type_from.pointer ? src->type_from.pointer : NULL,
+		                NULL, NULL, "%s %s%s%s",
+		                type ? "the event type taken from" : "no event type in",
+		                src->type_from.header ? "header " : "JSON pointer ",
+		                src->type_from.header ? src->type_from.header
+		                                      : src->type_from.pointer,
+		                type ? " is not a valid event type name" : "");
+		goto out;
+	}
+	memset(&req, 0, sizeof(req));
+	if (src->id_from.header || src->id_from.pointer) {
+		xid = extract(conn, &src->id_from, body);
+		/* Ids are the source's: "github:<delivery id>", so a replayed
+		 * delivery is recognised and two sources never collide. */
+		if (!xid || snprintf(id, sizeof(id), "%s:%s", src->name, xid) >= (int)sizeof(id) ||
+		    !hkd_event_id_valid(id)) {
+			hkd_metrics_event_rejected("invalid_event");
+			rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
+			                NULL, NULL, NULL,
+			                "no usable event id in %s (1-128 characters of [A-Za-z0-9_.:-])",
+			                src->id_from.header ? src->id_from.header
+			                                    : src->id_from.pointer);
+			goto out;
+		}
+		req.id = id;
+	}
+	req.type = type;
+	req.data = body;
+	req.source = src->name;
+	req.check_catalog = 1;
+	switch (hkd_ingest(rq->rt, store_, &req, &res)) {
+	case HKD_INGEST_OK:
+		hkd_metrics_event_accepted();
+		rc = send_json(conn, MHD_HTTP_ACCEPTED,
+		               json_pack("{s:s, s:I}", "id", res.id, "deliveries",
+		                         (json_int_t)res.deliveries),
+		               NULL, NULL);
+		break;
+	case HKD_INGEST_DUPLICATE:
+		/* A replay of something already received: acknowledged, once. */
+		hkd_metrics_event_duplicate();
+		rc = send_json(conn, MHD_HTTP_OK,
+		               json_pack("{s:s, s:b}", "id", res.id, "duplicate", 1),
+		               NULL, NULL);
+		break;
+	case HKD_INGEST_UNKNOWN_TYPE:
+		hkd_metrics_event_rejected("unknown_event_type");
+		rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT,
+		                "unknown_event_type", NULL, NULL, NULL, "%s", res.detail);
+		break;
+	case HKD_INGEST_INVALID:
+		hkd_metrics_event_rejected("invalid_event");
+		rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
+		                res.err.field, NULL, NULL, "%s", res.err.message);
+		break;
+	case HKD_INGEST_QUEUE_FULL:
+		hkd_metrics_event_rejected("queue_full");
+		rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "queue_full", NULL,
+		                MHD_HTTP_HEADER_RETRY_AFTER, "1",
+		                "the delivery queue is full; retry later");
+		break;
+	case HKD_INGEST_STORE_FAILED:
+		rc = store_unavailable(conn, res.detail);
+		break;
+	default:
+		rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", NULL,
+		                MHD_HTTP_HEADER_RETRY_AFTER, "1", "out of memory");
+		break;
+	}
+out:
+	free(type);
+	free(xid);
+	json_decref(body);
+	return rc;
+}
+
 /* /v4/webhook-subscriptions and below. */
 static enum MHD_Result subscriptions(struct MHD_Connection *conn,
                                      struct request *rq, const char *method)
@@ -552,6 +770,14 @@ static enum endpoint endpoint_of(const char *url, char **param)
 		return EP_DELIVERIES;
 	if (strcmp(url, "/v4/deliveries/retry") == 0)
 		return EP_DEAD_RETRY;
+	if (strncmp(url, "/hooks/", 7) == 0) {
+		*param = segment(url + 7, &rest);
+		if (*param && (*rest == '\0' || strcmp(rest, "/") == 0))
+			return EP_HOOK;
+		free(*param);
+		*param = NULL;
+		return EP_NONE;
+	}
 	if (strcmp(url, "/v4/webhook-subscriptions") == 0 ||
 	    strcmp(url, "/v4/webhook-subscriptions/") == 0)
 		return EP_SUBS;
@@ -585,7 +811,8 @@ static unsigned methods_of(enum endpoint ep)
 	case EP_EVENTS: return M_GET | M_POST;
 	case EP_DELIVERY_RETRY:
 	case EP_DEAD_RETRY:
-	case EP_SUB_TEST: return M_POST;
+	case EP_SUB_TEST:
+	case EP_HOOK: return M_POST;
 	case EP_SUBS: return M_GET | M_POST;
 	case EP_SUB: return M_GET | M_PATCH | M_DELETE;
 	case EP_NONE: break;
@@ -652,10 +879,12 @@ static int refuse_early(struct MHD_Connection *conn, const char *url,
 	}
 	if (m != M_POST && m != M_PATCH)
 		return 0;
+	if (rq->ep == EP_HOOK && refuse_hook(conn, rq, rc))
+		return 1;
 	/* Publishing and subscribing need a JSON body; the retry and test
 	 * calls take an optional one. */
 	if ((rq->ep == EP_EVENTS || rq->ep == EP_SUBS || rq->ep == EP_SUB ||
-	     has_body(conn)) && !is_json_type(conn)) {
+	     rq->ep == EP_HOOK || has_body(conn)) && !is_json_type(conn)) {
 		hkd_metrics_event_rejected("unsupported_media_type");
 		*rc = send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
 		                 "unsupported_media_type", NULL, NULL, NULL,
@@ -761,6 +990,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	case EP_SUBS:
 	case EP_SUB:
 	case EP_SUB_TEST: return subscriptions(conn, rq, method);
+	case EP_HOOK: return receive_hook(conn, rq);
 	case EP_NONE: break;
 	}
 	return MHD_NO;

@@ -28,16 +28,17 @@ static void catalog_names(const struct hkd_config *cfg, char *buf, size_t len)
 /* Handlers from the routes, then matching subscriptions. Caller frees
  * *out and *sub_ids (hkd_subs_free_ids). */
 static size_t fan_out(const struct hkd_runtime *rt, const char *type,
-                      struct hkd_match **out, char ***sub_ids)
+                      const char *source, struct hkd_match **out,
+                      char ***sub_ids)
 {
-	size_t n = hkd_runtime_route(rt, type, NULL, 0);
+	size_t n = hkd_runtime_route(rt, type, source, NULL, 0);
 	size_t n_subs = hkd_subs_route(type, sub_ids);
 	struct hkd_match *m = calloc(n + n_subs + 1, sizeof(*m));
 	if (!m) {
 		*out = NULL;
 		return 0;
 	}
-	n = hkd_runtime_route(rt, type, m, n);
+	n = hkd_runtime_route(rt, type, source, m, n);
 	for (size_t i = 0; i < n_subs; i++) {
 		m[n + i].target = (*sub_ids)[i];
 		m[n + i].concurrency = hkd_subs_concurrency();
@@ -88,7 +89,7 @@ enum hkd_ingest_status hkd_ingest(struct hkd_runtime *rt, struct hkd_store *st,
 		rc = HKD_INGEST_INVALID;
 		goto out;
 	}
-	n = fan_out(rt, rq->type, &matches, &sub_ids);
+	n = fan_out(rt, rq->type, rq->source, &matches, &sub_ids);
 	json = json_dumps(envelope, JSON_COMPACT);
 	dels = calloc(n + 1, sizeof(*dels));
 	if (!matches || !json || !dels ||

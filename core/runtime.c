@@ -225,12 +225,20 @@ const struct hkd_handler *hkd_runtime_handler(const struct hkd_runtime *rt,
 }
 
 size_t hkd_runtime_route(const struct hkd_runtime *rt, const char *type,
-                         struct hkd_match *out, size_t max)
+                         const char *source, struct hkd_match *out,
+                         size_t max)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < rt->n_routes; i++) {
 		const struct hkd_route *r = &rt->routes[i];
 		int hit = 0;
+		if (r->conf->n_sources) {
+			int from = 0;
+			for (size_t j = 0; j < r->conf->n_sources && !from; j++)
+				from = source && strcmp(r->conf->sources[j], source) == 0;
+			if (!from)
+				continue;
+		}
 		for (size_t j = 0; j < r->conf->n_events && !hit; j++)
 			hit = hkd_glob_match(r->conf->events[j], type);
 		if (!hit)

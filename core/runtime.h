@@ -71,11 +71,13 @@ const struct hkd_handler *hkd_runtime_handler(const struct hkd_runtime *rt,
                                               const char *name);
 
 /*
- * Targets for event type `type`: each handler once (the first matching
+ * Targets for an event of `type` from `source` (routes with a sources
+ * list only take events from those): each handler once (the first matching
  * route decides its retry schedule). Fills out[0..max) and returns the
  * count (may exceed max: call again with more room).
  */
 size_t hkd_runtime_route(const struct hkd_runtime *rt, const char *type,
-                         struct hkd_match *out, size_t max);
+                         const char *source, struct hkd_match *out,
+                         size_t max);
 
 #endif

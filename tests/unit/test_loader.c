@@ -188,13 +188,13 @@ START_TEST(test_runtime_ok_and_routes)
 	/* One library for both handlers. */
 	ck_assert_uint_eq(rt->n_libs, 1);
 	ck_assert_int_eq(hkd_runtime_handler(rt, "b")->concurrency, 3);
-	ck_assert_uint_eq(hkd_runtime_route(rt, "order.paid", m, 4), 2);
+	ck_assert_uint_eq(hkd_runtime_route(rt, "order.paid", "api", m, 4), 2);
 	ck_assert_str_eq(m[0].target, "a");
 	ck_assert_str_eq(m[1].target, "b");
 	/* b matched the first route first: its schedule is that route's. */
 	ck_assert_uint_eq(m[1].n_retry, 2);
 	ck_assert_int_eq(m[1].retry_ms[1], 2000);
-	ck_assert_uint_eq(hkd_runtime_route(rt, "user.created", m, 4), 1);
+	ck_assert_uint_eq(hkd_runtime_route(rt, "user.created", "api", m, 4), 1);
 	ck_assert_str_eq(m[0].target, "b");
 	ck_assert_uint_eq(m[0].n_retry, hkd_default_retry_len);
 	hkd_runtime_unref(rt);
