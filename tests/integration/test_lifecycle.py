@@ -221,6 +221,19 @@ routes = ( { events = ["*"]; handlers = ["B"]; } );
     assert "listening" not in r.stderr, r.stderr
 
 
+@test("the manual page documents every option --help lists")
+def man_page_options():
+    r = run_hookd(["--help"])
+    assert r.returncode == 0, r
+    opts = sorted(set(re.findall(r"--[a-z][a-z-]+", r.stdout)))
+    assert "--check-config" in opts and "--storage" in opts, opts
+    with open(os.path.join(h.SRCDIR, "docs", "man", "hookd.8"),
+              encoding="utf-8") as f:
+        man = f.read().replace("\\-", "-")
+    missing = [o for o in opts if o not in man]
+    assert not missing, "hookd.8 does not mention %r" % missing
+
+
 @test("--version prints the version and the plugin ABI")
 def version():
     r = run_hookd(["--version"])
