@@ -206,12 +206,62 @@ static enum MHD_Result store_unavailable(struct MHD_Connection *conn,
 	                  "the event store cannot write (%s); retry later", why);
 }
 
+/*
+ * Ingest req and answer as publishing does: 202 stored, 200 duplicate,
+ * 422, 503. type_field names where the type came from in the request
+ * (for the unknown_event_type error), or NULL.
+ */
+static enum MHD_Result answer_ingest(struct MHD_Connection *conn,
+                                     struct request *rq,
+                                     const struct hkd_ingest_req *req,
+                                     const char *type_field)
+{
+	struct hkd_ingest_result res;
+	switch (hkd_ingest(rq->rt, store_, req, &res)) {
+	case HKD_INGEST_OK:
+		hkd_metrics_event_accepted();
+		return send_json(conn, MHD_HTTP_ACCEPTED,
+		                 json_pack("{s:s, s:I}", "id", res.id, "deliveries",
+		                           (json_int_t)res.deliveries),
+		                 NULL, NULL);
+	case HKD_INGEST_DUPLICATE:
+		/* Already stored (a retried publish, a replayed webhook). */
+		hkd_metrics_event_duplicate();
+		return send_json(conn, MHD_HTTP_OK,
+		                 json_pack("{s:s, s:b}", "id", res.id, "duplicate", 1),
+		                 NULL, NULL);
+	case HKD_INGEST_UNKNOWN_TYPE:
+		hkd_metrics_event_rejected("unknown_event_type");
+		return send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT,
+		                  "unknown_event_type", type_field, NULL, NULL, "%s",
+		                  res.detail);
+	case HKD_INGEST_INVALID:
+		hkd_metrics_event_rejected("invalid_event");
+		return send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
+		                  res.err.field, NULL, NULL, "%s", res.err.message);
+	case HKD_INGEST_QUEUE_FULL:
+		hkd_metrics_event_rejected("queue_full");
+		hkd_log_kv(HOOKD_LOG_WARN, "rejected", "type", req->type, "source",
+		           req->source, "reason", "queue full", NULL);
+		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "queue_full",
+		                  NULL, MHD_HTTP_HEADER_RETRY_AFTER, "1",
+		                  "the delivery queue is full; retry later");
+	case HKD_INGEST_STORE_FAILED:
+		hkd_log_kv(HOOKD_LOG_WARN, "rejected", "type", req->type, "source",
+		           req->source, "reason", "store cannot write", "detail",
+		           res.detail, NULL);
+		return store_unavailable(conn, res.detail);
+	default:
+		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+		                  NULL, MHD_HTTP_HEADER_RETRY_AFTER, "1", "out of memory");
+	}
+}
+
 static enum MHD_Result publish(struct MHD_Connection *conn,
                                struct request *rq)
 {
 	struct hkd_envelope_error eerr;
 	struct hkd_ingest_req req;
-	struct hkd_ingest_result res;
 	json_error_t jerr;
 	json_t *body;
 	enum MHD_Result rc;
@@ -236,49 +286,7 @@ static enum MHD_Result publish(struct MHD_Connection *conn,
 	req.id = json_string_value(json_object_get(body, "id"));
 	req.source = "api";
 	req.check_catalog = 1;
-	switch (hkd_ingest(rq->rt, store_, &req, &res)) {
-	case HKD_INGEST_OK:
-		hkd_metrics_event_accepted();
-		rc = send_json(conn, MHD_HTTP_ACCEPTED,
-		               json_pack("{s:s, s:I}", "id", res.id, "deliveries",
-		                         (json_int_t)res.deliveries),
-		               NULL, NULL);
-		break;
-	case HKD_INGEST_DUPLICATE:
-		hkd_metrics_event_duplicate();
-		rc = send_json(conn, MHD_HTTP_OK,
-		               json_pack("{s:s, s:b}", "id", res.id, "duplicate", 1),
-		               NULL, NULL);
-		break;
-	case HKD_INGEST_UNKNOWN_TYPE:
-		hkd_metrics_event_rejected("unknown_event_type");
-		rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT,
-		                "unknown_event_type", "/type", NULL, NULL, "%s",
-		                res.detail);
-		break;
-	case HKD_INGEST_INVALID:
-		hkd_metrics_event_rejected("invalid_event");
-		rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
-		                res.err.field, NULL, NULL, "%s", res.err.message);
-		break;
-	case HKD_INGEST_QUEUE_FULL:
-		hkd_metrics_event_rejected("queue_full");
-		hkd_log_kv(HOOKD_LOG_WARN, "rejected", "type", req.type, "reason",
-		           "queue full", NULL);
-		rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "queue_full",
-		                NULL, MHD_HTTP_HEADER_RETRY_AFTER, "1",
-		                "the delivery queue is full; retry later");
-		break;
-	case HKD_INGEST_STORE_FAILED:
-		hkd_log_kv(HOOKD_LOG_WARN, "rejected", "type", req.type, "reason",
-		           "store cannot write", "detail", res.detail, NULL);
-		rc = store_unavailable(conn, res.detail);
-		break;
-	default:
-		rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-		                NULL, MHD_HTTP_HEADER_RETRY_AFTER, "1", "out of memory");
-		break;
-	}
+	rc = answer_ingest(conn, rq, &req, "/type");
 out:
 	json_decref(body);
 	return rc;
@@ -599,7 +607,6 @@ static enum MHD_Result receive_hook(struct MHD_Connection *conn,
 {
 	const struct hkd_source *src = hkd_config_source(rq->rt->cfg, rq->param);
 	struct hkd_ingest_req req;
-	struct hkd_ingest_result res;
 	enum hkd_sig_result sig;
 	json_error_t jerr;
 	json_t *body = NULL;
@@ -659,45 +666,7 @@ static enum MHD_Result receive_hook(struct MHD_Connection *conn,
 	req.data = body;
 	req.source = src->name;
 	req.check_catalog = 1;
-	switch (hkd_ingest(rq->rt, store_, &req, &res)) {
-	case HKD_INGEST_OK:
-		hkd_metrics_event_accepted();
-		rc = send_json(conn, MHD_HTTP_ACCEPTED,
-		               json_pack("{s:s, s:I}", "id", res.id, "deliveries",
-		                         (json_int_t)res.deliveries),
-		               NULL, NULL);
-		break;
-	case HKD_INGEST_DUPLICATE:
-		/* A replay of something already received: acknowledged, once. */
-		hkd_metrics_event_duplicate();
-		rc = send_json(conn, MHD_HTTP_OK,
-		               json_pack("{s:s, s:b}", "id", res.id, "duplicate", 1),
-		               NULL, NULL);
-		break;
-	case HKD_INGEST_UNKNOWN_TYPE:
-		hkd_metrics_event_rejected("unknown_event_type");
-		rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT,
-		                "unknown_event_type", NULL, NULL, NULL, "%s", res.detail);
-		break;
-	case HKD_INGEST_INVALID:
-		hkd_metrics_event_rejected("invalid_event");
-		rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
-		                res.err.field, NULL, NULL, "%s", res.err.message);
-		break;
-	case HKD_INGEST_QUEUE_FULL:
-		hkd_metrics_event_rejected("queue_full");
-		rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "queue_full", NULL,
-		                MHD_HTTP_HEADER_RETRY_AFTER, "1",
-		                "the delivery queue is full; retry later");
-		break;
-	case HKD_INGEST_STORE_FAILED:
-		rc = store_unavailable(conn, res.detail);
-		break;
-	default:
-		rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", NULL,
-		                MHD_HTTP_HEADER_RETRY_AFTER, "1", "out of memory");
-		break;
-	}
+	rc = answer_ingest(conn, rq, &req, NULL);
 out:
 	free(type);
 	free(xid);
