@@ -20,6 +20,7 @@
 #include "dispatch.h"
 #include "http_api.h"
 #include "log.h"
+#include "notify.h"
 #include "plugin_loader.h"
 #include "runtime.h"
 #include "store.h"
@@ -308,6 +309,8 @@ int main(int argc, char **argv)
 	hkd_log_setup(o.log_format, o.log_level);
 	if (o.list_plugins)
 		return list_plugins(&o);
+	if (!o.check_only)
+		hkd_notify_init();
 
 	/* Before any thread exists: libcurl for plugins, signal routing. */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
@@ -375,12 +378,15 @@ int main(int argc, char **argv)
 		           "config", o.config, "workers", workers, "storage",
 		           rt->cfg->storage_url, NULL);
 	}
+	hkd_notify("READY=1\nSTATUS=accepting events");
 
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
+			hkd_notify_reloading();
 			reload(&o);
+			hkd_notify("READY=1");
 			continue;
 		}
 		break;
@@ -388,6 +394,7 @@ int main(int argc, char **argv)
 
 	hkd_log_kv(HOOKD_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
 	           NULL);
+	hkd_notify("STOPPING=1");
 	hkd_http_quiesce();
 	hkd_http_stop();
 	rt = hkd_runtime_current();

@@ -5,6 +5,7 @@ import json
 import os
 import re
 import signal
+import socket
 import time
 
 import hookdtest as h
@@ -321,6 +322,89 @@ def list_test_plugins():
         assert os.path.join(h.TEST_PLUGIN_DIR, name + ".so") in r.stderr, \
             (name, r.stderr)
     assert "ABI 2.0" in r.stderr, r.stderr
+
+
+# ------------------------------------------------------------- sd_notify --
+
+def notify_socket(name):
+    """A datagram socket for the notify protocol: (socket, address)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    if name.startswith("@"):
+        sock.bind("\0" + name[1:])
+    else:
+        sock.bind(name)
+    sock.settimeout(10)
+    return sock
+
+
+def next_notice(sock, what):
+    try:
+        return sock.recv(4096).decode()
+    except socket.timeout:
+        raise AssertionError("no notification (%s) within 10 s" % what)
+
+
+@test("NOTIFY_SOCKET: READY=1 once listening, RELOADING=1 with "
+      "MONOTONIC_USEC then READY=1 around SIGHUP (good or refused), "
+      "STOPPING=1 on SIGTERM; handlers' programs do not inherit it",
+      timeout=40)
+def sd_notify():
+    t = h.tmpdir()
+    path = os.path.join(t, "notify.sock")
+    env_out = os.path.join(t, "env")
+    sock = notify_socket(path)
+    try:
+        body = conf("""
+handlers = { envdump = { plugin = "exec";
+                         command = ["/bin/sh", "-c", "env > %s"]; }; };
+routes = ( { events = ["*"]; handlers = ["envdump"]; } );
+""" % env_out)
+        d = Daemon(body, env={"NOTIFY_SOCKET": path})
+        with d:
+            msg = next_notice(sock, "start")
+            assert msg.split("\n")[0] == "READY=1", msg
+            assert d.records(msg="started"), "READY=1 before 'started'"
+            assert d.get("/healthz").status == 200
+            d.publish({"type": "x"})
+            h.wait_for(lambda: os.path.exists(env_out) and
+                       "HOOKD_EVENT_ID" in open(env_out).read(), 10,
+                       "the exec handler's environment dump")
+            assert "NOTIFY_SOCKET" not in open(env_out).read(), \
+                "a handler's program inherited NOTIFY_SOCKET"
+
+            before = time.monotonic()
+            assert d.reload(body) is True
+            after = time.monotonic()
+            msg = next_notice(sock, "reload")
+            fields = dict(l.split("=", 1) for l in msg.split("\n") if l)
+            assert fields.get("RELOADING") == "1", msg
+            usec = int(fields["MONOTONIC_USEC"]) / 1e6
+            assert before - 1 <= usec <= after + 1, (before, usec, after)
+            assert next_notice(sock, "after reload") == "READY=1"
+
+            assert d.reload("this is { not a config") is False
+            assert next_notice(sock, "refused").startswith("RELOADING=1\n")
+            assert next_notice(sock, "after refused") == "READY=1"
+
+            assert d.stop(signal.SIGTERM) == 0
+            assert next_notice(sock, "stop") == "STOPPING=1"
+    finally:
+        sock.close()
+
+
+@test("NOTIFY_SOCKET in the abstract namespace (@name) works; a relative "
+      "name is refused with a warning and hookd runs on")
+def sd_notify_abstract():
+    name = "@hookd-test-%d" % os.getpid()
+    sock = notify_socket(name)
+    try:
+        with Daemon(conf(), env={"NOTIFY_SOCKET": name}):
+            assert next_notice(sock, "start").startswith("READY=1")
+    finally:
+        sock.close()
+    with Daemon(conf(), env={"NOTIFY_SOCKET": "relative.sock"}) as d:
+        assert d.get("/healthz").status == 200
+        assert d.records(msg="notify", level="warn"), d.log_text()
 
 
 if __name__ == "__main__":
