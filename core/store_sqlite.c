@@ -44,6 +44,47 @@
 typedef int (*job_fn)(struct hkd_store *st, void *arg, char *err,
                       size_t errlen);
 
+/*
+ * The writer's hot statements, prepared once (on first use) and kept:
+ * parsing SQL again for every event and every savepoint costs more than
+ * running it.
+ */
+enum wstmt {
+	W_BEGIN,
+	W_COMMIT,
+	W_ROLLBACK,
+	W_SAVEPOINT,
+	W_RELEASE,
+	W_ROLLBACK_TO,
+	W_PUT_EVENT,
+	W_PUT_DELIVERY,
+	W_RECORD_STATE,
+	W_RECORD_ATTEMPT,
+	W_COUNT
+};
+
+static const char *const wstmt_sql[W_COUNT] = {
+	[W_BEGIN] = "BEGIN IMMEDIATE",
+	[W_COMMIT] = "COMMIT",
+	[W_ROLLBACK] = "ROLLBACK",
+	[W_SAVEPOINT] = "SAVEPOINT job",
+	[W_RELEASE] = "RELEASE job",
+	[W_ROLLBACK_TO] = "ROLLBACK TO job",
+	[W_PUT_EVENT] =
+		"INSERT INTO events(id, type, source, timestamp, created_at, body) "
+		"VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+	[W_PUT_DELIVERY] =
+		"INSERT INTO deliveries(id, event_seq, target, state, schedule, "
+		"next_at, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
+	[W_RECORD_STATE] =
+		"UPDATE deliveries SET state = ?, attempts = max(attempts, ?), "
+		"next_at = ?, last_outcome = ?, last_reason = ?, updated_at = ? "
+		"WHERE id = ? RETURNING seq",
+	[W_RECORD_ATTEMPT] =
+		"INSERT INTO attempts(delivery_seq, number, started_at, duration_us, "
+		"outcome, detail) VALUES (?, ?, ?, ?, ?, ?)",
+};
+
 struct job {
 	job_fn fn;
 	void *arg;
@@ -73,7 +114,41 @@ struct hkd_store {
 
 	struct hkd_store_options opt;
 	int64_t next_purge; /* monotonic ms */
+	sqlite3_stmt *ws[W_COUNT]; /* on db, under wlock; see wstmt */
 };
+
+/* The writer's statement `w`, reset and unbound; NULL when it cannot be
+ * prepared (the error is db's). Call with wlock held. */
+static sqlite3_stmt *wstmt(struct hkd_store *st, enum wstmt w)
+{
+	if (st->ws[w]) {
+		sqlite3_reset(st->ws[w]);
+		sqlite3_clear_bindings(st->ws[w]);
+		return st->ws[w];
+	}
+	if (sqlite3_prepare_v3(st->db, wstmt_sql[w], -1, SQLITE_PREPARE_PERSISTENT,
+	                       &st->ws[w], NULL) != SQLITE_OK)
+		return NULL;
+	return st->ws[w];
+}
+
+/* Run statement `w`, which returns no rows. 0, or -1 (the error is db's). */
+static int wexec(struct hkd_store *st, enum wstmt w)
+{
+	sqlite3_stmt *q = wstmt(st, w);
+	int rc = q ? sqlite3_step(q) : SQLITE_ERROR;
+	if (q)
+		sqlite3_reset(q);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void wstmt_finalize(struct hkd_store *st)
+{
+	for (int i = 0; i < W_COUNT; i++) {
+		sqlite3_finalize(st->ws[i]);
+		st->ws[i] = NULL;
+	}
+}
 
 const char *hkd_state_name(enum hkd_delivery_state s)
 {
@@ -326,10 +401,7 @@ static int job_put(struct hkd_store *st, void *argp, char *err, size_t errlen)
 	int64_t now = hkd_now_ms(), event_seq;
 	int rc = HKD_STORE_FAILED;
 
-	if (sqlite3_prepare_v2(st->db,
-	                       "INSERT INTO events(id, type, source, timestamp, created_at, body) "
-	                       "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-	                       -1, &q, NULL) != SQLITE_OK)
+	if (!(q = wstmt(st, W_PUT_EVENT)))
 		goto sqlfail;
 	sqlite3_bind_text(q, 1, a->ev->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, a->ev->type, -1, SQLITE_STATIC);
@@ -344,12 +416,8 @@ static int job_put(struct hkd_store *st, void *argp, char *err, size_t errlen)
 		goto out;
 	}
 	event_seq = sqlite3_last_insert_rowid(st->db);
-	sqlite3_finalize(q);
-	q = NULL;
-	if (sqlite3_prepare_v2(st->db,
-	                       "INSERT INTO deliveries(id, event_seq, target, state, schedule, "
-	                       "next_at, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
-	                       -1, &q, NULL) != SQLITE_OK)
+	sqlite3_reset(q);
+	if (!(q = wstmt(st, W_PUT_DELIVERY)))
 		goto sqlfail;
 	for (size_t i = 0; i < a->n; i++) {
 		char *sched = schedule_json(a->d[i].retry_ms, a->d[i].n_retry);
@@ -374,7 +442,8 @@ static int job_put(struct hkd_store *st, void *argp, char *err, size_t errlen)
 sqlfail:
 	rc = stmt_fail(st, err, errlen);
 out:
-	sqlite3_finalize(q);
+	if (q)
+		sqlite3_reset(q);
 	return rc;
 }
 
@@ -386,11 +455,7 @@ static int job_record(struct hkd_store *st, void *argp, char *err,
 	int64_t dseq;
 	int rc = HKD_STORE_FAILED;
 
-	if (sqlite3_prepare_v2(st->db,
-	                       "UPDATE deliveries SET state = ?, attempts = max(attempts, ?), "
-	                       "next_at = ?, last_outcome = ?, last_reason = ?, updated_at = ? "
-	                       "WHERE id = ? RETURNING seq",
-	                       -1, &q, NULL) != SQLITE_OK)
+	if (!(q = wstmt(st, W_RECORD_STATE)))
 		goto sqlfail;
 	sqlite3_bind_int(q, 1, (int)a->state);
 	sqlite3_bind_int(q, 2, (int)a->attempt);
@@ -409,12 +474,8 @@ static int job_record(struct hkd_store *st, void *argp, char *err,
 	dseq = sqlite3_column_int64(q, 0);
 	if (sqlite3_step(q) != SQLITE_DONE)
 		goto sqlfail;
-	sqlite3_finalize(q);
-	q = NULL;
-	if (sqlite3_prepare_v2(st->db,
-	                       "INSERT INTO attempts(delivery_seq, number, started_at, duration_us, "
-	                       "outcome, detail) VALUES (?, ?, ?, ?, ?, ?)",
-	                       -1, &q, NULL) != SQLITE_OK)
+	sqlite3_reset(q);
+	if (!(q = wstmt(st, W_RECORD_ATTEMPT)))
 		goto sqlfail;
 	sqlite3_bind_int64(q, 1, dseq);
 	sqlite3_bind_int(q, 2, (int)a->attempt);
@@ -429,7 +490,8 @@ static int job_record(struct hkd_store *st, void *argp, char *err,
 sqlfail:
 	rc = stmt_fail(st, err, errlen);
 out:
-	sqlite3_finalize(q);
+	if (q)
+		sqlite3_reset(q);
 	return rc;
 }
 
@@ -536,12 +598,14 @@ static int run_txn(struct hkd_store *st, struct job *batch, int *in_job)
 
 	*in_job = 0;
 	pthread_mutex_lock(&st->wlock);
-	if (exec_sql(st->db, "BEGIN IMMEDIATE", err, sizeof(err)) != 0) {
+	if (wexec(st, W_BEGIN) != 0) {
+		hkd_set_err(err, sizeof(err), "%s", sqlite3_errmsg(st->db));
 		lost = 1;
 		goto done;
 	}
 	for (struct job *j = batch; j; j = j->next, n++) {
-		if (exec_sql(st->db, "SAVEPOINT job", err, sizeof(err)) != 0) {
+		if (wexec(st, W_SAVEPOINT) != 0) {
+			hkd_set_err(err, sizeof(err), "%s", sqlite3_errmsg(st->db));
 			lost = 1;
 			break;
 		}
@@ -555,13 +619,15 @@ static int run_txn(struct hkd_store *st, struct job *batch, int *in_job)
 		}
 		if (j->rc == HKD_STORE_FAILED || j->rc == JOB_BROKEN ||
 		    j->rc == HKD_STORE_DUPLICATE)
-			exec_sql(st->db, "ROLLBACK TO job", NULL, 0);
-		exec_sql(st->db, "RELEASE job", NULL, 0);
+			wexec(st, W_ROLLBACK_TO);
+		wexec(st, W_RELEASE);
 	}
-	if (!lost && exec_sql(st->db, "COMMIT", err, sizeof(err)) != 0)
+	if (!lost && wexec(st, W_COMMIT) != 0) {
+		hkd_set_err(err, sizeof(err), "%s", sqlite3_errmsg(st->db));
 		lost = 1;
+	}
 	if (lost && !sqlite3_get_autocommit(st->db))
-		exec_sql(st->db, "ROLLBACK", NULL, 0);
+		wexec(st, W_ROLLBACK);
 done:
 	if (lost)
 		for (struct job *j = batch; j; j = j->next) {
@@ -826,6 +892,7 @@ void hkd_store_close(struct hkd_store *st)
 			           NULL);
 		}
 	}
+	wstmt_finalize(st);
 	if (st->rdb != st->db)
 		sqlite3_close(st->rdb);
 	sqlite3_close(st->db);

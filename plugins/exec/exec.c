@@ -784,10 +784,14 @@ fail:
 /* ---- the child -------------------------------------------------------- */
 
 /*
- * Runs in the forked child of a possibly multi-threaded process, so only
- * async-signal-safe calls: no malloc, no stdio, no locks. Never returns.
+ * Runs in the vfork()ed child: it shares the parent's memory until execve,
+ * and the parent is a multi-threaded process. So only async-signal-safe
+ * calls, no writes to shared data (errno aside), no malloc, no stdio, no
+ * locks; and the id changes are raw system calls, because glibc's
+ * setuid() and friends would try to change the ids of every thread of the
+ * (shared) process. Never returns.
  */
-static void child_run(const struct child_plan *pl)
+static __attribute__((noreturn)) void child_run(const struct child_plan *pl)
 {
 	const struct exec_state *st = pl->st;
 	struct child_report rep;
@@ -819,13 +823,13 @@ static void child_run(const struct child_plan *pl)
 			close(fd);
 	if (st->set_ids) {
 		rep.stage = STAGE_SETGROUPS;
-		if (setgroups((size_t)st->ngroups, st->groups) < 0)
+		if (syscall(SYS_setgroups, (size_t)st->ngroups, st->groups) < 0)
 			goto fail;
 		rep.stage = STAGE_SETGID;
-		if (setgid(st->gid) < 0)
+		if (syscall(SYS_setgid, st->gid) < 0)
 			goto fail;
 		rep.stage = STAGE_SETUID;
-		if (st->set_uid && setuid(st->uid) < 0)
+		if (st->set_uid && syscall(SYS_setuid, st->uid) < 0)
 			goto fail;
 	}
 	/* After the switch, so the directory must be the user's to enter. */
@@ -1002,6 +1006,19 @@ static void run_release(struct run *r)
 }
 
 /*
+ * vfork: no copy of the page tables of a large, busy daemon; the calling
+ * thread waits until the child has called execve (or failed). A function
+ * of its own, so that no variable of the caller lives across vfork().
+ */
+static __attribute__((noinline)) pid_t start_child(const struct child_plan *pl)
+{
+	pid_t pid = vfork();
+	if (pid == 0)
+		child_run(pl);
+	return pid;
+}
+
+/*
  * Create the pipes and fork the child. On success r holds the child's pid
  * and the parent's ends of the pipes (non-blocking). Returns -1 with the
  * reason in `why` when the child could not be started; then nothing is
@@ -1038,12 +1055,10 @@ static int spawn(const struct exec_state *st, char **argv, char **envp,
 	sigemptyset(&pl.empty);
 
 	r->start_ms = clock_ms(CLOCK_MONOTONIC);
-	pid = fork();
-	if (pid == 0)
-		child_run(&pl);
+	pid = start_child(&pl);
 	if (pid < 0) {
 		e = errno;
-		fmt(why, whylen, "fork: %s", errtext(e));
+		fmt(why, whylen, "vfork: %s", errtext(e));
 		goto out;
 	}
 	/* Also set here, so kill(-pid) works whichever of the two runs first;
