@@ -152,6 +152,13 @@ static void report_failure(const struct ctl *c, const char *url, CURLcode rc,
 	}
 }
 
+/* --timeout in libcurl's terms: 0 is no limit, so round up to 1 ms. */
+static long timeout_ms(double seconds)
+{
+	long ms = (long)(seconds * 1000.0);
+	return seconds > 0 && ms < 1 ? 1 : ms;
+}
+
 /* The request headers; NULL when out of memory. Caller frees the list. */
 static struct curl_slist *request_headers(const struct ctl *c, int has_body)
 {
@@ -224,7 +231,7 @@ int ctl_call(struct ctl *c, const char *method, const char *path,
 #endif
 	curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS,
-	                 (long)(c->set.timeout * 1000.0));
+	                 timeout_ms(c->set.timeout));
 	curl_easy_setopt(c->curl, CURLOPT_USERAGENT,
 	                 "hookctl/" PACKAGE_VERSION);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);

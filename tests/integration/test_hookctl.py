@@ -707,11 +707,15 @@ def errors():
         r = ctl("--url", "http://127.0.0.1:%d" % s.getsockname()[1],
                 "--timeout", "0.5", "types", want=1)
         took = time.monotonic() - t0
+        # Less than a millisecond is a limit too, not "none".
+        tiny = ctl("--url", "http://127.0.0.1:%d" % s.getsockname()[1],
+                   "--timeout", "0.0001", "types", want=1, timeout=10)
     finally:
         s.close()
     assert "no answer from http://127.0.0.1:" in r.stderr and \
         "within 0.5 s" in r.stderr, r
     assert took < 5, took
+    assert "within 0.0001 s" in tiny.stderr, tiny
 
     with Daemon(conf(CATALOG)) as d:
         r = on(d, "events", "show", "nope", want=1)
