@@ -6,6 +6,12 @@
  * Targets that have due deliveries and a free concurrency slot sit on the
  * runnable list, so a worker finds work in O(1) and a serialised handler
  * with a long backlog never makes others wait.
+ *
+ * Memory holds at most `capacity` (queue_size) deliveries. With a store,
+ * the rest are parked there: deliveries accepted while memory is full, and
+ * retries due later than PARK_RETRY_MS. The claimer thread takes parked
+ * deliveries back, due ones first, whenever there is room — so a backlog
+ * of millions costs disk, not memory.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -26,6 +32,12 @@
 #define ATTEMPT_DEADLINE_MS (5 * 60 * 1000)
 /* The longest Retry-After hint honoured. */
 #define RETRY_AFTER_MAX_MS (24LL * 3600 * 1000)
+/* A retry due later than this waits in the store, not in memory. */
+#define PARK_RETRY_MS (60 * 1000)
+/* The claimer's longest sleep while deliveries are parked. */
+#define CLAIM_POLL_MS 1000
+/* Claim in batches of at least this much room (or capacity / 4). */
+#define CLAIM_BATCH_MIN 256
 
 struct delivery {
 	char id[48];
@@ -67,6 +79,13 @@ static struct {
 	uint64_t succeeded, dead, retried;
 	struct hkd_store *store;
 	struct hookd_attempt *done_head, *done_tail; /* completed elsewhere */
+	/* Parked deliveries (see the top of the file). */
+	pthread_cond_t claim_cond;
+	pthread_t claimer;
+	int claimer_started;
+	int parked;          /* the store may hold parked deliveries */
+	int64_t parked_due;  /* wall ms: the earliest is due then (a hint) */
+	uint64_t claimed;
 } D = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 struct hkd_event_rec *hkd_event_rec_new(const char *id, const char *type,
@@ -101,6 +120,15 @@ void hkd_event_rec_unref(struct hkd_event_rec *ev)
 	free(ev->timestamp);
 	free(ev->json);
 	free(ev);
+}
+
+/* Room worth a claim: a batch, not one delivery at a time under load. */
+static size_t claim_min(void)
+{
+	size_t m = D.capacity / 4;
+	if (m > CLAIM_BATCH_MIN)
+		m = CLAIM_BATCH_MIN;
+	return m > 0 ? m : 1;
 }
 
 static void delivery_free(struct delivery *d)
@@ -443,10 +471,12 @@ static void finish(struct delivery *d, enum hookd_status st,
 {
 	char attempt_s[16], dur_s[24], next_s[24];
 	int64_t delay = -1;
+	int park;
 
 	d->attempts++;
 	if (st == HOOKD_RETRY)
 		delay = next_delay(d, res->retry_after_ms);
+	park = D.store && delay >= PARK_RETRY_MS;
 	snprintf(attempt_s, sizeof(attempt_s), "%u", d->attempts);
 	snprintf(dur_s, sizeof(dur_s), "%.3f", (double)duration_us / 1000.0);
 	snprintf(next_s, sizeof(next_s), "%lld", (long long)delay);
@@ -486,11 +516,22 @@ static void finish(struct delivery *d, enum hookd_status st,
 		            : delay >= 0     ? HKD_STATE_RETRYING
 		                             : HKD_STATE_DEAD;
 		rec.next_at_ms = delay >= 0 ? hkd_now_ms() + delay : 0;
+		rec.release = park;
 		hkd_store_record(D.store, &rec);
 	}
 
 	pthread_mutex_lock(&D.lock);
-	if (delay >= 0) {
+	if (park) {
+		/* Written back unleased (the record above): the claimer takes it
+		 * again when it is due. The record is queued before any claim,
+		 * and the store writes in order. */
+		int64_t due = hkd_now_ms() + delay;
+		D.retried++;
+		if (!D.parked || due < D.parked_due)
+			D.parked_due = due;
+		D.parked = 1;
+		pthread_cond_signal(&D.claim_cond);
+	} else if (delay >= 0) {
 		d->due = hkd_mono_ms() + delay;
 		D.retried++;
 		if (heap_push(d) == 0) {
@@ -506,8 +547,11 @@ static void finish(struct delivery *d, enum hookd_status st,
 	} else {
 		D.dead++;
 	}
-	if (d)
+	if (d) {
 		D.live--;
+		if (D.parked && D.capacity - D.live == claim_min())
+			pthread_cond_signal(&D.claim_cond); /* room for a claim */
+	}
 	pthread_mutex_unlock(&D.lock);
 	if (d)
 		delivery_free(d);
@@ -563,6 +607,67 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/* --- the claimer ------------------------------------------------------ */
+
+static void claim_visit(void *arg, struct hkd_stored_delivery *sd)
+{
+	size_t *used = arg;
+	if (hkd_dispatch_resume(sd, 0) == 0)
+		(*used)++;
+}
+
+static void *claimer_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&D.lock);
+	while (!D.stopping) {
+		size_t room = D.capacity > D.live ? D.capacity - D.live : 0;
+		size_t used = 0, claimed = 0;
+		int64_t now = hkd_now_ms(), next_at = -1;
+		int rc;
+
+		if (!D.parked || room < claim_min() || D.parked_due > now) {
+			struct timespec ts;
+			int64_t wait = CLAIM_POLL_MS;
+			if (D.parked && room >= claim_min() && D.parked_due - now < wait)
+				wait = D.parked_due - now;
+			if (!D.parked)
+				wait = 60 * 1000; /* until hkd_dispatch_parked */
+			hkd_deadline(CLOCK_MONOTONIC, wait, &ts);
+			pthread_cond_timedwait(&D.claim_cond, &D.lock, &ts);
+			/* Parked deliveries may have come due meanwhile (the hint
+			 * is the earliest known, others may be parked since). */
+			if (D.parked && hkd_now_ms() >= now + CLAIM_POLL_MS)
+				D.parked_due = 0;
+			continue;
+		}
+		D.live += room; /* reserved for what the claim brings */
+		pthread_mutex_unlock(&D.lock);
+		rc = hkd_store_claim(D.store, room, claim_visit, &used, &claimed,
+		                     &next_at);
+		pthread_mutex_lock(&D.lock);
+		D.live -= room - used;
+		D.claimed += used;
+		if (rc == HKD_STORE_OK) {
+			D.parked = next_at >= 0;
+			D.parked_due = next_at;
+		} else {
+			D.parked_due = hkd_now_ms() + CLAIM_POLL_MS; /* try again */
+		}
+	}
+	pthread_mutex_unlock(&D.lock);
+	return NULL;
+}
+
+void hkd_dispatch_parked(void)
+{
+	pthread_mutex_lock(&D.lock);
+	D.parked = 1;
+	D.parked_due = 0; /* due now */
+	pthread_cond_signal(&D.claim_cond);
+	pthread_mutex_unlock(&D.lock);
+}
+
 int hkd_dispatch_start(size_t capacity, int workers)
 {
 	pthread_condattr_t ca;
@@ -570,6 +675,7 @@ int hkd_dispatch_start(size_t capacity, int workers)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_destroy(&D.cond);
 	pthread_cond_init(&D.cond, &ca);
+	pthread_cond_init(&D.claim_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	D.capacity = capacity;
 	D.stopping = 0;
@@ -584,6 +690,14 @@ int hkd_dispatch_start(size_t capacity, int workers)
 		}
 		D.n_workers++;
 	}
+	if (D.store) {
+		if (pthread_create(&D.claimer, NULL, claimer_main, NULL) != 0) {
+			hkd_log(HOOKD_LOG_ERROR, "dispatch", "cannot start the claimer: %s",
+			        strerror(errno));
+			return -1;
+		}
+		D.claimer_started = 1;
+	}
 	return D.n_workers == workers ? 0 : -1;
 }
 
@@ -596,6 +710,15 @@ long hkd_dispatch_stop(int64_t timeout_ms)
 	pthread_mutex_lock(&D.lock);
 	D.stopping = 1;
 	pthread_cond_broadcast(&D.cond);
+	pthread_cond_signal(&D.claim_cond);
+	pthread_mutex_unlock(&D.lock);
+	if (D.claimer_started) {
+		/* A claim under way finishes first: what it took is in memory,
+		 * counted below as unfinished, and stays stored. */
+		pthread_join(D.claimer, NULL);
+		D.claimer_started = 0;
+	}
+	pthread_mutex_lock(&D.lock);
 	while (D.in_flight > 0) {
 		struct timespec ts;
 		int64_t left = deadline - hkd_mono_ms();
@@ -645,6 +768,8 @@ int hkd_dispatch_reserve(size_t n)
 	if (!D.stopping && D.live + n <= D.capacity) {
 		D.live += n;
 		rc = 0;
+	} else if (D.store) {
+		rc = HKD_DISPATCH_PARK;
 	}
 	pthread_mutex_unlock(&D.lock);
 	return rc;
@@ -759,5 +884,7 @@ void hkd_dispatch_stats(struct hkd_dispatch_stats *out)
 	out->succeeded = D.succeeded;
 	out->dead = D.dead;
 	out->retried = D.retried;
+	out->claimed = D.claimed;
+	out->parked = D.parked;
 	pthread_mutex_unlock(&D.lock);
 }

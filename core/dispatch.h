@@ -75,6 +75,8 @@ struct hkd_dispatch_stats {
 	size_t scheduled; /* waiting for their retry time */
 	size_t in_flight; /* attempts running */
 	uint64_t succeeded, dead, retried;
+	uint64_t claimed; /* parked deliveries taken back into memory */
+	int parked;       /* the store holds parked deliveries */
 };
 
 /* Start `workers` threads; at most `capacity` live deliveries. 0 / -1. */
@@ -89,11 +91,17 @@ int hkd_dispatch_start(size_t capacity, int workers);
 long hkd_dispatch_stop(int64_t timeout_ms);
 
 /*
- * Reserve room for n deliveries of one event: 0, or -1 when that would
- * pass the capacity (the caller answers 503). Each reserved slot is later
- * used by hkd_dispatch_submit or returned with hkd_dispatch_unreserve.
+ * Reserve room in memory for n deliveries of one event: 0; or, when that
+ * would pass the capacity, HKD_DISPATCH_PARK with a store (the caller
+ * stores them parked, then calls hkd_dispatch_parked) and -1 without one
+ * (the caller answers 503). Each reserved slot is later used by
+ * hkd_dispatch_submit or returned with hkd_dispatch_unreserve.
  */
+#define HKD_DISPATCH_PARK 1
 int hkd_dispatch_reserve(size_t n);
+
+/* Parked deliveries were stored: the claimer takes them when there is room. */
+void hkd_dispatch_parked(void);
 void hkd_dispatch_unreserve(size_t n);
 
 /*

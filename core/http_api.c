@@ -306,6 +306,7 @@ static enum MHD_Result get_metrics(struct MHD_Connection *conn)
 	g.queue_scheduled = ds.scheduled;
 	g.queue_in_flight = ds.in_flight;
 	g.queue_capacity = ds.capacity;
+	g.claimed = ds.claimed;
 	g.dead_letters = hkd_store_dead_count(store_);
 	g.version = PACKAGE_VERSION;
 	g.start_time = started_at;

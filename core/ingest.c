@@ -61,7 +61,7 @@ enum hkd_ingest_status hkd_ingest(struct hkd_runtime *rt, struct hkd_store *st,
 	json_t *envelope = NULL;
 	char ts[40], *json = NULL, **sub_ids = NULL;
 	size_t n = 0;
-	int src;
+	int src, reserved;
 	enum hkd_ingest_status rc = HKD_INGEST_NOMEM;
 
 	memset(out, 0, sizeof(*out));
@@ -102,20 +102,27 @@ enum hkd_ingest_status hkd_ingest(struct hkd_runtime *rt, struct hkd_store *st,
 		dels[i].retry_ms = matches[i].retry_ms;
 		dels[i].n_retry = matches[i].n_retry;
 	}
-	/* Room first, so that nothing stored is ever refused a queue slot. */
-	if (hkd_dispatch_reserve(n) != 0) {
+	/* Room first, so that nothing stored is ever refused a queue slot;
+	 * past the capacity the deliveries wait in the store (parked). */
+	reserved = hkd_dispatch_reserve(n);
+	if (reserved < 0) {
 		rc = HKD_INGEST_QUEUE_FULL;
 		goto out;
 	}
+	for (size_t i = 0; i < n; i++)
+		dels[i].parked = reserved == HKD_DISPATCH_PARK;
 	src = hkd_store_put(st, ev, dels, n, out->detail, sizeof(out->detail));
 	if (src != HKD_STORE_OK) {
-		hkd_dispatch_unreserve(n);
+		if (reserved == 0)
+			hkd_dispatch_unreserve(n);
 		rc = src == HKD_STORE_DUPLICATE ? HKD_INGEST_DUPLICATE
 		                                : HKD_INGEST_STORE_FAILED;
 		goto out;
 	}
 	/* Stored: from here on the deliveries exist, whatever happens. */
-	for (size_t i = 0; i < n; i++)
+	if (reserved == HKD_DISPATCH_PARK && n > 0)
+		hkd_dispatch_parked();
+	for (size_t i = 0; reserved == 0 && i < n; i++)
 		if (hkd_dispatch_submit(ev, &matches[i], dels[i].id) != 0) {
 			hkd_dispatch_unreserve(1);
 			hkd_log_kv(HOOKD_LOG_ERROR, "dispatch", "delivery", dels[i].id,

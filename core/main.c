@@ -272,22 +272,20 @@ static struct hkd_store *open_store(const struct hkd_config *cfg)
 	return st;
 }
 
-static void recover_one(void *arg, struct hkd_stored_delivery *d)
-{
-	size_t *n = arg;
-	if (hkd_dispatch_resume(d, 1) == 0)
-		(*n)++;
-}
-
-/* Put every unfinished stored delivery back in the dispatcher. */
+/*
+ * Every unfinished stored delivery is parked at start (nothing is in
+ * memory yet); the dispatcher's claimer takes them back as room allows.
+ */
 static int recover(struct hkd_store *st)
 {
-	size_t n = 0;
+	long long n = hkd_store_release_all(st);
 	char buf[24];
-	if (hkd_store_recover(st, recover_one, &n) != 0)
+	if (n < 0)
 		return -1;
-	snprintf(buf, sizeof(buf), "%zu", n);
+	snprintf(buf, sizeof(buf), "%lld", n);
 	hkd_log_kv(HOOKD_LOG_INFO, "recovered", "deliveries", buf, NULL);
+	if (n > 0)
+		hkd_dispatch_parked();
 	return 0;
 }
 

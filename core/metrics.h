@@ -75,6 +75,7 @@ struct hkd_metrics_gauges {
 	size_t queue_scheduled; /* hookd_queue_deliveries{state="scheduled"} */
 	size_t queue_in_flight; /* hookd_queue_deliveries{state="in_flight"} */
 	size_t queue_capacity;  /* hookd_queue_capacity */
+	uint64_t claimed;       /* hookd_deliveries_claimed_total */
 	long long dead_letters; /* hookd_dead_letters; < 0 = unknown: omitted */
 	const char *version;    /* hookd_build_info{version,abi="1.0"} 1 */
 	double start_time;      /* process_start_time_seconds (unix time) */

@@ -72,6 +72,7 @@ struct hkd_new_delivery {
 	const char *target;
 	const int64_t *retry_ms;
 	size_t n_retry;
+	int parked; /* not taken into memory now: hkd_store_claim hands it out */
 };
 
 /*
@@ -93,6 +94,7 @@ struct hkd_attempt_rec {
 	char reason[HOOKD_REASON_MAX];
 	enum hkd_delivery_state state;
 	int64_t next_at_ms; /* wall clock, with HKD_STATE_RETRYING */
+	int release; /* the delivery leaves memory: park it until next_at_ms */
 };
 
 /* Queue a result for the next batch (never blocks on the disk). */
@@ -104,6 +106,26 @@ typedef void (*hkd_store_visit_fn)(void *arg, struct hkd_stored_delivery *d);
 /* Every delivery not finished (pending or retrying). 0, or -1. */
 int hkd_store_recover(struct hkd_store *st, hkd_store_visit_fn visit,
                       void *arg);
+
+/*
+ * Leases. A delivery the dispatcher holds in memory is leased to this
+ * process; the others are parked in the store: a backlog past queue_size,
+ * or a retry far in the future. hkd_store_claim takes parked deliveries
+ * that are due, oldest due first.
+ *
+ * hkd_store_release_all, at start: nothing is in memory yet, so every
+ * unfinished delivery becomes parked. Returns how many there are, or -1.
+ */
+long long hkd_store_release_all(struct hkd_store *st);
+
+/*
+ * Lease up to max parked deliveries due now and hand each to visit (after
+ * the lease is committed). *claimed counts them; *next_at is the wall-clock
+ * due time of the earliest parked delivery left (-1: none). HKD_STORE_OK or
+ * _FAILED.
+ */
+int hkd_store_claim(struct hkd_store *st, size_t max, hkd_store_visit_fn visit,
+                    void *arg, size_t *claimed, int64_t *next_at);
 
 /*
  * Make a dead delivery pending again (its schedule starts over) and hand

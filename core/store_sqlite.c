@@ -31,11 +31,13 @@
 #include "util.h"
 
 /* Bump with every schema change; migrate() brings older files forward. */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 /* A job's result when it can never succeed (a bug, not the disk). */
 #define JOB_BROKEN (-2)
 /* Most jobs committed in one transaction. */
 #define BATCH_MAX 1024
+/* The lease owner of deliveries this process holds in memory. */
+#define LEASE_LOCAL "local"
 /* How long the writer waits for a lock held by another process. */
 #define BUSY_TIMEOUT_MS 1000
 /* Rows purged per transaction: short enough never to stall ingest. */
@@ -75,11 +77,13 @@ static const char *const wstmt_sql[W_COUNT] = {
 		"VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
 	[W_PUT_DELIVERY] =
 		"INSERT INTO deliveries(id, event_seq, target, state, schedule, "
-		"next_at, created_at, updated_at) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
+		"next_at, created_at, updated_at, lease_owner) "
+		"VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?)",
 	[W_RECORD_STATE] =
 		"UPDATE deliveries SET state = ?, attempts = max(attempts, ?), "
-		"next_at = ?, last_outcome = ?, last_reason = ?, updated_at = ? "
-		"WHERE id = ? RETURNING seq",
+		"next_at = ?, last_outcome = ?, last_reason = ?, updated_at = ?, "
+		"lease_owner = CASE WHEN ?8 THEN NULL ELSE lease_owner END "
+		"WHERE id = ?7 RETURNING seq",
 	[W_RECORD_ATTEMPT] =
 		"INSERT INTO attempts(delivery_seq, number, started_at, duration_us, "
 		"outcome, detail) VALUES (?, ?, ?, ?, ?, ?)",
@@ -234,8 +238,17 @@ static const char schema_v1[] =
 	"  created_at INTEGER NOT NULL,"
 	"  updated_at INTEGER NOT NULL);";
 
+/*
+ * Version 2: deliveries not held in memory by the dispatcher ("parked": a
+ * backlog past queue_size, retries far in the future) have no lease owner;
+ * the claim query takes the due ones in order from this index.
+ */
+static const char schema_v2[] =
+	"CREATE INDEX deliveries_parked ON deliveries(next_at, seq) "
+	"WHERE state < 2 AND lease_owner IS NULL;";
+
 /* Each entry brings the schema from version i to i + 1. */
-static const char *const migrations[] = {schema_v1};
+static const char *const migrations[] = {schema_v1, schema_v2};
 
 static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
@@ -433,6 +446,8 @@ static int job_put(struct hkd_store *st, void *argp, char *err, size_t errlen)
 		sqlite3_bind_int64(q, 5, now);
 		sqlite3_bind_int64(q, 6, now);
 		sqlite3_bind_int64(q, 7, now);
+		if (!a->d[i].parked)
+			sqlite3_bind_text(q, 8, LEASE_LOCAL, -1, SQLITE_STATIC);
 		free(sched);
 		if (sqlite3_step(q) != SQLITE_DONE)
 			goto sqlfail;
@@ -464,6 +479,7 @@ static int job_record(struct hkd_store *st, void *argp, char *err,
 	sqlite3_bind_text(q, 5, a->reason, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 6, hkd_now_ms());
 	sqlite3_bind_text(q, 7, a->delivery_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 8, a->release);
 	switch (sqlite3_step(q)) {
 	case SQLITE_ROW: break;
 	case SQLITE_DONE:
@@ -1004,6 +1020,152 @@ out:
 	return rc;
 }
 
+/* --- leases: which deliveries this process holds in memory ------------ */
+
+static int job_release_all(struct hkd_store *st, void *argp, char *err,
+                           size_t errlen)
+{
+	long long *unfinished = argp;
+	sqlite3_stmt *q = NULL;
+	int rc = HKD_STORE_FAILED;
+
+	if (sqlite3_prepare_v2(st->db,
+	                       "UPDATE deliveries SET lease_owner = NULL "
+	                       "WHERE state < 2 AND lease_owner IS NOT NULL",
+	                       -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_step(q) != SQLITE_DONE)
+		goto sqlfail;
+	sqlite3_finalize(q);
+	if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM deliveries WHERE state < 2",
+	                       -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_step(q) != SQLITE_ROW)
+		goto sqlfail;
+	*unfinished = sqlite3_column_int64(q, 0);
+	rc = HKD_STORE_OK;
+	goto out;
+sqlfail:
+	rc = stmt_fail(st, err, errlen);
+out:
+	sqlite3_finalize(q);
+	return rc;
+}
+
+long long hkd_store_release_all(struct hkd_store *st)
+{
+	long long unfinished = 0;
+	char err[256];
+	if (run_sync(st, job_release_all, &unfinished, err, sizeof(err)) != HKD_STORE_OK) {
+		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail", "recovery failed",
+		           "reason", err, NULL);
+		return -1;
+	}
+	return unfinished;
+}
+
+struct claim_arg {
+	size_t max;
+	int64_t now;
+	struct hkd_stored_delivery *out;
+	size_t n_out;
+	int64_t next_at; /* earliest parked delivery left, or -1 */
+};
+
+/* Runs on the writer: take up to max due parked deliveries, in due order. */
+static int job_claim(struct hkd_store *st, void *argp, char *err,
+                     size_t errlen)
+{
+	struct claim_arg *a = argp;
+	sqlite3_stmt *q = NULL, *u = NULL;
+	int rc = HKD_STORE_FAILED, step;
+
+	/* Run again alone after a lost shared transaction: start afresh. */
+	for (size_t i = 0; i < a->n_out; i++)
+		hkd_stored_delivery_release(&a->out[i]);
+	a->n_out = 0;
+
+	if (sqlite3_prepare_v2(st->db,
+	                       "SELECT " STORED_COLUMNS "FROM deliveries d "
+	                       "JOIN events e ON e.seq = d.event_seq "
+	                       "WHERE d.state < 2 AND d.lease_owner IS NULL AND d.next_at <= ?1 "
+	                       "ORDER BY d.next_at, d.seq LIMIT ?2",
+	                       -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(st->db,
+	                       "UPDATE deliveries SET lease_owner = '" LEASE_LOCAL "' "
+	                       "WHERE id = ?",
+	                       -1, &u, NULL) != SQLITE_OK)
+		goto sqlfail;
+	sqlite3_bind_int64(q, 1, a->now);
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)a->max);
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		struct hkd_stored_delivery *d = &a->out[a->n_out];
+		if (stored_from_row(q, d) != 0) {
+			hkd_set_err(err, errlen, "out of memory");
+			rc = JOB_BROKEN;
+			goto out;
+		}
+		a->n_out++;
+		sqlite3_reset(u);
+		sqlite3_bind_text(u, 1, d->id, -1, SQLITE_STATIC);
+		if (sqlite3_step(u) != SQLITE_DONE)
+			goto sqlfail;
+	}
+	if (step != SQLITE_DONE)
+		goto sqlfail;
+	sqlite3_finalize(q);
+	if (sqlite3_prepare_v2(st->db,
+	                       "SELECT min(next_at) FROM deliveries "
+	                       "WHERE state < 2 AND lease_owner IS NULL",
+	                       -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_step(q) != SQLITE_ROW)
+		goto sqlfail;
+	a->next_at = sqlite3_column_type(q, 0) == SQLITE_NULL
+	                 ? -1
+	                 : sqlite3_column_int64(q, 0);
+	rc = HKD_STORE_OK;
+	goto out;
+sqlfail:
+	rc = stmt_fail(st, err, errlen);
+out:
+	sqlite3_finalize(q);
+	sqlite3_finalize(u);
+	if (rc != HKD_STORE_OK) {
+		for (size_t i = 0; i < a->n_out; i++)
+			hkd_stored_delivery_release(&a->out[i]);
+		a->n_out = 0;
+	}
+	return rc;
+}
+
+int hkd_store_claim(struct hkd_store *st, size_t max, hkd_store_visit_fn visit,
+                    void *arg, size_t *claimed, int64_t *next_at)
+{
+	struct claim_arg a;
+	char err[256];
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	a.max = max;
+	a.now = hkd_now_ms();
+	a.next_at = -1;
+	*claimed = 0;
+	*next_at = -1;
+	if (max == 0 || !(a.out = calloc(max, sizeof(*a.out))))
+		return max == 0 ? HKD_STORE_OK : HKD_STORE_FAILED;
+	rc = run_sync(st, job_claim, &a, err, sizeof(err));
+	if (rc == HKD_STORE_OK) {
+		for (size_t i = 0; i < a.n_out; i++)
+			visit(arg, &a.out[i]);
+		*claimed = a.n_out;
+		*next_at = a.next_at;
+	} else {
+		/* Read back, then the batch was lost: nothing was claimed. */
+		for (size_t i = 0; i < a.n_out; i++)
+			hkd_stored_delivery_release(&a.out[i]);
+	}
+	free(a.out);
+	return rc;
+}
+
 struct replay_arg {
 	const char *id;          /* one delivery, or NULL for bulk */
 	const char *target;      /* bulk filter */
@@ -1024,6 +1186,12 @@ static int job_replay(struct hkd_store *st, void *argp, char *err,
 	int64_t now = hkd_now_ms();
 	int rc = HKD_STORE_FAILED, step;
 
+	/* Run again alone after a lost shared transaction: start afresh. */
+	for (size_t i = 0; i < a->n_out; i++)
+		hkd_stored_delivery_release(&a->out[i]);
+	a->n_out = 0;
+	a->left = 0;
+
 	if (a->id) {
 		if (sqlite3_prepare_v2(st->db,
 		                       "SELECT " STORED_COLUMNS ", d.state FROM deliveries d "
@@ -1043,7 +1211,8 @@ static int job_replay(struct hkd_store *st, void *argp, char *err,
 	}
 	if (sqlite3_prepare_v2(st->db,
 	                       "UPDATE deliveries SET state = 0, base = attempts, next_at = ?, "
-	                       "updated_at = ? WHERE id = ? AND state = 3",
+	                       "updated_at = ?, lease_owner = '" LEASE_LOCAL "' "
+	                       "WHERE id = ? AND state = 3",
 	                       -1, &u, NULL) != SQLITE_OK)
 		goto sqlfail;
 	while ((step = sqlite3_step(q)) == SQLITE_ROW) {

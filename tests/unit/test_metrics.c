@@ -295,6 +295,7 @@ static char *render(void)
 		.queue_scheduled = 2,
 		.queue_in_flight = 1,
 		.queue_capacity = 1024,
+		.claimed = 12,
 		.dead_letters = 7,
 		.version = "1.2.3",
 		.start_time = 1700000000.5,
@@ -391,6 +392,7 @@ START_TEST(test_sequence)
 	assert_line(text, "hookd_queue_deliveries{state=\"ready\"} 5");
 	assert_line(text, "hookd_queue_deliveries{state=\"scheduled\"} 2");
 	assert_line(text, "hookd_queue_capacity 1024");
+	assert_line(text, "hookd_deliveries_claimed_total 12");
 	assert_line(text, "hookd_dead_letters 7");
 
 	assert_line(text, "hookd_store_commits_total{result=\"error\"} 1");
@@ -550,6 +552,9 @@ START_TEST(test_empty)
 		"# HELP hookd_queue_capacity Most deliveries the in-memory run queue holds.\n"
 		"# TYPE hookd_queue_capacity gauge\n"
 		"hookd_queue_capacity 1024\n"
+		"# HELP hookd_deliveries_claimed_total Parked deliveries taken from the store into the run queue.\n"
+		"# TYPE hookd_deliveries_claimed_total counter\n"
+		"hookd_deliveries_claimed_total 12\n"
 		"# HELP hookd_dead_letters Dead deliveries currently stored (replayable).\n"
 		"# TYPE hookd_dead_letters gauge\n"
 		"hookd_dead_letters 7\n"
@@ -579,7 +584,7 @@ START_TEST(test_no_gauges)
 
 	ck_assert_ptr_nonnull(text);
 	check_syntax(text);
-	ck_assert_int_eq(count_lines(text, "# TYPE "), 14);
+	ck_assert_int_eq(count_lines(text, "# TYPE "), 15);
 	ck_assert_int_eq(count_lines(text, "hookd_queue"), 0);
 	ck_assert_int_eq(count_lines(text, "hookd_build_info"), 0);
 	assert_line(text, "hookd_events_accepted_total 0");
