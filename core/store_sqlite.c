@@ -1020,6 +1020,27 @@ out:
 	return rc;
 }
 
+/* Free rows read back (a job run again, or whose batch was lost). */
+static void drop_rows(struct hkd_stored_delivery *rows, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		hkd_stored_delivery_release(&rows[i]);
+	*n = 0;
+}
+
+/* After the batch: hand the rows to visit when it committed, else drop
+ * them (nothing was changed). */
+static void hand_out(struct hkd_stored_delivery *rows, size_t n, int committed,
+                     hkd_store_visit_fn visit, void *arg)
+{
+	if (!committed) {
+		drop_rows(rows, &n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		visit(arg, &rows[i]);
+}
+
 /* --- leases: which deliveries this process holds in memory ------------ */
 
 static int job_release_all(struct hkd_store *st, void *argp, char *err,
@@ -1079,9 +1100,7 @@ static int job_claim(struct hkd_store *st, void *argp, char *err,
 	int rc = HKD_STORE_FAILED, step;
 
 	/* Run again alone after a lost shared transaction: start afresh. */
-	for (size_t i = 0; i < a->n_out; i++)
-		hkd_stored_delivery_release(&a->out[i]);
-	a->n_out = 0;
+	drop_rows(a->out, &a->n_out);
 
 	if (sqlite3_prepare_v2(st->db,
 	                       "SELECT " STORED_COLUMNS "FROM deliveries d "
@@ -1128,11 +1147,8 @@ sqlfail:
 out:
 	sqlite3_finalize(q);
 	sqlite3_finalize(u);
-	if (rc != HKD_STORE_OK) {
-		for (size_t i = 0; i < a->n_out; i++)
-			hkd_stored_delivery_release(&a->out[i]);
-		a->n_out = 0;
-	}
+	if (rc != HKD_STORE_OK)
+		drop_rows(a->out, &a->n_out);
 	return rc;
 }
 
@@ -1152,15 +1168,10 @@ int hkd_store_claim(struct hkd_store *st, size_t max, hkd_store_visit_fn visit,
 	if (max == 0 || !(a.out = calloc(max, sizeof(*a.out))))
 		return max == 0 ? HKD_STORE_OK : HKD_STORE_FAILED;
 	rc = run_sync(st, job_claim, &a, err, sizeof(err));
+	hand_out(a.out, a.n_out, rc == HKD_STORE_OK, visit, arg);
 	if (rc == HKD_STORE_OK) {
-		for (size_t i = 0; i < a.n_out; i++)
-			visit(arg, &a.out[i]);
 		*claimed = a.n_out;
 		*next_at = a.next_at;
-	} else {
-		/* Read back, then the batch was lost: nothing was claimed. */
-		for (size_t i = 0; i < a.n_out; i++)
-			hkd_stored_delivery_release(&a.out[i]);
 	}
 	free(a.out);
 	return rc;
@@ -1187,9 +1198,7 @@ static int job_replay(struct hkd_store *st, void *argp, char *err,
 	int rc = HKD_STORE_FAILED, step;
 
 	/* Run again alone after a lost shared transaction: start afresh. */
-	for (size_t i = 0; i < a->n_out; i++)
-		hkd_stored_delivery_release(&a->out[i]);
-	a->n_out = 0;
+	drop_rows(a->out, &a->n_out);
 	a->left = 0;
 
 	if (a->id) {
@@ -1253,11 +1262,8 @@ sqlfail:
 out:
 	sqlite3_finalize(q);
 	sqlite3_finalize(u);
-	if (rc == HKD_STORE_FAILED || rc == HKD_STORE_CONFLICT) {
-		for (size_t i = 0; i < a->n_out; i++)
-			hkd_stored_delivery_release(&a->out[i]);
-		a->n_out = 0;
-	}
+	if (rc == HKD_STORE_FAILED || rc == HKD_STORE_CONFLICT)
+		drop_rows(a->out, &a->n_out);
 	return rc;
 }
 
@@ -1303,15 +1309,12 @@ int hkd_store_replay_dead(struct hkd_store *st, const char *target,
 	if (!a.out)
 		return HKD_STORE_FAILED;
 	rc = run_sync(st, job_replay, &a, err, sizeof(err));
+	/* Rows read back before a batch was lost were not replayed. */
+	hand_out(a.out, a.n_out, rc == HKD_STORE_OK, visit, arg);
 	if (rc == HKD_STORE_OK) {
-		for (size_t i = 0; i < a.n_out; i++)
-			visit(arg, &a.out[i]);
 		*done = a.n_out;
 		*left = a.left;
 	} else {
-		/* Rows read back before the batch was lost were not replayed. */
-		for (size_t i = 0; i < a.n_out; i++)
-			hkd_stored_delivery_release(&a.out[i]);
 		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail", "bulk replay failed",
 		           "reason", err, NULL);
 	}
