@@ -235,6 +235,86 @@ def man_page_options():
     assert not missing, "hookd.8 does not mention %r" % missing
 
 
+# ----------------------------------------------------------- manual pages --
+# The manual pages are checked against what they describe: hookd.conf(5)
+# against the keys the built plugins declare.
+
+def man_text(name):
+    with open(os.path.join(h.SRCDIR, "docs", "man", name),
+              encoding="utf-8") as f:
+        return f.read()
+
+
+def man_sections(text, macro):
+    """{title: [lines]} for every `macro` (".SH" or ".SS") heading; an .SS
+    block ends at the next .SS or .SH, an .SH block at the next .SH."""
+    out, title = {}, None
+    for ln in text.splitlines():
+        if ln.startswith(".SH") or (macro == ".SS" and ln.startswith(".SS")):
+            title = None
+            if ln.startswith(macro + " "):
+                title = ln[len(macro) + 1:].strip().strip('"')
+                out[title] = []
+        elif title is not None:
+            out[title].append(ln)
+    return out
+
+
+def tag_lines(lines):
+    """The tag (the line after .TP) of every outer-level entry of a block;
+    entries inside .RS/.RE list values, not keys or fields."""
+    tags, depth, after_tp = [], 0, False
+    for ln in lines:
+        ln = ln.rstrip()
+        if ln == ".RS" or ln.startswith(".RS "):
+            depth += 1
+        elif ln == ".RE":
+            depth = max(0, depth - 1)
+        elif after_tp and depth == 0:
+            tags.append(ln)
+        after_tp = ln == ".TP"
+    return tags
+
+
+def key_entries(lines):
+    """Keys documented as `.TP` then `.B key`, in order."""
+    return [m.group(1) for m in (re.match(r"^\.B (\S+)$", t)
+                                 for t in tag_lines(lines)) if m]
+
+
+@test("hookd.conf(5) documents each key of exec, http and smtp that "
+      "--list-plugins shows, and no other, in .SS \"<plugin> handlers\"")
+def man_conf_plugin_keys():
+    r = run_hookd(["--list-plugins", "--plugin-dir", h.PLUGIN_DIR])
+    assert r.returncode == 0, r
+    declared, plugin = {}, None
+    for ln in r.stdout.splitlines():
+        m = re.match(r"^(\S+) \S+ \(ABI \d+\.\d+[^)]*\) \S+$", ln)
+        if m:
+            plugin = declared.setdefault(m.group(1), [])
+            continue
+        km = re.match(r"^\s{4}(\S+)\s+(string|integer|bool|list|group)\b", ln)
+        if km and plugin is not None:
+            plugin.append(km.group(1))
+    blocks = man_sections(man_text("hookd.conf.5"), ".SS")
+    problems = []
+    for name in ("exec", "http", "smtp"):
+        keys = declared.get(name)
+        assert keys, "--list-plugins shows no keys of %s:\n%s" % (name, r.stdout)
+        title = "%s handlers" % name
+        if title not in blocks:
+            problems.append('no .SS "%s"' % title)
+            continue
+        documented = key_entries(blocks[title])
+        missing = [k for k in keys if k not in documented]
+        stale = [k for k in documented if k not in keys]
+        if missing:
+            problems.append("%s: not documented: %s" % (title, missing))
+        if stale:
+            problems.append("%s: documented, not declared: %s" % (title, stale))
+    assert not problems, "hookd.conf.5: " + "; ".join(problems)
+
+
 @test("--version prints the version and the plugin ABI")
 def version():
     r = run_hookd(["--version"])
