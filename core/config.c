@@ -28,6 +28,57 @@ const size_t hkd_default_retry_len = HKD_ARRAY_LEN(hkd_default_retry_ms);
 /* The longest retry delay accepted: a week. */
 #define RETRY_MAX_MS (7LL * 24 * 3600 * 1000)
 
+/*
+ * The keys each part of hookd.conf accepts. The loaders below check every
+ * group against these very arrays, and hkd_config_sections publishes them,
+ * so the manual page's test and the parser cannot drift apart. Adding a key
+ * means adding it here, reading it in its load_* function and documenting it
+ * in docs/man/hookd.conf.5 and docs/configuration.md.
+ */
+static const char *const top_keys[] = {
+	"server", "storage", "plugin_dir", "workers", "queue_size",
+	"shutdown_timeout", "event_types", "handlers", "routes",
+	"subscriptions", "sources", NULL};
+static const char *const server_keys[] = {
+	"listen", "threads", "max_body", "api_keys", "connection_timeout",
+	NULL};
+static const char *const storage_keys[] = {
+	"url", "synchronous", "max_size", "keep_succeeded", "keep_dead",
+	"purge_interval", NULL};
+static const char *const subscriptions_keys[] = {
+	"allow_targets", "concurrency", "disable_after", "secret_grace",
+	"timeout", NULL};
+/* Each group in sources = { name = { ... }; }. */
+static const char *const source_keys[] = {
+	"verify", "secret", "secrets", "token", "tokens", "header",
+	"algorithm", "encoding", "prefix", "tolerance", "type",
+	"type_from", "id_from", "allow_from", NULL};
+/* Each group in the event_types list. */
+static const char *const event_type_keys[] = {"name", "description",
+                                              "required", NULL};
+/*
+ * hookd's own keys in a handler group. Every other member belongs to the
+ * plugin and is checked against the keys it declares when the plugin is
+ * loaded (hkd_host_config_init, which skips these; test_config checks that
+ * it accepts exactly them).
+ */
+static const char *const handler_keys[] = {"plugin", "concurrency", NULL};
+/* Each group in the routes list. */
+static const char *const route_keys[] = {"events", "handlers", "retry",
+                                         "sources", NULL};
+
+const struct hkd_config_section hkd_config_sections[] = {
+	{"top", top_keys},
+	{"server", server_keys},
+	{"storage", storage_keys},
+	{"subscriptions", subscriptions_keys},
+	{"sources", source_keys},
+	{"event_types", event_type_keys},
+	{"handlers", handler_keys},
+	{"routes", route_keys},
+	{NULL, NULL},
+};
+
 void hkd_diag_init(struct hkd_diag *d)
 {
 	d->msgs = NULL;
@@ -232,9 +283,6 @@ bad:
 static void load_server(struct loader *ld, const config_setting_t *g,
                         struct hkd_config *c)
 {
-	static const char *const keys[] = {"listen", "threads", "max_body",
-	                                   "api_keys", "connection_timeout",
-	                                   NULL};
 	const config_setting_t *s;
 	long long v;
 	char **keys_raw = NULL;
@@ -244,7 +292,7 @@ static void load_server(struct loader *ld, const config_setting_t *g,
 		ERR(ld, g, "server must be a group { ... }");
 		return;
 	}
-	check_keys(ld, g, "server", keys);
+	check_keys(ld, g, "server", server_keys);
 	s = config_setting_get_member(g, "listen");
 	if (s) {
 		if (config_setting_type(s) != CONFIG_TYPE_STRING)
@@ -286,9 +334,6 @@ static void load_server(struct loader *ld, const config_setting_t *g,
 static void load_storage(struct loader *ld, const config_setting_t *g,
                          struct hkd_config *c)
 {
-	static const char *const keys[] = {"url", "synchronous", "max_size",
-	                                   "keep_succeeded", "keep_dead",
-	                                   "purge_interval", NULL};
 	const config_setting_t *s;
 	long long v;
 	char err[256];
@@ -296,7 +341,7 @@ static void load_storage(struct loader *ld, const config_setting_t *g,
 		ERR(ld, g, "storage must be a group { url = \"...\"; }");
 		return;
 	}
-	check_keys(ld, g, "storage", keys);
+	check_keys(ld, g, "storage", storage_keys);
 	get_str(ld, g, "url", &c->storage_url);
 	s = config_setting_get_member(g, "url");
 	if (s && c->storage_url &&
@@ -326,15 +371,12 @@ static void load_storage(struct loader *ld, const config_setting_t *g,
 static void load_subscriptions(struct loader *ld, const config_setting_t *g,
                                struct hkd_config *c)
 {
-	static const char *const keys[] = {"allow_targets", "concurrency",
-	                                   "disable_after", "secret_grace",
-	                                   "timeout", NULL};
 	long long v;
 	if (!config_setting_is_group(g)) {
 		ERR(ld, g, "subscriptions must be a group { ... }");
 		return;
 	}
-	check_keys(ld, g, "subscriptions", keys);
+	check_keys(ld, g, "subscriptions", subscriptions_keys);
 	get_strings(ld, g, "allow_targets", &c->sub_allow, &c->n_sub_allow);
 	for (size_t i = 0; i < c->n_sub_allow; i++) {
 		struct hkd_cidr cidr;
@@ -421,15 +463,11 @@ out:
 static void load_source(struct loader *ld, const config_setting_t *g,
                         struct hkd_source *src)
 {
-	static const char *const keys[] = {
-		"verify", "secret", "secrets", "token", "tokens", "header",
-		"algorithm", "encoding", "prefix", "tolerance", "type",
-		"type_from", "id_from", "allow_from", NULL};
 	char *verify = NULL;
 	long long tol = 300;
 	int found = -1;
 
-	check_keys(ld, g, "a source", keys);
+	check_keys(ld, g, "a source", source_keys);
 	get_str(ld, g, "verify", &verify);
 	for (size_t i = 0; verify && i < HKD_ARRAY_LEN(verify_names); i++)
 		if (strcmp(verify, verify_names[i]) == 0)
@@ -547,8 +585,6 @@ const struct hkd_source *hkd_config_source(const struct hkd_config *c,
 static void load_types(struct loader *ld, const config_setting_t *list,
                        struct hkd_config *c)
 {
-	static const char *const keys[] = {"name", "description", "required",
-	                                   NULL};
 	int n;
 	if (!config_setting_is_list(list)) {
 		ERR(ld, list, "event_types must be a list ( { name = \"...\"; }, ... )");
@@ -565,7 +601,7 @@ static void load_types(struct loader *ld, const config_setting_t *list,
 			ERR(ld, g, "event_types[%d] must be a group { name = ...; }", i);
 			continue;
 		}
-		check_keys(ld, g, "an event type", keys);
+		check_keys(ld, g, "an event type", event_type_keys);
 		get_str(ld, g, "name", &t->name);
 		get_str(ld, g, "description", &t->description);
 		get_strings(ld, g, "required", &t->required, &t->n_required);
@@ -671,8 +707,6 @@ static void load_retry(struct loader *ld, const config_setting_t *s,
 static void load_routes(struct loader *ld, const config_setting_t *list,
                         struct hkd_config *c)
 {
-	static const char *const keys[] = {"events", "handlers", "retry",
-	                                   "sources", NULL};
 	int n;
 	if (!config_setting_is_list(list)) {
 		ERR(ld, list, "routes must be a list ( { events = [...]; handlers = [...]; }, ... )");
@@ -694,7 +728,7 @@ static void load_routes(struct loader *ld, const config_setting_t *list,
 		}
 		c->n_routes++;
 		r->line = (int)config_setting_source_line(g);
-		check_keys(ld, g, "a route", keys);
+		check_keys(ld, g, "a route", route_keys);
 		get_strings(ld, g, "events", &r->events, &r->n_events);
 		get_strings(ld, g, "handlers", &r->handlers, &r->n_handlers);
 		if (r->n_events == 0)
@@ -748,15 +782,11 @@ static void set_defaults(struct hkd_config *c)
 
 static void load_top(struct loader *ld, struct hkd_config *c)
 {
-	static const char *const keys[] = {
-		"server", "storage", "plugin_dir", "workers", "queue_size",
-		"shutdown_timeout", "event_types", "handlers", "routes",
-		"subscriptions", "sources", NULL};
 	const config_setting_t *root = config_root_setting(&c->lc);
 	const config_setting_t *s;
 	long long v;
 
-	check_keys(ld, root, "the top level", keys);
+	check_keys(ld, root, "the top level", top_keys);
 	if ((s = config_setting_get_member(root, "server")))
 		load_server(ld, s, c);
 	if ((s = config_setting_get_member(root, "storage")))

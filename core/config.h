@@ -154,6 +154,28 @@ const struct hkd_source *hkd_config_source(const struct hkd_config *c,
 const struct hkd_event_type *hkd_config_type(const struct hkd_config *c,
                                              const char *name);
 
+/*
+ * One part of hookd.conf and the keys it accepts: the arrays the loader
+ * checks every group against (an unknown key is an error), so whatever reads
+ * this table sees exactly what the parser accepts. Names:
+ *   "top"            the top level of the file
+ *   "server", "storage", "subscriptions"
+ *                    the groups of those names
+ *   "sources"        each group in sources = { name = { ... }; }
+ *   "event_types"    each group in the event_types list
+ *   "handlers"       hookd's own keys in each handler group (plugin,
+ *                    concurrency); the other members are the plugin's
+ *   "routes"         each group in the routes list
+ * Both arrays are static and read-only: any thread may read them.
+ */
+struct hkd_config_section {
+	const char *name;
+	const char *const *keys; /* NULL-terminated */
+};
+
+/* Every section, in the order above, ended by {NULL, NULL}. */
+extern const struct hkd_config_section hkd_config_sections[];
+
 /* Default retry delays (ms) after attempts 1..N: the Standard Webhooks
  * schedule 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h. */
 extern const int64_t hkd_default_retry_ms[];

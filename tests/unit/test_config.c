@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "host.h"
 
 static char dir[] = "/tmp/hookd-test-config-XXXXXX";
 static char path[512];
@@ -303,6 +304,236 @@ START_TEST(test_plugin_dir_override)
 }
 END_TEST
 
+/*
+ * hkd_config_sections: each key in it is what the parser accepts, and what
+ * hookd.conf(5) documents.
+ */
+
+/*
+ * How to put a key into each section so that the loader checks it, and how
+ * the loader names the place in an "unknown key" message (NULL: the
+ * handler's keys, which hkd_host_config_init checks).
+ */
+struct section_probe {
+	const char *section;
+	const char *before, *after; /* the config is before KEY = 1; after */
+	const char *where;
+	const char *man_title; /* the .SS block of hookd.conf.5 */
+};
+
+static const struct section_probe probes[] = {
+	{"top", "", "\n", "the top level", "Top-level settings"},
+	{"server", "server = { ", " };\n", "server", "server"},
+	{"storage", "storage = { ", " };\n", "storage", "storage"},
+	{"subscriptions", "subscriptions = { ", " };\n", "subscriptions",
+	 "subscriptions"},
+	{"sources", "sources = { s = { ", " }; };\n", "a source", "sources"},
+	{"event_types", "event_types = ( { ", " } );\n", "an event type",
+	 "event_types"},
+	{"handlers", "handlers = { h = { ", " }; };\n", NULL, "handlers"},
+	{"routes", "routes = ( { ", " } );\n", "a route", "routes"},
+};
+
+static const struct section_probe *probe_for(const char *section)
+{
+	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++)
+		if (strcmp(probes[i].section, section) == 0)
+			return &probes[i];
+	return NULL;
+}
+
+/* A plugin that declares no key: every member but hookd's own is unknown. */
+static const struct hookd_config_key no_keys[] = {{.name = NULL}};
+static const struct hookd_plugin keyless = {
+	.struct_size = sizeof(struct hookd_plugin),
+	.abi_major = HOOKD_ABI_MAJOR,
+	.abi_minor = HOOKD_ABI_MINOR,
+	.name = "keyless",
+	.keys = no_keys,
+};
+
+/*
+ * Read a config with `key` put into section `p` and collect what the
+ * loader (and, for handlers, the host) says about it into d.
+ */
+static void probe(const struct section_probe *p, const char *key,
+                  struct hkd_diag *d)
+{
+	char text[256];
+	struct hkd_config *cfg;
+
+	snprintf(text, sizeof(text), "%s%s = 1;%s", p->before, key, p->after);
+	write_file(path, text);
+	hkd_diag_init(d);
+	cfg = hkd_config_read(path, NULL, d);
+	ck_assert_msg(cfg != NULL, "%s: \"%s\" does not parse", p->section, text);
+	if (!p->where) {
+		struct hookd_config hc;
+		ck_assert_uint_eq(cfg->n_handlers, 1);
+		hkd_host_config_init(&hc, "h", cfg->handlers[0].setting, &keyless,
+		                     path, d);
+		hkd_host_config_release(&hc);
+	}
+	hkd_config_free(cfg);
+}
+
+/* Does any diagnostic contain needle? */
+static int mentions(const struct hkd_diag *d, const char *needle)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (strstr(d->msgs[i], needle))
+			return 1;
+	return 0;
+}
+
+START_TEST(test_sections_are_what_the_parser_accepts)
+{
+	size_t n_sections = 0;
+
+	for (const struct hkd_config_section *sec = hkd_config_sections;
+	     sec->name; sec++, n_sections++) {
+		const struct section_probe *p = probe_for(sec->name);
+		struct hkd_diag d;
+		char needle[128];
+
+		ck_assert_msg(p != NULL, "section '%s' has no probe in this test",
+		              sec->name);
+		ck_assert_msg(sec->keys && sec->keys[0], "section '%s' has no keys",
+		              sec->name);
+		for (const char *const *k = sec->keys; *k; k++) {
+			probe(p, *k, &d);
+			snprintf(needle, sizeof(needle), "unknown key '%s'", *k);
+			if (mentions(&d, needle))
+				dump(&d);
+			ck_assert_msg(!mentions(&d, needle),
+			              "%s: '%s' is in the table but the parser refuses it",
+			              sec->name, *k);
+			hkd_diag_release(&d);
+		}
+		/* A key outside the table is refused, by name, where it stands. */
+		probe(p, "hookd_no_such_key", &d);
+		if (p->where)
+			snprintf(needle, sizeof(needle),
+			         "unknown key 'hookd_no_such_key' in %s", p->where);
+		else
+			snprintf(needle, sizeof(needle),
+			         "handler 'h': unknown key 'hookd_no_such_key' for plugin 'keyless'");
+		if (!has(&d, 1, needle))
+			dump(&d);
+		ck_assert_msg(has(&d, 1, needle), "%s: no \"1: %s\"", sec->name,
+		              needle);
+		hkd_diag_release(&d);
+	}
+	/* Every section the test knows is published, and no other. */
+	ck_assert_uint_eq(n_sections, sizeof(probes) / sizeof(probes[0]));
+}
+END_TEST
+
+/* One ".TP" / ".B key" entry of hookd.conf.5 and the .SS block it is in. */
+struct man_entry {
+	char title[64];
+	char key[64];
+};
+
+/*
+ * Every ".B word" line that directly follows ".TP" at the outer level of an
+ * .SS block (not inside .RS/.RE, where values are listed) of the page at
+ * `file`. Returns how many were stored in e[0..max).
+ */
+static size_t man_entries(const char *file, struct man_entry *e, size_t max)
+{
+	FILE *f = fopen(file, "r");
+	char line[1024], title[64] = "";
+	int after_tp = 0, depth = 0;
+	size_t n = 0;
+
+	ck_assert_msg(f != NULL, "cannot open %s", file);
+	while (fgets(line, sizeof(line), f)) {
+		char *end = line + strlen(line);
+		while (end > line && (end[-1] == '\n' || end[-1] == ' '))
+			*--end = '\0';
+		if (strncmp(line, ".SS ", 4) == 0 || strncmp(line, ".SH", 3) == 0) {
+			const char *t = line + 4;
+			size_t len;
+			title[0] = '\0';
+			depth = 0;
+			if (line[1] == 'S' && line[2] == 'S') {
+				if (*t == '"')
+					t++;
+				len = strcspn(t, "\"");
+				if (len >= sizeof(title))
+					len = sizeof(title) - 1;
+				memcpy(title, t, len);
+				title[len] = '\0';
+			}
+		} else if (strcmp(line, ".RS") == 0 || strncmp(line, ".RS ", 4) == 0) {
+			depth++;
+		} else if (strcmp(line, ".RE") == 0 && depth > 0) {
+			depth--;
+		} else if (after_tp && depth == 0 && title[0] &&
+		           strncmp(line, ".B ", 3) == 0 && !strchr(line + 3, ' ') &&
+		           strlen(line + 3) < sizeof(e->key)) {
+			ck_assert_msg(n < max, "more than %zu entries in %s", max, file);
+			strcpy(e[n].title, title);
+			strcpy(e[n].key, line + 3);
+			n++;
+		}
+		after_tp = strcmp(line, ".TP") == 0;
+	}
+	fclose(f);
+	return n;
+}
+
+START_TEST(test_man_page_documents_every_key)
+{
+	static struct man_entry e[1024];
+	const char *src = getenv("HOOKD_SRCDIR");
+	char file[1024], missing[4096] = "", stale[2048] = "";
+	size_t n;
+
+	ck_assert_msg(src != NULL && src[0], "HOOKD_SRCDIR is not set");
+	snprintf(file, sizeof(file), "%s/docs/man/hookd.conf.5", src);
+	n = man_entries(file, e, sizeof(e) / sizeof(e[0]));
+	for (const struct hkd_config_section *sec = hkd_config_sections;
+	     sec->name; sec++) {
+		const struct section_probe *p = probe_for(sec->name);
+		ck_assert_ptr_nonnull(p);
+		for (const char *const *k = sec->keys; *k; k++) {
+			int found = 0;
+			for (size_t i = 0; i < n && !found; i++)
+				found = strcmp(e[i].title, p->man_title) == 0 &&
+				        strcmp(e[i].key, *k) == 0;
+			if (!found) {
+				size_t used = strlen(missing);
+				snprintf(missing + used, sizeof(missing) - used,
+				         " %s.%s (.SS \"%s\")", sec->name, *k,
+				         p->man_title);
+			}
+		}
+	}
+	/* And the other way round: no entry for a key the parser refuses. */
+	for (size_t i = 0; i < n; i++)
+		for (const struct hkd_config_section *sec = hkd_config_sections;
+		     sec->name; sec++) {
+			const struct section_probe *p = probe_for(sec->name);
+			int known = 0;
+			if (strcmp(e[i].title, p->man_title) != 0)
+				continue;
+			for (const char *const *k = sec->keys; *k; k++)
+				known |= strcmp(*k, e[i].key) == 0;
+			if (!known) {
+				size_t used = strlen(stale);
+				snprintf(stale + used, sizeof(stale) - used, " %s.%s",
+				         sec->name, e[i].key);
+			}
+		}
+	ck_assert_msg(missing[0] == '\0', "%s has no .TP/.B entry for:%s", file,
+	              missing);
+	ck_assert_msg(stale[0] == '\0', "%s documents keys the parser refuses:%s",
+	              file, stale);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("config");
@@ -319,6 +550,8 @@ int main(void)
 	tcase_add_test(tc, test_full);
 	tcase_add_test(tc, test_include_relative);
 	tcase_add_test(tc, test_plugin_dir_override);
+	tcase_add_test(tc, test_sections_are_what_the_parser_accepts);
+	tcase_add_test(tc, test_man_page_documents_every_key);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
