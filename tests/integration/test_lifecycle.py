@@ -4,8 +4,10 @@
 import json
 import os
 import re
+import shutil
 import signal
 import socket
+import subprocess
 import time
 
 import hookdtest as h
@@ -237,7 +239,8 @@ def man_page_options():
 
 # ----------------------------------------------------------- manual pages --
 # The manual pages are checked against what they describe: hookd.conf(5)
-# against the keys the built plugins declare.
+# against the keys the built plugins declare, hookd-plugin(3) against the
+# public header and a build of its own example.
 
 def man_text(name):
     with open(os.path.join(h.SRCDIR, "docs", "man", name),
@@ -282,6 +285,35 @@ def key_entries(lines):
                                  for t in tag_lines(lines)) if m]
 
 
+def roff_unescape(s):
+    """Text of roff escapes: font changes dropped, special characters
+    replaced."""
+    s = re.sub(r"\\f[BIRP]", "", s)
+    for esc, ch in (("\\(aq", "'"), ("\\(ga", "`"), ("\\(dq", '"'),
+                    ("\\(em", "-"), ("\\-", "-"), ("\\&", "")):
+        s = s.replace(esc, ch)
+    return s.replace("\\e", "\\")
+
+
+def roff_line(ln):
+    """The text a roff line prints: the arguments of a font macro joined as
+    the macro joins them (.B and .I with spaces, .BI, .BR, ... without)."""
+    m = re.match(r"^\.([A-Z]{1,2})(?: (.*))?$", ln)
+    if not m:
+        return roff_unescape(ln)
+    args = [q_ or w for q_, w in
+            re.findall(r'"([^"]*)"|(\S+)', m.group(2) or "")]
+    if m.group(1) in ("B", "I"):
+        return roff_unescape(" ".join(args))
+    if re.match(r"^[BIR]{2}$", m.group(1)):
+        return roff_unescape("".join(args))
+    return ""
+
+
+def roff_text(text):
+    return "\n".join(roff_line(ln) for ln in text.splitlines())
+
+
 @test("hookd.conf(5) documents each key of exec, http and smtp that "
       "--list-plugins shows, and no other, in .SS \"<plugin> handlers\"")
 def man_conf_plugin_keys():
@@ -313,6 +345,153 @@ def man_conf_plugin_keys():
         if stale:
             problems.append("%s: documented, not declared: %s" % (title, stale))
     assert not problems, "hookd.conf.5: " + "; ".join(problems)
+
+
+def header_api():
+    """What include/hookd/plugin.h declares: HOOKD_* names, struct members
+    with their declarations, opaque structs, enums, typedefs, functions and
+    the ABI version."""
+    with open(os.path.join(h.SRCDIR, "include", "hookd", "plugin.h"),
+              encoding="utf-8") as f:
+        code = f.read()
+    code = re.sub(r"/\*.*?\*/", " ", code, flags=re.S)
+    code = re.sub(r"//[^\n]*", " ", code)
+    api = {"consts": set(re.findall(r"\bHOOKD_[A-Z0-9_]+\b", code)) -
+           {"HOOKD_PLUGIN_H"}, "structs": {}}
+    for name, body in re.findall(r"\bstruct\s+(hookd_\w+)\s*\{(.*?)\};",
+                                 code, re.S):
+        members = {}
+        for decl in body.split(";"):
+            decl = re.sub(r"\bHOOKD_PRINTF\([^)]*\)", "", decl).strip()
+            if not decl:
+                continue
+            m = (re.search(r"\(\s*\*\s*(\w+)\s*\)", decl) or
+                 re.search(r"(\w+)\s*(?:\[[^\]]*\])?$", decl))
+            assert m, "cannot read %r in struct %s" % (decl, name)
+            members[m.group(1)] = c_norm(decl + ";")
+        api["structs"][name] = members
+    api["names"] = (set(re.findall(r"\bstruct\s+(hookd_\w+)\s*;", code)) |
+                    set(re.findall(r"\benum\s+(hookd_\w+)\s*\{", code)) |
+                    set(re.findall(r"\btypedef\b[^;]*?\(\s*\*\s*(\w+)\s*\)",
+                                   code)))
+    protos = re.findall(r"^HOOKD_EXPORT\s+([^;]*?\b(hookd_\w+)\s*\([^;]*\);)",
+                        code, re.M)
+    assert protos, "no exported function in plugin.h"
+    api["functions"] = {fn: c_norm(decl) for decl, fn in protos}
+    api["abi"] = "%s.%s" % (
+        re.search(r"#define\s+HOOKD_ABI_MAJOR\s+(\d+)", code).group(1),
+        re.search(r"#define\s+HOOKD_ABI_MINOR\s+(\d+)", code).group(1))
+    return api
+
+
+def c_norm(decl):
+    """A C declaration with its white space made canonical."""
+    s = re.sub(r"\s+", " ", decl).strip()
+    return re.sub(r"\s*([(),;*\[\]])\s*", r"\1", s).replace(",", ", ")
+
+
+@test("hookd-plugin(3) documents every struct member of plugin.h with its "
+      "exact declaration, every HOOKD_* name, type and function, and the "
+      "current ABI version")
+def man_plugin_header():
+    api = header_api()
+    text = man_text("hookd-plugin.3")
+    plain = roff_text(text)
+    blocks = man_sections(text, ".SS")
+    problems = []
+    for struct, members in sorted(api["structs"].items()):
+        title = "struct " + struct
+        if title not in blocks:
+            problems.append('no .SS "%s"' % title)
+            continue
+        tags = {}
+        for t in tag_lines(blocks[title]):
+            decl = c_norm(roff_line(t))
+            m = (re.search(r"\(\*(\w+)\)", decl) or
+                 re.search(r"(\w+)(?:\[[^\]]*\])?;$", decl))
+            if m:
+                tags[m.group(1)] = decl
+        for member, decl in members.items():
+            if member not in tags:
+                problems.append("%s: no entry for %s" % (title, member))
+            elif tags[member] != decl:
+                problems.append("%s: %r, but plugin.h says %r"
+                                % (title, tags[member], decl))
+        stale = sorted(set(tags) - set(members))
+        if stale:
+            problems.append("%s: entries for members it lacks: %s"
+                            % (title, stale))
+    for fn, decl in api["functions"].items():
+        if decl not in c_norm(plain):
+            problems.append("the prototype %r is not given" % decl)
+    for name in sorted(api["consts"] | api["names"]):
+        if not re.search(r"\b%s\b" % re.escape(name), plain):
+            problems.append("%s is not mentioned" % name)
+    versions = tag_lines(man_sections(text, ".SH").get("VERSIONS", []))
+    if api["abi"] not in versions:
+        problems.append("VERSIONS has no entry for ABI %s (has %r)"
+                        % (api["abi"], versions))
+    assert not problems, "hookd-plugin.3:\n  " + "\n  ".join(problems)
+
+
+@test("the example plugin of hookd-plugin(3) compiles with -Wall -Wextra "
+      "-Werror, loads, and writes an event into a file", timeout=60)
+def man_plugin_example():
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        h.skip("no C compiler")
+    examples = man_sections(man_text("hookd-plugin.3"), ".SH")["EXAMPLES"]
+    blocks, cur = [], None
+    for ln in examples:
+        if ln == ".EX":
+            cur = []
+        elif ln == ".EE":
+            blocks.append("\n".join(cur) + "\n")
+            cur = None
+        elif cur is not None:
+            cur.append(roff_unescape(ln))
+    sources = [b for b in blocks if "hookd_plugin_entry" in b]
+    assert len(sources) == 1, "one example with hookd_plugin_entry: %r" % blocks
+    m = re.search(r'\.name = "(\w+)"', sources[0])
+    assert m, "the example's descriptor has no .name"
+    name = m.group(1)
+    t = h.tmpdir()
+    plugdir = os.path.join(t, "plugins")
+    os.makedirs(plugdir)
+    src = os.path.join(t, name + ".c")
+    with open(src, "w", encoding="utf-8") as f:
+        f.write(sources[0])
+    proc = subprocess.run(
+        [cc, "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror",
+         "-I" + os.path.join(h.SRCDIR, "include"),
+         "-o", os.path.join(plugdir, name + ".so"), src],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=50)
+    assert proc.returncode == 0, "%s:\n%s" % (src, proc.stderr)
+
+    r = run_hookd(["--list-plugins", "--plugin-dir", plugdir])
+    assert r.returncode == 0 and re.search(r"^%s " % name, r.stdout, re.M), r
+    # The usage snippet after the code is a valid configuration.
+    usage = [b for b in blocks if "handlers" in b]
+    assert usage, "no configuration example for the plugin"
+    snippet = os.path.join(t, "usage.conf")
+    with open(snippet, "w", encoding="utf-8") as f:
+        f.write(usage[0])
+    r = run_hookd(["--check-config", "-c", snippet, "--plugin-dir", plugdir])
+    assert r.returncode == 0, r
+
+    out = os.path.join(t, "out")
+    os.makedirs(out)
+    with Daemon(conf("""
+handlers = { s = { plugin = %s; dir = %s; name = "{{type}}-{{data.x}}.json"; }; };
+routes = ( { events = ["*"]; handlers = ["s"]; } );
+""" % (q(os.path.join(plugdir, name + ".so")), q(out)))) as d:
+        ev = d.publish({"type": "t", "data": {"x": "a/b"}})
+        d.wait_log(msg="attempt", event=ev["id"], outcome="ok")
+    # "/" was percent-encoded, so the file stayed in its folder.
+    assert os.listdir(out) == ["t-a%2Fb.json"], os.listdir(out)
+    with open(os.path.join(out, "t-a%2Fb.json"), encoding="utf-8") as f:
+        stored = json.load(f)
+    assert stored["id"] == ev["id"] and stored["data"] == {"x": "a/b"}, stored
 
 
 @test("--version prints the version and the plugin ABI")
