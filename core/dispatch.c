@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dispatch.h"
 #include "log.h"
@@ -79,6 +80,11 @@ static struct {
 	uint64_t succeeded, dead, retried;
 	struct hkd_store *store;
 	struct hookd_attempt *done_head, *done_tail; /* completed elsewhere */
+	/* Deliveries in flight when hookd last died of a fatal signal. */
+	char **suspects;
+	size_t n_suspects;
+	atomic_size_t suspects_left;
+	char suspect_reason[HOOKD_REASON_MAX];
 	/* Parked deliveries (see the top of the file). */
 	pthread_cond_t claim_cond;
 	pthread_t claimer;
@@ -137,6 +143,59 @@ static void delivery_free(struct delivery *d)
 	free(d->target);
 	free(d->retry_ms);
 	free(d);
+}
+
+/* --- attempts in flight, for a crash report ----------------------------- */
+
+/*
+ * Each running attempt holds a slot with its delivery id, so that a fatal
+ * signal (a plugin's wild pointer) can say which deliveries were being
+ * attempted: the handler only reads these fixed slots. Best effort past
+ * CRASH_SLOTS attempts at once.
+ */
+#define CRASH_SLOTS 1024
+
+static struct {
+	atomic_int state; /* 0 free, 1 being written, 2 holds an id */
+	char id[48];
+} crash_slots[CRASH_SLOTS];
+static atomic_uint crash_hint;
+
+static int crash_slot_take(const char *id)
+{
+	unsigned start = atomic_fetch_add(&crash_hint, 1);
+	for (unsigned k = 0; k < CRASH_SLOTS; k++) {
+		unsigned i = (start + k) % CRASH_SLOTS;
+		int expect = 0;
+		if (atomic_compare_exchange_strong(&crash_slots[i].state, &expect, 1)) {
+			hkd_strlcpy(crash_slots[i].id, id, sizeof(crash_slots[i].id));
+			atomic_store(&crash_slots[i].state, 2);
+			return (int)i;
+		}
+	}
+	return -1;
+}
+
+static void crash_slot_free(int i)
+{
+	if (i >= 0)
+		atomic_store(&crash_slots[i].state, 0);
+}
+
+void hkd_dispatch_crash_report(int fd)
+{
+	for (unsigned i = 0; i < CRASH_SLOTS; i++) {
+		const char *id = crash_slots[i].id;
+		size_t n = 0;
+		ssize_t w;
+		if (atomic_load(&crash_slots[i].state) != 2)
+			continue;
+		while (n < sizeof(crash_slots[i].id) - 1 && id[n])
+			n++;
+		w = write(fd, id, n);
+		w = write(fd, "\n", 1);
+		(void)w;
+	}
 }
 
 /* --- timer heap (lock held) ------------------------------------------ */
@@ -312,6 +371,7 @@ struct hookd_attempt {
 	 * ever runs on a plugin's own thread. */
 	enum hookd_status status;
 	struct hookd_result res;
+	int crash_slot;
 	struct hookd_attempt *next;
 };
 
@@ -352,6 +412,7 @@ static void complete_attempt(struct hookd_attempt *a, enum hookd_status st,
 		         a->plugin_name ? a->plugin_name : "?", (int)st);
 		st = HOOKD_FAIL;
 	}
+	crash_slot_free(a->crash_slot);
 	if (a->sub)
 		hkd_subs_end(a->sub, st, res.reason);
 	hkd_runtime_unref(a->rt);
@@ -384,6 +445,33 @@ void hkd_dispatch_complete(struct hookd_attempt *a, enum hookd_status st,
 	pthread_mutex_unlock(&D.lock);
 }
 
+/* 1 when id is a suspect of the last crash (it is then forgotten). */
+static int take_suspect(const char *id)
+{
+	int found = 0;
+	pthread_mutex_lock(&D.lock);
+	for (size_t i = 0; i < D.n_suspects; i++)
+		if (D.suspects[i] && strcmp(D.suspects[i], id) == 0) {
+			free(D.suspects[i]);
+			D.suspects[i] = NULL;
+			atomic_fetch_sub(&D.suspects_left, 1);
+			found = 1;
+			break;
+		}
+	pthread_mutex_unlock(&D.lock);
+	return found;
+}
+
+void hkd_dispatch_set_suspects(char **ids, size_t n, const char *reason)
+{
+	pthread_mutex_lock(&D.lock);
+	D.suspects = ids;
+	D.n_suspects = n;
+	atomic_store(&D.suspects_left, n);
+	hkd_strlcpy(D.suspect_reason, reason, sizeof(D.suspect_reason));
+	pthread_mutex_unlock(&D.lock);
+}
+
 /*
  * Start one attempt of d (a slot of target t is taken; no lock held):
  * find the plugin instance, call dispatch_async when it has one, else
@@ -410,6 +498,15 @@ static void start_attempt(struct delivery *d, struct target_q *t)
 	a->d = d;
 	a->t = t;
 	a->t0 = hkd_mono_us();
+	a->crash_slot = -1;
+	if (atomic_load(&D.suspects_left) > 0 && take_suspect(d->id)) {
+		/* It was in flight when hookd died: count that attempt, and let
+		 * the schedule decide when (whether) it runs again. */
+		hkd_strlcpy(res.reason, D.suspect_reason, sizeof(res.reason));
+		complete_attempt(a, HOOKD_RETRY, &res);
+		return;
+	}
+	a->crash_slot = crash_slot_take(d->id);
 	if (hkd_subs_is_target(d->target)) {
 		if (hkd_subs_begin(d->target, &desc, &state, &a->sub, &res) != 0) {
 			complete_attempt(a, HOOKD_FAIL, &res);
@@ -758,6 +855,11 @@ long hkd_dispatch_stop(int64_t timeout_ms)
 	free(D.heap);
 	D.heap = NULL;
 	D.heap_cap = 0;
+	for (size_t i = 0; i < D.n_suspects; i++)
+		free(D.suspects[i]);
+	free(D.suspects);
+	D.suspects = NULL;
+	D.n_suspects = 0;
 	return pending;
 }
 

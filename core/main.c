@@ -7,6 +7,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -272,6 +273,101 @@ static struct hkd_store *open_store(const struct hkd_config *cfg)
 	return st;
 }
 
+/* --- crash containment ----------------------------------------------- */
+
+/*
+ * A plugin that crashes takes hookd down with it (plugins share its
+ * memory). So that one poisonous event cannot make a crash loop, a fatal
+ * signal writes the deliveries then in flight to STORE.crash; the next
+ * start counts their interrupted attempt as a retry (see
+ * hkd_dispatch_set_suspects), and their retry schedule decides the rest.
+ */
+static char crash_path[4096];
+
+static void on_fatal_signal(int sig)
+{
+	char line[32] = "signal ";
+	size_t n = 7;
+	char digits[8];
+	int k = 0, v = sig, fd;
+	ssize_t w;
+
+	fd = open(crash_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		do {
+			digits[k++] = (char)('0' + v % 10);
+			v /= 10;
+		} while (v > 0 && k < (int)sizeof(digits));
+		while (k > 0)
+			line[n++] = digits[--k];
+		line[n++] = '\n';
+		w = write(fd, line, n);
+		(void)w;
+		hkd_dispatch_crash_report(fd);
+		close(fd);
+	}
+	/* SA_RESETHAND made the action the default again: die of it. */
+	raise(sig);
+}
+
+static void crash_guard_install(const char *storage_url)
+{
+	static const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+	struct sigaction sa;
+
+	if (strncmp(storage_url, "sqlite:", 7) != 0 ||
+	    snprintf(crash_path, sizeof(crash_path), "%s.crash", storage_url + 7) >=
+	        (int)sizeof(crash_path))
+		return; /* memory: nothing survives a crash anyway */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_fatal_signal;
+	sa.sa_flags = SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < HKD_ARRAY_LEN(fatal); i++)
+		sigaction(fatal[i], &sa, NULL);
+}
+
+/* Read what the last crash left (if anything) and hand it to the
+ * dispatcher; the file is removed. */
+static void crash_report_load(void)
+{
+	FILE *f;
+	char line[128], reason[HOOKD_REASON_MAX], count[24];
+	char **ids = NULL;
+	size_t n = 0, cap = 0;
+	int sig = 0;
+
+	if (!crash_path[0] || !(f = fopen(crash_path, "re")))
+		return;
+	if (fgets(line, sizeof(line), f) && sscanf(line, "signal %d", &sig) != 1)
+		sig = 0;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!line[0])
+			continue;
+		if (n == cap) {
+			char **grown = realloc(ids, (cap ? cap * 2 : 16) * sizeof(*ids));
+			if (!grown)
+				break;
+			ids = grown;
+			cap = cap ? cap * 2 : 16;
+		}
+		if (!(ids[n] = strdup(line)))
+			break;
+		n++;
+	}
+	fclose(f);
+	unlink(crash_path);
+	snprintf(reason, sizeof(reason),
+	         "hookd was stopped by signal %d (%s) while this attempt ran; "
+	         "counted as a retry",
+	         sig, sig > 0 ? strsignal(sig) : "unknown");
+	snprintf(count, sizeof(count), "%zu", n);
+	hkd_log_kv(HOOKD_LOG_WARN, "crashed", "attempts_in_flight", count,
+	           "detail", reason, NULL);
+	hkd_dispatch_set_suspects(ids, n, reason);
+}
+
 /*
  * Every unfinished stored delivery is parked at start (nothing is in
  * memory yet); the dispatcher's claimer takes them back as room allows.
@@ -360,6 +456,8 @@ int main(int argc, char **argv)
 	}
 	hkd_runtime_install(rt);
 	hkd_dispatch_set_store(store);
+	crash_guard_install(rt->cfg->storage_url);
+	crash_report_load();
 	if (hkd_dispatch_start(rt->cfg->queue_size, rt->cfg->workers) != 0 ||
 	    recover(store) != 0 || hkd_http_start(rt->cfg, store) != 0) {
 		hkd_dispatch_stop(0);

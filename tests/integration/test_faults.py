@@ -18,6 +18,7 @@ must then be kept in memory and written once there is room again.
 """
 
 import errno
+import http.client
 import os
 import shutil
 import signal
@@ -539,6 +540,93 @@ def restart_after_fault():
             wait_delivered(rec, [eid])
             wait_complete(b, [eid])
         assert b.status == 0, b.status
+
+
+# ---------------------------------------------------------- crashing plugin --
+
+@test("a handler that crashes hookd (SIGSEGV): the next start counts the "
+      "interrupted attempt as a retry, so the retry schedule ends it as dead "
+      "instead of a crash loop; other events are delivered",
+      timeout=90)
+def crashing_plugin():
+    t = h.tmpdir()
+    db = os.path.join(t, "hookd.db")
+    rec = os.path.join(t, "rec")
+    body = conf("""
+storage = { url = %s; };
+handlers = { boom = { plugin = %s; mode = "crash"; };
+             %s };
+routes = ( { events = ["boom"]; handlers = ["boom"]; retry = [2]; },
+           { events = ["fine"]; handlers = ["ok"]; } );
+""" % (q("sqlite:" + db), q(h.test_plugin("good")),
+       good_handler("ok", record=rec)))
+    crash_file = db + ".crash"
+    starts = []
+
+    def run_until_crash():
+        d = Daemon(body, expect_status=None, name="run%d" % len(starts))
+        starts.append(d)
+        d.start()
+        status = d.wait_exit(30)
+        assert status == -signal.SIGSEGV, "exit status %s" % status
+        with open(crash_file) as f:
+            lines = f.read().split("\n")
+        assert lines[0] == "signal %d" % signal.SIGSEGV, lines
+        return d, [x for x in lines[1:] if x]
+
+    # 1st run: the attempt crashes hookd; the file names its delivery.
+    d = Daemon(body, expect_status=None, name="run0")
+    starts.append(d)
+    with d:
+        boom = "boom-1"
+        try:
+            r = d.post_event({"type": "boom", "id": boom})
+            assert r.status == 202, r
+        except (OSError, http.client.HTTPException):
+            pass  # the crash came before the answer (it is stored first)
+        assert d.wait_exit(30) == -signal.SIGSEGV
+    dlv = get_event_offline(db, boom)
+    with open(crash_file) as f:
+        lines = f.read().split("\n")
+    assert lines[0] == "signal %d" % signal.SIGSEGV, lines
+    assert dlv in lines[1:], (dlv, lines)
+
+    # 2nd run: attempt 1 is counted as a retry; attempt 2 runs (retry
+    # [2]: two seconds later) and crashes again.
+    d, ids = run_until_crash()
+    assert d.records(msg="crashed", attempts_in_flight="1"), d.log_text()
+    assert ids == [dlv], ids
+
+    # 3rd run: attempt 2 is counted; the schedule is spent: dead. hookd
+    # stays up and delivers the rest.
+    with Daemon(body, name="run%d" % len(starts)) as d:
+        ev = h.wait_for(lambda: (lambda e: e if e["deliveries"][0]["state"]
+                                 == "dead" else None)(get_event(d, boom)),
+                        15, "the crashing delivery dead")
+        x = ev["deliveries"][0]
+        assert [a["attempt"] for a in x["attempts"]] == [1, 2], x
+        for a in x["attempts"]:
+            assert a["outcome"] == "retry" and "signal %d" % signal.SIGSEGV \
+                in a["detail"], a
+        fine = d.publish({"type": "fine"})["id"]
+        wait_delivered(rec, [fine])
+        assert d.get("/healthz").status == 200
+    assert not os.path.exists(crash_file)
+
+
+def get_event_offline(db, eid):
+    """The id of the only delivery of event eid, read from the database
+    file (hookd is not running)."""
+    import sqlite3
+    c = sqlite3.connect(db)
+    try:
+        rows = c.execute("SELECT d.id FROM deliveries d JOIN events e "
+                         "ON e.seq = d.event_seq WHERE e.id = ?",
+                         (eid,)).fetchall()
+    finally:
+        c.close()
+    assert len(rows) == 1, rows
+    return rows[0][0]
 
 
 if __name__ == "__main__":

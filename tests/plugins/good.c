@@ -2,7 +2,8 @@
  * Test plugin "test-good": a well-formed plugin whose dispatch() does what
  * its configuration says, so dispatcher and retry tests can script it.
  *
- *   mode = "ok" | "fail" | "retry" | "retry-then-ok" | "sleep"  (default ok)
+ *   mode = "ok" | "fail" | "retry" | "retry-then-ok" | "sleep" | "crash"
+ *                        (default ok; "crash" kills hookd with SIGSEGV)
  *   retry_after_ms = N   with "retry": ask for the next try in N ms
  *   ok_on_attempt = N    with "retry-then-ok": RETRY before attempt N, then OK
  *   sleep_ms = N         with "sleep": sleep N ms, then OK
@@ -17,6 +18,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,13 +32,14 @@ enum good_mode {
 	MODE_FAIL,
 	MODE_RETRY,
 	MODE_RETRY_THEN_OK,
-	MODE_SLEEP
+	MODE_SLEEP,
+	MODE_CRASH
 };
 
 static const char *const mode_names[] = {
     [MODE_OK] = "ok",       [MODE_FAIL] = "fail",
     [MODE_RETRY] = "retry", [MODE_RETRY_THEN_OK] = "retry-then-ok",
-    [MODE_SLEEP] = "sleep",
+    [MODE_SLEEP] = "sleep", [MODE_CRASH] = "crash",
 };
 
 static const struct hookd_host *host;
@@ -166,6 +169,9 @@ static enum hookd_status good_dispatch(void *state,
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
 		break;
+	case MODE_CRASH:
+		raise(SIGSEGV); /* what a wild pointer would do */
+		break;
 	case MODE_OK:
 		break;
 	}
@@ -180,7 +186,7 @@ static void good_destroy(void *state)
 
 static const struct hookd_config_key good_keys[] = {
     {"mode", HOOKD_KEY_STRING, 0,
-     "ok, fail, retry, retry-then-ok or sleep (default ok)"},
+     "ok, fail, retry, retry-then-ok, sleep or crash (default ok)"},
     {"retry_after_ms", HOOKD_KEY_INT, 0, "retry_after_ms reported with RETRY"},
     {"ok_on_attempt", HOOKD_KEY_INT, 0,
      "retry-then-ok: first attempt that succeeds"},
