@@ -504,7 +504,11 @@ int main(int argc, char **argv)
 		return 0; /* do not unload plugins under running threads */
 	}
 	{
+		/* In memory or parked: the store knows them all. */
+		long long stored = hkd_store_unfinished(store);
 		char pbuf[24];
+		if (stored >= 0)
+			pending = (long)stored;
 		snprintf(pbuf, sizeof(pbuf), "%ld", pending);
 		hkd_log_kv(pending ? HOOKD_LOG_WARN : HOOKD_LOG_INFO, "stopped",
 		           "unfinished_deliveries", pbuf, "detail",

@@ -118,6 +118,10 @@ int hkd_store_recover(struct hkd_store *st, hkd_store_visit_fn visit,
  */
 long long hkd_store_release_all(struct hkd_store *st);
 
+/* Unfinished (pending or retrying) deliveries, once every result queued
+ * before the call is written; -1 when the store cannot say. */
+long long hkd_store_unfinished(struct hkd_store *st);
+
 /*
  * Lease up to max parked deliveries due now and hand each to visit (after
  * the lease is committed). *claimed counts them; *next_at is the wall-clock

@@ -1043,20 +1043,14 @@ static void hand_out(struct hkd_stored_delivery *rows, size_t n, int committed,
 
 /* --- leases: which deliveries this process holds in memory ------------ */
 
-static int job_release_all(struct hkd_store *st, void *argp, char *err,
-                           size_t errlen)
+/* Runs on the writer: count unfinished deliveries into *(long long *)argp. */
+static int job_count_unfinished(struct hkd_store *st, void *argp, char *err,
+                                size_t errlen)
 {
 	long long *unfinished = argp;
 	sqlite3_stmt *q = NULL;
 	int rc = HKD_STORE_FAILED;
 
-	if (sqlite3_prepare_v2(st->db,
-	                       "UPDATE deliveries SET lease_owner = NULL "
-	                       "WHERE state < 2 AND lease_owner IS NOT NULL",
-	                       -1, &q, NULL) != SQLITE_OK ||
-	    sqlite3_step(q) != SQLITE_DONE)
-		goto sqlfail;
-	sqlite3_finalize(q);
 	if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM deliveries WHERE state < 2",
 	                       -1, &q, NULL) != SQLITE_OK ||
 	    sqlite3_step(q) != SQLITE_ROW)
@@ -1071,6 +1065,23 @@ out:
 	return rc;
 }
 
+static int job_release_all(struct hkd_store *st, void *argp, char *err,
+                           size_t errlen)
+{
+	sqlite3_stmt *q = NULL;
+	int ok;
+
+	ok = sqlite3_prepare_v2(st->db,
+	                        "UPDATE deliveries SET lease_owner = NULL "
+	                        "WHERE state < 2 AND lease_owner IS NOT NULL",
+	                        -1, &q, NULL) == SQLITE_OK &&
+	     sqlite3_step(q) == SQLITE_DONE;
+	sqlite3_finalize(q);
+	if (!ok)
+		return stmt_fail(st, err, errlen);
+	return job_count_unfinished(st, argp, err, errlen);
+}
+
 long long hkd_store_release_all(struct hkd_store *st)
 {
 	long long unfinished = 0;
@@ -1080,6 +1091,16 @@ long long hkd_store_release_all(struct hkd_store *st)
 		           "reason", err, NULL);
 		return -1;
 	}
+	return unfinished;
+}
+
+long long hkd_store_unfinished(struct hkd_store *st)
+{
+	long long unfinished = 0;
+	char err[256];
+	if (run_sync(st, job_count_unfinished, &unfinished, err, sizeof(err)) !=
+	    HKD_STORE_OK)
+		return -1;
 	return unfinished;
 }
 
