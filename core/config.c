@@ -5,6 +5,7 @@
  * can list them all at once.
  */
 
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +28,8 @@ const size_t hkd_default_retry_len = HKD_ARRAY_LEN(hkd_default_retry_ms);
 
 /* The longest retry delay accepted: a week. */
 #define RETRY_MAX_MS (7LL * 24 * 3600 * 1000)
+/* The largest PEM file (certificate chain or key) server.tls_* may name. */
+#define PEM_MAX (1024 * 1024)
 
 /*
  * The keys each part of hookd.conf accepts. The loaders below check every
@@ -41,6 +44,7 @@ static const char *const top_keys[] = {
 	"subscriptions", "sources", NULL};
 static const char *const server_keys[] = {
 	"listen", "threads", "max_body", "api_keys", "connection_timeout",
+	"max_connections", "max_connections_per_ip", "tls_cert", "tls_key",
 	NULL};
 static const char *const storage_keys[] = {
 	"url", "synchronous", "max_size", "keep_succeeded", "keep_dead",
@@ -280,6 +284,55 @@ bad:
 	return -1;
 }
 
+/* The PEM file named by `key` of g, whole, into *out (at most 1 MiB). */
+static void read_pem(struct loader *ld, const config_setting_t *g,
+                     const char *key, char **out)
+{
+	const config_setting_t *s = config_setting_get_member(g, key);
+	char *path = NULL, *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!s || get_str(ld, g, key, &path) != 0 || !path)
+		return;
+	f = fopen(path, "re");
+	if (!f) {
+		ERR(ld, s, "%s: cannot read %s: %s", key, path, strerror(errno));
+		free(path);
+		return;
+	}
+	buf = malloc(PEM_MAX + 1);
+	if (buf)
+		len = fread(buf, 1, PEM_MAX + 1, f);
+	fclose(f);
+	if (buf && len > 0 && len <= PEM_MAX)
+		buf[len] = '\0';
+	if (!buf || len == 0 || len > PEM_MAX || !strstr(buf, "-----BEGIN ")) {
+		ERR(ld, s, "%s: %s is not a PEM file (empty, over 1 MiB, or no -----BEGIN line)",
+		    key, path);
+		free(buf);
+		free(path);
+		return;
+	}
+	*out = buf;
+	free(path);
+}
+
+/* server.tls_cert and tls_key: both or neither. */
+static void load_tls(struct loader *ld, const config_setting_t *g,
+                     struct hkd_config *c)
+{
+	const config_setting_t *cert = config_setting_get_member(g, "tls_cert");
+	const config_setting_t *key = config_setting_get_member(g, "tls_key");
+
+	if (!cert != !key) {
+		ERR(ld, cert ? cert : key, "tls_cert and tls_key go together: set both or neither");
+		return;
+	}
+	read_pem(ld, g, "tls_cert", &c->tls_cert_pem);
+	read_pem(ld, g, "tls_key", &c->tls_key_pem);
+}
+
 static void load_server(struct loader *ld, const config_setting_t *g,
                         struct hkd_config *c)
 {
@@ -309,6 +362,13 @@ static void load_server(struct loader *ld, const config_setting_t *g,
 	v = c->connection_timeout;
 	if (get_int(ld, g, "connection_timeout", 1, 3600, &v) == 0)
 		c->connection_timeout = (int)v;
+	v = c->max_connections;
+	if (get_int(ld, g, "max_connections", 1, 1000000, &v) == 0)
+		c->max_connections = (int)v;
+	v = c->max_connections_per_ip;
+	if (get_int(ld, g, "max_connections_per_ip", 0, 1000000, &v) == 0)
+		c->max_connections_per_ip = (int)v;
+	load_tls(ld, g, c);
 	if (get_strings(ld, g, "api_keys", &keys_raw, &n_raw) == 0 && keys_raw) {
 		s = config_setting_get_member(g, "api_keys");
 		c->api_keys = calloc(n_raw + 1, sizeof(char *));
@@ -765,6 +825,8 @@ static void set_defaults(struct hkd_config *c)
 	c->http_threads = 8;
 	c->max_body = 1024 * 1024;
 	c->connection_timeout = 30;
+	c->max_connections = 1024;
+	c->max_connections_per_ip = 256;
 	c->storage_url = strdup(HKD_DEFAULT_STORAGE);
 	c->storage_synchronous = strdup("full");
 	c->keep_succeeded = 7 * 86400;
@@ -909,6 +971,11 @@ void hkd_config_free(struct hkd_config *c)
 	free(c->api_keys);
 	free(c->listen_host);
 	free(c->listen_port);
+	free(c->tls_cert_pem);
+	if (c->tls_key_pem) {
+		explicit_bzero(c->tls_key_pem, strlen(c->tls_key_pem));
+		free(c->tls_key_pem);
+	}
 	free(c->storage_url);
 	free_strings(c->sub_allow, c->n_sub_allow);
 	free_sources(c);

@@ -91,6 +91,10 @@ struct hkd_config {
 	int http_threads;
 	size_t max_body;
 	int connection_timeout; /* seconds */
+	int max_connections;        /* open connections at once */
+	int max_connections_per_ip; /* from one client address; 0 = no limit */
+	char *tls_cert_pem;         /* server.tls_cert's contents, or NULL */
+	char *tls_key_pem;          /* server.tls_key's contents (secret) */
 	char **api_keys;        /* resolved secrets */
 	size_t n_api_keys;
 

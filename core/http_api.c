@@ -994,13 +994,54 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	hkd_log_kv(HOOKD_LOG_WARN, "http", "detail", msg, NULL);
 }
 
+/* Copies of the PEM texts for the daemon's lifetime (a reload frees the
+ * configuration they came from). */
+static char *tls_cert_, *tls_key_;
+
+static void tls_forget(void)
+{
+	free(tls_cert_);
+	if (tls_key_) {
+		explicit_bzero(tls_key_, strlen(tls_key_));
+		free(tls_key_);
+	}
+	tls_cert_ = tls_key_ = NULL;
+}
+
 int hkd_http_start(const struct hkd_config *cfg, struct hkd_store *store)
 {
 	struct addrinfo hints, *res = NULL;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	const union MHD_DaemonInfo *info;
+	struct MHD_OptionItem opts[6];
+	size_t n_opts = 0;
 	char host[256] = "", port[16];
 	int err;
+
+	/* Limits and TLS, in an option array: each only when set. */
+	opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
+	                                         (intptr_t)cfg->max_connections, NULL};
+	if (cfg->max_connections_per_ip > 0)
+		opts[n_opts++] = (struct MHD_OptionItem){
+			MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+			(intptr_t)cfg->max_connections_per_ip, NULL};
+	if (cfg->tls_cert_pem && cfg->tls_key_pem) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			hkd_log(HOOKD_LOG_ERROR, "http",
+			        "server.tls_cert is set, but this libmicrohttpd has no TLS support");
+			return -1;
+		}
+		tls_cert_ = strdup(cfg->tls_cert_pem);
+		tls_key_ = strdup(cfg->tls_key_pem);
+		if (!tls_cert_ || !tls_key_) {
+			tls_forget();
+			return -1;
+		}
+		flags |= MHD_USE_TLS;
+		opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert_};
+		opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key_};
+	}
+	opts[n_opts] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
 	store_ = store;
 	started_at = (double)hkd_now_ms() / 1000.0;
@@ -1025,12 +1066,15 @@ int hkd_http_start(const struct hkd_config *cfg, struct hkd_store *store)
 		MHD_OPTION_SOCK_ADDR, res->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
 		(unsigned)(cfg->http_threads > 1 ? cfg->http_threads : 0),
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (!daemon_) {
 		hkd_log(HOOKD_LOG_ERROR, "http",
-		        "cannot listen on %s:%s (address in use, or not permitted?)",
+		        "cannot listen on %s:%s (address in use, not permitted, or a "
+		        "certificate and key that do not match?)",
 		        cfg->listen_host ? cfg->listen_host : "*", cfg->listen_port);
 		freeaddrinfo(res);
+		tls_forget();
 		return -1;
 	}
 	getnameinfo(res->ai_addr, res->ai_addrlen, host, sizeof(host), NULL, 0,
@@ -1038,7 +1082,8 @@ int hkd_http_start(const struct hkd_config *cfg, struct hkd_store *store)
 	freeaddrinfo(res);
 	info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
 	snprintf(port, sizeof(port), "%u", info ? (unsigned)info->port : 0u);
-	hkd_log_kv(HOOKD_LOG_INFO, "listening", "address", host, "port", port, NULL);
+	hkd_log_kv(HOOKD_LOG_INFO, "listening", "address", host, "port", port,
+	           "tls", tls_cert_ ? "on" : "off", NULL);
 	return 0;
 }
 
@@ -1056,4 +1101,5 @@ void hkd_http_stop(void)
 	if (daemon_)
 		MHD_stop_daemon(daemon_);
 	daemon_ = NULL;
+	tls_forget();
 }

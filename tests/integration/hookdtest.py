@@ -334,10 +334,10 @@ class Response:
 
 
 def http_request(port, method, path, body=None, headers=None, timeout=10.0,
-                 host="127.0.0.1"):
+                 host="127.0.0.1", tls=None):
     """One request on a fresh connection. body: bytes, str, or an object
     (sent as JSON with Content-Type application/json unless headers say
-    otherwise)."""
+    otherwise). tls: an ssl.SSLContext for HTTPS."""
     hdrs = dict(headers or {})
     if body is not None and not isinstance(body, (bytes, str)):
         body = json.dumps(body)
@@ -345,7 +345,11 @@ def http_request(port, method, path, body=None, headers=None, timeout=10.0,
             hdrs["Content-Type"] = "application/json"
     if isinstance(body, str):
         body = body.encode("utf-8")
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    if tls is not None:
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout,
+                                           context=tls)
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=hdrs)
         r = conn.getresponse()
@@ -537,6 +541,7 @@ class Daemon:
         self.log_format = log_format
         self.plugin_dir = plugin_dir or PLUGIN_DIR
         self.proc = None
+        self.tls = None  # an ssl.SSLContext when hookd serves HTTPS
         self.port = None
         self.status = None
         self.write_config(config)
@@ -674,7 +679,8 @@ class Daemon:
     # -- HTTP -------------------------------------------------------------
 
     def request(self, method, path, body=None, headers=None, timeout=10.0):
-        return http_request(self.port, method, path, body, headers, timeout)
+        return http_request(self.port, method, path, body, headers, timeout,
+                            tls=self.tls)
 
     def get(self, path, headers=None, timeout=10.0):
         return self.request("GET", path, None, headers, timeout)

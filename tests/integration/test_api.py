@@ -1,11 +1,17 @@
 #!/usr/bin/env python3
 """HTTP API of hookd: statuses, JSON error codes, keys, backpressure."""
 
+import http.client
 import os
+import shutil
+import socket
+import ssl
+import subprocess
 import time
 
 import hookdtest as h
-from hookdtest import Daemon, assert_error, conf, good_handler, test
+from hookdtest import (Daemon, assert_error, conf, good_handler, http_request,
+                       q, run_hookd, test)
 
 KEY = "k3y-for-tests-0123456789"
 ENV_KEY = "env-key-for-tests-abcdefghij"
@@ -71,6 +77,32 @@ def invalid_json():
             assert_error(r, 400, "invalid_json", field=None)
         # Nothing was accepted.
         assert d.records(msg="event") == []
+
+
+@test("error answers quoting text that is not UTF-8, or cut inside a "
+      "character, still have a JSON body")
+def error_text_not_utf8():
+    # Found by tests/fuzz: jansson refuses such messages, and hookd closed
+    # the connection without an answer.
+    json_ct = {"Content-Type": "application/json"}
+    with Daemon(conf()) as d:
+        # jansson's excerpt of the body ends inside a 4-byte character.
+        r = d.post("/v4/events",
+                   b'{"caf\xc3\xa9\\u00e\xf0\x9f\x98\x809~\xc3\xa9": 1}',
+                   json_ct)
+        assert_error(r, 400, "invalid_json", field=None)
+        # A path with a byte that is not UTF-8; one cut at 1023 bytes.
+        for path in ["/%C3%A9%C3%A9/x%FF", "/x" + "%C3%A9" * 600]:
+            assert_error(d.get(path), 404, "not_found")
+        # A subscription member whose name is cut inside a character, and
+        # one with "/" and "~", named by its JSON pointer.
+        name = "x" + "\u00e9" * 600
+        r = d.post("/v4/webhook-subscriptions",
+                   ('{"%s": 1}' % name).encode(), json_ct)
+        assert_error(r, 422, "invalid_request", field="/" + name)
+        r = d.post("/v4/webhook-subscriptions", b'{"a/b~c": 1}', json_ct)
+        assert_error(r, 422, "invalid_request", field="/a~1b~0c")
+        assert d.get("/healthz").status == 200
 
 
 @test("404 not_found for unknown paths, with a JSON body")
@@ -356,6 +388,114 @@ routes = ( { events = ["*"]; handlers = ["slow"]; } );
                                      "succeeded" else None)(
                 d.get("/v4/events/" + eid)), 10, "event %s succeeded" % eid)
             assert len(ev["deliveries"]) == 1, ev
+
+
+# ------------------------------------------------------- TLS and limits --
+
+def make_cert(folder):
+    """A self-signed certificate for 127.0.0.1: (cert path, key path)."""
+    cert = os.path.join(folder, "cert.pem")
+    key = os.path.join(folder, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                    "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "2",
+                    "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=30)
+    return cert, key
+
+
+@test("server.tls_cert/tls_key: hookd serves HTTPS; a client trusting the "
+      "certificate publishes and the event is delivered; an untrusting one "
+      "and plain HTTP get nowhere")
+def tls_listener():
+    if shutil.which("openssl") is None:
+        h.skip("the openssl command is not installed")
+    t = h.tmpdir()
+    cert, key = make_cert(t)
+    rec = os.path.join(t, "rec")
+    d = Daemon(conf("""
+handlers = { %s };
+routes = ( { events = ["*"]; handlers = ["g"]; } );
+""" % good_handler("g", record=rec), tls_cert=cert, tls_key=key))
+    d.tls = ssl.create_default_context(cafile=cert)
+    with d:
+        assert d.records(msg="listening", tls="on"), d.log_text()
+        ev = d.publish({"type": "secure"})
+        h.wait_lines(rec, 1)
+        assert h.records(rec)[0][1] == ev["id"]
+        strict = ssl.create_default_context()  # the system's CAs only
+        try:
+            http_request(d.port, "GET", "/healthz", tls=strict)
+            raise AssertionError("an untrusted certificate was accepted")
+        except ssl.SSLCertVerificationError:
+            pass
+        try:
+            r = http_request(d.port, "GET", "/healthz", timeout=3)
+            assert r.status != 200, "plain HTTP answered on the TLS port"
+        except (OSError, http.client.HTTPException):
+            pass  # the TLS layer drops it: fine
+
+
+@test("server.tls_cert without tls_key, and an unreadable key file: "
+      "--check-config names the line")
+def tls_config_errors():
+    t = h.tmpdir()
+    cert, key = (make_cert(t) if shutil.which("openssl")
+                 else (os.path.join(t, "c.pem"), None))
+    if key is None:
+        with open(cert, "w") as f:
+            f.write("-----BEGIN CERTIFICATE-----\n")
+    path = os.path.join(t, "half.conf")
+    with open(path, "w") as f:
+        f.write('server = {\n  listen = "127.0.0.1:0";\n  tls_cert = %s;\n};\n'
+                % q(cert))
+    r = run_hookd(["--check-config", "-c", path])
+    assert r.returncode == 1, r
+    assert "%s:3: tls_cert and tls_key go together" % path in r.stderr, r.stderr
+    with open(path, "w") as f:
+        f.write('server = {\n  listen = "127.0.0.1:0";\n  tls_cert = %s;\n'
+                '  tls_key = %s;\n};\n' % (q(cert), q(os.path.join(t, "nope.pem"))))
+    r = run_hookd(["--check-config", "-c", path])
+    assert r.returncode == 1, r
+    assert "%s:4: tls_key: cannot read %s" % (path, os.path.join(t, "nope.pem")) \
+        in r.stderr, r.stderr
+
+
+def open_idle(port, n):
+    """n connections that sent half a request line and wait."""
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"GET /healthz HT")
+        socks.append(s)
+    return socks
+
+
+@test("max_connections_per_ip: past it a client's new connection is closed "
+      "unanswered while its slow ones hold theirs; connection_timeout cuts "
+      "the slow ones off, then requests are answered again", timeout=40)
+def connection_limits():
+    with Daemon(conf("", max_connections_per_ip=3,
+                     connection_timeout=2, threads=1)) as d:
+        socks = open_idle(d.port, 3)
+        try:
+            try:
+                r = http_request(d.port, "GET", "/healthz", timeout=3)
+                raise AssertionError("a 4th connection was served: %r" % r)
+            except (OSError, http.client.HTTPException):
+                pass
+            # The slow ones are closed by the server after the timeout.
+            t0 = time.monotonic()
+            for s in socks:
+                s.settimeout(10)
+                assert s.recv(100) == b"", "the server answered a half request"
+            assert time.monotonic() - t0 < 10
+        finally:
+            for s in socks:
+                s.close()
+        h.wait_for(lambda: d.get("/healthz", timeout=2).status == 200, 5,
+                   "healthz answered again")
 
 
 if __name__ == "__main__":
