@@ -105,7 +105,23 @@ static enum MHD_Result send_json(struct MHD_Connection *conn,
 	return rc;
 }
 
-/* {"error": code, "message": text[, "field": field]} */
+/* See http_api.h. All borrowed; the caller owns the result. */
+json_t *hkd_api_error_body(const char *code, const char *field,
+                           const char *message)
+{
+	char msg[1024];
+	json_t *body;
+	hkd_strlcpy(msg, message, sizeof(msg));
+	/* Messages quote client input (a path, jansson's excerpt of a body)
+	 * and may be cut short: jansson would refuse them as they are. */
+	hkd_utf8_sanitize(msg);
+	body = json_pack("{s:s, s:s}", "error", code, "message", msg);
+	if (body && field)
+		json_object_set_new(body, "field", json_string(field));
+	return body;
+}
+
+/* Answer status with {"error": code, "message": text[, "field": field]}. */
 static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status,
                                   const char *code, const char *field,
                                   const char *hdr, const char *hdr_value,
@@ -119,14 +135,11 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status,
 {
 	char msg[1024];
 	va_list ap;
-	json_t *body;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	body = json_pack("{s:s, s:s}", "error", code, "message", msg);
-	if (field)
-		json_object_set_new(body, "field", json_string(field));
-	return send_json(conn, status, body, hdr, hdr_value);
+	return send_json(conn, status, hkd_api_error_body(code, field, msg), hdr,
+	                 hdr_value);
 }
 
 static int is_method(const char *m, const char *want)

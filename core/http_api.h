@@ -6,6 +6,8 @@
 #ifndef HKD_HTTP_API_H
 #define HKD_HTTP_API_H
 
+#include <jansson.h>
+
 #include "config.h"
 
 struct hkd_store;
@@ -17,5 +19,14 @@ int hkd_http_start(const struct hkd_config *cfg, struct hkd_store *store);
 void hkd_http_quiesce(void);
 /* Stop and free everything. */
 void hkd_http_stop(void);
+
+/*
+ * The body of every error answer: {"error": code, "message": message[,
+ * "field": field]}, the message cut at 1023 bytes and made valid UTF-8 (it
+ * quotes client input). All borrowed; caller owns the result, NULL only
+ * when memory runs out.
+ */
+json_t *hkd_api_error_body(const char *code, const char *field,
+                           const char *message);
 
 #endif

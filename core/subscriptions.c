@@ -611,10 +611,41 @@ static int api_error(json_t **out, int status, const char *code,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* It quotes the request (a member's name, a header's) and may be cut
+	 * short: jansson refuses text that is not UTF-8. */
+	hkd_utf8_sanitize(msg);
 	*out = json_pack("{s:s, s:s}", "error", code, "message", msg);
 	if (field)
 		json_object_set_new(*out, "field", json_string(field));
 	return status;
+}
+
+/*
+ * The JSON pointer to member `key` (borrowed) of a request body: "/" and
+ * the key with "~" and "/" escaped (RFC 6901), whole, so that it names
+ * that member and no other. malloc'd (caller frees); NULL without memory.
+ */
+static char *member_pointer(const char *key)
+{
+	size_t n = 2;
+	char *out, *o;
+	for (const char *k = key; *k; k++)
+		n += *k == '~' || *k == '/' ? 2 : 1;
+	out = malloc(n);
+	if (!out)
+		return NULL;
+	o = out;
+	*o++ = '/';
+	for (; *key; key++) {
+		if (*key == '~' || *key == '/') {
+			*o++ = '~';
+			*o++ = *key == '~' ? '0' : '1';
+		} else {
+			*o++ = *key;
+		}
+	}
+	*o = '\0';
+	return out;
 }
 
 /* What clients see: the document without internals, secret masked
@@ -876,10 +907,11 @@ static int apply(json_t *doc, const json_t *req, const struct hkd_config *cfg,
 				return api_error(out, 422, "invalid_request", "/rotateSecret",
 				                 "rotateSecret must be true or false");
 		} else {
-			char ptr[160];
-			snprintf(ptr, sizeof(ptr), "/%s", key);
-			return api_error(out, 422, "invalid_request", ptr,
-			                 "unknown member '%s'", key);
+			char *ptr = member_pointer(key);
+			int rc = api_error(out, 422, "invalid_request", ptr,
+			                   "unknown member '%s'", key);
+			free(ptr);
+			return rc;
 		}
 	}
 	if (create && (!json_object_get(req, "webhookUrl") ||
@@ -1066,17 +1098,18 @@ int hkd_subs_api_test(const char *id, const json_t *req,
 	if (req && !json_is_object(req))
 		return api_error(out, 422, "invalid_request", "", "the body must be a JSON object");
 	json_object_foreach((json_t *)req, key, v) {
-		char ptr[160];
 		if (strcmp(key, "type") == 0 && json_is_string(v) &&
 		    hkd_event_type_valid(json_string_value(v)))
 			type = json_string_value(v);
 		else if (strcmp(key, "data") == 0 && json_is_object(v))
 			data = v;
 		else {
-			snprintf(ptr, sizeof(ptr), "/%s", key);
-			return api_error(out, 422, "invalid_request", ptr,
-			                 "'%s': the body may have type (an event type) and data (an object)",
-			                 key);
+			char *ptr = member_pointer(key);
+			int rc = api_error(out, 422, "invalid_request", ptr,
+			                   "'%s': the body may have type (an event type) and data (an object)",
+			                   key);
+			free(ptr);
+			return rc;
 		}
 	}
 	if (!type)

@@ -44,6 +44,15 @@ int hkd_secret_equal(const char *a, size_t alen, const char *b, size_t blen);
 void hkd_set_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * Make the C string s valid UTF-8, in place: every byte that is not part
+ * of a well-formed sequence (RFC 3629: no overlong forms, no surrogates,
+ * nothing past U+10FFFF) becomes "?". For text bound for JSON, which
+ * jansson refuses unless it is valid: messages that quote client input,
+ * or that a fixed buffer cut in the middle of a character.
+ */
+void hkd_utf8_sanitize(char *s);
+
 /* malloc'd copy of s (NULL for NULL) / a bounded copy into dst. */
 char *hkd_strdup(const char *s);
 void hkd_strlcpy(char *dst, const char *src, size_t size);
