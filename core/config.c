@@ -83,6 +83,15 @@ const struct hkd_config_section hkd_config_sections[] = {
 	{NULL, NULL},
 };
 
+const char *const *hkd_config_section_keys(const char *name)
+{
+	static const char *const none[] = {NULL};
+	for (const struct hkd_config_section *s = hkd_config_sections; s->name; s++)
+		if (strcmp(s->name, name) == 0)
+			return s->keys;
+	return none;
+}
+
 void hkd_diag_init(struct hkd_diag *d)
 {
 	d->msgs = NULL;

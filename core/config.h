@@ -180,6 +180,10 @@ struct hkd_config_section {
 /* Every section, in the order above, ended by {NULL, NULL}. */
 extern const struct hkd_config_section hkd_config_sections[];
 
+/* The keys of section `name` of hkd_config_sections (an empty list when
+ * there is no such section). */
+const char *const *hkd_config_section_keys(const char *name);
+
 /* Default retry delays (ms) after attempts 1..N: the Standard Webhooks
  * schedule 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h. */
 extern const int64_t hkd_default_retry_ms[];

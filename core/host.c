@@ -15,8 +15,6 @@
 #include "template.h"
 #include "util.h"
 
-/* Keys the host itself reads from every handler group. */
-static const char *const core_keys[] = {"plugin", "concurrency", NULL};
 
 static void host_log(const char *instance, enum hookd_log_level level,
                      const char *fmt, ...) HOOKD_PRINTF(3, 4);
@@ -274,7 +272,8 @@ int hkd_host_config_init(struct hookd_config *hc, const char *instance,
 		const char *name = config_setting_name(s);
 		const struct hookd_config_key *k = NULL;
 		int core = 0;
-		for (const char *const *c = core_keys; *c; c++)
+		/* Keys the host itself reads from every handler group. */
+		for (const char *const *c = hkd_config_section_keys("handlers"); *c; c++)
 			if (strcmp(*c, name) == 0)
 				core = 1;
 		if (core)
