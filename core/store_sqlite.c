@@ -27,7 +27,7 @@
 #include "glob.h"
 #include "log.h"
 #include "metrics.h"
-#include "store.h"
+#include "store_backend.h"
 #include "util.h"
 
 /* Bump with every schema change; migrate() brings older files forward. */
@@ -43,7 +43,9 @@
 /* Rows purged per transaction: short enough never to stall ingest. */
 #define PURGE_CHUNK 500
 
-typedef int (*job_fn)(struct hkd_store *st, void *arg, char *err,
+struct sq_store;
+
+typedef int (*job_fn)(struct sq_store *st, void *arg, char *err,
                       size_t errlen);
 
 /*
@@ -100,7 +102,8 @@ struct job {
 	struct job *next;
 };
 
-struct hkd_store {
+struct sq_store {
+	struct hkd_store base; /* first: the store.h handle */
 	char *path; /* file path, or NULL for memory */
 	sqlite3 *db;  /* writer's */
 	sqlite3 *rdb; /* readers' (== db for memory) */
@@ -123,7 +126,7 @@ struct hkd_store {
 
 /* The writer's statement `w`, reset and unbound; NULL when it cannot be
  * prepared (the error is db's). Call with wlock held. */
-static sqlite3_stmt *wstmt(struct hkd_store *st, enum wstmt w)
+static sqlite3_stmt *wstmt(struct sq_store *st, enum wstmt w)
 {
 	if (st->ws[w]) {
 		sqlite3_reset(st->ws[w]);
@@ -137,7 +140,7 @@ static sqlite3_stmt *wstmt(struct hkd_store *st, enum wstmt w)
 }
 
 /* Run statement `w`, which returns no rows. 0, or -1 (the error is db's). */
-static int wexec(struct hkd_store *st, enum wstmt w)
+static int wexec(struct sq_store *st, enum wstmt w)
 {
 	sqlite3_stmt *q = wstmt(st, w);
 	int rc = q ? sqlite3_step(q) : SQLITE_ERROR;
@@ -146,7 +149,7 @@ static int wexec(struct hkd_store *st, enum wstmt w)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static void wstmt_finalize(struct hkd_store *st)
+static void wstmt_finalize(struct sq_store *st)
 {
 	for (int i = 0; i < W_COUNT; i++) {
 		sqlite3_finalize(st->ws[i]);
@@ -154,40 +157,9 @@ static void wstmt_finalize(struct hkd_store *st)
 	}
 }
 
-const char *hkd_state_name(enum hkd_delivery_state s)
-{
-	switch (s) {
-	case HKD_STATE_PENDING: return "pending";
-	case HKD_STATE_RETRYING: return "retrying";
-	case HKD_STATE_SUCCEEDED: return "succeeded";
-	case HKD_STATE_DEAD: return "dead";
-	}
-	return "?";
-}
-
-int hkd_state_parse(const char *name)
-{
-	for (int i = 0; i <= HKD_STATE_DEAD; i++)
-		if (strcmp(name, hkd_state_name((enum hkd_delivery_state)i)) == 0)
-			return i;
-	return -1;
-}
-
 static const char *outcome_name(int st)
 {
 	return st == HOOKD_OK ? "ok" : st == HOOKD_RETRY ? "retry" : "fail";
-}
-
-int hkd_store_url_check(const char *url, char *err, size_t errlen)
-{
-	if (strcmp(url, "memory:") == 0)
-		return 0;
-	if (strncmp(url, "sqlite:", 7) == 0 && url[7] != '\0')
-		return 0;
-	hkd_set_err(err, errlen,
-	            "storage url \"%s\" is not supported: use \"sqlite:PATH\" or \"memory:\"",
-	            url);
-	return -1;
 }
 
 /* --- schema ---------------------------------------------------------- */
@@ -334,7 +306,7 @@ static int storage_error(int rc)
 	return 0;
 }
 
-static void enqueue(struct hkd_store *st, struct job *j, int at_head)
+static void enqueue(struct sq_store *st, struct job *j, int at_head)
 {
 	j->next = NULL;
 	if (at_head) {
@@ -352,7 +324,7 @@ static void enqueue(struct hkd_store *st, struct job *j, int at_head)
 }
 
 /* Run fn in the writer's next batch and wait for the commit. */
-static int run_sync(struct hkd_store *st, job_fn fn, void *arg, char *err,
+static int run_sync(struct sq_store *st, job_fn fn, void *arg, char *err,
                     size_t errlen)
 {
 	struct job j;
@@ -400,14 +372,14 @@ static char *schedule_json(const int64_t *ms, size_t n)
  * the storage failed (worth trying again), JOB_BROKEN when the job itself
  * can never succeed.
  */
-static int stmt_fail(struct hkd_store *st, char *err, size_t errlen)
+static int stmt_fail(struct sq_store *st, char *err, size_t errlen)
 {
 	int code = sqlite3_extended_errcode(st->db);
 	hkd_set_err(err, errlen, "%s", sqlite3_errmsg(st->db));
 	return storage_error(code) ? HKD_STORE_FAILED : JOB_BROKEN;
 }
 
-static int job_put(struct hkd_store *st, void *argp, char *err, size_t errlen)
+static int job_put(struct sq_store *st, void *argp, char *err, size_t errlen)
 {
 	struct put_arg *a = argp;
 	sqlite3_stmt *q = NULL;
@@ -462,7 +434,7 @@ out:
 	return rc;
 }
 
-static int job_record(struct hkd_store *st, void *argp, char *err,
+static int job_record(struct sq_store *st, void *argp, char *err,
                       size_t errlen)
 {
 	const struct hkd_attempt_rec *a = argp;
@@ -512,7 +484,7 @@ out:
 }
 
 /* Delete up to PURGE_CHUNK finished events older than their retention. */
-static int purge_chunk(struct hkd_store *st, int64_t now, int *more)
+static int purge_chunk(struct sq_store *st, int64_t now, int *more)
 {
 	static const char sql[] =
 		"CREATE TEMP TABLE IF NOT EXISTS purge_set(seq INTEGER PRIMARY KEY);"
@@ -565,7 +537,7 @@ out:
 }
 
 /* Purge in short transactions, checking between them for waiting jobs. */
-static void purge(struct hkd_store *st)
+static void purge(struct sq_store *st)
 {
 	int more = 1, total = 0;
 	int64_t now = hkd_now_ms();
@@ -605,7 +577,7 @@ static void free_job(struct job *j)
  * returns 0, or -1 when the transaction as a whole was lost (*in_job then
  * says whether a job's own statement ended it, as SQLITE_FULL does).
  */
-static int run_txn(struct hkd_store *st, struct job *batch, int *in_job)
+static int run_txn(struct sq_store *st, struct job *batch, int *in_job)
 {
 	char err[256] = "";
 	int64_t t0 = hkd_mono_ms();
@@ -660,7 +632,7 @@ done:
  * large event on a full disk), each job is tried again alone, so the
  * others are not refused with it. 0 when anything was written, else -1.
  */
-static int run_batch(struct hkd_store *st, struct job *batch)
+static int run_batch(struct sq_store *st, struct job *batch)
 {
 	int in_job, written = 0;
 	if (run_txn(st, batch, &in_job) == 0)
@@ -679,7 +651,7 @@ static int run_batch(struct hkd_store *st, struct job *batch)
 
 static void *writer_main(void *arg)
 {
-	struct hkd_store *st = arg;
+	struct sq_store *st = arg;
 	int failures = 0;
 
 	pthread_mutex_lock(&st->qlock);
@@ -790,7 +762,7 @@ static void *writer_main(void *arg)
 
 /* --- open and close -------------------------------------------------- */
 
-static int configure_db(struct hkd_store *st, sqlite3 *db, char *err,
+static int configure_db(struct sq_store *st, sqlite3 *db, char *err,
                         size_t errlen)
 {
 	char sql[160];
@@ -815,17 +787,18 @@ static int configure_db(struct hkd_store *st, sqlite3 *db, char *err,
 	return 0;
 }
 
-struct hkd_store *hkd_store_open(const struct hkd_store_options *o, char *err,
-                                 size_t errlen)
+static const struct hkd_store_ops sq_ops;
+
+struct hkd_store *hkd_store_sqlite_open(const struct hkd_store_options *o,
+                                        char *err, size_t errlen)
 {
-	struct hkd_store *st = calloc(1, sizeof(*st));
+	struct sq_store *st = calloc(1, sizeof(*st));
 	int memory;
 	if (!st) {
 		hkd_set_err(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (hkd_store_url_check(o->url, err, errlen) != 0)
-		goto fail_free;
+	st->base.ops = &sq_ops;
 	st->opt = *o;
 	if (st->opt.purge_interval_ms <= 0)
 		st->opt.purge_interval_ms = 60000;
@@ -858,7 +831,7 @@ struct hkd_store *hkd_store_open(const struct hkd_store_options *o, char *err,
 		goto fail;
 	}
 	st->writer_started = 1;
-	return st;
+	return &st->base;
 fail:
 	if (st->rdb && st->rdb != st->db)
 		sqlite3_close(st->rdb);
@@ -868,16 +841,14 @@ fail:
 	pthread_mutex_destroy(&st->qlock);
 	pthread_cond_destroy(&st->qcond);
 	pthread_cond_destroy(&st->donecond);
-fail_free:
 	free(st->path);
 	free(st);
 	return NULL;
 }
 
-void hkd_store_close(struct hkd_store *st)
+static void sq_close(struct hkd_store *base)
 {
-	if (!st)
-		return;
+	struct sq_store *st = (struct sq_store *)base;
 	pthread_mutex_lock(&st->qlock);
 	st->stopping = 1;
 	pthread_cond_broadcast(&st->qcond);
@@ -923,16 +894,18 @@ void hkd_store_close(struct hkd_store *st)
 
 /* --- writes ---------------------------------------------------------- */
 
-int hkd_store_put(struct hkd_store *st, const struct hkd_event_rec *ev,
+static int sq_put(struct hkd_store *base, const struct hkd_event_rec *ev,
                   const struct hkd_new_delivery *d, size_t n, char *err,
                   size_t errlen)
 {
+	struct sq_store *st = (struct sq_store *)base;
 	struct put_arg a = {ev, d, n};
 	return run_sync(st, job_put, &a, err, errlen);
 }
 
-void hkd_store_record(struct hkd_store *st, const struct hkd_attempt_rec *a)
+static void sq_record(struct hkd_store *base, const struct hkd_attempt_rec *a)
 {
+	struct sq_store *st = (struct sq_store *)base;
 	struct job *j = calloc(1, sizeof(*j));
 	struct hkd_attempt_rec *copy = malloc(sizeof(*copy));
 	if (!j || !copy) {
@@ -992,9 +965,10 @@ static int stored_from_row(sqlite3_stmt *q, struct hkd_stored_delivery *d)
 	return 0;
 }
 
-int hkd_store_recover(struct hkd_store *st, hkd_store_visit_fn visit,
+static int sq_recover(struct hkd_store *base, hkd_store_visit_fn visit,
                       void *arg)
 {
+	struct sq_store *st = (struct sq_store *)base;
 	sqlite3_stmt *q = NULL;
 	int rc = -1, step;
 	pthread_mutex_lock(st->rlock);
@@ -1044,7 +1018,7 @@ static void hand_out(struct hkd_stored_delivery *rows, size_t n, int committed,
 /* --- leases: which deliveries this process holds in memory ------------ */
 
 /* Runs on the writer: count unfinished deliveries into *(long long *)argp. */
-static int job_count_unfinished(struct hkd_store *st, void *argp, char *err,
+static int job_count_unfinished(struct sq_store *st, void *argp, char *err,
                                 size_t errlen)
 {
 	long long *unfinished = argp;
@@ -1065,7 +1039,7 @@ out:
 	return rc;
 }
 
-static int job_release_all(struct hkd_store *st, void *argp, char *err,
+static int job_release_all(struct sq_store *st, void *argp, char *err,
                            size_t errlen)
 {
 	sqlite3_stmt *q = NULL;
@@ -1082,8 +1056,9 @@ static int job_release_all(struct hkd_store *st, void *argp, char *err,
 	return job_count_unfinished(st, argp, err, errlen);
 }
 
-long long hkd_store_release_all(struct hkd_store *st)
+static long long sq_release_all(struct hkd_store *base)
 {
+	struct sq_store *st = (struct sq_store *)base;
 	long long unfinished = 0;
 	char err[256];
 	if (run_sync(st, job_release_all, &unfinished, err, sizeof(err)) != HKD_STORE_OK) {
@@ -1094,8 +1069,9 @@ long long hkd_store_release_all(struct hkd_store *st)
 	return unfinished;
 }
 
-long long hkd_store_unfinished(struct hkd_store *st)
+static long long sq_unfinished(struct hkd_store *base)
 {
+	struct sq_store *st = (struct sq_store *)base;
 	long long unfinished = 0;
 	char err[256];
 	if (run_sync(st, job_count_unfinished, &unfinished, err, sizeof(err)) !=
@@ -1113,7 +1089,7 @@ struct claim_arg {
 };
 
 /* Runs on the writer: take up to max due parked deliveries, in due order. */
-static int job_claim(struct hkd_store *st, void *argp, char *err,
+static int job_claim(struct sq_store *st, void *argp, char *err,
                      size_t errlen)
 {
 	struct claim_arg *a = argp;
@@ -1173,9 +1149,10 @@ out:
 	return rc;
 }
 
-int hkd_store_claim(struct hkd_store *st, size_t max, hkd_store_visit_fn visit,
+static int sq_claim(struct hkd_store *base, size_t max, hkd_store_visit_fn visit,
                     void *arg, size_t *claimed, int64_t *next_at)
 {
+	struct sq_store *st = (struct sq_store *)base;
 	struct claim_arg a;
 	char err[256];
 	int rc;
@@ -1210,7 +1187,7 @@ struct replay_arg {
 };
 
 /* Runs on the writer: dead → pending, schedule restarted, rows read back. */
-static int job_replay(struct hkd_store *st, void *argp, char *err,
+static int job_replay(struct sq_store *st, void *argp, char *err,
                       size_t errlen)
 {
 	struct replay_arg *a = argp;
@@ -1288,9 +1265,10 @@ out:
 	return rc;
 }
 
-int hkd_store_replay(struct hkd_store *st, const char *delivery_id,
+static int sq_replay(struct hkd_store *base, const char *delivery_id,
                      hkd_store_visit_fn visit, void *arg, int *state_out)
 {
+	struct sq_store *st = (struct sq_store *)base;
 	struct hkd_stored_delivery d;
 	struct replay_arg a;
 	char err[256];
@@ -1313,11 +1291,12 @@ int hkd_store_replay(struct hkd_store *st, const char *delivery_id,
 	return rc;
 }
 
-int hkd_store_replay_dead(struct hkd_store *st, const char *target,
+static int sq_replay_dead(struct hkd_store *base, const char *target,
                           const char *type_glob, size_t max,
                           hkd_store_visit_fn visit, void *arg, size_t *done,
                           size_t *left)
 {
+	struct sq_store *st = (struct sq_store *)base;
 	struct replay_arg a;
 	char err[256];
 	int rc;
@@ -1388,7 +1367,7 @@ static json_t *delivery_from_row(sqlite3_stmt *q)
 	return o;
 }
 
-static json_t *attempts_of(struct hkd_store *st, int64_t dseq)
+static json_t *attempts_of(struct sq_store *st, int64_t dseq)
 {
 	sqlite3_stmt *q = NULL;
 	json_t *arr = json_array();
@@ -1413,8 +1392,9 @@ out:
 	return arr;
 }
 
-json_t *hkd_store_event_json(struct hkd_store *st, const char *id)
+static json_t *sq_event_json(struct hkd_store *base, const char *id)
 {
+	struct sq_store *st = (struct sq_store *)base;
 	sqlite3_stmt *q = NULL;
 	json_t *ev = NULL, *dels;
 	json_error_t jerr;
@@ -1452,9 +1432,10 @@ out:
 	return ev;
 }
 
-json_t *hkd_store_deliveries_json(struct hkd_store *st,
+static json_t *sq_deliveries_json(struct hkd_store *base,
                                   const struct hkd_delivery_filter *f)
 {
+	struct sq_store *st = (struct sq_store *)base;
 	sqlite3_stmt *q = NULL;
 	json_t *out = NULL, *arr;
 	int64_t last = 0;
@@ -1498,8 +1479,9 @@ out:
 	return out;
 }
 
-long long hkd_store_dead_count(struct hkd_store *st)
+static long long sq_dead_count(struct hkd_store *base)
 {
+	struct sq_store *st = (struct sq_store *)base;
 	sqlite3_stmt *q = NULL;
 	long long n = -1;
 	pthread_mutex_lock(st->rlock);
@@ -1519,7 +1501,7 @@ struct sub_arg {
 	const char *body; /* NULL: delete */
 };
 
-static int job_sub(struct hkd_store *st, void *argp, char *err, size_t errlen)
+static int job_sub(struct sq_store *st, void *argp, char *err, size_t errlen)
 {
 	struct sub_arg *a = argp;
 	sqlite3_stmt *q = NULL;
@@ -1553,8 +1535,9 @@ sqlfail:
 	return rc;
 }
 
-int hkd_store_sub_save(struct hkd_store *st, const char *id, const json_t *doc)
+static int sq_sub_save(struct hkd_store *base, const char *id, const json_t *doc)
 {
+	struct sq_store *st = (struct sq_store *)base;
 	char err[256];
 	char *body = json_dumps(doc, JSON_COMPACT);
 	struct sub_arg a = {id, body};
@@ -1569,16 +1552,18 @@ int hkd_store_sub_save(struct hkd_store *st, const char *id, const json_t *doc)
 	return rc;
 }
 
-int hkd_store_sub_delete(struct hkd_store *st, const char *id)
+static int sq_sub_delete(struct hkd_store *base, const char *id)
 {
+	struct sq_store *st = (struct sq_store *)base;
 	char err[256];
 	struct sub_arg a = {id, NULL};
 	return run_sync(st, job_sub, &a, err, sizeof(err));
 }
 
-int hkd_store_sub_load(struct hkd_store *st,
+static int sq_sub_load(struct hkd_store *base,
                        void (*visit)(void *arg, const json_t *doc), void *arg)
 {
+	struct sq_store *st = (struct sq_store *)base;
 	sqlite3_stmt *q = NULL;
 	int rc = -1, step;
 	pthread_mutex_lock(st->rlock);
@@ -1598,3 +1583,21 @@ out:
 	pthread_mutex_unlock(st->rlock);
 	return rc;
 }
+
+static const struct hkd_store_ops sq_ops = {
+	.close = sq_close,
+	.put = sq_put,
+	.record = sq_record,
+	.recover = sq_recover,
+	.release_all = sq_release_all,
+	.unfinished = sq_unfinished,
+	.claim = sq_claim,
+	.replay = sq_replay,
+	.replay_dead = sq_replay_dead,
+	.event_json = sq_event_json,
+	.deliveries_json = sq_deliveries_json,
+	.dead_count = sq_dead_count,
+	.sub_save = sq_sub_save,
+	.sub_delete = sq_sub_delete,
+	.sub_load = sq_sub_load,
+};
