@@ -35,30 +35,8 @@
 #include "subscriptions.h"
 #include "util.h"
 
-enum endpoint {
-	EP_NONE = 0,
-	EP_HEALTH,
-	EP_METRICS,
-	EP_EVENTS,          /* /v4/events */
-	EP_EVENT,           /* /v4/events/{id} */
-	EP_DELIVERIES,      /* /v4/deliveries */
-	EP_DELIVERY_RETRY,  /* /v4/deliveries/{id}/retry */
-	EP_DEAD_RETRY,      /* /v4/deliveries/retry */
-	EP_SUBS,            /* /v4/webhook-subscriptions */
-	EP_SUB,             /* /v4/webhook-subscriptions/{id} */
-	EP_SUB_TEST,        /* /v4/webhook-subscriptions/{id}/test */
-	EP_HOOK,            /* /hooks/{source} */
-};
-
-/* Methods an endpoint answers, for 405 and its Allow header. */
-#define M_GET 1
-#define M_POST 2
-#define M_PATCH 4
-#define M_DELETE 8
-
 struct request {
-	enum endpoint ep;
-	char *param; /* the {id} of the path, decoded */
+	struct hkd_api_route route; /* the endpoint and its {id} */
 	struct hkd_runtime *rt;
 	char *body;
 	size_t len, cap;
@@ -342,51 +320,69 @@ static enum MHD_Result get_metrics(struct MHD_Connection *conn)
 static enum MHD_Result get_event(struct MHD_Connection *conn,
                                  struct request *rq)
 {
-	json_t *ev = hkd_store_event_json(store_, rq->param);
+	json_t *ev = hkd_store_event_json(store_, rq->route.param);
 	if (!ev)
 		return send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NULL, NULL,
-		                  NULL, "no event with id '%s'", rq->param);
+		                  NULL, "no event with id '%s'", rq->route.param);
 	return send_json(conn, MHD_HTTP_OK, ev, NULL, NULL);
 }
 
 /* The most deliveries one page of GET /v4/deliveries holds. */
 #define PAGE_MAX 500
+#define PAGE_MAX_TEXT "500" /* PAGE_MAX, for messages */
+
+/* See http_api.h. The parameters are borrowed; f is the caller's. */
+int hkd_api_deliveries_query(const char *state, const char *limit,
+                             const char *cursor,
+                             struct hkd_delivery_filter *f, const char **field,
+                             const char **message)
+{
+	char *end;
+
+	f->state = -1;
+	f->limit = 50;
+	f->before_seq = 0;
+	if (state && (f->state = hkd_state_parse(state)) < 0) {
+		*field = "state";
+		*message = "state must be pending, retrying, succeeded or dead";
+		return -1;
+	}
+	if (limit) {
+		long long v = strtoll(limit, &end, 10);
+		if (*end || end == limit || v < 1 || v > PAGE_MAX) {
+			*field = "limit";
+			*message = "limit must be a number from 1 to " PAGE_MAX_TEXT;
+			return -1;
+		}
+		f->limit = (size_t)v;
+	}
+	if (cursor) {
+		long long v = strtoll(cursor, &end, 10);
+		if (*end || end == cursor || v < 1) {
+			*field = "cursor";
+			*message = "cursor must be a nextCursor value from an earlier page";
+			return -1;
+		}
+		f->before_seq = v;
+	}
+	return 0;
+}
 
 static enum MHD_Result get_deliveries(struct MHD_Connection *conn)
 {
 	struct hkd_delivery_filter f;
-	const char *state, *limit, *cursor;
-	char *end;
+	const char *state, *limit, *cursor, *field, *message;
 	json_t *page;
 
 	memset(&f, 0, sizeof(f));
-	f.state = -1;
-	f.limit = 50;
 	state = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "state");
 	limit = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
 	cursor = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor");
 	f.target = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "target");
 	f.event_id = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "event");
-	if (state && (f.state = hkd_state_parse(state)) < 0)
+	if (hkd_api_deliveries_query(state, limit, cursor, &f, &field, &message) != 0)
 		return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_parameter",
-		                  "state", NULL, NULL,
-		                  "state must be pending, retrying, succeeded or dead");
-	if (limit) {
-		long long v = strtoll(limit, &end, 10);
-		if (*end || end == limit || v < 1 || v > PAGE_MAX)
-			return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_parameter",
-			                  "limit", NULL, NULL,
-			                  "limit must be a number from 1 to %d", PAGE_MAX);
-		f.limit = (size_t)v;
-	}
-	if (cursor) {
-		long long v = strtoll(cursor, &end, 10);
-		if (*end || end == cursor || v < 1)
-			return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_parameter",
-			                  "cursor", NULL, NULL,
-			                  "cursor must be a nextCursor value from an earlier page");
-		f.before_seq = v;
-	}
+		                  field, NULL, NULL, "%s", message);
 	page = hkd_store_deliveries_json(store_, &f);
 	if (!page)
 		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
@@ -418,22 +414,22 @@ static enum MHD_Result retry_one(struct MHD_Connection *conn,
 		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "queue_full",
 		                  NULL, MHD_HTTP_HEADER_RETRY_AFTER, "1",
 		                  "the delivery queue is full; retry later");
-	rc = hkd_store_replay(store_, rq->param, resume_replayed, &used, &state);
+	rc = hkd_store_replay(store_, rq->route.param, resume_replayed, &used, &state);
 	if (used == 0)
 		hkd_dispatch_unreserve(1);
 	switch (rc) {
 	case HKD_STORE_OK:
 		return send_json(conn, MHD_HTTP_ACCEPTED,
-		                 json_pack("{s:s, s:s}", "id", rq->param, "state",
+		                 json_pack("{s:s, s:s}", "id", rq->route.param, "state",
 		                           "pending"),
 		                 NULL, NULL);
 	case HKD_STORE_NOT_FOUND:
 		return send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NULL, NULL,
-		                  NULL, "no delivery with id '%s'", rq->param);
+		                  NULL, "no delivery with id '%s'", rq->route.param);
 	case HKD_STORE_CONFLICT:
 		return send_error(conn, MHD_HTTP_CONFLICT, "not_dead", NULL, NULL, NULL,
 		                  "delivery '%s' is %s; only dead deliveries can be retried",
-		                  rq->param,
+		                  rq->route.param,
 		                  hkd_state_name((enum hkd_delivery_state)state));
 	default:
 		return store_unavailable(conn, "replay failed");
@@ -527,14 +523,14 @@ static const char *header(struct MHD_Connection *conn, const char *name)
 static int refuse_hook(struct MHD_Connection *conn, struct request *rq,
                        enum MHD_Result *rc)
 {
-	const struct hkd_source *src = hkd_config_source(rq->rt->cfg, rq->param);
+	const struct hkd_source *src = hkd_config_source(rq->rt->cfg, rq->route.param);
 	const union MHD_ConnectionInfo *ci;
 	struct hkd_ip ip;
 	int allowed = 0;
 
 	if (!src) {
 		*rc = send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NULL, NULL,
-		                 NULL, "no source named '%s'", rq->param);
+		                 NULL, "no source named '%s'", rq->route.param);
 		return 1;
 	}
 	if (src->n_allow_from == 0)
@@ -619,7 +615,7 @@ static char *extract(struct MHD_Connection *conn, const struct hkd_extract *x,
 static enum MHD_Result receive_hook(struct MHD_Connection *conn,
                                     struct request *rq)
 {
-	const struct hkd_source *src = hkd_config_source(rq->rt->cfg, rq->param);
+	const struct hkd_source *src = hkd_config_source(rq->rt->cfg, rq->route.param);
 	struct hkd_ingest_req req;
 	enum hkd_sig_result sig;
 	json_error_t jerr;
@@ -704,25 +700,25 @@ static enum MHD_Result subscriptions(struct MHD_Connection *conn,
 			                  NULL, NULL,
 			                  "body is not valid JSON: %s (line %d, column %d)",
 			                  jerr.text, jerr.line, jerr.column);
-	} else if (is_method(method, "POST") && rq->ep == EP_SUBS) {
+	} else if (is_method(method, "POST") && rq->route.ep == HKD_EP_SUBS) {
 		return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL, NULL,
 		                  NULL, "a JSON body is required");
 	}
-	if (rq->ep == EP_SUBS)
+	if (rq->route.ep == HKD_EP_SUBS)
 		status = is_method(method, "POST")
 		             ? hkd_subs_api_create(body, rq->rt->cfg, &out)
 		             : hkd_subs_api_list(&out);
-	else if (rq->ep == EP_SUB_TEST)
-		status = hkd_subs_api_test(rq->param, body, rq->rt->cfg, &out);
+	else if (rq->route.ep == HKD_EP_SUB_TEST)
+		status = hkd_subs_api_test(rq->route.param, body, rq->rt->cfg, &out);
 	else if (is_method(method, "PATCH"))
-		status = body ? hkd_subs_api_update(rq->param, body, rq->rt->cfg, &out)
+		status = body ? hkd_subs_api_update(rq->route.param, body, rq->rt->cfg, &out)
 		              : (out = json_pack("{s:s, s:s}", "error", "invalid_json",
 		                                 "message", "a JSON body is required"),
 		                 400);
 	else if (is_method(method, "DELETE"))
-		status = hkd_subs_api_delete(rq->param, &out);
+		status = hkd_subs_api_delete(rq->route.param, &out);
 	else
-		status = hkd_subs_api_get(rq->param, &out);
+		status = hkd_subs_api_get(rq->route.param, &out);
 	json_decref(body);
 	if (!out)
 		return MHD_NO;
@@ -738,69 +734,115 @@ static char *segment(const char *s, const char **end)
 	return n > 0 && n <= 200 ? strndup(s, n) : NULL;
 }
 
-/* Pick the endpoint and its {id}; EP_NONE when the path is unknown. */
-static enum endpoint endpoint_of(const char *url, char **param)
+/* Pick the endpoint and its {id}; HKD_EP_NONE when the path is unknown. */
+static enum hkd_api_endpoint endpoint_of(const char *url, char **param)
 {
 	const char *rest;
 	*param = NULL;
 	if (strcmp(url, "/healthz") == 0)
-		return EP_HEALTH;
+		return HKD_EP_HEALTH;
 	if (strcmp(url, "/metrics") == 0)
-		return EP_METRICS;
+		return HKD_EP_METRICS;
 	if (strcmp(url, "/v4/events") == 0 || strcmp(url, "/v4/events/") == 0)
-		return EP_EVENTS;
+		return HKD_EP_EVENTS;
 	if (strcmp(url, "/v4/deliveries") == 0 || strcmp(url, "/v4/deliveries/") == 0)
-		return EP_DELIVERIES;
+		return HKD_EP_DELIVERIES;
 	if (strcmp(url, "/v4/deliveries/retry") == 0)
-		return EP_DEAD_RETRY;
+		return HKD_EP_DEAD_RETRY;
 	if (strncmp(url, "/hooks/", 7) == 0) {
 		*param = segment(url + 7, &rest);
 		if (*param && (*rest == '\0' || strcmp(rest, "/") == 0))
-			return EP_HOOK;
+			return HKD_EP_HOOK;
 		free(*param);
 		*param = NULL;
-		return EP_NONE;
+		return HKD_EP_NONE;
 	}
 	if (strcmp(url, "/v4/webhook-subscriptions") == 0 ||
 	    strcmp(url, "/v4/webhook-subscriptions/") == 0)
-		return EP_SUBS;
+		return HKD_EP_SUBS;
 	if (strncmp(url, "/v4/webhook-subscriptions/", 26) == 0) {
 		*param = segment(url + 26, &rest);
 		if (*param && *rest == '\0')
-			return EP_SUB;
+			return HKD_EP_SUB;
 		if (*param && strcmp(rest, "/test") == 0)
-			return EP_SUB_TEST;
+			return HKD_EP_SUB_TEST;
 	} else if (strncmp(url, "/v4/events/", 11) == 0) {
 		*param = segment(url + 11, &rest);
 		if (*param && *rest == '\0')
-			return EP_EVENT;
+			return HKD_EP_EVENT;
 	} else if (strncmp(url, "/v4/deliveries/", 15) == 0) {
 		*param = segment(url + 15, &rest);
 		if (*param && strcmp(rest, "/retry") == 0)
-			return EP_DELIVERY_RETRY;
+			return HKD_EP_DELIVERY_RETRY;
 	}
 	free(*param);
 	*param = NULL;
-	return EP_NONE;
+	return HKD_EP_NONE;
 }
 
-static unsigned methods_of(enum endpoint ep)
+static unsigned methods_of(enum hkd_api_endpoint ep)
 {
 	switch (ep) {
-	case EP_HEALTH:
-	case EP_METRICS:
-	case EP_EVENT:
-	case EP_DELIVERIES: return M_GET;
-	case EP_EVENTS: return M_GET | M_POST;
-	case EP_DELIVERY_RETRY:
-	case EP_DEAD_RETRY:
-	case EP_SUB_TEST:
-	case EP_HOOK: return M_POST;
-	case EP_SUBS: return M_GET | M_POST;
-	case EP_SUB: return M_GET | M_PATCH | M_DELETE;
-	case EP_NONE: break;
+	case HKD_EP_HEALTH:
+	case HKD_EP_METRICS:
+	case HKD_EP_EVENT:
+	case HKD_EP_DELIVERIES: return HKD_M_GET;
+	case HKD_EP_EVENTS: return HKD_M_GET | HKD_M_POST;
+	case HKD_EP_DELIVERY_RETRY:
+	case HKD_EP_DEAD_RETRY:
+	case HKD_EP_SUB_TEST:
+	case HKD_EP_HOOK: return HKD_M_POST;
+	case HKD_EP_SUBS: return HKD_M_GET | HKD_M_POST;
+	case HKD_EP_SUB: return HKD_M_GET | HKD_M_PATCH | HKD_M_DELETE;
+	case HKD_EP_NONE: break;
 	}
 	return 0;
+}
+
+/* The method as an HKD_M_* bit; 0 for methods no endpoint answers. */
+static unsigned method_bit(const char *method)
+{
+	if (is_method(method, "GET") || is_method(method, "HEAD"))
+		return HKD_M_GET;
+	if (is_method(method, "POST"))
+		return HKD_M_POST;
+	if (is_method(method, "PATCH"))
+		return HKD_M_PATCH;
+	if (is_method(method, "DELETE"))
+		return HKD_M_DELETE;
+	return 0;
+}
+
+/* See http_api.h. url and method are borrowed; r->param is r's. */
+void hkd_api_route(const char *url, const char *method,
+                   struct hkd_api_route *r)
+{
+	r->ep = endpoint_of(url, &r->param);
+	r->allowed = methods_of(r->ep);
+	r->method = method_bit(method);
+}
+
+void hkd_api_route_release(struct hkd_api_route *r)
+{
+	free(r->param);
+	r->param = NULL;
+	r->ep = HKD_EP_NONE;
+	r->allowed = r->method = 0;
+}
+
+/* See http_api.h. buf is the caller's; truncated to len. */
+void hkd_api_allow(unsigned allowed, char *buf, size_t len)
+{
+	char allow[64] = "";
+	if (allowed & HKD_M_GET)
+		strcat(allow, "GET, HEAD");
+	if (allowed & HKD_M_POST)
+		strcat(allow, allow[0] ? ", POST" : "POST");
+	if (allowed & HKD_M_PATCH)
+		strcat(allow, allow[0] ? ", PATCH" : "PATCH");
+	if (allowed & HKD_M_DELETE)
+		strcat(allow, allow[0] ? ", DELETE" : "DELETE");
+	hkd_strlcpy(buf, allow, len);
 }
 
 /* Does the request announce a body (Content-Length > 0, or chunked)? */
@@ -823,7 +865,7 @@ static int refuse_early(struct MHD_Connection *conn, const char *url,
 {
 	const struct hkd_config *cfg = rq->rt->cfg;
 	const char *cl;
-	unsigned allowed = methods_of(rq->ep), m = 0;
+	unsigned m = rq->route.method;
 
 	if (strncmp(url, "/v4/", 4) == 0 && !authorised(conn, cfg)) {
 		hkd_metrics_event_rejected("unauthorized");
@@ -832,42 +874,27 @@ static int refuse_early(struct MHD_Connection *conn, const char *url,
 		                 "a valid API key is required (x-api-key header or Authorization: Bearer)");
 		return 1;
 	}
-	if (rq->ep == EP_NONE) {
+	if (rq->route.ep == HKD_EP_NONE) {
 		*rc = send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NULL, NULL,
 		                 NULL, "no such endpoint: %s %s", method, url);
 		return 1;
 	}
-	if (is_method(method, "GET") || is_method(method, "HEAD"))
-		m = M_GET;
-	else if (is_method(method, "POST"))
-		m = M_POST;
-	else if (is_method(method, "PATCH"))
-		m = M_PATCH;
-	else if (is_method(method, "DELETE"))
-		m = M_DELETE;
-	if (!(allowed & m)) {
-		char allow[64] = "";
-		if (allowed & M_GET)
-			strcat(allow, "GET, HEAD");
-		if (allowed & M_POST)
-			strcat(allow, allow[0] ? ", POST" : "POST");
-		if (allowed & M_PATCH)
-			strcat(allow, allow[0] ? ", PATCH" : "PATCH");
-		if (allowed & M_DELETE)
-			strcat(allow, allow[0] ? ", DELETE" : "DELETE");
+	if (!(rq->route.allowed & m)) {
+		char allow[64];
+		hkd_api_allow(rq->route.allowed, allow, sizeof(allow));
 		*rc = send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 		                 "method_not_allowed", NULL, MHD_HTTP_HEADER_ALLOW,
 		                 allow, "%s is not allowed on %s", method, url);
 		return 1;
 	}
-	if (m != M_POST && m != M_PATCH)
+	if (m != HKD_M_POST && m != HKD_M_PATCH)
 		return 0;
-	if (rq->ep == EP_HOOK && refuse_hook(conn, rq, rc))
+	if (rq->route.ep == HKD_EP_HOOK && refuse_hook(conn, rq, rc))
 		return 1;
 	/* Publishing and subscribing need a JSON body; the retry and test
 	 * calls take an optional one. */
-	if ((rq->ep == EP_EVENTS || rq->ep == EP_SUBS || rq->ep == EP_SUB ||
-	     rq->ep == EP_HOOK || has_body(conn)) && !is_json_type(conn)) {
+	if ((rq->route.ep == HKD_EP_EVENTS || rq->route.ep == HKD_EP_SUBS || rq->route.ep == HKD_EP_SUB ||
+	     rq->route.ep == HKD_EP_HOOK || has_body(conn)) && !is_json_type(conn)) {
 		hkd_metrics_event_rejected("unsupported_media_type");
 		*rc = send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
 		                 "unsupported_media_type", NULL, NULL, NULL,
@@ -929,7 +956,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		rq->rt = hkd_runtime_current();
 		if (!rq->rt)
 			return MHD_NO;
-		rq->ep = endpoint_of(url, &rq->param);
+		hkd_api_route(url, method, &rq->route);
 		if (refuse_early(conn, url, method, rq, &rc))
 			rq->answered = 1;
 		return rc;
@@ -957,24 +984,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		                  "body is larger than the limit of %zu bytes",
 		                  rq->rt->cfg->max_body);
 	}
-	switch (rq->ep) {
-	case EP_HEALTH:
+	switch (rq->route.ep) {
+	case HKD_EP_HEALTH:
 		return send_json(conn, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"),
 		                 NULL, NULL);
-	case EP_METRICS: return get_metrics(conn);
-	case EP_EVENTS:
+	case HKD_EP_METRICS: return get_metrics(conn);
+	case HKD_EP_EVENTS:
 		if (is_method(method, "POST"))
 			return publish(conn, rq);
 		return get_catalog(conn, rq->rt);
-	case EP_EVENT: return get_event(conn, rq);
-	case EP_DELIVERIES: return get_deliveries(conn);
-	case EP_DELIVERY_RETRY: return retry_one(conn, rq);
-	case EP_DEAD_RETRY: return retry_dead(conn, rq);
-	case EP_SUBS:
-	case EP_SUB:
-	case EP_SUB_TEST: return subscriptions(conn, rq, method);
-	case EP_HOOK: return receive_hook(conn, rq);
-	case EP_NONE: break;
+	case HKD_EP_EVENT: return get_event(conn, rq);
+	case HKD_EP_DELIVERIES: return get_deliveries(conn);
+	case HKD_EP_DELIVERY_RETRY: return retry_one(conn, rq);
+	case HKD_EP_DEAD_RETRY: return retry_dead(conn, rq);
+	case HKD_EP_SUBS:
+	case HKD_EP_SUB:
+	case HKD_EP_SUB_TEST: return subscriptions(conn, rq, method);
+	case HKD_EP_HOOK: return receive_hook(conn, rq);
+	case HKD_EP_NONE: break;
 	}
 	return MHD_NO;
 }
@@ -989,7 +1016,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	if (!rq)
 		return;
 	hkd_runtime_unref(rq->rt);
-	free(rq->param);
+	hkd_api_route_release(&rq->route);
 	free(rq->body);
 	free(rq);
 	*con_cls = NULL;
