@@ -26,12 +26,25 @@ int hkd_state_parse(const char *name)
 	return -1;
 }
 
+/* "postgresql://…" or "postgres://…" (libpq's URI forms). */
+static int is_pg_url(const char *url)
+{
+	return strncmp(url, "postgresql://", 13) == 0 ||
+	       strncmp(url, "postgres://", 11) == 0;
+}
+
 int hkd_store_url_check(const char *url, char *err, size_t errlen)
 {
 	if (strcmp(url, "memory:") == 0)
 		return 0;
 	if (strncmp(url, "sqlite:", 7) == 0 && url[7] != '\0')
 		return 0;
+	if (is_pg_url(url)) {
+		hkd_set_err(err, errlen,
+		            "storage url \"%s\": this hookd was built without PostgreSQL support (configure --with-postgresql, which needs libpq)",
+		            url);
+		return -1;
+	}
 	hkd_set_err(err, errlen,
 	            "storage url \"%s\" is not supported: use \"sqlite:PATH\" or \"memory:\"",
 	            url);
