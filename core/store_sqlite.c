@@ -28,25 +28,17 @@
 #include "log.h"
 #include "metrics.h"
 #include "store_backend.h"
+#include "store_writer.h"
 #include "util.h"
 
 /* Bump with every schema change; migrate() brings older files forward. */
 #define SCHEMA_VERSION 2
-/* A job's result when it can never succeed (a bug, not the disk). */
-#define JOB_BROKEN (-2)
-/* Most jobs committed in one transaction. */
-#define BATCH_MAX 1024
 /* The lease owner of deliveries this process holds in memory. */
 #define LEASE_LOCAL "local"
 /* How long the writer waits for a lock held by another process. */
 #define BUSY_TIMEOUT_MS 1000
 /* Rows purged per transaction: short enough never to stall ingest. */
 #define PURGE_CHUNK 500
-
-struct sq_store;
-
-typedef int (*job_fn)(struct sq_store *st, void *arg, char *err,
-                      size_t errlen);
 
 /*
  * The writer's hot statements, prepared once (on first use) and kept:
@@ -91,17 +83,6 @@ static const char *const wstmt_sql[W_COUNT] = {
 		"outcome, detail) VALUES (?, ?, ?, ?, ?, ?)",
 };
 
-struct job {
-	job_fn fn;
-	void *arg;
-	void (*free_arg)(void *arg); /* queued (asynchronous) jobs only */
-	int wait;                    /* a caller waits for it */
-	int done;
-	int rc;
-	char err[256];
-	struct job *next;
-};
-
 struct sq_store {
 	struct hkd_store base; /* first: the store.h handle */
 	char *path; /* file path, or NULL for memory */
@@ -111,16 +92,9 @@ struct sq_store {
 	pthread_mutex_t rlock_own;
 	pthread_mutex_t *rlock; /* guards rdb: &rlock_own, or &wlock */
 
-	pthread_mutex_t qlock;
-	pthread_cond_t qcond;    /* jobs arrived / stop */
-	pthread_cond_t donecond; /* a batch finished */
-	struct job *head, *tail;
-	int stopping;
-	pthread_t writer;
-	int writer_started;
+	struct hkd_writer w; /* runs the jobs below in batches */
 
 	struct hkd_store_options opt;
-	int64_t next_purge; /* monotonic ms */
 	sqlite3_stmt *ws[W_COUNT]; /* on db, under wlock; see wstmt */
 };
 
@@ -306,48 +280,6 @@ static int storage_error(int rc)
 	return 0;
 }
 
-static void enqueue(struct sq_store *st, struct job *j, int at_head)
-{
-	j->next = NULL;
-	if (at_head) {
-		j->next = st->head;
-		st->head = j;
-		if (!st->tail)
-			st->tail = j;
-	} else {
-		if (st->tail)
-			st->tail->next = j;
-		else
-			st->head = j;
-		st->tail = j;
-	}
-}
-
-/* Run fn in the writer's next batch and wait for the commit. */
-static int run_sync(struct sq_store *st, job_fn fn, void *arg, char *err,
-                    size_t errlen)
-{
-	struct job j;
-	memset(&j, 0, sizeof(j));
-	j.fn = fn;
-	j.arg = arg;
-	j.wait = 1;
-	pthread_mutex_lock(&st->qlock);
-	if (st->stopping) {
-		pthread_mutex_unlock(&st->qlock);
-		hkd_set_err(err, errlen, "the store is closing");
-		return HKD_STORE_FAILED;
-	}
-	enqueue(st, &j, 0);
-	pthread_cond_signal(&st->qcond);
-	while (!j.done)
-		pthread_cond_wait(&st->donecond, &st->qlock);
-	pthread_mutex_unlock(&st->qlock);
-	if (j.rc == HKD_STORE_FAILED)
-		hkd_set_err(err, errlen, "%s", j.err);
-	return j.rc;
-}
-
 /* --- jobs (run on the writer, inside its transaction) ------------------ */
 
 struct put_arg {
@@ -369,18 +301,19 @@ static char *schedule_json(const int64_t *ms, size_t n)
 
 /*
  * Report the last statement's failure as the job's: HKD_STORE_FAILED when
- * the storage failed (worth trying again), JOB_BROKEN when the job itself
+ * the storage failed (worth trying again), HKD_JOB_BROKEN when the job itself
  * can never succeed.
  */
 static int stmt_fail(struct sq_store *st, char *err, size_t errlen)
 {
 	int code = sqlite3_extended_errcode(st->db);
 	hkd_set_err(err, errlen, "%s", sqlite3_errmsg(st->db));
-	return storage_error(code) ? HKD_STORE_FAILED : JOB_BROKEN;
+	return storage_error(code) ? HKD_STORE_FAILED : HKD_JOB_BROKEN;
 }
 
-static int job_put(struct sq_store *st, void *argp, char *err, size_t errlen)
+static int job_put(void *backend, void *argp, char *err, size_t errlen)
 {
+	struct sq_store *st = backend;
 	struct put_arg *a = argp;
 	sqlite3_stmt *q = NULL;
 	int64_t now = hkd_now_ms(), event_seq;
@@ -434,9 +367,10 @@ out:
 	return rc;
 }
 
-static int job_record(struct sq_store *st, void *argp, char *err,
+static int job_record(void *backend, void *argp, char *err,
                       size_t errlen)
 {
+	struct sq_store *st = backend;
 	const struct hkd_attempt_rec *a = argp;
 	sqlite3_stmt *q = NULL;
 	int64_t dseq;
@@ -537,8 +471,9 @@ out:
 }
 
 /* Purge in short transactions, checking between them for waiting jobs. */
-static void purge(struct sq_store *st)
+static void purge(void *backend)
 {
+	struct sq_store *st = backend;
 	int more = 1, total = 0;
 	int64_t now = hkd_now_ms();
 	while (more) {
@@ -550,10 +485,8 @@ static void purge(struct sq_store *st)
 		if (n < 0)
 			break;
 		total += n;
-		pthread_mutex_lock(&st->qlock);
-		if (st->head || st->stopping)
+		if (hkd_writer_pending(&st->w))
 			more = 0; /* ingest first; the rest next time */
-		pthread_mutex_unlock(&st->qlock);
 	}
 	if (total > 0) {
 		char buf[24];
@@ -564,20 +497,13 @@ static void purge(struct sq_store *st)
 
 /* --- the writer ------------------------------------------------------ */
 
-static void free_job(struct job *j)
-{
-	if (j->free_arg)
-		j->free_arg(j->arg);
-	free(j);
-}
-
 /*
  * Run the jobs of list `batch` in one transaction, each in its own
  * savepoint so a job that fails leaves the others in. Sets every job's rc;
  * returns 0, or -1 when the transaction as a whole was lost (*in_job then
  * says whether a job's own statement ended it, as SQLITE_FULL does).
  */
-static int run_txn(struct sq_store *st, struct job *batch, int *in_job)
+static int run_txn(struct sq_store *st, struct hkd_job *batch, int *in_job)
 {
 	char err[256] = "";
 	int64_t t0 = hkd_mono_ms();
@@ -591,7 +517,7 @@ static int run_txn(struct sq_store *st, struct job *batch, int *in_job)
 		lost = 1;
 		goto done;
 	}
-	for (struct job *j = batch; j; j = j->next, n++) {
+	for (struct hkd_job *j = batch; j; j = j->next, n++) {
 		if (wexec(st, W_SAVEPOINT) != 0) {
 			hkd_set_err(err, sizeof(err), "%s", sqlite3_errmsg(st->db));
 			lost = 1;
@@ -605,7 +531,7 @@ static int run_txn(struct sq_store *st, struct job *batch, int *in_job)
 			*in_job = 1;
 			break;
 		}
-		if (j->rc == HKD_STORE_FAILED || j->rc == JOB_BROKEN ||
+		if (j->rc == HKD_STORE_FAILED || j->rc == HKD_JOB_BROKEN ||
 		    j->rc == HKD_STORE_DUPLICATE)
 			wexec(st, W_ROLLBACK_TO);
 		wexec(st, W_RELEASE);
@@ -618,7 +544,7 @@ static int run_txn(struct sq_store *st, struct job *batch, int *in_job)
 		wexec(st, W_ROLLBACK);
 done:
 	if (lost)
-		for (struct job *j = batch; j; j = j->next) {
+		for (struct hkd_job *j = batch; j; j = j->next) {
 			j->rc = HKD_STORE_FAILED;
 			hkd_strlcpy(j->err, err, sizeof(j->err));
 		}
@@ -632,14 +558,15 @@ done:
  * large event on a full disk), each job is tried again alone, so the
  * others are not refused with it. 0 when anything was written, else -1.
  */
-static int run_batch(struct sq_store *st, struct job *batch)
+static int run_batch(void *backend, struct hkd_job *batch)
 {
+	struct sq_store *st = backend;
 	int in_job, written = 0;
 	if (run_txn(st, batch, &in_job) == 0)
 		return 0;
 	if (!in_job || !batch->next)
 		return -1;
-	for (struct job *j = batch, *next; j; j = next) {
+	for (struct hkd_job *j = batch, *next; j; j = next) {
 		next = j->next;
 		j->next = NULL;
 		if (run_txn(st, j, &in_job) == 0)
@@ -647,117 +574,6 @@ static int run_batch(struct sq_store *st, struct job *batch)
 		j->next = next;
 	}
 	return written ? 0 : -1;
-}
-
-static void *writer_main(void *arg)
-{
-	struct sq_store *st = arg;
-	int failures = 0;
-
-	pthread_mutex_lock(&st->qlock);
-	for (;;) {
-		struct job *batch, *j, *keep = NULL, *keep_last = NULL;
-		char failed_err[256];
-		size_t n = 0;
-		int rc, stop;
-
-		while (!st->head && !st->stopping) {
-			struct timespec ts;
-			int64_t wait = st->next_purge - hkd_mono_ms();
-			if (wait <= 0)
-				break;
-			hkd_deadline(CLOCK_REALTIME, wait, &ts);
-			pthread_cond_timedwait(&st->qcond, &st->qlock, &ts);
-		}
-		stop = st->stopping;
-		if (!st->head && stop)
-			break;
-		/*
-		 * Purge when idle and due; and when due while the store is
-		 * failing even with jobs waiting: after a failure the backoff
-		 * wait ends with the next job, so the writer would never be
-		 * idle while clients retry, and with a full disk the purge is
-		 * what makes room for them.
-		 */
-		if (!st->head ||
-		    (failures > 0 && !stop && hkd_mono_ms() >= st->next_purge)) {
-			pthread_mutex_unlock(&st->qlock);
-			purge(st);
-			st->next_purge = hkd_mono_ms() + st->opt.purge_interval_ms;
-			pthread_mutex_lock(&st->qlock);
-			continue;
-		}
-		/* Take up to BATCH_MAX jobs. */
-		batch = st->head;
-		for (j = batch; j->next && ++n < BATCH_MAX; j = j->next)
-			;
-		st->head = j->next;
-		if (!st->head)
-			st->tail = NULL;
-		j->next = NULL;
-		pthread_mutex_unlock(&st->qlock);
-
-		rc = run_batch(st, batch);
-
-		pthread_mutex_lock(&st->qlock);
-		failed_err[0] = '\0';
-		for (j = batch; j;) {
-			struct job *next = j->next;
-			if (j->rc == HKD_STORE_FAILED && !failed_err[0])
-				hkd_strlcpy(failed_err, j->err[0] ? j->err : "write failed",
-				            sizeof(failed_err));
-			if (j->wait) {
-				if (j->rc == JOB_BROKEN)
-					j->rc = HKD_STORE_FAILED;
-				j->done = 1;
-			} else if (j->rc == JOB_BROKEN) {
-				hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail",
-				           "a queued write was refused and dropped",
-				           "reason", j->err, NULL);
-				free_job(j);
-			} else if (j->rc == HKD_STORE_FAILED) {
-				/* A result not written is kept, never dropped. */
-				j->next = NULL;
-				if (keep_last)
-					keep_last->next = j;
-				else
-					keep = j;
-				keep_last = j;
-			} else {
-				free_job(j);
-			}
-			j = next;
-		}
-		if (keep) {
-			/* Back at the head, in their order. */
-			keep_last->next = st->head;
-			if (!st->head)
-				st->tail = keep_last;
-			st->head = keep;
-		}
-		pthread_cond_broadcast(&st->donecond);
-		if (failed_err[0] && failures == 0)
-			hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail",
-			           "cannot write; ingest answers 503 until it recovers",
-			           "reason", failed_err, NULL);
-		if (rc != 0 || keep) {
-			/* The store is failing: back off, then try again. */
-			int64_t pause = 50LL << (failures < 5 ? failures : 5);
-			struct timespec ts;
-			failures++;
-			if (stop && failures > 5)
-				break; /* give up at shutdown: the rest is lost */
-			hkd_deadline(CLOCK_REALTIME, pause, &ts);
-			pthread_cond_timedwait(&st->qcond, &st->qlock, &ts);
-		} else if (failed_err[0]) {
-			failures++; /* a job failed alone: no pause, but not well */
-		} else if (failures) {
-			failures = 0;
-			hkd_log_kv(HOOKD_LOG_INFO, "store", "detail", "writing again", NULL);
-		}
-	}
-	pthread_mutex_unlock(&st->qlock);
-	return NULL;
 }
 
 /* --- open and close -------------------------------------------------- */
@@ -806,9 +622,6 @@ struct hkd_store *hkd_store_sqlite_open(const struct hkd_store_options *o,
 	st->path = memory ? NULL : strdup(o->url + 7);
 	pthread_mutex_init(&st->wlock, NULL);
 	pthread_mutex_init(&st->rlock_own, NULL);
-	pthread_mutex_init(&st->qlock, NULL);
-	pthread_cond_init(&st->qcond, NULL);
-	pthread_cond_init(&st->donecond, NULL);
 	if (open_db(memory ? ":memory:" : st->path,
 	            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &st->db, err,
 	            errlen) != 0)
@@ -824,13 +637,12 @@ struct hkd_store *hkd_store_sqlite_open(const struct hkd_store_options *o,
 			goto fail;
 		st->rlock = &st->rlock_own;
 	}
-	st->next_purge = hkd_mono_ms() + 1000;
-	if (pthread_create(&st->writer, NULL, writer_main, st) != 0) {
-		hkd_set_err(err, errlen, "cannot start the store writer: %s",
-		            strerror(errno));
+	st->w.backend = st;
+	st->w.run_batch = run_batch;
+	st->w.idle = purge;
+	st->w.idle_ms = st->opt.purge_interval_ms;
+	if (hkd_writer_start(&st->w, err, errlen) != 0)
 		goto fail;
-	}
-	st->writer_started = 1;
 	return &st->base;
 fail:
 	if (st->rdb && st->rdb != st->db)
@@ -838,9 +650,6 @@ fail:
 	sqlite3_close(st->db);
 	pthread_mutex_destroy(&st->wlock);
 	pthread_mutex_destroy(&st->rlock_own);
-	pthread_mutex_destroy(&st->qlock);
-	pthread_cond_destroy(&st->qcond);
-	pthread_cond_destroy(&st->donecond);
 	free(st->path);
 	free(st);
 	return NULL;
@@ -849,45 +658,13 @@ fail:
 static void sq_close(struct hkd_store *base)
 {
 	struct sq_store *st = (struct sq_store *)base;
-	pthread_mutex_lock(&st->qlock);
-	st->stopping = 1;
-	pthread_cond_broadcast(&st->qcond);
-	pthread_mutex_unlock(&st->qlock);
-	if (st->writer_started)
-		pthread_join(st->writer, NULL);
-	/* Anything left could not be written (the store kept failing). Those
-	 * deliveries are still pending in the store and run again at the
-	 * next start: say so. */
-	{
-		size_t dropped = 0;
-		while (st->head) {
-			struct job *j = st->head;
-			st->head = j->next;
-			if (j->wait) {
-				j->done = 1;
-			} else {
-				dropped++;
-				free_job(j);
-			}
-		}
-		if (dropped) {
-			char n[24];
-			snprintf(n, sizeof(n), "%zu", dropped);
-			hkd_log_kv(HOOKD_LOG_WARN, "store", "unwritten_results", n,
-			           "detail",
-			           "the store could not write these attempt results; their deliveries run again at the next start",
-			           NULL);
-		}
-	}
+	hkd_writer_stop(&st->w);
 	wstmt_finalize(st);
 	if (st->rdb != st->db)
 		sqlite3_close(st->rdb);
 	sqlite3_close(st->db);
 	pthread_mutex_destroy(&st->wlock);
 	pthread_mutex_destroy(&st->rlock_own);
-	pthread_mutex_destroy(&st->qlock);
-	pthread_cond_destroy(&st->qcond);
-	pthread_cond_destroy(&st->donecond);
 	free(st->path);
 	free(st);
 }
@@ -900,29 +677,20 @@ static int sq_put(struct hkd_store *base, const struct hkd_event_rec *ev,
 {
 	struct sq_store *st = (struct sq_store *)base;
 	struct put_arg a = {ev, d, n};
-	return run_sync(st, job_put, &a, err, errlen);
+	return hkd_writer_run(&st->w, job_put, &a, err, errlen);
 }
 
 static void sq_record(struct hkd_store *base, const struct hkd_attempt_rec *a)
 {
 	struct sq_store *st = (struct sq_store *)base;
-	struct job *j = calloc(1, sizeof(*j));
 	struct hkd_attempt_rec *copy = malloc(sizeof(*copy));
-	if (!j || !copy) {
-		free(j);
-		free(copy);
-		hkd_log_kv(HOOKD_LOG_ERROR, "store", "delivery", a->delivery_id,
-		           "detail", "out of memory: attempt result not recorded", NULL);
-		return;
+	if (copy) {
+		*copy = *a;
+		if (hkd_writer_queue(&st->w, job_record, copy, free) == 0)
+			return;
 	}
-	*copy = *a;
-	j->fn = job_record;
-	j->arg = copy;
-	j->free_arg = free;
-	pthread_mutex_lock(&st->qlock);
-	enqueue(st, j, 0);
-	pthread_cond_signal(&st->qcond);
-	pthread_mutex_unlock(&st->qlock);
+	hkd_log_kv(HOOKD_LOG_ERROR, "store", "delivery", a->delivery_id, "detail",
+	           "out of memory: attempt result not recorded", NULL);
 }
 
 /* --- reading deliveries back ----------------------------------------- */
@@ -1018,9 +786,10 @@ static void hand_out(struct hkd_stored_delivery *rows, size_t n, int committed,
 /* --- leases: which deliveries this process holds in memory ------------ */
 
 /* Runs on the writer: count unfinished deliveries into *(long long *)argp. */
-static int job_count_unfinished(struct sq_store *st, void *argp, char *err,
+static int job_count_unfinished(void *backend, void *argp, char *err,
                                 size_t errlen)
 {
+	struct sq_store *st = backend;
 	long long *unfinished = argp;
 	sqlite3_stmt *q = NULL;
 	int rc = HKD_STORE_FAILED;
@@ -1039,9 +808,10 @@ out:
 	return rc;
 }
 
-static int job_release_all(struct sq_store *st, void *argp, char *err,
+static int job_release_all(void *backend, void *argp, char *err,
                            size_t errlen)
 {
+	struct sq_store *st = backend;
 	sqlite3_stmt *q = NULL;
 	int ok;
 
@@ -1061,7 +831,7 @@ static long long sq_release_all(struct hkd_store *base)
 	struct sq_store *st = (struct sq_store *)base;
 	long long unfinished = 0;
 	char err[256];
-	if (run_sync(st, job_release_all, &unfinished, err, sizeof(err)) != HKD_STORE_OK) {
+	if (hkd_writer_run(&st->w, job_release_all, &unfinished, err, sizeof(err)) != HKD_STORE_OK) {
 		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail", "recovery failed",
 		           "reason", err, NULL);
 		return -1;
@@ -1074,7 +844,7 @@ static long long sq_unfinished(struct hkd_store *base)
 	struct sq_store *st = (struct sq_store *)base;
 	long long unfinished = 0;
 	char err[256];
-	if (run_sync(st, job_count_unfinished, &unfinished, err, sizeof(err)) !=
+	if (hkd_writer_run(&st->w, job_count_unfinished, &unfinished, err, sizeof(err)) !=
 	    HKD_STORE_OK)
 		return -1;
 	return unfinished;
@@ -1089,9 +859,10 @@ struct claim_arg {
 };
 
 /* Runs on the writer: take up to max due parked deliveries, in due order. */
-static int job_claim(struct sq_store *st, void *argp, char *err,
+static int job_claim(void *backend, void *argp, char *err,
                      size_t errlen)
 {
+	struct sq_store *st = backend;
 	struct claim_arg *a = argp;
 	sqlite3_stmt *q = NULL, *u = NULL;
 	int rc = HKD_STORE_FAILED, step;
@@ -1116,7 +887,7 @@ static int job_claim(struct sq_store *st, void *argp, char *err,
 		struct hkd_stored_delivery *d = &a->out[a->n_out];
 		if (stored_from_row(q, d) != 0) {
 			hkd_set_err(err, errlen, "out of memory");
-			rc = JOB_BROKEN;
+			rc = HKD_JOB_BROKEN;
 			goto out;
 		}
 		a->n_out++;
@@ -1165,7 +936,7 @@ static int sq_claim(struct hkd_store *base, size_t max, hkd_store_visit_fn visit
 	*next_at = -1;
 	if (max == 0 || !(a.out = calloc(max, sizeof(*a.out))))
 		return max == 0 ? HKD_STORE_OK : HKD_STORE_FAILED;
-	rc = run_sync(st, job_claim, &a, err, sizeof(err));
+	rc = hkd_writer_run(&st->w, job_claim, &a, err, sizeof(err));
 	hand_out(a.out, a.n_out, rc == HKD_STORE_OK, visit, arg);
 	if (rc == HKD_STORE_OK) {
 		*claimed = a.n_out;
@@ -1187,9 +958,10 @@ struct replay_arg {
 };
 
 /* Runs on the writer: dead → pending, schedule restarted, rows read back. */
-static int job_replay(struct sq_store *st, void *argp, char *err,
+static int job_replay(void *backend, void *argp, char *err,
                       size_t errlen)
 {
+	struct sq_store *st = backend;
 	struct replay_arg *a = argp;
 	sqlite3_stmt *q = NULL, *u = NULL;
 	int64_t now = hkd_now_ms();
@@ -1277,7 +1049,7 @@ static int sq_replay(struct hkd_store *base, const char *delivery_id,
 	a.id = delivery_id;
 	a.max = 1;
 	a.out = &d;
-	rc = run_sync(st, job_replay, &a, err, sizeof(err));
+	rc = hkd_writer_run(&st->w, job_replay, &a, err, sizeof(err));
 	if (rc == HKD_STORE_CONFLICT && state_out)
 		*state_out = a.state;
 	if (rc == HKD_STORE_FAILED)
@@ -1308,7 +1080,7 @@ static int sq_replay_dead(struct hkd_store *base, const char *target,
 	*done = *left = 0;
 	if (!a.out)
 		return HKD_STORE_FAILED;
-	rc = run_sync(st, job_replay, &a, err, sizeof(err));
+	rc = hkd_writer_run(&st->w, job_replay, &a, err, sizeof(err));
 	/* Rows read back before a batch was lost were not replayed. */
 	hand_out(a.out, a.n_out, rc == HKD_STORE_OK, visit, arg);
 	if (rc == HKD_STORE_OK) {
@@ -1501,8 +1273,9 @@ struct sub_arg {
 	const char *body; /* NULL: delete */
 };
 
-static int job_sub(struct sq_store *st, void *argp, char *err, size_t errlen)
+static int job_sub(void *backend, void *argp, char *err, size_t errlen)
 {
+	struct sq_store *st = backend;
 	struct sub_arg *a = argp;
 	sqlite3_stmt *q = NULL;
 	int64_t now = hkd_now_ms();
@@ -1544,7 +1317,7 @@ static int sq_sub_save(struct hkd_store *base, const char *id, const json_t *doc
 	int rc;
 	if (!body)
 		return HKD_STORE_FAILED;
-	rc = run_sync(st, job_sub, &a, err, sizeof(err));
+	rc = hkd_writer_run(&st->w, job_sub, &a, err, sizeof(err));
 	if (rc != HKD_STORE_OK)
 		hkd_log_kv(HOOKD_LOG_ERROR, "store", "subscription", id, "detail",
 		           "cannot save the subscription", "reason", err, NULL);
@@ -1557,7 +1330,7 @@ static int sq_sub_delete(struct hkd_store *base, const char *id)
 	struct sq_store *st = (struct sq_store *)base;
 	char err[256];
 	struct sub_arg a = {id, NULL};
-	return run_sync(st, job_sub, &a, err, sizeof(err));
+	return hkd_writer_run(&st->w, job_sub, &a, err, sizeof(err));
 }
 
 static int sq_sub_load(struct hkd_store *base,
