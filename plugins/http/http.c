@@ -452,10 +452,10 @@ static int read_url(struct http_state *st, const struct hookd_config *cfg,
 		fmt(err, errlen, "url is required");
 		return -1;
 	}
+	/* Not quoted: url is a secret (credentials, a token in the path). */
 	if (strncasecmp(st->url, "http://", 7) != 0 &&
 	    strncasecmp(st->url, "https://", 8) != 0) {
-		fmt(err, errlen, "url '%s' must start with http:// or https://",
-		    st->url);
+		fmt(err, errlen, "url must start with http:// or https://");
 		return -1;
 	}
 	terr[0] = '\0';

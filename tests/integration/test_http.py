@@ -503,7 +503,7 @@ def settings_checked():
     lines = [ln for ln in r.stderr.splitlines() if ": handler '" in ln]
     expect = [(n, m) for n, _, m in cases] + [
         ("tmpl", "url: unterminated placeholder at offset 9"),
-        ("scheme", "url 'ftp://x/' must start with http:// or https://"),
+        ("scheme", "url must start with http:// or https://"),
         ("nourl", "plugin 'http' requires key 'url'"),
         ("typed", "verify must be true or false"),
     ]
