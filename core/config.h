@@ -104,6 +104,7 @@ struct hkd_config {
 	int64_t keep_succeeded;    /* seconds */
 	int64_t keep_dead;         /* seconds */
 	int64_t purge_interval;    /* seconds */
+	int64_t storage_lease;     /* seconds a node's claim holds (shared store) */
 	char *plugin_dir;
 	int workers;
 	size_t queue_size;

@@ -723,6 +723,13 @@ static void *claimer_main(void *arg)
 		int64_t now = hkd_now_ms(), next_at = -1;
 		int rc;
 
+		/* Other nodes park deliveries too, and one that dies leaves its
+		 * leased ones behind: a shared store is polled every
+		 * CLAIM_POLL_MS, parked hint or not. */
+		if (!D.parked && hkd_store_is_shared(D.store)) {
+			D.parked = 1;
+			D.parked_due = now;
+		}
 		if (!D.parked || room < claim_min() || D.parked_due > now) {
 			struct timespec ts;
 			int64_t wait = CLAIM_POLL_MS;

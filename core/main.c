@@ -266,6 +266,7 @@ static struct hkd_store *open_store(const struct hkd_config *cfg)
 	so.keep_succeeded_ms = cfg->keep_succeeded * 1000;
 	so.keep_dead_ms = cfg->keep_dead * 1000;
 	so.purge_interval_ms = cfg->purge_interval * 1000;
+	so.lease_ms = cfg->storage_lease * 1000;
 	st = hkd_store_open(&so, err, sizeof(err));
 	if (!st)
 		hkd_log_kv(HOOKD_LOG_ERROR, "store", "url", cfg->storage_url,

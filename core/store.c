@@ -2,8 +2,10 @@
  * The store's front (store.h): picks the backend named by the URL and
  * forwards every call to it (store_backend.h).
  */
+#include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "store_backend.h"
 #include "util.h"
 
@@ -40,13 +42,17 @@ int hkd_store_url_check(const char *url, char *err, size_t errlen)
 	if (strncmp(url, "sqlite:", 7) == 0 && url[7] != '\0')
 		return 0;
 	if (is_pg_url(url)) {
+#ifdef HKD_HAVE_PQ
+		return 0;
+#else
 		hkd_set_err(err, errlen,
 		            "storage url \"%s\": this hookd was built without PostgreSQL support (configure --with-postgresql, which needs libpq)",
 		            url);
 		return -1;
+#endif
 	}
 	hkd_set_err(err, errlen,
-	            "storage url \"%s\" is not supported: use \"sqlite:PATH\" or \"memory:\"",
+	            "storage url \"%s\" is not supported: use \"sqlite:PATH\", \"memory:\" or \"postgresql://…\"",
 	            url);
 	return -1;
 }
@@ -56,7 +62,16 @@ struct hkd_store *hkd_store_open(const struct hkd_store_options *o, char *err,
 {
 	if (hkd_store_url_check(o->url, err, errlen) != 0)
 		return NULL;
+#ifdef HKD_HAVE_PQ
+	if (is_pg_url(o->url))
+		return hkd_store_pg_open(o, err, errlen);
+#endif
 	return hkd_store_sqlite_open(o, err, errlen);
+}
+
+int hkd_store_is_shared(const struct hkd_store *st)
+{
+	return st->ops->shared;
 }
 
 void hkd_store_close(struct hkd_store *st)
@@ -65,44 +80,141 @@ void hkd_store_close(struct hkd_store *st)
 		st->ops->close(st);
 }
 
+/* --- helpers for the backends ----------------------------------------- */
+
+void hkd_store_drop_rows(struct hkd_stored_delivery *rows, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		hkd_stored_delivery_release(&rows[i]);
+	*n = 0;
+}
+
+char *hkd_store_schedule_json(const int64_t *ms, size_t n)
+{
+	json_t *a = json_array();
+	char *s;
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_integer(ms[i]));
+	s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
+}
+
+json_t *hkd_store_time_json(int64_t ms)
+{
+	char buf[40];
+	if (ms <= 0)
+		return json_null();
+	hkd_format_time(ms, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+/* After a job that read rows back: hand them to visit when it committed,
+ * else drop them (nothing was changed). */
+static void hand_out(struct hkd_stored_delivery *rows, size_t n, int committed,
+                     hkd_store_visit_fn visit, void *arg)
+{
+	if (!committed) {
+		hkd_store_drop_rows(rows, &n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		visit(arg, &rows[i]);
+}
+
+/* --- writes: jobs on the backend's writer ------------------------------ */
+
 int hkd_store_put(struct hkd_store *st, const struct hkd_event_rec *ev,
                   const struct hkd_new_delivery *d, size_t n, char *err,
                   size_t errlen)
 {
-	return st->ops->put(st, ev, d, n, err, errlen);
+	struct hkd_put_arg a = {ev, d, n};
+	return hkd_writer_run(st->writer, st->ops->put, &a, err, errlen);
 }
 
 void hkd_store_record(struct hkd_store *st, const struct hkd_attempt_rec *a)
 {
-	st->ops->record(st, a);
-}
-
-int hkd_store_recover(struct hkd_store *st, hkd_store_visit_fn visit,
-                      void *arg)
-{
-	return st->ops->recover(st, visit, arg);
+	struct hkd_attempt_rec *copy = malloc(sizeof(*copy));
+	if (copy) {
+		*copy = *a;
+		if (hkd_writer_queue(st->writer, st->ops->record, copy, free) == 0)
+			return;
+	}
+	hkd_log_kv(HOOKD_LOG_ERROR, "store", "delivery", a->delivery_id, "detail",
+	           "out of memory: attempt result not recorded", NULL);
 }
 
 long long hkd_store_release_all(struct hkd_store *st)
 {
-	return st->ops->release_all(st);
+	long long unfinished = 0;
+	char err[256];
+	if (hkd_writer_run(st->writer, st->ops->release_all, &unfinished, err,
+	                   sizeof(err)) != HKD_STORE_OK) {
+		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail", "recovery failed",
+		           "reason", err, NULL);
+		return -1;
+	}
+	return unfinished;
 }
 
 long long hkd_store_unfinished(struct hkd_store *st)
 {
-	return st->ops->unfinished(st);
+	long long unfinished = 0;
+	char err[256];
+	if (hkd_writer_run(st->writer, st->ops->unfinished, &unfinished, err,
+	                   sizeof(err)) != HKD_STORE_OK)
+		return -1;
+	return unfinished;
 }
 
 int hkd_store_claim(struct hkd_store *st, size_t max, hkd_store_visit_fn visit,
                     void *arg, size_t *claimed, int64_t *next_at)
 {
-	return st->ops->claim(st, max, visit, arg, claimed, next_at);
+	struct hkd_claim_arg a;
+	char err[256];
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	a.max = max;
+	a.now = hkd_now_ms();
+	a.next_at = -1;
+	*claimed = 0;
+	*next_at = -1;
+	if (max == 0 || !(a.out = calloc(max, sizeof(*a.out))))
+		return max == 0 ? HKD_STORE_OK : HKD_STORE_FAILED;
+	rc = hkd_writer_run(st->writer, st->ops->claim, &a, err, sizeof(err));
+	hand_out(a.out, a.n_out, rc == HKD_STORE_OK, visit, arg);
+	if (rc == HKD_STORE_OK) {
+		*claimed = a.n_out;
+		*next_at = a.next_at;
+	}
+	free(a.out);
+	return rc;
 }
 
 int hkd_store_replay(struct hkd_store *st, const char *delivery_id,
                      hkd_store_visit_fn visit, void *arg, int *state_out)
 {
-	return st->ops->replay(st, delivery_id, visit, arg, state_out);
+	struct hkd_stored_delivery d;
+	struct hkd_replay_arg a;
+	char err[256];
+	int rc;
+	memset(&a, 0, sizeof(a));
+	a.id = delivery_id;
+	a.max = 1;
+	a.out = &d;
+	rc = hkd_writer_run(st->writer, st->ops->replay, &a, err, sizeof(err));
+	if (rc == HKD_STORE_CONFLICT && state_out)
+		*state_out = a.state;
+	if (rc == HKD_STORE_FAILED)
+		hkd_log_kv(HOOKD_LOG_ERROR, "store", "delivery", delivery_id,
+		           "detail", "replay failed", "reason", err, NULL);
+	if (rc == HKD_STORE_OK && a.n_out == 1)
+		visit(arg, &d);
+	else if (a.n_out == 1)
+		/* Read back, then its batch was lost: nothing was replayed. */
+		hkd_stored_delivery_release(&d);
+	return rc;
 }
 
 int hkd_store_replay_dead(struct hkd_store *st, const char *target,
@@ -110,8 +222,60 @@ int hkd_store_replay_dead(struct hkd_store *st, const char *target,
                           hkd_store_visit_fn visit, void *arg, size_t *done,
                           size_t *left)
 {
-	return st->ops->replay_dead(st, target, type_glob, max, visit, arg, done,
-	                            left);
+	struct hkd_replay_arg a;
+	char err[256];
+	int rc;
+	memset(&a, 0, sizeof(a));
+	a.target = target;
+	a.type_glob = type_glob;
+	a.max = max;
+	a.out = calloc(max + 1, sizeof(*a.out));
+	*done = *left = 0;
+	if (!a.out)
+		return HKD_STORE_FAILED;
+	rc = hkd_writer_run(st->writer, st->ops->replay, &a, err, sizeof(err));
+	/* Rows read back before a batch was lost were not replayed. */
+	hand_out(a.out, a.n_out, rc == HKD_STORE_OK, visit, arg);
+	if (rc == HKD_STORE_OK) {
+		*done = a.n_out;
+		*left = a.left;
+	} else {
+		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail", "bulk replay failed",
+		           "reason", err, NULL);
+	}
+	free(a.out);
+	return rc;
+}
+
+int hkd_store_sub_save(struct hkd_store *st, const char *id, const json_t *doc)
+{
+	char err[256];
+	char *body = json_dumps(doc, JSON_COMPACT);
+	struct hkd_sub_arg a = {id, body};
+	int rc;
+	if (!body)
+		return HKD_STORE_FAILED;
+	rc = hkd_writer_run(st->writer, st->ops->sub_write, &a, err, sizeof(err));
+	if (rc != HKD_STORE_OK)
+		hkd_log_kv(HOOKD_LOG_ERROR, "store", "subscription", id, "detail",
+		           "cannot save the subscription", "reason", err, NULL);
+	free(body);
+	return rc;
+}
+
+int hkd_store_sub_delete(struct hkd_store *st, const char *id)
+{
+	char err[256];
+	struct hkd_sub_arg a = {id, NULL};
+	return hkd_writer_run(st->writer, st->ops->sub_write, &a, err, sizeof(err));
+}
+
+/* --- reads: the backend's -------------------------------------------------- */
+
+int hkd_store_recover(struct hkd_store *st, hkd_store_visit_fn visit,
+                      void *arg)
+{
+	return st->ops->recover(st, visit, arg);
 }
 
 json_t *hkd_store_event_json(struct hkd_store *st, const char *id)
@@ -128,16 +292,6 @@ json_t *hkd_store_deliveries_json(struct hkd_store *st,
 long long hkd_store_dead_count(struct hkd_store *st)
 {
 	return st->ops->dead_count(st);
-}
-
-int hkd_store_sub_save(struct hkd_store *st, const char *id, const json_t *doc)
-{
-	return st->ops->sub_save(st, id, doc);
-}
-
-int hkd_store_sub_delete(struct hkd_store *st, const char *id)
-{
-	return st->ops->sub_delete(st, id);
 }
 
 int hkd_store_sub_load(struct hkd_store *st,

@@ -3,12 +3,13 @@
  * live. Acknowledged means stored: an event and all its deliveries are
  * written in one transaction before the client hears 202.
  *
- * Backends: "sqlite:PATH" (the default; WAL) and "memory:" (the same
+ * Backends: "sqlite:PATH" (the default; WAL), "memory:" (the same
  * schema in an in-memory SQLite database: volatile, for tests and
- * benchmarks). Both go through one writer thread that commits whatever is
- * waiting in one transaction (group commit): callers of the synchronous
- * functions block until their part is committed; attempt results are
- * queued and written in the next batch.
+ * benchmarks) and "postgresql://…" (one database several hookd nodes
+ * share; see store_pg.c). All go through one writer thread that commits
+ * whatever is waiting in one transaction (group commit): callers of the
+ * synchronous functions block until their part is committed; attempt
+ * results are queued and written in the next batch.
  *
  * Threads: every function may be called from any thread once
  * hkd_store_open returned; hkd_store_close from the main thread after the
@@ -46,12 +47,14 @@ int hkd_state_parse(const char *name);
 #define HKD_STORE_FAILED (-1)  /* could not write: disk full, locked, I/O */
 
 struct hkd_store_options {
-	const char *url;         /* "sqlite:PATH" or "memory:" */
+	const char *url;         /* "sqlite:PATH", "memory:" or "postgresql://…" */
 	const char *synchronous; /* "full" (default), "normal" or "off" */
 	int64_t max_size;        /* bytes the database may grow to; 0 = no cap */
 	int64_t keep_succeeded_ms; /* purge events whose deliveries all succeeded */
 	int64_t keep_dead_ms;      /* purge events with dead deliveries */
 	int64_t purge_interval_ms;
+	int64_t lease_ms; /* shared store: how long a node's claim holds
+	                     without renewal; 0 = 30 s */
 };
 
 /* 0 when url names a backend this build has, -1 with why in err. */
@@ -65,6 +68,13 @@ struct hkd_store *hkd_store_open(const struct hkd_store_options *o, char *err,
                                  size_t errlen);
 /* Write everything queued, stop the writer, close. */
 void hkd_store_close(struct hkd_store *st);
+
+/*
+ * Do other hookd processes share this store's queue (PostgreSQL)? Then
+ * deliveries may become claimable without this process parking them
+ * (another node parked them, or died holding them): poll for them.
+ */
+int hkd_store_is_shared(const struct hkd_store *st);
 
 /* A delivery created at ingest. */
 struct hkd_new_delivery {

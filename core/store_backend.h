@@ -4,36 +4,67 @@
  * so the handle it returns from its open function is its address.
  *
  * The functions have the meaning, ownership and thread rules of the
- * store.h function of the same name.
+ * store.h function of the same name; a backend sets the handle's writer
+ * before it returns it.
  */
 #ifndef HKD_STORE_BACKEND_H
 #define HKD_STORE_BACKEND_H
 
 #include "store.h"
+#include "store_writer.h"
 
+/* The arguments of the writer jobs below. */
+struct hkd_put_arg {
+	const struct hkd_event_rec *ev;
+	const struct hkd_new_delivery *d;
+	size_t n;
+};
+
+struct hkd_claim_arg {
+	size_t max;
+	int64_t now;                     /* wall ms */
+	struct hkd_stored_delivery *out; /* room for max */
+	size_t n_out;
+	int64_t next_at; /* earliest claimable delivery left, or -1 */
+};
+
+struct hkd_replay_arg {
+	const char *id;        /* one delivery, or NULL for bulk */
+	const char *target;    /* bulk filter */
+	const char *type_glob; /* bulk filter */
+	size_t max;
+	struct hkd_stored_delivery *out; /* room for max */
+	size_t n_out;
+	size_t left;
+	int state; /* one delivery: its state when not dead */
+};
+
+struct hkd_sub_arg {
+	const char *id;
+	const char *body; /* NULL: delete */
+};
+
+/*
+ * Writes are jobs the backend's writer (store_writer.h) runs in its
+ * batches; store.c makes the arguments, runs them and hands out what they
+ * read back. A job that reads rows back starts by dropping what an
+ * earlier run of it left in out (a batch run again job by job).
+ */
 struct hkd_store_ops {
 	void (*close)(struct hkd_store *st);
-	int (*put)(struct hkd_store *st, const struct hkd_event_rec *ev,
-	           const struct hkd_new_delivery *d, size_t n, char *err,
-	           size_t errlen);
-	void (*record)(struct hkd_store *st, const struct hkd_attempt_rec *a);
+	hkd_job_fn put;         /* struct hkd_put_arg */
+	hkd_job_fn record;      /* struct hkd_attempt_rec */
+	hkd_job_fn release_all; /* long long *: unfinished deliveries after */
+	hkd_job_fn unfinished;  /* long long * */
+	hkd_job_fn claim;       /* struct hkd_claim_arg */
+	hkd_job_fn replay;      /* struct hkd_replay_arg: dead → pending */
+	hkd_job_fn sub_write;   /* struct hkd_sub_arg */
+	/* Reads, on the caller's thread. */
 	int (*recover)(struct hkd_store *st, hkd_store_visit_fn visit, void *arg);
-	long long (*release_all)(struct hkd_store *st);
-	long long (*unfinished)(struct hkd_store *st);
-	int (*claim)(struct hkd_store *st, size_t max, hkd_store_visit_fn visit,
-	             void *arg, size_t *claimed, int64_t *next_at);
-	int (*replay)(struct hkd_store *st, const char *delivery_id,
-	              hkd_store_visit_fn visit, void *arg, int *state_out);
-	int (*replay_dead)(struct hkd_store *st, const char *target,
-	                   const char *type_glob, size_t max,
-	                   hkd_store_visit_fn visit, void *arg, size_t *done,
-	                   size_t *left);
 	json_t *(*event_json)(struct hkd_store *st, const char *id);
 	json_t *(*deliveries_json)(struct hkd_store *st,
 	                           const struct hkd_delivery_filter *f);
 	long long (*dead_count)(struct hkd_store *st);
-	int (*sub_save)(struct hkd_store *st, const char *id, const json_t *doc);
-	int (*sub_delete)(struct hkd_store *st, const char *id);
 	int (*sub_load)(struct hkd_store *st,
 	                void (*visit)(void *arg, const json_t *doc), void *arg);
 	int shared; /* other processes use the same queue: see hkd_store_is_shared */
@@ -41,10 +72,26 @@ struct hkd_store_ops {
 
 struct hkd_store {
 	const struct hkd_store_ops *ops;
+	struct hkd_writer *writer; /* the backend's; runs the jobs of ops */
 };
+
+/* Helpers for the backends. */
+
+/* Free the n rows of rows (not the array) and set n to 0. */
+void hkd_store_drop_rows(struct hkd_stored_delivery *rows, size_t *n);
+/* A retry schedule as the JSON text stored. Caller owns: free. */
+char *hkd_store_schedule_json(const int64_t *ms, size_t n);
+/* A wall-clock ms as an RFC 3339 string, or null when not positive. */
+json_t *hkd_store_time_json(int64_t ms);
 
 /* "sqlite:PATH" and "memory:" (store_sqlite.c). */
 struct hkd_store *hkd_store_sqlite_open(const struct hkd_store_options *o,
                                         char *err, size_t errlen);
+
+#ifdef HKD_HAVE_PQ
+/* "postgresql://…" and "postgres://…" (store_pg.c). */
+struct hkd_store *hkd_store_pg_open(const struct hkd_store_options *o,
+                                    char *err, size_t errlen);
+#endif
 
 #endif

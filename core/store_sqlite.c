@@ -282,23 +282,6 @@ static int storage_error(int rc)
 
 /* --- jobs (run on the writer, inside its transaction) ------------------ */
 
-struct put_arg {
-	const struct hkd_event_rec *ev;
-	const struct hkd_new_delivery *d;
-	size_t n;
-};
-
-static char *schedule_json(const int64_t *ms, size_t n)
-{
-	json_t *a = json_array();
-	char *s;
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_integer(ms[i]));
-	s = json_dumps(a, JSON_COMPACT);
-	json_decref(a);
-	return s;
-}
-
 /*
  * Report the last statement's failure as the job's: HKD_STORE_FAILED when
  * the storage failed (worth trying again), HKD_JOB_BROKEN when the job itself
@@ -314,7 +297,7 @@ static int stmt_fail(struct sq_store *st, char *err, size_t errlen)
 static int job_put(void *backend, void *argp, char *err, size_t errlen)
 {
 	struct sq_store *st = backend;
-	struct put_arg *a = argp;
+	struct hkd_put_arg *a = argp;
 	sqlite3_stmt *q = NULL;
 	int64_t now = hkd_now_ms(), event_seq;
 	int rc = HKD_STORE_FAILED;
@@ -338,7 +321,7 @@ static int job_put(void *backend, void *argp, char *err, size_t errlen)
 	if (!(q = wstmt(st, W_PUT_DELIVERY)))
 		goto sqlfail;
 	for (size_t i = 0; i < a->n; i++) {
-		char *sched = schedule_json(a->d[i].retry_ms, a->d[i].n_retry);
+		char *sched = hkd_store_schedule_json(a->d[i].retry_ms, a->d[i].n_retry);
 		if (!sched) {
 			hkd_set_err(err, errlen, "out of memory");
 			goto out;
@@ -615,6 +598,7 @@ struct hkd_store *hkd_store_sqlite_open(const struct hkd_store_options *o,
 		return NULL;
 	}
 	st->base.ops = &sq_ops;
+	st->base.writer = &st->w;
 	st->opt = *o;
 	if (st->opt.purge_interval_ms <= 0)
 		st->opt.purge_interval_ms = 60000;
@@ -670,28 +654,6 @@ static void sq_close(struct hkd_store *base)
 }
 
 /* --- writes ---------------------------------------------------------- */
-
-static int sq_put(struct hkd_store *base, const struct hkd_event_rec *ev,
-                  const struct hkd_new_delivery *d, size_t n, char *err,
-                  size_t errlen)
-{
-	struct sq_store *st = (struct sq_store *)base;
-	struct put_arg a = {ev, d, n};
-	return hkd_writer_run(&st->w, job_put, &a, err, errlen);
-}
-
-static void sq_record(struct hkd_store *base, const struct hkd_attempt_rec *a)
-{
-	struct sq_store *st = (struct sq_store *)base;
-	struct hkd_attempt_rec *copy = malloc(sizeof(*copy));
-	if (copy) {
-		*copy = *a;
-		if (hkd_writer_queue(&st->w, job_record, copy, free) == 0)
-			return;
-	}
-	hkd_log_kv(HOOKD_LOG_ERROR, "store", "delivery", a->delivery_id, "detail",
-	           "out of memory: attempt result not recorded", NULL);
-}
 
 /* --- reading deliveries back ----------------------------------------- */
 
@@ -762,27 +724,6 @@ out:
 	return rc;
 }
 
-/* Free rows read back (a job run again, or whose batch was lost). */
-static void drop_rows(struct hkd_stored_delivery *rows, size_t *n)
-{
-	for (size_t i = 0; i < *n; i++)
-		hkd_stored_delivery_release(&rows[i]);
-	*n = 0;
-}
-
-/* After the batch: hand the rows to visit when it committed, else drop
- * them (nothing was changed). */
-static void hand_out(struct hkd_stored_delivery *rows, size_t n, int committed,
-                     hkd_store_visit_fn visit, void *arg)
-{
-	if (!committed) {
-		drop_rows(rows, &n);
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		visit(arg, &rows[i]);
-}
-
 /* --- leases: which deliveries this process holds in memory ------------ */
 
 /* Runs on the writer: count unfinished deliveries into *(long long *)argp. */
@@ -826,49 +767,17 @@ static int job_release_all(void *backend, void *argp, char *err,
 	return job_count_unfinished(st, argp, err, errlen);
 }
 
-static long long sq_release_all(struct hkd_store *base)
-{
-	struct sq_store *st = (struct sq_store *)base;
-	long long unfinished = 0;
-	char err[256];
-	if (hkd_writer_run(&st->w, job_release_all, &unfinished, err, sizeof(err)) != HKD_STORE_OK) {
-		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail", "recovery failed",
-		           "reason", err, NULL);
-		return -1;
-	}
-	return unfinished;
-}
-
-static long long sq_unfinished(struct hkd_store *base)
-{
-	struct sq_store *st = (struct sq_store *)base;
-	long long unfinished = 0;
-	char err[256];
-	if (hkd_writer_run(&st->w, job_count_unfinished, &unfinished, err, sizeof(err)) !=
-	    HKD_STORE_OK)
-		return -1;
-	return unfinished;
-}
-
-struct claim_arg {
-	size_t max;
-	int64_t now;
-	struct hkd_stored_delivery *out;
-	size_t n_out;
-	int64_t next_at; /* earliest parked delivery left, or -1 */
-};
-
 /* Runs on the writer: take up to max due parked deliveries, in due order. */
 static int job_claim(void *backend, void *argp, char *err,
                      size_t errlen)
 {
 	struct sq_store *st = backend;
-	struct claim_arg *a = argp;
+	struct hkd_claim_arg *a = argp;
 	sqlite3_stmt *q = NULL, *u = NULL;
 	int rc = HKD_STORE_FAILED, step;
 
 	/* Run again alone after a lost shared transaction: start afresh. */
-	drop_rows(a->out, &a->n_out);
+	hkd_store_drop_rows(a->out, &a->n_out);
 
 	if (sqlite3_prepare_v2(st->db,
 	                       "SELECT " STORED_COLUMNS "FROM deliveries d "
@@ -916,59 +825,22 @@ out:
 	sqlite3_finalize(q);
 	sqlite3_finalize(u);
 	if (rc != HKD_STORE_OK)
-		drop_rows(a->out, &a->n_out);
+		hkd_store_drop_rows(a->out, &a->n_out);
 	return rc;
 }
-
-static int sq_claim(struct hkd_store *base, size_t max, hkd_store_visit_fn visit,
-                    void *arg, size_t *claimed, int64_t *next_at)
-{
-	struct sq_store *st = (struct sq_store *)base;
-	struct claim_arg a;
-	char err[256];
-	int rc;
-
-	memset(&a, 0, sizeof(a));
-	a.max = max;
-	a.now = hkd_now_ms();
-	a.next_at = -1;
-	*claimed = 0;
-	*next_at = -1;
-	if (max == 0 || !(a.out = calloc(max, sizeof(*a.out))))
-		return max == 0 ? HKD_STORE_OK : HKD_STORE_FAILED;
-	rc = hkd_writer_run(&st->w, job_claim, &a, err, sizeof(err));
-	hand_out(a.out, a.n_out, rc == HKD_STORE_OK, visit, arg);
-	if (rc == HKD_STORE_OK) {
-		*claimed = a.n_out;
-		*next_at = a.next_at;
-	}
-	free(a.out);
-	return rc;
-}
-
-struct replay_arg {
-	const char *id;          /* one delivery, or NULL for bulk */
-	const char *target;      /* bulk filter */
-	const char *type_glob;   /* bulk filter */
-	size_t max;
-	struct hkd_stored_delivery *out;
-	size_t n_out;
-	size_t left;
-	int state; /* one delivery: its state when not dead */
-};
 
 /* Runs on the writer: dead → pending, schedule restarted, rows read back. */
 static int job_replay(void *backend, void *argp, char *err,
                       size_t errlen)
 {
 	struct sq_store *st = backend;
-	struct replay_arg *a = argp;
+	struct hkd_replay_arg *a = argp;
 	sqlite3_stmt *q = NULL, *u = NULL;
 	int64_t now = hkd_now_ms();
 	int rc = HKD_STORE_FAILED, step;
 
 	/* Run again alone after a lost shared transaction: start afresh. */
-	drop_rows(a->out, &a->n_out);
+	hkd_store_drop_rows(a->out, &a->n_out);
 	a->left = 0;
 
 	if (a->id) {
@@ -1033,77 +905,11 @@ out:
 	sqlite3_finalize(q);
 	sqlite3_finalize(u);
 	if (rc == HKD_STORE_FAILED || rc == HKD_STORE_CONFLICT)
-		drop_rows(a->out, &a->n_out);
-	return rc;
-}
-
-static int sq_replay(struct hkd_store *base, const char *delivery_id,
-                     hkd_store_visit_fn visit, void *arg, int *state_out)
-{
-	struct sq_store *st = (struct sq_store *)base;
-	struct hkd_stored_delivery d;
-	struct replay_arg a;
-	char err[256];
-	int rc;
-	memset(&a, 0, sizeof(a));
-	a.id = delivery_id;
-	a.max = 1;
-	a.out = &d;
-	rc = hkd_writer_run(&st->w, job_replay, &a, err, sizeof(err));
-	if (rc == HKD_STORE_CONFLICT && state_out)
-		*state_out = a.state;
-	if (rc == HKD_STORE_FAILED)
-		hkd_log_kv(HOOKD_LOG_ERROR, "store", "delivery", delivery_id,
-		           "detail", "replay failed", "reason", err, NULL);
-	if (rc == HKD_STORE_OK && a.n_out == 1)
-		visit(arg, &d);
-	else if (a.n_out == 1)
-		/* Read back, then its batch was lost: nothing was replayed. */
-		hkd_stored_delivery_release(&d);
-	return rc;
-}
-
-static int sq_replay_dead(struct hkd_store *base, const char *target,
-                          const char *type_glob, size_t max,
-                          hkd_store_visit_fn visit, void *arg, size_t *done,
-                          size_t *left)
-{
-	struct sq_store *st = (struct sq_store *)base;
-	struct replay_arg a;
-	char err[256];
-	int rc;
-	memset(&a, 0, sizeof(a));
-	a.target = target;
-	a.type_glob = type_glob;
-	a.max = max;
-	a.out = calloc(max + 1, sizeof(*a.out));
-	*done = *left = 0;
-	if (!a.out)
-		return HKD_STORE_FAILED;
-	rc = hkd_writer_run(&st->w, job_replay, &a, err, sizeof(err));
-	/* Rows read back before a batch was lost were not replayed. */
-	hand_out(a.out, a.n_out, rc == HKD_STORE_OK, visit, arg);
-	if (rc == HKD_STORE_OK) {
-		*done = a.n_out;
-		*left = a.left;
-	} else {
-		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail", "bulk replay failed",
-		           "reason", err, NULL);
-	}
-	free(a.out);
+		hkd_store_drop_rows(a->out, &a->n_out);
 	return rc;
 }
 
 /* --- the log API ----------------------------------------------------- */
-
-static json_t *time_or_null(int64_t ms)
-{
-	char buf[40];
-	if (ms <= 0)
-		return json_null();
-	hkd_format_time(ms, buf, sizeof(buf));
-	return json_string(buf);
-}
 
 /* Columns: d.seq, d.id, e.id, e.type, d.target, d.state, d.attempts,
  * d.next_at, d.last_outcome, d.last_reason, d.created_at, d.updated_at */
@@ -1124,7 +930,7 @@ static json_t *delivery_from_row(sqlite3_stmt *q)
 	json_object_set_new(o, "attemptCount", json_integer(sqlite3_column_int(q, 6)));
 	json_object_set_new(o, "nextAttemptAt",
 	                    state < HKD_STATE_SUCCEEDED
-	                        ? time_or_null(sqlite3_column_int64(q, 7))
+	                        ? hkd_store_time_json(sqlite3_column_int64(q, 7))
 	                        : json_null());
 	json_object_set_new(o, "lastOutcome",
 	                    sqlite3_column_type(q, 8) == SQLITE_NULL
@@ -1134,8 +940,8 @@ static json_t *delivery_from_row(sqlite3_stmt *q)
 	                    sqlite3_column_type(q, 9) == SQLITE_NULL
 	                        ? json_null()
 	                        : json_string(col(q, 9)));
-	json_object_set_new(o, "createdAt", time_or_null(sqlite3_column_int64(q, 10)));
-	json_object_set_new(o, "updatedAt", time_or_null(sqlite3_column_int64(q, 11)));
+	json_object_set_new(o, "createdAt", hkd_store_time_json(sqlite3_column_int64(q, 10)));
+	json_object_set_new(o, "updatedAt", hkd_store_time_json(sqlite3_column_int64(q, 11)));
 	return o;
 }
 
@@ -1152,7 +958,7 @@ static json_t *attempts_of(struct sq_store *st, int64_t dseq)
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		json_t *a = json_object();
 		json_object_set_new(a, "attempt", json_integer(sqlite3_column_int(q, 0)));
-		json_object_set_new(a, "startedAt", time_or_null(sqlite3_column_int64(q, 1)));
+		json_object_set_new(a, "startedAt", hkd_store_time_json(sqlite3_column_int64(q, 1)));
 		json_object_set_new(a, "durationMs",
 		                    json_real((double)sqlite3_column_int64(q, 2) / 1000.0));
 		json_object_set_new(a, "outcome", json_string(col(q, 3)));
@@ -1268,15 +1074,10 @@ static long long sq_dead_count(struct hkd_store *base)
 
 /* --- subscriptions --------------------------------------------------- */
 
-struct sub_arg {
-	const char *id;
-	const char *body; /* NULL: delete */
-};
-
 static int job_sub(void *backend, void *argp, char *err, size_t errlen)
 {
 	struct sq_store *st = backend;
-	struct sub_arg *a = argp;
+	struct hkd_sub_arg *a = argp;
 	sqlite3_stmt *q = NULL;
 	int64_t now = hkd_now_ms();
 	int rc;
@@ -1308,31 +1109,6 @@ sqlfail:
 	return rc;
 }
 
-static int sq_sub_save(struct hkd_store *base, const char *id, const json_t *doc)
-{
-	struct sq_store *st = (struct sq_store *)base;
-	char err[256];
-	char *body = json_dumps(doc, JSON_COMPACT);
-	struct sub_arg a = {id, body};
-	int rc;
-	if (!body)
-		return HKD_STORE_FAILED;
-	rc = hkd_writer_run(&st->w, job_sub, &a, err, sizeof(err));
-	if (rc != HKD_STORE_OK)
-		hkd_log_kv(HOOKD_LOG_ERROR, "store", "subscription", id, "detail",
-		           "cannot save the subscription", "reason", err, NULL);
-	free(body);
-	return rc;
-}
-
-static int sq_sub_delete(struct hkd_store *base, const char *id)
-{
-	struct sq_store *st = (struct sq_store *)base;
-	char err[256];
-	struct sub_arg a = {id, NULL};
-	return hkd_writer_run(&st->w, job_sub, &a, err, sizeof(err));
-}
-
 static int sq_sub_load(struct hkd_store *base,
                        void (*visit)(void *arg, const json_t *doc), void *arg)
 {
@@ -1359,18 +1135,16 @@ out:
 
 static const struct hkd_store_ops sq_ops = {
 	.close = sq_close,
-	.put = sq_put,
-	.record = sq_record,
+	.put = job_put,
+	.record = job_record,
+	.release_all = job_release_all,
+	.unfinished = job_count_unfinished,
+	.claim = job_claim,
+	.replay = job_replay,
+	.sub_write = job_sub,
 	.recover = sq_recover,
-	.release_all = sq_release_all,
-	.unfinished = sq_unfinished,
-	.claim = sq_claim,
-	.replay = sq_replay,
-	.replay_dead = sq_replay_dead,
 	.event_json = sq_event_json,
 	.deliveries_json = sq_deliveries_json,
 	.dead_count = sq_dead_count,
-	.sub_save = sq_sub_save,
-	.sub_delete = sq_sub_delete,
 	.sub_load = sq_sub_load,
 };

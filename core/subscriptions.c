@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <libconfig.h>
@@ -294,6 +295,117 @@ static int install(struct sub *s)
 	return rc;
 }
 
+/* --- a shared store: changes made through other nodes --------------- */
+
+/* How often a shared store's subscriptions are read again (ms). */
+#define RELOAD_MS 2000
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int started, stopping;
+	pthread_t thread;
+} R = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+
+/* hkd_store_sub_load's visitor: install doc unless it is what runs. */
+static void reload_one(void *arg, const json_t *doc)
+{
+	const char *id = doc_str(doc, "id");
+	struct sub *cur, *s;
+	char err[512];
+	int same;
+
+	if (!id)
+		return;
+	json_object_set_new(arg, id, json_true());
+	cur = get(id);
+	same = cur && json_equal(cur->doc, doc);
+	sub_unref(cur);
+	if (same)
+		return;
+	if (!(s = sub_make(json_deep_copy(doc), err, sizeof(err)))) {
+		hkd_log_kv(HOOKD_LOG_ERROR, "subscription", "id", id, "detail",
+		           "cannot load", "reason", err, NULL);
+		return;
+	}
+	if (install(s) != 0)
+		sub_free(s);
+}
+
+int hkd_subs_reload(void)
+{
+	json_t *seen = json_object();
+	struct sub **gone = NULL;
+	size_t n_gone = 0;
+	int rc = -1;
+
+	pthread_mutex_lock(&S.write_lock);
+	if (S.http && seen && hkd_store_sub_load(S.store, reload_one, seen) == 0) {
+		pthread_mutex_lock(&S.lock);
+		gone = calloc(S.n + 1, sizeof(*gone));
+		for (size_t i = 0; gone && i < S.n;) {
+			if (json_object_get(seen, S.v[i]->id)) {
+				i++;
+				continue;
+			}
+			gone[n_gone++] = S.v[i];
+			memmove(&S.v[i], &S.v[i + 1], (S.n - i - 1) * sizeof(*S.v));
+			S.n--;
+		}
+		pthread_mutex_unlock(&S.lock);
+		rc = gone ? 0 : -1;
+	}
+	pthread_mutex_unlock(&S.write_lock);
+	for (size_t i = 0; i < n_gone; i++)
+		sub_unref(gone[i]);
+	free(gone);
+	json_decref(seen);
+	return rc;
+}
+
+static void *reloader_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&R.lock);
+	while (!R.stopping) {
+		struct timespec ts;
+		hkd_deadline(CLOCK_REALTIME, RELOAD_MS, &ts);
+		pthread_cond_timedwait(&R.cond, &R.lock, &ts);
+		if (R.stopping)
+			break;
+		pthread_mutex_unlock(&R.lock);
+		hkd_subs_reload();
+		pthread_mutex_lock(&R.lock);
+	}
+	pthread_mutex_unlock(&R.lock);
+	return NULL;
+}
+
+/* Follow the other nodes' changes when the store is shared. */
+static void reloader_start(void)
+{
+	if (!hkd_store_is_shared(S.store) || R.started)
+		return;
+	R.stopping = 0;
+	if (pthread_create(&R.thread, NULL, reloader_main, NULL) == 0)
+		R.started = 1;
+	else
+		hkd_log_kv(HOOKD_LOG_ERROR, "subscriptions", "detail",
+		           "cannot start following other nodes' subscriptions", NULL);
+}
+
+static void reloader_stop(void)
+{
+	if (!R.started)
+		return;
+	pthread_mutex_lock(&R.lock);
+	R.stopping = 1;
+	pthread_cond_signal(&R.cond);
+	pthread_mutex_unlock(&R.lock);
+	pthread_join(R.thread, NULL);
+	R.started = 0;
+}
+
 static void load_one(void *arg, const json_t *doc)
 {
 	char err[512];
@@ -346,11 +458,13 @@ int hkd_subs_start(struct hkd_store *st, const struct hkd_config *cfg,
 		snprintf(n, sizeof(n), "%zu", S.n);
 		hkd_log_kv(HOOKD_LOG_INFO, "subscriptions", "loaded", n, NULL);
 	}
+	reloader_start();
 	return 0;
 }
 
 void hkd_subs_stop(void)
 {
+	reloader_stop();
 	for (size_t i = 0; i < S.n; i++)
 		sub_unref(S.v[i]);
 	free(S.v);

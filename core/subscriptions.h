@@ -35,6 +35,13 @@ int hkd_subs_start(struct hkd_store *st, const struct hkd_config *cfg,
                    char *err, size_t errlen);
 void hkd_subs_stop(void);
 
+/*
+ * Bring the registry in line with the store: add and replace what other
+ * nodes created or changed, drop what they deleted. Runs every 2 s by
+ * itself on a shared store (hkd_store_is_shared). 0, or -1.
+ */
+int hkd_subs_reload(void);
+
 /* Enabled subscriptions whose events match type: a NULL-terminated array
  * of malloc'd ids in *ids_out (free with hkd_subs_free_ids); the count. */
 size_t hkd_subs_route(const char *type, char ***ids_out);

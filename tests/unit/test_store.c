@@ -1,9 +1,12 @@
 /*
  * Unit tests for the store (core/store.h), through its public interface
- * only. Every case of the "store" TCase runs twice, once per backend
- * (loop index 0: "memory:", 1: "sqlite:<tmp>/t.db"); the "open" TCase
- * holds the cases that only make sense for a file (schema version, paths)
- * and the URL checks.
+ * only. Every case of the "store" TCase runs once per backend (loop index
+ * 0: "memory:", 1: "sqlite:<tmp>/t.db", 2: PostgreSQL, in a schema of its
+ * own in the database HOOKD_TEST_PG_URL names; without that variable, or
+ * in a build without PostgreSQL, those cases are left out and the run
+ * says so). The "open" TCase holds the cases that only make sense for a
+ * file (schema version, paths) and the URL checks; the "shared" TCase
+ * the PostgreSQL cases with two stores (two nodes) on one database.
  *
  * Attempt results are written asynchronously, so the cases that record
  * one either poll hkd_store_event_json with a bounded wait or, on the
@@ -23,6 +26,9 @@
 
 #include <jansson.h>
 #include <sqlite3.h>
+#ifdef HKD_HAVE_PQ
+#include <libpq-fe.h>
+#endif
 
 #include "dispatch.h"
 #include "store.h"
@@ -41,10 +47,74 @@ static char tmproot[200];
 static char db_path[260]; /* tmproot/t.db */
 static char db_url[270];  /* "sqlite:" db_path */
 
+/* HOOKD_TEST_PG_URL, when set and this build has PostgreSQL; else "". */
+static const char *pg_base = "";
+/* This case's PostgreSQL URL: pg_base in a schema of the case's own. */
+static char pg_url[1200];
+static char pg_schema[64];
+
+#ifdef HKD_HAVE_PQ
+/* Run sql on pg_base or fail the case. */
+static void pg_exec(const char *sql)
+{
+	PGconn *c = PQconnectdb(pg_base);
+	PGresult *r;
+
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "connect %s: %s", pg_base,
+	              PQerrorMessage(c));
+	r = PQexec(c, sql);
+	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql,
+	              PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+}
+#endif
+
+/* A fresh, empty schema for this case (cases run in processes of their
+ * own, so the pid names it); pg_url points there. */
+static const char *pg_case_url(void)
+{
+#ifdef HKD_HAVE_PQ
+	char sql[256];
+
+	if (!pg_schema[0]) {
+		snprintf(pg_schema, sizeof(pg_schema), "hookd_t%ld", (long)getpid());
+		snprintf(sql, sizeof(sql),
+		         "SET client_min_messages = warning; DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s",
+		         pg_schema, pg_schema);
+		pg_exec(sql);
+		snprintf(pg_url, sizeof(pg_url), "%s%coptions=-csearch_path%%3D%s",
+		         pg_base, strchr(pg_base, '?') ? '&' : '?', pg_schema);
+	}
+#endif
+	return pg_url;
+}
+
+/* Drop this case's schema, if it made one. */
+static void pg_case_drop(void)
+{
+#ifdef HKD_HAVE_PQ
+	char sql[256];
+
+	if (!pg_schema[0])
+		return;
+	snprintf(sql, sizeof(sql),
+	         "SET client_min_messages = warning; DROP SCHEMA IF EXISTS %s CASCADE", pg_schema);
+	pg_exec(sql);
+	pg_schema[0] = '\0';
+#endif
+}
+
 /* The backend of loop iteration i. */
 static const char *backend(int i)
 {
-	return i == 0 ? "memory:" : db_url;
+	return i == 0 ? "memory:" : i == 1 ? db_url : pg_case_url();
+}
+
+/* How many backends the "store" cases loop over. */
+static int n_backends(void)
+{
+	return *pg_base ? 3 : 2;
 }
 
 static int is_file(const char *url)
@@ -52,11 +122,18 @@ static int is_file(const char *url)
 	return strncmp(url, "sqlite:", 7) == 0;
 }
 
+/* Does a closed and reopened store still hold what it held? */
+static int is_durable(const char *url)
+{
+	return strcmp(url, "memory:") != 0;
+}
+
 static void remove_db(void)
 {
 	static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
 	char path[300];
 
+	pg_case_drop();
 	for (size_t i = 0; i < LEN(suffix); i++) {
 		snprintf(path, sizeof(path), "%s%s", db_path, suffix[i]);
 		unlink(path);
@@ -167,6 +244,8 @@ static struct hkd_event_rec *event_new(const char *id, const char *type,
 }
 
 static const int64_t sched3[] = {1000, 5000, 30000};
+/* put_targets parks what it stores (hkd_new_delivery.parked) when set. */
+static int parked_puts;
 static const char *const targets3[] = {"alpha", "beta", "gamma"};
 
 /*
@@ -193,6 +272,7 @@ static int put_targets(struct hkd_store *st, const char *id, const char *type,
 		d[i].target = targets[i % n_targets];
 		d[i].retry_ms = sched3;
 		d[i].n_retry = LEN(sched3);
+		d[i].parked = parked_puts;
 	}
 	err[0] = '\0';
 	rc = hkd_store_put(st, ev, d, n, err, errlen);
@@ -442,7 +522,7 @@ START_TEST(test_open_and_reopen)
 	}
 	st = open_url(url);
 	ev = hkd_store_event_json(st, "keep-1");
-	if (is_file(url)) {
+	if (is_durable(url)) {
 		ck_assert_msg(ev != NULL, "the event did not survive a reopen");
 		ck_assert_uint_eq(n_deliveries(ev), 2);
 		ck_assert_str_eq(str_of(ev, "type"), "order.created");
@@ -506,6 +586,8 @@ START_TEST(test_url_check)
 	                                  "/var/lib/hookd/hookd.db"};
 	static const char *const good[] = {"memory:", "sqlite:/tmp/x.db",
 	                                   "sqlite:relative.db"};
+	static const char *const pg[] = {"postgresql://127.0.0.1/hookd",
+	                                 "postgres://u@db.example:5433/q?sslmode=require"};
 	char err[256];
 
 	for (size_t i = 0; i < LEN(good); i++) {
@@ -534,6 +616,18 @@ START_TEST(test_url_check)
 		ck_assert_msg(st == NULL, "opened \"%s\"", bad[i]);
 		ck_assert_msg(strstr(err, "sqlite:PATH") != NULL,
 		              "unclear message for \"%s\": %s", bad[i], err);
+	}
+	/* PostgreSQL URLs: accepted when this build has it, else refused
+	 * with a message that says why. */
+	for (size_t i = 0; i < LEN(pg); i++) {
+		err[0] = '\0';
+#ifdef HKD_HAVE_PQ
+		ck_assert_msg(hkd_store_url_check(pg[i], err, sizeof(err)) == 0,
+		              "refused \"%s\": %s", pg[i], err);
+#else
+		ck_assert_int_eq(hkd_store_url_check(pg[i], err, sizeof(err)), -1);
+		ck_assert_msg(strstr(err, "without PostgreSQL"), "unclear: %s", err);
+#endif
 	}
 }
 END_TEST
@@ -652,7 +746,7 @@ START_TEST(test_put_and_duplicate)
 
 	/* Still taking writes after the duplicates. */
 	put_ok(st, "dup-2", "order.created", 1);
-	if (is_file(url))
+	if (is_durable(url))
 		st = reopen(st, url);
 	ev = hkd_store_event_json(st, "dup-2");
 	ck_assert_ptr_nonnull(ev);
@@ -900,7 +994,7 @@ START_TEST(test_record)
 	record(st, "rec-1-d2", 1, HOOKD_FAIL, HKD_STATE_DEAD, 0, "HTTP 404");
 	/* A result for a delivery that is gone is dropped quietly. */
 	record(st, "no-such-delivery", 1, HOOKD_OK, HKD_STATE_SUCCEEDED, 0, "");
-	if (is_file(url))
+	if (is_durable(url))
 		st = reopen(st, url); /* no wait: close must flush them */
 	/* Written in order, maybe in two batches: d2's result came last. */
 	json_decref(wait_delivery(st, "rec-1", "rec-1-d2", "dead", 1));
@@ -944,7 +1038,7 @@ START_TEST(test_recover)
 	       "HTTP 502");
 	record(st, "rcv-1-d2", 1, HOOKD_OK, HKD_STATE_SUCCEEDED, 0, "HTTP 200");
 	record(st, "rcv-1-d3", 1, HOOKD_FAIL, HKD_STATE_DEAD, 0, "HTTP 400");
-	if (is_file(url))
+	if (is_durable(url))
 		st = reopen(st, url);
 	wait_state(st, "rcv-1", "rcv-1-d1", "retrying", 1);
 	wait_state(st, "rcv-1", "rcv-1-d2", "succeeded", 1);
@@ -1071,7 +1165,7 @@ START_TEST(test_replay)
 	ck_assert_int_eq(rc, HKD_STORE_NOT_FOUND);
 
 	/* What recovery sees after a replay (file: after a restart). */
-	if (is_file(url))
+	if (is_durable(url))
 		st = reopen(st, url);
 	ck_assert_int_eq(hkd_store_recover(st, collect, &v), 0);
 	ck_assert_uint_eq(v.calls, 2); /* d0 pending again, d1 retrying */
@@ -1200,7 +1294,7 @@ START_TEST(test_replay_dead)
 	replay_dead(st, NULL, NULL, 10, &v, 0, 0);
 
 	/* Everything is pending: recovery hands out all seven. */
-	if (is_file(url))
+	if (is_durable(url))
 		st = reopen(st, url);
 	ck_assert_int_eq(hkd_store_recover(st, collect, &v), 0);
 	ck_assert_uint_eq(v.calls, 7);
@@ -1387,7 +1481,7 @@ START_TEST(test_dead_count)
 	wait_state(st, "dc-1", "dc-1-d3", "dead", 2);
 	wait_state(st, "dc-2", "dc-2-d1", "dead", 1);
 	ck_assert_int_eq(hkd_store_dead_count(st), 3);
-	if (is_file(url)) {
+	if (is_durable(url)) {
 		st = reopen(st, url);
 		ck_assert_int_eq(hkd_store_dead_count(st), 3);
 	}
@@ -1523,7 +1617,7 @@ START_TEST(test_max_size)
 	json_decref(j);
 	hkd_store_close(st);
 
-	if (is_file(url)) {
+	if (is_durable(url)) {
 		st = open_with(&o);
 		ev = hkd_store_event_json(st, "small-2");
 		ck_assert_ptr_nonnull(ev);
@@ -1532,6 +1626,136 @@ START_TEST(test_max_size)
 		ck_assert_ptr_null(ev);
 		hkd_store_close(st);
 	}
+}
+END_TEST
+
+/* ---- shared (PostgreSQL): two stores, two nodes ----------------------- */
+
+/* Claim up to max into v (released first); returns how many came. */
+static size_t claim_into(struct hkd_store *st, size_t max, struct visits *v)
+{
+	size_t claimed = 0;
+	int64_t next_at = 0;
+
+	visits_release(v);
+	ck_assert_int_eq(hkd_store_claim(st, max, collect, v, &claimed, &next_at),
+	                 HKD_STORE_OK);
+	ck_assert_uint_eq(claimed, v->n);
+	return claimed;
+}
+
+/* A visitor of hkd_store_sub_load: counts into *(size_t *)arg. */
+static void count_docs(void *arg, const json_t *doc)
+{
+	(void)doc;
+	(*(size_t *)arg)++;
+}
+
+START_TEST(test_shared_claims)
+{
+	const char *url = pg_case_url();
+	struct hkd_store_options o = options(url);
+	struct hkd_store *a, *b;
+	struct visits va, vb;
+	char id[32];
+
+	memset(&va, 0, sizeof(va));
+	memset(&vb, 0, sizeof(vb));
+	a = open_with(&o);
+	b = open_with(&o);
+	ck_assert(hkd_store_is_shared(a));
+	parked_puts = 1;
+	for (int i = 0; i < 10; i++) {
+		snprintf(id, sizeof(id), "sh-%d", i);
+		put_ok(a, id, "order.created", 1);
+	}
+	parked_puts = 0;
+	/* Each parked delivery goes to one node only. */
+	ck_assert_uint_eq(claim_into(a, 4, &va), 4);
+	ck_assert_uint_eq(claim_into(b, 64, &vb), 6);
+	for (size_t i = 0; i < va.n; i++)
+		ck_assert_ptr_null(visited(&vb, va.d[i].id));
+	ck_assert_uint_eq(claim_into(a, 64, &va), 0);
+	/* A node that starts again gives up its own leases, not others'. */
+	ck_assert_int_eq(hkd_store_release_all(a), 10);
+	ck_assert_uint_eq(claim_into(b, 64, &vb), 4);
+	ck_assert_uint_eq(claim_into(a, 64, &va), 0);
+	/* A result that releases a delivery parks it for anyone. */
+	record(b, vb.d[0].id, 1, HOOKD_RETRY, HKD_STATE_RETRYING, wall_ms(), "x");
+	{
+		struct hkd_attempt_rec r;
+		memset(&r, 0, sizeof(r));
+		snprintf(r.delivery_id, sizeof(r.delivery_id), "%s", vb.d[1].id);
+		r.attempt = 1;
+		r.outcome = HOOKD_RETRY;
+		r.state = HKD_STATE_RETRYING;
+		r.next_at_ms = wall_ms();
+		r.release = 1;
+		hkd_store_record(b, &r);
+	}
+	ck_assert_int_eq(hkd_store_unfinished(b), 10); /* the results are in */
+	ck_assert_uint_eq(claim_into(a, 64, &va), 1);
+	ck_assert_str_eq(va.d[0].id, vb.d[1].id);
+	visits_release(&va);
+	visits_release(&vb);
+	hkd_store_close(a);
+	hkd_store_close(b);
+}
+END_TEST
+
+START_TEST(test_shared_lease_expiry)
+{
+	const char *url = pg_case_url();
+	struct hkd_store_options o = options(url);
+	struct hkd_store *a, *b;
+	struct visits vb;
+	int64_t t0;
+	size_t got = 0;
+	json_t *ev;
+
+	memset(&vb, 0, sizeof(vb));
+	o.lease_ms = 1500;
+	a = open_with(&o);
+	b = open_with(&o);
+	/* Taken into a's memory at ingest: leased to a, renewed while a runs. */
+	put_ok(a, "held-1", "order.created", 3);
+	sleep_ms(2500);
+	ck_assert_uint_eq(claim_into(b, 64, &vb), 0);
+	/* a dies (no renewal, nothing released): b takes over once the
+	 * lease ran out. */
+	hkd_store_close(a);
+	t0 = mono_ms();
+	while (got < 3 && mono_ms() - t0 < WAIT_MS) {
+		got += claim_into(b, 64, &vb);
+		sleep_ms(100);
+	}
+	ck_assert_uint_eq(got, 3);
+	/* The log is shared: b sees a's event. */
+	ev = hkd_store_event_json(b, "held-1");
+	ck_assert_ptr_nonnull(ev);
+	ck_assert_uint_eq(n_deliveries(ev), 3);
+	json_decref(ev);
+	visits_release(&vb);
+	hkd_store_close(b);
+}
+END_TEST
+
+START_TEST(test_shared_subscriptions)
+{
+	const char *url = pg_case_url();
+	struct hkd_store *a = open_url(url), *b = open_url(url);
+	json_t *doc = json_pack("{s:s, s:s}", "id", "sub_1", "url",
+	                        "http://127.0.0.1:9/x");
+	size_t n = 0;
+
+	ck_assert_int_eq(hkd_store_sub_save(a, "sub_1", doc), HKD_STORE_OK);
+	ck_assert_int_eq(hkd_store_sub_load(b, count_docs, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(hkd_store_sub_delete(b, "sub_1"), HKD_STORE_OK);
+	ck_assert_int_eq(hkd_store_sub_delete(a, "sub_1"), HKD_STORE_NOT_FOUND);
+	json_decref(doc);
+	hkd_store_close(a);
+	hkd_store_close(b);
 }
 END_TEST
 
@@ -1546,19 +1770,30 @@ static Suite *store_suite(void)
 	/* Every case starts from no database file. */
 	tcase_add_checked_fixture(tc, remove_db, remove_db);
 	tcase_set_timeout(tc, 120);
-	tcase_add_loop_test(tc, test_open_and_reopen, 0, 2);
-	tcase_add_loop_test(tc, test_put_and_duplicate, 0, 2);
-	tcase_add_loop_test(tc, test_concurrent_distinct, 0, 2);
-	tcase_add_loop_test(tc, test_concurrent_same_id, 0, 2);
-	tcase_add_loop_test(tc, test_record, 0, 2);
-	tcase_add_loop_test(tc, test_recover, 0, 2);
-	tcase_add_loop_test(tc, test_replay, 0, 2);
-	tcase_add_loop_test(tc, test_replay_dead, 0, 2);
-	tcase_add_loop_test(tc, test_deliveries_paging, 0, 2);
-	tcase_add_loop_test(tc, test_dead_count, 0, 2);
-	tcase_add_loop_test(tc, test_retention, 0, 2);
-	tcase_add_loop_test(tc, test_max_size, 0, 2);
+	tcase_add_loop_test(tc, test_open_and_reopen, 0, n_backends());
+	tcase_add_loop_test(tc, test_put_and_duplicate, 0, n_backends());
+	tcase_add_loop_test(tc, test_concurrent_distinct, 0, n_backends());
+	tcase_add_loop_test(tc, test_concurrent_same_id, 0, n_backends());
+	tcase_add_loop_test(tc, test_record, 0, n_backends());
+	tcase_add_loop_test(tc, test_recover, 0, n_backends());
+	tcase_add_loop_test(tc, test_replay, 0, n_backends());
+	tcase_add_loop_test(tc, test_replay_dead, 0, n_backends());
+	tcase_add_loop_test(tc, test_deliveries_paging, 0, n_backends());
+	tcase_add_loop_test(tc, test_dead_count, 0, n_backends());
+	tcase_add_loop_test(tc, test_retention, 0, n_backends());
+	tcase_add_loop_test(tc, test_max_size, 0, 2); /* SQLite's cap */
 	suite_add_tcase(s, tc);
+
+	/* PostgreSQL only: several nodes on one database. */
+	if (*pg_base) {
+		TCase *shared = tcase_create("shared");
+		tcase_add_checked_fixture(shared, remove_db, remove_db);
+		tcase_set_timeout(shared, 60);
+		tcase_add_test(shared, test_shared_claims);
+		tcase_add_test(shared, test_shared_lease_expiry);
+		tcase_add_test(shared, test_shared_subscriptions);
+		suite_add_tcase(s, shared);
+	}
 
 	/* Only for a file: versions and paths; and the URL itself. */
 	tcase_add_checked_fixture(open, remove_db, remove_db);
@@ -1585,6 +1820,15 @@ int main(void)
 	}
 	snprintf(db_path, sizeof(db_path), "%s/t.db", tmproot);
 	snprintf(db_url, sizeof(db_url), "sqlite:%s", db_path);
+#ifdef HKD_HAVE_PQ
+	if (getenv("HOOKD_TEST_PG_URL") && *getenv("HOOKD_TEST_PG_URL"))
+		pg_base = getenv("HOOKD_TEST_PG_URL");
+	else
+		printf("# SKIP the PostgreSQL cases: HOOKD_TEST_PG_URL is not set\n");
+#else
+	printf("# SKIP the PostgreSQL cases: built without PostgreSQL\n");
+#endif
+	fflush(stdout);
 	sr = srunner_create(store_suite());
 	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);

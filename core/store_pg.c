@@ -1,0 +1,1170 @@
+/*
+ * The PostgreSQL store, behind core/store.h, for "postgresql://…" and
+ * "postgres://…" (libpq connection URIs): one database that several hookd
+ * nodes share as their queue, their delivery log and their subscriptions.
+ *
+ * The schema and the meaning of every call are SQLite's (store_sqlite.c).
+ * What sharing adds:
+ *   - Leases. Every process draws a random node id at start. A delivery a
+ *     node holds in memory has lease_owner = that id and lease_until a
+ *     wall-clock time `lease` ahead, which a renewal thread pushes forward
+ *     every lease/3. A delivery nobody holds (parked, or leased by a node
+ *     that died: its lease_until passed) is claimed with FOR UPDATE SKIP
+ *     LOCKED, so two nodes never take the same row in one claim.
+ *   - Connection loss. Writes go through the shared writer
+ *     (store_writer.c): a batch that finds the connection gone reconnects
+ *     first; while it cannot, callers hear HKD_STORE_FAILED (ingest
+ *     answers 503) and queued attempt results are kept until written.
+ *
+ * Connections: `wc` belongs to the writer thread (every write, the purge
+ * and the lease renewal run there, as jobs); `rc` serves the reads under
+ * rlock. Both reconnect by themselves when they find themselves broken.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "glob.h"
+#include "log.h"
+#include "metrics.h"
+#include "store_backend.h"
+#include "store_writer.h"
+#include "util.h"
+
+/* Bump with every schema change; migrate() brings older databases forward. */
+#define SCHEMA_VERSION 1
+/* Rows purged per statement: short enough never to stall ingest. */
+#define PURGE_CHUNK 500
+/* The default lease when the options give none. */
+#define LEASE_DEFAULT_MS 30000
+/* Any constant: the advisory lock nodes take to migrate one at a time. */
+#define MIGRATE_LOCK 0x686f6f6bLL
+/* Most parameters of one statement. */
+#define PARAMS_MAX 12
+
+/*
+ * The writer's statements, prepared once per connection (on first use
+ * after each connect).
+ */
+enum wstmt {
+	W_PUT_EVENT,
+	W_PUT_DELIVERY,
+	W_RECORD_STATE,
+	W_RECORD_ATTEMPT,
+	W_RENEW,
+	W_COUNT
+};
+
+static const char *const wstmt_sql[W_COUNT] = {
+	[W_PUT_EVENT] =
+		"INSERT INTO events(id, type, source, \"timestamp\", created_at, body) "
+		"VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING seq",
+	[W_PUT_DELIVERY] =
+		"INSERT INTO deliveries(id, event_seq, target, state, schedule, next_at, "
+		"created_at, updated_at, lease_owner, lease_until) "
+		"VALUES ($1, $2, $3, 0, $4, $5, $5, $5, $6, $7)",
+	/* A result releases the lease only when it is still this node's: a
+	 * delivery another node took over stays with that node. */
+	[W_RECORD_STATE] =
+		"UPDATE deliveries SET state = $1, attempts = greatest(attempts, $2), "
+		"next_at = $3, last_outcome = $4, last_reason = $5, updated_at = $6, "
+		"lease_owner = CASE WHEN $8 AND lease_owner = $9 THEN NULL ELSE lease_owner END, "
+		"lease_until = CASE WHEN $8 AND lease_owner = $9 THEN NULL ELSE lease_until END "
+		"WHERE id = $7 RETURNING seq",
+	[W_RECORD_ATTEMPT] =
+		"INSERT INTO attempts(delivery_seq, number, started_at, duration_us, "
+		"outcome, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+	[W_RENEW] =
+		"UPDATE deliveries SET lease_until = $2 WHERE lease_owner = $1 AND state < 2",
+};
+
+struct pg_store {
+	struct hkd_store base; /* first: the store.h handle */
+	char *url;
+	char node[24];    /* this process's lease owner */
+	int64_t lease_ms;
+	struct hkd_store_options opt;
+
+	PGconn *wc;            /* the writer thread's */
+	unsigned wprepared;    /* bit w: wstmt w is prepared on wc */
+	struct hkd_writer w;
+
+	pthread_mutex_t rlock; /* guards rc */
+	PGconn *rc;
+
+	/* The lease renewal thread. */
+	pthread_mutex_t renew_lock;
+	pthread_cond_t renew_cond;
+	int renew_stop;
+	int renew_started;
+	pthread_t renewer;
+};
+
+/* Text parameters of one statement: NULL is SQL NULL. */
+struct params {
+	const char *v[PARAMS_MAX];
+	char buf[PARAMS_MAX][24];
+	int n;
+};
+
+static void p_str(struct params *p, const char *s)
+{
+	p->v[p->n++] = s;
+}
+
+static void p_int(struct params *p, int64_t v)
+{
+	snprintf(p->buf[p->n], sizeof(p->buf[0]), "%lld", (long long)v);
+	p->v[p->n] = p->buf[p->n];
+	p->n++;
+}
+
+static const char *outcome_name(int st)
+{
+	return st == HOOKD_OK ? "ok" : st == HOOKD_RETRY ? "retry" : "fail";
+}
+
+/* Row i's column c as text ("" for NULL) and as an integer (0 for NULL). */
+static const char *val(const PGresult *r, int i, int c)
+{
+	return PQgetvalue(r, i, c);
+}
+
+static int64_t val_int(const PGresult *r, int i, int c)
+{
+	return PQgetisnull(r, i, c) ? 0 : strtoll(PQgetvalue(r, i, c), NULL, 10);
+}
+
+/* --- connections ----------------------------------------------------- */
+
+/* Drop the newline libpq ends its messages with. */
+static void chomp(char *s)
+{
+	size_t n = strlen(s);
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+		s[--n] = '\0';
+}
+
+static void quiet_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+/* The message of c's last failure, one line. */
+static const char *conn_err(const PGconn *c)
+{
+	const char *m = c ? PQerrorMessage(c) : "no connection";
+	return m && *m ? m : "connection failed";
+}
+
+/* A connection to url, or NULL with why in err. Caller owns: PQfinish. */
+static PGconn *pg_connect(const char *url, char *err, size_t errlen)
+{
+	PGconn *c = PQconnectdb(url);
+	if (!c || PQstatus(c) != CONNECTION_OK) {
+		hkd_set_err(err, errlen, "cannot connect to PostgreSQL: %s",
+		            conn_err(c));
+		chomp(err);
+		PQfinish(c);
+		return NULL;
+	}
+	PQsetNoticeProcessor(c, quiet_notice, NULL);
+	return c;
+}
+
+/* Make *c usable: connect when there is none or it broke. 0, or -1. */
+static int ensure_conn(const char *url, PGconn **c, char *err, size_t errlen)
+{
+	if (*c && PQstatus(*c) == CONNECTION_OK)
+		return 0;
+	PQfinish(*c);
+	*c = pg_connect(url, err, errlen);
+	return *c ? 0 : -1;
+}
+
+/* Run sql (no parameters, no rows wanted). 0, or -1 with why in err. */
+static int exec_sql(PGconn *c, const char *sql, char *err, size_t errlen)
+{
+	PGresult *r = PQexec(c, sql);
+	int ok = r && (PQresultStatus(r) == PGRES_COMMAND_OK ||
+	               PQresultStatus(r) == PGRES_TUPLES_OK);
+	if (!ok) {
+		hkd_set_err(err, errlen, "%s", conn_err(c));
+		chomp(err);
+	}
+	PQclear(r);
+	return ok ? 0 : -1;
+}
+
+/* The SQLSTATE of this thread's last failed query ("" when unknown). */
+static _Thread_local char last_state[6];
+
+/* r when it succeeded, else NULL (r cleared, its SQLSTATE kept). */
+static PGresult *result_ok(PGresult *r)
+{
+	const char *state;
+	if (r && (PQresultStatus(r) == PGRES_TUPLES_OK ||
+	          PQresultStatus(r) == PGRES_COMMAND_OK))
+		return r;
+	state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	hkd_strlcpy(last_state, state ? state : "", sizeof(last_state));
+	PQclear(r);
+	return NULL;
+}
+
+/* A query on c; NULL when it failed (why in c's error message). */
+static PGresult *query(PGconn *c, const char *sql, const struct params *p)
+{
+	return result_ok(PQexecParams(c, sql, p ? p->n : 0, NULL,
+	                              p ? p->v : NULL, NULL, NULL, 0));
+}
+
+/* The writer's statement w with parameters p; NULL when it failed. */
+static PGresult *wquery(struct pg_store *st, enum wstmt w,
+                        const struct params *p)
+{
+	char name[8];
+	PGresult *r;
+	snprintf(name, sizeof(name), "w%d", (int)w);
+	if (!(st->wprepared & (1u << w))) {
+		if (!(r = result_ok(PQprepare(st->wc, name, wstmt_sql[w], 0, NULL))))
+			return NULL;
+		PQclear(r);
+		st->wprepared |= 1u << w;
+	}
+	return result_ok(PQexecPrepared(st->wc, name, p->n, p->v, NULL, NULL, 0));
+}
+
+/*
+ * Report the writer's last failure as the job's: HKD_STORE_FAILED when the
+ * database or the connection failed (worth trying again), HKD_JOB_BROKEN
+ * when the job itself can never succeed (a constraint, a bug).
+ */
+static int stmt_fail(struct pg_store *st, char *err, size_t errlen)
+{
+	hkd_set_err(err, errlen, "%s", conn_err(st->wc));
+	chomp(err);
+	if (PQstatus(st->wc) != CONNECTION_OK)
+		return HKD_STORE_FAILED;
+	/* SQLSTATE classes 22 (data), 23 (integrity) and 42 (syntax, access)
+	 * are the request's; the others (resources, shutdown, deadlocks,
+	 * connection) the server's. */
+	if (strncmp(last_state, "22", 2) == 0 || strncmp(last_state, "23", 2) == 0 ||
+	    strncmp(last_state, "42", 2) == 0)
+		return HKD_JOB_BROKEN;
+	return HKD_STORE_FAILED;
+}
+
+/* Make the writer's connection usable (its statements are prepared again
+ * on a new one). 0, or -1 with why in err. */
+static int writer_conn(struct pg_store *st, char *err, size_t errlen)
+{
+	if (st->wc && PQstatus(st->wc) == CONNECTION_OK)
+		return 0;
+	st->wprepared = 0;
+	if (ensure_conn(st->url, &st->wc, err, errlen) != 0)
+		return -1;
+	hkd_log_kv(HOOKD_LOG_INFO, "store", "detail", "connected to PostgreSQL",
+	           NULL);
+	return 0;
+}
+
+/* --- schema ---------------------------------------------------------- */
+
+static const char schema_v1[] =
+	"CREATE TABLE events ("
+	"  seq bigserial PRIMARY KEY,"
+	"  id text NOT NULL UNIQUE,"
+	"  type text NOT NULL,"
+	"  source text NOT NULL,"
+	"  \"timestamp\" text NOT NULL,"
+	"  created_at bigint NOT NULL,"
+	"  body text NOT NULL);"
+	"CREATE INDEX events_created ON events(created_at);"
+	"CREATE TABLE deliveries ("
+	"  seq bigserial PRIMARY KEY,"
+	"  id text NOT NULL UNIQUE,"
+	"  event_seq bigint NOT NULL REFERENCES events(seq),"
+	"  target text NOT NULL,"
+	"  kind text NOT NULL DEFAULT 'handler',"
+	"  state integer NOT NULL,"
+	"  attempts integer NOT NULL DEFAULT 0,"
+	"  base integer NOT NULL DEFAULT 0,"
+	"  schedule text NOT NULL,"
+	"  next_at bigint NOT NULL,"
+	"  last_outcome text,"
+	"  last_reason text,"
+	"  lease_owner text,"
+	"  lease_until bigint,"
+	"  created_at bigint NOT NULL,"
+	"  updated_at bigint NOT NULL);"
+	"CREATE INDEX deliveries_state ON deliveries(state, next_at);"
+	"CREATE INDEX deliveries_target ON deliveries(target, state);"
+	"CREATE INDEX deliveries_event ON deliveries(event_seq);"
+	"CREATE INDEX deliveries_due ON deliveries(next_at, seq) WHERE state < 2;"
+	"CREATE INDEX deliveries_owner ON deliveries(lease_owner) WHERE state < 2;"
+	"CREATE TABLE attempts ("
+	"  seq bigserial PRIMARY KEY,"
+	"  delivery_seq bigint NOT NULL REFERENCES deliveries(seq),"
+	"  number integer NOT NULL,"
+	"  started_at bigint NOT NULL,"
+	"  duration_us bigint NOT NULL,"
+	"  outcome text NOT NULL,"
+	"  detail text NOT NULL);"
+	"CREATE INDEX attempts_delivery ON attempts(delivery_seq);"
+	"CREATE TABLE subscriptions ("
+	"  seq bigserial PRIMARY KEY,"
+	"  id text NOT NULL UNIQUE,"
+	"  body text NOT NULL,"
+	"  created_at bigint NOT NULL,"
+	"  updated_at bigint NOT NULL);";
+
+/* Each entry brings the schema from version i to i + 1. */
+static const char *const migrations[] = {schema_v1};
+
+/*
+ * Bring the schema to SCHEMA_VERSION in one transaction. Nodes starting
+ * together take turns (an advisory lock), so each sees the version the
+ * one before it left.
+ */
+static int migrate(PGconn *c, char *err, size_t errlen)
+{
+	PGresult *r = NULL;
+	char sql[96];
+	int version = 0;
+
+	if (exec_sql(c, "BEGIN", err, errlen) != 0)
+		return -1;
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%lld)", MIGRATE_LOCK);
+	if (exec_sql(c, sql, err, errlen) != 0 ||
+	    exec_sql(c, "CREATE TABLE IF NOT EXISTS hookd_schema (version integer NOT NULL)",
+	             err, errlen) != 0)
+		goto fail;
+	if (!(r = query(c, "SELECT max(version) FROM hookd_schema", NULL))) {
+		hkd_set_err(err, errlen, "%s", conn_err(c));
+		goto fail;
+	}
+	version = (int)val_int(r, 0, 0);
+	PQclear(r);
+	if (version > SCHEMA_VERSION) {
+		hkd_set_err(err, errlen,
+		            "the database has schema version %d, newer than this hookd's %d",
+		            version, SCHEMA_VERSION);
+		goto fail;
+	}
+	for (int v = version; v < SCHEMA_VERSION; v++)
+		if (exec_sql(c, migrations[v], err, errlen) != 0)
+			goto fail;
+	if (version < SCHEMA_VERSION) {
+		snprintf(sql, sizeof(sql),
+		         "DELETE FROM hookd_schema; INSERT INTO hookd_schema VALUES (%d)",
+		         SCHEMA_VERSION);
+		if (exec_sql(c, sql, err, errlen) != 0)
+			goto fail;
+	}
+	if (exec_sql(c, "COMMIT", err, errlen) != 0)
+		goto fail;
+	if (version > 0 && version < SCHEMA_VERSION)
+		hkd_log_kv(HOOKD_LOG_INFO, "store", "detail", "schema migrated", NULL);
+	return 0;
+fail:
+	chomp(err);
+	exec_sql(c, "ROLLBACK", NULL, 0);
+	return -1;
+}
+
+/* --- jobs (run on the writer, inside its transaction) ------------------ */
+
+static int job_put(void *backend, void *argp, char *err, size_t errlen)
+{
+	struct pg_store *st = backend;
+	struct hkd_put_arg *a = argp;
+	struct params p = {.n = 0};
+	PGresult *r;
+	int64_t now = hkd_now_ms();
+	char event_seq[24];
+
+	p_str(&p, a->ev->id);
+	p_str(&p, a->ev->type);
+	p_str(&p, a->ev->source);
+	p_str(&p, a->ev->timestamp);
+	p_int(&p, now);
+	p_str(&p, a->ev->json);
+	if (!(r = wquery(st, W_PUT_EVENT, &p)))
+		return stmt_fail(st, err, errlen);
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return HKD_STORE_DUPLICATE;
+	}
+	hkd_strlcpy(event_seq, val(r, 0, 0), sizeof(event_seq));
+	PQclear(r);
+	for (size_t i = 0; i < a->n; i++) {
+		char *sched = hkd_store_schedule_json(a->d[i].retry_ms, a->d[i].n_retry);
+		if (!sched) {
+			hkd_set_err(err, errlen, "out of memory");
+			return HKD_STORE_FAILED;
+		}
+		p.n = 0;
+		p_str(&p, a->d[i].id);
+		p_str(&p, event_seq);
+		p_str(&p, a->d[i].target);
+		p_str(&p, sched);
+		p_int(&p, now);
+		p_str(&p, a->d[i].parked ? NULL : st->node);
+		if (a->d[i].parked)
+			p_str(&p, NULL);
+		else
+			p_int(&p, now + st->lease_ms);
+		r = wquery(st, W_PUT_DELIVERY, &p);
+		free(sched);
+		if (!r)
+			return stmt_fail(st, err, errlen);
+		PQclear(r);
+	}
+	return HKD_STORE_OK;
+}
+
+static int job_record(void *backend, void *argp, char *err, size_t errlen)
+{
+	struct pg_store *st = backend;
+	const struct hkd_attempt_rec *a = argp;
+	struct params p = {.n = 0};
+	PGresult *r;
+	char dseq[24];
+
+	p_int(&p, (int64_t)a->state);
+	p_int(&p, (int64_t)a->attempt);
+	p_int(&p, a->next_at_ms);
+	p_str(&p, outcome_name(a->outcome));
+	p_str(&p, a->reason);
+	p_int(&p, hkd_now_ms());
+	p_str(&p, a->delivery_id);
+	p_str(&p, a->release ? "true" : "false");
+	p_str(&p, st->node);
+	if (!(r = wquery(st, W_RECORD_STATE, &p)))
+		return stmt_fail(st, err, errlen);
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return HKD_STORE_NOT_FOUND; /* purged meanwhile: nothing to do */
+	}
+	hkd_strlcpy(dseq, val(r, 0, 0), sizeof(dseq));
+	PQclear(r);
+	p.n = 0;
+	p_str(&p, dseq);
+	p_int(&p, (int64_t)a->attempt);
+	p_int(&p, a->started_ms);
+	p_int(&p, a->duration_us);
+	p_str(&p, outcome_name(a->outcome));
+	p_str(&p, a->reason);
+	if (!(r = wquery(st, W_RECORD_ATTEMPT, &p)))
+		return stmt_fail(st, err, errlen);
+	PQclear(r);
+	return HKD_STORE_OK;
+}
+
+/* Push this node's leases lease_ms ahead. */
+static int job_renew(void *backend, void *argp, char *err, size_t errlen)
+{
+	struct pg_store *st = backend;
+	struct params p = {.n = 0};
+	PGresult *r;
+	(void)argp;
+	p_str(&p, st->node);
+	p_int(&p, hkd_now_ms() + st->lease_ms);
+	if (!(r = wquery(st, W_RENEW, &p)))
+		return stmt_fail(st, err, errlen);
+	PQclear(r);
+	return HKD_STORE_OK;
+}
+
+/* --- the writer's batch ---------------------------------------------- */
+
+/*
+ * Run the jobs of `batch` in one transaction, each in its own savepoint
+ * so a job that fails leaves the others in; reconnect first when the
+ * connection broke. Sets every job's rc; 0, or -1 when the batch as a
+ * whole was lost (no connection, or the commit failed).
+ */
+static int run_batch(void *backend, struct hkd_job *batch)
+{
+	struct pg_store *st = backend;
+	char err[256] = "";
+	int64_t t0 = hkd_mono_ms();
+	size_t n = 0;
+	int lost = 0;
+
+	if (writer_conn(st, err, sizeof(err)) != 0) {
+		lost = 1;
+		goto done;
+	}
+	if (exec_sql(st->wc, "BEGIN", err, sizeof(err)) != 0) {
+		lost = 1;
+		goto done;
+	}
+	for (struct hkd_job *j = batch; j; j = j->next, n++) {
+		if (exec_sql(st->wc, "SAVEPOINT job", err, sizeof(err)) != 0) {
+			lost = 1;
+			break;
+		}
+		j->rc = j->fn(st, j->arg, j->err, sizeof(j->err));
+		if (j->rc == HKD_STORE_FAILED || j->rc == HKD_JOB_BROKEN ||
+		    j->rc == HKD_STORE_DUPLICATE) {
+			if (exec_sql(st->wc, "ROLLBACK TO SAVEPOINT job", err,
+			             sizeof(err)) != 0) {
+				lost = 1;
+				break;
+			}
+		}
+		if (exec_sql(st->wc, "RELEASE SAVEPOINT job", err, sizeof(err)) != 0) {
+			lost = 1;
+			break;
+		}
+	}
+	if (!lost && exec_sql(st->wc, "COMMIT", err, sizeof(err)) != 0)
+		lost = 1;
+	if (lost && PQstatus(st->wc) == CONNECTION_OK)
+		exec_sql(st->wc, "ROLLBACK", NULL, 0);
+done:
+	if (lost)
+		for (struct hkd_job *j = batch; j; j = j->next) {
+			j->rc = HKD_STORE_FAILED;
+			hkd_strlcpy(j->err, err, sizeof(j->err));
+		}
+	hkd_metrics_commit(n, (hkd_mono_ms() - t0) * 1000, !lost);
+	return lost ? -1 : 0;
+}
+
+/* Delete finished events past their retention, a chunk at a time. */
+static void purge(void *backend)
+{
+	struct pg_store *st = backend;
+	int64_t now = hkd_now_ms();
+	long long total = 0;
+	char err[256];
+
+	if (writer_conn(st, err, sizeof(err)) != 0)
+		return;
+	for (;;) {
+		struct params p = {.n = 0};
+		PGresult *r;
+		long long n;
+		p_int(&p, now - st->opt.keep_succeeded_ms);
+		p_int(&p, now - st->opt.keep_dead_ms);
+		p_int(&p, PURGE_CHUNK);
+		/* Succeeded-only events past keep_succeeded, and events with
+		 * dead deliveries past keep_dead; never one with work left. */
+		r = query(st->wc,
+		          "WITH p AS (SELECT e.seq FROM events e WHERE "
+		          "e.created_at < greatest($1::bigint, $2::bigint) "
+		          "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.state < 2) "
+		          "AND e.created_at < CASE WHEN EXISTS (SELECT 1 FROM deliveries d "
+		          "  WHERE d.event_seq = e.seq AND d.state = 3) THEN $2::bigint ELSE $1::bigint END "
+		          "LIMIT $3), "
+		          "a AS (DELETE FROM attempts WHERE delivery_seq IN "
+		          "  (SELECT d.seq FROM deliveries d JOIN p ON d.event_seq = p.seq)), "
+		          "d AS (DELETE FROM deliveries WHERE event_seq IN (SELECT seq FROM p)) "
+		          "DELETE FROM events WHERE seq IN (SELECT seq FROM p)",
+		          &p);
+		if (!r) {
+			hkd_set_err(err, sizeof(err), "%s", conn_err(st->wc));
+			chomp(err);
+			hkd_log_kv(HOOKD_LOG_WARN, "store", "detail", "purge failed",
+			           "reason", err, NULL);
+			break;
+		}
+		n = strtoll(PQcmdTuples(r), NULL, 10);
+		PQclear(r);
+		total += n;
+		if (n < PURGE_CHUNK || hkd_writer_pending(&st->w))
+			break; /* ingest first; the rest next time */
+	}
+	if (total > 0) {
+		char buf[24];
+		snprintf(buf, sizeof(buf), "%lld", total);
+		hkd_log_kv(HOOKD_LOG_INFO, "purge", "events", buf, NULL);
+	}
+}
+
+/* --- lease renewal ---------------------------------------------------- */
+
+static void *renewer_main(void *arg)
+{
+	struct pg_store *st = arg;
+	pthread_mutex_lock(&st->renew_lock);
+	while (!st->renew_stop) {
+		struct timespec ts;
+		char err[256];
+		hkd_deadline(CLOCK_REALTIME, st->lease_ms / 3, &ts);
+		pthread_cond_timedwait(&st->renew_cond, &st->renew_lock, &ts);
+		if (st->renew_stop)
+			break;
+		pthread_mutex_unlock(&st->renew_lock);
+		/* A failure is the writer's to report; the next round retries. */
+		hkd_writer_run(&st->w, job_renew, NULL, err, sizeof(err));
+		pthread_mutex_lock(&st->renew_lock);
+	}
+	pthread_mutex_unlock(&st->renew_lock);
+	return NULL;
+}
+
+/* --- open and close -------------------------------------------------- */
+
+static const struct hkd_store_ops pg_ops;
+
+static void make_node_id(char *buf, size_t len)
+{
+	unsigned char r[8];
+	static const char hex[] = "0123456789abcdef";
+	size_t k = 0;
+	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		uint64_t v = (uint64_t)hkd_now_ms() ^ ((uint64_t)getpid() << 32);
+		memcpy(r, &v, sizeof(r));
+	}
+	for (size_t i = 0; i < sizeof(r) && k + 2 < len; i++) {
+		buf[k++] = hex[r[i] >> 4];
+		buf[k++] = hex[r[i] & 15];
+	}
+	buf[k] = '\0';
+}
+
+static void pg_free(struct pg_store *st)
+{
+	PQfinish(st->wc);
+	PQfinish(st->rc);
+	pthread_mutex_destroy(&st->rlock);
+	pthread_mutex_destroy(&st->renew_lock);
+	pthread_cond_destroy(&st->renew_cond);
+	free(st->url);
+	free(st);
+}
+
+struct hkd_store *hkd_store_pg_open(const struct hkd_store_options *o,
+                                    char *err, size_t errlen)
+{
+	struct pg_store *st = calloc(1, sizeof(*st));
+	if (!st || !(st->url = strdup(o->url))) {
+		free(st);
+		hkd_set_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	st->base.ops = &pg_ops;
+	st->base.writer = &st->w;
+	st->opt = *o;
+	st->lease_ms = o->lease_ms > 0 ? o->lease_ms : LEASE_DEFAULT_MS;
+	make_node_id(st->node, sizeof(st->node));
+	pthread_mutex_init(&st->rlock, NULL);
+	pthread_mutex_init(&st->renew_lock, NULL);
+	pthread_cond_init(&st->renew_cond, NULL);
+	if (!(st->wc = pg_connect(st->url, err, errlen)) ||
+	    migrate(st->wc, err, errlen) != 0 ||
+	    !(st->rc = pg_connect(st->url, err, errlen)))
+		goto fail;
+	st->w.backend = st;
+	st->w.run_batch = run_batch;
+	st->w.idle = purge;
+	st->w.idle_ms = o->purge_interval_ms > 0 ? o->purge_interval_ms : 60000;
+	if (hkd_writer_start(&st->w, err, errlen) != 0)
+		goto fail;
+	if (pthread_create(&st->renewer, NULL, renewer_main, st) != 0) {
+		hkd_set_err(err, errlen, "cannot start the lease renewal thread");
+		hkd_writer_stop(&st->w);
+		goto fail;
+	}
+	st->renew_started = 1;
+	{
+		char lease[24];
+		snprintf(lease, sizeof(lease), "%lld", (long long)(st->lease_ms / 1000));
+		hkd_log_kv(HOOKD_LOG_INFO, "store", "backend", "postgresql", "node",
+		           st->node, "lease_seconds", lease, NULL);
+	}
+	return &st->base;
+fail:
+	pg_free(st);
+	return NULL;
+}
+
+static void pg_close(struct hkd_store *base)
+{
+	struct pg_store *st = (struct pg_store *)base;
+	if (st->renew_started) {
+		pthread_mutex_lock(&st->renew_lock);
+		st->renew_stop = 1;
+		pthread_cond_signal(&st->renew_cond);
+		pthread_mutex_unlock(&st->renew_lock);
+		pthread_join(st->renewer, NULL);
+	}
+	hkd_writer_stop(&st->w);
+	pg_free(st);
+}
+
+/* --- writes ---------------------------------------------------------- */
+
+/* --- reading deliveries back ----------------------------------------- */
+
+/* Columns: d.id, d.target, d.attempts, d.base, d.schedule, d.next_at,
+ * e.id, e.type, e.source, e.timestamp, e.body */
+#define STORED_COLUMNS                                                        \
+	"d.id, d.target, d.attempts, d.base, d.schedule, d.next_at, "          \
+	"e.id, e.type, e.source, e.\"timestamp\", e.body "
+
+/* Fill d from row i of STORED_COLUMNS; 0, or -1 (out of memory). */
+static int stored_from_row(const PGresult *r, int i,
+                           struct hkd_stored_delivery *d)
+{
+	json_error_t jerr;
+	json_t *sched;
+	memset(d, 0, sizeof(*d));
+	hkd_strlcpy(d->id, val(r, i, 0), sizeof(d->id));
+	d->target = strdup(val(r, i, 1));
+	d->attempts = (unsigned)val_int(r, i, 2);
+	d->base = (unsigned)val_int(r, i, 3);
+	d->next_at_ms = val_int(r, i, 5);
+	d->event = hkd_event_rec_new(val(r, i, 6), val(r, i, 7), val(r, i, 8),
+	                             val(r, i, 9), val(r, i, 10));
+	sched = json_loads(val(r, i, 4), 0, &jerr);
+	d->n_retry = json_is_array(sched) ? json_array_size(sched) : 0;
+	d->retry_ms = calloc(d->n_retry + 1, sizeof(int64_t));
+	for (size_t k = 0; d->retry_ms && k < d->n_retry; k++)
+		d->retry_ms[k] = json_integer_value(json_array_get(sched, k));
+	json_decref(sched);
+	if (!d->target || !d->event || !d->retry_ms) {
+		hkd_stored_delivery_release(d);
+		return -1;
+	}
+	return 0;
+}
+
+/* A read on the readers' connection (reconnecting when it broke); NULL
+ * when it failed. Call with rlock held. */
+static PGresult *read_query(struct pg_store *st, const char *sql,
+                            const struct params *p)
+{
+	char err[256];
+	PGresult *r;
+	if (ensure_conn(st->url, &st->rc, err, sizeof(err)) != 0)
+		return NULL;
+	r = query(st->rc, sql, p);
+	if (!r && PQstatus(st->rc) != CONNECTION_OK &&
+	    ensure_conn(st->url, &st->rc, err, sizeof(err)) == 0)
+		r = query(st->rc, sql, p); /* the server restarted meanwhile */
+	return r;
+}
+
+static int pg_recover(struct hkd_store *base, hkd_store_visit_fn visit,
+                      void *arg)
+{
+	struct pg_store *st = (struct pg_store *)base;
+	PGresult *r;
+	int rc = 0;
+	pthread_mutex_lock(&st->rlock);
+	r = read_query(st,
+	               "SELECT " STORED_COLUMNS "FROM deliveries d "
+	               "JOIN events e ON e.seq = d.event_seq "
+	               "WHERE d.state IN (0, 1) ORDER BY d.next_at, d.seq",
+	               NULL);
+	for (int i = 0; r && i < PQntuples(r); i++) {
+		struct hkd_stored_delivery d;
+		if (stored_from_row(r, i, &d) != 0) {
+			rc = -1;
+			break;
+		}
+		visit(arg, &d);
+	}
+	if (!r) {
+		rc = -1;
+		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail", "recovery failed",
+		           "reason", conn_err(st->rc), NULL);
+	}
+	PQclear(r);
+	pthread_mutex_unlock(&st->rlock);
+	return rc;
+}
+
+/* --- leases ------------------------------------------------------------ */
+
+/* Runs on the writer: count unfinished deliveries into *(long long *)argp. */
+static int job_count_unfinished(void *backend, void *argp, char *err,
+                                size_t errlen)
+{
+	struct pg_store *st = backend;
+	long long *unfinished = argp;
+	PGresult *r = query(st->wc, "SELECT count(*) FROM deliveries WHERE state < 2",
+	                    NULL);
+	if (!r)
+		return stmt_fail(st, err, errlen);
+	*unfinished = val_int(r, 0, 0);
+	PQclear(r);
+	return HKD_STORE_OK;
+}
+
+/* Runs on the writer: give up this node's leases (never another's). */
+static int job_release_all(void *backend, void *argp, char *err,
+                           size_t errlen)
+{
+	struct pg_store *st = backend;
+	struct params p = {.n = 0};
+	PGresult *r;
+	p_str(&p, st->node);
+	r = query(st->wc,
+	          "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL "
+	          "WHERE state < 2 AND lease_owner = $1",
+	          &p);
+	if (!r)
+		return stmt_fail(st, err, errlen);
+	PQclear(r);
+	return job_count_unfinished(backend, argp, err, errlen);
+}
+
+/*
+ * Runs on the writer: lease up to max deliveries that are due and that no
+ * live lease holds (parked ones, and those of a node whose lease ran
+ * out), oldest due first. Rows another node is claiming are skipped.
+ */
+static int job_claim(void *backend, void *argp, char *err, size_t errlen)
+{
+	struct pg_store *st = backend;
+	struct hkd_claim_arg *a = argp;
+	struct params p = {.n = 0};
+	PGresult *r;
+
+	hkd_store_drop_rows(a->out, &a->n_out);
+	p_str(&p, st->node);
+	p_int(&p, a->now);
+	p_int(&p, a->now + st->lease_ms);
+	p_int(&p, (int64_t)a->max);
+	r = query(st->wc,
+	          "UPDATE deliveries d SET lease_owner = $1, lease_until = $3 "
+	          "FROM events e WHERE e.seq = d.event_seq AND d.seq IN ("
+	          "  SELECT seq FROM deliveries WHERE state < 2 "
+	          "  AND (lease_owner IS NULL OR lease_until < $2) AND next_at <= $2 "
+	          "  ORDER BY next_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED) "
+	          "RETURNING " STORED_COLUMNS,
+	          &p);
+	if (!r)
+		return stmt_fail(st, err, errlen);
+	for (int i = 0; i < PQntuples(r) && a->n_out < a->max; i++) {
+		if (stored_from_row(r, i, &a->out[a->n_out]) != 0) {
+			PQclear(r);
+			hkd_store_drop_rows(a->out, &a->n_out);
+			hkd_set_err(err, errlen, "out of memory");
+			return HKD_JOB_BROKEN;
+		}
+		a->n_out++;
+	}
+	PQclear(r);
+	p.n = 0;
+	p_int(&p, a->now);
+	r = query(st->wc,
+	          "SELECT min(next_at) FROM deliveries WHERE state < 2 "
+	          "AND (lease_owner IS NULL OR lease_until < $1)",
+	          &p);
+	if (!r) {
+		hkd_store_drop_rows(a->out, &a->n_out);
+		return stmt_fail(st, err, errlen);
+	}
+	a->next_at = PQgetisnull(r, 0, 0) ? -1 : val_int(r, 0, 0);
+	PQclear(r);
+	return HKD_STORE_OK;
+}
+
+/* Runs on the writer: dead → pending (leased here), schedule restarted. */
+static int job_replay(void *backend, void *argp, char *err, size_t errlen)
+{
+	struct pg_store *st = backend;
+	struct hkd_replay_arg *a = argp;
+	struct params p = {.n = 0};
+	PGresult *r, *u;
+	int64_t now = hkd_now_ms();
+	int rc = HKD_STORE_OK;
+
+	hkd_store_drop_rows(a->out, &a->n_out);
+	a->left = 0;
+	if (a->id) {
+		p_str(&p, a->id);
+		r = query(st->wc,
+		          "SELECT " STORED_COLUMNS ", d.state FROM deliveries d "
+		          "JOIN events e ON e.seq = d.event_seq WHERE d.id = $1 FOR UPDATE OF d",
+		          &p);
+	} else {
+		p_str(&p, a->target);
+		r = query(st->wc,
+		          "SELECT " STORED_COLUMNS ", d.state FROM deliveries d "
+		          "JOIN events e ON e.seq = d.event_seq WHERE d.state = 3 "
+		          "AND ($1::text IS NULL OR d.target = $1) ORDER BY d.seq FOR UPDATE OF d",
+		          &p);
+	}
+	if (!r)
+		return stmt_fail(st, err, errlen);
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct hkd_stored_delivery *d;
+		if (a->type_glob && !hkd_glob_match(a->type_glob, val(r, i, 7)))
+			continue;
+		if (val_int(r, i, 11) != HKD_STATE_DEAD) {
+			a->state = (int)val_int(r, i, 11);
+			rc = HKD_STORE_CONFLICT;
+			break;
+		}
+		if (a->n_out >= a->max) {
+			a->left++;
+			continue;
+		}
+		p.n = 0;
+		p_int(&p, now);
+		p_str(&p, val(r, i, 0));
+		p_str(&p, st->node);
+		p_int(&p, now + st->lease_ms);
+		u = query(st->wc,
+		          "UPDATE deliveries SET state = 0, base = attempts, next_at = $1, "
+		          "updated_at = $1, lease_owner = $3, lease_until = $4 "
+		          "WHERE id = $2 AND state = 3",
+		          &p);
+		if (!u) {
+			rc = stmt_fail(st, err, errlen);
+			break;
+		}
+		PQclear(u);
+		d = &a->out[a->n_out];
+		if (stored_from_row(r, i, d) != 0) {
+			hkd_set_err(err, errlen, "out of memory");
+			rc = HKD_STORE_FAILED;
+			break;
+		}
+		/* The row was read before the update: apply it. */
+		d->base = d->attempts;
+		d->next_at_ms = now;
+		a->n_out++;
+	}
+	PQclear(r);
+	if (rc == HKD_STORE_OK && a->id && a->n_out == 0)
+		rc = HKD_STORE_NOT_FOUND;
+	if (rc != HKD_STORE_OK && rc != HKD_STORE_NOT_FOUND)
+		hkd_store_drop_rows(a->out, &a->n_out);
+	return rc;
+}
+
+/* --- the log API ----------------------------------------------------- */
+
+/* Columns: d.seq, d.id, e.id, e.type, d.target, d.state, d.attempts,
+ * d.next_at, d.last_outcome, d.last_reason, d.created_at, d.updated_at */
+#define DELIVERY_COLUMNS                                                      \
+	"d.seq, d.id, e.id, e.type, d.target, d.state, d.attempts, d.next_at, "  \
+	"d.last_outcome, d.last_reason, d.created_at, d.updated_at "
+
+static json_t *text_or_null(const PGresult *r, int i, int c)
+{
+	return PQgetisnull(r, i, c) ? json_null() : json_string(val(r, i, c));
+}
+
+/* A delivery from row i of DELIVERY_COLUMNS, starting at column c. */
+static json_t *delivery_from_row(const PGresult *r, int i, int c)
+{
+	int state = (int)val_int(r, i, c + 5);
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_string(val(r, i, c + 1)));
+	json_object_set_new(o, "eventId", json_string(val(r, i, c + 2)));
+	json_object_set_new(o, "eventType", json_string(val(r, i, c + 3)));
+	json_object_set_new(o, "target", json_string(val(r, i, c + 4)));
+	json_object_set_new(o, "state",
+	                    json_string(hkd_state_name((enum hkd_delivery_state)state)));
+	json_object_set_new(o, "attemptCount", json_integer(val_int(r, i, c + 6)));
+	json_object_set_new(o, "nextAttemptAt",
+	                    state < HKD_STATE_SUCCEEDED
+	                        ? hkd_store_time_json(val_int(r, i, c + 7))
+	                        : json_null());
+	json_object_set_new(o, "lastOutcome", text_or_null(r, i, c + 8));
+	json_object_set_new(o, "lastReason", text_or_null(r, i, c + 9));
+	json_object_set_new(o, "createdAt", hkd_store_time_json(val_int(r, i, c + 10)));
+	json_object_set_new(o, "updatedAt", hkd_store_time_json(val_int(r, i, c + 11)));
+	return o;
+}
+
+/* The attempts of delivery dseq, oldest first. Call with rlock held. */
+static json_t *attempts_of(struct pg_store *st, const char *dseq)
+{
+	struct params p = {.n = 0};
+	json_t *arr = json_array();
+	PGresult *r;
+	p_str(&p, dseq);
+	r = read_query(st,
+	               "SELECT number, started_at, duration_us, outcome, detail "
+	               "FROM attempts WHERE delivery_seq = $1 ORDER BY seq",
+	               &p);
+	for (int i = 0; r && i < PQntuples(r); i++) {
+		json_t *a = json_object();
+		json_object_set_new(a, "attempt", json_integer(val_int(r, i, 0)));
+		json_object_set_new(a, "startedAt", hkd_store_time_json(val_int(r, i, 1)));
+		json_object_set_new(a, "durationMs",
+		                    json_real((double)val_int(r, i, 2) / 1000.0));
+		json_object_set_new(a, "outcome", json_string(val(r, i, 3)));
+		json_object_set_new(a, "detail", json_string(val(r, i, 4)));
+		json_array_append_new(arr, a);
+	}
+	PQclear(r);
+	return arr;
+}
+
+static json_t *pg_event_json(struct hkd_store *base, const char *id)
+{
+	struct pg_store *st = (struct pg_store *)base;
+	struct params p = {.n = 0};
+	json_t *ev = NULL, *dels;
+	json_error_t jerr;
+	PGresult *r;
+
+	pthread_mutex_lock(&st->rlock);
+	p_str(&p, id);
+	r = read_query(st,
+	               "SELECT e.body, " DELIVERY_COLUMNS "FROM events e "
+	               "LEFT JOIN deliveries d ON d.event_seq = e.seq "
+	               "WHERE e.id = $1 ORDER BY d.seq",
+	               &p);
+	if (!r || PQntuples(r) == 0 || !(ev = json_loads(val(r, 0, 0), 0, &jerr)))
+		goto out;
+	dels = json_array();
+	json_object_set_new(ev, "deliveries", dels);
+	for (int i = 0; i < PQntuples(r); i++) {
+		json_t *d;
+		if (PQgetisnull(r, i, 1))
+			continue; /* an event without deliveries */
+		d = delivery_from_row(r, i, 1); /* after e.body */
+		json_object_set_new(d, "attempts", attempts_of(st, val(r, i, 1)));
+		json_array_append_new(dels, d);
+	}
+out:
+	PQclear(r);
+	pthread_mutex_unlock(&st->rlock);
+	return ev;
+}
+
+static json_t *pg_deliveries_json(struct hkd_store *base,
+                                  const struct hkd_delivery_filter *f)
+{
+	struct pg_store *st = (struct pg_store *)base;
+	struct params p = {.n = 0};
+	json_t *out = NULL, *arr;
+	const char *last = "0";
+	PGresult *r;
+
+	pthread_mutex_lock(&st->rlock);
+	p_int(&p, f->state);
+	p_str(&p, f->target);
+	p_str(&p, f->event_id);
+	p_int(&p, f->before_seq);
+	/* One more than asked: tells whether there is a next page. */
+	p_int(&p, (int64_t)f->limit + 1);
+	r = read_query(st,
+	               "SELECT " DELIVERY_COLUMNS "FROM deliveries d JOIN events e "
+	               "ON e.seq = d.event_seq WHERE ($1::integer < 0 OR d.state = $1) "
+	               "AND ($2::text IS NULL OR d.target = $2) "
+	               "AND ($3::text IS NULL OR e.id = $3) "
+	               "AND ($4::bigint = 0 OR d.seq < $4) ORDER BY d.seq DESC LIMIT $5",
+	               &p);
+	if (!r)
+		goto out;
+	out = json_object();
+	arr = json_array();
+	json_object_set_new(out, "deliveries", arr);
+	for (int i = 0; i < PQntuples(r); i++) {
+		if ((size_t)i == f->limit) {
+			json_object_set_new(out, "nextCursor", json_string(last));
+			break;
+		}
+		last = val(r, i, 0);
+		json_array_append_new(arr, delivery_from_row(r, i, 0));
+	}
+	if (!json_object_get(out, "nextCursor"))
+		json_object_set_new(out, "nextCursor", json_null());
+out:
+	PQclear(r);
+	pthread_mutex_unlock(&st->rlock);
+	return out;
+}
+
+static long long pg_dead_count(struct hkd_store *base)
+{
+	struct pg_store *st = (struct pg_store *)base;
+	long long n = -1;
+	PGresult *r;
+	pthread_mutex_lock(&st->rlock);
+	r = read_query(st, "SELECT count(*) FROM deliveries WHERE state = 3", NULL);
+	if (r)
+		n = val_int(r, 0, 0);
+	PQclear(r);
+	pthread_mutex_unlock(&st->rlock);
+	return n;
+}
+
+/* --- subscriptions --------------------------------------------------- */
+
+static int job_sub(void *backend, void *argp, char *err, size_t errlen)
+{
+	struct pg_store *st = backend;
+	struct hkd_sub_arg *a = argp;
+	struct params p = {.n = 0};
+	PGresult *r;
+	int rc;
+	p_str(&p, a->id);
+	if (a->body) {
+		p_str(&p, a->body);
+		p_int(&p, hkd_now_ms());
+		r = query(st->wc,
+		          "INSERT INTO subscriptions(id, body, created_at, updated_at) "
+		          "VALUES ($1, $2, $3, $3) ON CONFLICT (id) DO UPDATE SET "
+		          "body = excluded.body, updated_at = excluded.updated_at",
+		          &p);
+	} else {
+		r = query(st->wc, "DELETE FROM subscriptions WHERE id = $1", &p);
+	}
+	if (!r)
+		return stmt_fail(st, err, errlen);
+	rc = !a->body && strcmp(PQcmdTuples(r), "0") == 0 ? HKD_STORE_NOT_FOUND
+	                                                    : HKD_STORE_OK;
+	PQclear(r);
+	return rc;
+}
+
+static int pg_sub_load(struct hkd_store *base,
+                       void (*visit)(void *arg, const json_t *doc), void *arg)
+{
+	struct pg_store *st = (struct pg_store *)base;
+	PGresult *r;
+	int rc = -1;
+	pthread_mutex_lock(&st->rlock);
+	r = read_query(st, "SELECT body FROM subscriptions ORDER BY seq", NULL);
+	for (int i = 0; r && i < PQntuples(r); i++) {
+		json_error_t jerr;
+		json_t *doc = json_loads(val(r, i, 0), 0, &jerr);
+		if (doc)
+			visit(arg, doc);
+		json_decref(doc);
+	}
+	if (r)
+		rc = 0;
+	PQclear(r);
+	pthread_mutex_unlock(&st->rlock);
+	return rc;
+}
+
+static const struct hkd_store_ops pg_ops = {
+	.close = pg_close,
+	.put = job_put,
+	.record = job_record,
+	.release_all = job_release_all,
+	.unfinished = job_count_unfinished,
+	.claim = job_claim,
+	.replay = job_replay,
+	.sub_write = job_sub,
+	.recover = pg_recover,
+	.event_json = pg_event_json,
+	.deliveries_json = pg_deliveries_json,
+	.dead_count = pg_dead_count,
+	.sub_load = pg_sub_load,
+	.shared = 1,
+};
