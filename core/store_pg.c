@@ -164,10 +164,21 @@ static const char *conn_err(const PGconn *c)
 	return m && *m ? m : "connection failed";
 }
 
-/* A connection to url, or NULL with why in err. Caller owns: PQfinish. */
+/*
+ * A connection to url, or NULL with why in err. Caller owns: PQfinish.
+ * Unless the URL says otherwise, a connection attempt gives up after 5 s
+ * and a server that stops answering is noticed within about 10 s (TCP
+ * user timeout, keepalives), so a lost database means 503s, not callers
+ * stuck for minutes.
+ */
 static PGconn *pg_connect(const char *url, char *err, size_t errlen)
 {
-	PGconn *c = PQconnectdb(url);
+	/* Keywords before dbname are defaults the URL may override. */
+	static const char *const keys[] = {"connect_timeout", "tcp_user_timeout",
+	                                   "keepalives_idle", "keepalives_interval",
+	                                   "keepalives_count", "dbname", NULL};
+	const char *vals[] = {"5", "10000", "10", "2", "3", url, NULL};
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
 	if (!c || PQstatus(c) != CONNECTION_OK) {
 		hkd_set_err(err, errlen, "cannot connect to PostgreSQL: %s",
 		            conn_err(c));

@@ -51,9 +51,10 @@ static char db_url[270];  /* "sqlite:" db_path */
 static const char *pg_base = "";
 /* This case's PostgreSQL URL: pg_base in a schema of the case's own. */
 static char pg_url[1200];
-static char pg_schema[64];
 
 #ifdef HKD_HAVE_PQ
+static char pg_schema[64]; /* the case's schema, once made */
+
 /* Run sql on pg_base or fail the case. */
 static void pg_exec(const char *sql)
 {
