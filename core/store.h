@@ -124,7 +124,9 @@ int hkd_store_recover(struct hkd_store *st, hkd_store_visit_fn visit,
  * that are due, oldest due first.
  *
  * hkd_store_release_all, at start: nothing is in memory yet, so every
- * unfinished delivery becomes parked. Returns how many there are, or -1.
+ * unfinished delivery this process holds becomes parked (on a shared
+ * store, only this node's: other nodes' leases stay theirs). Returns how
+ * many unfinished deliveries the store holds, or -1.
  */
 long long hkd_store_release_all(struct hkd_store *st);
 

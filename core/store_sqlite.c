@@ -2,10 +2,10 @@
  * The SQLite store, behind core/store.h, for both "sqlite:PATH" and
  * "memory:" (the same schema in an in-memory database).
  *
- * One writer thread owns the write connection. Writes arrive as jobs on a
- * queue; the writer takes everything waiting, runs each job inside its own
- * SAVEPOINT of one transaction, commits once, then wakes the callers that
- * wait (group commit). A job that fails for a storage reason (disk full,
+ * One writer thread (store_writer.c) owns the write connection. Writes
+ * arrive as jobs on a queue; the writer takes everything waiting, runs
+ * each job inside its own SAVEPOINT of one transaction, commits once, then
+ * wakes the callers that wait (group commit). A job that fails for a storage reason (disk full,
  * locked, I/O) is rolled back alone (when it ends the whole transaction,
  * as SQLITE_FULL does, the others are retried one by one); a synchronous
  * caller hears HKD_STORE_FAILED, a queued attempt result is kept and
@@ -15,7 +15,6 @@
  * database (WAL lets it read while the writer writes); an in-memory
  * database has one connection, shared under the writer's lock.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
