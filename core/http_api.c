@@ -859,6 +859,62 @@ static int has_body(struct MHD_Connection *conn)
  * First call for a request: decide whether to refuse it before reading
  * the body. Returns 1 when an answer was queued (in *rc).
  */
+/* The headers that frame a request body (RFC 9112 section 6). */
+struct framing {
+	int n_length;  /* Content-Length headers */
+	int bad_length; /* one that is not a plain number */
+	int n_coding;  /* Transfer-Encoding headers */
+	int chunked;   /* the one Transfer-Encoding is exactly "chunked" */
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind,
+                                     const char *key, const char *value)
+{
+	struct framing *f = cls;
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		f->n_length++;
+		if (!value || !*value || value[strspn(value, "0123456789")] != '\0')
+			f->bad_length = 1;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		f->n_coding++;
+		f->chunked = value && strcasecmp(value, "chunked") == 0;
+	}
+	return MHD_YES;
+}
+
+/*
+ * Refuse a body whose length would have to be guessed — two lengths, a
+ * length and a transfer coding, a coding other than chunked — and close
+ * the connection after the answer, so that bytes behind it can never pass
+ * for a request of their own. 1 when answered.
+ */
+static int refuse_framing(struct MHD_Connection *conn, enum MHD_Result *rc)
+{
+	struct framing f;
+	memset(&f, 0, sizeof(f));
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
+	if (f.n_length > 1 || f.bad_length) {
+		*rc = send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request", NULL,
+		                 MHD_HTTP_HEADER_CONNECTION, "close",
+		                 "Content-Length must be one number, given once");
+		return 1;
+	}
+	if (f.n_coding > 0 && f.n_length > 0) {
+		*rc = send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request", NULL,
+		                 MHD_HTTP_HEADER_CONNECTION, "close",
+		                 "Content-Length and Transfer-Encoding together are ambiguous");
+		return 1;
+	}
+	if (f.n_coding > 1 || (f.n_coding == 1 && !f.chunked)) {
+		*rc = send_error(conn, MHD_HTTP_NOT_IMPLEMENTED, "not_implemented",
+		                 NULL, MHD_HTTP_HEADER_CONNECTION, "close",
+		                 "the only transfer coding understood is chunked");
+		return 1;
+	}
+	return 0;
+}
+
 static int refuse_early(struct MHD_Connection *conn, const char *url,
                         const char *method, struct request *rq,
                         enum MHD_Result *rc)
@@ -867,6 +923,8 @@ static int refuse_early(struct MHD_Connection *conn, const char *url,
 	const char *cl;
 	unsigned m = rq->route.method;
 
+	if (refuse_framing(conn, rc))
+		return 1;
 	if (strncmp(url, "/v4/", 4) == 0 && !authorised(conn, cfg)) {
 		hkd_metrics_event_rejected("unauthorized");
 		*rc = send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized", NULL,
@@ -1034,6 +1092,41 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	hkd_log_kv(HOOKD_LOG_WARN, "http", "detail", msg, NULL);
 }
 
+/*
+ * Percent-decoding of paths and query values, in place. "%00" stays as it
+ * is: decoded, it would end the C string early, and "/v4/events/%00" would
+ * be routed as "/v4/events/". Returns the new length.
+ */
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	char *out = s;
+	(void)cls;
+	(void)conn;
+	for (const char *in = s; *in; in++) {
+		int hi, lo;
+		if (in[0] == '%' && (hi = hex_value(in[1])) >= 0 &&
+		    (lo = hex_value(in[2])) >= 0 && (hi | lo) != 0) {
+			*out++ = (char)(hi << 4 | lo);
+			in += 2;
+		} else {
+			*out++ = *in;
+		}
+	}
+	*out = '\0';
+	return (size_t)(out - s);
+}
+
 /* Copies of the PEM texts for the daemon's lifetime (a reload frees the
  * configuration they came from). */
 static char *tls_cert_, *tls_key_;
@@ -1107,6 +1200,7 @@ int hkd_http_start(const struct hkd_config *cfg, struct hkd_store *store)
 		(unsigned)(cfg->http_threads > 1 ? cfg->http_threads : 0),
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (!daemon_) {
 		hkd_log(HOOKD_LOG_ERROR, "http",
@@ -1125,15 +1219,6 @@ int hkd_http_start(const struct hkd_config *cfg, struct hkd_store *store)
 	hkd_log_kv(HOOKD_LOG_INFO, "listening", "address", host, "port", port,
 	           "tls", tls_cert_ ? "on" : "off", NULL);
 	return 0;
-}
-
-void hkd_http_quiesce(void)
-{
-	if (daemon_) {
-		MHD_socket s = MHD_quiesce_daemon(daemon_);
-		if (s != MHD_INVALID_SOCKET)
-			close(s);
-	}
 }
 
 void hkd_http_stop(void)

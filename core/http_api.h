@@ -17,8 +17,6 @@ struct hkd_delivery_filter;
 /* Start listening as cfg->server says; events are stored in store.
  * 0, or -1 after logging why. */
 int hkd_http_start(const struct hkd_config *cfg, struct hkd_store *store);
-/* Stop accepting connections (in-flight requests finish). */
-void hkd_http_quiesce(void);
 /* Stop and free everything. */
 void hkd_http_stop(void);
 

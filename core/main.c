@@ -493,7 +493,6 @@ int main(int argc, char **argv)
 	hkd_log_kv(HOOKD_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
 	           NULL);
 	hkd_notify("STOPPING=1");
-	hkd_http_quiesce();
 	hkd_http_stop();
 	rt = hkd_runtime_current();
 	hkd_strlcpy(store_url, rt ? rt->cfg->storage_url : "", sizeof(store_url));
