@@ -489,7 +489,11 @@ def connection_limits():
             t0 = time.monotonic()
             for s in socks:
                 s.settimeout(10)
-                assert s.recv(100) == b"", "the server answered a half request"
+                try:
+                    got = s.recv(100)
+                except ConnectionResetError:
+                    got = b""  # closed with the half request unread
+                assert got == b"", "the server answered a half request"
             assert time.monotonic() - t0 < 10
         finally:
             for s in socks:
