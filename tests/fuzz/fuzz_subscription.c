@@ -5,7 +5,8 @@
  * apply() is static and the API functions around it need the store and
  * the http plugin, so this file includes subscriptions.c itself and calls
  * apply() directly; the copy of subscriptions.c in libhookdcore is then
- * never linked in. Host names do not go to DNS: getaddrinfo is replaced,
+ * never linked in (the names here start with fuzz_ so as not to meet its
+ * own). Host names do not go to DNS: getaddrinfo is replaced,
  * for subscriptions.c only, by a table (numeric addresses as the real one
  * reads them, and a few names: public, private, allowed, loopback).
  *
@@ -44,13 +45,13 @@ void fuzz_freeaddrinfo(struct addrinfo *res);
 #undef freeaddrinfo
 
 /* An addrinfo and its address in one allocation. */
-struct fake_ai {
+struct fuzz_ai {
 	struct addrinfo ai;
 	struct sockaddr_storage ss;
 };
 
 /* Names the resolver knows, and what they stand for. */
-static const char *const names[][2] = {
+static const char *const fuzz_hosts[][2] = {
     {"example.com", "93.184.215.14"},
     {"your-webhook-url.com", "93.184.215.15"},
     {"v6.example.com", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"},
@@ -63,7 +64,7 @@ static const char *const names[][2] = {
 int fuzz_getaddrinfo(const char *node, const char *service,
                      const struct addrinfo *hints, struct addrinfo **res)
 {
-	struct fake_ai *f;
+	struct fuzz_ai *f;
 	struct in_addr v4;
 	struct in6_addr v6;
 	const char *text = node;
@@ -73,9 +74,9 @@ int fuzz_getaddrinfo(const char *node, const char *service,
 	*res = NULL;
 	if (!node)
 		return EAI_NONAME;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcasecmp(node, names[i][0]) == 0)
-			text = names[i][1];
+	for (size_t i = 0; i < sizeof(fuzz_hosts) / sizeof(fuzz_hosts[0]); i++)
+		if (strcasecmp(node, fuzz_hosts[i][0]) == 0)
+			text = fuzz_hosts[i][1];
 	f = calloc(1, sizeof(*f));
 	FUZZ_CHECK(f != NULL);
 	f->ai.ai_socktype = SOCK_STREAM;
@@ -106,11 +107,11 @@ int fuzz_getaddrinfo(const char *node, const char *service,
 
 void fuzz_freeaddrinfo(struct addrinfo *res)
 {
-	free(res); /* the first member of a struct fake_ai */
+	free(res); /* the first member of a struct fuzz_ai */
 }
 
 /* The members a stored document may hold. */
-static int known_member(const char *key)
+static int fuzz_known_member(const char *key)
 {
 	static const char *const keys[] = {"id",
 	                                   "webhookUrl",
@@ -137,7 +138,7 @@ static int known_member(const char *key)
 }
 
 /* text, made a literal template, renders back to itself. */
-static void check_literal(const char *text)
+static void fuzz_check_literal(const char *text)
 {
 	char *tmpl = literal_template(text);
 	char *out;
@@ -149,7 +150,7 @@ static void check_literal(const char *text)
 	free(tmpl);
 }
 
-static void check_refusal(const json_t *req, int rc, const json_t *out)
+static void fuzz_check_refusal(const json_t *req, int rc, const json_t *out)
 {
 	const char *error = json_string_value(json_object_get(out, "error"));
 	const char *message =
@@ -169,8 +170,8 @@ static void check_refusal(const json_t *req, int rc, const json_t *out)
 		FUZZ_CHECK(hkd_json_pointer(req, field) != NULL);
 }
 
-static void check_document(const json_t *doc, const json_t *req,
-                           const char *old_secret)
+static void fuzz_check_document(const json_t *doc, const json_t *req,
+                                const char *old_secret)
 {
 	const char *key, *secret, *given;
 	json_t *v, *e, *copy, *view;
@@ -178,10 +179,10 @@ static void check_document(const json_t *doc, const json_t *req,
 	size_t i;
 
 	json_object_foreach((json_t *)doc, key, v)
-	    FUZZ_CHECK(known_member(key));
+	    FUZZ_CHECK(fuzz_known_member(key));
 	v = json_object_get(doc, "webhookUrl");
 	FUZZ_CHECK(json_is_string(v) && json_string_length(v) <= URL_MAX);
-	check_literal(json_string_value(v));
+	fuzz_check_literal(json_string_value(v));
 	FUZZ_CHECK(strcmp(doc_str(doc, "webhookHttpMethod"), "POST") == 0 ||
 	           strcmp(doc_str(doc, "webhookHttpMethod"), "PUT") == 0 ||
 	           strcmp(doc_str(doc, "webhookHttpMethod"), "PATCH") == 0 ||
@@ -199,7 +200,7 @@ static void check_document(const json_t *doc, const json_t *req,
 		FUZZ_CHECK(header_name_ok(key));
 		FUZZ_CHECK(val && strlen(val) <= HEADER_VALUE_MAX &&
 		           !strpbrk(val, "\r\n"));
-		check_literal(val);
+		fuzz_check_literal(val);
 	}
 	FUZZ_CHECK(strcmp(doc_str(doc, "format"), "standard") == 0 ||
 	           strcmp(doc_str(doc, "format"), "kadoa") == 0);
@@ -288,9 +289,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	rc = apply(doc, req, &cfg, create, &out);
 	if (rc != 0)
-		check_refusal(req, rc, out);
+		fuzz_check_refusal(req, rc, out);
 	else
-		check_document(doc, req, old_secret);
+		fuzz_check_document(doc, req, old_secret);
 	json_decref(out);
 	json_decref(doc);
 	json_decref(req);
