@@ -90,6 +90,7 @@ static struct {
 	pthread_t claimer;
 	int claimer_started;
 	int parked;          /* the store may hold parked deliveries */
+	uint64_t park_gen;   /* counts parkings: a claim's answer may be stale */
 	int64_t parked_due;  /* wall ms: the earliest is due then (a hint) */
 	uint64_t claimed;
 } D = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
@@ -627,6 +628,7 @@ static void finish(struct delivery *d, enum hookd_status st,
 		if (!D.parked || due < D.parked_due)
 			D.parked_due = due;
 		D.parked = 1;
+		D.park_gen++;
 		pthread_cond_signal(&D.claim_cond);
 	} else if (delay >= 0) {
 		d->due = hkd_mono_ms() + delay;
@@ -721,6 +723,7 @@ static void *claimer_main(void *arg)
 		size_t room = D.capacity > D.live ? D.capacity - D.live : 0;
 		size_t used = 0, claimed = 0;
 		int64_t now = hkd_now_ms(), next_at = -1;
+		uint64_t gen;
 		int rc;
 
 		/* Other nodes park deliveries too, and one that dies leaves its
@@ -746,13 +749,20 @@ static void *claimer_main(void *arg)
 			continue;
 		}
 		D.live += room; /* reserved for what the claim brings */
+		gen = D.park_gen;
 		pthread_mutex_unlock(&D.lock);
 		rc = hkd_store_claim(D.store, room, claim_visit, &used, &claimed,
 		                     &next_at);
 		pthread_mutex_lock(&D.lock);
 		D.live -= room - used;
 		D.claimed += used;
-		if (rc == HKD_STORE_OK) {
+		if (D.park_gen != gen) {
+			/* Parked while the claim ran (its reservation filled the
+			 * room, so ingest parked): the claim may not have seen
+			 * them. Look again now rather than trust its answer. */
+			D.parked = 1;
+			D.parked_due = 0;
+		} else if (rc == HKD_STORE_OK) {
 			D.parked = next_at >= 0;
 			D.parked_due = next_at;
 		} else {
@@ -768,6 +778,7 @@ void hkd_dispatch_parked(void)
 	pthread_mutex_lock(&D.lock);
 	D.parked = 1;
 	D.parked_due = 0; /* due now */
+	D.park_gen++;
 	pthread_cond_signal(&D.claim_cond);
 	pthread_mutex_unlock(&D.lock);
 }
