@@ -9,6 +9,7 @@ Every process is stopped by its PID; every wait is bounded.
 """
 
 import base64
+import fcntl
 import itertools
 import json
 import os
@@ -87,6 +88,23 @@ class Sink:
             "%d request(s) on %s" % (n, prefix))
 
 
+def place(src, dst):
+    """Copy src to dst unless it is already there, atomically (another test
+    may be running dst with node at this moment)."""
+    with open(src, "rb") as f:
+        data = f.read()
+    try:
+        with open(dst, "rb") as f:
+            if f.read() == data:
+                return
+    except FileNotFoundError:
+        pass
+    tmp = "%s.%d" % (dst, os.getpid())
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, dst)
+
+
 def node_verifier():
     """node and a folder (under the build folder) holding the pinned npm
     packages and verify_sigs.mjs; installs them when missing."""
@@ -99,6 +117,16 @@ def node_verifier():
     build = os.path.dirname(os.path.abspath(h.HOOKD_BIN))
     deps = os.path.join(build, "tests", "integration", "node-deps")
     os.makedirs(deps, exist_ok=True)
+    # Tests run in parallel and several need the packages: one installs
+    # while the others wait on the lock, and a package counts as installed
+    # only once npm has finished (the marker), never half-extracted.
+    with open(os.path.join(deps, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _node_install(node, npm, deps)
+
+
+def _node_install(node, npm, deps):
+    """node_verifier's body, run under its lock."""
     with open(NODE_PACKAGE, encoding="utf-8") as f:
         pkg_text = f.read()
     want = json.loads(pkg_text)["dependencies"]
@@ -106,9 +134,13 @@ def node_verifier():
     if h.read_lines(pkg) != pkg_text.splitlines():
         with open(pkg, "w", encoding="utf-8") as f:
             f.write(pkg_text)
-    shutil.copyfile(VERIFY, os.path.join(deps, "verify_sigs.mjs"))
+    place(VERIFY, os.path.join(deps, "verify_sigs.mjs"))
+
+    marker = os.path.join(deps, ".installed")
 
     def installed():
+        if h.read_lines(marker) != pkg_text.splitlines():
+            return False
         for name, version in want.items():
             meta = os.path.join(deps, "node_modules", name, "package.json")
             try:
@@ -119,6 +151,10 @@ def node_verifier():
                 return False
         return True
     if not installed():
+        try:
+            os.unlink(marker)
+        except FileNotFoundError:
+            pass
         env = h.daemon_env({"npm_config_update_notifier": "false",
                             "npm_config_fund": "false",
                             "npm_config_audit": "false"})
@@ -130,6 +166,8 @@ def node_verifier():
         out = p.stdout.decode("utf-8", "replace")
         assert p.returncode == 0, "npm install failed (%d):\n%s" % (
             p.returncode, out[-3000:])
+        with open(marker, "w", encoding="utf-8") as f:
+            f.write(pkg_text)
         assert installed(), "npm install left %s without %r:\n%s" % (
             deps, want, out[-3000:])
     return node, os.path.join(deps, "verify_sigs.mjs")

@@ -42,7 +42,6 @@ import hashlib
 import hmac
 import json
 import os
-import shutil
 import subprocess
 import time
 import uuid
@@ -257,7 +256,7 @@ def node_signer():
     """node and sign_sources.mjs, copied next to the pinned npm packages."""
     node, verify = receivers.node_verifier()
     script = os.path.join(os.path.dirname(verify), "sign_sources.mjs")
-    shutil.copyfile(SIGNER, script)
+    receivers.place(SIGNER, script)
     return node, script
 
 
