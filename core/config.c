@@ -48,7 +48,7 @@ static const char *const server_keys[] = {
 	NULL};
 static const char *const storage_keys[] = {
 	"url", "synchronous", "max_size", "keep_succeeded", "keep_dead",
-	"purge_interval", "lease", NULL};
+	"purge_interval", "lease", "pool_size", NULL};
 static const char *const subscriptions_keys[] = {
 	"allow_targets", "concurrency", "disable_after", "secret_grace",
 	"timeout", NULL};
@@ -438,6 +438,9 @@ static void load_storage(struct loader *ld, const config_setting_t *g,
 	v = c->storage_lease;
 	if (get_int(ld, g, "lease", 1, 3600, &v) == 0)
 		c->storage_lease = v;
+	v = c->storage_pool_size;
+	if (get_int(ld, g, "pool_size", 1, 64, &v) == 0)
+		c->storage_pool_size = (int)v;
 }
 
 static void load_subscriptions(struct loader *ld, const config_setting_t *g,
@@ -845,6 +848,7 @@ static void set_defaults(struct hkd_config *c)
 	c->keep_dead = 30 * 86400;
 	c->purge_interval = 60;
 	c->storage_lease = 30;
+	c->storage_pool_size = 4;
 	c->sub_concurrency = 2;
 	c->sub_disable_after = 5 * 86400;
 	c->sub_secret_grace = 86400;

@@ -105,6 +105,7 @@ struct hkd_config {
 	int64_t keep_dead;         /* seconds */
 	int64_t purge_interval;    /* seconds */
 	int64_t storage_lease;     /* seconds a node's claim holds (shared store) */
+	int storage_pool_size;     /* PostgreSQL: connections for reads */
 	char *plugin_dir;
 	int workers;
 	size_t queue_size;

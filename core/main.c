@@ -268,6 +268,7 @@ static struct hkd_store *open_store(const struct hkd_config *cfg)
 	so.keep_dead_ms = cfg->keep_dead * 1000;
 	so.purge_interval_ms = cfg->purge_interval * 1000;
 	so.lease_ms = cfg->storage_lease * 1000;
+	so.pool_size = cfg->storage_pool_size;
 	st = hkd_store_open(&so, err, sizeof(err));
 	if (!st)
 		hkd_log_kv(HOOKD_LOG_ERROR, "store", "url", cfg->storage_url,

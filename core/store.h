@@ -55,6 +55,9 @@ struct hkd_store_options {
 	int64_t purge_interval_ms;
 	int64_t lease_ms; /* shared store: how long a node's claim holds
 	                     without renewal; 0 = 30 s */
+	int pool_size;        /* PostgreSQL: connections serving reads; 0 = 4 */
+	int64_t pool_wait_ms; /* PostgreSQL: how long a read waits for one of
+	                         them before it fails; 0 = 5 s */
 };
 
 /* 0 when url names a backend this build has, -1 with why in err. */

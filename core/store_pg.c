@@ -17,9 +17,14 @@
  *     answers 503) and queued attempt results are kept until written.
  *
  * Connections: `wc` belongs to the writer thread (every write, the purge
- * and the lease renewal run there, as jobs); `rc` serves the reads under
- * rlock. Both reconnect by themselves when they find themselves broken.
+ * and the lease renewal run there, as jobs). The reads (API GETs, recovery,
+ * subscription reloads) borrow one of a pool of `pool_size` connections,
+ * opened on first use, so concurrent reads run side by side; a read that
+ * finds none free within `pool_wait_ms` fails (the API answers 503) rather
+ * than hang. A connection found broken is dropped and opened again on its
+ * next use; each keeps its own prepared statements.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +52,13 @@
 #define MIGRATE_LOCK 0x686f6f6bLL
 /* Most parameters of one statement. */
 #define PARAMS_MAX 12
+/* The readers' pool when the options give no size, and the most it may
+ * have (storage.pool_size's range). */
+#define POOL_DEFAULT 4
+#define POOL_MAX 64
+/* How long a read waits for a pooled connection when the options do not
+ * say: as long as a connection attempt may take. */
+#define POOL_WAIT_DEFAULT_MS 5000
 
 /*
  * The writer's statements, prepared once per connection (on first use
@@ -84,6 +96,62 @@ static const char *const wstmt_sql[W_COUNT] = {
 		"UPDATE deliveries SET lease_until = $2 WHERE lease_owner = $1 AND state < 2",
 };
 
+/* Columns: d.id, d.target, d.attempts, d.base, d.schedule, d.next_at,
+ * e.id, e.type, e.source, e.timestamp, e.body */
+#define STORED_COLUMNS                                                        \
+	"d.id, d.target, d.attempts, d.base, d.schedule, d.next_at, "          \
+	"e.id, e.type, e.source, e.\"timestamp\", e.body "
+
+/* Columns: d.seq, d.id, e.id, e.type, d.target, d.state, d.attempts,
+ * d.next_at, d.last_outcome, d.last_reason, d.created_at, d.updated_at */
+#define DELIVERY_COLUMNS                                                      \
+	"d.seq, d.id, e.id, e.type, d.target, d.state, d.attempts, d.next_at, "  \
+	"d.last_outcome, d.last_reason, d.created_at, d.updated_at "
+
+/*
+ * The readers' statements, prepared on each pooled connection on first
+ * use after it connected.
+ */
+enum rstmt {
+	R_RECOVER,
+	R_EVENT,
+	R_ATTEMPTS,
+	R_DELIVERIES,
+	R_DEAD_COUNT,
+	R_SUBS,
+	R_COUNT
+};
+
+static const char *const rstmt_sql[R_COUNT] = {
+	[R_RECOVER] =
+		"SELECT " STORED_COLUMNS "FROM deliveries d "
+		"JOIN events e ON e.seq = d.event_seq "
+		"WHERE d.state IN (0, 1) ORDER BY d.next_at, d.seq",
+	[R_EVENT] =
+		"SELECT e.body, " DELIVERY_COLUMNS "FROM events e "
+		"LEFT JOIN deliveries d ON d.event_seq = e.seq "
+		"WHERE e.id = $1 ORDER BY d.seq",
+	[R_ATTEMPTS] =
+		"SELECT number, started_at, duration_us, outcome, detail "
+		"FROM attempts WHERE delivery_seq = $1 ORDER BY seq",
+	[R_DELIVERIES] =
+		"SELECT " DELIVERY_COLUMNS "FROM deliveries d JOIN events e "
+		"ON e.seq = d.event_seq WHERE ($1::integer < 0 OR d.state = $1) "
+		"AND ($2::text IS NULL OR d.target = $2) "
+		"AND ($3::text IS NULL OR e.id = $3) "
+		"AND ($4::bigint = 0 OR d.seq < $4) ORDER BY d.seq DESC LIMIT $5",
+	[R_DEAD_COUNT] = "SELECT count(*) FROM deliveries WHERE state = 3",
+	[R_SUBS] = "SELECT body FROM subscriptions ORDER BY seq",
+};
+
+/* One connection of the readers' pool. Under plock: busy; the rest is
+ * the borrower's while busy. */
+struct rconn {
+	PGconn *c;         /* NULL until first used, and after it broke */
+	unsigned prepared; /* bit r: rstmt r is prepared on c */
+	int busy;          /* lent to a read */
+};
+
 struct pg_store {
 	struct hkd_store base; /* first: the store.h handle */
 	char *url;
@@ -95,8 +163,12 @@ struct pg_store {
 	unsigned wprepared;    /* bit w: wstmt w is prepared on wc */
 	struct hkd_writer w;
 
-	pthread_mutex_t rlock; /* guards rc */
-	PGconn *rc;
+	/* The readers' pool: any thread borrows with pool_get. */
+	pthread_mutex_t plock;
+	pthread_cond_t pcond; /* a connection was given back (monotonic) */
+	struct rconn *pool;
+	int pool_size;
+	int64_t pool_wait_ms;
 
 	/* The lease renewal thread. */
 	pthread_mutex_t renew_lock;
@@ -237,20 +309,32 @@ static PGresult *query(PGconn *c, const char *sql, const struct params *p)
 	                              p ? p->v : NULL, NULL, NULL, 0));
 }
 
+/*
+ * Statement `sql`, named `kind` + i on c, with parameters p (may be NULL):
+ * prepared first unless bit i of *prepared says it is (the bits are c's).
+ * NULL when it failed.
+ */
+static PGresult *prepared_query(PGconn *c, unsigned *prepared, char kind,
+                                int i, const char *sql, const struct params *p)
+{
+	char name[8];
+	PGresult *r;
+	snprintf(name, sizeof(name), "%c%d", kind, i);
+	if (!(*prepared & (1u << i))) {
+		if (!(r = result_ok(PQprepare(c, name, sql, 0, NULL))))
+			return NULL;
+		PQclear(r);
+		*prepared |= 1u << i;
+	}
+	return result_ok(PQexecPrepared(c, name, p ? p->n : 0, p ? p->v : NULL,
+	                                NULL, NULL, 0));
+}
+
 /* The writer's statement w with parameters p; NULL when it failed. */
 static PGresult *wquery(struct pg_store *st, enum wstmt w,
                         const struct params *p)
 {
-	char name[8];
-	PGresult *r;
-	snprintf(name, sizeof(name), "w%d", (int)w);
-	if (!(st->wprepared & (1u << w))) {
-		if (!(r = result_ok(PQprepare(st->wc, name, wstmt_sql[w], 0, NULL))))
-			return NULL;
-		PQclear(r);
-		st->wprepared |= 1u << w;
-	}
-	return result_ok(PQexecPrepared(st->wc, name, p->n, p->v, NULL, NULL, 0));
+	return prepared_query(st->wc, &st->wprepared, 'w', (int)w, wstmt_sql[w], p);
 }
 
 /*
@@ -648,8 +732,11 @@ static void make_node_id(char *buf, size_t len)
 static void pg_free(struct pg_store *st)
 {
 	PQfinish(st->wc);
-	PQfinish(st->rc);
-	pthread_mutex_destroy(&st->rlock);
+	for (int i = 0; st->pool && i < st->pool_size; i++)
+		PQfinish(st->pool[i].c);
+	free(st->pool);
+	pthread_mutex_destroy(&st->plock);
+	pthread_cond_destroy(&st->pcond);
 	pthread_mutex_destroy(&st->renew_lock);
 	pthread_cond_destroy(&st->renew_cond);
 	free(st->url);
@@ -660,6 +747,7 @@ struct hkd_store *hkd_store_pg_open(const struct hkd_store_options *o,
                                     char *err, size_t errlen)
 {
 	struct pg_store *st = calloc(1, sizeof(*st));
+	pthread_condattr_t ca;
 	if (!st || !(st->url = strdup(o->url))) {
 		free(st);
 		hkd_set_err(err, errlen, "out of memory");
@@ -670,12 +758,25 @@ struct hkd_store *hkd_store_pg_open(const struct hkd_store_options *o,
 	st->opt = *o;
 	st->lease_ms = o->lease_ms > 0 ? o->lease_ms : LEASE_DEFAULT_MS;
 	make_node_id(st->node, sizeof(st->node));
-	pthread_mutex_init(&st->rlock, NULL);
+	st->pool_size = o->pool_size <= 0         ? POOL_DEFAULT
+	                : o->pool_size > POOL_MAX ? POOL_MAX
+	                                          : o->pool_size;
+	st->pool_wait_ms = o->pool_wait_ms > 0 ? o->pool_wait_ms
+	                                       : POOL_WAIT_DEFAULT_MS;
+	st->pool = calloc((size_t)st->pool_size, sizeof(*st->pool));
+	pthread_mutex_init(&st->plock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&st->pcond, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&st->renew_lock, NULL);
 	pthread_cond_init(&st->renew_cond, NULL);
+	if (!st->pool) {
+		hkd_set_err(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (!(st->wc = pg_connect(st->url, err, errlen)) ||
-	    migrate(st->wc, err, errlen) != 0 ||
-	    !(st->rc = pg_connect(st->url, err, errlen)))
+	    migrate(st->wc, err, errlen) != 0)
 		goto fail;
 	st->w.backend = st;
 	st->w.run_batch = run_batch;
@@ -690,10 +791,12 @@ struct hkd_store *hkd_store_pg_open(const struct hkd_store_options *o,
 	}
 	st->renew_started = 1;
 	{
-		char lease[24];
+		char lease[24], pool[16];
 		snprintf(lease, sizeof(lease), "%lld", (long long)(st->lease_ms / 1000));
+		snprintf(pool, sizeof(pool), "%d", st->pool_size);
 		hkd_log_kv(HOOKD_LOG_INFO, "store", "backend", "postgresql", "node",
-		           st->node, "lease_seconds", lease, NULL);
+		           st->node, "lease_seconds", lease, "pool_size", pool,
+		           NULL);
 	}
 	return &st->base;
 fail:
@@ -718,12 +821,6 @@ static void pg_close(struct hkd_store *base)
 /* --- writes ---------------------------------------------------------- */
 
 /* --- reading deliveries back ----------------------------------------- */
-
-/* Columns: d.id, d.target, d.attempts, d.base, d.schedule, d.next_at,
- * e.id, e.type, e.source, e.timestamp, e.body */
-#define STORED_COLUMNS                                                        \
-	"d.id, d.target, d.attempts, d.base, d.schedule, d.next_at, "          \
-	"e.id, e.type, e.source, e.\"timestamp\", e.body "
 
 /* Fill d from row i of STORED_COLUMNS; 0, or -1 (out of memory). */
 static int stored_from_row(const PGresult *r, int i,
@@ -752,50 +849,137 @@ static int stored_from_row(const PGresult *r, int i,
 	return 0;
 }
 
-/* A read on the readers' connection (reconnecting when it broke); NULL
- * when it failed. Call with rlock held. */
-static PGresult *read_query(struct pg_store *st, const char *sql,
-                            const struct params *p)
+/* --- the readers' pool ------------------------------------------------ */
+
+/* Give back a connection pool_get lent; one that broke is dropped (the
+ * next borrower of its slot opens a new one). */
+static void pool_put(struct pg_store *st, struct rconn *rc)
 {
-	char err[256];
-	PGresult *r;
-	if (ensure_conn(st->url, &st->rc, err, sizeof(err)) != 0)
+	if (rc->c && PQstatus(rc->c) != CONNECTION_OK) {
+		PQfinish(rc->c);
+		rc->c = NULL;
+		rc->prepared = 0;
+	}
+	pthread_mutex_lock(&st->plock);
+	rc->busy = 0;
+	pthread_cond_signal(&st->pcond);
+	pthread_mutex_unlock(&st->plock);
+}
+
+/*
+ * Borrow a pooled connection, connected: a free open one first, else a
+ * free slot, which is connected now. Waits at most pool_wait_ms for one to
+ * come free. NULL, with why in err, when none did or the connection
+ * attempt failed. Give it back with pool_put.
+ */
+static struct rconn *pool_get(struct pg_store *st, char *err, size_t errlen)
+{
+	struct rconn *rc = NULL;
+	struct timespec ts;
+	int timed_out = 0;
+
+	hkd_deadline(CLOCK_MONOTONIC, st->pool_wait_ms, &ts);
+	pthread_mutex_lock(&st->plock);
+	for (;;) {
+		for (int i = 0; i < st->pool_size; i++) {
+			struct rconn *c = &st->pool[i];
+			if (!c->busy && (!rc || (c->c && !rc->c)))
+				rc = c;
+		}
+		if (rc || timed_out)
+			break;
+		timed_out = pthread_cond_timedwait(&st->pcond, &st->plock, &ts) ==
+		            ETIMEDOUT;
+	}
+	if (rc)
+		rc->busy = 1;
+	pthread_mutex_unlock(&st->plock);
+	if (!rc) {
+		hkd_set_err(err, errlen,
+		            "no PostgreSQL connection came free within %lld ms (storage.pool_size = %d)",
+		            (long long)st->pool_wait_ms, st->pool_size);
 		return NULL;
-	r = query(st->rc, sql, p);
-	if (!r && PQstatus(st->rc) != CONNECTION_OK &&
-	    ensure_conn(st->url, &st->rc, err, sizeof(err)) == 0)
-		r = query(st->rc, sql, p); /* the server restarted meanwhile */
+	}
+	if (!rc->c || PQstatus(rc->c) != CONNECTION_OK) {
+		rc->prepared = 0;
+		if (ensure_conn(st->url, &rc->c, err, errlen) != 0) {
+			pool_put(st, rc);
+			return NULL;
+		}
+	}
+	return rc;
+}
+
+/* Run the readers' statement s on rc; NULL when it failed. */
+static PGresult *rc_query(struct rconn *rc, enum rstmt s,
+                          const struct params *p)
+{
+	return prepared_query(rc->c, &rc->prepared, 'r', (int)s, rstmt_sql[s], p);
+}
+
+/*
+ * The readers' statement s on rc, once more on a new connection when rc
+ * turned out broken (the server restarted since its last use). NULL when
+ * it failed, with why in err.
+ */
+static PGresult *read_query(struct pg_store *st, struct rconn *rc,
+                            enum rstmt s, const struct params *p, char *err,
+                            size_t errlen)
+{
+	PGresult *r = rc_query(rc, s, p);
+	if (!r && PQstatus(rc->c) != CONNECTION_OK) {
+		rc->prepared = 0;
+		if (ensure_conn(st->url, &rc->c, err, errlen) != 0)
+			return NULL;
+		r = rc_query(rc, s, p);
+	}
+	if (!r) {
+		hkd_set_err(err, errlen, "%s", conn_err(rc->c));
+		chomp(err);
+	}
 	return r;
+}
+
+/*
+ * Borrow a connection and run s on it: its rows, or NULL (why in err).
+ * *rcp is the connection to give back with pool_put, NULL when none was
+ * lent.
+ */
+static PGresult *read_rows(struct pg_store *st, struct rconn **rcp,
+                           enum rstmt s, const struct params *p, char *err,
+                           size_t errlen)
+{
+	if (!(*rcp = pool_get(st, err, errlen)))
+		return NULL;
+	return read_query(st, *rcp, s, p, err, errlen);
 }
 
 static int pg_recover(struct hkd_store *base, hkd_store_visit_fn visit,
                       void *arg)
 {
 	struct pg_store *st = (struct pg_store *)base;
+	struct rconn *rc;
+	char err[256] = "";
 	PGresult *r;
-	int rc = 0;
-	pthread_mutex_lock(&st->rlock);
-	r = read_query(st,
-	               "SELECT " STORED_COLUMNS "FROM deliveries d "
-	               "JOIN events e ON e.seq = d.event_seq "
-	               "WHERE d.state IN (0, 1) ORDER BY d.next_at, d.seq",
-	               NULL);
+	int res = 0;
+	r = read_rows(st, &rc, R_RECOVER, NULL, err, sizeof(err));
 	for (int i = 0; r && i < PQntuples(r); i++) {
 		struct hkd_stored_delivery d;
 		if (stored_from_row(r, i, &d) != 0) {
-			rc = -1;
+			res = -1;
 			break;
 		}
 		visit(arg, &d);
 	}
 	if (!r) {
-		rc = -1;
+		res = -1;
 		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail", "recovery failed",
-		           "reason", conn_err(st->rc), NULL);
+		           "reason", err, NULL);
 	}
 	PQclear(r);
-	pthread_mutex_unlock(&st->rlock);
-	return rc;
+	if (rc)
+		pool_put(st, rc);
+	return res;
 }
 
 /* --- leases ------------------------------------------------------------ */
@@ -962,12 +1146,6 @@ static int job_replay(void *backend, void *argp, char *err, size_t errlen)
 
 /* --- the log API ----------------------------------------------------- */
 
-/* Columns: d.seq, d.id, e.id, e.type, d.target, d.state, d.attempts,
- * d.next_at, d.last_outcome, d.last_reason, d.created_at, d.updated_at */
-#define DELIVERY_COLUMNS                                                      \
-	"d.seq, d.id, e.id, e.type, d.target, d.state, d.attempts, d.next_at, "  \
-	"d.last_outcome, d.last_reason, d.created_at, d.updated_at "
-
 static json_t *text_or_null(const PGresult *r, int i, int c)
 {
 	return PQgetisnull(r, i, c) ? json_null() : json_string(val(r, i, c));
@@ -996,17 +1174,16 @@ static json_t *delivery_from_row(const PGresult *r, int i, int c)
 	return o;
 }
 
-/* The attempts of delivery dseq, oldest first. Call with rlock held. */
-static json_t *attempts_of(struct pg_store *st, const char *dseq)
+/* The attempts of delivery dseq, oldest first, read on rc (borrowed). */
+static json_t *attempts_of(struct pg_store *st, struct rconn *rc,
+                           const char *dseq)
 {
 	struct params p = {.n = 0};
 	json_t *arr = json_array();
+	char err[256];
 	PGresult *r;
 	p_str(&p, dseq);
-	r = read_query(st,
-	               "SELECT number, started_at, duration_us, outcome, detail "
-	               "FROM attempts WHERE delivery_seq = $1 ORDER BY seq",
-	               &p);
+	r = read_query(st, rc, R_ATTEMPTS, &p, err, sizeof(err));
 	for (int i = 0; r && i < PQntuples(r); i++) {
 		json_t *a = json_object();
 		json_object_set_new(a, "attempt", json_integer(val_int(r, i, 0)));
@@ -1027,15 +1204,12 @@ static json_t *pg_event_json(struct hkd_store *base, const char *id)
 	struct params p = {.n = 0};
 	json_t *ev = NULL, *dels;
 	json_error_t jerr;
+	struct rconn *rc;
+	char err[256];
 	PGresult *r;
 
-	pthread_mutex_lock(&st->rlock);
 	p_str(&p, id);
-	r = read_query(st,
-	               "SELECT e.body, " DELIVERY_COLUMNS "FROM events e "
-	               "LEFT JOIN deliveries d ON d.event_seq = e.seq "
-	               "WHERE e.id = $1 ORDER BY d.seq",
-	               &p);
+	r = read_rows(st, &rc, R_EVENT, &p, err, sizeof(err));
 	if (!r || PQntuples(r) == 0 || !(ev = json_loads(val(r, 0, 0), 0, &jerr)))
 		goto out;
 	dels = json_array();
@@ -1045,12 +1219,14 @@ static json_t *pg_event_json(struct hkd_store *base, const char *id)
 		if (PQgetisnull(r, i, 1))
 			continue; /* an event without deliveries */
 		d = delivery_from_row(r, i, 1); /* after e.body */
-		json_object_set_new(d, "attempts", attempts_of(st, val(r, i, 1)));
+		json_object_set_new(d, "attempts",
+		                    attempts_of(st, rc, val(r, i, 1)));
 		json_array_append_new(dels, d);
 	}
 out:
 	PQclear(r);
-	pthread_mutex_unlock(&st->rlock);
+	if (rc)
+		pool_put(st, rc);
 	return ev;
 }
 
@@ -1061,22 +1237,17 @@ static json_t *pg_deliveries_json(struct hkd_store *base,
 	struct params p = {.n = 0};
 	json_t *out = NULL, *arr;
 	const char *last = "0";
+	struct rconn *rc;
+	char err[256];
 	PGresult *r;
 
-	pthread_mutex_lock(&st->rlock);
 	p_int(&p, f->state);
 	p_str(&p, f->target);
 	p_str(&p, f->event_id);
 	p_int(&p, f->before_seq);
 	/* One more than asked: tells whether there is a next page. */
 	p_int(&p, (int64_t)f->limit + 1);
-	r = read_query(st,
-	               "SELECT " DELIVERY_COLUMNS "FROM deliveries d JOIN events e "
-	               "ON e.seq = d.event_seq WHERE ($1::integer < 0 OR d.state = $1) "
-	               "AND ($2::text IS NULL OR d.target = $2) "
-	               "AND ($3::text IS NULL OR e.id = $3) "
-	               "AND ($4::bigint = 0 OR d.seq < $4) ORDER BY d.seq DESC LIMIT $5",
-	               &p);
+	r = read_rows(st, &rc, R_DELIVERIES, &p, err, sizeof(err));
 	if (!r)
 		goto out;
 	out = json_object();
@@ -1094,7 +1265,8 @@ static json_t *pg_deliveries_json(struct hkd_store *base,
 		json_object_set_new(out, "nextCursor", json_null());
 out:
 	PQclear(r);
-	pthread_mutex_unlock(&st->rlock);
+	if (rc)
+		pool_put(st, rc);
 	return out;
 }
 
@@ -1102,13 +1274,14 @@ static long long pg_dead_count(struct hkd_store *base)
 {
 	struct pg_store *st = (struct pg_store *)base;
 	long long n = -1;
-	PGresult *r;
-	pthread_mutex_lock(&st->rlock);
-	r = read_query(st, "SELECT count(*) FROM deliveries WHERE state = 3", NULL);
+	struct rconn *rc;
+	char err[256];
+	PGresult *r = read_rows(st, &rc, R_DEAD_COUNT, NULL, err, sizeof(err));
 	if (r)
 		n = val_int(r, 0, 0);
 	PQclear(r);
-	pthread_mutex_unlock(&st->rlock);
+	if (rc)
+		pool_put(st, rc);
 	return n;
 }
 
@@ -1145,10 +1318,10 @@ static int pg_sub_load(struct hkd_store *base,
                        void (*visit)(void *arg, const json_t *doc), void *arg)
 {
 	struct pg_store *st = (struct pg_store *)base;
-	PGresult *r;
-	int rc = -1;
-	pthread_mutex_lock(&st->rlock);
-	r = read_query(st, "SELECT body FROM subscriptions ORDER BY seq", NULL);
+	struct rconn *rc;
+	char err[256];
+	PGresult *r = read_rows(st, &rc, R_SUBS, NULL, err, sizeof(err));
+	int res = -1;
 	for (int i = 0; r && i < PQntuples(r); i++) {
 		json_error_t jerr;
 		json_t *doc = json_loads(val(r, i, 0), 0, &jerr);
@@ -1157,10 +1330,11 @@ static int pg_sub_load(struct hkd_store *base,
 		json_decref(doc);
 	}
 	if (r)
-		rc = 0;
+		res = 0;
 	PQclear(r);
-	pthread_mutex_unlock(&st->rlock);
-	return rc;
+	if (rc)
+		pool_put(st, rc);
+	return res;
 }
 
 static const struct hkd_store_ops pg_ops = {

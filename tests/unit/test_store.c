@@ -64,8 +64,9 @@ static void pg_exec(const char *sql)
 	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "connect %s: %s", pg_base,
 	              PQerrorMessage(c));
 	r = PQexec(c, sql);
-	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql,
-	              PQerrorMessage(c));
+	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK ||
+	                  PQresultStatus(r) == PGRES_TUPLES_OK,
+	              "%s: %s", sql, PQerrorMessage(c));
 	PQclear(r);
 	PQfinish(c);
 }
@@ -1760,6 +1761,119 @@ START_TEST(test_shared_subscriptions)
 }
 END_TEST
 
+/* A reader that holds one of the pool's connections: hkd_store_sub_load
+ * calls its visitor with the connection lent, and the visitor waits. */
+struct holder {
+	struct hkd_store *st;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int holding, release, left; /* left: the visitor returned */
+	pthread_t thread;
+};
+
+/* hkd_store_sub_load's visitor: say it holds, wait (bounded) to let go. */
+static void hold_visit(void *arg, const json_t *doc)
+{
+	struct holder *h = arg;
+	struct timespec ts;
+	(void)doc;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += WAIT_MS / 1000;
+	pthread_mutex_lock(&h->lock);
+	h->holding = 1;
+	pthread_cond_broadcast(&h->cond);
+	while (!h->release)
+		if (pthread_cond_timedwait(&h->cond, &h->lock, &ts) != 0)
+			break;
+	h->left = 1;
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void *hold_main(void *arg)
+{
+	struct holder *h = arg;
+	hkd_store_sub_load(h->st, hold_visit, h);
+	return NULL;
+}
+
+/* Start a holder on st (which has a subscription stored) and wait until
+ * it holds its connection. */
+static void hold_start(struct holder *h, struct hkd_store *st)
+{
+	int64_t t0 = mono_ms();
+	memset(h, 0, sizeof(*h));
+	h->st = st;
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->cond, NULL);
+	ck_assert_int_eq(pthread_create(&h->thread, NULL, hold_main, h), 0);
+	pthread_mutex_lock(&h->lock);
+	while (!h->holding && mono_ms() - t0 < WAIT_MS) {
+		pthread_mutex_unlock(&h->lock);
+		sleep_ms(10);
+		pthread_mutex_lock(&h->lock);
+	}
+	ck_assert_msg(h->holding, "the holder never got a connection");
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void hold_stop(struct holder *h)
+{
+	pthread_mutex_lock(&h->lock);
+	h->release = 1;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	pthread_join(h->thread, NULL);
+	pthread_mutex_destroy(&h->lock);
+	pthread_cond_destroy(&h->cond);
+}
+
+START_TEST(test_shared_pool)
+{
+	const char *url = pg_case_url();
+	struct hkd_store_options o = options(url);
+	struct hkd_delivery_filter f = {.state = -1, .limit = 10};
+	json_t *doc = json_pack("{s:s}", "id", "sub_p");
+	struct hkd_store *st;
+	struct holder h;
+	int64_t t0;
+
+	/* Two connections: a read runs while another holds one. */
+	o.pool_size = 2;
+	o.pool_wait_ms = 300;
+	st = open_with(&o);
+	ck_assert_int_eq(hkd_store_sub_save(st, "sub_p", doc), HKD_STORE_OK);
+	hold_start(&h, st);
+	ck_assert_int_eq(hkd_store_dead_count(st), 0);
+	pthread_mutex_lock(&h.lock);
+	ck_assert_msg(!h.left, "the read waited for the other one to end");
+	pthread_mutex_unlock(&h.lock);
+	hold_stop(&h);
+	hkd_store_close(st);
+
+	/* One connection, held: a read gives up after pool_wait_ms, as
+	 * when the database is unreachable, and reads again once it is back. */
+	o.pool_size = 1;
+	st = open_with(&o);
+	hold_start(&h, st);
+	t0 = mono_ms();
+	ck_assert_int_eq(hkd_store_dead_count(st), -1);
+	ck_assert_ptr_null(hkd_store_deliveries_json(st, &f));
+	ck_assert_int_lt(mono_ms() - t0, WAIT_MS);
+	hold_stop(&h);
+	ck_assert_int_eq(hkd_store_dead_count(st), 0);
+
+	/* Connections the server closed are opened again on their next use. */
+#ifdef HKD_HAVE_PQ
+	pg_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+	        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+	        "AND backend_type = 'client backend'");
+	ck_assert_int_eq(hkd_store_dead_count(st), 0);
+#endif
+	json_decref(doc);
+	hkd_store_close(st);
+}
+END_TEST
+
 /* ---- runner ----------------------------------------------------------- */
 
 static Suite *store_suite(void)
@@ -1793,6 +1907,7 @@ static Suite *store_suite(void)
 		tcase_add_test(shared, test_shared_claims);
 		tcase_add_test(shared, test_shared_lease_expiry);
 		tcase_add_test(shared, test_shared_subscriptions);
+		tcase_add_test(shared, test_shared_pool);
 		suite_add_tcase(s, shared);
 	}
 
