@@ -114,6 +114,7 @@ struct hkd_event_rec *hkd_event_rec_new(const char *id, const char *type,
 		return NULL;
 	}
 	ev->json_len = strlen(json);
+	atomic_init(&ev->tree, NULL);
 	return ev;
 }
 
@@ -121,12 +122,64 @@ void hkd_event_rec_unref(struct hkd_event_rec *ev)
 {
 	if (!ev || atomic_fetch_sub(&ev->refs, 1) != 1)
 		return;
+	json_decref(atomic_load(&ev->tree));
 	free(ev->id);
 	free(ev->type);
 	free(ev->source);
 	free(ev->timestamp);
 	free(ev->json);
 	free(ev);
+}
+
+/*
+ * Locks for the first parse of an event's tree, picked by the record's
+ * address: the deliveries of one event racing to render wait for one
+ * parse instead of each making its own, and a lock per record would cost
+ * every queued event its size.
+ */
+#define TREE_LOCKS 8
+static pthread_mutex_t tree_locks[TREE_LOCKS] = {
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+};
+
+const json_t *hkd_event_rec_tree(struct hkd_event_rec *ev, json_error_t *jerr)
+{
+	pthread_mutex_t *lock;
+	json_t *tree = atomic_load_explicit(&ev->tree, memory_order_acquire);
+
+	if (tree)
+		return tree;
+	lock = &tree_locks[((uintptr_t)ev / sizeof(*ev)) % TREE_LOCKS];
+	pthread_mutex_lock(lock);
+	tree = atomic_load_explicit(&ev->tree, memory_order_relaxed);
+	if (!tree) {
+		tree = json_loadb(ev->json, ev->json_len, 0, jerr);
+		/* Release: a reader that sees the pointer sees the whole tree. */
+		if (tree)
+			atomic_store_explicit(&ev->tree, tree, memory_order_release);
+	}
+	pthread_mutex_unlock(lock);
+	return tree;
+}
+
+/* The event of the plugin call this thread is making (see enter/leave). */
+static _Thread_local struct hkd_event_rec *attempt_event;
+
+void hkd_event_rec_enter(struct hkd_event_rec *ev) { attempt_event = ev; }
+
+void hkd_event_rec_leave(void) { attempt_event = NULL; }
+
+struct hkd_event_rec *hkd_event_rec_of(const struct hookd_event *ev)
+{
+	struct hkd_event_rec *rec = attempt_event;
+
+	/* The envelope's own text, not a copy: the plugin's event is ours. */
+	if (!rec || !ev || ev->json != rec->json || ev->json_len != rec->json_len)
+		return NULL;
+	return rec;
 }
 
 /* Room worth a claim: a batch, not one delivery at a time under load. */
@@ -484,6 +537,7 @@ static void start_attempt(struct delivery *d, struct target_q *t)
 	const struct hookd_plugin *desc = NULL;
 	struct hookd_result res;
 	struct hookd_event ev;
+	struct hkd_event_rec *rec;
 	void *state = NULL;
 	enum hookd_status st;
 
@@ -539,9 +593,20 @@ static void start_attempt(struct delivery *d, struct target_q *t)
 	ev.deadline_ms = hkd_now_ms() + ATTEMPT_DEADLINE_MS;
 	ev.target = d->target;
 	ev.delivery_id = d->id;
-	if (desc->dispatch_async && desc->dispatch_async(state, &ev, a) == 0)
-		return; /* the plugin calls hookd_host.complete */
+	/* Our own reference for the call: dispatch_async may complete the
+	 * attempt, and another worker free d, before it returns. */
+	rec = d->event;
+	atomic_fetch_add(&rec->refs, 1);
+	hkd_event_rec_enter(rec);
+	if (desc->dispatch_async && desc->dispatch_async(state, &ev, a) == 0) {
+		/* the plugin calls hookd_host.complete */
+		hkd_event_rec_leave();
+		hkd_event_rec_unref(rec);
+		return;
+	}
 	st = desc->dispatch(state, &ev, &res);
+	hkd_event_rec_leave();
+	hkd_event_rec_unref(rec);
 	complete_attempt(a, st, &res);
 }
 

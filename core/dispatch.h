@@ -13,10 +13,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "hookd/plugin.h"
 #include "runtime.h"
 
-/* An accepted event, shared (refcounted) by its deliveries. Immutable. */
+/*
+ * An accepted event, shared (refcounted) by its deliveries and their
+ * threads. Immutable, but for `tree`: the envelope parsed on first use
+ * (hkd_event_rec_tree), written once, then read by any thread.
+ */
 struct hkd_event_rec {
 	atomic_int refs;
 	char *id;
@@ -25,6 +31,7 @@ struct hkd_event_rec {
 	char *timestamp;
 	char *json; /* the envelope */
 	size_t json_len;
+	_Atomic(json_t *) tree; /* json parsed, or NULL not yet; owned */
 };
 
 /* Copies every string; one reference. NULL when memory runs out. */
@@ -33,6 +40,34 @@ struct hkd_event_rec *hkd_event_rec_new(const char *id, const char *type,
                                         const char *timestamp,
                                         const char *json);
 void hkd_event_rec_unref(struct hkd_event_rec *ev);
+
+/*
+ * The envelope of ev as a jansson tree, parsed by the first call and kept
+ * with ev: every delivery of the event (every template of every attempt,
+ * on any thread) shares it. Borrowed, valid while a reference on ev is
+ * held, and read-only: nothing may change it, not even its reference
+ * count (a reader needs no lock because nobody writes). NULL with
+ * jansson's error in jerr (may be NULL) when the envelope does not parse;
+ * the next call tries again.
+ */
+const json_t *hkd_event_rec_tree(struct hkd_event_rec *ev, json_error_t *jerr);
+
+/*
+ * The record behind a struct hookd_event a plugin passes back to the host
+ * (hookd_host.render): ev's record when ev carries the envelope of the
+ * attempt this thread runs (see hkd_event_rec_enter), else NULL — a
+ * plugin's own copy of the envelope, or a call from a plugin's thread.
+ * Borrowed: valid until the attempt's plugin call returns.
+ */
+struct hkd_event_rec *hkd_event_rec_of(const struct hookd_event *ev);
+
+/*
+ * Mark ev (borrowed; the caller holds a reference) as the event of the
+ * plugin call this thread is about to make, until hkd_event_rec_leave.
+ * The dispatcher does this around dispatch() and dispatch_async().
+ */
+void hkd_event_rec_enter(struct hkd_event_rec *ev);
+void hkd_event_rec_leave(void);
 
 /* A delivery read back from the store (recovery, replay). */
 struct hkd_stored_delivery {

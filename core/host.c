@@ -1,6 +1,7 @@
 /*
  * Services for plugins. Everything here may be called from any thread:
- * settings are read-only after start-up and the renderer keeps no state.
+ * settings are read-only after start-up and the renderer only reads the
+ * event trees it shares with other threads (see hkd_event_rec_tree).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -130,13 +131,23 @@ static int host_config_item(const struct hookd_config *cfg, const char *key,
 	return 0;
 }
 
+/*
+ * hookd_host.render. A template without "{{" names nothing of the event
+ * and is copied without a look at it. Otherwise the template reads the
+ * event's tree: the one its record shares between every render of every
+ * delivery when event is the dispatcher's (hkd_event_rec_of), else a tree
+ * parsed for this call — a plugin rendering a copy of its event, or from
+ * its own thread, pays a parse as it always did.
+ */
 static char *host_render(const char *tmpl, const struct hookd_event *event,
                          enum hookd_render_mode mode, char *errbuf,
                          size_t errlen)
 {
 	char scratch[256];
 	json_error_t jerr;
-	json_t *root = NULL;
+	struct hkd_event_rec *rec;
+	const json_t *root = NULL;
+	json_t *parsed = NULL;
 	char *out;
 	struct hkd_template_vars vars = {0, NULL};
 
@@ -148,17 +159,24 @@ static char *host_render(const char *tmpl, const struct hookd_event *event,
 		snprintf(errbuf, errlen, "render: template and event are required");
 		return NULL;
 	}
+	vars.attempt = event->attempt;
+	vars.target = event->target;
+	if (!strstr(tmpl, "{{"))
+		return hkd_template_render(tmpl, NULL, &vars, mode, errbuf, errlen);
 	if (event->json) {
-		root = json_loadb(event->json, event->json_len, 0, &jerr);
+		rec = hkd_event_rec_of(event);
+		if (rec)
+			root = hkd_event_rec_tree(rec, &jerr);
+		else
+			root = parsed = json_loadb(event->json, event->json_len, 0,
+			                           &jerr);
 		if (!root) {
 			snprintf(errbuf, errlen, "render: event JSON: %s", jerr.text);
 			return NULL;
 		}
 	}
-	vars.attempt = event->attempt;
-	vars.target = event->target;
 	out = hkd_template_render(tmpl, root, &vars, mode, errbuf, errlen);
-	json_decref(root);
+	json_decref(parsed);
 	return out;
 }
 

@@ -14,7 +14,9 @@ struct hkd_template_vars {
 
 /*
  * Expand tmpl against envelope (an object {id,type,timestamp,source,data};
- * borrowed). Syntax, as documented in include/hookd/plugin.h (render):
+ * borrowed and only read — not even its reference counts change — so
+ * several threads may render against one envelope at once). Syntax, as
+ * documented in include/hookd/plugin.h (render):
  *   {{name}} for id, type, source, timestamp, attempt, target, data
  *   {{data.a.b}} dotted path, {{/data/a}} JSON pointer, optional " | default"
  *   "\{{" is a literal "{{"; whitespace inside the braces is ignored.
