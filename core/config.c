@@ -48,7 +48,7 @@ static const char *const server_keys[] = {
 	NULL};
 static const char *const storage_keys[] = {
 	"url", "synchronous", "max_size", "keep_succeeded", "keep_dead",
-	"purge_interval", "lease", "pool_size", NULL};
+	"purge_interval", "lease", "pool_size", "poll_interval", NULL};
 static const char *const subscriptions_keys[] = {
 	"allow_targets", "concurrency", "disable_after", "secret_grace",
 	"timeout", NULL};
@@ -441,6 +441,9 @@ static void load_storage(struct loader *ld, const config_setting_t *g,
 	v = c->storage_pool_size;
 	if (get_int(ld, g, "pool_size", 1, 64, &v) == 0)
 		c->storage_pool_size = (int)v;
+	v = c->storage_poll_interval;
+	if (get_int(ld, g, "poll_interval", 1, 3600, &v) == 0)
+		c->storage_poll_interval = v;
 }
 
 static void load_subscriptions(struct loader *ld, const config_setting_t *g,
@@ -849,6 +852,7 @@ static void set_defaults(struct hkd_config *c)
 	c->purge_interval = 60;
 	c->storage_lease = 30;
 	c->storage_pool_size = 4;
+	c->storage_poll_interval = 2;
 	c->sub_concurrency = 2;
 	c->sub_disable_after = 5 * 86400;
 	c->sub_secret_grace = 86400;

@@ -106,6 +106,8 @@ struct hkd_config {
 	int64_t purge_interval;    /* seconds */
 	int64_t storage_lease;     /* seconds a node's claim holds (shared store) */
 	int storage_pool_size;     /* PostgreSQL: connections for reads */
+	int64_t storage_poll_interval; /* seconds between looks for what other
+	                                  nodes did (shared store) */
 	char *plugin_dir;
 	int workers;
 	size_t queue_size;

@@ -92,8 +92,11 @@ static struct {
 	int parked;          /* the store may hold parked deliveries */
 	uint64_t park_gen;   /* counts parkings: a claim's answer may be stale */
 	int64_t parked_due;  /* wall ms: the earliest is due then (a hint) */
+	int64_t poll_ms;     /* shared store: claim at least this often */
+	int64_t next_poll;   /* wall ms: the next claim of a shared store */
 	uint64_t claimed;
-} D = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+} D = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+       .poll_ms = CLAIM_POLL_MS};
 
 struct hkd_event_rec *hkd_event_rec_new(const char *id, const char *type,
                                         const char *source,
@@ -792,9 +795,10 @@ static void *claimer_main(void *arg)
 		int rc;
 
 		/* Other nodes park deliveries too, and one that dies leaves its
-		 * leased ones behind: a shared store is polled every
-		 * CLAIM_POLL_MS, parked hint or not. */
-		if (!D.parked && hkd_store_is_shared(D.store)) {
+		 * leased ones behind: a shared store is polled every poll_ms,
+		 * parked hint or not (their news, hkd_dispatch_parked, wakes
+		 * the claimer sooner). */
+		if (!D.parked && hkd_store_is_shared(D.store) && now >= D.next_poll) {
 			D.parked = 1;
 			D.parked_due = now;
 		}
@@ -803,8 +807,9 @@ static void *claimer_main(void *arg)
 			int64_t wait = CLAIM_POLL_MS;
 			if (D.parked && room >= claim_min() && D.parked_due - now < wait)
 				wait = D.parked_due - now;
-			if (!D.parked)
-				wait = 60 * 1000; /* until hkd_dispatch_parked */
+			if (!D.parked) /* until hkd_dispatch_parked, or the poll */
+				wait = hkd_store_is_shared(D.store) ? D.next_poll - now
+				                                    : 60 * 1000;
 			hkd_deadline(CLOCK_MONOTONIC, wait, &ts);
 			pthread_cond_timedwait(&D.claim_cond, &D.lock, &ts);
 			/* Parked deliveries may have come due meanwhile (the hint
@@ -815,6 +820,7 @@ static void *claimer_main(void *arg)
 		}
 		D.live += room; /* reserved for what the claim brings */
 		gen = D.park_gen;
+		D.next_poll = now + D.poll_ms;
 		pthread_mutex_unlock(&D.lock);
 		rc = hkd_store_claim(D.store, room, claim_visit, &used, &claimed,
 		                     &next_at);
@@ -836,6 +842,13 @@ static void *claimer_main(void *arg)
 	}
 	pthread_mutex_unlock(&D.lock);
 	return NULL;
+}
+
+void hkd_dispatch_set_poll(int64_t ms)
+{
+	pthread_mutex_lock(&D.lock);
+	D.poll_ms = ms;
+	pthread_mutex_unlock(&D.lock);
 }
 
 void hkd_dispatch_parked(void)

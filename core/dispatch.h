@@ -137,6 +137,9 @@ int hkd_dispatch_reserve(size_t n);
 
 /* Parked deliveries were stored: the claimer takes them when there is room. */
 void hkd_dispatch_parked(void);
+/* With a shared store, claim at least every ms (other nodes' parkings and
+ * expired leases); 1 s unless set. */
+void hkd_dispatch_set_poll(int64_t ms);
 void hkd_dispatch_unreserve(size_t n);
 
 /*

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,6 +256,41 @@ static void reload(const struct options *o)
 	hkd_diag_release(&d);
 }
 
+/*
+ * The news of a shared store's other nodes, passed on only while dispatch
+ * and subscriptions run: `on` under `lock`, which the listener holds while
+ * it passes one on.
+ */
+static struct {
+	pthread_mutex_t lock;
+	int on;
+} news = {PTHREAD_MUTEX_INITIALIZER, 0};
+
+/* The store's news (on its listener thread): claim or reload now rather
+ * than at the next poll. Neither call waits. */
+static void on_store_news(void *arg, enum hkd_store_news what)
+{
+	(void)arg;
+	pthread_mutex_lock(&news.lock);
+	if (news.on && what == HKD_STORE_NEWS_WORK)
+		hkd_dispatch_parked();
+	else if (news.on && what == HKD_STORE_NEWS_SUBS)
+		hkd_subs_changed();
+	pthread_mutex_unlock(&news.lock);
+}
+
+/* Start (then act once on whatever came before) or stop passing news on. */
+static void news_follow(struct hkd_store *st, int on)
+{
+	pthread_mutex_lock(&news.lock);
+	news.on = on;
+	pthread_mutex_unlock(&news.lock);
+	if (on && hkd_store_is_shared(st)) {
+		on_store_news(NULL, HKD_STORE_NEWS_WORK);
+		on_store_news(NULL, HKD_STORE_NEWS_SUBS);
+	}
+}
+
 static struct hkd_store *open_store(const struct hkd_config *cfg)
 {
 	struct hkd_store_options so;
@@ -269,6 +305,7 @@ static struct hkd_store *open_store(const struct hkd_config *cfg)
 	so.purge_interval_ms = cfg->purge_interval * 1000;
 	so.lease_ms = cfg->storage_lease * 1000;
 	so.pool_size = cfg->storage_pool_size;
+	so.news = on_store_news;
 	st = hkd_store_open(&so, err, sizeof(err));
 	if (!st)
 		hkd_log_kv(HOOKD_LOG_ERROR, "store", "url", cfg->storage_url,
@@ -459,6 +496,7 @@ int main(int argc, char **argv)
 	}
 	hkd_runtime_install(rt);
 	hkd_dispatch_set_store(store);
+	hkd_dispatch_set_poll(rt->cfg->storage_poll_interval * 1000);
 	crash_guard_install(rt->cfg->storage_url);
 	crash_report_load();
 	if (hkd_dispatch_start(rt->cfg->queue_size, rt->cfg->workers) != 0 ||
@@ -470,6 +508,7 @@ int main(int argc, char **argv)
 		curl_global_cleanup();
 		return 1;
 	}
+	news_follow(store, 1);
 	{
 		char workers[16];
 		snprintf(workers, sizeof(workers), "%d", rt->cfg->workers);
@@ -497,6 +536,7 @@ int main(int argc, char **argv)
 	hkd_http_stop();
 	rt = hkd_runtime_current();
 	hkd_strlcpy(store_url, rt ? rt->cfg->storage_url : "", sizeof(store_url));
+	news_follow(store, 0);
 	pending = hkd_dispatch_stop((int64_t)(rt ? rt->cfg->shutdown_timeout : 10) * 1000);
 	hkd_runtime_unref(rt);
 	if (pending < 0) {

@@ -46,6 +46,13 @@ int hkd_state_parse(const char *name);
 #define HKD_STORE_CONFLICT 3   /* replay: the delivery is not dead */
 #define HKD_STORE_FAILED (-1)  /* could not write: disk full, locked, I/O */
 
+/* What the nodes of a shared store tell each other at once (polling
+ * finds it too, later). */
+enum hkd_store_news {
+	HKD_STORE_NEWS_WORK, /* deliveries became claimable */
+	HKD_STORE_NEWS_SUBS, /* subscriptions changed */
+};
+
 struct hkd_store_options {
 	const char *url;         /* "sqlite:PATH", "memory:" or "postgresql://…" */
 	const char *synchronous; /* "full" (default), "normal" or "off" */
@@ -58,6 +65,12 @@ struct hkd_store_options {
 	int pool_size;        /* PostgreSQL: connections serving reads; 0 = 4 */
 	int64_t pool_wait_ms; /* PostgreSQL: how long a read waits for one of
 	                         them before it fails; 0 = 5 s */
+	/* Shared store: called, on a thread of the store's, when another
+	 * node committed news, and whenever the store could have missed
+	 * some (it started listening again after losing its connection).
+	 * Must not wait for the store. NULL: nobody listens. */
+	void (*news)(void *arg, enum hkd_store_news what);
+	void *news_arg;
 };
 
 /* 0 when url names a backend this build has, -1 with why in err. */

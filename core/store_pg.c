@@ -15,6 +15,13 @@
  *     (store_writer.c): a batch that finds the connection gone reconnects
  *     first; while it cannot, callers hear HKD_STORE_FAILED (ingest
  *     answers 503) and queued attempt results are kept until written.
+ *   - News. A transaction that parks deliveries, releases leases or
+ *     changes subscriptions ends with NOTIFY on hookd_work or hookd_subs
+ *     (so it is heard only once committed); each node LISTENs on a
+ *     connection of its own and passes what it hears to opt.news, so the
+ *     others claim or reload at once instead of at their next poll.
+ *     Polling stays: a node that lost that connection hears nothing until
+ *     it is back, and then acts as if it had heard everything.
  *
  * Connections: `wc` belongs to the writer thread (every write, the purge
  * and the lease renewal run there, as jobs). The reads (API GETs, recovery,
@@ -25,6 +32,8 @@
  * next use; each keeps its own prepared statements.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +68,18 @@
 /* How long a read waits for a pooled connection when the options do not
  * say: as long as a connection attempt may take. */
 #define POOL_WAIT_DEFAULT_MS 5000
+/* The listener's pauses between connection attempts: doubling from the
+ * first to the last. */
+#define LISTEN_BACKOFF_MIN_MS 100
+#define LISTEN_BACKOFF_MAX_MS 5000
+
+/* The channels of the news (enum hkd_store_news), one bit each in
+ * pg_store.news. */
+static const char *const news_channel[] = {
+	[HKD_STORE_NEWS_WORK] = "hookd_work",
+	[HKD_STORE_NEWS_SUBS] = "hookd_subs",
+};
+#define NEWS_BIT(what) (1u << (what))
 
 /*
  * The writer's statements, prepared once per connection (on first use
@@ -161,6 +182,7 @@ struct pg_store {
 
 	PGconn *wc;            /* the writer thread's */
 	unsigned wprepared;    /* bit w: wstmt w is prepared on wc */
+	unsigned news;         /* the writer's: NEWS_BITs the batch will send */
 	struct hkd_writer w;
 
 	/* The readers' pool: any thread borrows with pool_get. */
@@ -169,6 +191,11 @@ struct pg_store {
 	struct rconn *pool;
 	int pool_size;
 	int64_t pool_wait_ms;
+
+	/* The listener thread (when opt.news is set); wake[1] stops it. */
+	int wake[2];
+	int listen_started;
+	pthread_t listener;
 
 	/* The lease renewal thread. */
 	pthread_mutex_t renew_lock;
@@ -485,6 +512,7 @@ static int job_put(void *backend, void *argp, char *err, size_t errlen)
 	PGresult *r;
 	int64_t now = hkd_now_ms();
 	char event_seq[24];
+	int parked = 0;
 
 	p_str(&p, a->ev->id);
 	p_str(&p, a->ev->type);
@@ -522,7 +550,11 @@ static int job_put(void *backend, void *argp, char *err, size_t errlen)
 		if (!r)
 			return stmt_fail(st, err, errlen);
 		PQclear(r);
+		if (a->d[i].parked)
+			parked = 1;
 	}
+	if (parked)
+		st->news |= NEWS_BIT(HKD_STORE_NEWS_WORK);
 	return HKD_STORE_OK;
 }
 
@@ -561,6 +593,8 @@ static int job_record(void *backend, void *argp, char *err, size_t errlen)
 	if (!(r = wquery(st, W_RECORD_ATTEMPT, &p)))
 		return stmt_fail(st, err, errlen);
 	PQclear(r);
+	if (a->release && a->state < HKD_STATE_SUCCEEDED)
+		st->news |= NEWS_BIT(HKD_STORE_NEWS_WORK); /* a parked retry */
 	return HKD_STORE_OK;
 }
 
@@ -580,6 +614,23 @@ static int job_renew(void *backend, void *argp, char *err, size_t errlen)
 }
 
 /* --- the writer's batch ---------------------------------------------- */
+
+/* NOTIFY the channels of st->news, signed with this node's id (its own
+ * listener ignores them), inside the batch's transaction: they are heard
+ * once it committed, and never when it did not. 0, or -1. */
+static int send_news(struct pg_store *st, char *err, size_t errlen)
+{
+	char sql[96];
+	for (size_t i = 0; i < HKD_ARRAY_LEN(news_channel); i++) {
+		if (!(st->news & NEWS_BIT(i)))
+			continue;
+		snprintf(sql, sizeof(sql), "NOTIFY %s, '%s'", news_channel[i],
+		         st->node);
+		if (exec_sql(st->wc, sql, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
 
 /*
  * Run the jobs of `batch` in one transaction, each in its own savepoint
@@ -622,11 +673,14 @@ static int run_batch(void *backend, struct hkd_job *batch)
 			break;
 		}
 	}
+	if (!lost && st->news && send_news(st, err, sizeof(err)) != 0)
+		lost = 1;
 	if (!lost && exec_sql(st->wc, "COMMIT", err, sizeof(err)) != 0)
 		lost = 1;
 	if (lost && PQstatus(st->wc) == CONNECTION_OK)
 		exec_sql(st->wc, "ROLLBACK", NULL, 0);
 done:
+	st->news = 0;
 	if (lost)
 		for (struct hkd_job *j = batch; j; j = j->next) {
 			j->rc = HKD_STORE_FAILED;
@@ -709,6 +763,95 @@ static void *renewer_main(void *arg)
 	return NULL;
 }
 
+/* --- news from the other nodes ---------------------------------------- */
+
+/* Wait up to ms for the socket fd to be readable (-1: none) or for a
+ * stop. 1 when stopping, else 0. */
+static int listener_wait(struct pg_store *st, int fd, int ms)
+{
+	struct pollfd p[2] = {{.fd = st->wake[0], .events = POLLIN},
+	                      {.fd = fd, .events = POLLIN}};
+	poll(p, fd >= 0 ? 2 : 1, ms);
+	return (p[0].revents & POLLIN) != 0;
+}
+
+/* A connection listening on every news channel, or NULL (why in err). */
+static PGconn *listen_connect(struct pg_store *st, char *err, size_t errlen)
+{
+	PGconn *c = pg_connect(st->url, err, errlen);
+	char sql[64];
+	for (size_t i = 0; c && i < HKD_ARRAY_LEN(news_channel); i++) {
+		snprintf(sql, sizeof(sql), "LISTEN %s", news_channel[i]);
+		if (exec_sql(c, sql, err, errlen) != 0) {
+			PQfinish(c);
+			c = NULL;
+		}
+	}
+	return c;
+}
+
+/* Hand every notification c received to opt.news, but this node's own. */
+static void pass_news(struct pg_store *st, PGconn *c)
+{
+	PGnotify *n;
+	while ((n = PQnotifies(c))) {
+		for (size_t i = 0; i < HKD_ARRAY_LEN(news_channel); i++)
+			if (strcmp(n->relname, news_channel[i]) == 0 &&
+			    strcmp(n->extra, st->node) != 0)
+				st->opt.news(st->opt.news_arg, (enum hkd_store_news)i);
+		PQfreemem(n);
+	}
+}
+
+/*
+ * The listener thread: keeps a connection LISTENing (connecting again by
+ * itself, with a growing pause) and passes what it hears on. Each time it
+ * starts listening it reports every kind of news, since some may have
+ * been sent while it was not.
+ */
+static void *listener_main(void *arg)
+{
+	struct pg_store *st = arg;
+	int backoff = LISTEN_BACKOFF_MIN_MS, was_lost = 0;
+	PGconn *c = NULL;
+	char err[256];
+
+	for (;;) {
+		if (!c) {
+			if (!(c = listen_connect(st, err, sizeof(err)))) {
+				if (!was_lost)
+					hkd_log_kv(HOOKD_LOG_WARN, "store", "detail",
+					           "not hearing from the other nodes until reconnected",
+					           "reason", err, NULL);
+				was_lost = 1;
+				if (listener_wait(st, -1, backoff))
+					break;
+				backoff = backoff * 2 < LISTEN_BACKOFF_MAX_MS
+				              ? backoff * 2
+				              : LISTEN_BACKOFF_MAX_MS;
+				continue;
+			}
+			backoff = LISTEN_BACKOFF_MIN_MS;
+			was_lost = 0;
+			for (size_t i = 0; i < HKD_ARRAY_LEN(news_channel); i++)
+				st->opt.news(st->opt.news_arg, (enum hkd_store_news)i);
+		}
+		if (listener_wait(st, PQsocket(c), -1))
+			break;
+		if (!PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK) {
+			/* Lost (pg_connect's keepalives notice a dead server). */
+			PQfinish(c);
+			c = NULL;
+			if (listener_wait(st, -1, LISTEN_BACKOFF_MIN_MS))
+				break;
+			continue;
+		}
+		pass_news(st, c);
+	}
+	PQfinish(c);
+	return NULL;
+}
+
 /* --- open and close -------------------------------------------------- */
 
 static const struct hkd_store_ops pg_ops;
@@ -735,12 +878,36 @@ static void pg_free(struct pg_store *st)
 	for (int i = 0; st->pool && i < st->pool_size; i++)
 		PQfinish(st->pool[i].c);
 	free(st->pool);
+	for (int i = 0; i < 2; i++)
+		if (st->wake[i] >= 0)
+			close(st->wake[i]);
 	pthread_mutex_destroy(&st->plock);
 	pthread_cond_destroy(&st->pcond);
 	pthread_mutex_destroy(&st->renew_lock);
 	pthread_cond_destroy(&st->renew_cond);
 	free(st->url);
 	free(st);
+}
+
+/* Stop the listener, the renewal thread and the writer (writing what is
+ * queued), those of them that run. */
+static void pg_stop_threads(struct pg_store *st)
+{
+	if (st->listen_started) {
+		ssize_t n = write(st->wake[1], "x", 1);
+		(void)n;
+		pthread_join(st->listener, NULL);
+		st->listen_started = 0;
+	}
+	if (st->renew_started) {
+		pthread_mutex_lock(&st->renew_lock);
+		st->renew_stop = 1;
+		pthread_cond_signal(&st->renew_cond);
+		pthread_mutex_unlock(&st->renew_lock);
+		pthread_join(st->renewer, NULL);
+		st->renew_started = 0;
+	}
+	hkd_writer_stop(&st->w);
 }
 
 struct hkd_store *hkd_store_pg_open(const struct hkd_store_options *o,
@@ -755,6 +922,7 @@ struct hkd_store *hkd_store_pg_open(const struct hkd_store_options *o,
 	}
 	st->base.ops = &pg_ops;
 	st->base.writer = &st->w;
+	st->wake[0] = st->wake[1] = -1;
 	st->opt = *o;
 	st->lease_ms = o->lease_ms > 0 ? o->lease_ms : LEASE_DEFAULT_MS;
 	make_node_id(st->node, sizeof(st->node));
@@ -790,6 +958,15 @@ struct hkd_store *hkd_store_pg_open(const struct hkd_store_options *o,
 		goto fail;
 	}
 	st->renew_started = 1;
+	if (o->news) {
+		if (pipe2(st->wake, O_CLOEXEC | O_NONBLOCK) != 0 ||
+		    pthread_create(&st->listener, NULL, listener_main, st) != 0) {
+			hkd_set_err(err, errlen, "cannot start the listener thread");
+			pg_stop_threads(st);
+			goto fail;
+		}
+		st->listen_started = 1;
+	}
 	{
 		char lease[24], pool[16];
 		snprintf(lease, sizeof(lease), "%lld", (long long)(st->lease_ms / 1000));
@@ -807,14 +984,7 @@ fail:
 static void pg_close(struct hkd_store *base)
 {
 	struct pg_store *st = (struct pg_store *)base;
-	if (st->renew_started) {
-		pthread_mutex_lock(&st->renew_lock);
-		st->renew_stop = 1;
-		pthread_cond_signal(&st->renew_cond);
-		pthread_mutex_unlock(&st->renew_lock);
-		pthread_join(st->renewer, NULL);
-	}
-	hkd_writer_stop(&st->w);
+	pg_stop_threads(st);
 	pg_free(st);
 }
 
@@ -1013,6 +1183,8 @@ static int job_release_all(void *backend, void *argp, char *err,
 	          &p);
 	if (!r)
 		return stmt_fail(st, err, errlen);
+	if (strcmp(PQcmdTuples(r), "0") != 0)
+		st->news |= NEWS_BIT(HKD_STORE_NEWS_WORK);
 	PQclear(r);
 	return job_count_unfinished(backend, argp, err, errlen);
 }
@@ -1311,6 +1483,8 @@ static int job_sub(void *backend, void *argp, char *err, size_t errlen)
 	rc = !a->body && strcmp(PQcmdTuples(r), "0") == 0 ? HKD_STORE_NOT_FOUND
 	                                                    : HKD_STORE_OK;
 	PQclear(r);
+	if (rc == HKD_STORE_OK)
+		st->news |= NEWS_BIT(HKD_STORE_NEWS_SUBS);
 	return rc;
 }
 

@@ -297,13 +297,14 @@ static int install(struct sub *s)
 
 /* --- a shared store: changes made through other nodes --------------- */
 
-/* How often a shared store's subscriptions are read again (ms). */
-#define RELOAD_MS 2000
-
+/* The reloader: reads a shared store's subscriptions again every
+ * poll_ms, and at once when told of a change (hkd_subs_changed). */
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int started, stopping;
+	int changed; /* told of a change since the last reload began */
+	int64_t poll_ms;
 	pthread_t thread;
 } R = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
@@ -369,10 +370,12 @@ static void *reloader_main(void *arg)
 	pthread_mutex_lock(&R.lock);
 	while (!R.stopping) {
 		struct timespec ts;
-		hkd_deadline(CLOCK_REALTIME, RELOAD_MS, &ts);
-		pthread_cond_timedwait(&R.cond, &R.lock, &ts);
+		hkd_deadline(CLOCK_REALTIME, R.poll_ms, &ts);
+		if (!R.changed)
+			pthread_cond_timedwait(&R.cond, &R.lock, &ts);
 		if (R.stopping)
 			break;
+		R.changed = 0;
 		pthread_mutex_unlock(&R.lock);
 		hkd_subs_reload();
 		pthread_mutex_lock(&R.lock);
@@ -381,12 +384,22 @@ static void *reloader_main(void *arg)
 	return NULL;
 }
 
+void hkd_subs_changed(void)
+{
+	pthread_mutex_lock(&R.lock);
+	R.changed = 1;
+	pthread_cond_signal(&R.cond);
+	pthread_mutex_unlock(&R.lock);
+}
+
 /* Follow the other nodes' changes when the store is shared. */
-static void reloader_start(void)
+static void reloader_start(int64_t poll_ms)
 {
 	if (!hkd_store_is_shared(S.store) || R.started)
 		return;
 	R.stopping = 0;
+	R.changed = 0;
+	R.poll_ms = poll_ms;
 	if (pthread_create(&R.thread, NULL, reloader_main, NULL) == 0)
 		R.started = 1;
 	else
@@ -458,7 +471,7 @@ int hkd_subs_start(struct hkd_store *st, const struct hkd_config *cfg,
 		snprintf(n, sizeof(n), "%zu", S.n);
 		hkd_log_kv(HOOKD_LOG_INFO, "subscriptions", "loaded", n, NULL);
 	}
-	reloader_start();
+	reloader_start(cfg->storage_poll_interval * 1000);
 	return 0;
 }
 

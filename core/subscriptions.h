@@ -37,10 +37,15 @@ void hkd_subs_stop(void);
 
 /*
  * Bring the registry in line with the store: add and replace what other
- * nodes created or changed, drop what they deleted. Runs every 2 s by
- * itself on a shared store (hkd_store_is_shared). 0, or -1.
+ * nodes created or changed, drop what they deleted. Runs by itself on a
+ * shared store (hkd_store_is_shared): every storage.poll_interval, and
+ * soon after hkd_subs_changed. 0, or -1.
  */
 int hkd_subs_reload(void);
+
+/* Another node changed the subscriptions (any thread; does not wait):
+ * the reloader runs now rather than at its next poll. */
+void hkd_subs_changed(void);
 
 /* Enabled subscriptions whose events match type: a NULL-terminated array
  * of malloc'd ids in *ids_out (free with hkd_subs_free_ids); the count. */

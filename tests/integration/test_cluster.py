@@ -33,6 +33,10 @@ TYPES = ["order.created", "order.paid", "data_changed"]
 CATALOG = "event_types = (\n%s\n);\n" % ",\n".join(
     '  { name = %s; description = "test type"; }' % q(t) for t in TYPES)
 LEASE = 2  # seconds: a dead node's deliveries move on soon
+# The NOTIFY cases: nodes that poll the database this seldom (seconds)
+# learn of other nodes' changes in time only by being told.
+POLL_SELDOM = 60
+NOTIFY_WAIT = 5  # seconds a notified node may take; far less than the poll
 
 
 # ------------------------------------------------------------ PostgreSQL --
@@ -142,11 +146,13 @@ class PrivateServer:
 
 # ----------------------------------------------------------------- nodes --
 
-def node_conf(url, lease=LEASE):
+def node_conf(url, lease=LEASE, poll=None, queue_size=None):
+    extra = "" if poll is None else " poll_interval = %d;" % poll
     return (h.server_block() + CATALOG
             + 'subscriptions = { allow_targets = %s; concurrency = 8; };\n'
             % qlist(["127.0.0.1/32"])
-            + "storage = { url = %s; lease = %d; };\n" % (q(url), lease))
+            + ("" if queue_size is None else "queue_size = %d;\n" % queue_size)
+            + "storage = { url = %s; lease = %d;%s };\n" % (q(url), lease, extra))
 
 
 def create_sub(d, body):
@@ -336,6 +342,64 @@ def database_outage():
                   % (refused, len(acked)))
             dups = wait_delivered(ro, "/o", acked, 60)
             print("# duplicates after the outage: %d" % dups)
+
+
+def attempts_by(d, event_ids):
+    """The events of event_ids node d logged an attempt for."""
+    want = set(event_ids)
+    return {r["event"] for r in d.records(msg="attempt") if r.get("event") in want}
+
+
+@test("NOTIFY: a subscription created or deleted through one node is in use "
+      "on another for the very next events, long before that node's poll",
+      timeout=60)
+def notify_subscriptions():
+    base = pg_base()
+    with Database(base) as db, Sink("rn") as rn:
+        conf = node_conf(db.url, poll=POLL_SELDOM)
+        with Daemon(conf, name="n1") as n1, Daemon(conf, name="n2") as n2:
+            sid = create_sub(n1, {"webhookUrl": rn.url("/n"), "events": ["*"]})
+
+            def routed(want):
+                r = n2.publish({"type": "data_changed", "data": {}})
+                return r["id"] if r["deliveries"] == want else None
+            eid = h.wait_for(lambda: routed(1), NOTIFY_WAIT,
+                             "node 2 to route events to node 1's subscription",
+                             interval=0.05)
+            wait_delivered(rn, "/n", [eid], 30)
+            assert attempts_by(n2, [eid]) == {eid}, "node 2 did not deliver it"
+            r = n2.request("DELETE", API + "/" + sid)
+            assert r.status == 200, r
+            h.wait_for(lambda: n1.publish({"type": "data_changed",
+                                           "data": {}})["deliveries"] == 0,
+                       NOTIFY_WAIT, "node 1 to drop node 2's deletion",
+                       interval=0.05)
+
+
+@test("NOTIFY: deliveries one node parks (its memory is full) are taken by "
+      "another at once, long before that node's poll", timeout=90)
+def notify_parked():
+    base = pg_base()
+    with Database(base) as db, Sink("rp") as rp:
+        with Daemon(node_conf(db.url, poll=POLL_SELDOM, queue_size=1),
+                    name="n1") as n1, \
+                Daemon(node_conf(db.url, poll=POLL_SELDOM), name="n2") as n2:
+            sid = create_sub(n1, {"webhookUrl": rp.url("/delay/1/200"),
+                                  "events": ["*"]})
+            h.wait_for(lambda: sid in {s["id"] for s in
+                                       n2.get(API).body["subscriptions"]},
+                       NOTIFY_WAIT, "node 2 to know the subscription",
+                       interval=0.05)
+            # Node 1 holds one delivery in memory (a second each) and
+            # parks the others; node 2 hears of them and takes them.
+            acked = [n1.publish({"type": "data_changed", "data": {"i": i}})["id"]
+                     for i in range(10)]
+            h.wait_for(lambda: attempts_by(n2, acked), NOTIFY_WAIT,
+                       "node 2 to take over deliveries node 1 parked",
+                       interval=0.1)
+            dups = wait_delivered(rp, "/delay", acked, 60)
+            print("# node 2 delivered %d of %d, %d duplicates"
+                  % (len(attempts_by(n2, acked)), len(acked), dups))
 
 
 if __name__ == "__main__":
