@@ -118,6 +118,7 @@ struct hkd_event_rec *hkd_event_rec_new(const char *id, const char *type,
 	}
 	ev->json_len = strlen(json);
 	atomic_init(&ev->tree, NULL);
+	hkd_value_texts_init(&ev->texts);
 	return ev;
 }
 
@@ -125,6 +126,7 @@ void hkd_event_rec_unref(struct hkd_event_rec *ev)
 {
 	if (!ev || atomic_fetch_sub(&ev->refs, 1) != 1)
 		return;
+	hkd_value_texts_release(&ev->texts);
 	json_decref(atomic_load(&ev->tree));
 	free(ev->id);
 	free(ev->type);

@@ -17,11 +17,13 @@
 
 #include "hookd/plugin.h"
 #include "runtime.h"
+#include "template.h"
 
 /*
  * An accepted event, shared (refcounted) by its deliveries and their
  * threads. Immutable, but for `tree`: the envelope parsed on first use
- * (hkd_event_rec_tree), written once, then read by any thread.
+ * (hkd_event_rec_tree), written once, then read by any thread; and
+ * `texts`, what templates wrote of that tree, only ever added to.
  */
 struct hkd_event_rec {
 	atomic_int refs;
@@ -32,6 +34,7 @@ struct hkd_event_rec {
 	char *json; /* the envelope */
 	size_t json_len;
 	_Atomic(json_t *) tree; /* json parsed, or NULL not yet; owned */
+	struct hkd_value_texts texts; /* of tree's objects, for templates */
 };
 
 /* Copies every string; one reference. NULL when memory runs out. */

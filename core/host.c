@@ -135,9 +135,10 @@ static int host_config_item(const struct hookd_config *cfg, const char *key,
  * hookd_host.render. A template without "{{" names nothing of the event
  * and is copied without a look at it. Otherwise the template reads the
  * event's tree: the one its record shares between every render of every
- * delivery when event is the dispatcher's (hkd_event_rec_of), else a tree
- * parsed for this call — a plugin rendering a copy of its event, or from
- * its own thread, pays a parse as it always did.
+ * delivery when event is the dispatcher's (hkd_event_rec_of), with the
+ * texts of its objects ({{data}}) written once too; else a tree parsed for
+ * this call — a plugin rendering a copy of its event, or from its own
+ * thread, pays a parse as it always did.
  */
 static char *host_render(const char *tmpl, const struct hookd_event *event,
                          enum hookd_render_mode mode, char *errbuf,
@@ -145,7 +146,7 @@ static char *host_render(const char *tmpl, const struct hookd_event *event,
 {
 	char scratch[256];
 	json_error_t jerr;
-	struct hkd_event_rec *rec;
+	struct hkd_event_rec *rec = NULL;
 	const json_t *root = NULL;
 	json_t *parsed = NULL;
 	char *out;
@@ -175,7 +176,8 @@ static char *host_render(const char *tmpl, const struct hookd_event *event,
 			return NULL;
 		}
 	}
-	out = hkd_template_render(tmpl, root, &vars, mode, errbuf, errlen);
+	out = hkd_template_render_shared(tmpl, root, rec ? &rec->texts : NULL,
+	                                 &vars, mode, errbuf, errlen);
 	json_decref(parsed);
 	return out;
 }

@@ -42,6 +42,17 @@ struct placeholder {
 	size_t end;       /* offset just past the closing "}}" */
 };
 
+/* One text of a struct hkd_value_texts: immutable once published. */
+struct hkd_value_text {
+	const json_t *value;         /* the key (borrowed from the envelope) */
+	struct hkd_value_text *next;
+	size_t len;
+	char text[];                 /* len bytes and a NUL */
+};
+
+/* The most texts one struct hkd_value_texts keeps. */
+#define VALUE_TEXTS_MAX 8
+
 /* Top-level members of an envelope a path or pointer may start with. */
 static const char *const envelope_names[] = {
 	"id", "type", "source", "timestamp", "data"
@@ -307,20 +318,93 @@ static int format_real(struct buf *scratch, double d)
 	return buf_adds(scratch, tmp);
 }
 
+/* See template.h. texts is caller-owned. */
+void hkd_value_texts_init(struct hkd_value_texts *texts)
+{
+	atomic_init(&texts->head, NULL);
+	atomic_init(&texts->n, 0);
+}
+
+/* See template.h. texts is caller-owned; its texts are freed. */
+void hkd_value_texts_release(struct hkd_value_texts *texts)
+{
+	struct hkd_value_text *t = atomic_load(&texts->head), *next;
+
+	for (; t; t = next) {
+		next = t->next;
+		free(t);
+	}
+	hkd_value_texts_init(texts);
+}
+
+/* The text of v kept in texts (borrowed), or NULL. */
+static const struct hkd_value_text *
+value_texts_find(struct hkd_value_texts *texts, const json_t *v)
+{
+	const struct hkd_value_text *t =
+		atomic_load_explicit(&texts->head, memory_order_acquire);
+
+	for (; t; t = t->next) {
+		if (t->value == v)
+			return t;
+	}
+	return NULL;
+}
+
+/*
+ * Keep s[0..len) (borrowed) as the text of v in texts, unless it is full
+ * or memory runs out (the text is then simply not kept). Two threads may
+ * add the same value at once: both texts are equal, either one is found.
+ */
+static void value_texts_add(struct hkd_value_texts *texts, const json_t *v,
+                            const char *s, size_t len)
+{
+	struct hkd_value_text *t;
+
+	if (atomic_fetch_add(&texts->n, 1) >= VALUE_TEXTS_MAX) {
+		atomic_fetch_sub(&texts->n, 1);
+		return;
+	}
+	t = malloc(sizeof(*t) + len + 1);
+	if (t == NULL) {
+		atomic_fetch_sub(&texts->n, 1);
+		return;
+	}
+	t->value = v;
+	t->len = len;
+	memcpy(t->text, s, len);
+	t->text[len] = '\0';
+	t->next = atomic_load_explicit(&texts->head, memory_order_relaxed);
+	/* Release: a reader that finds t sees its text. */
+	while (!atomic_compare_exchange_weak_explicit(&texts->head, &t->next, t,
+	                                              memory_order_release,
+	                                              memory_order_relaxed))
+		;
+}
+
 /*
  * Produce the text of value v (borrowed): a string as is, a real as the
- * shortest round-trip number, anything else as compact JSON. *text points
- * either into v or into scratch (caller-owned, reset here). 0 or -1 (memory).
+ * shortest round-trip number, anything else as compact JSON — an object
+ * or array from texts when it holds it, else written and added to it
+ * (texts may be NULL). *text points into v, into texts or into scratch
+ * (caller-owned, reset here). 0 or -1 (memory).
  */
-static int value_text(const json_t *v, struct buf *scratch, const char **text,
-                      size_t *len)
+static int value_text(const json_t *v, struct hkd_value_texts *texts,
+                      struct buf *scratch, const char **text, size_t *len)
 {
+	const struct hkd_value_text *kept;
+	int composite = json_is_object(v) || json_is_array(v);
 	size_t need;
 
 	scratch->len = 0;
 	if (json_is_string(v)) {
 		*text = json_string_value(v);
 		*len = json_string_length(v);
+		return 0;
+	}
+	if (composite && texts && (kept = value_texts_find(texts, v)) != NULL) {
+		*text = kept->text;
+		*len = kept->len;
 		return 0;
 	}
 	if (json_is_real(v)) {
@@ -333,6 +417,8 @@ static int value_text(const json_t *v, struct buf *scratch, const char **text,
 		scratch->len = json_dumpb(v, scratch->p, need,
 		                          JSON_COMPACT | JSON_ENCODE_ANY);
 		scratch->p[scratch->len] = '\0';
+		if (composite && texts)
+			value_texts_add(texts, v, scratch->p, scratch->len);
 	}
 	*text = scratch->p;
 	*len = scratch->len;
@@ -344,10 +430,12 @@ static int value_text(const json_t *v, struct buf *scratch, const char **text,
  * replaced by the default text (or nothing), which is escaped like a value:
  * it stands in for one. RAW and SHELL output is a C string handed to
  * programs, so a NUL byte inside a value is an error, not a silent cut.
- * envelope, vars and ph are borrowed; scratch is caller-owned working space.
+ * envelope, texts (may be NULL), vars and ph are borrowed; scratch is
+ * caller-owned working space.
  * 0, or -1 with a message in err (caller-owned).
  */
 static int expand(const struct placeholder *ph, const json_t *envelope,
+                  struct hkd_value_texts *texts,
                   const struct hkd_template_vars *vars,
                   enum hookd_render_mode mode, struct buf *scratch,
                   struct buf *out, char *err, size_t errlen)
@@ -376,7 +464,7 @@ static int expand(const struct placeholder *ph, const json_t *envelope,
 		v = hkd_json_pointer(envelope, ph->expr);
 		break;
 	}
-	if (v != NULL && value_text(v, scratch, &text, &len) < 0)
+	if (v != NULL && value_text(v, texts, scratch, &text, &len) < 0)
 		goto nomem;
 	if (text == NULL) {
 		text = ph->def ? ph->def : "";
@@ -403,6 +491,7 @@ nomem:
  * the syntax check. 0, or -1 with a message in err (caller-owned).
  */
 static int walk(const char *tmpl, const json_t *envelope,
+                struct hkd_value_texts *texts,
                 const struct hkd_template_vars *vars,
                 enum hookd_render_mode mode, struct buf *out, char *err,
                 size_t errlen)
@@ -432,8 +521,8 @@ static int walk(const char *tmpl, const json_t *envelope,
 		} else if (tmpl[i] == '{' && tmpl[i + 1] == '{') {
 			if (parse_placeholder(tmpl, i, &ph, err, errlen) < 0)
 				goto fail;
-			if (out && expand(&ph, envelope, vars, mode, &scratch, out, err,
-			                  errlen) < 0)
+			if (out && expand(&ph, envelope, texts, vars, mode, &scratch,
+			                  out, err, errlen) < 0)
 				goto fail;
 			free(ph.expr);
 			ph.expr = NULL;
@@ -465,6 +554,20 @@ char *hkd_template_render(const char *tmpl, const json_t *envelope,
                           const struct hkd_template_vars *vars,
                           enum hookd_render_mode mode, char *err, size_t errlen)
 {
+	return hkd_template_render_shared(tmpl, envelope, NULL, vars, mode, err,
+	                                  errlen);
+}
+
+/*
+ * See template.h. As hkd_template_render; texts (borrowed, may be NULL)
+ * holds envelope's texts shared between renders.
+ */
+char *hkd_template_render_shared(const char *tmpl, const json_t *envelope,
+                                 struct hkd_value_texts *texts,
+                                 const struct hkd_template_vars *vars,
+                                 enum hookd_render_mode mode, char *err,
+                                 size_t errlen)
+{
 	struct buf out = {NULL, 0, 0};
 
 	if (mode != HOOKD_RENDER_RAW && mode != HOOKD_RENDER_URL &&
@@ -472,7 +575,7 @@ char *hkd_template_render(const char *tmpl, const json_t *envelope,
 		hkd_set_err(err, errlen, "unknown render mode %d", (int)mode);
 		goto fail;
 	}
-	if (walk(tmpl, envelope, vars, mode, &out, err, errlen) < 0)
+	if (walk(tmpl, envelope, texts, vars, mode, &out, err, errlen) < 0)
 		goto fail;
 	if (buf_reserve(&out, 0) < 0) { /* an empty result still needs its NUL */
 		hkd_set_err(err, errlen, "out of memory");
@@ -488,5 +591,5 @@ fail:
 /* See template.h. tmpl is borrowed; err is caller-owned and may be NULL. */
 int hkd_template_check(const char *tmpl, char *err, size_t errlen)
 {
-	return walk(tmpl, NULL, NULL, HOOKD_RENDER_RAW, NULL, err, errlen);
+	return walk(tmpl, NULL, NULL, NULL, HOOKD_RENDER_RAW, NULL, err, errlen);
 }

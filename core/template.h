@@ -2,6 +2,7 @@
 #ifndef HKD_TEMPLATE_H
 #define HKD_TEMPLATE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <jansson.h>
 #include "hookd/plugin.h"
@@ -48,6 +49,38 @@ struct hkd_template_vars {
 char *hkd_template_render(const char *tmpl, const json_t *envelope,
                           const struct hkd_template_vars *vars,
                           enum hookd_render_mode mode, char *err, size_t errlen);
+
+/*
+ * The texts of one envelope's objects and arrays as templates insert them
+ * ({{data}}: compact JSON), kept between renders against that envelope so
+ * that each is written once — for an envelope many renders share, like
+ * the deliveries of one event. Keyed by the values' addresses: use it
+ * with one envelope only, which must outlive it and never change. Any
+ * number of threads may render with it at once (entries are only ever
+ * added, each published whole by one atomic store). It holds at most a
+ * few texts; past them values are written each time again.
+ * hkd_value_texts_init makes it empty; hkd_value_texts_release frees its
+ * texts once no render uses it.
+ */
+struct hkd_value_text;
+struct hkd_value_texts {
+	_Atomic(struct hkd_value_text *) head;
+	atomic_uint n;
+};
+
+void hkd_value_texts_init(struct hkd_value_texts *texts);
+void hkd_value_texts_release(struct hkd_value_texts *texts);
+
+/*
+ * hkd_template_render, with the texts of envelope's objects and arrays
+ * taken from texts (borrowed; NULL: written for this render alone) and
+ * added to it.
+ */
+char *hkd_template_render_shared(const char *tmpl, const json_t *envelope,
+                                 struct hkd_value_texts *texts,
+                                 const struct hkd_template_vars *vars,
+                                 enum hookd_render_mode mode, char *err,
+                                 size_t errlen);
 
 /*
  * Syntax check only: 0 when tmpl is well formed, -1 with a message in err

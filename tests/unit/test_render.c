@@ -2,8 +2,9 @@
  * Unit tests for hookd_host.render (core/host.c) over the dispatcher's
  * event records (core/dispatch.c): a template without placeholders reads
  * nothing, the deliveries of one event share one parsed tree that no
- * render changes, renders on several threads at once agree, and an
- * envelope that does not parse gives the message it always gave.
+ * render changes (and the text of {{data}}), renders on several threads
+ * at once agree, and an envelope that does not parse gives the message
+ * it always gave.
  *
  * An attempt is simulated the way start_attempt() makes it: a struct
  * hookd_event pointing at the record's strings, with the record entered
@@ -174,6 +175,8 @@ START_TEST(test_shared_tree)
 	}
 	ck_assert_int_eq(tree->refcount, 1);
 	ck_assert(json_equal(tree, fresh));
+	/* {{data}}, written by the first render, read by the others */
+	ck_assert_uint_eq(atomic_load(&rec->texts.n), 1);
 	ck_assert_ptr_eq(hkd_event_rec_tree(rec, NULL), tree);
 	json_decref(fresh);
 	hkd_event_rec_unref(rec);
@@ -266,6 +269,9 @@ START_TEST(test_concurrent_renders)
 	pthread_barrier_destroy(&start);
 	ck_assert_ptr_nonnull(atomic_load(&rec->tree));
 	ck_assert_int_eq(atomic_load(&rec->tree)->refcount, 1);
+	/* {{data}}: one text, or one per thread that wrote it at once */
+	ck_assert_uint_ge(atomic_load(&rec->texts.n), 1);
+	ck_assert_uint_le(atomic_load(&rec->texts.n), THREADS);
 	hkd_event_rec_unref(rec);
 }
 END_TEST

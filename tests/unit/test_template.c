@@ -1,5 +1,6 @@
 /* Unit tests for core/template.c: placeholders, defaults, escaping, errors. */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -308,6 +309,75 @@ START_TEST(test_long_value)
 }
 END_TEST
 
+/*
+ * Texts of objects and arrays kept between renders of one envelope: the
+ * same output as without them, whichever render wrote them, and past the
+ * few kept the rest are written each time.
+ */
+START_TEST(test_shared_texts)
+{
+	static const char *const tmpls[] = {
+		"{{data}}", "{{data.obj}}|{{/data/obj/z}}", "{{data.items}}",
+		"{{data.items.0}}{{data.items.1}}", "{{data.obj.z}} {{data.n}}",
+		"{{data.ok}}{{data.nil}}{{data.r}}", "{{/data}}",
+	};
+	struct hkd_value_texts texts;
+	char err[256] = "";
+
+	hkd_value_texts_init(&texts);
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < LEN(tmpls); i++) {
+			char *want = hkd_template_render(tmpls[i], envelope, &vars, JSN,
+			                                 err, sizeof(err));
+			char *got = hkd_template_render_shared(tmpls[i], envelope,
+			                                       &texts, &vars, JSN, err,
+			                                       sizeof(err));
+
+			ck_assert_ptr_nonnull(want);
+			ck_assert_ptr_nonnull(got);
+			ck_assert_str_eq(got, want);
+			free(want);
+			free(got);
+		}
+	}
+	/* data, data.obj, data.obj.z, data.items and its two elements */
+	ck_assert_uint_eq(atomic_load(&texts.n), 6);
+	hkd_value_texts_release(&texts);
+	ck_assert_uint_eq(atomic_load(&texts.n), 0);
+}
+END_TEST
+
+/* Past the texts kept, values are still rendered in full. */
+START_TEST(test_shared_texts_full)
+{
+	json_t *env = json_object();
+	json_t *data = json_array();
+	struct hkd_value_texts texts;
+	char tmpl[16], want[32], err[256] = "";
+
+	for (int i = 0; i < 20; i++)
+		json_array_append_new(data, json_pack("[i]", i));
+	json_object_set_new(env, "data", data);
+	hkd_value_texts_init(&texts);
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 20; i++) {
+			char *got;
+
+			snprintf(tmpl, sizeof(tmpl), "{{data.%d}}", i);
+			snprintf(want, sizeof(want), "[%d]", i);
+			got = hkd_template_render_shared(tmpl, env, &texts, &vars, RAW,
+			                                 err, sizeof(err));
+			ck_assert_ptr_nonnull(got);
+			ck_assert_str_eq(got, want);
+			free(got);
+		}
+	}
+	ck_assert_uint_eq(atomic_load(&texts.n), 8);
+	hkd_value_texts_release(&texts);
+	json_decref(env);
+}
+END_TEST
+
 /* Error buffers may be NULL or small; an unknown mode is refused. */
 START_TEST(test_error_buffers)
 {
@@ -342,6 +412,8 @@ static Suite *template_suite(void)
 	tcase_add_test(tc, test_vars_and_envelope_absent);
 	tcase_add_test(tc, test_long_value);
 	tcase_add_test(tc, test_error_buffers);
+	tcase_add_test(tc, test_shared_texts);
+	tcase_add_test(tc, test_shared_texts_full);
 	suite_add_tcase(s, tc);
 	return s;
 }
