@@ -182,7 +182,13 @@ def outcomes():
             assert len(s.requests("/status/500")) == 3
             assert len(s.requests("/drop")) == 3
 
-            # The same story in GET /v4/events/{id}.
+            # The same story in GET /v4/events/{id}, once the store has
+            # the last results (the log line of an attempt comes before
+            # its result is committed).
+            for n, count in (("e500", 3), ("slow", 3), ("gone", 1)):
+                h.wait_for(lambda: len(history(d, ids[n])["deliveries"][0]
+                                       ["attempts"]) >= count, 10,
+                           "%d attempts of %s in the store" % (count, n))
             ev = history(d, ids["e500"])
             dl = ev["deliveries"][0]
             assert dl["state"] == "dead" and dl["attemptCount"] == 3, dl

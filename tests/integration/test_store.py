@@ -5,7 +5,9 @@ that cannot write (disk full, locked) answering 503 and recovering."""
 
 import os
 import re
+import signal
 import sqlite3
+import threading
 import time
 import urllib.parse
 
@@ -751,6 +753,14 @@ def disk_full_recovers():
 
 # -------------------------------------------------------------- store locked --
 
+def accepted_again(d):
+    """Publish until the store takes events again (bounded); the id."""
+    return h.wait_for(
+        lambda: (lambda r: r.body["id"] if r.status == 202 else None)(
+            d.post_event({"type": "after"}, timeout=15)),
+        10, "a publish accepted after the lock is released", interval=0.1)
+
+
 @test("store locked by another process: 503 store_unavailable, then writing "
       "again after the lock is released; nothing accepted is lost",
       timeout=60)
@@ -780,11 +790,7 @@ def store_locked():
         finally:
             locker.execute("ROLLBACK")
             locker.close()
-        again = h.wait_for(
-            lambda: (lambda r: r.body["id"] if r.status == 202 else None)(
-                d.post_event({"type": "after"}, timeout=15)),
-            10, "a publish accepted after the lock is released",
-            interval=0.1)
+        again = accepted_again(d)
         d.wait_log(msg="store", detail="writing again")
         after = [again] + [d.publish({"type": "after"})["id"]
                            for _ in range(3)]
@@ -797,6 +803,135 @@ def store_locked():
         for eid in acked:
             wait_event(d, eid, all_state("succeeded"))
         assert "locked-1" not in record_ids(rec)
+
+
+def post_all(d, events, timeout=30.0):
+    """POST every event at once, one connection each; the responses in
+    order. Bounded: each request has its own timeout."""
+    out = [None] * len(events)
+
+    def one(i):
+        out[i] = d.post_event(events[i], timeout=timeout)
+    threads = [threading.Thread(target=one, args=(i,))
+               for i in range(len(events))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout + 5)
+    assert all(r is not None for r in out), out
+    return out
+
+
+def commits(d, result):
+    s, _ = parse_prometheus(d.get("/metrics").raw.decode("utf-8"))
+    return s[("hookd_store_commits_total", (("result", result),))]
+
+
+@test("one HTTP thread: events waiting for the store do not hold it; "
+      "concurrent events share commits (answered when their commit ends)",
+      timeout=90)
+def ingest_waits_without_thread():
+    t = h.tmpdir()
+    rec = os.path.join(t, "rec")
+    db = os.path.join(t, "hookd.db")
+    n = 12
+    with Daemon(routes_conf([good_handler("g", record=rec)],
+                            [(["*"], ["g"], None)]).replace(
+                                'listen = "127.0.0.1:0";',
+                                'listen = "127.0.0.1:0"; threads = 1;')) as d:
+        # Unlocked: every event of a burst is acknowledged and stored.
+        first = post_all(d, [{"type": "burst", "id": "b-%d" % k}
+                             for k in range(n)])
+        assert [r.status for r in first] == [202] * n, first
+        h.wait_for(lambda: sorted(record_ids(rec)) ==
+                   sorted("b-%d" % k for k in range(n)), 10,
+                   "the burst delivered")
+        # Locked: the events wait for the store together, with the only
+        # HTTP thread free; each failed commit refuses every event it
+        # carried, so there are far fewer failed commits than events
+        # (one HTTP thread blocked per commit would fail one per event).
+        errors = commits(d, "error")
+        locker = sqlite3.connect(db, timeout=10, isolation_level=None)
+        try:
+            locker.execute("BEGIN EXCLUSIVE")
+            waiting = post_all(d, [{"type": "locked", "id": "w-%d" % k}
+                                   for k in range(n)])
+            for r in waiting:
+                check_503(r)
+            failed = commits(d, "error") - errors
+            assert 1 <= failed <= n // 2, \
+                "%d failed commits for %d events" % (failed, n)
+            assert_error(d.get("/v4/events/w-0"), 404, "not_found")
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        accepted_again(d)
+        retried = post_all(d, [{"type": "locked", "id": "w-%d" % k}
+                               for k in range(n)])
+        assert [r.status for r in retried] == [202] * n, retried
+        want = {"b-%d" % k for k in range(n)} | {"w-%d" % k for k in range(n)}
+        h.wait_for(lambda: want <= set(record_ids(rec)), 10,
+                   "every acknowledged event delivered")
+
+
+@test("stopping while events wait for a locked store: hookd exits cleanly "
+      "(status 0, no sanitizer report), the waiting clients are refused, "
+      "nothing is half-stored", timeout=90)
+def stop_while_waiting():
+    t = h.tmpdir()
+    rec = os.path.join(t, "rec")
+    db = os.path.join(t, "hookd.db")
+    d = Daemon(routes_conf([good_handler("g", record=rec)],
+                           [(["*"], ["g"], None)]))
+    d.start()
+    locker = None
+    try:
+        d.publish({"type": "warm", "id": "warm"})
+        locker = sqlite3.connect(db, timeout=10, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        out = []
+
+        def late(k):
+            try:
+                r = d.post_event({"type": "late", "id": "late-%d" % k},
+                                 timeout=30)
+                out.append((k, r.status))
+            except OSError:  # closed by the stopping daemon
+                out.append((k, 0))
+        threads = [threading.Thread(target=late, args=(k,))
+                   for k in range(6)]
+        for th in threads:
+            th.start()
+        d.wait_log(msg="store", detail=lambda v: v and v.startswith(
+            "cannot write; "))
+        d.send_signal(signal.SIGTERM)
+        locker.execute("ROLLBACK")
+        locker.close()
+        locker = None
+        for th in threads:
+            th.join(40)
+        assert d.stop(timeout=30) == 0
+    finally:
+        if locker:
+            locker.close()
+        d.stop()
+    assert len(out) == 6, out
+    for k, status in out:
+        assert status in (0, 202, 503), out
+    # After a restart: whatever was acknowledged is stored with its
+    # delivery, a refused event is not, an event whose answer was lost
+    # is either stored whole or not at all.
+    with Daemon(routes_conf([good_handler("g", record=rec)],
+                            [(["*"], ["g"], None)])) as d2:
+        get_event(d2, "warm")
+        for k, status in out:
+            r = d2.get("/v4/events/late-%d" % k)
+            if status == 202:
+                assert r.status == 200, (k, r, out)
+            elif status == 503:
+                assert r.status == 404, (k, r, out)
+            if r.status == 200:
+                assert len(r.body["deliveries"]) == 1, r
 
 
 # ---------------------------------------------------------------- memory --
