@@ -1646,7 +1646,9 @@ static int request_prepare(const struct http_state *st,
 }
 
 /*
- * Point curl at the request: every option, after a reset of the last.
+ * Point curl at the request: every option. c is new or was reset by
+ * handle_forget() when its last transfer ended, so no option of another
+ * attempt is left (resetting it here again cost a reset per delivery).
  * req (its lists, buffers and response) must outlive the transfer.
  */
 static void set_options(const struct http_state *st, CURL *c,
@@ -1654,9 +1656,6 @@ static void set_options(const struct http_state *st, CURL *c,
 {
 	long limit_ms = req->limit_ms;
 
-	/* Keeps the connection cache, the TLS session cache and the DNS
-	 * cache (with its pins); forgets every option of the last attempt. */
-	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, req->errbuf);
 	req->errbuf[0] = '\0';
@@ -1718,6 +1717,8 @@ static void set_options(const struct http_state *st, CURL *c,
  * Drop every option of handle c's last transfer — its request is about to
  * be freed, and nothing (not even closing a connection later) may reach
  * it — keeping the caches: connections, TLS sessions, DNS with the pins.
+ * Every transfer's handle comes here when it ends: set_options() relies
+ * on it.
  */
 static void handle_forget(CURL *c)
 {
