@@ -9,7 +9,6 @@
  * harmless.
  */
 #include <netdb.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +42,6 @@ struct request {
 	size_t len, cap;
 	int too_big;
 	int answered;
-	struct waiting *wait; /* an event waiting for its commit */
 };
 
 static struct MHD_Daemon *daemon_;
@@ -200,179 +198,9 @@ static enum MHD_Result store_unavailable(struct MHD_Connection *conn,
 }
 
 /*
- * The answer to an ingested event, as publishing does: 202 stored, 200
- * duplicate, 422, 503. type_field names where the type came from in the
- * request (for the unknown_event_type error), or NULL.
- */
-static enum MHD_Result answer_result(struct MHD_Connection *conn,
-                                     enum hkd_ingest_status st,
-                                     const struct hkd_ingest_result *res,
-                                     const char *type, const char *source,
-                                     const char *type_field)
-{
-	switch (st) {
-	case HKD_INGEST_OK:
-		hkd_metrics_event_accepted();
-		return send_json(conn, MHD_HTTP_ACCEPTED,
-		                 json_pack("{s:s, s:I}", "id", res->id, "deliveries",
-		                           (json_int_t)res->deliveries),
-		                 NULL, NULL);
-	case HKD_INGEST_DUPLICATE:
-		/* Already stored (a retried publish, a replayed webhook). */
-		hkd_metrics_event_duplicate();
-		return send_json(conn, MHD_HTTP_OK,
-		                 json_pack("{s:s, s:b}", "id", res->id, "duplicate", 1),
-		                 NULL, NULL);
-	case HKD_INGEST_UNKNOWN_TYPE:
-		hkd_metrics_event_rejected("unknown_event_type");
-		return send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT,
-		                  "unknown_event_type", type_field, NULL, NULL, "%s",
-		                  res->detail);
-	case HKD_INGEST_INVALID:
-		hkd_metrics_event_rejected("invalid_event");
-		return send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
-		                  res->err.field, NULL, NULL, "%s", res->err.message);
-	case HKD_INGEST_QUEUE_FULL:
-		hkd_metrics_event_rejected("queue_full");
-		hkd_log_kv(HOOKD_LOG_WARN, "rejected", "type", type, "source", source,
-		           "reason", "queue full", NULL);
-		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "queue_full",
-		                  NULL, MHD_HTTP_HEADER_RETRY_AFTER, "1",
-		                  "the delivery queue is full; retry later");
-	case HKD_INGEST_STORE_FAILED:
-		hkd_log_kv(HOOKD_LOG_WARN, "rejected", "type", type, "source", source,
-		           "reason", "store cannot write", "detail", res->detail, NULL);
-		return store_unavailable(conn, res->detail);
-	default:
-		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-		                  NULL, MHD_HTTP_HEADER_RETRY_AFTER, "1", "out of memory");
-	}
-}
-
-/*
- * An event waiting for its commit. The HTTP thread does not wait: it
- * suspends the connection and hands the event to the store's writer,
- * which resumes the connection after the commit, so one commit answers
- * every event that arrived while the previous one was being written.
- * Shared by the request and the writer; guarded by wait_lock. Whoever
- * sees the other gone finishes the job and frees it: the request when it
- * is answered or ends after the commit, the writer when the request
- * ended first (the daemon stopping).
- */
-struct waiting {
-	struct hkd_ingest_job *job;
-	struct MHD_Connection *conn; /* NULL once the request ended */
-	int stored;                  /* the store answered */
-	int store_rc;
-	char err[256];
-	char *type, *source; /* for the log line of a refusal */
-};
-
-static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
-/* Connections suspended until their commit, and the stop's wait for them:
- * libmicrohttpd must not be stopped while any is suspended. Once
- * stopping is set, events are stored without suspending. */
-#define HKD_HTTP_STOP_WAIT_MS 60000
-static pthread_cond_t wait_cond = PTHREAD_COND_INITIALIZER;
-static size_t suspended_;
-static int stopping_;
-
-/* A waiting request is answered or ended (wait_lock held). */
-static void unsuspended(void)
-{
-	if (--suspended_ == 0)
-		pthread_cond_broadcast(&wait_cond);
-}
-
-static void waiting_free(struct waiting *w)
-{
-	free(w->type);
-	free(w->source);
-	free(w);
-}
-
-/* Finish the job with the store's answer; fills res. Frees w. */
-static enum hkd_ingest_status waiting_finish(struct waiting *w,
-                                             struct hkd_ingest_result *res)
-{
-	enum hkd_ingest_status st = hkd_ingest_finish(w->job, w->store_rc, w->err,
-	                                              res);
-	w->job = NULL;
-	return st;
-}
-
-/* The writer's answer (on its thread). */
-static void on_stored(void *arg, int rc, const char *err)
-{
-	struct waiting *w = arg;
-	struct hkd_ingest_result res;
-
-	pthread_mutex_lock(&wait_lock);
-	w->stored = 1;
-	w->store_rc = rc;
-	hkd_strlcpy(w->err, err ? err : "", sizeof(w->err));
-	if (w->conn) {
-		MHD_resume_connection(w->conn);
-		pthread_mutex_unlock(&wait_lock);
-		return;
-	}
-	pthread_mutex_unlock(&wait_lock);
-	waiting_finish(w, &res);
-	waiting_free(w);
-}
-
-/* The request ends: a job still waiting for the store is the writer's to
- * finish; one already stored is finished here (nobody hears the answer,
- * but its deliveries are queued). */
-static void waiting_end(struct request *rq)
-{
-	struct waiting *w = rq->wait;
-	struct hkd_ingest_result res;
-	int stored;
-
-	if (!w)
-		return;
-	rq->wait = NULL;
-	pthread_mutex_lock(&wait_lock);
-	stored = w->stored;
-	if (!stored)
-		w->conn = NULL;
-	unsuspended();
-	pthread_mutex_unlock(&wait_lock);
-	if (stored) {
-		waiting_finish(w, &res);
-		waiting_free(w);
-	}
-}
-
-/* Called again after on_stored resumed the connection: answer. */
-static enum MHD_Result answer_stored(struct MHD_Connection *conn,
-                                     struct request *rq)
-{
-	struct waiting *w = rq->wait;
-	struct hkd_ingest_result res;
-	enum hkd_ingest_status st;
-	enum MHD_Result rc;
-	int stored;
-
-	pthread_mutex_lock(&wait_lock);
-	stored = w->stored;
-	if (stored)
-		unsuspended();
-	pthread_mutex_unlock(&wait_lock);
-	if (!stored)
-		return MHD_YES; /* not resumed by on_stored: keep waiting */
-	rq->wait = NULL;
-	st = waiting_finish(w, &res);
-	rc = answer_result(conn, st, &res, w->type, w->source, NULL);
-	waiting_free(w);
-	return rc;
-}
-
-/*
- * Ingest req: refusals are answered at once; an accepted event is handed
- * to the store and the connection suspended until it is committed
- * (answer_stored). type_field: see answer_result.
+ * Ingest req and answer as publishing does: 202 stored, 200 duplicate,
+ * 422, 503. type_field names where the type came from in the request
+ * (for the unknown_event_type error), or NULL.
  */
 static enum MHD_Result answer_ingest(struct MHD_Connection *conn,
                                      struct request *rq,
@@ -380,62 +208,44 @@ static enum MHD_Result answer_ingest(struct MHD_Connection *conn,
                                      const char *type_field)
 {
 	struct hkd_ingest_result res;
-	struct hkd_ingest_job *job;
-	struct waiting *w;
-	enum hkd_ingest_status st;
-	char w_err[256] = "";
-	int stopping;
-
-	pthread_mutex_lock(&wait_lock);
-	stopping = stopping_;
-	pthread_mutex_unlock(&wait_lock);
-	if (stopping) {
-		/* The daemon is stopping: store it while this thread waits. */
-		st = hkd_ingest(rq->rt, store_, req, &res);
-		return answer_result(conn, st, &res, req->type, req->source,
-		                     type_field);
+	switch (hkd_ingest(rq->rt, store_, req, &res)) {
+	case HKD_INGEST_OK:
+		hkd_metrics_event_accepted();
+		return send_json(conn, MHD_HTTP_ACCEPTED,
+		                 json_pack("{s:s, s:I}", "id", res.id, "deliveries",
+		                           (json_int_t)res.deliveries),
+		                 NULL, NULL);
+	case HKD_INGEST_DUPLICATE:
+		/* Already stored (a retried publish, a replayed webhook). */
+		hkd_metrics_event_duplicate();
+		return send_json(conn, MHD_HTTP_OK,
+		                 json_pack("{s:s, s:b}", "id", res.id, "duplicate", 1),
+		                 NULL, NULL);
+	case HKD_INGEST_UNKNOWN_TYPE:
+		hkd_metrics_event_rejected("unknown_event_type");
+		return send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT,
+		                  "unknown_event_type", type_field, NULL, NULL, "%s",
+		                  res.detail);
+	case HKD_INGEST_INVALID:
+		hkd_metrics_event_rejected("invalid_event");
+		return send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
+		                  res.err.field, NULL, NULL, "%s", res.err.message);
+	case HKD_INGEST_QUEUE_FULL:
+		hkd_metrics_event_rejected("queue_full");
+		hkd_log_kv(HOOKD_LOG_WARN, "rejected", "type", req->type, "source",
+		           req->source, "reason", "queue full", NULL);
+		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "queue_full",
+		                  NULL, MHD_HTTP_HEADER_RETRY_AFTER, "1",
+		                  "the delivery queue is full; retry later");
+	case HKD_INGEST_STORE_FAILED:
+		hkd_log_kv(HOOKD_LOG_WARN, "rejected", "type", req->type, "source",
+		           req->source, "reason", "store cannot write", "detail",
+		           res.detail, NULL);
+		return store_unavailable(conn, res.detail);
+	default:
+		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+		                  NULL, MHD_HTTP_HEADER_RETRY_AFTER, "1", "out of memory");
 	}
-	st = hkd_ingest_start(rq->rt, req, &res, &job);
-	if (st != HKD_INGEST_OK)
-		return answer_result(conn, st, &res, req->type, req->source,
-		                     type_field);
-	w = calloc(1, sizeof(*w));
-	if (w) {
-		w->type = strdup(req->type);
-		w->source = strdup(req->source);
-	}
-	if (!w || !w->type || !w->source) {
-		st = hkd_ingest_finish(job, HKD_STORE_FAILED, "out of memory", &res);
-		if (w)
-			waiting_free(w);
-		return answer_result(conn, st, &res, req->type, req->source, NULL);
-	}
-	w->job = job;
-	w->conn = conn;
-	pthread_mutex_lock(&wait_lock);
-	if (stopping_) {
-		/* Stopping began meanwhile: no new suspension. */
-		pthread_mutex_unlock(&wait_lock);
-		waiting_free(w);
-		st = hkd_ingest_finish(job, hkd_ingest_store(store_, job, w_err,
-		                                             sizeof(w_err)),
-		                       w_err, &res);
-		return answer_result(conn, st, &res, req->type, req->source, NULL);
-	}
-	suspended_++;
-	pthread_mutex_unlock(&wait_lock);
-	rq->wait = w;
-	MHD_suspend_connection(conn);
-	if (hkd_ingest_store_async(store_, job, on_stored, w, w->err,
-	                           sizeof(w->err)) != 0) {
-		/* Not taken (the store is closing): answer the refusal. */
-		pthread_mutex_lock(&wait_lock);
-		w->stored = 1;
-		w->store_rc = HKD_STORE_FAILED;
-		MHD_resume_connection(conn);
-		pthread_mutex_unlock(&wait_lock);
-	}
-	return MHD_YES;
 }
 
 static enum MHD_Result publish(struct MHD_Connection *conn,
@@ -1222,8 +1032,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
-	if (rq->wait)
-		return answer_stored(conn, rq);
 	if (rq->answered)
 		return MHD_YES;
 	rq->answered = 1;
@@ -1265,7 +1073,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 	(void)toe;
 	if (!rq)
 		return;
-	waiting_end(rq);
 	hkd_runtime_unref(rq->rt);
 	hkd_api_route_release(&rq->route);
 	free(rq->body);
@@ -1337,17 +1144,13 @@ static void tls_forget(void)
 int hkd_http_start(const struct hkd_config *cfg, struct hkd_store *store)
 {
 	struct addrinfo hints, *res = NULL;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
-	                 MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	const union MHD_DaemonInfo *info;
 	struct MHD_OptionItem opts[6];
 	size_t n_opts = 0;
 	char host[256] = "", port[16];
 	int err;
 
-	pthread_mutex_lock(&wait_lock);
-	stopping_ = 0;
-	pthread_mutex_unlock(&wait_lock);
 	/* Limits and TLS, in an option array: each only when set. */
 	opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
 	                                         (intptr_t)cfg->max_connections, NULL};
@@ -1420,28 +1223,8 @@ int hkd_http_start(const struct hkd_config *cfg, struct hkd_store *store)
 
 void hkd_http_stop(void)
 {
-	struct timespec ts;
-	int wedged = 0;
-
-	/* No connection may stay suspended: wait for the commits of the
-	 * events that wait (the writer answers each, failing or not, while
-	 * it runs), and store new ones without suspending. */
-	pthread_mutex_lock(&wait_lock);
-	stopping_ = 1;
-	hkd_deadline(CLOCK_REALTIME, HKD_HTTP_STOP_WAIT_MS, &ts);
-	while (suspended_ > 0 && !wedged)
-		wedged = pthread_cond_timedwait(&wait_cond, &wait_lock, &ts) != 0 &&
-		         suspended_ > 0;
-	pthread_mutex_unlock(&wait_lock);
-	if (wedged) {
-		/* The store did not answer: stopping libmicrohttpd now would
-		 * abort; the process ends with the connections open. */
-		hkd_log_kv(HOOKD_LOG_ERROR, "http", "detail",
-		           "events still wait for the store; their connections are dropped unanswered",
-		           NULL);
-	} else if (daemon_) {
+	if (daemon_)
 		MHD_stop_daemon(daemon_);
-	}
 	daemon_ = NULL;
 	tls_forget();
 }

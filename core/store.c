@@ -132,46 +132,6 @@ int hkd_store_put(struct hkd_store *st, const struct hkd_event_rec *ev,
 	return hkd_writer_run(st->writer, st->ops->put, &a, err, errlen);
 }
 
-struct put_job {
-	struct hkd_job job; /* first: the writer's view */
-	struct hkd_put_arg a;
-	hkd_store_put_fn done;
-	void *arg;
-};
-
-static void put_done(struct hkd_job *j)
-{
-	struct put_job *p = (struct put_job *)j;
-	p->done(p->arg, j->rc, j->err);
-	free(p);
-}
-
-int hkd_store_put_async(struct hkd_store *st, const struct hkd_event_rec *ev,
-                        const struct hkd_new_delivery *d, size_t n,
-                        hkd_store_put_fn done, void *arg, char *err,
-                        size_t errlen)
-{
-	struct put_job *p = calloc(1, sizeof(*p));
-	if (!p) {
-		hkd_set_err(err, errlen, "out of memory");
-		return -1;
-	}
-	p->a.ev = ev;
-	p->a.d = d;
-	p->a.n = n;
-	p->done = done;
-	p->arg = arg;
-	p->job.fn = st->ops->put;
-	p->job.arg = &p->a;
-	p->job.on_done = put_done;
-	if (hkd_writer_submit(st->writer, &p->job) != 0) {
-		free(p);
-		hkd_set_err(err, errlen, "the store is closing");
-		return -1;
-	}
-	return 0;
-}
-
 void hkd_store_record(struct hkd_store *st, const struct hkd_attempt_rec *a)
 {
 	struct hkd_attempt_rec *copy = malloc(sizeof(*copy));

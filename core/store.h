@@ -110,19 +110,6 @@ int hkd_store_put(struct hkd_store *st, const struct hkd_event_rec *ev,
                   const struct hkd_new_delivery *d, size_t n, char *err,
                   size_t errlen);
 
-/*
- * hkd_store_put without waiting: done(arg, rc, err) runs on the store's
- * writer thread once the commit that carried the event ended (rc and err
- * as hkd_store_put gives them); ev and d must live until then. It must
- * not wait for the store. Returns -1 with err set, and done not called,
- * when the store is closing or out of memory.
- */
-typedef void (*hkd_store_put_fn)(void *arg, int rc, const char *err);
-int hkd_store_put_async(struct hkd_store *st, const struct hkd_event_rec *ev,
-                        const struct hkd_new_delivery *d, size_t n,
-                        hkd_store_put_fn done, void *arg, char *err,
-                        size_t errlen);
-
 /* The outcome of one attempt and the delivery's state after it. */
 struct hkd_attempt_rec {
 	char delivery_id[48];

@@ -64,20 +64,6 @@ int hkd_writer_queue(struct hkd_writer *w, hkd_job_fn fn, void *arg,
 	return 0;
 }
 
-int hkd_writer_submit(struct hkd_writer *w, struct hkd_job *j)
-{
-	j->wait = 0;
-	pthread_mutex_lock(&w->qlock);
-	if (w->stopping) {
-		pthread_mutex_unlock(&w->qlock);
-		return -1;
-	}
-	enqueue(w, j);
-	pthread_cond_signal(&w->qcond);
-	pthread_mutex_unlock(&w->qlock);
-	return 0;
-}
-
 int hkd_writer_pending(struct hkd_writer *w)
 {
 	int r;
@@ -97,27 +83,20 @@ static void free_job(struct hkd_job *j)
 /*
  * After a batch (qlock held): wake the callers, drop queued jobs that can
  * never succeed, and put the queued ones that failed back at the head of
- * the queue in their order. Submitted jobs go to *finished, for their
- * done callbacks outside the lock. Copies the first failure's reason into
+ * the queue in their order. Copies the first failure's reason into
  * failed_err (empty: none). Returns whether any job was kept.
  */
 static int settle(struct hkd_writer *w, struct hkd_job *batch,
-                  struct hkd_job **finished, char *failed_err, size_t errlen)
+                  char *failed_err, size_t errlen)
 {
 	struct hkd_job *keep = NULL, *keep_last = NULL;
 	failed_err[0] = '\0';
-	*finished = NULL;
 	for (struct hkd_job *j = batch, *next; j; j = next) {
 		next = j->next;
 		if (j->rc == HKD_STORE_FAILED && !failed_err[0])
 			hkd_strlcpy(failed_err, j->err[0] ? j->err : "write failed",
 			            errlen);
-		if (j->on_done) {
-			if (j->rc == HKD_JOB_BROKEN)
-				j->rc = HKD_STORE_FAILED;
-			j->next = *finished;
-			*finished = j;
-		} else if (j->wait) {
+		if (j->wait) {
 			if (j->rc == HKD_JOB_BROKEN)
 				j->rc = HKD_STORE_FAILED;
 			j->done = 1;
@@ -148,16 +127,6 @@ static int settle(struct hkd_writer *w, struct hkd_job *batch,
 	return keep != NULL;
 }
 
-/* Call the done callbacks of a list of submitted jobs (qlock not held). */
-static void finish(struct hkd_job *list)
-{
-	for (struct hkd_job *j = list, *next; j; j = next) {
-		next = j->next;
-		j->next = NULL;
-		j->on_done(j);
-	}
-}
-
 static void run_idle(struct hkd_writer *w)
 {
 	pthread_mutex_unlock(&w->qlock);
@@ -174,7 +143,7 @@ static void *writer_main(void *arg)
 
 	pthread_mutex_lock(&w->qlock);
 	for (;;) {
-		struct hkd_job *batch, *j, *finished;
+		struct hkd_job *batch, *j;
 		char failed_err[256];
 		size_t n = 0;
 		int rc, stop, kept;
@@ -214,12 +183,7 @@ static void *writer_main(void *arg)
 		rc = w->run_batch(w->backend, batch);
 
 		pthread_mutex_lock(&w->qlock);
-		kept = settle(w, batch, &finished, failed_err, sizeof(failed_err));
-		if (finished) {
-			pthread_mutex_unlock(&w->qlock);
-			finish(finished);
-			pthread_mutex_lock(&w->qlock);
-		}
+		kept = settle(w, batch, failed_err, sizeof(failed_err));
 		if (failed_err[0] && failures == 0)
 			hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail",
 			           "cannot write; ingest answers 503 until it recovers",
@@ -283,12 +247,7 @@ void hkd_writer_stop(struct hkd_writer *w)
 	while (w->head) {
 		struct hkd_job *j = w->head;
 		w->head = j->next;
-		if (j->on_done) {
-			j->next = NULL;
-			j->rc = HKD_STORE_FAILED;
-			hkd_strlcpy(j->err, "the store is closing", sizeof(j->err));
-			j->on_done(j);
-		} else if (j->wait) {
+		if (j->wait) {
 			j->done = 1;
 		} else {
 			dropped++;

@@ -30,10 +30,6 @@ struct hkd_job {
 	hkd_job_fn fn;
 	void *arg;
 	void (*free_arg)(void *arg); /* queued (asynchronous) jobs only */
-	/* Submitted jobs (hkd_writer_submit): called on the writer thread,
-	 * outside its lock, once the job's transaction ended (rc and err
-	 * set); it owns the job from then on. */
-	void (*on_done)(struct hkd_job *j);
 	int wait;                    /* a caller waits for it */
 	int done;
 	int rc;
@@ -80,14 +76,6 @@ int hkd_writer_queue(struct hkd_writer *w, hkd_job_fn fn, void *arg,
                      void (*free_arg)(void *arg));
 
 /* Does a job wait, or is the writer stopping? (A long idle task yields.) */
-/*
- * Hand j (fn, arg and on_done set) to the writer without waiting: on_done(j)
- * runs after the commit that carried it, with rc HKD_STORE_OK,
- * HKD_STORE_DUPLICATE or HKD_STORE_FAILED (err says why), as a waiting
- * caller would see them. -1 when the writer is stopping: j was not taken.
- */
-int hkd_writer_submit(struct hkd_writer *w, struct hkd_job *j);
-
 int hkd_writer_pending(struct hkd_writer *w);
 
 #endif
