@@ -285,3 +285,90 @@ int hkd_envelope_require(const json_t *envelope, const char *const *required,
 	err->field[0] = '\0';
 	return 0;
 }
+
+/* --- finding a member's text ------------------------------------------ */
+
+static size_t skip_ws(const char *t, size_t len, size_t i)
+{
+	while (i < len && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' ||
+	                   t[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* t[i] is the opening quote: the index after the closing one, or len.
+ * *escaped says whether the string holds a backslash. */
+static size_t skip_string(const char *t, size_t len, size_t i, int *escaped)
+{
+	for (i++; i < len; i++) {
+		if (t[i] == '\\') {
+			*escaped = 1;
+			i++;
+		} else if (t[i] == '"') {
+			return i + 1;
+		}
+	}
+	return len;
+}
+
+/* t[i] starts a value: the index after it, or len. */
+static size_t skip_value(const char *t, size_t len, size_t i)
+{
+	int escaped, depth = 0;
+
+	if (i >= len)
+		return len;
+	if (t[i] == '"')
+		return skip_string(t, len, i, &escaped);
+	if (t[i] != '{' && t[i] != '[') {
+		while (i < len && t[i] != ',' && t[i] != '}' && t[i] != ']' &&
+		       t[i] != ' ' && t[i] != '\t' && t[i] != '\n' && t[i] != '\r')
+			i++;
+		return i;
+	}
+	while (i < len) {
+		if (t[i] == '"') {
+			i = skip_string(t, len, i, &escaped);
+			continue;
+		}
+		if (t[i] == '{' || t[i] == '[')
+			depth++;
+		else if ((t[i] == '}' || t[i] == ']') && --depth == 0)
+			return i + 1;
+		i++;
+	}
+	return len;
+}
+
+int hkd_json_member_text(const char *text, size_t len, const char *key,
+                         const char **start, size_t *vlen)
+{
+	size_t klen = strlen(key), i = skip_ws(text, len, 0);
+
+	if (i >= len || text[i] != '{')
+		return -1;
+	i = skip_ws(text, len, i + 1);
+	while (i < len && text[i] == '"') {
+		int escaped = 0;
+		size_t k0 = i + 1, k1 = skip_string(text, len, i, &escaped), v0;
+
+		i = skip_ws(text, len, k1);
+		if (k1 >= len || i >= len || text[i] != ':')
+			return -1;
+		v0 = skip_ws(text, len, i + 1);
+		i = skip_value(text, len, v0);
+		if (i >= len || v0 >= i)
+			return -1; /* an object's value never ends the text */
+		if (!escaped && k1 - 1 - k0 == klen &&
+		    memcmp(text + k0, key, klen) == 0) {
+			*start = text + v0;
+			*vlen = i - v0;
+			return 0;
+		}
+		i = skip_ws(text, len, i);
+		if (i >= len || text[i] != ',')
+			return -1;
+		i = skip_ws(text, len, i + 1);
+	}
+	return -1;
+}

@@ -44,4 +44,14 @@ int hkd_envelope_check(const json_t *body, struct hkd_envelope_error *err);
 int hkd_envelope_require(const json_t *envelope, const char *const *required,
                          size_t n, struct hkd_envelope_error *err);
 
+/*
+ * Where the value of member `key` of the JSON object written in
+ * text[0..len) is, so that it can be stored as it was received instead of
+ * being written again from a tree. text must be valid JSON (jansson has
+ * parsed it). Only a member whose name is written without escapes is
+ * found. 0 with *start and *vlen set, else -1.
+ */
+int hkd_json_member_text(const char *text, size_t len, const char *key,
+                         const char **start, size_t *vlen);
+
 #endif

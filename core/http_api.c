@@ -274,6 +274,9 @@ static enum MHD_Result publish(struct MHD_Connection *conn,
 	memset(&req, 0, sizeof(req));
 	req.type = json_string_value(json_object_get(body, "type"));
 	req.data = json_object_get(body, "data");
+	if (req.data && hkd_json_member_text(rq->body, rq->len, "data",
+	                                     &req.data_text, &req.data_len) != 0)
+		req.data_text = NULL; /* a name with escapes: write data out */
 	req.id = json_string_value(json_object_get(body, "id"));
 	req.source = "api";
 	req.check_catalog = 1;
@@ -674,6 +677,8 @@ static enum MHD_Result receive_hook(struct MHD_Connection *conn,
 	}
 	req.type = type;
 	req.data = body;
+	req.data_text = rq->body; /* the whole body, an object */
+	req.data_len = rq->len;
 	req.source = src->name;
 	req.check_catalog = 1;
 	rc = answer_ingest(conn, rq, &req, NULL);

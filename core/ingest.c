@@ -49,6 +49,69 @@ static size_t fan_out(const struct hkd_runtime *rt, const char *type,
 	return n + n_subs;
 }
 
+/* Append s to b as a JSON string (b has room: 6 bytes per byte + 2). */
+static char *put_string(char *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	*b++ = '"';
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			*b++ = '\\';
+			*b++ = (char)c;
+		} else if (c < 0x20) {
+			memcpy(b, "\\u00", 4);
+			b[4] = hex[c >> 4];
+			b[5] = hex[c & 15];
+			b += 6;
+		} else {
+			*b++ = (char)c;
+		}
+	}
+	*b++ = '"';
+	return b;
+}
+
+/*
+ * The stored envelope, {"id","type","timestamp","source","data"}, written
+ * around the data's text: the client's own when it came with the request
+ * (jansson already checked it), else data written out. NULL when memory
+ * runs out.
+ */
+static char *envelope_text(const char *id, const char *type, const char *ts,
+                           const struct hkd_ingest_req *rq)
+{
+	const char *data = rq->data_text;
+	size_t dlen = rq->data_len, n;
+	char *dumped = NULL, *text, *b;
+
+	if (!data && rq->data) {
+		if (!(dumped = json_dumps(rq->data, JSON_COMPACT)))
+			return NULL;
+		data = dumped;
+		dlen = strlen(dumped);
+	} else if (!data) {
+		data = "{}";
+		dlen = 2;
+	}
+	n = 6 * (strlen(id) + strlen(type) + strlen(ts) + strlen(rq->source)) +
+	    dlen + 64;
+	if ((text = malloc(n))) {
+		b = text;
+		b = put_string(b + sprintf(b, "{\"id\":"), id);
+		b = put_string(b + sprintf(b, ",\"type\":"), type);
+		b = put_string(b + sprintf(b, ",\"timestamp\":"), ts);
+		b = put_string(b + sprintf(b, ",\"source\":"), rq->source);
+		b += sprintf(b, ",\"data\":");
+		memcpy(b, data, dlen);
+		b += dlen;
+		*b++ = '}';
+		*b = '\0';
+	}
+	free(dumped);
+	return text;
+}
+
 enum hkd_ingest_status hkd_ingest(struct hkd_runtime *rt, struct hkd_store *st,
                                   const struct hkd_ingest_req *rq,
                                   struct hkd_ingest_result *out)
@@ -78,19 +141,23 @@ enum hkd_ingest_status hkd_ingest(struct hkd_runtime *rt, struct hkd_store *st,
 	else if (hkd_random_id("evt_", out->id, sizeof(out->id)) != 0)
 		goto out;
 	hkd_format_time(hkd_now_ms(), ts, sizeof(ts));
-	envelope = json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", out->id, "type",
-	                     rq->type, "timestamp", ts, "source", rq->source,
-	                     "data",
-	                     rq->data ? json_incref((json_t *)rq->data) : json_object());
-	if (!envelope)
-		goto out;
-	if (et && hkd_envelope_require(envelope, (const char *const *)et->required,
-	                               et->n_required, &out->err) != 0) {
-		rc = HKD_INGEST_INVALID;
-		goto out;
+	if (et && et->n_required > 0) {
+		/* Required fields are pointers into the whole envelope. */
+		envelope = json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", out->id,
+		                     "type", rq->type, "timestamp", ts, "source",
+		                     rq->source, "data",
+		                     rq->data ? json_incref((json_t *)rq->data)
+		                              : json_object());
+		if (!envelope)
+			goto out;
+		if (hkd_envelope_require(envelope, (const char *const *)et->required,
+		                         et->n_required, &out->err) != 0) {
+			rc = HKD_INGEST_INVALID;
+			goto out;
+		}
 	}
 	n = fan_out(rt, rq->type, rq->source, &matches, &sub_ids);
-	json = json_dumps(envelope, JSON_COMPACT);
+	json = envelope_text(out->id, rq->type, ts, rq);
 	dels = calloc(n + 1, sizeof(*dels));
 	if (!matches || !json || !dels ||
 	    !(ev = hkd_event_rec_new(out->id, rq->type, rq->source, ts, json)))

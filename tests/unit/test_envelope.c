@@ -320,6 +320,86 @@ START_TEST(test_require_edges)
 }
 END_TEST
 
+/* hkd_json_member_text: text, key, the value's text or NULL (not found). */
+static const struct {
+	const char *text;
+	const char *key;
+	const char *want;
+} member_cases[] = {
+	{"{\"data\":{\"a\":1}}", "data", "{\"a\":1}"},
+	{"{\"type\":\"t\",\"data\":{}}", "data", "{}"},
+	{" {\n \"type\" : \"t\" ,\n \"data\" :\t{ \"a\" : [1, 2] } \n} \n", "data",
+	 "{ \"a\" : [1, 2] }"},
+	/* strings holding braces, brackets, quotes and escapes are skipped */
+	{"{\"x\":\"}{][\\\"\",\"data\":{\"s\":\"a}\\\\\"}}", "data",
+	 "{\"s\":\"a}\\\\\"}"},
+	{"{\"x\":{\"data\":1},\"data\":{\"d\":{\"data\":2}}}", "data",
+	 "{\"d\":{\"data\":2}}"},
+	{"{\"x\":[{\"a\":\"]\"},[]],\"data\":{}}", "data", "{}"},
+	{"{\"n\":-1.5e3,\"t\":true,\"f\":false,\"z\":null,\"data\":{}}", "data", "{}"},
+	{"{\"n\":12}", "n", "12"},
+	{"{\"z\":null}", "z", "null"},
+	{"{\"s\":\"v\"}", "s", "\"v\""},
+	/* not found: absent, only nested, or a name written with escapes */
+	{"{\"type\":\"t\"}", "data", NULL},
+	{"{}", "data", NULL},
+	{"{\"x\":{\"data\":{}}}", "data", NULL},
+	{"{\"d\\u0061ta\":{}}", "data", NULL},
+	{"{\"dat\":{},\"datas\":{}}", "data", NULL},
+	/* not an object, or cut short */
+	{"[{\"data\":{}}]", "data", NULL},
+	{"\"data\"", "data", NULL},
+	{"{\"data\":{\"a\":1}", "data", NULL},
+	{"{\"data\":", "data", NULL},
+	{"", "data", NULL},
+};
+
+START_TEST(test_member_table)
+{
+	const char *t = member_cases[_i].text, *start = NULL;
+	size_t n = 0;
+	int rc = hkd_json_member_text(t, strlen(t), member_cases[_i].key, &start, &n);
+
+	if (!member_cases[_i].want) {
+		ck_assert_msg(rc == -1, "case %d: found %.*s", _i, (int)n,
+		              start ? start : "");
+		return;
+	}
+	ck_assert_msg(rc == 0, "case %d: not found", _i);
+	ck_assert_uint_eq(n, strlen(member_cases[_i].want));
+	ck_assert_msg(memcmp(start, member_cases[_i].want, n) == 0,
+	              "case %d: got %.*s", _i, (int)n, start);
+}
+END_TEST
+
+/* The text found parses to the very value jansson puts under the key. */
+START_TEST(test_member_agrees_with_jansson)
+{
+	const char *bodies[] = {
+		"{\"type\":\"a\",\"data\":{\"k\":[1,{\"x\":\"}\"},\"\\u00e9\"],\"e\":{}}}",
+		"{\"data\":{\"deep\":[[[[{\"a\":[]}]]]],\"q\":\"\\\"\\\\\"},\"id\":\"x\"}",
+		"{ \"data\" : { \"n\" : 1.0e2 , \"u\" : \"caf\xc3\xa9\" } , \"type\" : \"t\" }",
+	};
+	for (size_t i = 0; i < LEN(bodies); i++) {
+		json_error_t e;
+		json_t *body = json_loads(bodies[i], JSON_REJECT_DUPLICATES, &e);
+		json_t *got;
+		const char *start;
+		size_t n;
+
+		ck_assert_msg(body != NULL, "body %zu: %s", i, e.text);
+		ck_assert_int_eq(hkd_json_member_text(bodies[i], strlen(bodies[i]),
+		                                      "data", &start, &n), 0);
+		got = json_loadb(start, n, 0, &e);
+		ck_assert_msg(got != NULL, "body %zu: %s", i, e.text);
+		ck_assert_msg(json_equal(got, json_object_get(body, "data")),
+		              "body %zu differs", i);
+		json_decref(got);
+		json_decref(body);
+	}
+}
+END_TEST
+
 static Suite *envelope_suite(void)
 {
 	Suite *s = suite_create("envelope");
@@ -333,6 +413,8 @@ static Suite *envelope_suite(void)
 	tcase_add_test(tc, test_check_null);
 	tcase_add_loop_test(tc, test_require_table, 0, LEN(require_cases));
 	tcase_add_test(tc, test_require_edges);
+	tcase_add_loop_test(tc, test_member_table, 0, LEN(member_cases));
+	tcase_add_test(tc, test_member_agrees_with_jansson);
 	suite_add_tcase(s, tc);
 	return s;
 }
