@@ -26,21 +26,33 @@ int hkd_writer_run(struct hkd_writer *w, hkd_job_fn fn, void *arg, char *err,
                    size_t errlen)
 {
 	struct hkd_job j;
+	sem_t done;
+
 	memset(&j, 0, sizeof(j));
 	j.fn = fn;
 	j.arg = arg;
 	j.wait = 1;
+	j.sem = &done;
+	if (sem_init(&done, 0, 0) != 0) {
+		hkd_set_err(err, errlen, "cannot wait for the store: %s",
+		            strerror(errno));
+		return HKD_STORE_FAILED;
+	}
 	pthread_mutex_lock(&w->qlock);
 	if (w->stopping) {
 		pthread_mutex_unlock(&w->qlock);
+		sem_destroy(&done);
 		hkd_set_err(err, errlen, "the store is closing");
 		return HKD_STORE_FAILED;
 	}
 	enqueue(w, &j);
 	pthread_cond_signal(&w->qcond);
-	while (!j.done)
-		pthread_cond_wait(&w->donecond, &w->qlock);
 	pthread_mutex_unlock(&w->qlock);
+	/* Woken alone when the job is done: one commit does not wake every
+	 * waiting thread onto the queue's lock. */
+	while (sem_wait(&done) != 0)
+		; /* EINTR */
+	sem_destroy(&done);
 	if (j.rc == HKD_STORE_FAILED)
 		hkd_set_err(err, errlen, "%s", j.err);
 	return j.rc;
@@ -99,7 +111,7 @@ static int settle(struct hkd_writer *w, struct hkd_job *batch,
 		if (j->wait) {
 			if (j->rc == HKD_JOB_BROKEN)
 				j->rc = HKD_STORE_FAILED;
-			j->done = 1;
+			sem_post(j->sem); /* j is the waiter's: not touched again */
 		} else if (j->rc == HKD_JOB_BROKEN) {
 			hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail",
 			           "a queued write was refused and dropped", "reason",
@@ -123,7 +135,6 @@ static int settle(struct hkd_writer *w, struct hkd_job *batch,
 			w->tail = keep_last;
 		w->head = keep;
 	}
-	pthread_cond_broadcast(&w->donecond);
 	return keep != NULL;
 }
 
@@ -212,7 +223,6 @@ int hkd_writer_start(struct hkd_writer *w, char *err, size_t errlen)
 {
 	pthread_mutex_init(&w->qlock, NULL);
 	pthread_cond_init(&w->qcond, NULL);
-	pthread_cond_init(&w->donecond, NULL);
 	w->head = w->tail = NULL;
 	w->stopping = 0;
 	w->next_idle = hkd_mono_ms() + 1000;
@@ -223,7 +233,6 @@ int hkd_writer_start(struct hkd_writer *w, char *err, size_t errlen)
 		            strerror(errno));
 		pthread_mutex_destroy(&w->qlock);
 		pthread_cond_destroy(&w->qcond);
-		pthread_cond_destroy(&w->donecond);
 		return -1;
 	}
 	w->started = 1;
@@ -248,7 +257,9 @@ void hkd_writer_stop(struct hkd_writer *w)
 		struct hkd_job *j = w->head;
 		w->head = j->next;
 		if (j->wait) {
-			j->done = 1;
+			j->rc = HKD_STORE_FAILED;
+			hkd_strlcpy(j->err, "the store is closing", sizeof(j->err));
+			sem_post(j->sem);
 		} else {
 			dropped++;
 			free_job(j);
@@ -263,5 +274,4 @@ void hkd_writer_stop(struct hkd_writer *w)
 	}
 	pthread_mutex_destroy(&w->qlock);
 	pthread_cond_destroy(&w->qcond);
-	pthread_cond_destroy(&w->donecond);
 }

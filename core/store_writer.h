@@ -14,6 +14,7 @@
 #define HKD_STORE_WRITER_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,8 +31,8 @@ struct hkd_job {
 	hkd_job_fn fn;
 	void *arg;
 	void (*free_arg)(void *arg); /* queued (asynchronous) jobs only */
-	int wait;                    /* a caller waits for it */
-	int done;
+	int wait;                    /* a caller waits for it, on sem */
+	sem_t *sem;                  /* posted once the job is done */
 	int rc;
 	char err[256];
 	struct hkd_job *next;
@@ -50,7 +51,6 @@ struct hkd_writer {
 	/* The writer's own (under qlock). */
 	pthread_mutex_t qlock;
 	pthread_cond_t qcond;    /* jobs arrived / stop */
-	pthread_cond_t donecond; /* a batch finished */
 	struct hkd_job *head, *tail;
 	int stopping;
 	int started;
