@@ -117,8 +117,8 @@ struct hkd_event_rec *hkd_event_rec_new(const char *id, const char *type,
 		return NULL;
 	}
 	ev->json_len = strlen(json);
-	atomic_init(&ev->tree, NULL);
-	hkd_value_texts_init(&ev->texts);
+	ev->tree = NULL;
+	atomic_init(&ev->queued, 0);
 	return ev;
 }
 
@@ -126,8 +126,7 @@ void hkd_event_rec_unref(struct hkd_event_rec *ev)
 {
 	if (!ev || atomic_fetch_sub(&ev->refs, 1) != 1)
 		return;
-	hkd_value_texts_release(&ev->texts);
-	json_decref(atomic_load(&ev->tree));
+	hkd_event_tree_put(ev->tree);
 	free(ev->id);
 	free(ev->type);
 	free(ev->source);
@@ -137,10 +136,10 @@ void hkd_event_rec_unref(struct hkd_event_rec *ev)
 }
 
 /*
- * Locks for the first parse of an event's tree, picked by the record's
- * address: the deliveries of one event racing to render wait for one
- * parse instead of each making its own, and a lock per record would cost
- * every queued event its size.
+ * Locks of the records' `tree`, picked by the record's address: the
+ * deliveries of one event racing to render wait for one parse instead of
+ * each making its own, and a lock per record would cost every queued
+ * event its size. Held for a pointer's copy, or for the parse itself.
  */
 #define TREE_LOCKS 8
 static pthread_mutex_t tree_locks[TREE_LOCKS] = {
@@ -150,24 +149,60 @@ static pthread_mutex_t tree_locks[TREE_LOCKS] = {
 	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
 };
 
-const json_t *hkd_event_rec_tree(struct hkd_event_rec *ev, json_error_t *jerr)
+static pthread_mutex_t *tree_lock(const struct hkd_event_rec *ev)
 {
-	pthread_mutex_t *lock;
-	json_t *tree = atomic_load_explicit(&ev->tree, memory_order_acquire);
+	return &tree_locks[((uintptr_t)ev / sizeof(*ev)) % TREE_LOCKS];
+}
 
-	if (tree)
-		return tree;
-	lock = &tree_locks[((uintptr_t)ev / sizeof(*ev)) % TREE_LOCKS];
+void hkd_event_tree_put(struct hkd_event_tree *t)
+{
+	if (!t || atomic_fetch_sub(&t->refs, 1) != 1)
+		return;
+	hkd_value_texts_release(&t->texts);
+	json_decref(t->root);
+	free(t);
+}
+
+struct hkd_event_tree *hkd_event_rec_tree(struct hkd_event_rec *ev,
+                                          json_error_t *jerr)
+{
+	pthread_mutex_t *lock = tree_lock(ev);
+	struct hkd_event_tree *t;
+	json_t *root;
+
 	pthread_mutex_lock(lock);
-	tree = atomic_load_explicit(&ev->tree, memory_order_relaxed);
-	if (!tree) {
-		tree = json_loadb(ev->json, ev->json_len, 0, jerr);
-		/* Release: a reader that sees the pointer sees the whole tree. */
-		if (tree)
-			atomic_store_explicit(&ev->tree, tree, memory_order_release);
+	t = ev->tree;
+	if (!t) {
+		root = json_loadb(ev->json, ev->json_len, 0, jerr);
+		t = root ? malloc(sizeof(*t)) : NULL;
+		if (t) {
+			atomic_init(&t->refs, 1); /* ev's */
+			t->root = root;
+			hkd_value_texts_init(&t->texts);
+			ev->tree = t;
+		} else if (root) {
+			json_decref(root);
+			if (jerr)
+				hkd_strlcpy(jerr->text, "out of memory",
+				            sizeof(jerr->text));
+		}
 	}
+	if (t)
+		atomic_fetch_add(&t->refs, 1);
 	pthread_mutex_unlock(lock);
-	return tree;
+	return t;
+}
+
+void hkd_event_rec_tree_drop(struct hkd_event_rec *ev)
+{
+	pthread_mutex_t *lock = tree_lock(ev);
+	struct hkd_event_tree *t;
+
+	pthread_mutex_lock(lock);
+	t = ev->tree;
+	ev->tree = NULL;
+	pthread_mutex_unlock(lock);
+	hkd_event_tree_put(t);
 }
 
 /* The event of the plugin call this thread is making (see enter/leave). */
@@ -356,6 +391,7 @@ static void make_runnable(struct target_q *t)
 
 static void target_push(struct target_q *t, struct delivery *d)
 {
+	atomic_fetch_add(&d->event->queued, 1); /* until start_attempt */
 	d->next = NULL;
 	if (t->tail)
 		t->tail->next = d;
@@ -542,10 +578,13 @@ static void start_attempt(struct delivery *d, struct target_q *t)
 	const struct hookd_plugin *desc = NULL;
 	struct hookd_result res;
 	struct hookd_event ev;
-	struct hkd_event_rec *rec;
+	/* Our own reference: dispatch_async may complete the attempt, and
+	 * another worker free d, before it returns. */
+	struct hkd_event_rec *rec = d->event;
 	void *state = NULL;
 	enum hookd_status st;
 
+	atomic_fetch_add(&rec->refs, 1);
 	memset(&res, 0, sizeof(res));
 	res.struct_size = sizeof(res);
 	if (!a) {
@@ -553,7 +592,7 @@ static void start_attempt(struct delivery *d, struct target_q *t)
 		snprintf(res.reason, sizeof(res.reason), "out of memory");
 		finish(d, HOOKD_RETRY, &res, 0);
 		end_slot(t);
-		return;
+		goto out;
 	}
 	a->d = d;
 	a->t = t;
@@ -564,13 +603,13 @@ static void start_attempt(struct delivery *d, struct target_q *t)
 		 * the schedule decide when (whether) it runs again. */
 		hkd_strlcpy(res.reason, D.suspect_reason, sizeof(res.reason));
 		complete_attempt(a, HOOKD_RETRY, &res);
-		return;
+		goto out;
 	}
 	a->crash_slot = crash_slot_take(d->id);
 	if (hkd_subs_is_target(d->target)) {
 		if (hkd_subs_begin(d->target, &desc, &state, &a->sub, &res) != 0) {
 			complete_attempt(a, HOOKD_FAIL, &res);
-			return;
+			goto out;
 		}
 	} else {
 		const struct hkd_handler *h;
@@ -580,7 +619,7 @@ static void start_attempt(struct delivery *d, struct target_q *t)
 			snprintf(res.reason, sizeof(res.reason),
 			         "handler '%s' is no longer configured", d->target);
 			complete_attempt(a, HOOKD_FAIL, &res);
-			return;
+			goto out;
 		}
 		desc = &h->lib->desc;
 		state = h->state;
@@ -588,31 +627,31 @@ static void start_attempt(struct delivery *d, struct target_q *t)
 	a->plugin_name = desc->name;
 	memset(&ev, 0, sizeof(ev));
 	ev.struct_size = sizeof(ev);
-	ev.id = d->event->id;
-	ev.type = d->event->type;
-	ev.source = d->event->source;
-	ev.timestamp = d->event->timestamp;
-	ev.json = d->event->json;
-	ev.json_len = d->event->json_len;
+	ev.id = rec->id;
+	ev.type = rec->type;
+	ev.source = rec->source;
+	ev.timestamp = rec->timestamp;
+	ev.json = rec->json;
+	ev.json_len = rec->json_len;
 	ev.attempt = d->attempts + 1;
 	ev.deadline_ms = hkd_now_ms() + ATTEMPT_DEADLINE_MS;
 	ev.target = d->target;
 	ev.delivery_id = d->id;
-	/* Our own reference for the call: dispatch_async may complete the
-	 * attempt, and another worker free d, before it returns. */
-	rec = d->event;
-	atomic_fetch_add(&rec->refs, 1);
 	hkd_event_rec_enter(rec);
 	if (desc->dispatch_async && desc->dispatch_async(state, &ev, a) == 0) {
 		/* the plugin calls hookd_host.complete */
 		hkd_event_rec_leave();
-		hkd_event_rec_unref(rec);
-		return;
+		goto out;
 	}
 	st = desc->dispatch(state, &ev, &res);
 	hkd_event_rec_leave();
-	hkd_event_rec_unref(rec);
 	complete_attempt(a, st, &res);
+out:
+	/* The delivery left its queue: the last one queued drops the tree
+	 * its renders shared (see struct hkd_event_rec). */
+	if (atomic_fetch_sub(&rec->queued, 1) == 1)
+		hkd_event_rec_tree_drop(rec);
+	hkd_event_rec_unref(rec);
 }
 
 /* The delay before the next attempt, or -1 when the schedule is spent. */

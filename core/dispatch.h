@@ -20,10 +20,26 @@
 #include "template.h"
 
 /*
+ * An event's envelope parsed, with the texts templates wrote of it
+ * (hkd_template_render_shared). Read-only once made: any number of
+ * threads render from one at once. Refcounted (hkd_event_tree_put).
+ */
+struct hkd_event_tree {
+	atomic_int refs;
+	json_t *root;                 /* owned; never changed */
+	struct hkd_value_texts texts; /* of root's objects and arrays */
+};
+
+/* Give back a reference on t (NULL is ignored); the last frees it. */
+void hkd_event_tree_put(struct hkd_event_tree *t);
+
+/*
  * An accepted event, shared (refcounted) by its deliveries and their
- * threads. Immutable, but for `tree`: the envelope parsed on first use
- * (hkd_event_rec_tree), written once, then read by any thread; and
- * `texts`, what templates wrote of that tree, only ever added to.
+ * threads. Immutable, but for `tree` (under a lock of dispatch.c) and the
+ * `queued` count: while deliveries of the event are queued for an attempt
+ * they share one parsed envelope; when the last of them was attempted it
+ * is dropped, so that an event waiting for a retry (or for a receiver
+ * that is down) holds its text alone, not the ≈ 5× larger tree.
  */
 struct hkd_event_rec {
 	atomic_int refs;
@@ -33,8 +49,8 @@ struct hkd_event_rec {
 	char *timestamp;
 	char *json; /* the envelope */
 	size_t json_len;
-	_Atomic(json_t *) tree; /* json parsed, or NULL not yet; owned */
-	struct hkd_value_texts texts; /* of tree's objects, for templates */
+	struct hkd_event_tree *tree; /* json parsed (one reference), or NULL */
+	atomic_int queued; /* deliveries in a target queue or an attempt call */
 };
 
 /* Copies every string; one reference. NULL when memory runs out. */
@@ -45,15 +61,21 @@ struct hkd_event_rec *hkd_event_rec_new(const char *id, const char *type,
 void hkd_event_rec_unref(struct hkd_event_rec *ev);
 
 /*
- * The envelope of ev as a jansson tree, parsed by the first call and kept
- * with ev: every delivery of the event (every template of every attempt,
- * on any thread) shares it. Borrowed, valid while a reference on ev is
- * held, and read-only: nothing may change it, not even its reference
- * count (a reader needs no lock because nobody writes). NULL with
- * jansson's error in jerr (may be NULL) when the envelope does not parse;
- * the next call tries again.
+ * The envelope of ev parsed, shared with every render of the event's
+ * deliveries: parsed by the first call since ev was made or its tree
+ * dropped, then kept by ev. Returns one reference (caller gives it back
+ * with hkd_event_tree_put), or NULL with jansson's error in jerr (may be
+ * NULL) when the envelope does not parse; the next call tries again.
  */
-const json_t *hkd_event_rec_tree(struct hkd_event_rec *ev, json_error_t *jerr);
+struct hkd_event_tree *hkd_event_rec_tree(struct hkd_event_rec *ev,
+                                          json_error_t *jerr);
+
+/*
+ * Let ev forget its tree; renders holding a reference keep it until they
+ * give it back, the next hkd_event_rec_tree parses anew. The dispatcher
+ * calls it when no delivery of ev is queued for an attempt any more.
+ */
+void hkd_event_rec_tree_drop(struct hkd_event_rec *ev);
 
 /*
  * The record behind a struct hookd_event a plugin passes back to the host

@@ -134,11 +134,11 @@ static int host_config_item(const struct hookd_config *cfg, const char *key,
 /*
  * hookd_host.render. A template without "{{" names nothing of the event
  * and is copied without a look at it. Otherwise the template reads the
- * event's tree: the one its record shares between every render of every
- * delivery when event is the dispatcher's (hkd_event_rec_of), with the
- * texts of its objects ({{data}}) written once too; else a tree parsed for
- * this call — a plugin rendering a copy of its event, or from its own
- * thread, pays a parse as it always did.
+ * event's tree: the one its record shares between every render of its
+ * queued deliveries when event is the dispatcher's (hkd_event_rec_of),
+ * with the texts of its objects ({{data}}) written once too; else a tree
+ * parsed for this call — a plugin rendering a copy of its event, or from
+ * its own thread, pays a parse as it always did.
  */
 static char *host_render(const char *tmpl, const struct hookd_event *event,
                          enum hookd_render_mode mode, char *errbuf,
@@ -146,7 +146,8 @@ static char *host_render(const char *tmpl, const struct hookd_event *event,
 {
 	char scratch[256];
 	json_error_t jerr;
-	struct hkd_event_rec *rec = NULL;
+	struct hkd_event_rec *rec;
+	struct hkd_event_tree *shared = NULL;
 	const json_t *root = NULL;
 	json_t *parsed = NULL;
 	char *out;
@@ -166,18 +167,22 @@ static char *host_render(const char *tmpl, const struct hookd_event *event,
 		return hkd_template_render(tmpl, NULL, &vars, mode, errbuf, errlen);
 	if (event->json) {
 		rec = hkd_event_rec_of(event);
-		if (rec)
-			root = hkd_event_rec_tree(rec, &jerr);
-		else
+		if (rec) {
+			shared = hkd_event_rec_tree(rec, &jerr);
+			root = shared ? shared->root : NULL;
+		} else {
 			root = parsed = json_loadb(event->json, event->json_len, 0,
 			                           &jerr);
+		}
 		if (!root) {
 			snprintf(errbuf, errlen, "render: event JSON: %s", jerr.text);
 			return NULL;
 		}
 	}
-	out = hkd_template_render_shared(tmpl, root, rec ? &rec->texts : NULL,
-	                                 &vars, mode, errbuf, errlen);
+	out = hkd_template_render_shared(tmpl, root,
+	                                 shared ? &shared->texts : NULL, &vars,
+	                                 mode, errbuf, errlen);
+	hkd_event_tree_put(shared);
 	json_decref(parsed);
 	return out;
 }

@@ -3,8 +3,8 @@
  * event records (core/dispatch.c): a template without placeholders reads
  * nothing, the deliveries of one event share one parsed tree that no
  * render changes (and the text of {{data}}), renders on several threads
- * at once agree, and an envelope that does not parse gives the message
- * it always gave.
+ * at once agree, also while the tree is dropped under them, and an
+ * envelope that does not parse gives the message it always gave.
  *
  * An attempt is simulated the way start_attempt() makes it: a struct
  * hookd_event pointing at the record's strings, with the record entered
@@ -121,7 +121,7 @@ START_TEST(test_no_placeholder)
 	out = render("", &ev, HOOKD_RENDER_SHELL);
 	ck_assert_str_eq(out, "");
 	free(out);
-	ck_assert_ptr_null(atomic_load(&rec->tree));
+	ck_assert_ptr_null(rec->tree);
 	/* "\{{" is a placeholder's syntax: that template is read. */
 	out = render("\\{{id}}", &ev, HOOKD_RENDER_RAW);
 	ck_assert_str_eq(out, "{{id}}");
@@ -140,7 +140,7 @@ START_TEST(test_shared_tree)
 	static const char *const targets[] = {"t1", "t2", "t3", "t4"};
 	struct hkd_event_rec *rec = rec_new(envelope_text);
 	json_t *fresh = json_loads(envelope_text, 0, NULL);
-	const json_t *tree = NULL;
+	struct hkd_event_tree *tree = NULL, *again;
 	struct hookd_event ev;
 
 	ck_assert_ptr_nonnull(fresh);
@@ -168,16 +168,20 @@ START_TEST(test_shared_tree)
 			}
 			hkd_event_rec_leave();
 			if (!tree)
-				tree = atomic_load(&rec->tree);
+				tree = rec->tree;
 			ck_assert_ptr_nonnull(tree);
-			ck_assert_ptr_eq(atomic_load(&rec->tree), tree);
+			ck_assert_ptr_eq(rec->tree, tree);
 		}
 	}
-	ck_assert_int_eq(tree->refcount, 1);
-	ck_assert(json_equal(tree, fresh));
+	/* held by the record alone; no render changed it */
+	ck_assert_int_eq(atomic_load(&tree->refs), 1);
+	ck_assert_int_eq(tree->root->refcount, 1);
+	ck_assert(json_equal(tree->root, fresh));
 	/* {{data}}, written by the first render, read by the others */
-	ck_assert_uint_eq(atomic_load(&rec->texts.n), 1);
-	ck_assert_ptr_eq(hkd_event_rec_tree(rec, NULL), tree);
+	ck_assert_uint_eq(atomic_load(&tree->texts.n), 1);
+	again = hkd_event_rec_tree(rec, NULL);
+	ck_assert_ptr_eq(again, tree);
+	hkd_event_tree_put(again);
 	json_decref(fresh);
 	hkd_event_rec_unref(rec);
 }
@@ -209,7 +213,7 @@ START_TEST(test_foreign_event)
 	ck_assert_str_eq(out, cases[1].want);
 	free(out);
 	hkd_event_rec_leave();
-	ck_assert_ptr_null(atomic_load(&rec->tree));
+	ck_assert_ptr_null(rec->tree);
 	free(copy);
 	hkd_event_rec_unref(rec);
 }
@@ -219,6 +223,7 @@ struct worker_arg {
 	struct hkd_event_rec *rec;
 	pthread_barrier_t *start;
 	int failures;
+	atomic_int *running; /* renderers not finished */
 };
 
 /* One thread's attempts: every case, ROUNDS times, checked. */
@@ -243,35 +248,107 @@ static void *render_worker(void *p)
 		}
 		hkd_event_rec_leave();
 	}
+	atomic_fetch_sub(w->running, 1);
 	return NULL;
 }
 
-/* Threads racing to render one event: one parse, the same text for all. */
+/* What the dispatcher does as deliveries leave their queue: drop the
+ * tree, again and again, while the others render. */
+static void *drop_worker(void *p)
+{
+	struct worker_arg *w = p;
+
+	pthread_barrier_wait(w->start);
+	while (atomic_load(w->running) > 0)
+		hkd_event_rec_tree_drop(w->rec);
+	return NULL;
+}
+
+/*
+ * Threads racing to render one event agree on every text: first while the
+ * tree is shared (one parse), then while another thread keeps dropping it
+ * (each render keeps the tree it took until it is done).
+ */
 START_TEST(test_concurrent_renders)
 {
 	struct hkd_event_rec *rec = rec_new(envelope_text);
-	struct worker_arg args[THREADS];
-	pthread_t threads[THREADS];
+	struct worker_arg args[THREADS + 1];
+	pthread_t threads[THREADS + 1];
 	pthread_barrier_t start;
+	atomic_int running;
 
-	ck_assert_int_eq(pthread_barrier_init(&start, NULL, THREADS), 0);
-	for (int i = 0; i < THREADS; i++) {
-		args[i].rec = rec;
-		args[i].start = &start;
-		args[i].failures = 0;
-		ck_assert_int_eq(
-			pthread_create(&threads[i], NULL, render_worker, &args[i]), 0);
+	for (int dropping = 0; dropping <= 1; dropping++) {
+		int n = THREADS + dropping;
+
+		atomic_init(&running, THREADS);
+		ck_assert_int_eq(pthread_barrier_init(&start, NULL, (unsigned)n), 0);
+		for (int i = 0; i < n; i++) {
+			args[i].rec = rec;
+			args[i].start = &start;
+			args[i].failures = 0;
+			args[i].running = &running;
+			ck_assert_int_eq(pthread_create(&threads[i], NULL,
+			                                i < THREADS ? render_worker
+			                                            : drop_worker,
+			                                &args[i]),
+			                 0);
+		}
+		for (int i = 0; i < n; i++) {
+			pthread_join(threads[i], NULL);
+			ck_assert_int_eq(args[i].failures, 0);
+		}
+		pthread_barrier_destroy(&start);
+		if (dropping)
+			continue;
+		ck_assert_ptr_nonnull(rec->tree);
+		ck_assert_int_eq(atomic_load(&rec->tree->refs), 1);
+		ck_assert_int_eq(rec->tree->root->refcount, 1);
+		/* {{data}}: one text, or one per thread that wrote it at once */
+		ck_assert_uint_ge(atomic_load(&rec->tree->texts.n), 1);
+		ck_assert_uint_le(atomic_load(&rec->tree->texts.n), THREADS);
 	}
-	for (int i = 0; i < THREADS; i++) {
-		pthread_join(threads[i], NULL);
-		ck_assert_int_eq(args[i].failures, 0);
-	}
-	pthread_barrier_destroy(&start);
-	ck_assert_ptr_nonnull(atomic_load(&rec->tree));
-	ck_assert_int_eq(atomic_load(&rec->tree)->refcount, 1);
-	/* {{data}}: one text, or one per thread that wrote it at once */
-	ck_assert_uint_ge(atomic_load(&rec->texts.n), 1);
-	ck_assert_uint_le(atomic_load(&rec->texts.n), THREADS);
+	hkd_event_rec_unref(rec);
+}
+END_TEST
+
+/*
+ * A dropped tree stays whole for whoever holds it; the record parses a
+ * new one for the next render.
+ */
+START_TEST(test_tree_dropped)
+{
+	struct hkd_event_rec *rec = rec_new(envelope_text);
+	struct hkd_event_tree *held, *next;
+	struct hookd_event ev;
+	char err[256] = "";
+	char *out;
+
+	attempt_event(&ev, rec, 2, "t1");
+	hkd_event_rec_enter(rec);
+	out = render(cases[0].tmpl, &ev, cases[0].mode);
+	ck_assert_str_eq(out, cases[0].want);
+	free(out);
+	held = hkd_event_rec_tree(rec, NULL);
+	ck_assert_ptr_eq(held, rec->tree);
+	hkd_event_rec_tree_drop(rec);
+	ck_assert_ptr_null(rec->tree);
+	ck_assert_int_eq(atomic_load(&held->refs), 1);
+	out = hkd_template_render_shared(cases[0].tmpl, held->root,
+	                                 &held->texts, NULL, cases[0].mode, err,
+	                                 sizeof(err));
+	ck_assert_ptr_nonnull(out);
+	ck_assert_str_eq(out, cases[0].want);
+	free(out);
+	out = render(cases[1].tmpl, &ev, cases[1].mode);
+	ck_assert_str_eq(out, cases[1].want);
+	free(out);
+	next = rec->tree;
+	ck_assert_ptr_nonnull(next);
+	ck_assert_ptr_ne(next, held);
+	hkd_event_tree_put(held);
+	hkd_event_rec_tree_drop(rec);
+	hkd_event_rec_tree_drop(rec); /* nothing left to drop */
+	hkd_event_rec_leave();
 	hkd_event_rec_unref(rec);
 }
 END_TEST
@@ -301,7 +378,7 @@ START_TEST(test_invalid_json)
 		out = render("x {{data.a}}", &ev, HOOKD_RENDER_URL);
 		ck_assert_str_eq(out, want);
 		free(out);
-		ck_assert_ptr_null(atomic_load(&rec->tree));
+		ck_assert_ptr_null(rec->tree);
 	}
 	out = render("https://sink.test/{{attempt", &ev, HOOKD_RENDER_URL);
 	ck_assert_str_eq(out, want);
@@ -324,6 +401,7 @@ static Suite *render_suite(void)
 	tcase_add_test(tc, test_shared_tree);
 	tcase_add_test(tc, test_foreign_event);
 	tcase_add_test(tc, test_concurrent_renders);
+	tcase_add_test(tc, test_tree_dropped);
 	tcase_add_test(tc, test_invalid_json);
 	suite_add_tcase(s, tc);
 	return s;
