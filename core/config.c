@@ -840,7 +840,7 @@ static void set_defaults(struct hkd_config *c)
 {
 	c->listen_host = strdup("127.0.0.1");
 	c->listen_port = strdup("8080");
-	c->http_threads = 8;
+	c->http_threads = 32;
 	c->max_body = 1024 * 1024;
 	c->connection_timeout = 30;
 	c->max_connections = 1024;

@@ -201,7 +201,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(d.n, 0);
 	ck_assert_str_eq(cfg->listen_host, "127.0.0.1");
 	ck_assert_str_eq(cfg->listen_port, "8080");
-	ck_assert_int_eq(cfg->http_threads, 8);
+	ck_assert_int_eq(cfg->http_threads, 32);
 	ck_assert_uint_eq(cfg->max_body, 1048576);
 	ck_assert_int_eq(cfg->workers, 16);
 	ck_assert_uint_eq(cfg->queue_size, 10000);
