@@ -583,6 +583,9 @@ static void start_attempt(struct delivery *d, struct target_q *t)
 	struct hkd_event_rec *rec = d->event;
 	void *state = NULL;
 	enum hookd_status st;
+	/* The event's target and delivery id, for the same reason: the
+	 * plugin may read them until dispatch returns, d may be gone. */
+	char did[sizeof(d->id)], tbuf[160], *target = tbuf;
 
 	atomic_fetch_add(&rec->refs, 1);
 	memset(&res, 0, sizeof(res));
@@ -635,8 +638,17 @@ static void start_attempt(struct delivery *d, struct target_q *t)
 	ev.json_len = rec->json_len;
 	ev.attempt = d->attempts + 1;
 	ev.deadline_ms = hkd_now_ms() + ATTEMPT_DEADLINE_MS;
-	ev.target = d->target;
-	ev.delivery_id = d->id;
+	memcpy(did, d->id, sizeof(did));
+	if (strlen(d->target) >= sizeof(tbuf) && !(target = strdup(d->target))) {
+		snprintf(res.reason, sizeof(res.reason), "out of memory");
+		complete_attempt(a, HOOKD_RETRY, &res);
+		target = tbuf;
+		goto out;
+	}
+	if (target == tbuf)
+		hkd_strlcpy(tbuf, d->target, sizeof(tbuf));
+	ev.target = target;
+	ev.delivery_id = did;
 	hkd_event_rec_enter(rec);
 	if (desc->dispatch_async && desc->dispatch_async(state, &ev, a) == 0) {
 		/* the plugin calls hookd_host.complete */
@@ -647,6 +659,8 @@ static void start_attempt(struct delivery *d, struct target_q *t)
 	hkd_event_rec_leave();
 	complete_attempt(a, st, &res);
 out:
+	if (target != tbuf)
+		free(target);
 	/* The delivery left its queue: the last one queued drops the tree
 	 * its renders shared (see struct hkd_event_rec). */
 	if (atomic_fetch_sub(&rec->queued, 1) == 1)
