@@ -323,7 +323,13 @@ static enum MHD_Result get_metrics(struct MHD_Connection *conn)
 static enum MHD_Result get_event(struct MHD_Connection *conn,
                                  struct request *rq)
 {
-	json_t *ev = hkd_store_event_json(store_, rq->route.param);
+	int failed;
+	json_t *ev = hkd_store_event_lookup(store_, rq->route.param, &failed);
+	if (!ev && failed)
+		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+		                  "store_unavailable", NULL,
+		                  MHD_HTTP_HEADER_RETRY_AFTER, "5",
+		                  "the event store cannot be read; retry later");
 	if (!ev)
 		return send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NULL, NULL,
 		                  NULL, "no event with id '%s'", rq->route.param);

@@ -280,7 +280,15 @@ int hkd_store_recover(struct hkd_store *st, hkd_store_visit_fn visit,
 
 json_t *hkd_store_event_json(struct hkd_store *st, const char *id)
 {
-	return st->ops->event_json(st, id);
+	int failed;
+	return st->ops->event_json(st, id, &failed);
+}
+
+json_t *hkd_store_event_lookup(struct hkd_store *st, const char *id,
+                               int *failed)
+{
+	*failed = 0;
+	return st->ops->event_json(st, id, failed);
 }
 
 json_t *hkd_store_deliveries_json(struct hkd_store *st,

@@ -180,6 +180,11 @@ int hkd_store_replay_dead(struct hkd_store *st, const char *target,
 /* GET /v4/events/{id}: event, deliveries, attempts. NULL when unknown. */
 json_t *hkd_store_event_json(struct hkd_store *st, const char *id);
 
+/* The same, telling a read that failed (*failed = 1: the store could not
+ * be read, the event may exist) from an unknown id (*failed = 0). */
+json_t *hkd_store_event_lookup(struct hkd_store *st, const char *id,
+                               int *failed);
+
 struct hkd_delivery_filter {
 	int state;          /* -1 = any */
 	const char *target; /* NULL = any */

@@ -61,7 +61,8 @@ struct hkd_store_ops {
 	hkd_job_fn sub_write;   /* struct hkd_sub_arg */
 	/* Reads, on the caller's thread. */
 	int (*recover)(struct hkd_store *st, hkd_store_visit_fn visit, void *arg);
-	json_t *(*event_json)(struct hkd_store *st, const char *id);
+	json_t *(*event_json)(struct hkd_store *st, const char *id,
+	                      int *failed); /* set to 1 when the read failed */
 	json_t *(*deliveries_json)(struct hkd_store *st,
 	                           const struct hkd_delivery_filter *f);
 	long long (*dead_count)(struct hkd_store *st);

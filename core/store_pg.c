@@ -1370,7 +1370,8 @@ static json_t *attempts_of(struct pg_store *st, struct rconn *rc,
 	return arr;
 }
 
-static json_t *pg_event_json(struct hkd_store *base, const char *id)
+static json_t *pg_event_json(struct hkd_store *base, const char *id,
+                             int *failed)
 {
 	struct pg_store *st = (struct pg_store *)base;
 	struct params p = {.n = 0};
@@ -1382,8 +1383,10 @@ static json_t *pg_event_json(struct hkd_store *base, const char *id)
 
 	p_str(&p, id);
 	r = read_rows(st, &rc, R_EVENT, &p, err, sizeof(err));
-	if (!r || PQntuples(r) == 0 || !(ev = json_loads(val(r, 0, 0), 0, &jerr)))
+	if (!r || PQntuples(r) == 0 || !(ev = json_loads(val(r, 0, 0), 0, &jerr))) {
+		*failed = !r || PQntuples(r) > 0;
 		goto out;
+	}
 	dels = json_array();
 	json_object_set_new(ev, "deliveries", dels);
 	for (int i = 0; i < PQntuples(r); i++) {

@@ -969,34 +969,46 @@ out:
 	return arr;
 }
 
-static json_t *sq_event_json(struct hkd_store *base, const char *id)
+static json_t *sq_event_json(struct hkd_store *base, const char *id,
+                             int *failed)
 {
 	struct sq_store *st = (struct sq_store *)base;
 	sqlite3_stmt *q = NULL;
 	json_t *ev = NULL, *dels;
 	json_error_t jerr;
 	int64_t eseq;
+	int rc;
 
 	pthread_mutex_lock(st->rlock);
 	if (sqlite3_prepare_v2(st->rdb, "SELECT seq, body FROM events WHERE id = ?",
-	                       -1, &q, NULL) != SQLITE_OK)
+	                       -1, &q, NULL) != SQLITE_OK) {
+		*failed = 1;
 		goto out;
+	}
 	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_ROW)
+	if ((rc = sqlite3_step(q)) != SQLITE_ROW) {
+		*failed = rc != SQLITE_DONE;
 		goto out;
+	}
 	eseq = sqlite3_column_int64(q, 0);
 	ev = json_loads(col(q, 1), 0, &jerr);
 	sqlite3_finalize(q);
 	q = NULL;
-	if (!ev)
+	if (!ev) {
+		*failed = 1;
 		goto out;
+	}
 	dels = json_array();
 	json_object_set_new(ev, "deliveries", dels);
 	if (sqlite3_prepare_v2(st->rdb,
 	                       "SELECT " DELIVERY_COLUMNS "FROM deliveries d JOIN events e "
 	                       "ON e.seq = d.event_seq WHERE d.event_seq = ? ORDER BY d.seq",
-	                       -1, &q, NULL) != SQLITE_OK)
+	                       -1, &q, NULL) != SQLITE_OK) {
+		json_decref(ev); /* never half an answer */
+		ev = NULL;
+		*failed = 1;
 		goto out;
+	}
 	sqlite3_bind_int64(q, 1, eseq);
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		json_t *d = delivery_from_row(q);

@@ -327,6 +327,11 @@ def database_outage():
                 publish()
                 time.sleep(0.02)
             assert refused > 0, "no 503 while PostgreSQL was down"
+            # Reads say the store is down, not that the event is unknown.
+            assert acked, "nothing acknowledged before the outage"
+            for d in nodes:
+                h.assert_error(d.get("/v4/events/" + acked[0]), 503,
+                               "store_unavailable")
             before = len(acked)
             pg.start()
             # Back: both nodes accept again by themselves.
