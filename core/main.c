@@ -546,8 +546,12 @@ int main(int argc, char **argv)
 		return 0; /* do not unload plugins under running threads */
 	}
 	{
-		/* In memory or parked: the store knows them all. */
-		long long stored = hkd_store_unfinished(store);
+		/* In memory or parked: the store knows them all. A node of a
+		 * shared store gives its leases back, so that the other nodes
+		 * take its deliveries over now, not once the leases ran out. */
+		int shared = hkd_store_is_shared(store);
+		long long stored = shared ? hkd_store_release_all(store)
+		                          : hkd_store_unfinished(store);
 		char pbuf[24];
 		if (stored >= 0)
 			pending = (long)stored;
@@ -556,6 +560,8 @@ int main(int argc, char **argv)
 		           "unfinished_deliveries", pbuf, "detail",
 		           strcmp(store_url, "memory:") == 0
 		               ? "the memory store keeps nothing: unfinished deliveries are lost"
+		           : shared
+		               ? "unfinished deliveries stay stored; the other nodes take them over"
 		               : "unfinished deliveries stay stored and resume at the next start",
 		           NULL);
 	}

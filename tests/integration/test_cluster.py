@@ -292,6 +292,30 @@ def node_killed():
                        interval=0.2)
 
 
+@test("SIGTERM of a node with deliveries waiting in its memory: it gives "
+      "its leases back and another node delivers them at once, long "
+      "before the leases would run out", timeout=120)
+def node_stopped():
+    base = pg_base()
+    with Database(base) as db, Sink("rs") as rs:
+        conf = node_conf(db.url, lease=120)
+        with Daemon(conf, name="n1") as n1, Daemon(conf, name="n2") as n2:
+            # Each attempt takes a second and n2 runs 8 at a time: most
+            # of its deliveries still wait in its memory when it stops.
+            sid = create_sub(n1, {"webhookUrl": rs.url("/delay/1/200"),
+                                  "events": ["*"]})
+            wait_subs([n1, n2], [sid])
+            acked = [n2.publish({"type": "data_changed", "data": {"i": i}})
+                     ["id"] for i in range(40)]
+            assert n2.stop() == 0
+            line = n2.wait_log(msg="stopped", detail="unfinished deliveries "
+                               "stay stored; the other nodes take them over")
+            assert int(line[0]["unfinished_deliveries"]) > 0, line
+            # 40 one-second attempts, 8 at a time on n1: about 5 s.
+            dups = wait_delivered(rs, "/delay", acked, 40)
+            print("# duplicates after the stop: %d" % dups)
+
+
 @test("PostgreSQL stopped mid-load: ingest answers 503 store_unavailable "
       "while it is down, accepts again once it is back, and every "
       "acknowledged event is delivered", timeout=150)
