@@ -5,7 +5,8 @@
  * Input: a byte (the attempt number), TEMPLATE NUL TARGET NUL, then the
  * envelope as JSON (the rest; NUL bytes allowed inside strings). An
  * envelope that is not JSON is replaced by a fixed one (built once: the
- * renderer only reads it).
+ * renderer only reads it). Inputs stop at 1 KiB (template.options says
+ * why).
  * Properties:
  *  - rendering is deterministic, and hkd_template_check agrees with it: a
  *    template it refuses never renders (same message, unless a value with
