@@ -559,8 +559,15 @@ int main(int argc, char **argv)
 	pending = hkd_dispatch_stop((int64_t)(rt ? rt->cfg->shutdown_timeout : 10) * 1000);
 	hkd_runtime_unref(rt);
 	if (pending < 0) {
+		/* A node of a shared store still gives its leases back: the
+		 * abandoned attempts end with the process, and the other nodes
+		 * run them again (at least once) with the rest, now. */
+		int shared = hkd_store_is_shared(store);
+		if (shared)
+			hkd_store_release_all(store);
 		hkd_log_kv(HOOKD_LOG_WARN, "stopped", "detail",
-		           "attempts still running at the shutdown timeout were abandoned",
+		           shared ? "attempts still running at the shutdown timeout were abandoned; the other nodes take the deliveries over"
+		                  : "attempts still running at the shutdown timeout were abandoned",
 		           NULL);
 		return 0; /* do not unload plugins under running threads */
 	}
