@@ -52,22 +52,8 @@ static size_t fan_out(const struct hkd_runtime *rt, const char *type,
 /* Append s to b as a JSON string (b has room: 6 bytes per byte + 2). */
 static char *put_string(char *b, const char *s)
 {
-	static const char hex[] = "0123456789abcdef";
 	*b++ = '"';
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			*b++ = '\\';
-			*b++ = (char)c;
-		} else if (c < 0x20) {
-			memcpy(b, "\\u00", 4);
-			b[4] = hex[c >> 4];
-			b[5] = hex[c & 15];
-			b += 6;
-		} else {
-			*b++ = (char)c;
-		}
-	}
+	b = hkd_json_escape(b, s, strlen(s));
 	*b++ = '"';
 	return b;
 }

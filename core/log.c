@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 
 #define LINE_MAX_BYTES 8192
 
@@ -68,19 +69,11 @@ static void puts_(struct line *l, const char *s) { put(l, s, strlen(s)); }
 /* Append s as the inside of a JSON string. */
 static void put_json(struct line *l, const char *s)
 {
-	char esc[8];
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)c;
-			put(l, esc, 2);
-		} else if (c < 0x20) {
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
-			put(l, esc, 6);
-		} else {
-			put(l, (const char *)&c, 1);
-		}
+	char esc[6 * 64];
+	size_t n = strlen(s);
+	for (size_t i = 0; i < n; i += 64) {
+		size_t k = n - i < 64 ? n - i : 64;
+		put(l, esc, (size_t)(hkd_json_escape(esc, s + i, k) - esc));
 	}
 }
 

@@ -232,3 +232,23 @@ void hkd_utf8_sanitize(char *s)
 			p += n;
 	}
 }
+
+char *hkd_json_escape(char *dst, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\') {
+			*dst++ = '\\';
+			*dst++ = (char)c;
+		} else if (c < 0x20) {
+			memcpy(dst, "\\u00", 4);
+			dst[4] = hex[c >> 4];
+			dst[5] = hex[c & 15];
+			dst += 6;
+		} else {
+			*dst++ = (char)c;
+		}
+	}
+	return dst;
+}

@@ -57,4 +57,9 @@ void hkd_utf8_sanitize(char *s);
 char *hkd_strdup(const char *s);
 void hkd_strlcpy(char *dst, const char *src, size_t size);
 
+/* Write s[0..n) at dst as the inside of a JSON string ('"' and '\\'
+ * escaped, control characters as \u00XX, other bytes as they are); dst
+ * has room for 6 * n bytes. Returns the end (nothing is terminated). */
+char *hkd_json_escape(char *dst, const char *s, size_t n);
+
 #endif
