@@ -3,6 +3,7 @@
 folder, the examples in examples/plugins built against that staged tree
 only (pkg-config, no source tree), then loaded by the real daemon."""
 
+import json
 import os
 import re
 import shutil
@@ -236,6 +237,77 @@ def notify_check_config():
                 'routes = ( { events = ["*"]; handlers = ["n"]; } );\n' % q(so))
     r = run_hookd(["--check-config", "-c", ok, "--plugin-dir", h.PLUGIN_DIR])
     assert r.returncode == 0 and "configuration OK" in r.stdout, r
+
+
+DOC = os.path.join(h.SRCDIR, "docs", "writing-plugins.md")
+
+
+def walkthrough():
+    """The walk-through section of docs/writing-plugins.md: its C blocks
+    joined into one file, its hookd.conf block, its compile command."""
+    text = open(DOC, encoding="utf-8").read()
+    start = text.index("## Walk-through")
+    section = text[start:text.index("\n## ", start + 1)]
+    blocks = re.findall(r"```(\w*)\n(.*?)```", section, re.S)
+    c = "".join(body for lang, body in blocks if lang == "c")
+    confs = [body for lang, body in blocks if lang == "" and "routes" in body]
+    sh = [body for lang, body in blocks if lang == "sh" and "cc " in body]
+    assert c and len(confs) == 1 and len(sh) == 1, blocks
+    cc = sh[0].split("\n")[0:2]
+    return c, confs[0], " ".join(ln.rstrip("\\ ") for ln in cc)
+
+
+@test("docs/writing-plugins.md walk-through: its code, put together, builds "
+      "with its own cc line against the staged SDK (-Werror); its config "
+      "routes an event into a file; a relative dir is the FILE:LINE error "
+      "the page shows; a missing folder ends the delivery dead", timeout=120)
+def doc_walkthrough():
+    sdk = need_sdk()
+    code, config, cc = walkthrough()
+    work = os.path.join(sdk["root"], "spool")
+    os.makedirs(work, exist_ok=True)
+    with open(os.path.join(work, "spool.c"), "w") as f:
+        f.write(code)
+    pcdir = os.path.dirname(
+        [os.path.join(d, f) for d, _, fs in os.walk(sdk["stage"]) for f in fs
+         if f == "hookd.pc"][0])
+    env = clean_env(PKG_CONFIG_PATH=pcdir, PKG_CONFIG_LIBDIR=pcdir,
+                    PKG_CONFIG_SYSROOT_DIR=sdk["stage"])
+    assert cc.startswith("cc -shared -fPIC"), cc
+    run(["sh", "-c", cc + " -Werror"], env=env, cwd=work)
+    so = os.path.join(work, "spool.so")
+    assert os.path.isfile(so), os.listdir(work)
+
+    # The page's configuration, with its folder moved into the test's own.
+    spool = os.path.join(h.tmpdir(), "orders")
+    os.makedirs(spool)
+    body = config.replace('"/var/spool/hookd-orders"', q(spool)) \
+                 .replace('plugin = "spool"', "plugin = %s" % q(so))
+    assert q(spool) in body and q(so) in body, body
+    bad = os.path.join(h.tmpdir(), "relative.conf")
+    with open(bad, "w") as f:
+        f.write(config.replace('"/var/spool/hookd-orders"', '"orders"')
+                      .replace('plugin = "spool"', "plugin = %s" % q(so)))
+    r = run_hookd(["--check-config", "-c", bad, "--plugin-dir", h.PLUGIN_DIR])
+    want = "%s:5: handler 'archive': dir must be an absolute path: orders" % bad
+    assert r.returncode == 1 and want in r.stderr, (want, r)
+
+    with Daemon(conf(body)) as d:
+        eid = d.publish({"type": "order.paid",
+                         "data": {"order": "A-1001", "amount": 4200}})["id"]
+        rec = d.wait_log(msg="attempt", event=eid)[0]
+        assert rec["outcome"] == "ok" and rec["target"] == "archive", rec
+        with open(os.path.join(spool, eid + ".json")) as f:
+            env_doc = json.loads(f.read())
+        assert env_doc["id"] == eid and env_doc["type"] == "order.paid", env_doc
+        assert env_doc["data"] == {"order": "A-1001", "amount": 4200}, env_doc
+        shutil.rmtree(spool)
+        eid = d.publish({"type": "order.paid", "data": {"order": "A-1002"}})["id"]
+        dead = d.wait_log(msg="dead", event=eid)[0]
+        rec = d.records(msg="attempt", event=eid)[-1]
+        assert rec["outcome"] == "fail", rec
+        assert rec["reason"].endswith("No such file or directory"), rec
+        assert dead["attempts"] == "1", dead
 
 
 @test("clean-up of the staged SDK")
