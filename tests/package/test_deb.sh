@@ -54,7 +54,7 @@ if present hookd hookd-dev; then
 	DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq hookd-dev hookd >/dev/null 2>&1
 fi
 
-PLAN=20
+PLAN=21
 echo "1..$PLAN"
 n=0
 failed=0
@@ -66,6 +66,7 @@ pid=""                # the test daemon's PID
 wrapper=""            # the runuser process around it
 listener=""           # the sd_notify receiver's PID
 started=""            # set once the test daemon was started
+hpid=""               # the daemon running hello.so, while it runs
 user_existed=no
 id hookd >/dev/null 2>&1 && user_existed=yes
 
@@ -316,6 +317,39 @@ load_plugin() {
 		{ printf '%s\n' "$out"; return 1; }
 }
 
+# The installed daemon, as hookd, with hello.so from plugindir routed to
+# every event: the event is published with curl and hello logs it.
+plugin_runs() {
+	dir=$(pkg-config --variable=plugindir hookd) &&
+		install -m 0644 "$work/plugin/hello.so" "$dir/hello.so" &&
+		cat >"$run/hello.conf" <<EOF || return 1
+server = { listen = "127.0.0.1:0"; };
+storage = { url = "memory:"; };
+handlers = { hi = { plugin = "hello"; }; };
+routes = ( { events = ["*"]; handlers = ["hi"]; } );
+EOF
+	rm -f "$run/hello.pid"
+	runuser -u hookd -- /bin/sh -c 'echo $$ >"$1"; exec /usr/bin/hookd -c "$2"' \
+		sh "$run/hello.pid" "$run/hello.conf" 2>"$run/hello.log" &
+	hwrapper=$!
+	status=1
+	if wait_for 5 test -s "$run/hello.pid" &&
+		hpid=$(cat "$run/hello.pid") &&
+		wait_for 10 grep -q ' listening .*port=' "$run/hello.log"; then
+		hport=$(sed -n 's/.* listening .*port=\([0-9]*\).*/\1/p' "$run/hello.log" | head -1)
+		id=$(curl -s -X POST -H 'Content-Type: application/json' \
+			-d '{"type": "sdk.hello"}' "http://127.0.0.1:$hport/v4/events" |
+			sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+		[ -n "$id" ] && wait_for 10 grep -q "hello: event $id of type sdk.hello" \
+			"$run/hello.log" && status=0
+	fi
+	[ -n "$hpid" ] && kill -TERM "$hpid" 2>/dev/null
+	wait "$hwrapper"
+	hpid=""
+	rm -f "$dir/hello.so"
+	[ "$status" -eq 0 ] || { cat "$run/hello.log"; return 1; }
+}
+
 removed() {
 	apt_get remove hookd-dev hookd &&
 		[ ! -e /usr/bin/hookd ] && [ ! -e /usr/include/hookd/plugin.h ] &&
@@ -331,6 +365,7 @@ purged() {
 
 cleanup() {
 	alive && kill -KILL "$pid" 2>/dev/null
+	[ -n "$hpid" ] && kill -KILL "$hpid" 2>/dev/null
 	[ -n "$wrapper" ] && wait "$wrapper" 2>/dev/null
 	[ -n "$listener" ] && kill "$listener" 2>/dev/null && wait "$listener" 2>/dev/null
 	if present hookd hookd-dev; then
@@ -376,6 +411,7 @@ notify_check "it sent STOPPING=1" notified STOPPING=1
 
 check "hello.c from hookd-dev builds with pkg-config --cflags hookd" build_plugin
 check "hookd --list-plugins loads it from pkg-config's plugindir" load_plugin
+check "the installed hookd, as user hookd, runs it for a published event" plugin_runs
 check "apt-get remove: programs gone, configuration and data kept" removed
 check "apt-get purge: /etc/hookd and /var/lib/hookd gone" purged
 
