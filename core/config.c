@@ -16,6 +16,7 @@
 #include "envelope.h"
 #include "glob.h"
 #include "jsonptr.h"
+#include "signature.h"
 #include "store.h"
 #include "../plugins/http/ssrf.h"
 #include "util.h"
@@ -509,6 +510,31 @@ static const char *const verify_names[] = {
 	[HKD_VERIFY_HMAC] = "hmac",         [HKD_VERIFY_TOKEN] = "token",
 };
 
+/*
+ * Refuse secret v (borrowed, resolved from raw, which is what the file
+ * says) of a standard-webhooks source unless the verifier can decode it:
+ * it would skip it and answer every request 401 "no usable secret".
+ * at is where the secret is written; index is its 1-based place among the
+ * source's secrets, as the verifier's messages count them. The message
+ * names an env:/file: reference, never the secret.
+ */
+static void check_standard_secret(struct loader *ld, const config_setting_t *at,
+                                  const struct hkd_source *src, size_t index,
+                                  const char *raw, const char *v)
+{
+	char why[128];
+	int indirect =
+	    strncmp(raw, "env:", 4) == 0 || strncmp(raw, "file:", 5) == 0;
+
+	if (hkd_sig_standard_secret_check(v, why, sizeof(why)) == 0)
+		return;
+	ERR(ld, at,
+	    "source '%s': secret %zu%s%s%s is not whsec_<base64>, as "
+	    "standard-webhooks needs: %s",
+	    src->name, index, indirect ? " (from " : "", indirect ? raw : "",
+	    indirect ? ")" : "", why);
+}
+
 /* Resolve every secret of list/string member `key` into src->secrets. */
 static void add_secrets(struct loader *ld, const config_setting_t *g,
                         const char *key, struct hkd_source *src)
@@ -520,11 +546,19 @@ static void add_secrets(struct loader *ld, const config_setting_t *g,
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		char err[256], *v = hkd_secret_resolve(raw[i], err, sizeof(err));
+		const config_setting_t *at;
 		char **grown;
 		if (!v) {
 			ERR(ld, s, "source '%s': %s: %s", src->name, key, err);
 			continue;
 		}
+		/* The line of the element, in a list over several lines. */
+		at = config_setting_type(s) == CONFIG_TYPE_STRING
+		         ? s
+		         : config_setting_get_elem(s, (unsigned)i);
+		if (src->verify == HKD_VERIFY_STANDARD)
+			check_standard_secret(ld, at, src, src->n_secrets + 1,
+			                      raw[i], v);
 		grown = realloc(src->secrets, (src->n_secrets + 2) * sizeof(char *));
 		if (!grown) {
 			free(v);

@@ -34,7 +34,7 @@
 #define HEADER_MAX 8192
 #define SIGS_MAX   32
 /* A decoded whsec_ secret; Standard Webhooks secrets are 24 to 64 bytes. */
-#define SECRET_MAX 512
+#define SECRET_MAX HKD_SIG_SECRET_MAX
 
 /* One piece of a signed message; the pieces are MACed back to back. */
 struct span {
@@ -376,6 +376,48 @@ static int standard_secret(const char *secret, unsigned char *key,
 	    *keylen == 0)
 		return -1;
 	return 0;
+}
+
+/*
+ * Check a Standard Webhooks secret (borrowed) by decoding it the way the
+ * verifier does; see signature.h. The reasons are told apart only after
+ * standard_secret refused it, from the length alone.
+ */
+int hkd_sig_standard_secret_check(const char *secret, char *why, size_t whylen)
+{
+	unsigned char key[SECRET_MAX];
+	size_t keylen = 0, len, pad;
+	int rc = -1, prefixed;
+	const char *b64;
+
+	if (secret == NULL) {
+		hkd_set_err(why, whylen, "there is no secret");
+		goto out;
+	}
+	if (standard_secret(secret, key, &keylen) == 0) {
+		rc = 0;
+		goto out;
+	}
+	prefixed = strncmp(secret, "whsec_", 6) == 0;
+	b64 = secret + (prefixed ? 6 : 0);
+	len = strlen(b64);
+	pad = (len >= 1 && b64[len - 1] == '=') +
+	      (len >= 2 && b64[len - 2] == '=');
+	if (len == 0)
+		hkd_set_err(why, whylen, "%s",
+		            prefixed ? "nothing follows whsec_"
+		                     : "it is empty");
+	else if (len / 4 * 3 > SECRET_MAX + pad)
+		hkd_set_err(why, whylen,
+		            "it is too long for a key (more than %d bytes)",
+		            SECRET_MAX);
+	else
+		hkd_set_err(
+		    why, whylen,
+		    "it is not base64 (A-Z a-z 0-9 + /, padded with =)");
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
 }
 
 /*

@@ -48,6 +48,17 @@ hkd_sig_standard(const char *id, const char *timestamp,
                  int64_t now, int64_t tolerance, char *why, size_t whylen);
 
 /*
+ * Whether secret (borrowed) is a key hkd_sig_standard can use: "whsec_"
+ * (optional) then strict base64, as above, of 1 to HKD_SIG_SECRET_MAX
+ * bytes. 0, or -1 with why (may be NULL) saying what is wrong with it in
+ * words that never quote it. The configuration checks every secret of a
+ * standard-webhooks source with it, so that one the verifier would skip
+ * is refused at load instead of failing every request.
+ */
+#define HKD_SIG_SECRET_MAX 512
+int hkd_sig_standard_secret_check(const char *secret, char *why, size_t whylen);
+
+/*
  * GitHub: X-Hub-Signature-256 is "sha256=<64 hex digits>", HMAC-SHA256 of
  * the body keyed with the raw secret.
  */

@@ -58,6 +58,7 @@ BROKEN = {
     "bad_whsec": "notwhsec-4a8c2e6f1b3d5970",
     "ftp_url_password": "ftppass-7c3e9a1f5b2d8046",
     "hmac_source": "hmacsecret-0e5c7a9f3b1d2846",
+    "source_bad_whsec": "whsec_srcbad-6d2f9a4c1e7b3058",
 }
 URL_USER = "hookuser"
 SMTP_USER = "mailer"
@@ -214,6 +215,10 @@ def broken_confs(sink, smtp_port, token_file):
         ("an hmac source without header", secrets_conf(sources="""
 sources = { s = { verify = "hmac"; secret = %s; type = "x"; }; };
 """ % q(b["hmac_source"]), **base)),
+        ("a standard-webhooks source secret that is not base64",
+         secrets_conf(sources="""
+sources = { s = { verify = "standard-webhooks"; secret = %s; type = "x"; }; };
+""" % q(b["source_bad_whsec"]), **base)),
         ("a secret without sign", secrets_conf(handlers=http % (
             q("http://127.0.0.1:9/x"), "secret = %s;" % q(
                 SECRETS["handler_whsec"])), **base)),

@@ -69,6 +69,11 @@ struct bad_case {
 	const char *needle;
 };
 
+/* 16 base64 characters, to build a secret too long to be a key. */
+#define B64_16 "AAAAAAAAAAAAAAAA"
+/* What HOOKD_TEST_BAD_WHSEC holds: not base64 after whsec_. */
+#define BAD_WHSEC_ENV "whsec_env-value-not-base64"
+
 static const struct bad_case bad_cases[] = {
 	{"server = {\n  listen = \n};\n", 3, "syntax error"},
 	{"bogus = 1;\n", 1, "unknown key 'bogus' in the top level"},
@@ -148,6 +153,35 @@ static const struct bad_case bad_cases[] = {
 	 "environment variable HOOKD_TEST_UNSET_VARIABLE is not set"},
 	{"handlers = { h = { plugin = \"x\"; }; };\nroutes = ( { events = [\"a\"]; handlers = [\"h\"]; sources = [\"nope\"]; } );\n",
 	 2, "unknown source 'nope'"},
+	/* Standard Webhooks secrets the verifier could not decode: each
+	 * named by its place and line, never quoted. */
+	{"sources = { a = { verify = \"standard-webhooks\"; type = \"x\";\n"
+	 "  secrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\",\n"
+	 "             \"whsec_!!!\"]; }; };\n", 3,
+	 "source 'a': secret 2 is not whsec_<base64>, as standard-webhooks "
+	 "needs: it is not base64"},
+	{"sources = { a = { verify = \"standard-webhooks\"; secret = \"whsec_abc\"; type = \"x\"; }; };\n",
+	 1, "source 'a': secret 1 is not whsec_<base64>"},
+	{"sources = { a = { verify = \"standard-webhooks\"; secret = \"whsec_\"; type = \"x\"; }; };\n",
+	 1, "secret 1 is not whsec_<base64>, as standard-webhooks needs: nothing follows whsec_"},
+	{"sources = { a = { verify = \"standard-webhooks\"; secret = \"\"; type = \"x\"; }; };\n",
+	 1, "secret 1 is not whsec_<base64>, as standard-webhooks needs: it is empty"},
+	{"sources = { a = { verify = \"standard-webhooks\"; type = \"x\";\n"
+	 "  secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\";\n"
+	 "  secrets = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS=\"; }; };\n",
+	 3, "secret 2 is not whsec_<base64>"},
+	/* 688 characters: more than 684, the base64 of 512 bytes. */
+	{"sources = { a = { verify = \"standard-webhooks\"; type = \"x\"; secret = \"whsec_"
+	 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16
+	 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16
+	 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16
+	 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16
+	 B64_16 B64_16 B64_16 "\"; }; };\n",
+	 1, "secret 1 is not whsec_<base64>, as standard-webhooks needs: it is too long for a key (more than 512 bytes)"},
+	/* Read from the environment (main sets it): checked once resolved. */
+	{"sources = { a = { verify = \"standard-webhooks\"; type = \"x\";\n"
+	 "  secret = \"env:HOOKD_TEST_BAD_WHSEC\"; }; };\n",
+	 2, "source 'a': secret 1 (from env:HOOKD_TEST_BAD_WHSEC) is not whsec_<base64>"},
 };
 
 START_TEST(test_bad_case)
@@ -304,6 +338,60 @@ START_TEST(test_plugin_dir_override)
 }
 END_TEST
 
+/* Does any diagnostic contain needle? */
+static int mentions(const struct hkd_diag *d, const char *needle)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (strstr(d->msgs[i], needle))
+			return 1;
+	return 0;
+}
+
+/*
+ * Standard Webhooks secrets are checked once resolved: a bad one from the
+ * environment or a file is reported at the line that names it, by its
+ * place and reference, never by its value; good ones (with or without
+ * whsec_) and another scheme's raw secret pass.
+ */
+START_TEST(test_standard_secrets)
+{
+	struct hkd_diag d;
+	struct hkd_config *cfg;
+	char file[600], text[2048], needle[1024];
+
+	snprintf(file, sizeof(file), "%s/bad.secret", dir);
+	write_file(file, "whsec_file-value*not+base64\n");
+	snprintf(text, sizeof(text),
+	         "sources = {\n"
+	         "  good = { verify = \"standard-webhooks\"; type = \"x\";\n"
+	         "    secrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\",\n"
+	         "               \"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\",\n"
+	         "               \"whsec_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\"]; };\n"
+	         "  gh = { verify = \"github\"; secret = \"not base64!\"; type = \"x\"; };\n"
+	         "  bad = { verify = \"standard-webhooks\"; type = \"x\";\n"
+	         "    secret = \"env:HOOKD_TEST_BAD_WHSEC\";\n"
+	         "    secrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\",\n"
+	         "               \"file:%s\"]; };\n"
+	         "};\n",
+	         file);
+	cfg = load(text, &d);
+	if (d.n != 2)
+		dump(&d);
+	ck_assert_ptr_null(cfg);
+	ck_assert(has(&d, 8, "source 'bad': secret 1 (from "
+	                     "env:HOOKD_TEST_BAD_WHSEC) is not whsec_<base64>"));
+	snprintf(needle, sizeof(needle),
+	         "source 'bad': secret 3 (from file:%s) is not whsec_<base64>, "
+	         "as standard-webhooks needs: it is not base64",
+	         file);
+	ck_assert(has(&d, 10, needle));
+	ck_assert_uint_eq(d.n, 2);
+	ck_assert(!mentions(&d, "env-value-not-base64"));
+	ck_assert(!mentions(&d, "file-value"));
+	hkd_diag_release(&d);
+}
+END_TEST
+
 /*
  * hkd_config_sections: each key in it is what the parser accepts, and what
  * hookd.conf(5) documents.
@@ -375,15 +463,6 @@ static void probe(const struct section_probe *p, const char *key,
 		hkd_host_config_release(&hc);
 	}
 	hkd_config_free(cfg);
-}
-
-/* Does any diagnostic contain needle? */
-static int mentions(const struct hkd_diag *d, const char *needle)
-{
-	for (size_t i = 0; i < d->n; i++)
-		if (strstr(d->msgs[i], needle))
-			return 1;
-	return 0;
 }
 
 START_TEST(test_sections_are_what_the_parser_accepts)
@@ -541,6 +620,8 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
+	/* Read by the env: case of bad_cases and by test_standard_secrets. */
+	setenv("HOOKD_TEST_BAD_WHSEC", BAD_WHSEC_ENV, 1);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_loop_test(tc, test_bad_case, 0,
 	                    (int)(sizeof(bad_cases) / sizeof(bad_cases[0])));
@@ -550,6 +631,7 @@ int main(void)
 	tcase_add_test(tc, test_full);
 	tcase_add_test(tc, test_include_relative);
 	tcase_add_test(tc, test_plugin_dir_override);
+	tcase_add_test(tc, test_standard_secrets);
 	tcase_add_test(tc, test_sections_are_what_the_parser_accepts);
 	tcase_add_test(tc, test_man_page_documents_every_key);
 	suite_add_tcase(s, tc);

@@ -543,6 +543,79 @@ START_TEST(test_standard_table)
 }
 END_TEST
 
+/*
+ * hkd_sig_standard_secret_check accepts exactly the secrets the verifier
+ * can use as keys (it says "no usable secret" for the others), and says
+ * why without quoting the secret.
+ */
+static const struct {
+	const char *secret;
+	const char *why; /* NULL: accepted */
+} secret_cases[] = {
+    {SW_SECRET, NULL},
+    {SW_OTHER, NULL},
+    {"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", NULL}, /* whsec_ is optional */
+    {"whsec_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=", NULL},
+    {"whsec_AA==", NULL}, /* one byte: short, but a key */
+    {"whsec_!!!", "it is not base64"},
+    {"whsec_abc", "it is not base64"},
+    {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS=", "it is not base64"},
+    {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLa-w", "it is not base64"},
+    {"whsec_AA=A", "it is not base64"},
+    {"whsec_", "nothing follows whsec_"},
+    {"", "it is empty"},
+    {NULL, "there is no secret"},
+};
+
+START_TEST(test_standard_secret_check)
+{
+	const char *secret = secret_cases[_i].secret;
+	const char *want = secret_cases[_i].why;
+	char why[160] = "", vwhy[160] = "";
+	int rc = hkd_sig_standard_secret_check(secret, why, sizeof(why));
+
+	hkd_sig_standard(SW_ID, SW_TS, SW_SIG, (const unsigned char *)SW_BODY,
+	                 strlen(SW_BODY), &secret, 1, SW_NOW, 300, vwhy,
+	                 sizeof(vwhy));
+	ck_assert_msg(rc == (want ? -1 : 0), "%s: check %d", secret, rc);
+	ck_assert_msg((strstr(vwhy, "no usable secret") != NULL) == (rc != 0),
+	              "%s: check %d, verifier \"%s\"", secret, rc, vwhy);
+	if (want)
+		ck_assert_msg(strstr(why, want) != NULL, "%s: \"%s\"", secret,
+		              why);
+	if (secret && strlen(secret) > 6)
+		ck_assert_ptr_null(strstr(why, secret + 6));
+}
+END_TEST
+
+/* Longer than HKD_SIG_SECRET_MAX bytes is refused; the limit itself is
+ * fine. */
+START_TEST(test_standard_secret_limit)
+{
+	char secret[6 + 4 * (HKD_SIG_SECRET_MAX / 3 + 2) + 1] = "whsec_";
+	char why[160] = "";
+	size_t n = 4 * ((HKD_SIG_SECRET_MAX + 2) / 3); /* 684 */
+
+	/* 512 bytes: 170 groups of three, then two bytes and one "=". */
+	memset(secret + 6, 'A', n);
+	secret[6 + n - 1] = '=';
+	secret[6 + n] = '\0';
+	ck_assert_int_eq(
+	    hkd_sig_standard_secret_check(secret, why, sizeof(why)), 0);
+	/* The same 684 characters unpadded: 513 bytes; then 688. */
+	secret[6 + n - 1] = 'A';
+	ck_assert_int_eq(
+	    hkd_sig_standard_secret_check(secret, why, sizeof(why)), -1);
+	ck_assert_msg(strstr(why, "too long for a key (more than 512 bytes)"),
+	              "%s", why);
+	memcpy(secret + 6 + n, "AAAA", 5);
+	ck_assert_int_eq(
+	    hkd_sig_standard_secret_check(secret, why, sizeof(why)), -1);
+	ck_assert_msg(strstr(why, "too long for a key (more than 512 bytes)"),
+	              "%s", why);
+}
+END_TEST
+
 /* Too many entries is refused before any HMAC; the limit itself is fine. */
 START_TEST(test_standard_entry_limit)
 {
@@ -1246,6 +1319,9 @@ static Suite *signature_suite(void)
 
 	tcase_add_loop_test(tc, test_standard_table, 0, LEN(standard_cases));
 	tcase_add_test(tc, test_standard_entry_limit);
+	tcase_add_loop_test(tc, test_standard_secret_check, 0,
+	                    LEN(secret_cases));
+	tcase_add_test(tc, test_standard_secret_limit);
 	tcase_add_loop_test(tc, test_github_table, 0, LEN(github_cases));
 	tcase_add_loop_test(tc, test_stripe_table, 0, LEN(stripe_cases));
 	tcase_add_loop_test(tc, test_hmac_vectors, 0, (int)LEN(jefe) * 4);
