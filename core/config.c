@@ -572,6 +572,35 @@ out:
 	free_strings(raw, n);
 }
 
+/*
+ * The default id_from of src, whose group has none: for the schemes whose
+ * sender names each delivery with an id it chooses (and, but for GitHub,
+ * signs), that id, so that a delivery sent twice is a duplicate without
+ * any setting. Marked as the default, which the receiver applies
+ * leniently (see hkd_source).
+ */
+static void default_id_from(struct hkd_source *src)
+{
+	const char *header = NULL, *pointer = NULL;
+
+	switch (src->verify) {
+	case HKD_VERIFY_STANDARD:
+		header = "webhook-id";
+		break;
+	case HKD_VERIFY_GITHUB:
+		header = "X-GitHub-Delivery";
+		break;
+	case HKD_VERIFY_STRIPE:
+		pointer = "/id"; /* the event object's "evt_..." */
+		break;
+	default:
+		return;
+	}
+	src->id_from.header = hkd_strdup(header);
+	src->id_from.pointer = hkd_strdup(pointer);
+	src->id_from_default = 1;
+}
+
 static void load_source(struct loader *ld, const config_setting_t *g,
                         struct hkd_source *src)
 {
@@ -637,6 +666,8 @@ static void load_source(struct loader *ld, const config_setting_t *g,
 	if (src->type && !hkd_event_type_valid(src->type))
 		ERR(ld, config_setting_get_member(g, "type"),
 		    "source '%s': type \"%s\" is not a valid event type", src->name, src->type);
+	if (!config_setting_get_member(g, "id_from"))
+		default_id_from(src);
 }
 
 static void load_sources(struct loader *ld, const config_setting_t *g,

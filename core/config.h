@@ -66,6 +66,13 @@ struct hkd_source {
 	char *type;      /* fixed event type */
 	struct hkd_extract type_from;
 	struct hkd_extract id_from;
+	/*
+	 * 1: id_from was not set and is the scheme's own delivery id
+	 * (standard-webhooks, github, stripe). A request without a usable one
+	 * then gets a new id, as with no id_from, where a configured id_from
+	 * missing is a 422.
+	 */
+	int id_from_default;
 	char **allow_from; /* CIDRs */
 	size_t n_allow_from;
 };

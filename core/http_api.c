@@ -666,11 +666,16 @@ static enum MHD_Result receive_hook(struct MHD_Connection *conn,
 	}
 	memset(&req, 0, sizeof(req));
 	if (src->id_from.header || src->id_from.pointer) {
+		int n = -1;
+
 		xid = extract(conn, &src->id_from, body);
 		/* Ids are the source's: "github:<delivery id>", so a replayed
 		 * delivery is recognised and two sources never collide. */
-		if (!xid || snprintf(id, sizeof(id), "%s:%s", src->name, xid) >= (int)sizeof(id) ||
-		    !hkd_event_id_valid(id)) {
+		if (xid)
+			n = snprintf(id, sizeof(id), "%s:%s", src->name, xid);
+		if (n >= 0 && n < (int)sizeof(id) && hkd_event_id_valid(id)) {
+			req.id = id;
+		} else if (!src->id_from_default) {
 			hkd_metrics_event_rejected("invalid_event");
 			rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
 			                NULL, NULL, NULL,
@@ -679,7 +684,9 @@ static enum MHD_Result receive_hook(struct MHD_Connection *conn,
 			                                    : src->id_from.pointer);
 			goto out;
 		}
-		req.id = id;
+		/* Else the scheme's default id_from, which this sender did not
+		 * give in a usable form: a new id, as it was before there was a
+		 * default, rather than refusing what used to be accepted. */
 	}
 	req.type = type;
 	req.data = body;

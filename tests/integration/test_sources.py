@@ -27,12 +27,17 @@
    "t=<ts>,v1=<hex>..."; hmac: <header> "<prefix><sig>"), then "headers"
    replaces or (null) removes some; in their values {ts}, {sig0}, {sig1}
    and {SIG0} (upper case) are replaced. Content-Type is application/json.
-   "reason" is checked in hookd's "rejected" log line.
+   "reason" is checked in hookd's "rejected" log line. An accepted case's
+   event id is checked too: "<source>:<delivery id>" where the source has
+   an id_from or its scheme's default (so each case has its own delivery
+   id: webhook-id "msg_<case>", a fresh X-GitHub-Delivery, a Stripe body
+   id "evt_<case>"), else a new "evt_" id.
 2. Real senders: the npm standardwebhooks and @octokit/webhooks-methods
    packages sign (sign_sources.mjs); Stripe's documented formula.
 3. End to end: a GitHub push runs an exec handler once (a replay is a
    duplicate), a Kadoa-shaped delivery fans out to a subscription whose
-   receiver verifies it with the standardwebhooks package.
+   receiver verifies it with the standardwebhooks package. Replay
+   protection without id_from: the schemes' default delivery ids.
 4. allow_from, 404, 415, 413, invalid JSON, invalid events, and routes'
    `sources`.
 """
@@ -186,6 +191,20 @@ def load_cases():
     return out
 
 
+def expected_id(name, case, hdrs):
+    """The id an accepted case's event gets: "<source>:<the sender's
+    delivery id>" (id_from, configured for std and gh, the scheme's
+    default for std2, gh2, stripe and stripe2), else None (a new id)."""
+    src = case["source"]
+    if src in ("std", "std2"):
+        return "%s:msg_%s" % (src, name)
+    if src in ("gh", "gh2"):
+        return "%s:%s" % (src, hdrs["X-GitHub-Delivery"])
+    if src in ("stripe", "stripe2"):
+        return "%s:%s" % (src, json.loads(case["body"])["id"])
+    return None
+
+
 def run_case(d, name, case):
     """Send one case; a list of problems (empty when it behaved)."""
     body, hdrs = build_request(name, case)
@@ -199,11 +218,11 @@ def run_case(d, name, case):
         if not (isinstance(b, dict) and sorted(b) == ["deliveries", "id"]
                 and isinstance(b["deliveries"], int)):
             return ["202 body %r" % r.raw]
-        if case["source"] == "std" and b["id"] != "std:msg_" + name:
-            return ["id %r, want std:msg_%s" % (b["id"], name)]
-        if case["source"] == "gh" and b["id"] != "gh:" + hdrs["X-GitHub-Delivery"]:
-            return ["id %r from X-GitHub-Delivery %r" % (
-                b["id"], hdrs["X-GitHub-Delivery"])]
+        want_id = expected_id(name, case, hdrs)
+        if want_id and b["id"] != want_id:
+            return ["id %r, want %r" % (b["id"], want_id)]
+        if not want_id and not b["id"].startswith("evt_"):
+            return ["id %r, want a new evt_ id" % b["id"]]
         ev = d.get("/v4/events/" + b["id"])
         if ev.status != 200 or ev.body.get("source") != case["source"] or \
                 ev.body.get("data") != json.loads(case["body"]):
@@ -456,6 +475,113 @@ routes = ( { events = ["push"]; sources = ["github"]; handlers = ["onpush"]; } )
             assert len(ok) == 1 and ok[0]["ok"], res
             assert len(bad) == 1 and not bad[0]["ok"], res
             assert len(sink.requests()) == 1, sink.requests()
+
+
+def std_headers(secret, msg_id, body, ts=None):
+    ts = ts or str(int(time.time()))
+    return {"Content-Type": "application/json", "webhook-id": msg_id,
+            "webhook-timestamp": ts,
+            "webhook-signature": "v1," + std_sig(secret, msg_id, ts, body)}
+
+
+def gh_headers(body, delivery=None):
+    hdrs = {"Content-Type": "application/json", "X-GitHub-Event": "push",
+            "X-Hub-Signature-256": "sha256=" + body_sig(GH, body)}
+    if delivery:
+        hdrs["X-GitHub-Delivery"] = delivery
+    return hdrs
+
+
+def stripe_headers(body):
+    t = str(int(time.time()))
+    return {"Content-Type": "application/json",
+            "Stripe-Signature": "t=%s,v1=%s" % (t, stripe_sig(STRIPE, t, body))}
+
+
+@test("replay protection without id_from: standard-webhooks, github and "
+      "stripe sources take the sender's delivery id (webhook-id, "
+      "X-GitHub-Delivery, the body's /id); the same signed request twice "
+      "is 202 then 200 duplicate, one event, one handler run. Without a "
+      "usable one a new id, as before; an explicit id_from wins and is "
+      "strict", timeout=60)
+def default_delivery_ids():
+    rec = os.path.join(h.tmpdir(), "runs.rec")
+    conf = h.conf("""
+sources = {
+  sw = { verify = "standard-webhooks"; secret = %s; type_from = "json:/type"; };
+  gh = { verify = "github"; secret = %s; type_from = "header:X-GitHub-Event"; };
+  stripe = { verify = "stripe"; secret = %s; type_from = "json:/type"; };
+  own = { verify = "standard-webhooks"; secret = %s; type_from = "json:/type";
+          id_from = "json:/delivery"; };
+};
+handlers = { %s };
+routes = ( { events = ["*"]; handlers = ["rec"]; } );
+""" % (q(STD), q(GH), q(STRIPE), q(STD), good_handler("rec", record=rec)))
+    sw_body = b'{"type":"order.paid","data":{"n":1}}'
+    gh_body = b'{"ref":"refs/heads/main","after":"' + b"a" * 40 + b'"}'
+    msg, delivery = "msg_" + uuid.uuid4().hex, str(uuid.uuid4())
+    evt = "evt_" + uuid.uuid4().hex[:24]
+    st_body = ('{"id":"%s","object":"event","type":"invoice.paid"}'
+               % evt).encode()
+    with Daemon(conf) as d:
+        accepted = []
+        # Each request twice, signed once: the second is the replay.
+        for path, body, hdrs, eid in (
+                ("/hooks/sw", sw_body, std_headers(STD, msg, sw_body),
+                 "sw:" + msg),
+                ("/hooks/gh", gh_body, gh_headers(gh_body, delivery),
+                 "gh:" + delivery),
+                ("/hooks/stripe", st_body, stripe_headers(st_body),
+                 "stripe:" + evt)):
+            r = d.post(path, body, hdrs)
+            assert r.status == 202 and r.body == {"id": eid,
+                                                  "deliveries": 1}, r
+            r = d.post(path, body, hdrs)
+            assert r.status == 200, r
+            assert r.body == {"id": eid, "duplicate": True}, r.body
+            accepted.append(eid)
+
+        # No usable delivery id: a new one each time, as without a
+        # default (nothing accepted before is refused now).
+        no_id = (
+            ("/hooks/gh", gh_body, gh_headers(gh_body)),
+            ("/hooks/stripe", b'{"type":"invoice.paid"}',
+             stripe_headers(b'{"type":"invoice.paid"}')),
+            ("/hooks/stripe", b'{"id":"evt 1","type":"invoice.paid"}',
+             stripe_headers(b'{"id":"evt 1","type":"invoice.paid"}')),
+            # Signed, printable, but not an event id ("/", "+").
+            ("/hooks/sw", sw_body, std_headers(STD, "msg/1+2", sw_body)))
+        for path, body, hdrs in no_id:
+            ids = []
+            for _ in range(2):
+                r = d.post(path, body, hdrs)
+                assert r.status == 202 and r.body["id"].startswith("evt_"), \
+                    (path, body, r)
+                ids.append(r.body["id"])
+            assert ids[0] != ids[1], ids
+            accepted.extend(ids)
+
+        # An explicit id_from wins over webhook-id, and is strict.
+        own = b'{"type":"order.paid","delivery":"d-1"}'
+        for status in (202, 200):
+            r = d.post("/hooks/own", own, std_headers(STD, msg, own))
+            assert r.status == status and r.body["id"] == "own:d-1", r
+        accepted.append("own:d-1")
+        assert_error(d.post("/hooks/own", sw_body,
+                            std_headers(STD, "msg_x", sw_body)),
+                     422, "invalid_event")
+
+        # One event and one handler run per accepted id; the replays made
+        # no delivery (every delivery is listed, so none is left to run).
+        dl = d.get("/v4/deliveries?target=rec&limit=500")
+        assert dl.status == 200, dl
+        assert sorted(x["eventId"] for x in dl.body["deliveries"]) == \
+            sorted(accepted), dl.body
+        for eid in accepted:
+            d.wait_log(msg="attempt", event=eid, outcome="ok")
+        h.wait_lines(rec, len(accepted))
+        assert sorted(x[1] for x in h.records(rec)) == sorted(accepted), \
+            h.records(rec)
 
 
 # ------------------------------------------------------------ refusals --

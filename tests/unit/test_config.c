@@ -393,6 +393,59 @@ START_TEST(test_standard_secrets)
 END_TEST
 
 /*
+ * Sources whose scheme carries the sender's own delivery id get it as
+ * id_from unless they set one; the others have none.
+ */
+START_TEST(test_source_id_from_defaults)
+{
+	struct hkd_diag d;
+	struct hkd_config *cfg = load(
+	    "sources = {\n"
+	    "  std = { verify = \"standard-webhooks\"; type = \"x\";\n"
+	    "          secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"; };\n"
+	    "  gh = { verify = \"github\"; secret = \"s\"; type = \"x\"; };\n"
+	    "  st = { verify = \"stripe\"; secret = \"s\"; type = \"x\"; };\n"
+	    "  own = { verify = \"github\"; secret = \"s\"; type = \"x\";\n"
+	    "          id_from = \"json:/delivery\"; };\n"
+	    "  mac = { verify = \"hmac\"; secret = \"s\"; header = \"X-S\";\n"
+	    "          type = \"x\"; };\n"
+	    "  tok = { verify = \"token\"; token = \"t\"; header = \"A\";\n"
+	    "          type = \"x\"; };\n"
+	    "};\n",
+	    &d);
+	const struct hkd_source *s;
+
+	if (!cfg)
+		dump(&d);
+	ck_assert_ptr_nonnull(cfg);
+	s = hkd_config_source(cfg, "std");
+	ck_assert_str_eq(s->id_from.header, "webhook-id");
+	ck_assert_ptr_null(s->id_from.pointer);
+	ck_assert_int_eq(s->id_from_default, 1);
+	s = hkd_config_source(cfg, "gh");
+	ck_assert_str_eq(s->id_from.header, "X-GitHub-Delivery");
+	ck_assert_int_eq(s->id_from_default, 1);
+	s = hkd_config_source(cfg, "st");
+	ck_assert_ptr_null(s->id_from.header);
+	ck_assert_str_eq(s->id_from.pointer, "/id");
+	ck_assert_int_eq(s->id_from_default, 1);
+	s = hkd_config_source(cfg, "own");
+	ck_assert_ptr_null(s->id_from.header);
+	ck_assert_str_eq(s->id_from.pointer, "/delivery");
+	ck_assert_int_eq(s->id_from_default, 0);
+	for (const char *const *n = (const char *const[]){"mac", "tok", NULL};
+	     *n; n++) {
+		s = hkd_config_source(cfg, *n);
+		ck_assert_ptr_null(s->id_from.header);
+		ck_assert_ptr_null(s->id_from.pointer);
+		ck_assert_int_eq(s->id_from_default, 0);
+	}
+	hkd_config_free(cfg);
+	hkd_diag_release(&d);
+}
+END_TEST
+
+/*
  * hkd_config_sections: each key in it is what the parser accepts, and what
  * hookd.conf(5) documents.
  */
@@ -632,6 +685,7 @@ int main(void)
 	tcase_add_test(tc, test_include_relative);
 	tcase_add_test(tc, test_plugin_dir_override);
 	tcase_add_test(tc, test_standard_secrets);
+	tcase_add_test(tc, test_source_id_from_defaults);
 	tcase_add_test(tc, test_sections_are_what_the_parser_accepts);
 	tcase_add_test(tc, test_man_page_documents_every_key);
 	suite_add_tcase(s, tc);
