@@ -248,7 +248,9 @@ def run_case(d, name, case):
 
 @test("signature cases in tests/data/sources: every scheme's valid, wrong "
       "secret, tampered, stale/future, several signatures, rotation and "
-      "malformed headers give their status and error", timeout=60)
+      "malformed headers give their status and error; a body that is not "
+      "JSON is verified before it is parsed (401 when forged, 400 when "
+      "authentic)", timeout=60)
 def signature_cases():
     cases = load_cases()
     b64_file = os.path.join(h.tmpdir(), "hmac-b64.secret")
