@@ -248,9 +248,29 @@ static enum MHD_Result answer_ingest(struct MHD_Connection *conn,
 	}
 }
 
+/*
+ * The source whose received events' ids id (borrowed) looks like: ids of
+ * the form "<source>:<delivery id>" are that source's (see receive_hook),
+ * so a published event must not take one and make the real delivery a
+ * "duplicate". Every configured source's prefix is kept, whether or not
+ * it has an id_from, as a reload may give it one. NULL when id is free.
+ */
+static const struct hkd_source *id_owner(const struct hkd_config *cfg,
+                                         const char *id)
+{
+	for (size_t i = 0; id && i < cfg->n_sources; i++) {
+		size_t n = strlen(cfg->sources[i].name);
+
+		if (strncmp(id, cfg->sources[i].name, n) == 0 && id[n] == ':')
+			return &cfg->sources[i];
+	}
+	return NULL;
+}
+
 static enum MHD_Result publish(struct MHD_Connection *conn,
                                struct request *rq)
 {
+	const struct hkd_source *owner;
 	struct hkd_envelope_error eerr;
 	struct hkd_ingest_req req;
 	json_error_t jerr;
@@ -278,6 +298,16 @@ static enum MHD_Result publish(struct MHD_Connection *conn,
 	                                     &req.data_text, &req.data_len) != 0)
 		req.data_text = NULL; /* a name with escapes: write data out */
 	req.id = json_string_value(json_object_get(body, "id"));
+	if ((owner = id_owner(rq->rt->cfg, req.id))) {
+		hkd_metrics_event_rejected("invalid_event");
+		rc = send_error(
+		    conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
+		    "/id", NULL, NULL,
+		    "ids starting with \"%s:\" are reserved for webhooks "
+		    "received from source '%s'",
+		    owner->name, owner->name);
+		goto out;
+	}
 	req.source = "api";
 	req.check_catalog = 1;
 	rc = answer_ingest(conn, rq, &req, "/type");

@@ -586,6 +586,34 @@ routes = ( { events = ["*"]; handlers = ["rec"]; } );
             h.records(rec)
 
 
+@test("POST /v4/events refuses an id starting with a configured source's "
+      "name and \":\" (422, field /id): it would make that source's real "
+      "delivery a duplicate; other ids with \":\" are published")
+def source_ids_reserved():
+    conf = h.conf("""
+sources = {
+  typed = { verify = "none"; allow_from = ["::1/128", "127.0.0.0/8"];
+            type_from = "json:/kind"; id_from = "json:/n"; };
+  gh = { verify = "github"; secret = %s; type_from = "header:X-GitHub-Event"; };
+};
+""" % q(GH))
+    ct = {"Content-Type": "application/json"}
+    with Daemon(conf) as d:
+        for eid, name in (("typed:8", "typed"),
+                          ("gh:" + str(uuid.uuid4()), "gh")):
+            r = d.post_event({"type": "typed.ok", "id": eid})
+            assert_error(r, 422, "invalid_event", "/id")
+            assert ('"%s:"' % name) in r.body["message"] and \
+                ("source '%s'" % name) in r.body["message"], r.body
+            assert d.get("/v4/events/" + eid).status == 404
+        # The delivery the refused publish would have pre-empted.
+        r = d.post("/hooks/typed", b'{"kind":"typed.ok","n":8}', ct)
+        assert r.status == 202 and r.body["id"] == "typed:8", r
+        # A longer or other name, another case, a later ":": not reserved.
+        for eid in ("typedx:8", "TYPED:8", "api:1", "x:typed:1", "typed"):
+            assert d.publish({"type": "typed.ok", "id": eid})["id"] == eid
+
+
 # ------------------------------------------------------------ refusals --
 
 @test("allow_from (127.0.0.1/32 accepts, 10.0.0.0/8 403), 404 unknown "
