@@ -556,9 +556,16 @@ static void add_secrets(struct loader *ld, const config_setting_t *g,
 		at = config_setting_type(s) == CONFIG_TYPE_STRING
 		         ? s
 		         : config_setting_get_elem(s, (unsigned)i);
+		/* An empty secret or token matches nothing: every request
+		 * would be answered 401. */
 		if (src->verify == HKD_VERIFY_STANDARD)
 			check_standard_secret(ld, at, src, src->n_secrets + 1,
 			                      raw[i], v);
+		else if (v[0] == '\0')
+			ERR(ld, at, "source '%s': %s %zu is empty%s%s%s",
+			    src->name, key, i + 1,
+			    raw[i][0] != '\0' ? " (from " : "", raw[i],
+			    raw[i][0] != '\0' ? ")" : "");
 		grown = realloc(src->secrets, (src->n_secrets + 2) * sizeof(char *));
 		if (!grown) {
 			free(v);

@@ -170,6 +170,16 @@ static const struct bad_case bad_cases[] = {
 	 "  secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\";\n"
 	 "  secrets = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS=\"; }; };\n",
 	 3, "secret 2 is not whsec_<base64>"},
+	/* An empty secret or token of the other schemes matches nothing. */
+	{"sources = { a = { verify = \"github\"; secret = \"\"; type = \"x\"; }; };\n",
+	 1, "source 'a': secret 1 is empty"},
+	{"sources = { a = { verify = \"stripe\"; type = \"x\";\n"
+	 "  secrets = [\"whsec_x\",\n"
+	 "             \"\"]; }; };\n", 3, "source 'a': secrets 2 is empty"},
+	{"sources = { a = { verify = \"hmac\"; header = \"X-S\"; secret = \"\"; type = \"x\"; }; };\n",
+	 1, "source 'a': secret 1 is empty"},
+	{"sources = { a = { verify = \"token\"; token = \"file:/dev/null\"; type = \"x\"; }; };\n",
+	 1, "source 'a': token 1 is empty (from file:/dev/null)"},
 	/* 688 characters: more than 684, the base64 of 512 bytes. */
 	{"sources = { a = { verify = \"standard-webhooks\"; type = \"x\"; secret = \"whsec_"
 	 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16
