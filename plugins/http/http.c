@@ -1065,11 +1065,12 @@ static int add_header2(struct curl_slist **list, const char *name,
 
 /*
  * Every request header but User-Agent (a curl option): Content-Type
- * (unless GET), the rendered `headers`, the signature headers. `body` is
- * what will be sent (n bytes). Returns 0; -1 with the reason set when
- * rendering or memory failed (worth a retry); -2 when a rendered value
- * cannot be a header (this event never will be). The list is the caller's
- * to free either way.
+ * (on every method, a GET without a body too: every request carries the
+ * same hookd headers), the rendered `headers`, the signature headers.
+ * `body` is what will be sent (n bytes). Returns 0; -1 with the reason set
+ * when rendering or memory failed (worth a retry); -2 when a rendered
+ * value cannot be a header (this event never will be). The list is the
+ * caller's to free either way.
  */
 static int build_headers(const struct http_state *st,
                          const struct hookd_event *ev, const char *body,
@@ -1084,7 +1085,7 @@ static int build_headers(const struct http_state *st,
 	 * trip for nothing, and receivers that mishandle it exist. */
 	if (add_header(list, "Expect:") < 0)
 		goto oom;
-	if (st->method != METHOD_GET && add_header(list, st->content_type) < 0)
+	if (add_header(list, st->content_type) < 0)
 		goto oom;
 	for (i = 0; i < st->nheaders; i++) {
 		char *v;

@@ -320,15 +320,15 @@ def body_templates():
             assert s.requests("/inject") == []
 
 
-@test("GET: no body, no Content-Type, the event as query parameters id, "
-      "type, timestamp, source, data; URL placeholders percent-encoded; "
-      "signed over the empty body", timeout=30)
+@test("GET: no body but Content-Type and User-Agent, the event as query "
+      "parameters id, type, timestamp, source, data; URL placeholders "
+      "percent-encoded; signed over the empty body", timeout=30)
 def get_method():
     with Sink() as s:
         hs = [handler("q", s.url("/get?fixed=1"), method="GET",
                       sign="standard-webhooks", secret=S1, **GUARD),
               handler("p", s.url("/by/{{type}}/{{data.s}}#frag"),
-                      method="get")]
+                      method="get", content_type="text/plain")]
         with Daemon(http_conf(hs, [("*", "q"), ("*", "p")])) as d:
             data = {"a": [1, {"b": None}], "s": "x&y=z \u00e9/?#"}
             ev = d.publish({"type": "a:b.c", "data": data})
@@ -336,7 +336,10 @@ def get_method():
             stored = history(d, ev["id"], deliveries=2)
             r = s.requests("/get")[0]
             assert r["method"] == "GET" and r["body"] == b"", r
-            assert "content-type" not in r["hdr"], r["hdr"]
+            # Every request carries hookd's Content-Type and User-Agent,
+            # a GET without a body too.
+            assert r["hdr"].get("content-type") == "application/json", r["hdr"]
+            assert r["hdr"].get("user-agent") == "hookd/" + version(), r["hdr"]
             assert r["hdr"].get("content-length", "0") == "0", r["hdr"]
             path, _, query = r["path"].partition("?")
             assert path == "/get", r["path"]
@@ -350,6 +353,7 @@ def get_method():
                 "fixed", "id", "type", "timestamp", "source", "data"], query
             assert verify_standard_webhooks(S1, r["hdr"], b""), r["hdr"]
             r = s.requests("/by/")[0]
+            assert r["hdr"].get("content-type") == "text/plain", r["hdr"]
             path, _, query = r["path"].partition("?")
             assert path == "/by/a%3Ab.c/x%26y%3Dz%20%C3%A9%2F%3F%23", r["path"]
             assert urllib.parse.parse_qs(query)["id"] == [ev["id"]], r["path"]
