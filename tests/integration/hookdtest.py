@@ -333,6 +333,17 @@ class Response:
         return "<Response %s %r %r>" % (self.status, self.headers, self.raw[:300])
 
 
+def closed_port():
+    """A loopback port nothing listens on (bound, then closed: another
+    process could take it meanwhile, but nothing in a test does)."""
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
 def http_request(port, method, path, body=None, headers=None, timeout=10.0,
                  host="127.0.0.1", tls=None):
     """One request on a fresh connection. body: bytes, str, or an object

@@ -42,6 +42,7 @@ import time
 BODIES = {
     500: b"upstream exploded",
     503: b"maintenance",
+    408: b"request timeout",
     429: b"slow down",
     410: b"subscription removed",
     404: b"no such hook",

@@ -143,16 +143,6 @@ def fields(text):
     return out
 
 
-def closed_port():
-    """A loopback port nothing listens on."""
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
-
-
 def api_get(d, path, key=None):
     r = d.get(path, headers={"x-api-key": key} if key else None)
     assert r.status == 200, r
@@ -213,7 +203,7 @@ def help_texts():
       "any request")
 def usage_errors():
     # Nothing listens there: a request would make it exit 1, not 2.
-    url = "http://127.0.0.1:%d" % closed_port()
+    url = "http://127.0.0.1:%d" % h.closed_port()
     data = os.path.join(h.tmpdir(), "bad.json")
     with open(data, "w") as f:
         f.write('{"a": 1,}')
@@ -596,7 +586,7 @@ def api_keys():
 def precedence():
     with Daemon(conf(CATALOG, api_keys=[KEY])) as d:
         good = "http://127.0.0.1:%d" % d.port
-        dead = "http://127.0.0.1:%d" % closed_port()
+        dead = "http://127.0.0.1:%d" % h.closed_port()
         t = h.tmpdir()
 
         def write(path, url=None, key=None):
@@ -687,7 +677,7 @@ def default_url():
       "naming the URL; a silent server times out; control characters in "
       "hookd's messages do not reach the terminal", timeout=40)
 def errors():
-    port = closed_port()
+    port = h.closed_port()
     r = ctl("--url", "http://127.0.0.1:%d/" % port, "types", want=1)
     assert r.stdout == "", r
     assert r.stderr.startswith("hookctl: cannot reach http://127.0.0.1:%d/"

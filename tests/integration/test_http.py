@@ -102,26 +102,41 @@ def verify_github(secret, headers, body):
 
 # ----------------------------------------------------------------- tests --
 
-@test("outcomes: 2xx ok; 500, 429 (Retry-After seconds and date), timeout "
-      "and a dropped connection retry; 410, 404 and 301 fail; reasons in "
-      "the attempt log and the event history", timeout=60)
+@test("outcomes: 2xx ok; 500, 408, 429 (Retry-After seconds and date), "
+      "timeout, a dropped connection, a refused one and a name that does not "
+      "resolve (guard on or off) retry; 410, 404, 301 and 302 fail; reasons "
+      "in the attempt log and the event history", timeout=60)
 def outcomes():
+    quick = {"timeout": 2, "connect_timeout": 1}
     with Sink() as s:
         cases = {
-            # name: (path, extra keys)
+            # name: (path or URL, extra keys; the guard is on, with the
+            # sink's exception, unless they say ssrf_guard = false)
             "ok": ("/ok", {}),
             "e500": ("/status/500", {}),
             "e503": ("/status/503", {}),
+            "e408": ("/status/408", {}),
             "e429": ("/status/429", {}),
             "date": ("/retry-date", {}),
             "gone": ("/status/410", {}),
             "e404": ("/status/404", {}),
             "moved": ("/status/301", {}),
+            "found": ("/status/302", {}),
             "slow": ("/slow", {"timeout": 1, "connect_timeout": 1}),
             "drop": ("/drop", {}),
             "messy": ("/messy", {}),
+            # Nothing listens there: refused at once.
+            "refused": ("http://127.0.0.1:%d/x" % h.closed_port(), quick),
+            # .invalid never resolves (RFC 6761): curl's lookup, and the
+            # guard's own one.
+            "nxdomain": ("http://no-such-host.invalid/x",
+                         dict(quick, ssrf_guard=False)),
+            "nxguard": ("http://no-such-host.invalid/x", quick),
         }
-        hs = [handler(n, s.url(p), **dict(GUARD, **k))
+
+        def keys(k):
+            return k if k.get("ssrf_guard") is False else dict(GUARD, **k)
+        hs = [handler(n, p if p.startswith("http:") else s.url(p), **keys(k))
               for n, (p, k) in cases.items()]
         # The date case gets one retry: its hint is about 3 s.
         config = conf("handlers = {\n%s\n};\nroutes = (\n%s\n);\n" % (
@@ -145,6 +160,7 @@ def outcomes():
             assert attempts("ok") == [("ok", "200", None)], attempts("ok")
             for n, reason in (("e500", "500: upstream exploded"),
                               ("e503", "503: maintenance"),
+                              ("e408", "408: request timeout"),
                               ("e429", "429: slow down")):
                 a = attempts(n)
                 assert [x[:2] for x in a] == [("retry", reason)] * 3, a
@@ -159,6 +175,8 @@ def outcomes():
                     ("gone", "410 Gone: subscription removed"),
                     ("e404", "404: no such hook"),
                     ("moved", "301: redirect not followed (Location: "
+                              "http://example.invalid/moved-here)"),
+                    ("found", "302: redirect not followed (Location: "
                               "http://example.invalid/moved-here)")):
                 assert attempts(n) == [("fail", reason, None)], attempts(n)
                 dead = d.records(msg="dead", event=ids[n])[0]
@@ -171,13 +189,27 @@ def outcomes():
             assert [x[0] for x in a] == ["retry"] * 3, a
             assert all(x[1] == "connection: Empty reply from server"
                        for x in a), a
+            a = attempts("refused")
+            assert [x[0] for x in a] == ["retry"] * 3, a
+            assert all(x[1].startswith("connect: ") for x in a), a
+            # curl's words without the guard ("dns: Could not resolve
+            # host: ..."), getaddrinfo's with it ("dns: NAME: ...").
+            for n in ("nxdomain", "nxguard"):
+                a = attempts(n)
+                assert [x[0] for x in a] == ["retry"] * 3, a
+                assert all(x[1].startswith("dns: ") and
+                           "no-such-host.invalid" in x[1] for x in a), a
+            assert attempts("nxguard")[0][1].startswith(
+                "dns: no-such-host.invalid: "), attempts("nxguard")
             a = attempts("messy")
             reason = a[0][1]
             assert reason.startswith("500: line one line?two ?[31mred?[0m "
                                      "caf\u00e9 ?? xxxx"), reason
             assert reason.endswith("x...") and len(reason) <= 210, reason
-            # The redirect was not followed: one request, to the sink.
+            # The redirects were not followed: one request each, to the
+            # sink (following would have ended in a DNS error, a retry).
             assert len(s.requests("/status/301")) == 1
+            assert len(s.requests("/status/302")) == 1
             # Each attempt reached the sink (the guard let 127.0.0.1 pass).
             assert len(s.requests("/status/500")) == 3
             assert len(s.requests("/drop")) == 3
