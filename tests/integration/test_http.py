@@ -411,9 +411,10 @@ def keep_alive():
             assert max(ports.count(p) for p in ports) >= 3, ports
 
 
-@test("ssrf guard: 127.0.0.1, localhost, mapped, decimal, metadata and "
-      "private addresses refused without an exception; nothing reaches the "
-      "sink", timeout=30)
+@test("ssrf guard: 127.0.0.1, localhost, mapped, decimal, metadata, "
+      "private, unspecified (v4, v6), multicast (v4, v6) and IPv6 link-local "
+      "addresses refused without an exception; nothing reaches the sink",
+      timeout=30)
 def ssrf_refusals():
     with Sink() as s:
         guard = {"ssrf_guard": True}
@@ -445,6 +446,14 @@ def ssrf_refusals():
                       r"address"),
             "zero": (s.url("/ok", host="0.0.0.0"), guard,
                      r"ssrf: 0\.0\.0\.0 is the unspecified address"),
+            "zero6": (s.url("/ok", host="[::]"), guard,
+                      r"ssrf: :: is the unspecified address"),
+            "mcast": ("http://224.0.0.1:9/x", guard,
+                      r"ssrf: 224\.0\.0\.1 is a multicast address"),
+            "mcast6": ("http://[ff02::1]:9/x", guard,
+                       r"ssrf: ff02::1 is a multicast address"),
+            "link6": ("http://[fe80::1]:9/x", guard,
+                      r"ssrf: fe80::1 is a link-local address"),
         }
         hs = [handler(n, u, **k) for n, (u, k, _) in cases.items()]
         # Controls: the exception lets the sink through, and without the
