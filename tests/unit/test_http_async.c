@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -309,6 +310,131 @@ static int server_get(const int *field)
 	v = *field;
 	pthread_mutex_unlock(&srv.lock);
 	return v;
+}
+
+/* ---- a resolver of the test's own ------------------------------------- */
+
+/*
+ * getaddrinfo() is defined here, in the test program, so that every
+ * lookup of a name goes through it: the plugin's own (the SSRF guard, on
+ * the thread that starts the attempt) and curl's (its threaded resolver
+ * calls getaddrinfo on a thread of its own). The dynamic linker looks a
+ * symbol up in the executable before the libraries that reference it —
+ * libcurl, and http.so although it is opened with RTLD_LOCAL — provided
+ * the executable exports it: tests/http.am.inc links this program with
+ * -export-dynamic, since ld exports on its own only the symbols a library
+ * on the link line references (libcurl happens to; http.so, opened at run
+ * time, is not on it). Other names go to the C library's getaddrinfo
+ * (RTLD_NEXT; under ASan, its interceptor).
+ *
+ * The fake names answer from `first` on their first lookup and from
+ * `later` on the next ones: a DNS rebinding attack, or a name with one
+ * internal address among others. Lookups are counted per name under
+ * fake_lock (the lookups run on several threads).
+ */
+#define FAKE_ADDRS 2
+
+struct fake_name {
+	const char *name;
+	const char *first[FAKE_ADDRS]; /* NULL-terminated when shorter */
+	const char *later[FAKE_ADDRS];
+	int lookups;
+};
+
+static struct fake_name fake_names[] = {
+    {"rebind.test", {"127.0.0.1", NULL}, {"127.0.0.2", NULL}, 0},
+    {"mixed.test", {"127.0.0.1", "10.0.0.1"}, {"127.0.0.1", "10.0.0.1"}, 0},
+};
+
+static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
+
+typedef int getaddrinfo_fn(const char *, const char *, const struct addrinfo *,
+                           struct addrinfo **);
+
+static getaddrinfo_fn *real_getaddrinfo(void)
+{
+	static getaddrinfo_fn *fn;
+	getaddrinfo_fn *f;
+
+	pthread_mutex_lock(&fake_lock);
+	if (!fn)
+		*(void **)(&fn) = dlsym(RTLD_NEXT, "getaddrinfo");
+	f = fn;
+	pthread_mutex_unlock(&fake_lock);
+	return f;
+}
+
+/* How many times name was looked up since fake_reset(). */
+static int fake_lookups(const char *name)
+{
+	size_t i;
+	int n = -1;
+
+	pthread_mutex_lock(&fake_lock);
+	for (i = 0; i < sizeof(fake_names) / sizeof(fake_names[0]); i++)
+		if (strcmp(fake_names[i].name, name) == 0)
+			n = fake_names[i].lookups;
+	pthread_mutex_unlock(&fake_lock);
+	return n;
+}
+
+static void fake_reset(void)
+{
+	size_t i;
+
+	pthread_mutex_lock(&fake_lock);
+	for (i = 0; i < sizeof(fake_names) / sizeof(fake_names[0]); i++)
+		fake_names[i].lookups = 0;
+	pthread_mutex_unlock(&fake_lock);
+}
+
+/*
+ * The answer for a fake name: each address made by the real getaddrinfo
+ * from its numeric text (with the caller's service and hints), the lists
+ * chained. glibc's freeaddrinfo() frees a list node by node (each node
+ * one allocation with its address), so the caller frees the chain with
+ * it as it would any answer.
+ */
+int getaddrinfo(const char *node, const char *service,
+                const struct addrinfo *hints, struct addrinfo **res)
+{
+	getaddrinfo_fn *real = real_getaddrinfo();
+	const char *const *addrs = NULL;
+	struct addrinfo h, *head = NULL, **tail = &head;
+	size_t i;
+	int rc = 0;
+
+	pthread_mutex_lock(&fake_lock);
+	for (i = 0; node && i < sizeof(fake_names) / sizeof(fake_names[0]); i++)
+		if (strcasecmp(fake_names[i].name, node) == 0) {
+			addrs = fake_names[i].lookups++ == 0
+			            ? fake_names[i].first
+			            : fake_names[i].later;
+			break;
+		}
+	pthread_mutex_unlock(&fake_lock);
+	if (!addrs)
+		return real(node, service, hints, res);
+
+	memset(&h, 0, sizeof(h));
+	if (hints) {
+		h.ai_family = hints->ai_family;
+		h.ai_socktype = hints->ai_socktype;
+		h.ai_protocol = hints->ai_protocol;
+	}
+	h.ai_flags = AI_NUMERICHOST;
+	for (i = 0; i < FAKE_ADDRS && addrs[i] && rc == 0; i++) {
+		rc = real(addrs[i], service, &h, tail);
+		while (rc == 0 && *tail)
+			tail = &(*tail)->ai_next;
+	}
+	if (rc != 0) { /* e.g. the caller asked for IPv6 only */
+		if (head)
+			freeaddrinfo(head);
+		return rc;
+	}
+	*res = head;
+	return 0;
 }
 
 /* ---- mock configuration ----------------------------------------------- */
@@ -783,6 +909,112 @@ START_TEST(test_ssrf_guard)
 }
 END_TEST
 
+static const char *const path_names[] = {"dispatch", "dispatch_async"};
+
+/*
+ * Start the server and an instance for http://NAME:<port>/ok, with the
+ * guard and an exception for 127.0.0.1 alone when `guard`; the fake
+ * resolver's counts start again. Caller destroys the instance. The
+ * configuration is static: the instance borrows its strings.
+ */
+static void *fake_instance(const char *name, int guard)
+{
+	static struct hookd_config cfg;
+
+	server_start();
+	reset_done();
+	fake_reset();
+	cfg_init(&cfg, name, "/ok");
+	if (guard) {
+		cfg.ssrf_guard = 1;
+		cfg.nallow = 1;
+		cfg.allow[0] = "127.0.0.1/32";
+	}
+	return create_ok(&cfg);
+}
+
+/* One attempt through dispatch (path 0) or dispatch_async (path 1),
+ * which must end with `status` and exactly `reason`. */
+static void expect_attempt(int path, void *state, enum hookd_status status,
+                           const char *reason)
+{
+	struct hookd_event ev = make_event();
+	struct hookd_result res;
+	struct hookd_attempt a;
+	enum hookd_status st;
+	const char *got;
+
+	if (path == 0) {
+		st = run_sync(state, &ev, &res);
+		got = res.reason;
+	} else {
+		run_async(state, &ev, &a);
+		st = a.status;
+		got = a.reason;
+	}
+	ck_assert_msg(st == status && strcmp(got, reason) == 0,
+	              "%s: status %d, '%s'; expected %d, '%s'",
+	              path_names[path], (int)st, got, (int)status, reason);
+}
+
+/*
+ * Control for the tests below: without the guard curl resolves the name
+ * itself, through the test's getaddrinfo, so a lookup curl makes is seen
+ * and counted.
+ */
+START_TEST(test_fake_resolver_seen_by_curl)
+{
+	void *state = fake_instance("rebind.test", 0);
+
+	expect_attempt(_i, state, HOOKD_OK, "200");
+	ck_assert_int_eq(fake_lookups("rebind.test"), 1);
+	plugin->destroy(state);
+	ck_assert_int_eq(server_get(&srv.requests), 1);
+	server_stop();
+}
+END_TEST
+
+/*
+ * DNS rebinding: rebind.test answers 127.0.0.1 (allowed) to its first
+ * lookup and 127.0.0.2 (not allowed) to the next ones. The guard's lookup
+ * is the only one of the first attempt — curl connects to the pinned
+ * 127.0.0.1 without asking again (had it asked, it would get 127.0.0.2,
+ * where nothing listens) — and the second attempt, looked up anew, is
+ * refused naming the new address.
+ */
+START_TEST(test_ssrf_pinned)
+{
+	void *state = fake_instance("rebind.test", 1);
+
+	expect_attempt(_i, state, HOOKD_OK, "200");
+	ck_assert_int_eq(fake_lookups("rebind.test"), 1);
+	ck_assert_int_eq(server_get(&srv.requests), 1);
+	expect_attempt(_i, state, HOOKD_FAIL,
+	               "ssrf: rebind.test resolves to 127.0.0.2, a loopback "
+	               "address");
+	ck_assert_int_eq(fake_lookups("rebind.test"), 2);
+	plugin->destroy(state);
+	ck_assert_int_eq(server_get(&srv.requests), 1);
+	server_stop();
+}
+END_TEST
+
+/* Every address of an answer is checked: an allowed first one does not
+ * let a private second one through. */
+START_TEST(test_ssrf_every_address)
+{
+	void *state = fake_instance("mixed.test", 1);
+
+	expect_attempt(_i, state, HOOKD_FAIL,
+	               "ssrf: mixed.test resolves to 10.0.0.1, a private "
+	               "address");
+	ck_assert_int_eq(fake_lookups("mixed.test"), 1);
+	plugin->destroy(state);
+	ck_assert_int_eq(server_get(&srv.requests), 0);
+	server_stop();
+}
+END_TEST
+
 #define MANY 100
 
 /*
@@ -1015,6 +1247,9 @@ static Suite *http_async_suite(void)
 	tcase_add_test(tc, test_event_deadline);
 	tcase_add_test(tc, test_deadline_passed_inline);
 	tcase_add_test(tc, test_ssrf_guard);
+	tcase_add_loop_test(tc, test_fake_resolver_seen_by_curl, 0, 2);
+	tcase_add_loop_test(tc, test_ssrf_pinned, 0, 2);
+	tcase_add_loop_test(tc, test_ssrf_every_address, 0, 2);
 	tcase_add_test(tc, test_many_in_flight);
 	tcase_add_test(tc, test_connection_reused);
 	tcase_add_test(tc, test_timeout_past_connection_limit);
