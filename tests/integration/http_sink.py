@@ -2,6 +2,7 @@
 """A scripted webhook receiver for test_http.py and test_subscriptions.py.
 
     http_sink.py --port-file FILE --log FILE.jsonl
+                 [--tls-cert PEM --tls-key PEM [--client-ca PEM]]
 
 Listens on 127.0.0.1 on a free port (written to --port-file once it
 listens), speaks HTTP/1.1 with keep-alive, and records every request as one
@@ -9,6 +10,12 @@ JSON line in --log *before* answering it:
 
     {"n": 1, "method": "POST", "path": "/ok?x=1", "headers": [[name, value],
      ...], "body_b64": "...", "client_port": 54321, "t": 1700000000.123}
+
+With --tls-cert it speaks HTTPS; with --client-ca too it requires a client
+certificate issued by that CA (a client without one gets no further than
+the handshake), and each record has "peer": the certificate's subject
+common name. A proxy's request line holds the absolute URI, so "path"
+shows whether a request came through a proxy ("http://host/...").
 
 Answers by path (the query is ignored):
 
@@ -35,6 +42,7 @@ import email.utils
 import http.server
 import json
 import os
+import ssl
 import sys
 import threading
 import time
@@ -57,12 +65,22 @@ class Sink(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr, log_path):
+    def __init__(self, addr, log_path, tls=None):
         super().__init__(addr, Handler)
         self.log_path = log_path
+        self.tls = tls  # an ssl.SSLContext, or None
         self.lock = threading.Lock()
         self.count = 0
         self.seen = {}  # flaky: key -> requests so far
+
+    def get_request(self):
+        # The handshake runs in the connection's thread (Handler.setup),
+        # so a client that fails it or stalls holds up no other.
+        sock, addr = super().get_request()
+        if self.tls:
+            sock = self.tls.wrap_socket(sock, server_side=True,
+                                        do_handshake_on_connect=False)
+        return sock, addr
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -71,6 +89,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):  # keep stderr quiet
         pass
+
+    def setup(self):
+        self.peer = None
+        self.refused = False
+        if self.server.tls:
+            self.request.settimeout(10)
+            try:
+                self.request.do_handshake()
+            except (ssl.SSLError, OSError):
+                self.refused = True  # no (good) client certificate
+            else:
+                cert = self.request.getpeercert() or {}
+                self.peer = next((v for rdn in cert.get("subject", ())
+                                  for k, v in rdn if k == "commonName"), None)
+        super().setup()
+
+    def handle(self):
+        if not self.refused:
+            super().handle()
 
     def record(self, body):
         srv = self.server
@@ -85,6 +122,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "client_port": self.client_address[1],
                 "t": time.time(),
             }
+            if srv.tls:
+                rec["peer"] = self.peer
             with open(srv.log_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(rec) + "\n")
                 f.flush()
@@ -150,9 +189,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--log", required=True)
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
+    ap.add_argument("--client-ca")
     args = ap.parse_args()
     open(args.log, "a").close()
-    srv = Sink(("127.0.0.1", 0), args.log)
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.client_ca:
+            tls.verify_mode = ssl.CERT_REQUIRED
+            tls.load_verify_locations(args.client_ca)
+    srv = Sink(("127.0.0.1", 0), args.log, tls)
     tmp = args.port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write("%d\n" % srv.server_address[1])

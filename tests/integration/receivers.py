@@ -29,22 +29,30 @@ _specs = itertools.count(1)
 
 
 class Sink:
-    """http_sink.py in a subprocess on 127.0.0.1, stopped by its PID."""
+    """http_sink.py in a subprocess on 127.0.0.1, stopped by its PID.
+    tls: None, or {"cert": PEM, "key": PEM[, "client_ca": PEM]} for an
+    HTTPS receiver (requiring a client certificate with client_ca)."""
 
-    def __init__(self, name="sink"):
+    def __init__(self, name="sink", tls=None):
         t = h.tmpdir()
         self.port_file = os.path.join(t, name + ".port")
         self.log = os.path.join(t, name + ".jsonl")
         self.err = os.path.join(t, name + ".err")
+        self.tls = tls
         self.proc = None
         self.port = None
 
     def __enter__(self):
+        args = [sys.executable, SINK, "--port-file", self.port_file,
+                "--log", self.log]
+        if self.tls:
+            args += ["--tls-cert", self.tls["cert"],
+                     "--tls-key", self.tls["key"]]
+            if self.tls.get("client_ca"):
+                args += ["--client-ca", self.tls["client_ca"]]
         with open(self.err, "wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, SINK, "--port-file", self.port_file,
-                 "--log", self.log],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=err)
         h.context().procs.append(self.proc)
 
@@ -68,7 +76,8 @@ class Sink:
         return False
 
     def url(self, path, host="127.0.0.1"):
-        return "http://%s:%d%s" % (host, self.port, path)
+        return "%s://%s:%d%s" % ("https" if self.tls else "http", host,
+                                 self.port, path)
 
     def requests(self, prefix=""):
         """Recorded requests whose path starts with prefix, in order; each

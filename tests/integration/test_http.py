@@ -9,6 +9,7 @@ import hmac
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 import urllib.parse
@@ -474,6 +475,115 @@ def ssrf_refusals():
             assert sorted(r["target"] for r in ok) == ["allowed", "off"], ok
             assert [r["path"] for r in s.requests()] in (
                 ["/allowed", "/off"], ["/off", "/allowed"]), s.requests()
+
+
+def openssl(*args):
+    subprocess.run(["openssl"] + list(args), check=True, capture_output=True,
+                   stdin=subprocess.DEVNULL, timeout=30)
+
+
+def make_pki(folder):
+    """A throwaway CA, a server certificate for 127.0.0.1 and a client
+    certificate ("hookd test client"), all signed by the CA: a dict of
+    PEM paths (ca, server, server_key, client, client_key)."""
+    p = {k: os.path.join(folder, k + ".pem") for k in (
+        "ca", "ca_key", "server", "server_key", "client", "client_key")}
+    curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes"]
+    openssl("req", "-x509", *curve, "-keyout", p["ca_key"], "-out", p["ca"],
+            "-days", "2", "-subj", "/CN=hookd test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign")
+    for n, (who, ext) in enumerate((
+            ("server", "subjectAltName=IP:127.0.0.1\n"
+                       "extendedKeyUsage=serverAuth\n"),
+            ("client", "extendedKeyUsage=clientAuth\n")), 1):
+        csr = os.path.join(folder, who + ".csr")
+        extfile = os.path.join(folder, who + ".ext")
+        with open(extfile, "w") as f:
+            f.write(ext)
+        cn = "127.0.0.1" if who == "server" else "hookd test client"
+        openssl("req", "-new", *curve, "-keyout", p[who + "_key"],
+                "-out", csr, "-subj", "/CN=" + cn)
+        openssl("x509", "-req", "-in", csr, "-CA", p["ca"], "-CAkey",
+                p["ca_key"], "-set_serial", str(n), "-days", "2",
+                "-extfile", extfile, "-out", p[who])
+    return p
+
+
+@test("TLS: the system's CAs refuse a private CA (tls: ..., retried); "
+      "ca_file with client_cert/client_key delivers to a receiver that "
+      "requires a client certificate and sees its subject; without a "
+      "client certificate the receiver refuses (retried); verify = false "
+      "accepts any server", timeout=60)
+def tls():
+    if shutil.which("openssl") is None:
+        h.skip("the openssl command is not installed")
+    pki = make_pki(h.tmpdir())
+    quick = {"timeout": 2, "connect_timeout": 2}
+    mtls = {"client_cert": pki["client"], "client_key": pki["client_key"]}
+    with Sink(tls={"cert": pki["server"], "key": pki["server_key"],
+                   "client_ca": pki["ca"]}) as s:
+        cases = {
+            "strict": dict(quick, **mtls),
+            "mtls": dict(quick, ca_file=pki["ca"], **mtls),
+            "nocert": dict(quick, ca_file=pki["ca"]),
+            "noverify": dict(quick, verify=False, **mtls),
+        }
+        hs = [handler(n, s.url("/" + n), **k) for n, k in cases.items()]
+        with Daemon(http_conf(hs, [("t." + n, n) for n in cases],
+                              retry=[0.2])) as d:
+            ids = {n: d.publish({"type": "t." + n})["id"] for n in cases}
+            # Each to its end: a first attempt that is not retried, or
+            # every retry.
+            for n in cases:
+                if d.wait_log(msg="attempt", event=ids[n])[0]["outcome"] \
+                        == "retry":
+                    d.wait_log(msg="dead", event=ids[n], timeout=20)
+
+            def attempts(n):
+                return [(r["outcome"], r["reason"])
+                        for r in d.records(msg="attempt", event=ids[n])]
+            for n in ("mtls", "noverify"):
+                assert attempts(n) == [("ok", "200")], attempts(n)
+                r = s.requests("/" + n)
+                assert len(r) == 1 and r[0]["peer"] == "hookd test client", r
+            # curl does not trust the private CA: a certificate problem.
+            a = attempts("strict")
+            assert [x[0] for x in a] == ["retry"] * 2, a
+            assert all(x[1].startswith("tls: SSL certificate problem")
+                       for x in a), a
+            # The receiver refuses the handshake: TLS 1.3 sends the
+            # refusal after curl's side of the handshake is done, so curl
+            # may meet it as it sends or reads the request.
+            a = attempts("nocert")
+            assert [x[0] for x in a] == ["retry"] * 2, a
+            assert all(re.match(r"(tls|connection): ", x[1]) for x in a), a
+            assert not s.requests("/strict") and not s.requests("/nocert"), \
+                s.requests()
+
+
+@test("proxy: the request goes through the proxy (absolute URI on the "
+      "request line), which resolves the host itself", timeout=30)
+def proxy():
+    with Sink() as s:
+        # The target's name does not resolve: only the proxy, which
+        # answers by itself, lets this attempt succeed.
+        hs = [handler("px", "http://no-such-host.invalid/via/{{type}}?a=1",
+                      proxy="http://127.0.0.1:%d" % s.port, timeout=2,
+                      connect_timeout=1)]
+        with Daemon(http_conf(hs, [("*", "px")])) as d:
+            ev = d.publish({"type": "proxied", "data": {"n": 1}})
+            recs = d.wait_log(msg="attempt", event=ev["id"])
+            assert [(r["outcome"], r["reason"]) for r in recs] == [
+                ("ok", "200")], recs
+            reqs = s.requests()
+            assert len(reqs) == 1, reqs
+            r = reqs[0]
+            assert r["method"] == "POST", r
+            assert r["path"] == "http://no-such-host.invalid/via/proxied?a=1", r
+            assert r["hdr"]["host"] == "no-such-host.invalid", r["hdr"]
+            assert json.loads(r["body"])["id"] == ev["id"], r
 
 
 @test("settings are checked at start-up with precise messages", timeout=30)
