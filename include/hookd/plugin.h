@@ -45,15 +45,35 @@
 extern "C" {
 #endif
 
-/** ABI version this header describes. */
+/**
+ * Major ABI version this header describes. It changes only when an
+ * existing field changes meaning; the host refuses a plugin whose
+ * abi_major differs from its own.
+ */
 #define HOOKD_ABI_MAJOR 1
+/**
+ * Minor ABI version this header describes, raised each time fields are
+ * appended within HOOKD_ABI_MAJOR (1.1 appended hookd_host.complete and
+ * hookd_plugin.dispatch_async). The host refuses a plugin whose abi_minor
+ * is newer than its own, and loads an older one.
+ */
 #define HOOKD_ABI_MINOR 1
 
 /** Name of the one symbol a plugin exports. */
 #define HOOKD_PLUGIN_ENTRY_SYMBOL "hookd_plugin_entry"
 
 #if defined(__GNUC__)
+/**
+ * Marks a printf-like function: argument `fmt` (1-based) is the format,
+ * checked against the arguments from `args` on (hookd_host.log uses it,
+ * so a wrong format is a compiler warning). Empty for other compilers.
+ */
 #define HOOKD_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+/**
+ * Gives a symbol default visibility, so that hookd_plugin_entry stays
+ * exported from a plugin built with -fvisibility=hidden. Empty for other
+ * compilers.
+ */
 #define HOOKD_EXPORT __attribute__((visibility("default")))
 #else
 #define HOOKD_PRINTF(fmt, args)
@@ -67,12 +87,16 @@ enum hookd_status {
 	HOOKD_FAIL = 2   /**< permanent failure; the delivery is dead at once */
 };
 
-/** Log levels for hookd_host.log. */
+/**
+ * Log levels for hookd_host.log, most severe first. hookd writes a line
+ * whose level is at most its --log-level (default HOOKD_LOG_INFO); a value
+ * past HOOKD_LOG_DEBUG counts as HOOKD_LOG_DEBUG.
+ */
 enum hookd_log_level {
-	HOOKD_LOG_ERROR = 0,
-	HOOKD_LOG_WARN = 1,
-	HOOKD_LOG_INFO = 2,
-	HOOKD_LOG_DEBUG = 3
+	HOOKD_LOG_ERROR = 0, /**< a failure the operator must act on */
+	HOOKD_LOG_WARN = 1,  /**< something went wrong; the handler carries on */
+	HOOKD_LOG_INFO = 2,  /**< a normal event worth one line */
+	HOOKD_LOG_DEBUG = 3  /**< detail for finding a problem */
 };
 
 /** Descriptor flags. */
