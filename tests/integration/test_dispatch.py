@@ -109,6 +109,16 @@ def retry_empty_schedule():
         assert dead["attempts"] == "1", dead
 
 
+@test("a route without retry: the first retry comes after the Standard "
+      "Webhooks schedule's 5 s, plus at most 10 % add-only jitter")
+def retry_default_schedule():
+    with Daemon(one_route(good_handler("g", mode="retry"))) as d:
+        ev = d.publish({"type": "default.schedule"})
+        a = d.wait_log(msg="attempt", event=ev["id"])[0]
+        assert a["outcome"] == "retry" and a["attempt"] == "1", a
+        assert 5000 <= int(a["retry_in_ms"]) <= 5500, a
+
+
 @test("a plugin's retry_after_ms pushes the next attempt past the schedule")
 def retry_after_hint():
     with Daemon(one_route(good_handler("g", mode="retry-then-ok",

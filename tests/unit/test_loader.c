@@ -174,6 +174,39 @@ static int diag_has(const struct hkd_diag *d, const char *needle)
 	return 0;
 }
 
+/*
+ * The schedule Standard Webhooks recommends, as documented (the
+ * architecture, docs/configuration.md, hookd.conf(5)): the delays before
+ * the 2nd to 10th attempt — 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h,
+ * 20 h, 24 h. Written out here, not taken from hkd_default_retry_ms.
+ */
+#define SEC 1000LL
+#define MIN (60 * SEC)
+#define HOUR (60 * MIN)
+static const int64_t documented_retry_ms[] = {
+	5 * SEC, 5 * MIN, 30 * MIN, 2 * HOUR, 5 * HOUR,
+	10 * HOUR, 14 * HOUR, 20 * HOUR, 24 * HOUR,
+};
+#define N_DOCUMENTED \
+	(sizeof(documented_retry_ms) / sizeof(documented_retry_ms[0]))
+
+/* retry_ms[0..n) is the documented default schedule. */
+static void expect_default_schedule(const int64_t *retry_ms, size_t n)
+{
+	ck_assert_uint_eq(n, N_DOCUMENTED);
+	for (size_t i = 0; i < N_DOCUMENTED; i++)
+		ck_assert_msg(retry_ms[i] == documented_retry_ms[i],
+		              "retry %zu: %lld ms, documented %lld ms", i + 1,
+		              (long long)retry_ms[i],
+		              (long long)documented_retry_ms[i]);
+}
+
+START_TEST(test_default_retry_schedule)
+{
+	expect_default_schedule(hkd_default_retry_ms, hkd_default_retry_len);
+}
+END_TEST
+
 START_TEST(test_runtime_ok_and_routes)
 {
 	struct hkd_diag d;
@@ -196,7 +229,8 @@ START_TEST(test_runtime_ok_and_routes)
 	ck_assert_int_eq(m[1].retry_ms[1], 2000);
 	ck_assert_uint_eq(hkd_runtime_route(rt, "user.created", "api", m, 4), 1);
 	ck_assert_str_eq(m[0].target, "b");
-	ck_assert_uint_eq(m[0].n_retry, hkd_default_retry_len);
+	/* A route without `retry`: the documented default. */
+	expect_default_schedule(m[0].retry_ms, m[0].n_retry);
 	hkd_runtime_unref(rt);
 	hkd_diag_release(&d);
 }
@@ -244,6 +278,7 @@ int main(void)
 	tcase_add_test(tc, test_unreadable);
 	tcase_add_test(tc, test_not_a_shared_object);
 	tcase_add_test(tc, test_plugin_path);
+	tcase_add_test(tc, test_default_retry_schedule);
 	tcase_add_test(tc, test_runtime_ok_and_routes);
 	tcase_add_test(tc, test_runtime_plugin_errors);
 	suite_add_tcase(s, tc);
