@@ -376,6 +376,35 @@ def bulk_replay():
         assert len(d.records(msg="replay")) == 3 + 2 + 1 + 2
 
 
+@test("a replay that finds no room in memory (queue_size) is refused with "
+      "503 queue_full and Retry-After, one by one and in bulk; nothing is "
+      "replayed, and publishing is still accepted (parked)")
+def replay_queue_full():
+    # queue_size 1: a retry due within a minute stays in memory and holds
+    # the one place.
+    config = routes_conf([good_handler("bad", mode="fail"),
+                          good_handler("hold", mode="retry")],
+                         [(["bad.*"], ["bad"], []),
+                          (["hold.*"], ["hold"], [50])],
+                         "queue_size = 1;")
+    with Daemon(config) as d:
+        eid = d.publish({"type": "bad.x"})["id"]
+        did = wait_event(d, eid, all_state("dead"))["deliveries"][0]["id"]
+        hid = d.publish({"type": "hold.x"})["id"]
+        wait_event(d, hid, all_state("retrying"))
+        for r in (d.post("/v4/deliveries/%s/retry" % did),
+                  d.post("/v4/deliveries/retry"),
+                  d.post("/v4/deliveries/retry", {"target": "bad"})):
+            assert_error(r, 503, "queue_full", field=None)
+            assert r.headers.get("retry-after") == "1", r
+        assert d.records(msg="replay") == []
+        assert count_state(d, "dead") == 1
+        # Publishing past queue_size is never refused: the delivery waits
+        # in the store.
+        r = d.post_event({"type": "bad.y"})
+        assert r.status == 202, r
+
+
 # -------------------------------------------------- restart with backlog --
 
 @test("restart with a backlog: 20 retrying deliveries survive SIGTERM and "
