@@ -75,6 +75,11 @@ static struct {
 	struct target_q *targets;
 	struct target_q *run_head, *run_tail;
 	int stopping;
+	/* Set once hkd_dispatch_stop gave up on the attempts still running:
+	 * the process is exiting under them (see complete_attempt), which
+	 * keeps those that end anyway here, untouched. */
+	atomic_int abandoned;
+	struct hookd_attempt *abandoned_head;
 	int n_workers;
 	pthread_t *threads;
 	uint64_t succeeded, dead, retried;
@@ -485,13 +490,28 @@ static void end_slot(struct target_q *t)
 	pthread_mutex_unlock(&D.lock);
 }
 
-/* End attempt a (any thread, no lock held) and free it. */
+/*
+ * End attempt a (any thread, no lock held) and free it. An attempt that
+ * ends after hkd_dispatch_stop abandoned it is kept as it is: the process
+ * is exiting, and the plugin may have ended it for that reason (exec kills
+ * its programs), so its outcome says nothing about the event. The
+ * delivery stays unfinished in the store and runs again (at least once).
+ * Nothing is freed or released under the exiting process; the list keeps
+ * the attempt reachable (for LeakSanitizer's check at exit).
+ */
 static void complete_attempt(struct hookd_attempt *a, enum hookd_status st,
                              const struct hookd_result *given)
 {
 	struct hookd_result res;
 	struct target_q *t = a->t;
 
+	if (atomic_load(&D.abandoned)) {
+		pthread_mutex_lock(&D.lock);
+		a->next = D.abandoned_head;
+		D.abandoned_head = a;
+		pthread_mutex_unlock(&D.lock);
+		return;
+	}
 	memset(&res, 0, sizeof(res));
 	if (given) {
 		size_t n = given->struct_size && given->struct_size < sizeof(res)
@@ -975,8 +995,10 @@ long hkd_dispatch_stop(int64_t timeout_ms)
 		hkd_deadline(CLOCK_MONOTONIC, left, &ts);
 		pthread_cond_timedwait(&D.cond, &D.lock, &ts);
 	}
-	if (D.in_flight > 0)
+	if (D.in_flight > 0) {
 		all_joined = 0;
+		atomic_store(&D.abandoned, 1);
+	}
 	pthread_mutex_unlock(&D.lock);
 	if (!all_joined)
 		return -1; /* workers still inside plugins: leave them be */

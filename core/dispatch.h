@@ -146,7 +146,9 @@ int hkd_dispatch_start(size_t capacity, int workers);
  * Stop: no new attempts start; running ones finish. Waits up to
  * timeout_ms for the workers. Returns the number of deliveries that were
  * never completed (queued or waiting for a retry), or -1 when some attempt
- * was still running at the deadline.
+ * was still running at the deadline: those are abandoned (an outcome they
+ * still bring is not recorded), and the caller exits without unloading
+ * the plugins under them.
  */
 long hkd_dispatch_stop(int64_t timeout_ms);
 

@@ -559,16 +559,29 @@ int main(int argc, char **argv)
 	pending = hkd_dispatch_stop((int64_t)(rt ? rt->cfg->shutdown_timeout : 10) * 1000);
 	hkd_runtime_unref(rt);
 	if (pending < 0) {
-		/* A node of a shared store still gives its leases back: the
-		 * abandoned attempts end with the process, and the other nodes
-		 * run them again (at least once) with the rest, now. */
+		/* The abandoned attempts end with the process (a plugin's
+		 * destructor ends what they started: exec kills its programs)
+		 * and their deliveries stay unfinished in the store: they run
+		 * again at the next start — at once on the other nodes of a
+		 * shared store, which is given its leases back. */
 		int shared = hkd_store_is_shared(store);
+		struct hkd_dispatch_stats ds;
+		char nbuf[24], detail[200];
 		if (shared)
 			hkd_store_release_all(store);
-		hkd_log_kv(HOOKD_LOG_WARN, "stopped", "detail",
-		           shared ? "attempts still running at the shutdown timeout were abandoned; the other nodes take the deliveries over"
-		                  : "attempts still running at the shutdown timeout were abandoned",
-		           NULL);
+		hkd_dispatch_stats(&ds);
+		snprintf(nbuf, sizeof(nbuf), "%zu", ds.in_flight);
+		snprintf(detail, sizeof(detail),
+		         "attempts still running at the shutdown timeout were "
+		         "abandoned; %s",
+		         shared ? "the other nodes take the deliveries over"
+		         : strcmp(store_url, "memory:") == 0
+		             ? "the memory store keeps nothing: their deliveries "
+		               "are lost"
+		             : "their deliveries stay stored and run again at "
+		               "the next start");
+		hkd_log_kv(HOOKD_LOG_WARN, "stopped", "abandoned_attempts", nbuf,
+		           "detail", detail, NULL);
 		return 0; /* do not unload plugins under running threads */
 	}
 	{

@@ -16,11 +16,13 @@
  *
  * Threads: create() runs on the main thread; destroy() runs once no
  * dispatch() runs or will run on the instance and every dispatch_async()
- * attempt was completed (after a reload replaced it, or at shutdown), on
- * the main thread or a host worker thread — never on a thread of the
- * plugin's own, never inside host->complete(). dispatch() runs on worker threads; several at once for one
- * instance only when the descriptor sets HOOKD_PLUGIN_THREADSAFE, otherwise
- * the host serialises calls per instance. Host services are safe to call from any thread.
+ * attempt was completed (after a reload replaced it, or at a shutdown that
+ * finished every attempt: see "Stopping" below), on the main thread or a
+ * host worker thread — never on a thread of the plugin's own, never inside
+ * host->complete(). dispatch() runs on worker threads; several at once for
+ * one instance only when the descriptor sets HOOKD_PLUGIN_THREADSAFE,
+ * otherwise the host serialises calls per instance. Host services are safe
+ * to call from any thread.
  *
  * The host initialises libcurl (curl_global_init) before any thread starts;
  * plugins never call curl_global_init or curl_global_cleanup.
@@ -29,6 +31,16 @@
  * keeps its default disposition and the host never calls waitpid(-1), so a
  * plugin may fork and reap its own children; the host opens its own
  * descriptors close-on-exec.
+ *
+ * Stopping: on SIGTERM or SIGINT the host waits up to shutdown_timeout for
+ * running attempts. When some still run then, it abandons them: it exits
+ * without calling destroy() and without unloading plugins, and records no
+ * outcome those dispatch() (or dispatch_async()) calls still bring; their
+ * deliveries run again later (at least once). It exits through exit(), so
+ * a plugin's ELF destructors and atexit() handlers run — while those calls
+ * may still be running on other threads. A plugin whose attempts start
+ * something that would outlive the process (a child in a process group of
+ * its own) ends it there; the exec plugin kills its children's groups.
  *
  * struct hookd_event and struct hookd_result also start with struct_size
  * (the host's): a plugin reads or writes a field appended after 1.0 only

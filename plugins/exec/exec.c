@@ -10,7 +10,10 @@
  *
  * Threads: the state is read-only after create(), so dispatch() runs
  * concurrently (HOOKD_PLUGIN_THREADSAFE); everything one dispatch() needs
- * lives on its stack or in memory it frees before returning.
+ * lives on its stack or in memory it frees before returning. The one
+ * shared thing is the list of running children (`kids`, under its lock),
+ * which the plugin's destructor kills when hookd exits with attempts still
+ * running (see exec_unload).
  *
  * Assumes, as the host guarantees: SIGPIPE is ignored in the process (a
  * child that does not read stdin gives EPIPE, not a signal) and SIGCHLD is
@@ -24,6 +27,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -51,6 +55,8 @@
 /* After the child exits, read at most this much more from its pipes: a
  * grandchild that keeps writing must not hold the attempt forever. */
 #define EXEC_DRAIN_MAX (1024 * 1024)
+/* exec_unload() waits at most this many ms for a vfork() under way. */
+#define EXEC_UNLOAD_SPAWN_WAIT_MS 1000
 
 /* Host services, set once by hookd_plugin_entry(). */
 static const struct hookd_host *host;
@@ -983,7 +989,26 @@ struct run {
 	int have_report; /* the child could not exec; see report */
 	struct child_report report;
 	int64_t elapsed_ms;
+
+	const char *instance;    /* handler name, for exec_unload's log line */
+	int linked;              /* in kids' list (pid and instance valid) */
+	struct run *prev, *next; /* kids' list */
 };
+
+/*
+ * The children now running, so that exec_unload() can kill them. The
+ * nodes are the `struct run`s on the dispatching threads' stacks: linked
+ * by spawn() once the child exists, unlinked when it is reaped (or given
+ * up on), always before dispatch() returns. `spawning` counts vfork()s
+ * under way whose child is not linked yet; `closing` is set by
+ * exec_unload(), after which no child is started.
+ */
+static struct {
+	pthread_mutex_t lock;
+	struct run *head;
+	int spawning;
+	int closing;
+} kids = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void run_init(struct run *r)
 {
@@ -1003,6 +1028,130 @@ static void run_release(struct run *r)
 	free(r->out.buf);
 	free(r->err.buf);
 	r->out.buf = r->err.buf = NULL;
+}
+
+/* ---- the running children --------------------------------------------- */
+
+/* Before vfork(): 0, or -1 once hookd is exiting (no child starts then). */
+static int kids_enter(void)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&kids.lock);
+	if (!kids.closing) {
+		kids.spawning++;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&kids.lock);
+	return rc;
+}
+
+/*
+ * After vfork(): link r when r->pid names a child, so that exec_unload()
+ * finds it. If exec_unload() gave up waiting for this spawn, the child is
+ * killed here instead.
+ */
+static void kids_link(struct run *r)
+{
+	pthread_mutex_lock(&kids.lock);
+	kids.spawning--;
+	if (r->pid > 0) {
+		r->prev = NULL;
+		r->next = kids.head;
+		if (kids.head)
+			kids.head->prev = r;
+		kids.head = r;
+		r->linked = 1;
+		if (kids.closing) {
+			kill(-r->pid, SIGKILL);
+			kill(r->pid, SIGKILL);
+		}
+	}
+	pthread_mutex_unlock(&kids.lock);
+}
+
+/* Take r out of the list (lock held); nothing when it is not in it. */
+static void kids_unlink_locked(struct run *r)
+{
+	if (!r->linked)
+		return;
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		kids.head = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->prev = r->next = NULL;
+	r->linked = 0;
+}
+
+static void kids_unlink(struct run *r)
+{
+	pthread_mutex_lock(&kids.lock);
+	kids_unlink_locked(r);
+	pthread_mutex_unlock(&kids.lock);
+}
+
+/*
+ * reap() for a wait that does not block (the pidfd said the child has
+ * exited, or WNOHANG), unlinking the child in the same step: exec_unload()
+ * then never signals a process group whose number the kernel may have
+ * handed out again once the child was reaped.
+ */
+static pid_t reap_linked(struct run *r, int options)
+{
+	pid_t w;
+
+	pthread_mutex_lock(&kids.lock);
+	w = reap(r->pid, &r->wstatus, options);
+	if (w == r->pid)
+		kids_unlink_locked(r);
+	pthread_mutex_unlock(&kids.lock);
+	return w;
+}
+
+/*
+ * Runs when exec.so is unloaded and when the process exits. hookd calls
+ * destroy() only once no attempt runs; but when shutdown_timeout passes
+ * with attempts still running, it abandons them and exits without it (see
+ * include/hookd/plugin.h). Their children, each in a process group of its
+ * own, would not end with hookd: they would run on as orphans while the
+ * deliveries, unfinished in the store, run again at the next start beside
+ * them (two deploys at once, whatever `concurrency` says). So every child
+ * still running gets SIGKILL, group and all, as when `timeout` passes:
+ * shutdown_timeout was its grace. No SIGTERM first: hookd is exiting now,
+ * and a wait here would stretch its stop past what the operator set. The
+ * dispatch() calls supervising those children return; hookd records no
+ * outcome of an abandoned attempt. No child starts afterwards.
+ */
+__attribute__((destructor)) static void exec_unload(void)
+{
+	const struct timespec tick = {0, 1000000};
+	int waited;
+
+	pthread_mutex_lock(&kids.lock);
+	kids.closing = 1;
+	/* A child being vforked now is not linked yet, and vfork() returns
+	 * once it has called execve(): wait for that, bounded, so that it is
+	 * killed here too (past the bound, kids_link() kills it). */
+	for (waited = 0;
+	     kids.spawning > 0 && waited < EXEC_UNLOAD_SPAWN_WAIT_MS;
+	     waited++) {
+		pthread_mutex_unlock(&kids.lock);
+		nanosleep(&tick, NULL);
+		pthread_mutex_lock(&kids.lock);
+	}
+	for (struct run *r = kids.head; r; r = r->next) {
+		kill(-r->pid, SIGKILL);
+		kill(r->pid, SIGKILL); /* in case it left its group */
+		if (host)
+			host->log(
+			    r->instance, HOOKD_LOG_WARN,
+			    "hookd exits with this attempt still running: "
+			    "killed process group %d",
+			    (int)r->pid);
+	}
+	pthread_mutex_unlock(&kids.lock);
 }
 
 /*
@@ -1055,9 +1204,14 @@ static int spawn(const struct exec_state *st, char **argv, char **envp,
 	sigemptyset(&pl.empty);
 
 	r->start_ms = clock_ms(CLOCK_MONOTONIC);
+	if (kids_enter() < 0) {
+		fmt(why, whylen, "hookd is exiting");
+		goto out;
+	}
 	pid = start_child(&pl);
 	if (pid < 0) {
 		e = errno;
+		kids_link(r); /* no child: only ends the spawn */
 		fmt(why, whylen, "vfork: %s", errtext(e));
 		goto out;
 	}
@@ -1065,6 +1219,8 @@ static int spawn(const struct exec_state *st, char **argv, char **envp,
 	 * EACCES (the child already exec'd, having done it itself) is fine. */
 	setpgid(pid, pid);
 	r->pid = pid;
+	r->instance = st->instance;
+	kids_link(r);
 	r->pidfd = open_pidfd(pid);
 	r->in_fd = in[1];
 	r->out.fd = out[0];
@@ -1179,7 +1335,7 @@ static void supervise(const struct exec_state *st, const struct hookd_event *ev,
 			read_status(r);
 		if (i_pid >= 0 && !pf[i_pid].revents)
 			continue;
-		w = reap(r->pid, &r->wstatus, r->pidfd >= 0 ? 0 : WNOHANG);
+		w = reap_linked(r, r->pidfd >= 0 ? 0 : WNOHANG);
 		if (w == r->pid)
 			r->exited = 1;
 		else if (w < 0) {
@@ -1206,11 +1362,16 @@ static int run_child(const struct exec_state *st, const struct hookd_event *ev,
 	if (r->timed_out || r->poll_errno) {
 		kill(-r->pid, SIGKILL);
 		kill(r->pid, SIGKILL); /* in case it left its group */
+		/* Before the wait, which may block (a child stuck in the
+		 * kernel) and frees the pid: killed, it is not exec_unload's.
+		 */
+		kids_unlink(r);
 		if (reap(r->pid, &r->wstatus, 0) == r->pid)
 			r->exited = 1;
 		else
 			r->wait_errno = errno;
 	}
+	kids_unlink(r); /* when waitpid() failed: the run ends here anyway */
 	r->elapsed_ms = clock_ms(CLOCK_MONOTONIC) - r->start_ms;
 	/* Whatever the child wrote before it ended is in the pipes now. */
 	close_fd(&r->in_fd);

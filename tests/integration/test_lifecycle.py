@@ -7,6 +7,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 
@@ -176,6 +177,85 @@ routes = ( { events = ["*"]; handlers = ["g"]; retry = [60]; } );
     assert d.records(msg="stopped", unfinished_deliveries="3"), d.records()
     assert d.records(msg="dead") == []
     assert len(ids) == 3
+
+
+def stored_delivery(db, eid):
+    """(state, attempts, rows in attempts) of the one delivery of event eid
+    in an SQLite store hookd is not running on."""
+    c = sqlite3.connect(db, timeout=10)
+    try:
+        rows = c.execute(
+            "SELECT d.state, d.attempts, (SELECT count(*) FROM attempts a"
+            " WHERE a.delivery_seq = d.seq) FROM deliveries d"
+            " JOIN events e ON e.seq = d.event_seq WHERE e.id = ?",
+            (eid,)).fetchall()
+    finally:
+        c.close()
+    assert len(rows) == 1, "deliveries of %s: %r" % (eid, rows)
+    return rows[0]
+
+
+@test("SIGTERM past shutdown_timeout: the running attempt is abandoned, "
+      "hookd exits 0 soon after, the exec program's process group is "
+      "killed, and the delivery, still pending in the store, runs again at "
+      "the next start", timeout=60)
+def sigterm_abandons():
+    t = h.tmpdir()
+    pids, ran = os.path.join(t, "pids"), os.path.join(t, "ran")
+
+    def deploy(command):
+        return conf("""
+shutdown_timeout = 1;
+handlers = { deploy = { plugin = "exec"; timeout = 120; command = %s; }; };
+routes = ( { events = ["*"]; handlers = ["deploy"]; } );
+""" % h.qlist(command))
+
+    def read_pids():
+        words = " ".join(h.read_lines(pids)).split()
+        return [int(w) for w in words] if len(words) == 2 else None
+    # The shell leads the program's process group; the sleep, its child,
+    # is in the group too. Both PIDs are written before the wait.
+    slow = ["/bin/sh", "-c", "/bin/sleep 31.5 & echo $$ $! > %s.new && "
+            "mv %s.new %s; wait" % (pids, pids, pids)]
+    d1 = Daemon(deploy(slow), name="before")
+    with d1:
+        ev = d1.publish({"type": "deploy"})
+        sh_pid, sleep_pid = h.wait_for(read_pids, 10, "the program's PIDs")
+        d1.send_signal(signal.SIGTERM)
+        # Bounded well past shutdown_timeout: a loaded machine, ASan.
+        assert d1.wait_exit(timeout=10) == 0, d1.status
+    stopped = d1.records(msg="stopped")
+    assert len(stopped) == 1 and stopped[0]["level"] == "warn", stopped
+    assert stopped[0].get("abandoned_attempts") == "1", stopped
+    assert "abandoned" in stopped[0]["detail"] and \
+        "run again at the next start" in stopped[0]["detail"], stopped
+    # The program did not outlive hookd: exec killed its group on exit.
+    try:
+        h.wait_for(lambda: h.pid_gone(sh_pid) and h.pid_gone(sleep_pid), 5,
+                   "the abandoned program (pids %d, %d) to be gone"
+                   % (sh_pid, sleep_pid))
+    finally:
+        for pid in (sh_pid, sleep_pid):
+            if not h.pid_gone(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert d1.records(msg="plugin", handler="deploy", level="warn",
+                      detail=lambda v: v is not None and
+                      v.endswith("killed process group %d" % sh_pid)), \
+        d1.records(msg="plugin")
+    # Its outcome (killed) was not recorded: pending, no attempt counted.
+    ended = d1.records(msg="attempt") + d1.records(msg="dead")
+    assert ended == [], "an abandoned attempt's outcome was logged: %r" % ended
+    state, attempts, rows = stored_delivery(os.path.join(t, "hookd.db"),
+                                            ev["id"])
+    assert (state, attempts, rows) == (0, 0, 0), (state, attempts, rows)
+
+    # At least once: the next start runs it again, once.
+    fast = ["/bin/sh", "-c", 'echo "$HOOKD_ATTEMPT $HOOKD_EVENT_ID" >> %s'
+            % ran]
+    d2 = Daemon(deploy(fast), name="after")
+    with d2:
+        d2.wait_log(msg="attempt", event=ev["id"], outcome="ok")
+    assert h.read_lines(ran) == ["1 %s" % ev["id"]], h.read_lines(ran)
 
 
 @test("SIGINT stops gracefully too")
