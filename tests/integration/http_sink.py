@@ -16,6 +16,7 @@ certificate issued by that CA (a client without one gets no further than
 the handshake), and each record has "peer": the certificate's subject
 common name. A proxy's request line holds the absolute URI, so "path"
 shows whether a request came through a proxy ("http://host/...").
+/hang requests also carry "held", see below.
 
 Answers by path (the query is ignored):
 
@@ -31,6 +32,11 @@ Answers by path (the query is ignored):
                          /status/CODE); a longer wait than the client's
                          timeout makes a receiver that never answers
     /drop                closes the connection without answering
+    /hang                never answers: holds the request until the client
+                         closes the connection (at most 60 s, then 200).
+                         Its record has "held": how many /hang requests
+                         the sink held when it arrived, itself included —
+                         the receiver's view of the client's concurrency
     /messy               500 with a long body full of control characters
 
 Standard library only; stopped by its PID (SIGTERM).
@@ -42,6 +48,8 @@ import email.utils
 import http.server
 import json
 import os
+import select
+import socket
 import ssl
 import sys
 import threading
@@ -57,6 +65,8 @@ BODIES = {
     400: b"bad payload",
 }
 REDIRECTS = (301, 302, 303, 307, 308)
+# Longest /hang, in seconds.
+HANG_MAX = 60.0
 MESSY = (b"line one\r\n\tline\x01two \x1b[31mred\x1b[0m caf\xc3\xa9 \xff\xfe "
          + b"x" * 300)
 
@@ -72,6 +82,7 @@ class Sink(http.server.ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.count = 0
         self.seen = {}  # flaky: key -> requests so far
+        self.held = []  # /hang: the sockets of the requests held
 
     def get_request(self):
         # The handshake runs in the connection's thread (Handler.setup),
@@ -81,6 +92,18 @@ class Sink(http.server.ThreadingHTTPServer):
             sock = self.tls.wrap_socket(sock, server_side=True,
                                         do_handshake_on_connect=False)
         return sock, addr
+
+
+def peer_closed(sock):
+    """Has the client closed (or reset) this connection? Never blocks."""
+    try:
+        if not select.select([sock], [], [], 0)[0]:
+            return False
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -109,7 +132,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not self.refused:
             super().handle()
 
-    def record(self, body):
+    def record(self, body, hold=False):
         srv = self.server
         with srv.lock:
             srv.count += 1
@@ -124,6 +147,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             }
             if srv.tls:
                 rec["peer"] = self.peer
+            if hold:
+                # Requests whose client gave up (a timeout closes the
+                # connection) no longer count. The client closed them
+                # before it sent this one, so their end of file is here
+                # already: the count never includes a request the client
+                # had ended.
+                srv.held = [c for c in srv.held if not peer_closed(c)]
+                srv.held.append(self.connection)
+                rec["held"] = len(srv.held)
             with open(srv.log_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(rec) + "\n")
                 f.flush()
@@ -139,12 +171,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def hang(self):
+        """Hold the request until the client closes the connection."""
+        end = time.monotonic() + HANG_MAX
+        try:
+            while time.monotonic() < end:
+                if select.select([self.connection], [], [],
+                                 max(0.0, min(1.0, end - time.monotonic())))[0]:
+                    if peer_closed(self.connection):
+                        self.close_connection = True
+                        return
+                    break  # it sent more: answer rather than spin
+            self.answer(200, b"hung")
+        finally:
+            with self.server.lock:
+                if self.connection in self.server.held:
+                    self.server.held.remove(self.connection)
+
     def handle_any(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n > 0 else b""
-        self.record(body)
         path = self.path.split("?", 1)[0]
         parts = path.strip("/").split("/")
+        self.record(body, hold=parts[0] == "hang")
         try:
             if parts[0] == "status" and len(parts) == 2:
                 code = int(parts[1])
@@ -175,6 +224,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.answer(code, BODIES.get(code, b"late"))
             elif parts[0] == "drop":
                 self.close_connection = True
+            elif parts[0] == "hang":
+                self.hang()
             elif parts[0] == "messy":
                 self.answer(500, MESSY)
             else:
