@@ -230,6 +230,7 @@ struct http_state {
 	int ssrf_guard;
 	int nallow;
 	struct hkd_cidr *allow; /* allow_targets (owned) */
+	int reason_body; /* a 2xx reason holds the start of the body too */
 
 	pthread_key_t key; /* this thread's struct http_conn */
 	int key_made;
@@ -897,6 +898,8 @@ static int http_create(const char *instance, const struct hookd_config *cfg,
 	    read_sign(st, cfg, err, errlen) < 0 ||
 	    read_ssrf(st, cfg, err, errlen) < 0)
 		goto fail;
+	if (host->config_bool(cfg, "reason_body", &st->reason_body) < 0)
+		st->reason_body = 0;
 	rc = pthread_mutex_init(&st->lock, NULL);
 	if (rc != 0) {
 		fmt(err, errlen, "pthread_mutex_init: %s", errtext(rc));
@@ -1478,9 +1481,13 @@ static enum hookd_status judge_error(CURLcode rc, const char *errbuf,
 	}
 }
 
-/* Map an HTTP status; the reason is "<status>: <start of the body>". */
+/*
+ * Map an HTTP status; the reason is "<status>: <start of the body>", for
+ * a 2xx the status alone unless `reason_body`.
+ */
 static enum hookd_status judge_status(CURL *c, long code,
                                       const struct response *r,
+                                      int reason_body,
                                       struct hookd_result *res)
 {
 	char body[HTTP_BODY_KEEP + 8], loc[HTTP_LOCATION_MAX];
@@ -1489,7 +1496,11 @@ static enum hookd_status judge_status(CURL *c, long code,
 
 	clean_text(body, sizeof(body), r->head, r->kept, r->total > r->kept);
 	if (code >= 200 && code < 300) {
-		fmt(res->reason, sizeof(res->reason), "%ld", code);
+		if (reason_body && body[0])
+			fmt(res->reason, sizeof(res->reason), "%ld: %s", code,
+			    body);
+		else
+			fmt(res->reason, sizeof(res->reason), "%ld", code);
 		return HOOKD_OK;
 	}
 	if (code >= 300 && code < 400) {
@@ -1742,7 +1753,8 @@ static enum hookd_status request_judge(const struct http_state *st, CURL *c,
 	/* A body cut at HTTP_DRAIN_MAX still had a status. */
 	if (rc == CURLE_OK ||
 	    (rc == CURLE_WRITE_ERROR && req->resp.too_big && code))
-		status = judge_status(c, code, &req->resp, res);
+		status = judge_status(c, code, &req->resp, st->reason_body,
+		                      res);
 	else
 		status = judge_error(rc, req->errbuf, req->limit_ms,
 		                     req->by_event, res);
@@ -2198,6 +2210,9 @@ static const struct hookd_config_key http_keys[] = {
      "(default false)"},
     {"allow_targets", HOOKD_KEY_LIST, 0,
      "CIDRs the SSRF guard lets through, e.g. [\"10.1.2.0/24\"]"},
+    {"reason_body", HOOKD_KEY_BOOL, 0,
+     "the reason of a 2xx attempt holds the start of the response body "
+     "too, as a 4xx or 5xx one does (default false)"},
     {.name = NULL},
 };
 

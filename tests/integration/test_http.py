@@ -107,10 +107,11 @@ NO_SUCH_HOST = "x" * 64 + ".invalid"
 
 # ----------------------------------------------------------------- tests --
 
-@test("outcomes: 2xx ok; 500, 408, 429 (Retry-After seconds and date), "
-      "timeout, a dropped connection, a refused one and a name that does not "
-      "resolve (guard on or off) retry; 410, 404, 301 and 302 fail; reasons "
-      "in the attempt log and the event history", timeout=60)
+@test("outcomes: 2xx ok (with reason_body, the body in its reason); 500, "
+      "408, 429 (Retry-After seconds and date), timeout, a dropped "
+      "connection, a refused one and a name that does not resolve (guard on "
+      "or off) retry; 410, 404, 301 and 302 fail; reasons in the attempt log "
+      "and the event history", timeout=60)
 def outcomes():
     quick = {"timeout": 2, "connect_timeout": 1}
     with Sink() as s:
@@ -118,6 +119,8 @@ def outcomes():
             # name: (path or URL, extra keys; the guard is on, with the
             # sink's exception, unless they say ssrf_guard = false)
             "ok": ("/ok", {}),
+            "okbody": ("/ok", {"reason_body": True}),
+            "nobody": ("/status/204", {"reason_body": True}),
             "e500": ("/status/500", {}),
             "e503": ("/status/503", {}),
             "e408": ("/status/408", {}),
@@ -154,10 +157,11 @@ def outcomes():
         with Daemon(config) as d:
             ids = {n: d.publish({"type": "t." + n, "data": {"n": n}})["id"]
                    for n in cases}
-            for n in ("ok",):
+            oks = ("ok", "okbody", "nobody")
+            for n in oks:
                 d.wait_log(msg="attempt", event=ids[n], outcome="ok")
             for n in cases:
-                if n != "ok":
+                if n not in oks:
                     d.wait_log(msg="dead", event=ids[n], timeout=20)
 
             def attempts(n):
@@ -165,6 +169,10 @@ def outcomes():
                         for r in d.records(msg="attempt", event=ids[n])]
 
             assert attempts("ok") == [("ok", "200", None)], attempts("ok")
+            assert attempts("okbody") == [("ok", "200: ok", None)], \
+                attempts("okbody")
+            assert attempts("nobody") == [("ok", "204", None)], \
+                attempts("nobody")
             for n, reason in (("e500", "500: upstream exploded"),
                               ("e503", "503: maintenance"),
                               ("e408", "408: request timeout"),
