@@ -150,9 +150,12 @@ static void sub_unref(struct sub *s)
 
 /*
  * Make the in-memory subscription for doc (steals it): the http plugin's
- * settings and instance. NULL with why in err.
+ * settings and instance. `for_test`: an instance for the test endpoint,
+ * whose reason holds the start of the body on a 2xx too (reason_body).
+ * NULL with why in err.
  */
-static struct sub *sub_make(json_t *doc, char *err, size_t errlen)
+static struct sub *sub_make(json_t *doc, int for_test, char *err,
+                            size_t errlen)
 {
 	struct sub *s = calloc(1, sizeof(*s));
 	struct hkd_diag d;
@@ -199,8 +202,12 @@ static struct sub *sub_make(json_t *doc, char *err, size_t errlen)
 	{
 		config_setting_t *b = config_setting_add(g, "ssrf_guard", CONFIG_TYPE_BOOL);
 		config_setting_t *t = config_setting_add(g, "timeout", CONFIG_TYPE_INT);
+		config_setting_t *r = for_test ? config_setting_add(g, "reason_body",
+		                                                    CONFIG_TYPE_BOOL)
+		                               : NULL;
 		if (!b || !t || !config_setting_set_bool(b, 1) ||
-		    !config_setting_set_int(t, S.timeout))
+		    !config_setting_set_int(t, S.timeout) ||
+		    (for_test && (!r || !config_setting_set_bool(r, 1))))
 			goto oom;
 	}
 	if (S.n_allow &&
@@ -324,7 +331,7 @@ static void reload_one(void *arg, const json_t *doc)
 	sub_unref(cur);
 	if (same)
 		return;
-	if (!(s = sub_make(json_deep_copy(doc), err, sizeof(err)))) {
+	if (!(s = sub_make(json_deep_copy(doc), 0, err, sizeof(err)))) {
 		hkd_log_kv(HOOKD_LOG_ERROR, "subscription", "id", id, "detail",
 		           "cannot load", "reason", err, NULL);
 		return;
@@ -424,7 +431,7 @@ static void load_one(void *arg, const json_t *doc)
 	char err[512];
 	struct sub *s;
 	(void)arg;
-	s = sub_make(json_deep_copy(doc), err, sizeof(err));
+	s = sub_make(json_deep_copy(doc), 0, err, sizeof(err));
 	if (!s) {
 		hkd_log_kv(HOOKD_LOG_ERROR, "subscription", "id", doc_str(doc, "id"),
 		           "detail", "cannot load", "reason", err, NULL);
@@ -571,7 +578,7 @@ static int update_current(const char *id, int (*edit)(json_t *doc, void *arg),
 		json_decref(doc);
 		goto out;
 	}
-	n = sub_make(doc, err, sizeof(err));
+	n = sub_make(doc, 0, err, sizeof(err));
 	if (!n) {
 		hkd_log_kv(HOOKD_LOG_ERROR, "subscription", "id", id, "detail",
 		           "cannot rebuild", "reason", err, NULL);
@@ -1083,7 +1090,7 @@ static int commit(json_t *doc, int status, int show_secret, json_t **out)
 	hkd_format_time(hkd_now_ms(), ts, sizeof(ts));
 	json_object_set_new(doc, "updatedAt", json_string(ts));
 	/* Build first: settings the plugin refuses are never stored. */
-	s = sub_make(json_incref(doc), err, sizeof(err));
+	s = sub_make(json_incref(doc), 0, err, sizeof(err));
 	if (!s) {
 		json_decref(doc);
 		return api_error(out, 422, "invalid_request", NULL, "%s", err);
@@ -1210,16 +1217,55 @@ int hkd_subs_api_delete(const char *id, json_t **out)
 	return 200;
 }
 
+/*
+ * What the http plugin's reason for an attempt says of the receiver's
+ * answer (the reasons are in docs/plugins/http.md, Outcomes: "200",
+ * "200: <body>" with reason_body, "500: <body>", "410 Gone: <body>",
+ * "unexpected status 999: <body>", "301: redirect not followed (…)",
+ * "timeout: …", "connect: …"). Returns its HTTP status, or 0 when there
+ * was no answer. *excerpt (in reason, borrowed): the start of the body,
+ * "" for none; NULL without a status, and for a redirect, whose reason
+ * names the Location instead. *head: the length of the reason before the
+ * excerpt ("200", "410 Gone").
+ */
+static long reason_status(const char *reason, const char **excerpt,
+                          size_t *head)
+{
+	const char *p = reason;
+	long code = 0;
+	int digits = 0;
+
+	*excerpt = NULL;
+	*head = strlen(reason);
+	if (strncmp(p, "unexpected status ", 18) == 0)
+		p += 18;
+	for (; *p >= '0' && *p <= '9' && digits < 9; p++, digits++)
+		code = code * 10 + (*p - '0');
+	if (digits == 0)
+		return 0;
+	if (strncmp(p, " Gone", 5) == 0)
+		p += 5;
+	if (*p != '\0' && strncmp(p, ": ", 2) != 0)
+		return 0;
+	if (code >= 300 && code < 400)
+		return code;
+	*head = (size_t)(p - reason);
+	*excerpt = *p ? p + 2 : p;
+	return code;
+}
+
 int hkd_subs_api_test(const char *id, const json_t *req,
                       const struct hkd_config *cfg, json_t **out)
 {
-	struct sub *s;
+	struct sub *cur, *s;
 	struct hookd_event ev;
 	struct hookd_result res;
 	enum hookd_status st;
-	const char *type = NULL, *key;
+	const char *type = NULL, *key, *excerpt;
 	json_t *data = NULL, *envelope, *v;
-	char eid[48], ts[40], *json;
+	char eid[48], ts[40], err[512], *json;
+	size_t head;
+	long code;
 	int64_t t0;
 
 	if (req && !json_is_object(req))
@@ -1241,10 +1287,16 @@ int hkd_subs_api_test(const char *id, const json_t *req,
 	}
 	if (!type)
 		type = cfg->n_types ? cfg->types[0].name : "hookd.test";
-	s = get(id);
-	if (!s)
+	cur = get(id);
+	if (!cur)
 		return api_error(out, 404, "not_found", NULL,
 		                 "no subscription with id '%s'", id);
+	/* An instance of its own, made from the current document, whose
+	 * reason carries the receiver's answer on a 2xx too. */
+	s = sub_make(json_deep_copy(cur->doc), 1, err, sizeof(err));
+	sub_unref(cur);
+	if (!s)
+		return api_error(out, 503, "unavailable", NULL, "%s", err);
 	if (hkd_random_id("evt_test_", eid, sizeof(eid)) != 0) {
 		sub_unref(s);
 		return api_error(out, 503, "unavailable", NULL, "no randomness");
@@ -1276,11 +1328,18 @@ int hkd_subs_api_test(const char *id, const json_t *req,
 	t0 = hkd_mono_us();
 	st = S.http->desc.dispatch(s->state, &ev, &res);
 	res.reason[sizeof(res.reason) - 1] = '\0';
-	*out = json_pack("{s:s, s:s, s:b, s:s, s:f, s:s}", "eventId", eid, "type",
-	                 type, "success", st == HOOKD_OK, "outcome",
+	code = reason_status(res.reason, &excerpt, &head);
+	/* detail stays what a delivery's attempt would log: on a 2xx, the
+	 * status alone. */
+	if (st == HOOKD_OK && excerpt)
+		res.reason[head] = '\0';
+	*out = json_pack("{s:s, s:s, s:b, s:s, s:f, s:s, s:o, s:s?}", "eventId",
+	                 eid, "type", type, "success", st == HOOKD_OK, "outcome",
 	                 st == HOOKD_OK ? "ok" : st == HOOKD_RETRY ? "retry" : "fail",
 	                 "durationMs", (double)(hkd_mono_us() - t0) / 1000.0,
-	                 "detail", res.reason);
+	                 "detail", res.reason, "status",
+	                 code ? json_integer(code) : json_null(), "response",
+	                 excerpt);
 	free(json);
 	sub_unref(s);
 	return 200;

@@ -190,6 +190,7 @@ static void print_test(const json_t *res)
 	struct ctl_scratch s = {NULL, 0, 0};
 	struct ctl_table t;
 	json_t *ms = json_object_get(res, "durationMs");
+	const char *answer = ctl_text(&s, json_object_get(res, "response"));
 	const char *const rows[][2] = {
 	    {"event:", ctl_str(res, "eventId")},
 	    {"type:", ctl_str(res, "type")},
@@ -199,6 +200,9 @@ static void print_test(const json_t *res)
 	                      ? ctl_fmt(&s, "%.1f ms", json_number_value(ms))
 	                      : NULL},
 	    {"detail:", ctl_str(res, "detail")},
+	    /* "-" without an answer, and for an empty body. */
+	    {"status:", ctl_text(&s, json_object_get(res, "status"))},
+	    {"response:", answer && *answer ? answer : NULL},
 	};
 	ctl_table_init(&t, 2, NULL);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)

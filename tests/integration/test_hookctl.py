@@ -428,6 +428,7 @@ def subscriptions():
         t = fields(r.stdout)
         assert t["type"] == "ping" and t["success"] == "yes", t
         assert t["outcome"] == "ok" and t["detail"] == "200", t
+        assert t["status"] == "200" and t["response"] == "ok", t
         req = s.wait_requests("/ok", 1)[0]
         hd = req["hdr"]
         assert req["method"] == "PUT", req

@@ -930,13 +930,19 @@ def failing_disables():
 
 @test("test endpoint: success for a 200 receiver (signed, default and "
       "given type and data, nothing stored, disabled too); an honest "
-      "failure for a 500 receiver, a 410 one and a closed port", timeout=40)
+      "failure for a 500 receiver, a 410 one, a redirect and a closed "
+      "port; the receiver's status and the start of its body in each; "
+      "without a catalog any valid type", timeout=40)
 def test_endpoint():
     with Sink("rt") as s, Daemon(sub_conf()) as d:
         ok = create(d, {"webhookUrl": s.url("/ok"), "events": ["order.*"]})
         e500 = create(d, {"webhookUrl": s.url("/status/500"),
                           "events": ["order.*"]})
         e410 = create(d, {"webhookUrl": s.url("/status/410"),
+                          "events": ["order.*"]})
+        e301 = create(d, {"webhookUrl": s.url("/status/301"),
+                          "events": ["order.*"]})
+        e204 = create(d, {"webhookUrl": s.url("/status/204"),
                           "events": ["order.*"]})
         closed = create(d, {"webhookUrl": "http://127.0.0.1:%d/x"
                                           % closed_port(),
@@ -947,15 +953,19 @@ def test_endpoint():
             assert r.status == 200, r
             b = r.body
             assert sorted(b) == ["detail", "durationMs", "eventId",
-                                 "outcome", "success", "type"], b
+                                 "outcome", "response", "status", "success",
+                                 "type"], b
             assert re.fullmatch(r"evt_test_[A-Za-z0-9_-]+", b["eventId"]), b
             assert isinstance(b["durationMs"], (int, float)) and \
                 b["durationMs"] >= 0, b
             return b
 
+        # The sink answers /ok with 200 "ok", /status/500 with
+        # "upstream exploded", /status/410 with "subscription removed".
         t1 = run(ok)
         assert (t1["success"], t1["outcome"], t1["detail"], t1["type"]) == \
             (True, "ok", "200", TYPES[0]), t1
+        assert (t1["status"], t1["response"]) == (200, "ok"), t1
         t2 = run(ok, {"type": "order.paid", "data": {"x": 1, "s": "\u00e9"}})
         assert (t2["success"], t2["outcome"], t2["type"]) == \
             (True, "ok", "order.paid"), t2
@@ -977,14 +987,30 @@ def test_endpoint():
         f = run(e500)
         assert (f["success"], f["outcome"], f["detail"]) == \
             (False, "retry", "500: upstream exploded"), f
+        assert (f["status"], f["response"]) == (500, "upstream exploded"), f
         f = run(e410, {"type": "order.created"})
         assert (f["success"], f["outcome"]) == (False, "fail"), f
         assert f["detail"].startswith("410 Gone"), f
+        assert (f["status"], f["response"]) == (410, "subscription removed")
+        # A redirect: the detail names where it points, not the body.
+        f = run(e301)
+        assert (f["success"], f["outcome"], f["status"], f["response"]) == \
+            (False, "fail", 301, None), f
+        assert f["detail"].startswith("301: redirect not followed"), f
+        f = run(e204)
+        assert (f["success"], f["detail"], f["status"], f["response"]) == \
+            (True, "204", 204, ""), f
+        # No answer at all: no status, no response.
         f = run(closed)
         assert (f["success"], f["outcome"]) == (False, "retry"), f
         assert f["detail"].startswith("connect:"), f
+        assert (f["status"], f["response"]) == (None, None), f
         assert len(s.requests("/status/500")) == 1
         assert len(s.requests("/status/410")) == 1
+        # hookd's own event may be tested, as it may be subscribed to.
+        t4 = run(ok, {"type": "hookd.subscription.disabled"})
+        assert (t4["success"], t4["type"]) == \
+            (True, "hookd.subscription.disabled"), t4
 
         # A disabled subscription can be tested (before re-enabling it).
         patch(d, ok["id"], {"enabled": False})
@@ -992,10 +1018,20 @@ def test_endpoint():
         assert t3["success"] is True, t3
         assert get_sub(d, ok["id"])["enabled"] is False
         ck = Checks()
-        ck.add(s, "/ok", ok["secret"], 3)
-        ck.add(s, "/ok", e500["secret"], 3, ok=False)
+        ck.add(s, "/ok", ok["secret"], 4)
+        ck.add(s, "/ok", e500["secret"], 4, ok=False)
         ck.add(s, "/status/500", e500["secret"], 1)
         ck.run()
+
+    # Without a catalog, as for create: any valid type name.
+    bare = (h.server_block()
+            + 'subscriptions = { allow_targets = ["127.0.0.1/32"]; };\n'
+            + 'storage = { url = "memory:"; };\n')
+    with Sink("rb") as s, Daemon(bare, name="bare") as d:
+        sub = create(d, {"webhookUrl": s.url("/ok"), "events": ["any.thing"]})
+        r = d.post(API + "/" + sub["id"] + "/test", {"type": "other.thing"})
+        assert r.status == 200, r
+        assert (r.body["type"], r.body["status"]) == ("other.thing", 200), r
 
 
 # How much a receiver that never answers may slow the others down: the
