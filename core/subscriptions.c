@@ -930,6 +930,28 @@ static int event_name_ok(const struct hkd_config *cfg, const char *name)
 	return hkd_config_type(cfg, name) != NULL;
 }
 
+/*
+ * A 422 unknown_event_type for `name` (borrowed; NULL when it was not a
+ * string) at `field`: the message lists the types a client may name (the
+ * catalog's and hookd's own event), and globs when `globs`.
+ */
+static int unknown_type(json_t **out, const struct hkd_config *cfg,
+                        const char *field, const char *name, int globs)
+{
+	char names[700] = "";
+	size_t off = 0;
+	for (size_t t = 0; t < cfg->n_types && off + 1 < sizeof(names); t++)
+		off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
+		                        t ? ", " : "", cfg->types[t].name);
+	return api_error(out, 422, "unknown_event_type", field,
+	                 "'%s' is %s; valid types: %s%s" HKD_SUB_DISABLED_TYPE "%s",
+	                 name ? name : "?",
+	                 globs ? "neither an event type nor a glob"
+	                       : "not an event type",
+	                 names, cfg->n_types ? ", " : "",
+	                 globs ? " (or a glob such as \"workflow_*\")" : "");
+}
+
 /* An HTTP header name a client may set: a token, not one hookd sets. */
 static int header_name_ok(const char *name)
 {
@@ -988,17 +1010,10 @@ static int apply(json_t *doc, const json_t *req, const struct hkd_config *cfg,
 				                 EVENTS_MAX);
 			json_array_foreach(v, i, e) {
 				if (!json_is_string(e) || !event_name_ok(cfg, json_string_value(e))) {
-					char names[700] = "", ptr[32];
-					size_t off = 0;
-					for (size_t t = 0; t < cfg->n_types && off + 1 < sizeof(names); t++)
-						off += (size_t)snprintf(names + off, sizeof(names) - off,
-						                        "%s%s", t ? ", " : "",
-						                        cfg->types[t].name);
+					char ptr[32];
 					snprintf(ptr, sizeof(ptr), "/events/%zu", i);
-					return api_error(out, 422, "unknown_event_type", ptr,
-					                 "'%s' is neither an event type nor a glob; valid types: %s%s" HKD_SUB_DISABLED_TYPE " (or a glob such as \"workflow_*\")",
-					                 json_is_string(e) ? json_string_value(e) : "?",
-					                 names, cfg->n_types ? ", " : "");
+					return unknown_type(out, cfg, ptr,
+					                    json_string_value(e), 1);
 				}
 			}
 		} else if (strcmp(key, "headers") == 0) {
@@ -1272,11 +1287,15 @@ int hkd_subs_api_test(const char *id, const json_t *req,
 		return api_error(out, 422, "invalid_request", "", "the body must be a JSON object");
 	json_object_foreach((json_t *)req, key, v) {
 		if (strcmp(key, "type") == 0 && json_is_string(v) &&
-		    hkd_event_type_valid(json_string_value(v)))
+		    hkd_event_type_valid(json_string_value(v))) {
+			/* The types a subscription could be delivered, as create
+			 * checks them. */
 			type = json_string_value(v);
-		else if (strcmp(key, "data") == 0 && json_is_object(v))
+			if (!event_name_ok(cfg, type))
+				return unknown_type(out, cfg, "/type", type, 0);
+		} else if (strcmp(key, "data") == 0 && json_is_object(v)) {
 			data = v;
-		else {
+		} else {
 			char *ptr = member_pointer(key);
 			int rc = api_error(out, 422, "invalid_request", ptr,
 			                   "'%s': the body may have type (an event type) and data (an object)",

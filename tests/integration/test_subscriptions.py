@@ -471,10 +471,16 @@ def validation():
         tp = API + "/" + ok["id"] + "/test"
         for body, field in (({"foo": 1}, "/foo"),
                             ({"type": "bad type!"}, "/type"),
+                            ({"type": "order.*"}, "/type"),
                             ({"type": 5}, "/type"),
                             ({"data": [1]}, "/data"),
                             ([1], "")):
             assert_error(d.post(tp, body), 422, "invalid_request", field)
+        # A type outside the catalog, as create refuses it.
+        r = d.post(tp, {"type": "nope.never", "data": {"x": 1}})
+        assert_error(r, 422, "unknown_event_type", "/type")
+        for t in TYPES + ["hookd.subscription.disabled", "'nope.never'"]:
+            assert t in r.body["message"], r.body
         assert_error(d.post(tp, "{", headers=jt), 400, "invalid_json")
         assert_error(d.post(tp, '{"type": "order.paid"}',
                             headers={"Content-Type": "text/plain"}),
