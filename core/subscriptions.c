@@ -591,29 +591,27 @@ out:
 	return rc;
 }
 
-static int edit_disable(json_t *doc, void *arg)
+/* Disable doc for `reason` (borrowed). */
+static void set_disabled(json_t *doc, const char *reason)
 {
 	char ts[40];
-	if (!json_is_true(json_object_get(doc, "enabled")))
-		return 1; /* someone else disabled it first */
 	hkd_format_time(hkd_now_ms(), ts, sizeof(ts));
 	json_object_set_new(doc, "enabled", json_false());
-	json_object_set_new(doc, "disabledReason", json_string(arg));
+	json_object_set_new(doc, "disabledReason", json_string(reason));
 	json_object_set_new(doc, "disabledAt", json_string(ts));
 	json_object_del(doc, "failingSince");
-	return 0;
 }
 
-/* Disable subscription id for `reason`, log it, emit the operational event. */
-static void disable(const char *id, const char *url, const char *reason)
+/* Subscription id was disabled for `reason`: log it and emit the
+ * operational event. */
+static void announce_disabled(const char *id, const char *url,
+                              const char *reason)
 {
 	struct hkd_runtime *rt;
 	struct hkd_ingest_req req;
 	struct hkd_ingest_result res;
 	json_t *data;
 
-	if (update_current(id, edit_disable, (void *)reason) != 0)
-		return;
 	hkd_log_kv(HOOKD_LOG_WARN, "subscription", "id", id, "url", url,
 	           "detail", "disabled", "reason", reason, NULL);
 	rt = hkd_runtime_current();
@@ -633,46 +631,86 @@ static void disable(const char *id, const char *url, const char *reason)
 	hkd_runtime_unref(rt);
 }
 
-static int edit_healthy(json_t *doc, void *arg)
-{
-	(void)arg;
-	if (!json_object_get(doc, "failingSince"))
-		return 1;
-	json_object_del(doc, "failingSince");
-	return 0;
-}
+/* One attempt's outcome, judged by edit_judge(). */
+struct verdict {
+	const char *url; /* where the attempt went (borrowed) */
+	enum hookd_status st;
+	int gone;        /* the receiver answered 410 */
+	int64_t now;
+	char why[128];   /* set when edit_judge disabled the subscription */
+};
 
-static int edit_failing(json_t *doc, void *arg)
+/*
+ * What an attempt's outcome means for doc, the current document: a 410
+ * disables it; a success stops the failure clock (failingSince); a
+ * failure starts it, or disables the subscription once it has run for
+ * disable_after. Decided here, under write_lock, and not from the
+ * document the attempt began with: a success that ended meanwhile has
+ * stopped the clock, so a failure of an attempt that began before it is
+ * not judged by the clock it cleared.
+ */
+static int edit_judge(json_t *doc, void *arg)
 {
-	if (json_object_get(doc, "failingSince"))
+	struct verdict *v = arg;
+	int64_t since = doc_int(doc, "failingSince");
+
+	if (!json_is_true(json_object_get(doc, "enabled")))
+		return 1; /* disabled meanwhile */
+	if (v->gone) {
+		hkd_set_err(v->why, sizeof(v->why), "the receiver answered 410 Gone");
+	} else if (v->st == HOOKD_OK) {
+		if (!since)
+			return 1;
+		json_object_del(doc, "failingSince");
+		return 0;
+	} else if (!since) {
+		json_object_set_new(doc, "failingSince", json_integer(v->now));
+		return 0;
+	} else if (v->now - since < S.disable_after_ms) {
 		return 1;
-	json_object_set_new(doc, "failingSince", json_integer(*(int64_t *)arg));
+	} else {
+		hkd_set_err(v->why, sizeof(v->why),
+		            "deliveries failed for %lld s without a success",
+		            (long long)((v->now - since) / 1000));
+	}
+	set_disabled(doc, v->why);
 	return 0;
 }
 
 /* What an attempt's outcome means for the subscription. */
 static void judge(struct sub *s, enum hookd_status st, const char *reason)
 {
-	int64_t now = hkd_now_ms();
-	int64_t since = doc_int(s->doc, "failingSince");
+	struct verdict v;
+	struct sub *cur;
+	int64_t since;
+	int nothing;
 
 	if (!s->enabled)
 		return;
-	if (st == HOOKD_FAIL && strncmp(reason, "410", 3) == 0) {
-		disable(s->id, doc_str(s->doc, "webhookUrl"),
-		        "the receiver answered 410 Gone");
-	} else if (st == HOOKD_OK) {
-		if (since)
-			update_current(s->id, edit_healthy, NULL);
-	} else if (!since) {
-		update_current(s->id, edit_failing, &now);
-	} else if (now - since >= S.disable_after_ms) {
-		char why[128];
-		snprintf(why, sizeof(why),
-		         "deliveries failed for %lld s without a success",
-		         (long long)((now - since) / 1000));
-		disable(s->id, doc_str(s->doc, "webhookUrl"), why);
-	}
+	memset(&v, 0, sizeof(v));
+	v.url = doc_str(s->doc, "webhookUrl");
+	v.st = st;
+	v.gone = st == HOOKD_FAIL && strncmp(reason, "410", 3) == 0;
+	v.now = hkd_now_ms();
+	/* Most outcomes change nothing (a success of a healthy subscription,
+	 * a failure within disable_after): seen on the current document
+	 * without write_lock, they cost no copy. Whatever may change it is
+	 * decided again by edit_judge() from the document current then. */
+	cur = get(s->id);
+	if (!cur)
+		return;
+	since = doc_int(cur->doc, "failingSince");
+	if (v.gone)
+		nothing = 0;
+	else if (st == HOOKD_OK)
+		nothing = !since;
+	else
+		nothing = since && v.now - since < S.disable_after_ms;
+	sub_unref(cur);
+	if (nothing)
+		return;
+	if (update_current(s->id, edit_judge, &v) == 0 && v.why[0])
+		announce_disabled(s->id, v.url, v.why);
 }
 
 static int edit_end_grace(json_t *doc, void *arg)

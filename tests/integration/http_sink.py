@@ -37,6 +37,11 @@ Answers by path (the query is ignored):
                          Its record has "held": how many /hang requests
                          the sink held when it arrived, itself included —
                          the receiver's view of the client's concurrency
+    /scripted            answers as the JSON body's data.sink says (a
+                         subscription's standard body): {"status": CODE}
+                         (default 200) after {"hold": NAME}, which waits
+                         until /release/NAME is requested (at most 30 s)
+    /release/NAME        200; lets the /scripted requests holding NAME go
     /messy               500 with a long body full of control characters
 
 Standard library only; stopped by its PID (SIGTERM).
@@ -65,8 +70,9 @@ BODIES = {
     400: b"bad payload",
 }
 REDIRECTS = (301, 302, 303, 307, 308)
-# Longest /hang, in seconds.
+# Longest /hang and longest /scripted hold, in seconds.
 HANG_MAX = 60.0
+HOLD_MAX = 30.0
 MESSY = (b"line one\r\n\tline\x01two \x1b[31mred\x1b[0m caf\xc3\xa9 \xff\xfe "
          + b"x" * 300)
 
@@ -83,6 +89,12 @@ class Sink(http.server.ThreadingHTTPServer):
         self.count = 0
         self.seen = {}  # flaky: key -> requests so far
         self.held = []  # /hang: the sockets of the requests held
+        self.released = {}  # /scripted: hold name -> threading.Event
+
+    def release(self, name):
+        """The event a /scripted hold on name waits for."""
+        with self.lock:
+            return self.released.setdefault(name, threading.Event())
 
     def get_request(self):
         # The handshake runs in the connection's thread (Handler.setup),
@@ -188,6 +200,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if self.connection in self.server.held:
                     self.server.held.remove(self.connection)
 
+    def scripted(self, body):
+        """Answer as data.sink in the JSON body says."""
+        try:
+            script = json.loads(body)["data"]["sink"]
+        except (ValueError, KeyError, TypeError):
+            script = {}
+        if "hold" in script:
+            self.server.release(str(script["hold"])).wait(HOLD_MAX)
+        code = int(script.get("status", 200))
+        self.answer(code, BODIES.get(code, b"scripted"))
+
     def handle_any(self):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n > 0 else b""
@@ -226,6 +249,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
             elif parts[0] == "hang":
                 self.hang()
+            elif parts[0] == "scripted":
+                self.scripted(body)
+            elif parts[0] == "release" and len(parts) == 2:
+                self.server.release(parts[1]).set()
+                self.answer(200, b"released")
             elif parts[0] == "messy":
                 self.answer(500, MESSY)
             else:

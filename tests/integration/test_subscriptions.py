@@ -15,6 +15,7 @@ import re
 import socket
 import time
 import urllib.parse
+import urllib.request
 
 import hookdtest as h
 from hookdtest import Daemon, assert_error, good_handler, q, qlist, test
@@ -932,6 +933,70 @@ def failing_disables():
         ck = Checks()
         ck.add(s, "/status/500", f["secret"], 3)
         ck.run()
+
+
+def release(sink, name):
+    """Let the sink's /scripted requests holding `name` answer."""
+    with urllib.request.urlopen(sink.url("/release/" + name),
+                                timeout=5) as r:
+        assert r.status == 200, r.status
+
+
+def scripted(d, sub, **script):
+    """Publish an order.created event whose data tells the /scripted sink
+    how to answer (status, hold); its id."""
+    return d.publish({"type": "order.created",
+                      "data": {"sink": script}})["id"]
+
+
+def attempt_of(d, eid, sub):
+    """The first attempt of event eid for subscription sub, once logged
+    (after its outcome was judged)."""
+    return d.wait_log(msg="attempt", event=eid, target=sub["id"])[0]
+
+
+def assert_still_enabled(d, rec, sub):
+    """sub is enabled; it was never disabled, no operational event."""
+    assert get_sub(d, sub["id"])["enabled"] is True, get_sub(d, sub["id"])
+    assert d.records(msg="subscription", id=sub["id"],
+                     detail="disabled") == [], "disabled"
+    assert h.read_lines(rec) == [], h.read_lines(rec)
+
+
+@test("a failure whose attempt began before a success ended is judged by "
+      "the failure clock as the success left it (restarted), not as it "
+      "was when the attempt began (past disable_after): no disabling",
+      timeout=40)
+def failure_after_success():
+    rec = os.path.join(h.tmpdir(), "ops.rec")
+    with Sink("rs") as s, \
+            Daemon(sub_conf(body=ops_routes(rec), disable_after=2)) as d:
+        sub = create(d, {"webhookUrl": s.url("/scripted"),
+                         "events": ["order.*"]})
+        # A failure (400: no retry) starts the clock.
+        a1 = attempt_of(d, scripted(d, sub, status=400), sub)
+        t1 = time.monotonic()
+        assert a1["outcome"] == "fail", a1
+        time.sleep(max(0.0, 2.3 - (time.monotonic() - t1)))
+        # Past disable_after, an attempt begins, the clock running for it,
+        # and the receiver holds it...
+        held = scripted(d, sub, hold="f", status=400)
+        s.wait_requests("/scripted", 2)
+        # ... while another one succeeds: the clock stops.
+        ok = attempt_of(d, scripted(d, sub), sub)
+        assert ok["outcome"] == "ok", ok
+        # The held attempt fails now. Judged by the clock it began with
+        # (2.3 s old), it would disable the subscription.
+        release(s, "f")
+        a2 = attempt_of(d, held, sub)
+        assert a2["outcome"] == "fail", a2
+        assert_still_enabled(d, rec, sub)
+        # It restarted the clock: a failure right after is within
+        # disable_after too.
+        a3 = attempt_of(d, scripted(d, sub, status=400), sub)
+        assert a3["outcome"] == "fail", a3
+        assert_still_enabled(d, rec, sub)
+        assert len(s.requests("/scripted")) == 4
 
 
 @test("test endpoint: success for a 200 receiver (signed, default and "
