@@ -656,6 +656,10 @@ static int edit_judge(json_t *doc, void *arg)
 
 	if (!json_is_true(json_object_get(doc, "enabled")))
 		return 1; /* disabled meanwhile */
+	/* An attempt that began before a PATCH changed the URL tells
+	 * nothing of the new receiver. */
+	if (strcmp(doc_str(doc, "webhookUrl"), v->url) != 0)
+		return 1;
 	if (v->gone) {
 		hkd_set_err(v->why, sizeof(v->why), "the receiver answered 410 Gone");
 	} else if (v->st == HOOKD_OK) {
@@ -1106,6 +1110,12 @@ static int apply(json_t *doc, const json_t *req, const struct hkd_config *cfg,
 		return api_error(out, 422, "invalid_request",
 		                 json_object_get(req, "webhookUrl") ? "/events" : "/webhookUrl",
 		                 "webhookUrl and events are required");
+	/* The failures so far were the old receiver's: a new URL starts the
+	 * failure clock (failingSince) anew. */
+	if (!create && json_object_get(req, "webhookUrl") &&
+	    !json_equal(json_object_get(req, "webhookUrl"),
+	                json_object_get(doc, "webhookUrl")))
+		json_object_del(doc, "failingSince");
 	/* Checked: copy into doc. */
 	json_object_foreach((json_t *)req, key, v) {
 		if (strcmp(key, "rotateSecret") == 0 || strcmp(key, "secret") == 0)

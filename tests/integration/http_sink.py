@@ -188,8 +188,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         end = time.monotonic() + HANG_MAX
         try:
             while time.monotonic() < end:
-                if select.select([self.connection], [], [],
-                                 max(0.0, min(1.0, end - time.monotonic())))[0]:
+                wait = max(0.0, min(1.0, end - time.monotonic()))
+                if select.select([self.connection], [], [], wait)[0]:
                     if peer_closed(self.connection):
                         self.close_connection = True
                         return

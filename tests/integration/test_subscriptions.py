@@ -955,6 +955,18 @@ def attempt_of(d, eid, sub):
     return d.wait_log(msg="attempt", event=eid, target=sub["id"])[0]
 
 
+def failing_since(d, sink, path):
+    """A subscription to sink's /scripted `path` whose first delivery
+    failed (400: no retry) 2.3 s ago, so that its failure clock is past
+    disable_after (2 s)."""
+    sub = create(d, {"webhookUrl": sink.url(path), "events": ["order.*"]})
+    a = attempt_of(d, scripted(d, sub, status=400), sub)
+    t = time.monotonic()
+    assert a["outcome"] == "fail", a
+    time.sleep(max(0.0, 2.3 - (time.monotonic() - t)))
+    return sub
+
+
 def assert_still_enabled(d, rec, sub):
     """sub is enabled; it was never disabled, no operational event."""
     assert get_sub(d, sub["id"])["enabled"] is True, get_sub(d, sub["id"])
@@ -971,13 +983,7 @@ def failure_after_success():
     rec = os.path.join(h.tmpdir(), "ops.rec")
     with Sink("rs") as s, \
             Daemon(sub_conf(body=ops_routes(rec), disable_after=2)) as d:
-        sub = create(d, {"webhookUrl": s.url("/scripted"),
-                         "events": ["order.*"]})
-        # A failure (400: no retry) starts the clock.
-        a1 = attempt_of(d, scripted(d, sub, status=400), sub)
-        t1 = time.monotonic()
-        assert a1["outcome"] == "fail", a1
-        time.sleep(max(0.0, 2.3 - (time.monotonic() - t1)))
+        sub = failing_since(d, s, "/scripted")
         # Past disable_after, an attempt begins, the clock running for it,
         # and the receiver holds it...
         held = scripted(d, sub, hold="f", status=400)
@@ -997,6 +1003,40 @@ def failure_after_success():
         assert a3["outcome"] == "fail", a3
         assert_still_enabled(d, rec, sub)
         assert len(s.requests("/scripted")) == 4
+
+
+@test("PATCH webhookUrl restarts the failure clock (the failures were the "
+      "old URL's): the new URL's first failure, past disable_after of the "
+      "old ones, does not disable; a 410 of an attempt made to the old URL "
+      "does not disable it either", timeout=40)
+def patch_url_resets_failing():
+    rec = os.path.join(h.tmpdir(), "ops.rec")
+    with Sink("rp") as s, \
+            Daemon(sub_conf(body=ops_routes(rec), disable_after=2)) as d:
+        sub = failing_since(d, s, "/scripted?v=1")
+        # Past disable_after of the old URL's failures, an attempt to the
+        # old URL is held while the URL changes.
+        held = scripted(d, sub, hold="old", status=410)
+        s.wait_requests("/scripted?v=1", 2)
+        p = patch(d, sub["id"], {"webhookUrl": s.url("/scripted?v=2")})
+        assert p["enabled"] is True, p
+        # The new receiver fails its first event (it is still starting,
+        # say). With the old URL's clock, 2.3 s old, that disables.
+        a2 = attempt_of(d, scripted(d, sub, status=400), sub)
+        assert a2["outcome"] == "fail", a2
+        assert s.requests()[-1]["path"] == "/scripted?v=2", s.requests()
+        assert_still_enabled(d, rec, sub)
+        # The old URL's receiver answers 410 only now: it is gone, the
+        # subscription's new receiver is not.
+        release(s, "old")
+        a3 = attempt_of(d, held, sub)
+        assert (a3["outcome"], a3["reason"]) == ("fail", "410 Gone: "
+                                                 "subscription removed"), a3
+        assert_still_enabled(d, rec, sub)
+        # And the new receiver, up now, gets the next event.
+        a4 = attempt_of(d, scripted(d, sub), sub)
+        assert a4["outcome"] == "ok", a4
+        assert_still_enabled(d, rec, sub)
 
 
 @test("test endpoint: success for a 200 receiver (signed, default and "
@@ -1099,7 +1139,8 @@ def test_endpoint():
             + 'subscriptions = { allow_targets = ["127.0.0.1/32"]; };\n'
             + 'storage = { url = "memory:"; };\n')
     with Sink("rb") as s, Daemon(bare, name="bare") as d:
-        sub = create(d, {"webhookUrl": s.url("/ok"), "events": ["any.thing"]})
+        sub = create(d, {"webhookUrl": s.url("/ok"),
+                         "events": ["any.thing"]})
         r = d.post(API + "/" + sub["id"] + "/test", {"type": "other.thing"})
         assert r.status == 200, r
         assert (r.body["type"], r.body["status"]) == ("other.thing", 200), r
