@@ -498,9 +498,9 @@ def validation():
 
 @test("fan-out to three receivers: each subscription gets exactly its "
       "events (names, globs, *), standard and kadoa bodies, X-Kadoa-Event, "
-      "GET as query parameters, custom headers, retries keep webhook-id, "
-      "deliveries listed per subscription; every request verified by "
-      "standardwebhooks", timeout=60)
+      "PUT, PATCH, GET as query parameters, custom headers, retries keep "
+      "webhook-id, deliveries listed per subscription; every request "
+      "verified by standardwebhooks", timeout=60)
 def fan_out():
     literal = "a {{type}} b {{{c}}} \\{{d} {{"
     with Sink("r1") as r1, Sink("r2") as r2, Sink("r3") as r3, \
@@ -521,6 +521,9 @@ def fan_out():
                             "events": ["order.paid"]}),
             "E": create(d, {"webhookUrl": r2.url("/flaky/2"),
                             "events": ["order.created"]}),
+            "F": create(d, {"webhookUrl": r1.url("/f"),
+                            "webhookHttpMethod": "PATCH",
+                            "events": ["order.created"]}),
         }
         ids = {k: v["id"] for k, v in subs.items()}
         secret = {k: v["secret"] for k, v in subs.items()}
@@ -528,7 +531,7 @@ def fan_out():
                      "workflow_failed", "data_changed", "order.created",
                      "order.paid"]
         expect = {"A": {0, 1, 4, 5}, "B": {0, 1, 2, 3, 4, 5}, "C": {2, 3},
-                  "D": {5}, "E": {4}}
+                  "D": {5}, "E": {4}, "F": {4}}
         evs = []
         for i, t in enumerate(published):
             data = dict(DATA, i=i)
@@ -544,9 +547,9 @@ def fan_out():
         wait_settled(d, eid, timeout=25)
 
         paths = {"A": (r1, "/a"), "B": (r2, "/b"), "C": (r3, "/c"),
-                 "D": (r3, "/get"), "E": (r2, "/flaky/2")}
+                 "D": (r3, "/get"), "E": (r2, "/flaky/2"), "F": (r1, "/f")}
         # Nothing else reached the receivers.
-        assert len(r1.requests()) == 4, r1.requests()
+        assert len(r1.requests()) == 4 + 1, r1.requests()
         assert len(r2.requests()) == 6 + 2, r2.requests()
         assert len(r3.requests()) == 2 + 1, r3.requests()
         for k, (sink, path) in paths.items():
@@ -592,7 +595,7 @@ def fan_out():
                     assert hd["x-literal"] == literal, hd
                     assert hd["x-empty"] == "", hd
                 else:
-                    assert r["method"] == "POST", r
+                    assert r["method"] == ("PATCH" if k == "F" else "POST"), r
                     assert list(body) == ["id", "type", "timestamp", "data"], body
                     assert body == {"id": e, "type": t,
                                     "timestamp": stored["timestamp"],
@@ -621,7 +624,7 @@ def fan_out():
         # The receivers' library: each subscription's own secret verifies
         # every request it got; a wrong secret and another's never do.
         ck = Checks()
-        other = {"A": "B", "B": "C", "C": "D", "D": "E", "E": "A"}
+        other = {"A": "B", "B": "C", "C": "D", "D": "E", "E": "F", "F": "A"}
         for k, (sink, path) in paths.items():
             n = len(expect[k]) * (2 if k == "E" else 1)
             ck.add(sink, path, secret[k], n, ok=True)
