@@ -154,8 +154,7 @@ static void sub_unref(struct sub *s)
  * whose reason holds the start of the body on a 2xx too (reason_body).
  * NULL with why in err.
  */
-static struct sub *sub_make(json_t *doc, int for_test, char *err,
-                            size_t errlen)
+static struct sub *sub_make(json_t *doc, int for_test, char *err, size_t errlen)
 {
 	struct sub *s = calloc(1, sizeof(*s));
 	struct hkd_diag d;
@@ -202,9 +201,10 @@ static struct sub *sub_make(json_t *doc, int for_test, char *err,
 	{
 		config_setting_t *b = config_setting_add(g, "ssrf_guard", CONFIG_TYPE_BOOL);
 		config_setting_t *t = config_setting_add(g, "timeout", CONFIG_TYPE_INT);
-		config_setting_t *r = for_test ? config_setting_add(g, "reason_body",
-		                                                    CONFIG_TYPE_BOOL)
-		                               : NULL;
+		config_setting_t *r =
+		    for_test
+		        ? config_setting_add(g, "reason_body", CONFIG_TYPE_BOOL)
+		        : NULL;
 		if (!b || !t || !config_setting_set_bool(b, 1) ||
 		    !config_setting_set_int(t, S.timeout) ||
 		    (for_test && (!r || !config_setting_set_bool(r, 1))))
@@ -635,9 +635,9 @@ static void announce_disabled(const char *id, const char *url,
 struct verdict {
 	const char *url; /* where the attempt went (borrowed) */
 	enum hookd_status st;
-	int gone;        /* the receiver answered 410 */
+	int gone; /* the receiver answered 410 */
 	int64_t now;
-	char why[128];   /* set when edit_judge disabled the subscription */
+	char why[128]; /* set when edit_judge disabled the subscription */
 };
 
 /*
@@ -661,7 +661,8 @@ static int edit_judge(json_t *doc, void *arg)
 	if (strcmp(doc_str(doc, "webhookUrl"), v->url) != 0)
 		return 1;
 	if (v->gone) {
-		hkd_set_err(v->why, sizeof(v->why), "the receiver answered 410 Gone");
+		hkd_set_err(v->why, sizeof(v->why),
+		            "the receiver answered 410 Gone");
 	} else if (v->st == HOOKD_OK) {
 		if (!since)
 			return 1;
@@ -983,15 +984,16 @@ static int unknown_type(json_t **out, const struct hkd_config *cfg,
 	char names[700] = "";
 	size_t off = 0;
 	for (size_t t = 0; t < cfg->n_types && off + 1 < sizeof(names); t++)
-		off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
-		                        t ? ", " : "", cfg->types[t].name);
-	return api_error(out, 422, "unknown_event_type", field,
-	                 "'%s' is %s; valid types: %s%s" HKD_SUB_DISABLED_TYPE "%s",
-	                 name ? name : "?",
-	                 globs ? "neither an event type nor a glob"
-	                       : "not an event type",
-	                 names, cfg->n_types ? ", " : "",
-	                 globs ? " (or a glob such as \"workflow_*\")" : "");
+		off +=
+		    (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
+		                     t ? ", " : "", cfg->types[t].name);
+	return api_error(
+	    out, 422, "unknown_event_type", field,
+	    "'%s' is %s; valid types: %s%s" HKD_SUB_DISABLED_TYPE "%s",
+	    name ? name : "?",
+	    globs ? "neither an event type nor a glob" : "not an event type",
+	    names, cfg->n_types ? ", " : "",
+	    globs ? " (or a glob such as \"workflow_*\")" : "");
 }
 
 /* An HTTP header name a client may set: a token, not one hookd sets. */
@@ -1054,8 +1056,9 @@ static int apply(json_t *doc, const json_t *req, const struct hkd_config *cfg,
 				if (!json_is_string(e) || !event_name_ok(cfg, json_string_value(e))) {
 					char ptr[32];
 					snprintf(ptr, sizeof(ptr), "/events/%zu", i);
-					return unknown_type(out, cfg, ptr,
-					                    json_string_value(e), 1);
+					return unknown_type(
+					    out, cfg, ptr, json_string_value(e),
+					    1);
 				}
 			}
 		} else if (strcmp(key, "headers") == 0) {
@@ -1324,20 +1327,21 @@ int hkd_subs_api_test(const char *id, const json_t *req,
 	struct hookd_event ev;
 	struct hookd_result res;
 	enum hookd_status st;
-	const char *type = NULL, *key, *excerpt;
+	const char *type = NULL, *key, *excerpt, *outcome;
 	json_t *data = NULL, *envelope, *v;
 	char eid[48], ts[40], err[512], *json;
 	size_t head;
 	long code;
 	int64_t t0;
+	double ms;
 
 	if (req && !json_is_object(req))
 		return api_error(out, 422, "invalid_request", "", "the body must be a JSON object");
 	json_object_foreach((json_t *)req, key, v) {
 		if (strcmp(key, "type") == 0 && json_is_string(v) &&
 		    hkd_event_type_valid(json_string_value(v))) {
-			/* The types a subscription could be delivered, as create
-			 * checks them. */
+			/* The types a subscription could be delivered, as
+			 * create checks them. */
 			type = json_string_value(v);
 			if (!event_name_ok(cfg, type))
 				return unknown_type(out, cfg, "/type", type, 0);
@@ -1400,13 +1404,13 @@ int hkd_subs_api_test(const char *id, const json_t *req,
 	 * status alone. */
 	if (st == HOOKD_OK && excerpt)
 		res.reason[head] = '\0';
-	*out = json_pack("{s:s, s:s, s:b, s:s, s:f, s:s, s:o, s:s?}", "eventId",
-	                 eid, "type", type, "success", st == HOOKD_OK, "outcome",
-	                 st == HOOKD_OK ? "ok" : st == HOOKD_RETRY ? "retry" : "fail",
-	                 "durationMs", (double)(hkd_mono_us() - t0) / 1000.0,
-	                 "detail", res.reason, "status",
-	                 code ? json_integer(code) : json_null(), "response",
-	                 excerpt);
+	ms = (double)(hkd_mono_us() - t0) / 1000.0;
+	outcome = st == HOOKD_OK ? "ok" : st == HOOKD_RETRY ? "retry" : "fail";
+	*out = json_pack(
+	    "{s:s, s:s, s:b, s:s, s:f, s:s, s:o, s:s?}", "eventId", eid, "type",
+	    type, "success", st == HOOKD_OK, "outcome", outcome, "durationMs",
+	    ms, "detail", res.reason, "status",
+	    code ? json_integer(code) : json_null(), "response", excerpt);
 	free(json);
 	sub_unref(s);
 	return 200;

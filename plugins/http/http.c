@@ -1486,8 +1486,7 @@ static enum hookd_status judge_error(CURLcode rc, const char *errbuf,
  * a 2xx the status alone unless `reason_body`.
  */
 static enum hookd_status judge_status(CURL *c, long code,
-                                      const struct response *r,
-                                      int reason_body,
+                                      const struct response *r, int reason_body,
                                       struct hookd_result *res)
 {
 	char body[HTTP_BODY_KEEP + 8], loc[HTTP_LOCATION_MAX];
@@ -1753,8 +1752,8 @@ static enum hookd_status request_judge(const struct http_state *st, CURL *c,
 	/* A body cut at HTTP_DRAIN_MAX still had a status. */
 	if (rc == CURLE_OK ||
 	    (rc == CURLE_WRITE_ERROR && req->resp.too_big && code))
-		status = judge_status(c, code, &req->resp, st->reason_body,
-		                      res);
+		status =
+		    judge_status(c, code, &req->resp, st->reason_body, res);
 	else
 		status = judge_error(rc, req->errbuf, req->limit_ms,
 		                     req->by_event, res);
