@@ -53,8 +53,9 @@
 
 /* Bump with every schema change; migrate() brings older databases forward. */
 #define SCHEMA_VERSION 1
-/* Rows purged per statement: short enough never to stall ingest. */
-#define PURGE_CHUNK 500
+/* Events purged per statement. A step of a purge runs between two
+ * batches of writes, so this bounds how long the purge delays a commit. */
+#define PURGE_CHUNK 100
 /* The default lease when the options give none. */
 #define LEASE_DEFAULT_MS 30000
 /* Any constant: the advisory lock nodes take to migrate one at a time. */
@@ -183,6 +184,7 @@ struct pg_store {
 	PGconn *wc;            /* the writer thread's */
 	unsigned wprepared;    /* bit w: wstmt w is prepared on wc */
 	unsigned news;         /* the writer's: NEWS_BITs the batch will send */
+	long long purged;      /* the writer's: events the purge round took */
 	struct hkd_writer w;
 
 	/* The readers' pool: any thread borrows with pool_get. */
@@ -690,17 +692,22 @@ done:
 	return lost ? -1 : 0;
 }
 
-/* Delete finished events past their retention, a chunk at a time. */
-static void purge(void *backend)
+/*
+ * The writer's idle task (see struct hkd_writer): delete finished events
+ * past their retention, a chunk per statement; one with step set, else
+ * until done or a job waits. 1 when work is left; the round's total is
+ * logged once it is done.
+ */
+static int purge(void *backend, int step)
 {
 	struct pg_store *st = backend;
 	int64_t now = hkd_now_ms();
-	long long total = 0;
+	int more = 0;
 	char err[256];
 
 	if (writer_conn(st, err, sizeof(err)) != 0)
-		return;
-	for (;;) {
+		return 0;
+	do {
 		struct params p = {.n = 0};
 		PGresult *r;
 		long long n;
@@ -726,19 +733,21 @@ static void purge(void *backend)
 			chomp(err);
 			hkd_log_kv(HOOKD_LOG_WARN, "store", "detail", "purge failed",
 			           "reason", err, NULL);
+			more = 0; /* try again at the next interval */
 			break;
 		}
 		n = strtoll(PQcmdTuples(r), NULL, 10);
 		PQclear(r);
-		total += n;
-		if (n < PURGE_CHUNK || hkd_writer_pending(&st->w))
-			break; /* ingest first; the rest next time */
-	}
-	if (total > 0) {
+		st->purged += n;
+		more = n == PURGE_CHUNK;
+	} while (more && !step && !hkd_writer_pending(&st->w));
+	if (!more && st->purged > 0) {
 		char buf[24];
-		snprintf(buf, sizeof(buf), "%lld", total);
+		snprintf(buf, sizeof(buf), "%lld", st->purged);
 		hkd_log_kv(HOOKD_LOG_INFO, "purge", "events", buf, NULL);
+		st->purged = 0;
 	}
+	return more;
 }
 
 /* --- lease renewal ---------------------------------------------------- */

@@ -36,8 +36,9 @@
 #define LEASE_LOCAL "local"
 /* How long the writer waits for a lock held by another process. */
 #define BUSY_TIMEOUT_MS 1000
-/* Rows purged per transaction: short enough never to stall ingest. */
-#define PURGE_CHUNK 500
+/* Events purged per transaction. A step of a purge runs between two
+ * batches of writes, so this bounds how long the purge delays a commit. */
+#define PURGE_CHUNK 100
 
 /*
  * The writer's hot statements, prepared once (on first use) and kept:
@@ -95,6 +96,7 @@ struct sq_store {
 
 	struct hkd_store_options opt;
 	sqlite3_stmt *ws[W_COUNT]; /* on db, under wlock; see wstmt */
+	long long purged; /* events purged by the round so far (writer's) */
 };
 
 /* The writer's statement `w`, reset and unbound; NULL when it cannot be
@@ -399,7 +401,9 @@ out:
 	return rc;
 }
 
-/* Delete up to PURGE_CHUNK finished events older than their retention. */
+/* Delete up to PURGE_CHUNK finished events older than their retention, in
+ * one transaction; *more says whether there may be more. Their number, or
+ * -1. Call with wlock held. */
 static int purge_chunk(struct sq_store *st, int64_t now, int *more)
 {
 	static const char sql[] =
@@ -409,6 +413,8 @@ static int purge_chunk(struct sq_store *st, int64_t now, int *more)
 	int n = 0, ok = -1;
 	char err[256];
 
+	*more = 0;
+	/* Locked, or cannot write: the writer reports that. */
 	if (exec_sql(st->db, "BEGIN IMMEDIATE", err, sizeof(err)) != 0)
 		return -1;
 	if (exec_sql(st->db, sql, err, sizeof(err)) != 0)
@@ -431,10 +437,13 @@ static int purge_chunk(struct sq_store *st, int64_t now, int *more)
 	if (sqlite3_step(q) != SQLITE_DONE)
 		goto out;
 	n = sqlite3_changes(st->db);
+	/* CROSS JOIN keeps purge_set the outer loop: left to choose, SQLite
+	 * scans all of deliveries_event for the chunk's few events, which
+	 * made a chunk's time grow with the whole database. */
 	if (n > 0 &&
 	    exec_sql(st->db,
-	             "DELETE FROM attempts WHERE delivery_seq IN (SELECT d.seq FROM deliveries d "
-	             "  JOIN purge_set p ON d.event_seq = p.seq);"
+	             "DELETE FROM attempts WHERE delivery_seq IN (SELECT d.seq FROM purge_set p "
+	             "  CROSS JOIN deliveries d ON d.event_seq = p.seq);"
 	             "DELETE FROM deliveries WHERE event_seq IN (SELECT seq FROM purge_set);"
 	             "DELETE FROM events WHERE seq IN (SELECT seq FROM purge_set);",
 	             err, sizeof(err)) != 0)
@@ -446,35 +455,42 @@ out:
 		*more = n == PURGE_CHUNK;
 		return n;
 	}
+	/* The reason before ROLLBACK replaces the connection's error. */
+	hkd_strlcpy(err, sqlite3_errmsg(st->db), sizeof(err));
 	exec_sql(st->db, "ROLLBACK", NULL, 0);
 	hkd_log_kv(HOOKD_LOG_WARN, "store", "detail", "purge failed", "reason",
-	           sqlite3_errmsg(st->db), NULL);
+	           err, NULL);
 	return -1;
 }
 
-/* Purge in short transactions, checking between them for waiting jobs. */
-static void purge(void *backend)
+/*
+ * The writer's idle task (see struct hkd_writer): purge in short
+ * transactions, one with step set, else until done or a job waits. 1 when
+ * work is left; the round's total is logged once it is done.
+ */
+static int purge(void *backend, int step)
 {
 	struct sq_store *st = backend;
-	int more = 1, total = 0;
 	int64_t now = hkd_now_ms();
-	while (more) {
+	int more = 0;
+	do {
 		int n;
-		more = 0;
 		pthread_mutex_lock(&st->wlock);
 		n = purge_chunk(st, now, &more);
 		pthread_mutex_unlock(&st->wlock);
-		if (n < 0)
+		if (n < 0) {
+			more = 0; /* logged; try again at the next interval */
 			break;
-		total += n;
-		if (hkd_writer_pending(&st->w))
-			more = 0; /* ingest first; the rest next time */
-	}
-	if (total > 0) {
+		}
+		st->purged += n;
+	} while (more && !step && !hkd_writer_pending(&st->w));
+	if (!more && st->purged > 0) {
 		char buf[24];
-		snprintf(buf, sizeof(buf), "%d", total);
+		snprintf(buf, sizeof(buf), "%lld", st->purged);
 		hkd_log_kv(HOOKD_LOG_INFO, "purge", "events", buf, NULL);
+		st->purged = 0;
 	}
+	return more;
 }
 
 /* --- the writer ------------------------------------------------------ */

@@ -138,13 +138,17 @@ static int settle(struct hkd_writer *w, struct hkd_job *batch,
 	return keep != NULL;
 }
 
-static void run_idle(struct hkd_writer *w)
+/* Run the idle task (a step of it with step set), qlock held; with work
+ * left it stays due (see struct hkd_writer). */
+static void run_idle(struct hkd_writer *w, int step)
 {
+	int left = 0;
 	pthread_mutex_unlock(&w->qlock);
 	if (w->idle)
-		w->idle(w->backend);
-	w->next_idle = hkd_mono_ms() + w->idle_ms;
+		left = w->idle(w->backend, step);
 	pthread_mutex_lock(&w->qlock);
+	w->idle_left = left;
+	w->next_idle = hkd_mono_ms() + (left ? 0 : w->idle_ms);
 }
 
 static void *writer_main(void *arg)
@@ -173,13 +177,15 @@ static void *writer_main(void *arg)
 		/*
 		 * The idle task (the purge) when idle and due; and when due
 		 * while the store is failing even with jobs waiting: after a
-		 * failure the backoff wait ends with the next job, so the writer
-		 * would never be idle while clients retry, and with a full disk
-		 * the purge is what makes room for them.
+		 * failure the backoff wait ends with the next job, so the
+		 * writer would never be idle while clients retry, and with a
+		 * full disk the purge is what makes room for them. (With work
+		 * left over, the step after each batch below does that
+		 * already.)
 		 */
-		if (!w->head ||
-		    (failures > 0 && !stop && hkd_mono_ms() >= w->next_idle)) {
-			run_idle(w);
+		if (!w->head || (failures > 0 && !stop && !w->idle_left &&
+		                 hkd_mono_ms() >= w->next_idle)) {
+			run_idle(w, 0);
 			continue;
 		}
 		batch = w->head;
@@ -214,6 +220,15 @@ static void *writer_main(void *arg)
 			failures = 0;
 			hkd_log_kv(HOOKD_LOG_INFO, "store", "detail", "writing again", NULL);
 		}
+		/*
+		 * A purge that a steady stream of jobs interrupted goes on a
+		 * short step per batch: run only while the writer is idle, it
+		 * could fall behind any ingest rate that leaves it no idle
+		 * moment long enough, and the database would grow without
+		 * bound. Each step delays the next batch by one short chunk.
+		 */
+		if (w->idle_left && !w->stopping)
+			run_idle(w, 1);
 	}
 	pthread_mutex_unlock(&w->qlock);
 	return NULL;
@@ -225,6 +240,7 @@ int hkd_writer_start(struct hkd_writer *w, char *err, size_t errlen)
 	pthread_cond_init(&w->qcond, NULL);
 	w->head = w->tail = NULL;
 	w->stopping = 0;
+	w->idle_left = 0;
 	w->next_idle = hkd_mono_ms() + 1000;
 	if (w->idle_ms <= 0)
 		w->idle_ms = 60000;

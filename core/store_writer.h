@@ -41,11 +41,18 @@ struct hkd_job {
 struct hkd_writer {
 	/* Set before hkd_writer_start. run_batch runs the jobs of the list
 	 * (each job's rc set) and returns 0 when anything was written, -1
-	 * when the storage failed as a whole; idle (may be NULL) runs every
-	 * idle_ms while nothing waits, and when due while the store fails. */
+	 * when the storage failed as a whole.
+	 *
+	 * idle (may be NULL; the purge) is due every idle_ms. It runs when
+	 * due and nothing waits (with step 0: as long as it likes, yielding
+	 * when hkd_writer_pending says a job came), and when due while the
+	 * store fails. It returns 1 when it stopped with work left: it then
+	 * stays due, and until it returns 0 one short step of it (step 1)
+	 * runs after every batch, so a steady stream of jobs cannot starve
+	 * it, and it delays a batch by one step at most. */
 	void *backend;
 	int (*run_batch)(void *backend, struct hkd_job *batch);
-	void (*idle)(void *backend);
+	int (*idle)(void *backend, int step);
 	int64_t idle_ms;
 
 	/* The writer's own (under qlock). */
@@ -55,6 +62,7 @@ struct hkd_writer {
 	int stopping;
 	int started;
 	int64_t next_idle; /* monotonic ms */
+	int idle_left;     /* idle stopped with work left: a step per batch */
 	pthread_t thread;
 };
 

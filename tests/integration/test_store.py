@@ -495,6 +495,119 @@ def retention():
         assert sum(int(p["events"]) for p in d.records(msg="purge")) == 3
 
 
+OLD_EVENTS = 20000
+
+
+def seed_old_succeeded(db, n, age_ms):
+    """Write n events straight into hookd's database (hookd stopped; the
+    file made by hookd, so the schema is its own), each with one succeeded
+    delivery and its attempt, all created age_ms ago."""
+    old = int(time.time() * 1000) - age_ms
+    pad = "p" * 300
+    c = sqlite3.connect(db, isolation_level=None)
+    try:
+        c.execute("BEGIN")
+        c.executemany(
+            "INSERT INTO events(id, type, source, timestamp, created_at, "
+            "body) VALUES (?, 'old.x', 'urn:test', '2020-01-01T00:00:00Z', "
+            "?, ?)",
+            (("old-%d" % k, old, '{"id":"old-%d","type":"old.x",'
+              '"data":{"pad":"%s"}}' % (k, pad)) for k in range(n)))
+        c.execute(
+            "INSERT INTO deliveries(id, event_seq, target, state, attempts, "
+            "schedule, next_at, last_outcome, last_reason, created_at, "
+            "updated_at) SELECT 'dlv_old_' || seq, seq, 'g', 2, 1, '[]', "
+            "?1, 'ok', '', ?1, ?1 FROM events WHERE type = 'old.x'", (old,))
+        c.execute(
+            "INSERT INTO attempts(delivery_seq, number, started_at, "
+            "duration_us, outcome, detail) SELECT seq, 1, ?1, 1000, 'ok', "
+            "'' FROM deliveries WHERE id LIKE 'dlv_old_%'", (old,))
+        c.execute("COMMIT")
+    finally:
+        c.close()
+
+
+def count_type(db, typ):
+    """Events of type typ in the database, read beside the running hookd."""
+    c = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
+    try:
+        return c.execute("SELECT count(*) FROM events WHERE type = ?",
+                         (typ,)).fetchone()[0]
+    finally:
+        c.close()
+
+
+@test("retention under steady ingest: %d expired events are all purged "
+      "while a client publishes steadily (~40/s), every publish answered 202"
+      % OLD_EVENTS, timeout=180)
+def retention_under_load():
+    db = os.path.join(h.tmpdir(), "hookd.db")
+    # The next purge is an hour away once the first, a second after the
+    # start, has begun: only a purge that goes on between the client's
+    # commits can take them all.
+    config = routes_conf([good_handler("g")], [(["*"], ["g"], None)],
+                         extra="storage = { url = %s; keep_succeeded = 3600; "
+                               "purge_interval = 3600; };"
+                               % q("sqlite:" + db))
+    with Daemon(config, name="schema"):
+        pass
+    seed_old_succeeded(db, OLD_EVENTS, 2 * 86400 * 1000)
+    results = []  # (status, seconds)
+    stop = threading.Event()
+
+    def client():
+        # About 40 publishes a second, one at a time; bounded in count.
+        for k in range(20000):
+            if stop.is_set():
+                return
+            t0 = time.monotonic()
+            try:
+                r = d.post_event({"type": "new.x", "id": "new-%d" % k},
+                                 timeout=30)
+                results.append((r.status, time.monotonic() - t0))
+            except OSError as e:
+                results.append((str(e), time.monotonic() - t0))
+            time.sleep(max(0.0, 0.025 - (time.monotonic() - t0)))
+
+    with Daemon(config) as d:
+        th = threading.Thread(target=client)
+        th.start()
+        left = [OLD_EVENTS]
+
+        def all_purged():
+            left[0] = count_type(db, "old.x")
+            return left[0] == 0
+        try:
+            t0 = time.monotonic()
+            try:
+                h.wait_for(all_purged, 90, "the purge", interval=0.5)
+            except AssertionError:
+                raise AssertionError("%d of %d expired events left after "
+                                     "90 s; purges: %r" % (
+                                         left[0], OLD_EVENTS,
+                                         d.records(msg="purge")))
+            took = time.monotonic() - t0
+            time.sleep(1)  # the client still publishing after it
+        finally:
+            stop.set()
+            th.join(60)
+        assert not th.is_alive(), "the client did not stop"
+        purged = d.wait_log(msg="purge")
+        assert sum(int(p["events"]) for p in purged) == OLD_EVENTS, purged
+        bad = [x for x in results if x[0] != 202]
+        assert not bad, "%d of %d publishes not answered 202: %r" % (
+            len(bad), len(results), bad[:5])
+        assert len(results) >= 40, "only %d publishes" % len(results)
+        slowest = max(x[1] for x in results)
+        # Very generous: a publish waits for one short purge step at most.
+        assert slowest < 10, "a publish took %.1f s" % slowest
+        # The new events are kept (they are young).
+        assert count_type(db, "new.x") == len(results)
+        print("# purged %d events in %.1f s while %d publishes were "
+              "answered (slowest %.0f ms)" % (OLD_EVENTS, took, len(results),
+                                              slowest * 1000), flush=True)
+
+
 # ---------------------------------------------------------------- metrics --
 
 _SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)( -?\d+)?")
