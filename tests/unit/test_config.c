@@ -252,6 +252,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(cfg->storage_url, HKD_DEFAULT_STORAGE);
 	ck_assert_str_eq(cfg->storage_synchronous, "full");
 	ck_assert_int_eq(cfg->keep_succeeded, 7 * 86400);
+	ck_assert_int_eq(cfg->keep_dead, 30 * 86400);
 	ck_assert_uint_eq(cfg->n_api_keys, 0);
 	ck_assert_uint_eq(cfg->n_routes, 0);
 	/* Subscriptions: as docs/configuration.md and hookd.conf(5) say. */

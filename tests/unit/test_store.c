@@ -1497,18 +1497,38 @@ END_TEST
 
 /* ---- retention -------------------------------------------------------- */
 
+/* A store of url that purges every 100 ms with these retentions. */
+static struct hkd_store *
+open_purging(const char *url, int64_t keep_succeeded_ms, int64_t keep_dead_ms)
+{
+	struct hkd_store_options o = options(url);
+
+	o.keep_succeeded_ms = keep_succeeded_ms;
+	o.keep_dead_ms = keep_dead_ms;
+	o.purge_interval_ms = 100;
+	return open_with(&o);
+}
+
+/* Poll until event id is purged; fail the case after WAIT_MS. */
+static void wait_purged(struct hkd_store *st, const char *id)
+{
+	int64_t deadline = mono_ms() + WAIT_MS;
+	json_t *ev;
+
+	while ((ev = hkd_store_event_json(st, id)) != NULL) {
+		json_decref(ev);
+		ck_assert_msg(mono_ms() < deadline,
+		              "%s was not purged in %d ms", id, WAIT_MS);
+		sleep_ms(20);
+	}
+}
+
 START_TEST(test_retention)
 {
 	const char *url = backend(_i);
-	struct hkd_store_options o = options(url);
-	struct hkd_store *st;
-	int64_t deadline;
+	struct hkd_store *st = open_purging(url, 0, 3600 * 1000);
 	json_t *ev;
 
-	o.keep_succeeded_ms = 0;
-	o.keep_dead_ms = 3600 * 1000;
-	o.purge_interval_ms = 100;
-	st = open_with(&o);
 	put_ok(st, "ret-ok", "order.created", 2);   /* both succeed */
 	put_ok(st, "ret-dead", "order.created", 2); /* one succeeds, one dies */
 	put_ok(st, "ret-pend", "order.created", 1); /* never tried */
@@ -1522,14 +1542,7 @@ START_TEST(test_retention)
 	record(st, "ret-retry-d1", 1, HOOKD_RETRY, HKD_STATE_RETRYING,
 	       wall_ms() + 60000, "");
 
-	deadline = mono_ms() + WAIT_MS;
-	while ((ev = hkd_store_event_json(st, "ret-ok")) != NULL) {
-		json_decref(ev);
-		ck_assert_msg(mono_ms() < deadline,
-		              "a succeeded event was not purged in %d ms",
-		              WAIT_MS);
-		sleep_ms(20);
-	}
+	wait_purged(st, "ret-ok");
 	/* A few more purge rounds: the others stay. */
 	sleep_ms(500);
 	ev = wait_delivery(st, "ret-dead", "ret-dead-d1", "dead", 1);
@@ -1556,6 +1569,32 @@ START_TEST(test_retention)
 	}
 	/* The purged id can be used again. */
 	put_ok(st, "ret-ok", "order.created", 1);
+	hkd_store_close(st);
+}
+END_TEST
+
+/* keep_dead short, keep_succeeded long: the dead event goes, the others
+ * stay. */
+START_TEST(test_retention_dead)
+{
+	const char *url = backend(_i);
+	struct hkd_store *st = open_purging(url, DAY_MS, 0);
+	json_t *ev;
+
+	put_ok(st, "rd-dead", "order.created", 2); /* one succeeds, one dies */
+	put_ok(st, "rd-ok", "order.created", 1);   /* succeeds */
+	record(st, "rd-ok-d0", 1, HOOKD_OK, HKD_STATE_SUCCEEDED, 0, "");
+	record(st, "rd-dead-d0", 1, HOOKD_OK, HKD_STATE_SUCCEEDED, 0, "");
+	record(st, "rd-dead-d1", 1, HOOKD_FAIL, HKD_STATE_DEAD, 0, "");
+	wait_state(st, "rd-ok", "rd-ok-d0", "succeeded", 1);
+
+	wait_purged(st, "rd-dead");
+	ck_assert_int_eq(hkd_store_dead_count(st), 0);
+	/* A few more purge rounds: the succeeded one stays. */
+	sleep_ms(500);
+	ev = wait_delivery(st, "rd-ok", "rd-ok-d0", "succeeded", 1);
+	ck_assert_uint_eq(n_deliveries(ev), 1);
+	json_decref(ev);
 	hkd_store_close(st);
 }
 END_TEST
@@ -1896,6 +1935,7 @@ static Suite *store_suite(void)
 	tcase_add_loop_test(tc, test_deliveries_paging, 0, n_backends());
 	tcase_add_loop_test(tc, test_dead_count, 0, n_backends());
 	tcase_add_loop_test(tc, test_retention, 0, n_backends());
+	tcase_add_loop_test(tc, test_retention_dead, 0, n_backends());
 	tcase_add_loop_test(tc, test_max_size, 0, 2); /* SQLite's cap */
 	suite_add_tcase(s, tc);
 
