@@ -644,7 +644,7 @@ static int run_batch(void *backend, struct hkd_job *batch)
 {
 	struct pg_store *st = backend;
 	char err[256] = "";
-	int64_t t0 = hkd_mono_ms();
+	int64_t t0 = hkd_mono_us();
 	size_t n = 0;
 	int lost = 0;
 
@@ -688,7 +688,7 @@ done:
 			j->rc = HKD_STORE_FAILED;
 			hkd_strlcpy(j->err, err, sizeof(j->err));
 		}
-	hkd_metrics_commit(n, (hkd_mono_ms() - t0) * 1000, !lost);
+	hkd_metrics_commit(n, hkd_mono_us() - t0, !lost);
 	return lost ? -1 : 0;
 }
 

@@ -504,7 +504,7 @@ static int purge(void *backend, int step)
 static int run_txn(struct sq_store *st, struct hkd_job *batch, int *in_job)
 {
 	char err[256] = "";
-	int64_t t0 = hkd_mono_ms();
+	int64_t t0 = hkd_mono_us();
 	size_t n = 0;
 	int lost = 0;
 
@@ -547,7 +547,7 @@ done:
 			hkd_strlcpy(j->err, err, sizeof(j->err));
 		}
 	pthread_mutex_unlock(&st->wlock);
-	hkd_metrics_commit(n, (hkd_mono_ms() - t0) * 1000, !lost);
+	hkd_metrics_commit(n, hkd_mono_us() - t0, !lost);
 	return lost ? -1 : 0;
 }
 

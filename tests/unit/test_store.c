@@ -31,6 +31,7 @@
 #endif
 
 #include "dispatch.h"
+#include "metrics.h"
 #include "store.h"
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -497,6 +498,59 @@ static int has_number(const char *text, long n)
 	return 0;
 }
 
+/*
+ * The value of sample `name` (labels included, as rendered) in
+ * hkd_metrics_render's text, copied into buf; fails the case when there
+ * is no such sample.
+ */
+static const char *metric(const char *name, char *buf, size_t len)
+{
+	char *text = hkd_metrics_render(NULL);
+	size_t n = strlen(name);
+	const char *line = text;
+
+	ck_assert_ptr_nonnull(text);
+	buf[0] = '\0';
+	while (line && *line) {
+		const char *end = strchr(line, '\n');
+
+		if (strncmp(line, name, n) == 0 && line[n] == ' ') {
+			int vlen = (int)(end ? end - line - (long)n - 1
+			                     : (long)strlen(line + n + 1));
+
+			snprintf(buf, len, "%.*s", vlen, line + n + 1);
+			break;
+		}
+		line = end ? end + 1 : NULL;
+	}
+	free(text);
+	ck_assert_msg(buf[0], "no sample %s in the metrics", name);
+	return buf;
+}
+
+static long long metric_int(const char *name)
+{
+	char buf[64];
+
+	return strtoll(metric(name, buf, sizeof(buf)), NULL, 10);
+}
+
+/* A sample in seconds (at most six decimals), in microseconds. */
+static long long metric_us(const char *name)
+{
+	char buf[64];
+	char *p;
+	long long us =
+	    strtoll(metric(name, buf, sizeof(buf)), &p, 10) * 1000000;
+	long long unit = 100000;
+
+	if (*p == '.')
+		for (p++; isdigit((unsigned char)*p) && unit > 0;
+		     p++, unit /= 10)
+			us += (*p - '0') * unit;
+	return us;
+}
+
 /* ---- open ------------------------------------------------------------- */
 
 START_TEST(test_open_and_reopen)
@@ -849,6 +903,28 @@ START_TEST(test_concurrent_distinct)
 	                  want_deliveries);
 	json_decref(all);
 	hkd_store_close(st);
+}
+END_TEST
+
+/*
+ * Commit latency in microseconds: one put in memory commits in well under a
+ * millisecond, so a duration timed in whole milliseconds would read 0 (or
+ * a whole number of them).
+ */
+START_TEST(test_commit_seconds)
+{
+	struct hkd_store *st;
+	long long us;
+
+	hkd_metrics_reset();
+	st = open_url("memory:");
+	put_ok(st, "lat-1", "order.created", 1);
+	hkd_store_close(st);
+	ck_assert_int_eq(metric_int("hookd_store_commit_seconds_count"), 1);
+	us = metric_us("hookd_store_commit_seconds_sum");
+	ck_assert_msg(us > 0 && us % 1000 != 0,
+	              "one commit took %lld us: timed in whole milliseconds?",
+	              us);
 }
 END_TEST
 
@@ -1927,6 +2003,7 @@ static Suite *store_suite(void)
 	tcase_add_loop_test(tc, test_open_and_reopen, 0, n_backends());
 	tcase_add_loop_test(tc, test_put_and_duplicate, 0, n_backends());
 	tcase_add_loop_test(tc, test_concurrent_distinct, 0, n_backends());
+	tcase_add_test(tc, test_commit_seconds);
 	tcase_add_loop_test(tc, test_concurrent_same_id, 0, n_backends());
 	tcase_add_loop_test(tc, test_record, 0, n_backends());
 	tcase_add_loop_test(tc, test_recover, 0, n_backends());
