@@ -756,8 +756,9 @@ char *hkd_metrics_render(const struct hkd_metrics_gauges *g)
 	           atomic_load_explicit(&commits_error, memory_order_relaxed),
 	           atomic_load_explicit(&commits_ok, memory_order_relaxed));
 	out_atomic_hist(&o, "hookd_store_commit_batch_size",
-	                "Events written by one store commit.", &commit_batch,
-	                &batch_layout);
+	                "Writes in one store commit (group commit): events, "
+	                "attempt results and other store jobs.",
+	                &commit_batch, &batch_layout);
 	out_atomic_hist(&o, "hookd_store_commit_seconds",
 	                "Duration of one store commit.", &commit_latency,
 	                &commit_layout);

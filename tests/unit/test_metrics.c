@@ -562,7 +562,7 @@ START_TEST(test_empty)
 		"# TYPE hookd_store_commits_total counter\n"
 		"hookd_store_commits_total{result=\"error\"} 0\n"
 		"hookd_store_commits_total{result=\"ok\"} 0\n"
-		"# HELP hookd_store_commit_batch_size Events written by one store commit.\n"
+		"# HELP hookd_store_commit_batch_size Writes in one store commit (group commit): events, attempt results and other store jobs.\n"
 		"# TYPE hookd_store_commit_batch_size histogram\n"
 		"# HELP hookd_store_commit_seconds Duration of one store commit.\n"
 		"# TYPE hookd_store_commit_seconds histogram\n";
