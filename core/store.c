@@ -114,6 +114,19 @@ json_t *hkd_store_time_json(int64_t ms)
 	return json_string(buf);
 }
 
+void hkd_store_log_schema(int from, int to)
+{
+	char a[16], b[16];
+	snprintf(a, sizeof(a), "%d", from);
+	snprintf(b, sizeof(b), "%d", to);
+	if (from == 0)
+		hkd_log_kv(HOOKD_LOG_INFO, "store", "detail", "schema created",
+		           "version", b, NULL);
+	else if (from < to)
+		hkd_log_kv(HOOKD_LOG_INFO, "store", "detail", "schema migrated",
+		           "from", a, "to", b, NULL);
+}
+
 /* After a job that read rows back: hand them to visit when it committed,
  * else drop them (nothing was changed). */
 static void hand_out(struct hkd_stored_delivery *rows, size_t n, int committed,

@@ -84,6 +84,9 @@ void hkd_store_drop_rows(struct hkd_stored_delivery *rows, size_t *n);
 char *hkd_store_schedule_json(const int64_t *ms, size_t n);
 /* A wall-clock ms as an RFC 3339 string, or null when not positive. */
 json_t *hkd_store_time_json(int64_t ms);
+/* Log what opening did to the schema, found at version `from` (0: none)
+ * and now at `to`: created, migrated, or nothing when it was current. */
+void hkd_store_log_schema(int from, int to);
 
 /* "sqlite:PATH" and "memory:" (store_sqlite.c). */
 struct hkd_store *hkd_store_sqlite_open(const struct hkd_store_options *o,

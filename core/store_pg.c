@@ -495,8 +495,7 @@ static int migrate(PGconn *c, char *err, size_t errlen)
 	}
 	if (exec_sql(c, "COMMIT", err, errlen) != 0)
 		goto fail;
-	if (version > 0 && version < SCHEMA_VERSION)
-		hkd_log_kv(HOOKD_LOG_INFO, "store", "detail", "schema migrated", NULL);
+	hkd_store_log_schema(version, SCHEMA_VERSION);
 	return 0;
 fail:
 	chomp(err);

@@ -235,10 +235,8 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
 			exec_sql(db, "ROLLBACK", NULL, 0);
 			return -1;
 		}
-		if (v > 0 || version > 0)
-			hkd_log_kv(HOOKD_LOG_INFO, "store", "detail",
-			           "schema migrated", NULL);
 	}
+	hkd_store_log_schema(version, SCHEMA_VERSION);
 	return 0;
 fail:
 	hkd_set_err(err, errlen, "%s", sqlite3_errmsg(db));

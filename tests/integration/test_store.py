@@ -608,6 +608,51 @@ def retention_under_load():
                                               slowest * 1000), flush=True)
 
 
+# ----------------------------------------------------------------- schema --
+
+def schema_lines(d):
+    return d.records(msg="store", detail=lambda v: bool(v) and
+                     v.startswith("schema"))
+
+
+@test("schema: a new database logs 'schema created' with its version, "
+      "reopening it logs nothing about the schema, a version 1 database "
+      "is migrated (logged from 1) and keeps its events")
+def schema_log():
+    db = os.path.join(h.tmpdir(), "hookd.db")
+    config = routes_conf([good_handler("g")], [(["*"], ["g"], None)])
+    with Daemon(config, name="new") as d:
+        created = d.wait_log(msg="store", detail="schema created")
+        version = created[0].get("version", "")
+        assert version.isdigit() and int(version) >= 2, created
+        eid = d.publish({"type": "x"})["id"]
+        wait_event(d, eid, all_state("succeeded"))
+    assert len(schema_lines(d)) == 1, schema_lines(d)
+    with Daemon(config, name="again") as d:
+        get_event(d, eid)
+    assert schema_lines(d) == [], schema_lines(d)
+    # Back to version 1: without the index version 2 added.
+    c = sqlite3.connect(db, isolation_level=None)
+    try:
+        c.execute("DROP INDEX deliveries_parked")
+        c.execute("PRAGMA user_version = 1")
+    finally:
+        c.close()
+    with Daemon(config, name="old") as d:
+        lines = schema_lines(d)
+        assert [(x["detail"], x.get("from"), x.get("to")) for x in lines] == \
+            [("schema migrated", "1", version)], lines
+        assert states(get_event(d, eid)) == ["succeeded"]
+        d.publish({"type": "x"})
+    c = sqlite3.connect(db)
+    try:
+        assert c.execute("PRAGMA user_version").fetchone()[0] == int(version)
+        assert c.execute("SELECT count(*) FROM sqlite_master WHERE name = "
+                         "'deliveries_parked'").fetchone()[0] == 1
+    finally:
+        c.close()
+
+
 # ---------------------------------------------------------------- metrics --
 
 _SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)( -?\d+)?")

@@ -630,6 +630,68 @@ START_TEST(test_open_newer_schema)
 }
 END_TEST
 
+/* 1 when the database file has a schema object (table, index) of that
+ * name, read with SQLite directly. */
+static int has_object(const char *path, const char *name)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	int found;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+	                 SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db,
+	                                    "SELECT 1 FROM sqlite_master "
+	                                    "WHERE name = ?",
+	                                    -1, &q, NULL),
+	                 SQLITE_OK);
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	found = sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return found;
+}
+
+/*
+ * A version 1 database (what version 2 added taken away) is brought to the
+ * current version on open, keeping what it held.
+ */
+START_TEST(test_migrate_v1)
+{
+	struct hkd_store *st = open_url(db_url);
+	sqlite3 *db = NULL;
+	json_t *ev;
+	int version;
+
+	put_ok(st, "old-1", "order.created", 2);
+	hkd_store_close(st);
+	version = user_version(db_path);
+	ck_assert_int_ge(version, 2);
+	ck_assert(has_object(db_path, "deliveries_parked"));
+
+	ck_assert_int_eq(
+	    sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL),
+	    SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db,
+	                              "DROP INDEX deliveries_parked; "
+	                              "PRAGMA user_version = 1",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert(!has_object(db_path, "deliveries_parked"));
+
+	st = open_url(db_url);
+	ck_assert_int_eq(user_version(db_path), version);
+	ck_assert(has_object(db_path, "deliveries_parked"));
+	ev = hkd_store_event_json(st, "old-1");
+	ck_assert_ptr_nonnull(ev);
+	ck_assert_uint_eq(n_deliveries(ev), 2);
+	json_decref(ev);
+	put_ok(st, "new-1", "order.created", 1);
+	hkd_store_close(st);
+}
+END_TEST
+
 START_TEST(test_url_check)
 {
 	static const char *const bad[] = {"",
@@ -2048,6 +2110,7 @@ static Suite *store_suite(void)
 	tcase_add_checked_fixture(open, remove_db, remove_db);
 	tcase_set_timeout(open, 60);
 	tcase_add_test(open, test_open_newer_schema);
+	tcase_add_test(open, test_migrate_v1);
 	tcase_add_test(open, test_url_check);
 	tcase_add_test(open, test_open_unwritable);
 	suite_add_tcase(s, open);
