@@ -15,6 +15,7 @@
  * database (WAL lets it read while the writer writes); an in-memory
  * database has one connection, shared under the writer's lock.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -279,6 +280,29 @@ static int storage_error(int rc)
 	return 0;
 }
 
+/*
+ * The connection's last error into err, with the system's reason for an
+ * I/O error: SQLite says only "disk I/O error", which does not tell a
+ * read-only filesystem from a failing disk. Call it right after the call
+ * that failed: SQLite keeps the reason (sqlite3_system_errno) for some
+ * failures but not for a failed commit, and for those the reason is errno
+ * as the failed call left it, which is how SQLite's unix VFS reads it too.
+ */
+static void db_err(sqlite3 *db, char *err, size_t errlen)
+{
+	int os = errno; /* before anything else can change it */
+	int code = sqlite3_extended_errcode(db) & 0xff;
+	int sys = sqlite3_system_errno(db);
+
+	if (sys == 0)
+		sys = os;
+	if ((code == SQLITE_IOERR || code == SQLITE_CANTOPEN) && sys != 0)
+		hkd_set_err(err, errlen, "%s (%s)", sqlite3_errmsg(db),
+		            strerror(sys));
+	else
+		hkd_set_err(err, errlen, "%s", sqlite3_errmsg(db));
+}
+
 /* --- jobs (run on the writer, inside its transaction) ------------------ */
 
 /*
@@ -289,7 +313,7 @@ static int storage_error(int rc)
 static int stmt_fail(struct sq_store *st, char *err, size_t errlen)
 {
 	int code = sqlite3_extended_errcode(st->db);
-	hkd_set_err(err, errlen, "%s", sqlite3_errmsg(st->db));
+	db_err(st->db, err, errlen);
 	return storage_error(code) ? HKD_STORE_FAILED : HKD_JOB_BROKEN;
 }
 
@@ -454,7 +478,7 @@ out:
 		return n;
 	}
 	/* The reason before ROLLBACK replaces the connection's error. */
-	hkd_strlcpy(err, sqlite3_errmsg(st->db), sizeof(err));
+	db_err(st->db, err, sizeof(err));
 	exec_sql(st->db, "ROLLBACK", NULL, 0);
 	hkd_log_kv(HOOKD_LOG_WARN, "store", "detail", "purge failed", "reason",
 	           err, NULL);
@@ -509,13 +533,13 @@ static int run_txn(struct sq_store *st, struct hkd_job *batch, int *in_job)
 	*in_job = 0;
 	pthread_mutex_lock(&st->wlock);
 	if (wexec(st, W_BEGIN) != 0) {
-		hkd_set_err(err, sizeof(err), "%s", sqlite3_errmsg(st->db));
+		db_err(st->db, err, sizeof(err));
 		lost = 1;
 		goto done;
 	}
 	for (struct hkd_job *j = batch; j; j = j->next, n++) {
 		if (wexec(st, W_SAVEPOINT) != 0) {
-			hkd_set_err(err, sizeof(err), "%s", sqlite3_errmsg(st->db));
+			db_err(st->db, err, sizeof(err));
 			lost = 1;
 			break;
 		}
@@ -533,7 +557,7 @@ static int run_txn(struct sq_store *st, struct hkd_job *batch, int *in_job)
 		wexec(st, W_RELEASE);
 	}
 	if (!lost && wexec(st, W_COMMIT) != 0) {
-		hkd_set_err(err, sizeof(err), "%s", sqlite3_errmsg(st->db));
+		db_err(st->db, err, sizeof(err));
 		lost = 1;
 	}
 	if (lost && !sqlite3_get_autocommit(st->db))
