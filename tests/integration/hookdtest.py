@@ -11,6 +11,7 @@ runs from the source tree):
   HOOKD_BIN              the daemon
   HOOKD_PLUGIN_DIR       built-in plugins (exec.so, ...)
   HOOKD_TEST_PLUGIN_DIR  test plugins (good.so, wrong_major.so, ...)
+  HOOKD_FAULT_SHIM       tests/faults' fsfault.so (see test_faults.py)
   HOOKD_SRCDIR           the source tree (for tests/data)
   ASAN_OPTIONS, UBSAN_OPTIONS are passed through to the daemon.
   HOOKD_KEEP_TMP=1       keep each test's temporary folder.
@@ -38,6 +39,8 @@ PLUGIN_DIR = os.environ.get("HOOKD_PLUGIN_DIR") or os.path.join(
     _BUILD, "plugins", ".libs")
 TEST_PLUGIN_DIR = os.environ.get("HOOKD_TEST_PLUGIN_DIR") or os.path.join(
     _BUILD, "tests", "plugins", ".libs")
+FAULT_SHIM = os.environ.get("HOOKD_FAULT_SHIM") or os.path.join(
+    _BUILD, "tests", "faults", ".libs", "fsfault.so")
 SRCDIR = os.environ.get("HOOKD_SRCDIR") or os.path.normpath(
     os.path.join(HERE, "..", ".."))
 

@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""The store's guarantees against REAL filesystem faults: the SQLite
-database lives on a small tmpfs that each test mounts itself, which is then
-filled up or made read-only under the running daemon.
+"""The store's guarantees against filesystem faults under the running
+daemon.
 
-test_store.py simulates a full disk with `storage.max_size`; here the
-kernel answers ENOSPC / EROFS. Needs root (mount); a case that cannot
-mount reports itself as skipped, with the reason.
+A full disk is real: the SQLite database lives on a small tmpfs that each
+case mounts itself and fills up, so the kernel answers ENOSPC
+(test_store.py simulates one with `storage.max_size`). Needs root (mount);
+a case that cannot mount reports itself as skipped, with the reason.
 
-Linux refuses `mount -o remount,ro` (EBUSY) while any process holds a
-file of the filesystem open for writing, as hookd holds its database: the
-read-only case then reports itself as skipped with that reason.
+A read-only filesystem cannot be made that way: Linux refuses
+`mount -o remount,ro` (EBUSY) while any process holds a file of the
+filesystem open for writing, as hookd holds its database. That case
+preloads tests/faults' fsfault.so into hookd instead, which makes every
+write, sync and truncation under the database's folder fail with EROFS
+while a flag file exists (FaultShim below); it needs no root.
 
 The "gate" handler (exec, one attempt at a time) blocks until the test
 creates a file, so attempts can be made to finish exactly when the disk is
@@ -87,10 +90,6 @@ class Tmpfs:
         st = os.statvfs(self.dir)
         return st.f_bavail * st.f_frsize
 
-    def remount(self, mode):
-        """mount -o remount,MODE; the CompletedProcess."""
-        return _run(["mount", "-o", "remount," + mode, self.dir])
-
     def __exit__(self, exc_type, exc, tb):
         if self.mounted:
             ctx = h.context()
@@ -128,6 +127,65 @@ class Tmpfs:
             self.mounted = False
             notes.append("%s was still busy after hookd stopped (%s): "
                          "lazily unmounted" % (self.dir, last))
+
+
+# ------------------------------------------------------------- fault shim --
+
+def asan_runtime():
+    """The path of the ASan runtime hookd is linked with (a sanitizer
+    build), or None. It must come first of all libraries, before anything
+    preloaded, or ASan refuses to start."""
+    r = _run(["ldd", h.HOOKD_BIN])
+    for line in r.stdout.splitlines():
+        name, _, where = line.strip().partition(" => ")
+        if name.startswith("libasan.so"):
+            return where.split(" (")[0]
+    return None
+
+
+class FaultShim:
+    """A folder whose files cannot be written while the fault is on: give
+    hookd env() (tests/faults/fsfault.so preloaded, pointed at the folder
+    and at a flag file) and switch with on() and off(). As a context
+    manager it switches the fault off on exit, whatever happened."""
+
+    def __init__(self, name="db", error="EROFS"):
+        self.dir = os.path.join(h.tmpdir(), name)
+        self.flag = os.path.join(h.tmpdir(), name + ".fault")
+        self.error = error
+        os.makedirs(self.dir)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def env(self):
+        shim = h.FAULT_SHIM
+        if not os.path.exists(shim):
+            raise AssertionError("no fault shim at %s (`make check` builds "
+                                 "it)" % shim)
+        preload = [shim]
+        asan = asan_runtime()
+        if asan:
+            preload.insert(0, asan)
+        return {"LD_PRELOAD": ":".join(preload),
+                "HOOKD_FAULT_PATH": self.dir, "HOOKD_FAULT_FLAG": self.flag}
+
+    def on(self):
+        with open(self.flag, "w") as f:
+            f.write(self.error + "\n")
+
+    def off(self):
+        try:
+            os.unlink(self.flag)
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.off()
+        return False
 
 
 def write_filler(path, size):
@@ -428,62 +486,66 @@ def disk_full():
         assert d.status == 0, d.status
 
 
-@test("real read-only filesystem: remount,ro under the running daemon "
-      "gives 503 store_unavailable; remount,rw: publishing works again, "
-      "nothing accepted lost, SIGTERM exits 0", timeout=90)
+@test("read-only filesystem (a preloaded fault: EROFS for every write "
+      "under the database's folder): 503 store_unavailable with "
+      "Retry-After, 'cannot write' naming the cause, results held back; "
+      "the fault cleared: publishing works again by itself, held-back "
+      "results written, nothing accepted lost, SIGTERM exits 0", timeout=120)
 def read_only():
     rec = os.path.join(h.tmpdir(), "rec")
-    with Tmpfs() as fs:
-        with Daemon(fault_conf(fs, rec)) as d:
+    gate = Gate()
+    with FaultShim() as fs:
+        with Daemon(fault_conf(fs, rec, gate.path), env=fs.env()) as d, gate:
             before = before_fault(d, rec)
-            r = fs.remount("ro")
-            if r.returncode != 0:
-                # Linux refuses to make a filesystem read-only while a
-                # process holds a file on it open for writing (EBUSY), and
-                # hookd keeps its database open read-write.
-                assert d.proc.poll() is None, "hookd died"
-                wait_complete(d, before)
-                assert d.stop() == 0
-                why = (r.stderr or "").strip().splitlines()
-                h.skip("the kernel refuses `mount -o remount,ro` while hookd "
-                       "holds the database open for writing (%s)" % (
-                           why[0][:160] if why else "status %d" % r.returncode))
+            # Accepted before the fault; their gate attempts end during it.
+            gated = [d.publish({"type": "gated", "data": {"n": n}})["id"]
+                     for n in range(3)]
+            wait_delivered(rec, gated)
+            fs.on()
             refused = []
-            try:
-                for k in range(2):
-                    r = d.post_event({"type": "ro", "id": "ro-%d" % k},
-                                     timeout=15)
-                    check_503(r)
-                    refused.append("ro-%d" % k)
-                d.wait_log(msg="store", detail=lambda v: bool(v) and
-                           v.startswith("cannot write; "))
-                # Reads still work; the refused event is not there.
-                assert_error(d.get("/v4/events/ro-0"), 404, "not_found")
-                for eid in before:
-                    assert complete_history(get_event(d, eid)), eid
-                assert d.get("/healthz").status == 200
-                again_before = len(writing_again(d))
-            finally:
-                rw = None
-                for _ in range(20):
-                    rw = fs.remount("rw")
-                    if rw.returncode == 0:
-                        break
-                    time.sleep(0.25)
-                assert rw.returncode == 0, "remount,rw: %r" % rw
+            for k in range(2):
+                r = d.post_event({"type": "ro", "id": "ro-%d" % k},
+                                 timeout=15)
+                check_503(r)
+                refused.append("ro-%d" % k)
+            bad = d.wait_log(msg="store", detail=lambda v: bool(v) and
+                             v.startswith("cannot write; "))[0]
+            assert "read-only" in bad.get("reason", "").lower(), \
+                "the log should name the cause: %r" % bad
+            # Reads still work; the refused event is not there.
+            assert_error(d.get("/v4/events/ro-0"), 404, "not_found")
+            for eid in before:
+                assert complete_history(get_event(d, eid)), eid
+            assert d.get("/healthz").status == 200
+
+            # The gate attempts finish while nothing can be written: their
+            # results are kept in memory.
+            gate.open()
+            h.wait_for(lambda: set(gated) <= {x["event"] for x in d.records(
+                msg="attempt", target="gate")}, 30, "the gate attempts")
+            time.sleep(1)
+            for eid in gated:
+                x = [x for x in get_event(d, eid)["deliveries"]
+                     if x["target"] == "gate"][0]
+                assert x["state"] == "pending" and x["attemptCount"] == 0, \
+                    "written while read-only? %r" % x
+            again_before = len(writing_again(d))
+
+            fs.off()
             after = [publish_retrying(d, {"type": "after"})]
             h.wait_for(lambda: len(writing_again(d)) > again_before, 15,
-                       "'writing again' after remount,rw")
+                       "'writing again' once the fault cleared")
             after += [d.publish({"type": "after"})["id"] for _ in range(3)]
             # The refused ids were never stored: new events now.
             for eid in refused:
                 r = d.post_event({"type": "ro", "id": eid})
                 assert r.status == 202, "%s was stored after all: %r" % (
                     eid, r)
-            acked = before + after + refused
+            acked = before + gated + after + refused
             wait_delivered(rec, acked)
             wait_complete(d, acked)
             assert sorted(record_ids(rec)) == sorted(acked), h.records(rec)
+            assert len(d.records(msg="attempt", target="gate")) == len(gated)
             status = d.stop()
             assert status == 0, "SIGTERM: exit status %s" % status
 
