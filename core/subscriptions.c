@@ -849,7 +849,10 @@ static json_t *public_view(const json_t *doc, int show_secret)
 		snprintf(masked, sizeof(masked), "whsec_…%s", n > 4 ? secret + n - 4 : "");
 		json_object_set_new(o, "secret", json_string(masked));
 	}
-	if (json_object_get(doc, "previousSecretUntil")) {
+	/* The stored end of a grace stays until the next attempt tidies it
+	 * away; one that has passed no longer signs, so it is not shown. */
+	if (json_object_get(doc, "previousSecretUntil") &&
+	    doc_int(doc, "previousSecretUntil") > hkd_now_ms()) {
 		char ts[40];
 		hkd_format_time(doc_int(doc, "previousSecretUntil"), ts, sizeof(ts));
 		json_object_set_new(o, "previousSecretValidUntil", json_string(ts));

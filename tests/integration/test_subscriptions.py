@@ -681,8 +681,14 @@ def rotation():
             new = r["secret"]
             t_patch = time.monotonic()
             assert ISO.match(r["previousSecretValidUntil"]), r
-            # Wait out the grace (1 s) with a margin, then deliver.
+            # Wait out the grace (1 s) with a margin: the view no longer
+            # shows it, before any delivery has tidied it away; then deliver.
             time.sleep(max(0.0, 1.3 - (time.monotonic() - t_patch)))
+            g = get_sub(d, sub["id"])
+            assert "previousSecretValidUntil" not in g, g
+            listed = [x for x in list_subs(d) if x["id"] == sub["id"]]
+            assert len(listed) == 1 and \
+                "previousSecretValidUntil" not in listed[0], listed
             e = d.publish({"type": "order.created", "data": DATA})["id"]
             s.wait_requests("/g", 1)
             wait_settled(d, [e])
