@@ -771,7 +771,10 @@ static enum MHD_Result subscriptions(struct MHD_Connection *conn,
 	if (!out)
 		return MHD_NO;
 	return send_json(conn, (unsigned)status, out,
-	                 status == 503 ? MHD_HTTP_HEADER_RETRY_AFTER : NULL, "5");
+	                 status == 503 || status == 429
+	                     ? MHD_HTTP_HEADER_RETRY_AFTER
+	                     : NULL,
+	                 status == 503 ? "5" : "1");
 }
 
 /* Copy of the path segment at s up to the next '/' or the end. */

@@ -1323,6 +1323,29 @@ static long reason_status(const char *reason, const char **excerpt,
 	return code;
 }
 
+/* Subscription tests running now (see hkd_subs_api_test). */
+static atomic_int tests_running;
+
+/* How many tests may run at once: a quarter of the HTTP threads, 1 at least. */
+static int test_slot_limit(const struct hkd_config *cfg)
+{
+	return cfg->http_threads >= 8 ? cfg->http_threads / 4 : 1;
+}
+
+/* 1 and a slot taken, or 0 when the limit is reached. */
+static int test_slot_take(const struct hkd_config *cfg)
+{
+	if (atomic_fetch_add(&tests_running, 1) < test_slot_limit(cfg))
+		return 1;
+	atomic_fetch_sub(&tests_running, 1);
+	return 0;
+}
+
+static void test_slot_give(void)
+{
+	atomic_fetch_sub(&tests_running, 1);
+}
+
 int hkd_subs_api_test(const char *id, const json_t *req,
                       const struct hkd_config *cfg, json_t **out)
 {
@@ -1365,14 +1388,28 @@ int hkd_subs_api_test(const char *id, const json_t *req,
 	if (!cur)
 		return api_error(out, 404, "not_found", NULL,
 		                 "no subscription with id '%s'", id);
+	/* A test runs on the HTTP thread that asked for it, for up to
+	 * subscriptions.timeout: a quarter of the threads at most, so that
+	 * tests cannot take every thread from ingest. */
+	if (!test_slot_take(cfg)) {
+		sub_unref(cur);
+		return api_error(out, 429, "too_many_tests", NULL,
+		                 "subscription tests already running: %d, the "
+		                 "most at once (a quarter of server.threads, at "
+		                 "least 1); try again when one has ended",
+		                 test_slot_limit(cfg));
+	}
 	/* An instance of its own, made from the current document, whose
 	 * reason carries the receiver's answer on a 2xx too. */
 	s = sub_make(json_deep_copy(cur->doc), 1, err, sizeof(err));
 	sub_unref(cur);
-	if (!s)
+	if (!s) {
+		test_slot_give();
 		return api_error(out, 503, "unavailable", NULL, "%s", err);
+	}
 	if (hkd_random_id("evt_test_", eid, sizeof(eid)) != 0) {
 		sub_unref(s);
+		test_slot_give();
 		return api_error(out, 503, "unavailable", NULL, "no randomness");
 	}
 	hkd_format_time(hkd_now_ms(), ts, sizeof(ts));
@@ -1416,5 +1453,6 @@ int hkd_subs_api_test(const char *id, const json_t *req,
 	    code ? json_integer(code) : json_null(), "response", excerpt);
 	free(json);
 	sub_unref(s);
+	test_slot_give();
 	return 200;
 }

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import socket
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -1164,6 +1165,43 @@ def test_endpoint():
 # it.
 def isolation_bound(baseline):
     return max(3.0 * baseline, baseline + 2.0)
+
+
+@test("tests at once: with server.threads = 4 a second test while one "
+      "waits for its receiver is 429 too_many_tests with Retry-After; once "
+      "the first has ended (200, a timeout), the next is served", timeout=60)
+def tests_at_once():
+    config = sub_conf(timeout=2).replace(
+        'listen = "127.0.0.1:0";', 'listen = "127.0.0.1:0"; threads = 4;', 1)
+    assert "threads = 4;" in config, config
+    with Sink("hang") as hang, Daemon(config) as d:
+        sub = create(d, {"webhookUrl": hang.url("/hang"),
+                         "events": ["order.created"]})
+        path = API + "/" + sub["id"] + "/test"
+        first = {}
+
+        def run_first():
+            first["r"] = d.post(path, {"type": "order.created"})
+        t = threading.Thread(target=run_first)
+        t.start()
+        try:
+            hang.wait_requests("/hang", 1)
+            r = d.post(path, {"type": "order.created"})
+            assert r.status == 429, r
+            assert r.body["error"] == "too_many_tests", r.body
+            assert "tests already running: 1," in r.body["message"], r.body
+            assert r.headers.get("retry-after") == "1", r.headers
+            # Other requests are still served meanwhile.
+            assert get_sub(d, sub["id"])["id"] == sub["id"]
+        finally:
+            t.join(30)
+        assert not t.is_alive(), "the first test did not end"
+        r = first["r"]
+        assert r.status == 200 and r.body["success"] is False, r
+        assert r.body["detail"].startswith("timeout"), r.body
+        r = d.post(path, {"type": "order.created"})
+        assert r.status == 200 and r.body["outcome"] == "retry", r
+        assert len(hang.requests("/hang")) == 2, hang.requests("/hang")
 
 
 @test("isolation: a receiver that never answers (subscriptions.timeout = "
