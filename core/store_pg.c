@@ -184,7 +184,6 @@ struct pg_store {
 	PGconn *wc;            /* the writer thread's */
 	unsigned wprepared;    /* bit w: wstmt w is prepared on wc */
 	unsigned news;         /* the writer's: NEWS_BITs the batch will send */
-	long long purged;      /* the writer's: events the purge round took */
 	struct hkd_writer w;
 
 	/* The readers' pool: any thread borrows with pool_get. */
@@ -694,10 +693,10 @@ done:
 /*
  * The writer's idle task (see struct hkd_writer): delete finished events
  * past their retention, a chunk per statement; one with step set, else
- * until done or a job waits. 1 when work is left; the round's total is
- * logged once it is done.
+ * until done or a job waits. 1 when work is left; the events purged are
+ * added to *done.
  */
-static int purge(void *backend, int step)
+static int purge(void *backend, int step, long long *done)
 {
 	struct pg_store *st = backend;
 	int64_t now = hkd_now_ms();
@@ -737,15 +736,9 @@ static int purge(void *backend, int step)
 		}
 		n = strtoll(PQcmdTuples(r), NULL, 10);
 		PQclear(r);
-		st->purged += n;
+		*done += n;
 		more = n == PURGE_CHUNK;
 	} while (more && !step && !hkd_writer_pending(&st->w));
-	if (!more && st->purged > 0) {
-		char buf[24];
-		snprintf(buf, sizeof(buf), "%lld", st->purged);
-		hkd_log_kv(HOOKD_LOG_INFO, "purge", "events", buf, NULL);
-		st->purged = 0;
-	}
 	return more;
 }
 

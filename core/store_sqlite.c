@@ -97,7 +97,6 @@ struct sq_store {
 
 	struct hkd_store_options opt;
 	sqlite3_stmt *ws[W_COUNT]; /* on db, under wlock; see wstmt */
-	long long purged; /* events purged by the round so far (writer's) */
 };
 
 /* The writer's statement `w`, reset and unbound; NULL when it cannot be
@@ -488,9 +487,9 @@ out:
 /*
  * The writer's idle task (see struct hkd_writer): purge in short
  * transactions, one with step set, else until done or a job waits. 1 when
- * work is left; the round's total is logged once it is done.
+ * work is left; the events purged are added to *done.
  */
-static int purge(void *backend, int step)
+static int purge(void *backend, int step, long long *done)
 {
 	struct sq_store *st = backend;
 	int64_t now = hkd_now_ms();
@@ -504,14 +503,8 @@ static int purge(void *backend, int step)
 			more = 0; /* logged; try again at the next interval */
 			break;
 		}
-		st->purged += n;
+		*done += n;
 	} while (more && !step && !hkd_writer_pending(&st->w));
-	if (!more && st->purged > 0) {
-		char buf[24];
-		snprintf(buf, sizeof(buf), "%lld", st->purged);
-		hkd_log_kv(HOOKD_LOG_INFO, "purge", "events", buf, NULL);
-		st->purged = 0;
-	}
 	return more;
 }
 

@@ -145,7 +145,13 @@ static void run_idle(struct hkd_writer *w, int step)
 	int left = 0;
 	pthread_mutex_unlock(&w->qlock);
 	if (w->idle)
-		left = w->idle(w->backend, step);
+		left = w->idle(w->backend, step, &w->idle_done);
+	if (!left && w->idle_done > 0) {
+		char buf[24];
+		snprintf(buf, sizeof(buf), "%lld", w->idle_done);
+		hkd_log_kv(HOOKD_LOG_INFO, "purge", "events", buf, NULL);
+		w->idle_done = 0;
+	}
 	pthread_mutex_lock(&w->qlock);
 	w->idle_left = left;
 	w->next_idle = hkd_mono_ms() + (left ? 0 : w->idle_ms);
@@ -241,6 +247,7 @@ int hkd_writer_start(struct hkd_writer *w, char *err, size_t errlen)
 	w->head = w->tail = NULL;
 	w->stopping = 0;
 	w->idle_left = 0;
+	w->idle_done = 0;
 	w->next_idle = hkd_mono_ms() + 1000;
 	if (w->idle_ms <= 0)
 		w->idle_ms = 60000;

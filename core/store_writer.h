@@ -49,10 +49,11 @@ struct hkd_writer {
 	 * store fails. It returns 1 when it stopped with work left: it then
 	 * stays due, and until it returns 0 one short step of it (step 1)
 	 * runs after every batch, so a steady stream of jobs cannot starve
-	 * it, and it delays a batch by one step at most. */
+	 * it, and it delays a batch by one step at most. It adds the events
+	 * it purged to *done; the writer logs a round's total when it ends. */
 	void *backend;
 	int (*run_batch)(void *backend, struct hkd_job *batch);
-	int (*idle)(void *backend, int step);
+	int (*idle)(void *backend, int step, long long *done);
 	int64_t idle_ms;
 
 	/* The writer's own (under qlock). */
@@ -63,6 +64,7 @@ struct hkd_writer {
 	int started;
 	int64_t next_idle; /* monotonic ms */
 	int idle_left;     /* idle stopped with work left: a step per batch */
+	long long idle_done; /* events the idle round purged so far */
 	pthread_t thread;
 };
 
