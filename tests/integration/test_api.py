@@ -3,6 +3,7 @@
 
 import http.client
 import os
+import select
 import shutil
 import socket
 import ssl
@@ -463,13 +464,31 @@ def tls_config_errors():
 
 
 def open_idle(port, n):
-    """n connections that sent half a request line and wait."""
+    """n connections that sent half a request line and wait, each one held
+    by the server. A connection the server refused at once (an earlier
+    one of ours, such as the start-up /healthz probe, not yet released
+    when it came) is opened again, up to 10 times."""
     socks = []
-    for _ in range(n):
-        s = socket.create_connection(("127.0.0.1", port), timeout=5)
-        s.sendall(b"GET /healthz HT")
-        socks.append(s)
-    return socks
+    for _ in range(10):
+        while len(socks) < n:
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"GET /healthz HT")
+            socks.append(s)
+        # A refused one is closed at once; a held one stays silent.
+        ready = select.select(socks, [], [], 0.3)[0]
+        for s in ready:
+            try:
+                closed = s.recv(1) == b""
+            except OSError:
+                closed = True
+            if closed:
+                socks.remove(s)
+                s.close()
+        if len(socks) == n:
+            return socks
+    for s in socks:
+        s.close()
+    raise AssertionError("the server did not hold %d idle connections" % n)
 
 
 @test("max_connections_per_ip: past it a client's new connection is closed "
