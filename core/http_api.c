@@ -25,6 +25,7 @@
 #include "glob.h"
 #include "http_api.h"
 #include "ingest.h"
+#include "jscan.h"
 #include "jsonptr.h"
 #include "signature.h"
 #include "../plugins/http/ssrf.h"
@@ -267,16 +268,47 @@ static const struct hkd_source *id_owner(const struct hkd_config *cfg,
 	return NULL;
 }
 
+/*
+ * A publish request body the scanner accepts, with a valid type and id,
+ * taken without a jansson tree: 0 with req filled (type and id copied
+ * into the caller's buffers, data borrowed from the body). -1 when the body
+ * needs jansson, which also words what is wrong with it.
+ */
+static int publish_scanned(const struct request *rq, struct hkd_ingest_req *req,
+                           char type[HKD_TYPE_MAX + 1], char id[HKD_ID_MAX + 1])
+{
+	struct hkd_jscan_span t, i, d;
+
+	if (!rq->body || !hkd_jscan_publish(rq->body, rq->len, &t, &i, &d) ||
+	    t.n > HKD_TYPE_MAX || i.n > HKD_ID_MAX)
+		return -1;
+	memcpy(type, t.p, t.n);
+	type[t.n] = '\0';
+	memcpy(id, i.p ? i.p : "", i.n);
+	id[i.n] = '\0';
+	if (!hkd_event_type_valid(type) || (i.p && !hkd_event_id_valid(id)))
+		return -1;
+	memset(req, 0, sizeof(*req));
+	req->type = type;
+	req->id = i.p ? id : NULL;
+	req->data_text = d.p;
+	req->data_len = d.n;
+	return 0;
+}
+
 static enum MHD_Result publish(struct MHD_Connection *conn,
                                struct request *rq)
 {
 	const struct hkd_source *owner;
 	struct hkd_envelope_error eerr;
 	struct hkd_ingest_req req;
+	char type[HKD_TYPE_MAX + 1], id[HKD_ID_MAX + 1];
 	json_error_t jerr;
-	json_t *body;
+	json_t *body = NULL;
 	enum MHD_Result rc;
 
+	if (publish_scanned(rq, &req, type, id) == 0)
+		goto checked;
 	body = json_loadb(rq->body ? rq->body : "", rq->len,
 	                  JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!body) {
@@ -298,6 +330,7 @@ static enum MHD_Result publish(struct MHD_Connection *conn,
 	                                     &req.data_text, &req.data_len) != 0)
 		req.data_text = NULL; /* a name with escapes: write data out */
 	req.id = json_string_value(json_object_get(body, "id"));
+checked:
 	if ((owner = id_owner(rq->rt->cfg, req.id))) {
 		hkd_metrics_event_rejected("invalid_event");
 		rc = send_error(
@@ -1150,17 +1183,6 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
  * is: decoded, it would end the C string early, and "/v4/events/%00" would
  * be routed as "/v4/events/". Returns the new length.
  */
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
 {
 	char *out = s;
@@ -1168,8 +1190,10 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
 	(void)conn;
 	for (const char *in = s; *in; in++) {
 		int hi, lo;
-		if (in[0] == '%' && (hi = hex_value(in[1])) >= 0 &&
-		    (lo = hex_value(in[2])) >= 0 && (hi | lo) != 0) {
+		if (in[0] == '%' &&
+		    (hi = hkd_hex_value((unsigned char)in[1])) >= 0 &&
+		    (lo = hkd_hex_value((unsigned char)in[2])) >= 0 &&
+		    (hi | lo) != 0) {
 			*out++ = (char)(hi << 4 | lo);
 			in += 2;
 		} else {

@@ -4,6 +4,7 @@
 
 #include "dispatch.h"
 #include "ingest.h"
+#include "jscan.h"
 #include "log.h"
 #include "metrics.h"
 #include "subscriptions.h"
@@ -98,6 +99,38 @@ static char *envelope_text(const char *id, const char *type, const char *ts,
 	return text;
 }
 
+/*
+ * 1 when every required field of et is found in the envelope without a
+ * jansson tree: only for data given as text alone (which the scanner
+ * accepted, see jscan.h). 0 when one is missing or the scanner cannot
+ * tell: the caller then checks on a tree, which also words the error.
+ */
+static int required_in_text(const struct hkd_event_type *et,
+                            const struct hkd_ingest_req *rq)
+{
+	static const char *const top[] = { "/id", "/type", "/timestamp",
+	                                   "/source", "/data", "" };
+	struct hkd_jscan_span v;
+
+	if (rq->data || !rq->data_text)
+		return 0;
+	for (size_t i = 0; i < et->n_required; i++) {
+		const char *ptr = et->required[i];
+		size_t k = 0;
+
+		if (!ptr)
+			return 0;
+		while (strcmp(ptr, top[k]) != 0 && top[k][0] != '\0')
+			k++;
+		if (strcmp(ptr, top[k]) == 0)
+			continue; /* the envelope's own members, and itself */
+		if (strncmp(ptr, "/data/", 6) != 0 ||
+		    !hkd_jscan_pointer(rq->data_text, rq->data_len, ptr + 5, &v))
+			return 0;
+	}
+	return 1;
+}
+
 enum hkd_ingest_status hkd_ingest(struct hkd_runtime *rt, struct hkd_store *st,
                                   const struct hkd_ingest_req *rq,
                                   struct hkd_ingest_result *out)
@@ -127,13 +160,17 @@ enum hkd_ingest_status hkd_ingest(struct hkd_runtime *rt, struct hkd_store *st,
 	else if (hkd_random_id("evt_", out->id, sizeof(out->id)) != 0)
 		goto out;
 	hkd_format_time(hkd_now_ms(), ts, sizeof(ts));
-	if (et && et->n_required > 0) {
+	if (et && et->n_required > 0 && !required_in_text(et, rq)) {
 		/* Required fields are pointers into the whole envelope. */
+		json_t *data = rq->data ? json_incref((json_t *)rq->data)
+		               : rq->data_text ? json_loadb(rq->data_text, rq->data_len,
+		                                            0, NULL)
+		                               : json_object();
+		if (!data)
+			goto out;
 		envelope = json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", out->id,
 		                     "type", rq->type, "timestamp", ts, "source",
-		                     rq->source, "data",
-		                     rq->data ? json_incref((json_t *)rq->data)
-		                              : json_object());
+		                     rq->source, "data", data);
 		if (!envelope)
 			goto out;
 		if (hkd_envelope_require(envelope, (const char *const *)et->required,

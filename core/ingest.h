@@ -18,7 +18,9 @@ struct hkd_ingest_req {
 	const char *type;
 	const json_t *data;  /* an object (borrowed); NULL = {} */
 	/* data as the client wrote it (valid JSON, borrowed), stored as it is
-	 * instead of being written again from data; NULL: write data. */
+	 * instead of being written again from data; NULL: write data. Given
+	 * without data, it is a text hkd_jscan_valid accepted, and required
+	 * fields are looked up in it without a tree. */
 	const char *data_text;
 	size_t data_len;
 	const char *id;      /* NULL: a new id */

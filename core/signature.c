@@ -65,18 +65,6 @@ static const char *plural(size_t n)
 	return n == 1 ? "" : "s";
 }
 
-/* Value of a hex digit (either case), -1 for anything else. */
-static int hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Decode exactly 2 * outlen hex digits from s (borrowed, len bytes, not
  * necessarily terminated) into out (caller-owned). 0, or -1 for a wrong
@@ -88,8 +76,8 @@ static int hex_decode(const char *s, size_t len, unsigned char *out,
 	if (len != 2 * outlen)
 		return -1;
 	for (size_t i = 0; i < outlen; i++) {
-		int hi = hex_value((unsigned char)s[2 * i]);
-		int lo = hex_value((unsigned char)s[2 * i + 1]);
+		int hi = hkd_hex_value((unsigned char)s[2 * i]);
+		int lo = hkd_hex_value((unsigned char)s[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -1;

@@ -183,12 +183,7 @@ void hkd_set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/*
- * Length of the well-formed UTF-8 sequence at s (borrowed), or 0 when
- * there is none. The ranges of the second byte are those of RFC 3629's
- * grammar (UTF8-2 to UTF8-4); the later ones are plain continuations.
- */
-static size_t utf8_sequence(const unsigned char *s)
+size_t hkd_utf8_len(const unsigned char *s, size_t avail)
 {
 	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
 	size_t n;
@@ -211,7 +206,7 @@ static size_t utf8_sequence(const unsigned char *s)
 		lo = 0x90; /* overlong */
 	else if (c == 0xf4)
 		hi = 0x8f; /* past U+10FFFF */
-	if (s[1] < lo || s[1] > hi)
+	if (avail < n || s[1] < lo || s[1] > hi)
 		return 0;
 	for (size_t i = 2; i < n; i++)
 		if (s[i] < 0x80 || s[i] > 0xbf)
@@ -219,12 +214,23 @@ static size_t utf8_sequence(const unsigned char *s)
 	return n;
 }
 
+int hkd_hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 void hkd_utf8_sanitize(char *s)
 {
 	unsigned char *p = (unsigned char *)s;
 
 	while (*p) {
-		size_t n = utf8_sequence(p);
+		size_t n = hkd_utf8_len(p, 4); /* stops at the NUL */
 
 		if (n == 0)
 			*p++ = '?';

@@ -53,6 +53,16 @@ void hkd_set_err(char *err, size_t errlen, const char *fmt, ...)
  */
 void hkd_utf8_sanitize(char *s);
 
+/*
+ * Length of the well-formed UTF-8 sequence (RFC 3629) at s, of which at
+ * most avail bytes may be read (a NUL ends a sequence early, so avail may
+ * exceed a C string's end), or 0 when there is none. 1 for ASCII.
+ */
+size_t hkd_utf8_len(const unsigned char *s, size_t avail);
+
+/* Value of the hex digit c (either case), -1 for anything else. */
+int hkd_hex_value(int c);
+
 /* malloc'd copy of s (NULL for NULL) / a bounded copy into dst. */
 char *hkd_strdup(const char *s);
 void hkd_strlcpy(char *dst, const char *src, size_t size);
