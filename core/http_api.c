@@ -49,30 +49,19 @@ static struct MHD_Daemon *daemon_;
 static struct hkd_store *store_;
 static double started_at;
 
-/* Queue a JSON response; steals body. */
-static enum MHD_Result send_json(struct MHD_Connection *conn,
-                                 unsigned status, json_t *body,
+/* Queue text[0..len) as a JSON response; mode as MHD takes it. */
+static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status,
+                                 char *text, size_t len,
+                                 enum MHD_ResponseMemoryMode mode,
                                  const char *hdr, const char *hdr_value)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result rc;
-	char *text = json_dumps(body, JSON_COMPACT);
-	size_t len;
-	json_decref(body);
-	if (!text)
-		return MHD_NO;
-	len = strlen(text);
-	text[len] = '\0';
-	/* One trailing newline makes curl output readable. */
-	char *nl = realloc(text, len + 2);
-	if (nl) {
-		text = nl;
-		text[len++] = '\n';
-		text[len] = '\0';
-	}
-	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+
+	resp = MHD_create_response_from_buffer(len, text, mode);
 	if (!resp) {
-		free(text);
+		if (mode == MHD_RESPMEM_MUST_FREE)
+			free(text);
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -82,6 +71,28 @@ static enum MHD_Result send_json(struct MHD_Connection *conn,
 	rc = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	return rc;
+}
+
+/* Queue a JSON response; steals body. */
+static enum MHD_Result send_json(struct MHD_Connection *conn,
+                                 unsigned status, json_t *body,
+                                 const char *hdr, const char *hdr_value)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	size_t len;
+	json_decref(body);
+	if (!text)
+		return MHD_NO;
+	len = strlen(text);
+	/* One trailing newline makes curl output readable. */
+	char *nl = realloc(text, len + 2);
+	if (nl) {
+		text = nl;
+		text[len++] = '\n';
+		text[len] = '\0';
+	}
+	return send_text(conn, status, text, len, MHD_RESPMEM_MUST_FREE, hdr,
+	                 hdr_value);
 }
 
 /* See http_api.h. All borrowed; the caller owns the result. */
@@ -210,12 +221,18 @@ static enum MHD_Result answer_ingest(struct MHD_Connection *conn,
 {
 	struct hkd_ingest_result res;
 	switch (hkd_ingest(rq->rt, store_, req, &res)) {
-	case HKD_INGEST_OK:
+	case HKD_INGEST_OK: {
+		/* Written out directly: the answer to every event. The id is a
+		 * name ([A-Za-z0-9_.:-], envelope.h): nothing to escape. */
+		char text[HKD_ID_MAX + 64];
+		int len = snprintf(text, sizeof(text),
+		                   "{\"id\":\"%s\",\"deliveries\":%zu}\n", res.id,
+		                   res.deliveries);
+
 		hkd_metrics_event_accepted();
-		return send_json(conn, MHD_HTTP_ACCEPTED,
-		                 json_pack("{s:s, s:I}", "id", res.id, "deliveries",
-		                           (json_int_t)res.deliveries),
-		                 NULL, NULL);
+		return send_text(conn, MHD_HTTP_ACCEPTED, text, (size_t)len,
+		                 MHD_RESPMEM_MUST_COPY, NULL, NULL);
+	}
 	case HKD_INGEST_DUPLICATE:
 		/* Already stored (a retried publish, a replayed webhook). */
 		hkd_metrics_event_duplicate();
@@ -683,6 +700,63 @@ static char *extract(struct MHD_Connection *conn, const struct hkd_extract *x,
 	return NULL;
 }
 
+/*
+ * The value x names as text, taken without a tree: from a header, or a
+ * string without escapes at x's pointer in the body, which the scanner
+ * accepted. Caller frees; NULL when absent. *unsure is set when only the
+ * tree can tell (another kind of value, or the pointer not resolved).
+ */
+static char *extract_text(struct MHD_Connection *conn,
+                          const struct hkd_extract *x, const struct request *rq,
+                          int *unsure)
+{
+	struct hkd_jscan_span v;
+	char *s;
+
+	if (x->header || !x->pointer)
+		return extract(conn, x, NULL);
+	if (!hkd_jscan_pointer(rq->body, rq->len, x->pointer, &v) || v.n < 2 ||
+	    v.p[0] != '"' || memchr(v.p, '\\', v.n) || !(s = malloc(v.n - 1))) {
+		*unsure = 1;
+		return NULL;
+	}
+	memcpy(s, v.p + 1, v.n - 2);
+	s[v.n - 2] = '\0';
+	return s;
+}
+
+/*
+ * A received webhook's body the scanner accepts as an object, its type
+ * and id (*xid, the sender's delivery id) taken without a jansson tree:
+ * 0 with both set (caller frees; NULL when absent). -1 when the body
+ * needs jansson, which also words what is wrong with it.
+ */
+static int hook_scanned(struct MHD_Connection *conn,
+                        const struct hkd_source *src, const struct request *rq,
+                        char **type, char **xid)
+{
+	size_t i = 0;
+	int unsure = 0;
+
+	*type = *xid = NULL;
+	while (i < rq->len && (rq->body[i] == ' ' || rq->body[i] == '\t' ||
+	                       rq->body[i] == '\n' || rq->body[i] == '\r'))
+		i++;
+	if (i == rq->len || rq->body[i] != '{' ||
+	    !hkd_jscan_valid(rq->body, rq->len))
+		return -1;
+	*type = src->type ? strdup(src->type)
+	                  : extract_text(conn, &src->type_from, rq, &unsure);
+	if (!unsure)
+		*xid = extract_text(conn, &src->id_from, rq, &unsure);
+	if (!unsure)
+		return 0;
+	free(*type);
+	free(*xid);
+	*type = *xid = NULL;
+	return -1;
+}
+
 /* POST /hooks/{source}: a third party's webhook, verified, as an event. */
 static enum MHD_Result receive_hook(struct MHD_Connection *conn,
                                     struct request *rq)
@@ -705,6 +779,8 @@ static enum MHD_Result receive_hook(struct MHD_Connection *conn,
 		                  stale ? "stale_timestamp" : "invalid_signature", NULL,
 		                  NULL, NULL, "%s", why[0] ? why : hkd_sig_result_name(sig));
 	}
+	if (hook_scanned(conn, src, rq, &type, &xid) == 0)
+		goto taken;
 	body = json_loadb(rq->body ? rq->body : "", rq->len, JSON_REJECT_DUPLICATES,
 	                  &jerr);
 	if (!body || !json_is_object(body)) {
@@ -715,6 +791,8 @@ static enum MHD_Result receive_hook(struct MHD_Connection *conn,
 		goto out;
 	}
 	type = src->type ? strdup(src->type) : extract(conn, &src->type_from, body);
+	xid = extract(conn, &src->id_from, body);
+taken:
 	if (!type || !hkd_event_type_valid(type)) {
 		hkd_metrics_event_rejected("invalid_event");
 		rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
@@ -731,7 +809,6 @@ static enum MHD_Result receive_hook(struct MHD_Connection *conn,
 	if (src->id_from.header || src->id_from.pointer) {
 		int n = -1;
 
-		xid = extract(conn, &src->id_from, body);
 		/* Ids are the source's: "github:<delivery id>", so a replayed
 		 * delivery is recognised and two sources never collide. */
 		if (xid)
