@@ -59,28 +59,45 @@ void hkd_format_time(int64_t wall_ms, char *buf, size_t len)
 	snprintf(buf + n, len - n, ".%03dZ", (int)(wall_ms % 1000));
 }
 
-int hkd_random_id(const char *prefix, char *buf, size_t len)
-{
-	static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
-	unsigned char rnd[26];
-	size_t plen = strlen(prefix);
-	size_t got = 0;
+/* Random characters in an id (5 bits each: 130 bits). */
+#define ID_RANDOM 26
 
-	if (len < plen + sizeof(rnd) + 1)
-		return -1;
-	while (got < sizeof(rnd)) {
-		ssize_t r = getrandom(rnd + got, sizeof(rnd) - got, 0);
+/*
+ * Fill rnd with ID_RANDOM random bytes from a buffer of the calling
+ * thread's, refilled by one getrandom call for every 16 ids rather than
+ * one call per id (two per event). Ids are names, not secrets. 0 or -1.
+ */
+static int id_bytes(unsigned char rnd[ID_RANDOM])
+{
+	static __thread unsigned char pool[16 * ID_RANDOM];
+	static __thread size_t left;
+
+	while (left < ID_RANDOM) {
+		ssize_t r = getrandom(pool + left, sizeof(pool) - left, 0);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			return -1;
 		}
-		got += (size_t)r;
+		left += (size_t)r;
 	}
+	left -= ID_RANDOM;
+	memcpy(rnd, pool + left, ID_RANDOM);
+	return 0;
+}
+
+int hkd_random_id(const char *prefix, char *buf, size_t len)
+{
+	static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+	unsigned char rnd[ID_RANDOM];
+	size_t plen = strlen(prefix);
+
+	if (len < plen + ID_RANDOM + 1 || id_bytes(rnd) != 0)
+		return -1;
 	memcpy(buf, prefix, plen);
-	for (size_t i = 0; i < sizeof(rnd); i++)
+	for (size_t i = 0; i < ID_RANDOM; i++)
 		buf[plen + i] = alphabet[rnd[i] & 31];
-	buf[plen + sizeof(rnd)] = '\0';
+	buf[plen + ID_RANDOM] = '\0';
 	return 0;
 }
 

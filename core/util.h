@@ -21,7 +21,8 @@ void hkd_format_time(int64_t wall_ms, char *buf, size_t len);
 
 /*
  * A new random id: prefix followed by 26 base32 characters (130 bits from
- * the OS CSPRNG), e.g. "evt_5q3k…". buf must hold strlen(prefix) + 27 bytes.
+ * the OS CSPRNG, read ahead for 16 ids per thread), e.g. "evt_5q3k…". buf
+ * must hold strlen(prefix) + 27 bytes.
  * 0 on success, -1 when no randomness is available.
  */
 int hkd_random_id(const char *prefix, char *buf, size_t len);

@@ -1,0 +1,169 @@
+/* Unit tests for core/util.c: random ids, UTF-8 sequences, hex digits. */
+#include <check.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define IDS 100 /* more than the 16 ids a thread's read-ahead holds */
+
+static const char id_alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
+
+/* ids[i] is "evt_" and 26 characters of the alphabet. */
+static void check_shape(const char *id)
+{
+	ck_assert_uint_eq(strlen(id), 4 + 26);
+	ck_assert(strncmp(id, "evt_", 4) == 0);
+	ck_assert_uint_eq(strspn(id + 4, id_alphabet), 26);
+}
+
+static int cmp(const void *a, const void *b)
+{
+	return strcmp((const char *)a, (const char *)b);
+}
+
+/* Every id of every set distinct: sorted, no neighbours alike. */
+static void check_distinct(char (*ids)[40], size_t n)
+{
+	qsort(ids, n, sizeof(*ids), cmp);
+	for (size_t i = 1; i < n; i++)
+		ck_assert_str_ne(ids[i - 1], ids[i]);
+}
+
+START_TEST(test_random_ids_distinct)
+{
+	static char ids[IDS][40];
+
+	for (size_t i = 0; i < IDS; i++) {
+		ck_assert_int_eq(hkd_random_id("evt_", ids[i], sizeof(ids[i])), 0);
+		check_shape(ids[i]);
+	}
+	check_distinct(ids, IDS);
+}
+END_TEST
+
+START_TEST(test_random_id_room)
+{
+	char buf[30] = "untouched";
+
+	/* "evt_" + 26 + NUL needs 31 bytes. */
+	ck_assert_int_eq(hkd_random_id("evt_", buf, sizeof(buf)), -1);
+	ck_assert_int_eq(hkd_random_id("evt_", buf, 31), 0);
+	check_shape(buf);
+}
+END_TEST
+
+static char thread_ids[2][IDS][40];
+
+static void *make_ids(void *arg)
+{
+	char (*ids)[40] = arg;
+
+	for (size_t i = 0; i < IDS; i++) {
+		if (hkd_random_id("evt_", ids[i], 40) != 0)
+			ids[i][0] = '\0';
+	}
+	return NULL;
+}
+
+/* Each thread reads ahead on its own: no two threads hand out the same
+ * bytes. */
+START_TEST(test_random_ids_threads)
+{
+	pthread_t t[2];
+	static char all[2 * IDS][40];
+
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, make_ids, thread_ids[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 2; i++) {
+		for (size_t k = 0; k < IDS; k++) {
+			check_shape(thread_ids[i][k]);
+			memcpy(all[i * IDS + k], thread_ids[i][k], 40);
+		}
+	}
+	check_distinct(all, 2 * IDS);
+}
+END_TEST
+
+/* bytes, how many may be read, expected hkd_utf8_len */
+static const struct {
+	const char *s;
+	size_t avail;
+	size_t len;
+} utf8_cases[] = {
+	{"a", 1, 1},
+	{"\xc3\xa9", 2, 2},          /* é */
+	{"\xc3\xa9", 1, 0},          /* cut by avail */
+	{"\xc0\xaf", 2, 0},          /* overlong '/' */
+	{"\xc1\xbf", 2, 0},          /* overlong */
+	{"\xe0\x9f\xbf", 3, 0},      /* overlong 3-byte */
+	{"\xe0\xa0\x80", 3, 3},      /* U+0800 */
+	{"\xed\x9f\xbf", 3, 3},      /* U+D7FF */
+	{"\xed\xa0\x80", 3, 0},      /* U+D800, a surrogate */
+	{"\xef\xbf\xbf", 3, 3},      /* U+FFFF */
+	{"\xf0\x8f\xbf\xbf", 4, 0},  /* overlong 4-byte */
+	{"\xf0\x90\x80\x80", 4, 4},  /* U+10000 */
+	{"\xf4\x8f\xbf\xbf", 4, 4},  /* U+10FFFF */
+	{"\xf4\x90\x80\x80", 4, 0},  /* past U+10FFFF */
+	{"\xf5\x80\x80\x80", 4, 0},
+	{"\x80", 1, 0},              /* a stray continuation */
+	{"\xe2\x82", 2, 0},          /* cut short */
+	{"\xe2\x82\xac", 2, 0},      /* € with one byte too few allowed */
+	{"\xe2\x82\xac", 3, 3},      /* € */
+	{"\xe2\x28\xa1", 3, 0},      /* not a continuation */
+	{"\xe2\x82", 4, 0},          /* the NUL ends it, avail notwithstanding */
+};
+
+START_TEST(test_utf8_len_table)
+{
+	ck_assert_uint_eq(hkd_utf8_len((const unsigned char *)utf8_cases[_i].s,
+	                               utf8_cases[_i].avail),
+	                  utf8_cases[_i].len);
+}
+END_TEST
+
+START_TEST(test_hex_value)
+{
+	static const char lower[] = "0123456789abcdef";
+	static const char upper[] = "0123456789ABCDEF";
+
+	for (int c = 0; c < 256; c++) {
+		int want = -1;
+
+		for (int v = 0; v < 16; v++) {
+			if (c == lower[v] || c == upper[v])
+				want = v;
+		}
+		ck_assert_int_eq(hkd_hex_value(c), want);
+	}
+}
+END_TEST
+
+static Suite *util_suite(void)
+{
+	Suite *s = suite_create("util");
+	TCase *tc = tcase_create("util");
+
+	tcase_add_test(tc, test_random_ids_distinct);
+	tcase_add_test(tc, test_random_id_room);
+	tcase_add_test(tc, test_random_ids_threads);
+	tcase_add_loop_test(tc, test_utf8_len_table, 0, LEN(utf8_cases));
+	tcase_add_test(tc, test_hex_value);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(util_suite());
+	int failures;
+
+	srunner_run_all(sr, CK_ENV);
+	failures = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failures == 0 ? 0 : 1;
+}
