@@ -286,6 +286,35 @@ static const struct hkd_source *id_owner(const struct hkd_config *cfg,
 }
 
 /*
+ * json_loadb of a request body whose text is stored as it came. A NUL byte
+ * is never valid in JSON text, but jansson 2.14 skips one right after a
+ * number ("{\"n\":1\0}" is accepted), and the stored text would end there:
+ * such a body is refused here, with jansson's kind of message.
+ */
+static json_t *json_loadb_text(const struct request *rq, size_t flags,
+                               json_error_t *jerr)
+{
+	const char *nul = rq->body ? memchr(rq->body, '\0', rq->len) : NULL;
+
+	if (nul) {
+		memset(jerr, 0, sizeof(*jerr));
+		jerr->line = 1;
+		for (const char *p = rq->body; p <= nul; p++) {
+			if (*p == '\n') {
+				jerr->line++;
+				jerr->column = 0;
+			} else if (((unsigned char)*p & 0xc0) != 0x80) {
+				jerr->column++; /* characters, as jansson counts */
+			}
+		}
+		jerr->position = (int)(nul - rq->body);
+		snprintf(jerr->text, sizeof(jerr->text), "a NUL byte is not allowed");
+		return NULL;
+	}
+	return json_loadb(rq->body ? rq->body : "", rq->len, flags, jerr);
+}
+
+/*
  * A publish request body the scanner accepts, with a valid type and id,
  * taken without a jansson tree: 0 with req filled (type and id copied
  * into the caller's buffers, data borrowed from the body). -1 when the body
@@ -326,8 +355,7 @@ static enum MHD_Result publish(struct MHD_Connection *conn,
 
 	if (publish_scanned(rq, &req, type, id) == 0)
 		goto checked;
-	body = json_loadb(rq->body ? rq->body : "", rq->len,
-	                  JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	body = json_loadb_text(rq, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!body) {
 		hkd_metrics_event_rejected("invalid_json");
 		return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL,
@@ -781,8 +809,7 @@ static enum MHD_Result receive_hook(struct MHD_Connection *conn,
 	}
 	if (hook_scanned(conn, src, rq, &type, &xid) == 0)
 		goto taken;
-	body = json_loadb(rq->body ? rq->body : "", rq->len, JSON_REJECT_DUPLICATES,
-	                  &jerr);
+	body = json_loadb_text(rq, JSON_REJECT_DUPLICATES, &jerr);
 	if (!body || !json_is_object(body)) {
 		hkd_metrics_event_rejected("invalid_json");
 		rc = send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL, NULL,

@@ -68,14 +68,21 @@ def empty_catalog():
         assert r.body["events"][0]["description"], r
 
 
-@test("400 invalid_json for malformed, empty and duplicate-key bodies")
+@test("400 invalid_json for malformed, empty and duplicate-key bodies, "
+      "and for a NUL byte anywhere (jansson skips one after a number)")
 def invalid_json():
     with Daemon(conf()) as d:
         for body in ['{"type": "a"', "", "[1, 2", '{"type":"a","type":"b"}',
-                     "\xff\xfe"]:
+                     "\xff\xfe", '{"type":"a","data":{"n":1\x00}}',
+                     '{"type":"a","data":{"n":[1\x00]}}',
+                     '{"type":"a"}\x00', '{"type":"a\x00"}']:
             r = d.post("/v4/events", body.encode("latin-1"),
                        {"Content-Type": "application/json"})
             assert_error(r, 400, "invalid_json", field=None)
+        r = d.post("/v4/events", b'{"type":"a",\n "data":{"n":1\x00}}',
+                   {"Content-Type": "application/json"})
+        assert r.body["message"] == ("body is not valid JSON: a NUL byte is "
+                                     "not allowed (line 2, column 15)"), r
         # Nothing was accepted.
         assert d.records(msg="event") == []
 

@@ -659,7 +659,7 @@ routes = (
                      415, "unsupported_media_type")
         assert_error(d.post("/hooks/open", b'{"a":"' + b"x" * 2000 + b'"}', ct),
                      413, "payload_too_large")
-        for bad in (b"[1,2]", b'{"a":', b'"s"', b""):
+        for bad in (b"[1,2]", b'{"a":', b'"s"', b"", b'{"a":1\x00}'):
             assert_error(d.post("/hooks/open", bad, ct), 400, "invalid_json")
         r = d.post("/hooks/typed", b'{"kind":"typed.ok","n":7}', ct)
         assert r.status == 202 and r.body["id"] == "typed:7", r
