@@ -4,9 +4,10 @@
  *
  * One writer thread (store_writer.c) owns the write connection. Writes
  * arrive as jobs on a queue; the writer takes everything waiting, runs
- * each job inside its own SAVEPOINT of one transaction, commits once, then
- * wakes the callers that wait (group commit). A job that fails for a storage reason (disk full,
- * locked, I/O) is rolled back alone (when it ends the whole transaction,
+ * the jobs in one transaction, commits once, then wakes the callers that
+ * wait (group commit). A job that fails for a storage reason (disk full,
+ * locked, I/O) is rolled back alone: the batch runs again with each job in
+ * its own SAVEPOINT (when the job ends the whole transaction,
  * as SQLITE_FULL does, the others are retried one by one); a synchronous
  * caller hears HKD_STORE_FAILED, a queued attempt result is kept and
  * written later, so a store that recovers loses nothing.
@@ -511,17 +512,29 @@ static int purge(void *backend, int step, long long *done)
 /* --- the writer ------------------------------------------------------ */
 
 /*
- * Run the jobs of list `batch` in one transaction, each in its own
- * savepoint so a job that fails leaves the others in. Sets every job's rc;
- * returns 0, or -1 when the transaction as a whole was lost (*in_job then
- * says whether a job's own statement ended it, as SQLITE_FULL does).
+ * Run the jobs of list `batch` in one transaction. With `isolate` each job
+ * runs in its own savepoint, so a job that fails is rolled back alone and
+ * leaves the others in. Without it the jobs run bare: a savepoint costs
+ * more than the job itself (SQLite copies every page the job changes into
+ * the statement journal, a 64 KiB buffer it allocates and frees per
+ * savepoint), and jobs rarely fail. A bare job that fails (HKD_STORE_FAILED,
+ * HKD_JOB_BROKEN) may have written half of itself: the transaction is then
+ * rolled back and 1 returned, for the caller to run the batch again
+ * isolated. (Every job can run again: the ones that read rows back start
+ * afresh. A job that ends HKD_STORE_DUPLICATE or HKD_STORE_NOT_FOUND has
+ * written nothing, so a bare one needs no rollback.)
+ *
+ * Sets every job's rc unless it returns 1; returns 0, 1, or -1 when the
+ * transaction as a whole was lost (*in_job then says whether a job's own
+ * statement ended it, as SQLITE_FULL does).
  */
-static int run_txn(struct sq_store *st, struct hkd_job *batch, int *in_job)
+static int run_txn(struct sq_store *st, struct hkd_job *batch, int isolate,
+                   int *in_job)
 {
 	char err[256] = "";
 	int64_t t0 = hkd_mono_us();
 	size_t n = 0;
-	int lost = 0;
+	int lost = 0, again = 0;
 
 	*in_job = 0;
 	pthread_mutex_lock(&st->wlock);
@@ -531,7 +544,8 @@ static int run_txn(struct sq_store *st, struct hkd_job *batch, int *in_job)
 		goto done;
 	}
 	for (struct hkd_job *j = batch; j; j = j->next, n++) {
-		if (wexec(st, W_SAVEPOINT) != 0) {
+		int failed;
+		if (isolate && wexec(st, W_SAVEPOINT) != 0) {
 			db_err(st->db, err, sizeof(err));
 			lost = 1;
 			break;
@@ -544,16 +558,22 @@ static int run_txn(struct sq_store *st, struct hkd_job *batch, int *in_job)
 			*in_job = 1;
 			break;
 		}
-		if (j->rc == HKD_STORE_FAILED || j->rc == HKD_JOB_BROKEN ||
-		    j->rc == HKD_STORE_DUPLICATE)
-			wexec(st, W_ROLLBACK_TO);
-		wexec(st, W_RELEASE);
+		failed = j->rc == HKD_STORE_FAILED || j->rc == HKD_JOB_BROKEN;
+		if (!isolate && failed) {
+			again = 1;
+			break;
+		}
+		if (isolate) {
+			if (failed || j->rc == HKD_STORE_DUPLICATE)
+				wexec(st, W_ROLLBACK_TO);
+			wexec(st, W_RELEASE);
+		}
 	}
-	if (!lost && wexec(st, W_COMMIT) != 0) {
+	if (!lost && !again && wexec(st, W_COMMIT) != 0) {
 		db_err(st->db, err, sizeof(err));
 		lost = 1;
 	}
-	if (lost && !sqlite3_get_autocommit(st->db))
+	if ((lost || again) && !sqlite3_get_autocommit(st->db))
 		wexec(st, W_ROLLBACK);
 done:
 	if (lost)
@@ -562,27 +582,33 @@ done:
 			hkd_strlcpy(j->err, err, sizeof(j->err));
 		}
 	pthread_mutex_unlock(&st->wlock);
+	if (again)
+		return 1; /* not a commit: the isolated run is measured */
 	hkd_metrics_commit(n, hkd_mono_us() - t0, !lost);
 	return lost ? -1 : 0;
 }
 
 /*
- * Run one batch. When one job's failure ends the shared transaction (a
- * large event on a full disk), each job is tried again alone, so the
- * others are not refused with it. 0 when anything was written, else -1.
+ * Run one batch: bare, then isolated when a job failed in it. When one
+ * job's failure ends the shared transaction (a large event on a full
+ * disk), each job is tried again alone, so the others are not refused
+ * with it. 0 when anything was written, else -1.
  */
 static int run_batch(void *backend, struct hkd_job *batch)
 {
 	struct sq_store *st = backend;
-	int in_job, written = 0;
-	if (run_txn(st, batch, &in_job) == 0)
+	int rc, in_job, written = 0;
+	rc = run_txn(st, batch, 0, &in_job);
+	if (rc == 1)
+		rc = run_txn(st, batch, 1, &in_job);
+	if (rc == 0)
 		return 0;
 	if (!in_job || !batch->next)
 		return -1;
 	for (struct hkd_job *j = batch, *next; j; j = next) {
 		next = j->next;
 		j->next = NULL;
-		if (run_txn(st, j, &in_job) == 0)
+		if (run_txn(st, j, 1, &in_job) == 0)
 			written = 1;
 		j->next = next;
 	}

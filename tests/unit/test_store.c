@@ -918,13 +918,35 @@ static void *put_distinct(void *arg)
 	return NULL;
 }
 
+/* Run N_THREADS putters on st until they end: thread 0 runs first, the
+ * others rest; p gets what each saw. */
+static void run_putters(struct hkd_store *st, struct putter *p, int round,
+                        void *(*first)(void *), void *(*rest)(void *))
+{
+	pthread_t th[N_THREADS];
+	pthread_barrier_t start;
+
+	pthread_barrier_init(&start, NULL, N_THREADS);
+	memset(p, 0, N_THREADS * sizeof(*p));
+	for (int t = 0; t < N_THREADS; t++) {
+		p[t].st = st;
+		p[t].start = &start;
+		p[t].index = t;
+		p[t].round = round;
+		ck_assert_int_eq(
+		    pthread_create(&th[t], NULL, t == 0 ? first : rest, &p[t]),
+		    0);
+	}
+	for (int t = 0; t < N_THREADS; t++)
+		pthread_join(th[t], NULL);
+	pthread_barrier_destroy(&start);
+}
+
 START_TEST(test_concurrent_distinct)
 {
 	const char *url = backend(_i);
 	struct hkd_store *st;
 	struct putter p[N_THREADS];
-	pthread_t th[N_THREADS];
-	pthread_barrier_t start;
 	struct hkd_delivery_filter f = {-1, NULL, NULL, 10000, 0};
 	size_t want_deliveries = 0;
 	long long commits, writes;
@@ -932,18 +954,7 @@ START_TEST(test_concurrent_distinct)
 
 	hkd_metrics_reset(); /* count this case's commits only */
 	st = open_url(url);
-	pthread_barrier_init(&start, NULL, N_THREADS);
-	memset(p, 0, sizeof(p));
-	for (int t = 0; t < N_THREADS; t++) {
-		p[t].st = st;
-		p[t].start = &start;
-		p[t].index = t;
-		ck_assert_int_eq(
-		    pthread_create(&th[t], NULL, put_distinct, &p[t]), 0);
-	}
-	for (int t = 0; t < N_THREADS; t++)
-		pthread_join(th[t], NULL);
-	pthread_barrier_destroy(&start);
+	run_putters(st, p, 0, put_distinct, put_distinct);
 	for (int t = 0; t < N_THREADS; t++)
 		ck_assert_msg(
 		    p[t].ok == N_PUTS,
@@ -980,6 +991,88 @@ START_TEST(test_concurrent_distinct)
 	ck_assert_uint_eq(json_array_size(json_object_get(all, "deliveries")),
 	                  want_deliveries);
 	json_decref(all);
+	hkd_store_close(st);
+}
+END_TEST
+
+/* Puts whose second delivery takes the id of one stored before: each
+ * fails after its event and first delivery were written. */
+static void *put_colliding(void *arg)
+{
+	struct putter *p = arg;
+	struct hkd_new_delivery d[2];
+	char id[32], err[256];
+
+	pthread_barrier_wait(p->start);
+	for (int i = 0; i < N_PUTS / 4; i++) {
+		struct hkd_event_rec *ev;
+
+		snprintf(id, sizeof(id), "half-%d", i);
+		ev = event_new(id, "load.test", 0);
+		memset(d, 0, sizeof(d));
+		snprintf(d[0].id, sizeof(d[0].id), "%s-d0", id);
+		snprintf(d[1].id, sizeof(d[1].id), "seed-d0");
+		for (int k = 0; k < 2; k++) {
+			d[k].target = targets3[k];
+			d[k].retry_ms = sched3;
+			d[k].n_retry = LEN(sched3);
+		}
+		err[0] = '\0';
+		count_rc(p, hkd_store_put(p->st, ev, d, 2, err, sizeof(err)),
+		         err);
+		hkd_event_rec_unref(ev);
+	}
+	return NULL;
+}
+
+/*
+ * A put that fails half-way (its event written, then a delivery refused)
+ * leaves nothing behind, and the puts that shared its commit are all
+ * stored: the writer runs a batch without a savepoint per job and, when a
+ * job fails, runs it again with them.
+ */
+START_TEST(test_put_fails_alone)
+{
+	const char *url = backend(_i);
+	struct hkd_store *st = open_url(url);
+	struct putter p[N_THREADS];
+
+	put_ok(st, "seed", "load.test", 1);
+	run_putters(st, p, 0, put_colliding, put_distinct);
+	ck_assert_msg(p[0].failed == N_PUTS / 4 && p[0].ok == 0,
+	              "colliding puts: %d ok, %d failed, %d other; %s", p[0].ok,
+	              p[0].failed, p[0].other, p[0].err);
+	for (int t = 1; t < N_THREADS; t++)
+		ck_assert_msg(p[t].ok == N_PUTS,
+		              "thread %d: %d ok, %d failed, %d other; %s", t,
+		              p[t].ok, p[t].failed, p[t].other, p[t].err);
+	for (int i = 0; i < N_PUTS / 4; i++) {
+		char id[48];
+		json_t *ev;
+
+		snprintf(id, sizeof(id), "half-%d", i);
+		ev = hkd_store_event_json(st, id);
+		ck_assert_msg(ev == NULL, "%s was stored", id);
+	}
+	for (int t = 1; t < N_THREADS; t++) {
+		char id[48];
+		json_t *ev;
+
+		snprintf(id, sizeof(id), "c%d-%d", t, N_PUTS - 1);
+		ev = hkd_store_event_json(st, id);
+		ck_assert_msg(ev != NULL, "%s is not readable", id);
+		json_decref(ev);
+	}
+	/* The seed's delivery is untouched, and the store takes writes. */
+	put_ok(st, "after", "load.test", 1);
+	if (is_durable(url))
+		st = reopen(st, url);
+	{
+		json_t *ev = hkd_store_event_json(st, "seed");
+		ck_assert_ptr_nonnull(ev);
+		ck_assert_uint_eq(n_deliveries(ev), 1);
+		json_decref(ev);
+	}
 	hkd_store_close(st);
 }
 END_TEST
@@ -1042,25 +1135,11 @@ START_TEST(test_concurrent_same_id)
 
 	for (int round = 0; round < 10; round++) {
 		struct putter p[N_THREADS];
-		pthread_t th[N_THREADS];
-		pthread_barrier_t start;
 		int ok = 0, dup = 0, winner = -1;
 		char id[48], did[48];
 		json_t *ev, *d;
 
-		pthread_barrier_init(&start, NULL, N_THREADS);
-		memset(p, 0, sizeof(p));
-		for (int t = 0; t < N_THREADS; t++) {
-			p[t].st = st;
-			p[t].start = &start;
-			p[t].index = t;
-			p[t].round = round;
-			ck_assert_int_eq(
-			    pthread_create(&th[t], NULL, put_same, &p[t]), 0);
-		}
-		for (int t = 0; t < N_THREADS; t++)
-			pthread_join(th[t], NULL);
-		pthread_barrier_destroy(&start);
+		run_putters(st, p, round, put_same, put_same);
 		for (int t = 0; t < N_THREADS; t++) {
 			ck_assert_msg(p[t].failed == 0 && p[t].other == 0,
 			              "round %d thread %d: %s", round, t,
@@ -2081,6 +2160,7 @@ static Suite *store_suite(void)
 	tcase_add_loop_test(tc, test_open_and_reopen, 0, n_backends());
 	tcase_add_loop_test(tc, test_put_and_duplicate, 0, n_backends());
 	tcase_add_loop_test(tc, test_concurrent_distinct, 0, n_backends());
+	tcase_add_loop_test(tc, test_put_fails_alone, 0, n_backends());
 	tcase_add_test(tc, test_commit_seconds);
 	tcase_add_loop_test(tc, test_concurrent_same_id, 0, n_backends());
 	tcase_add_loop_test(tc, test_record, 0, n_backends());
