@@ -56,6 +56,7 @@ enum wstmt {
 	W_ROLLBACK_TO,
 	W_PUT_EVENT,
 	W_PUT_DELIVERY,
+	W_DELIVERY_SEQ,
 	W_RECORD_STATE,
 	W_RECORD_ATTEMPT,
 	W_COUNT
@@ -75,11 +76,16 @@ static const char *const wstmt_sql[W_COUNT] = {
 		"INSERT INTO deliveries(id, event_seq, target, state, schedule, "
 		"next_at, created_at, updated_at, lease_owner) "
 		"VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?)",
+	[W_DELIVERY_SEQ] = "SELECT seq FROM deliveries WHERE id = ?",
+	/* By seq, without RETURNING: SQLite runs a RETURNING clause as a
+	 * trigger, which makes the UPDATE open a statement journal (every
+	 * page it changes copied, a 64 KiB buffer allocated and freed) and
+	 * a temporary table for the rows it returns, on every attempt. */
 	[W_RECORD_STATE] =
 		"UPDATE deliveries SET state = ?, attempts = max(attempts, ?), "
 		"next_at = ?, last_outcome = ?, last_reason = ?, updated_at = ?, "
 		"lease_owner = CASE WHEN ?8 THEN NULL ELSE lease_owner END "
-		"WHERE id = ?7 RETURNING seq",
+		"WHERE seq = ?7",
 	[W_RECORD_ATTEMPT] =
 		"INSERT INTO attempts(delivery_seq, number, started_at, duration_us, "
 		"outcome, detail) VALUES (?, ?, ?, ?, ?, ?)",
@@ -382,16 +388,9 @@ static int job_record(void *backend, void *argp, char *err,
 	int64_t dseq;
 	int rc = HKD_STORE_FAILED;
 
-	if (!(q = wstmt(st, W_RECORD_STATE)))
+	if (!(q = wstmt(st, W_DELIVERY_SEQ)))
 		goto sqlfail;
-	sqlite3_bind_int(q, 1, (int)a->state);
-	sqlite3_bind_int(q, 2, (int)a->attempt);
-	sqlite3_bind_int64(q, 3, a->next_at_ms);
-	sqlite3_bind_text(q, 4, outcome_name(a->outcome), -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 5, a->reason, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 6, hkd_now_ms());
-	sqlite3_bind_text(q, 7, a->delivery_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int(q, 8, a->release);
+	sqlite3_bind_text(q, 1, a->delivery_id, -1, SQLITE_STATIC);
 	switch (sqlite3_step(q)) {
 	case SQLITE_ROW: break;
 	case SQLITE_DONE:
@@ -400,6 +399,17 @@ static int job_record(void *backend, void *argp, char *err,
 	default: goto sqlfail;
 	}
 	dseq = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	if (!(q = wstmt(st, W_RECORD_STATE)))
+		goto sqlfail;
+	sqlite3_bind_int(q, 1, (int)a->state);
+	sqlite3_bind_int(q, 2, (int)a->attempt);
+	sqlite3_bind_int64(q, 3, a->next_at_ms);
+	sqlite3_bind_text(q, 4, outcome_name(a->outcome), -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 5, a->reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 6, hkd_now_ms());
+	sqlite3_bind_int64(q, 7, dseq);
+	sqlite3_bind_int(q, 8, a->release);
 	if (sqlite3_step(q) != SQLITE_DONE)
 		goto sqlfail;
 	sqlite3_reset(q);
