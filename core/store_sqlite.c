@@ -33,7 +33,7 @@
 #include "util.h"
 
 /* Bump with every schema change; migrate() brings older files forward. */
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 /* The lease owner of deliveries this process holds in memory. */
 #define LEASE_LOCAL "local"
 /* How long the writer waits for a lock held by another process. */
@@ -201,8 +201,26 @@ static const char schema_v2[] =
 	"CREATE INDEX deliveries_parked ON deliveries(next_at, seq) "
 	"WHERE state < 2 AND lease_owner IS NULL;";
 
+/*
+ * Version 3: indexes that the writer keeps up for every event only where a
+ * query uses them. deliveries_target served no query (the log API and the
+ * bulk replay filter by target with "?N IS NULL OR target = ?N", which
+ * SQLite cannot look up in an index). deliveries_state held every
+ * delivery, but the queries read only unfinished ones (recovery, the lease
+ * release, their count) and dead ones (replay, the dead count): two partial
+ * indexes hold just those, so a delivery that succeeds (nearly all) leaves
+ * the first and enters none, instead of moving within both. (SQLite uses a
+ * partial index only for a query that has its WHERE term as written:
+ * "state < 2", "state = 3".)
+ */
+static const char schema_v3[] =
+	"DROP INDEX deliveries_target;"
+	"DROP INDEX deliveries_state;"
+	"CREATE INDEX deliveries_open ON deliveries(state, next_at) WHERE state < 2;"
+	"CREATE INDEX deliveries_dead ON deliveries(state) WHERE state = 3;";
+
 /* Each entry brings the schema from version i to i + 1. */
-static const char *const migrations[] = {schema_v1, schema_v2};
+static const char *const migrations[] = {schema_v1, schema_v2, schema_v3};
 
 static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
@@ -771,7 +789,7 @@ static int sq_recover(struct hkd_store *base, hkd_store_visit_fn visit,
 	if (sqlite3_prepare_v2(st->rdb,
 	                       "SELECT " STORED_COLUMNS "FROM deliveries d "
 	                       "JOIN events e ON e.seq = d.event_seq "
-	                       "WHERE d.state IN (0, 1) ORDER BY d.next_at, d.seq",
+	                       "WHERE d.state < 2 ORDER BY d.next_at, d.seq",
 	                       -1, &q, NULL) != SQLITE_OK)
 		goto out;
 	while ((step = sqlite3_step(q)) == SQLITE_ROW) {

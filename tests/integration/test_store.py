@@ -624,17 +624,22 @@ def schema_log():
     with Daemon(config, name="new") as d:
         created = d.wait_log(msg="store", detail="schema created")
         version = created[0].get("version", "")
-        assert version.isdigit() and int(version) >= 2, created
+        assert version.isdigit() and int(version) >= 3, created
         eid = d.publish({"type": "x"})["id"]
         wait_event(d, eid, all_state("succeeded"))
     assert len(schema_lines(d)) == 1, schema_lines(d)
     with Daemon(config, name="again") as d:
         get_event(d, eid)
     assert schema_lines(d) == [], schema_lines(d)
-    # Back to version 1: without the index version 2 added.
+    # Back to version 1: without the index version 2 added, with the two
+    # that version 3 replaced.
     c = sqlite3.connect(db, isolation_level=None)
     try:
         c.execute("DROP INDEX deliveries_parked")
+        c.execute("DROP INDEX deliveries_open")
+        c.execute("DROP INDEX deliveries_dead")
+        c.execute("CREATE INDEX deliveries_state ON deliveries(state, next_at)")
+        c.execute("CREATE INDEX deliveries_target ON deliveries(target, state)")
         c.execute("PRAGMA user_version = 1")
     finally:
         c.close()
@@ -647,8 +652,11 @@ def schema_log():
     c = sqlite3.connect(db)
     try:
         assert c.execute("PRAGMA user_version").fetchone()[0] == int(version)
-        assert c.execute("SELECT count(*) FROM sqlite_master WHERE name = "
-                         "'deliveries_parked'").fetchone()[0] == 1
+        names = {r[0] for r in c.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert {"deliveries_parked", "deliveries_open",
+                "deliveries_dead"} <= names, names
+        assert not {"deliveries_state", "deliveries_target"} & names, names
     finally:
         c.close()
 

@@ -653,31 +653,45 @@ static int has_object(const char *path, const char *name)
 }
 
 /*
- * A version 1 database (what version 2 added taken away) is brought to the
- * current version on open, keeping what it held.
+ * Take the schema of the database file at path back to `version` (1 or 2)
+ * as those versions made it, keeping the rows.
+ */
+static void downgrade(const char *path, int version)
+{
+	char sql[600];
+	sqlite3 *db = NULL;
+
+	ck_assert_int_eq(
+	    sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	/* Version 3 replaced version 1's two delivery indexes. */
+	snprintf(sql, sizeof(sql),
+	         "DROP INDEX deliveries_open; DROP INDEX deliveries_dead; "
+	         "CREATE INDEX deliveries_state ON deliveries(state, next_at); "
+	         "CREATE INDEX deliveries_target ON deliveries(target, state); "
+	         "%s PRAGMA user_version = %d",
+	         version < 2 ? "DROP INDEX deliveries_parked;" : "", version);
+	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(user_version(path), version);
+}
+
+/*
+ * A version 1 database is brought to the current version on open,
+ * keeping what it held.
  */
 START_TEST(test_migrate_v1)
 {
 	struct hkd_store *st = open_url(db_url);
-	sqlite3 *db = NULL;
 	json_t *ev;
 	int version;
 
 	put_ok(st, "old-1", "order.created", 2);
 	hkd_store_close(st);
 	version = user_version(db_path);
-	ck_assert_int_ge(version, 2);
+	ck_assert_int_ge(version, 3);
 	ck_assert(has_object(db_path, "deliveries_parked"));
 
-	ck_assert_int_eq(
-	    sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL),
-	    SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db,
-	                              "DROP INDEX deliveries_parked; "
-	                              "PRAGMA user_version = 1",
-	                              NULL, NULL, NULL),
-	                 SQLITE_OK);
-	sqlite3_close(db);
+	downgrade(db_path, 1);
 	ck_assert(!has_object(db_path, "deliveries_parked"));
 
 	st = open_url(db_url);
@@ -688,6 +702,52 @@ START_TEST(test_migrate_v1)
 	ck_assert_uint_eq(n_deliveries(ev), 2);
 	json_decref(ev);
 	put_ok(st, "new-1", "order.created", 1);
+	hkd_store_close(st);
+}
+END_TEST
+
+/*
+ * A version 2 database: its two indexes over every delivery are replaced
+ * by the partial ones of version 3, and what they serve reads the same:
+ * recovery, the dead count, bulk replay.
+ */
+START_TEST(test_migrate_v2)
+{
+	struct hkd_store *st = open_url(db_url);
+	struct visits v;
+	size_t done, left;
+
+	memset(&v, 0, sizeof(v));
+	put_ok(st, "mig-1", "order.created", 3);
+	record(st, "mig-1-d0", 1, HOOKD_OK, HKD_STATE_SUCCEEDED, 0, "HTTP 200");
+	record(st, "mig-1-d1", 1, HOOKD_FAIL, HKD_STATE_DEAD, 0, "HTTP 410");
+	wait_state(st, "mig-1", "mig-1-d1", "dead", 1);
+	wait_state(st, "mig-1", "mig-1-d0", "succeeded", 1);
+	hkd_store_close(st);
+
+	downgrade(db_path, 2);
+	ck_assert(has_object(db_path, "deliveries_state"));
+	ck_assert(!has_object(db_path, "deliveries_open"));
+
+	st = open_url(db_url);
+	ck_assert_int_eq(user_version(db_path), 3);
+	ck_assert(has_object(db_path, "deliveries_open"));
+	ck_assert(has_object(db_path, "deliveries_dead"));
+	ck_assert(!has_object(db_path, "deliveries_state"));
+	ck_assert(!has_object(db_path, "deliveries_target"));
+	ck_assert_int_eq(hkd_store_dead_count(st), 1);
+	ck_assert_int_eq(hkd_store_recover(st, collect, &v), 0);
+	ck_assert_uint_eq(v.calls, 1);
+	ck_assert_ptr_nonnull(visited(&v, "mig-1-d2"));
+	visits_release(&v);
+	ck_assert_int_eq(hkd_store_replay_dead(st, "beta", NULL, 10, collect,
+	                                       &v, &done, &left),
+	                 HKD_STORE_OK);
+	ck_assert_uint_eq(done, 1);
+	ck_assert_str_eq(v.d[0].id, "mig-1-d1");
+	visits_release(&v);
+	ck_assert_int_eq(hkd_store_dead_count(st), 0);
+	ck_assert_int_eq(hkd_store_unfinished(st), 2);
 	hkd_store_close(st);
 }
 END_TEST
@@ -2191,6 +2251,7 @@ static Suite *store_suite(void)
 	tcase_set_timeout(open, 60);
 	tcase_add_test(open, test_open_newer_schema);
 	tcase_add_test(open, test_migrate_v1);
+	tcase_add_test(open, test_migrate_v2);
 	tcase_add_test(open, test_url_check);
 	tcase_add_test(open, test_open_unwritable);
 	suite_add_tcase(s, open);
