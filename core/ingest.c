@@ -157,7 +157,7 @@ enum hkd_ingest_status hkd_ingest(struct hkd_runtime *rt, struct hkd_store *st,
 	}
 	if (rq->id)
 		hkd_strlcpy(out->id, rq->id, sizeof(out->id));
-	else if (hkd_random_id("evt_", out->id, sizeof(out->id)) != 0)
+	else if (hkd_new_id("evt_", out->id, sizeof(out->id)) != 0)
 		goto out;
 	hkd_format_time(hkd_now_ms(), ts, sizeof(ts));
 	if (et && et->n_required > 0 && !required_in_text(et, rq)) {
@@ -186,7 +186,7 @@ enum hkd_ingest_status hkd_ingest(struct hkd_runtime *rt, struct hkd_store *st,
 	    !(ev = hkd_event_rec_new(out->id, rq->type, rq->source, ts, json)))
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		if (hkd_random_id("dlv_", dels[i].id, sizeof(dels[i].id)) != 0)
+		if (hkd_new_id("dlv_", dels[i].id, sizeof(dels[i].id)) != 0)
 			goto out;
 		dels[i].target = matches[i].target;
 		dels[i].retry_ms = matches[i].retry_ms;

@@ -1184,7 +1184,7 @@ int hkd_subs_api_create(const json_t *req, const struct hkd_config *cfg,
 	int rc;
 	if (!S.http)
 		return api_error(out, 503, "unavailable", NULL, "%s", S.http_error);
-	if (hkd_random_id(HKD_SUB_PREFIX, id, sizeof(id)) != 0)
+	if (hkd_new_id(HKD_SUB_PREFIX, id, sizeof(id)) != 0)
 		return api_error(out, 503, "unavailable", NULL, "no randomness for an id");
 	hkd_format_time(hkd_now_ms(), ts, sizeof(ts));
 	doc = json_pack("{s:s, s:s, s:s, s:{}, s:b, s:s}", "id", id,
@@ -1407,7 +1407,7 @@ int hkd_subs_api_test(const char *id, const json_t *req,
 		test_slot_give();
 		return api_error(out, 503, "unavailable", NULL, "%s", err);
 	}
-	if (hkd_random_id("evt_test_", eid, sizeof(eid)) != 0) {
+	if (hkd_new_id("evt_test_", eid, sizeof(eid)) != 0) {
 		sub_unref(s);
 		test_slot_give();
 		return api_error(out, 503, "unavailable", NULL, "no randomness");

@@ -59,8 +59,9 @@ void hkd_format_time(int64_t wall_ms, char *buf, size_t len)
 	snprintf(buf + n, len - n, ".%03dZ", (int)(wall_ms % 1000));
 }
 
-/* Random characters in an id (5 bits each: 130 bits). */
-#define ID_RANDOM 26
+/* An id's characters after its prefix: the time, then random ones. */
+#define ID_TIME 10   /* ms since 1970, 5 bits each (50 bits) */
+#define ID_RANDOM 16 /* 5 bits each (80 bits) */
 
 /*
  * Fill rnd with ID_RANDOM random bytes from a buffer of the calling
@@ -86,18 +87,22 @@ static int id_bytes(unsigned char rnd[ID_RANDOM])
 	return 0;
 }
 
-int hkd_random_id(const char *prefix, char *buf, size_t len)
+int hkd_new_id(const char *prefix, char *buf, size_t len)
 {
 	static const char alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
 	unsigned char rnd[ID_RANDOM];
+	uint64_t ms = (uint64_t)hkd_now_ms();
 	size_t plen = strlen(prefix);
+	char *p = buf + plen;
 
-	if (len < plen + ID_RANDOM + 1 || id_bytes(rnd) != 0)
+	if (len < plen + ID_TIME + ID_RANDOM + 1 || id_bytes(rnd) != 0)
 		return -1;
 	memcpy(buf, prefix, plen);
+	for (int i = ID_TIME - 1; i >= 0; i--)
+		*p++ = alphabet[(ms >> (5 * i)) & 31];
 	for (size_t i = 0; i < ID_RANDOM; i++)
-		buf[plen + i] = alphabet[rnd[i] & 31];
-	buf[plen + ID_RANDOM] = '\0';
+		*p++ = alphabet[rnd[i] & 31];
+	*p = '\0';
 	return 0;
 }
 

@@ -20,12 +20,15 @@ void hkd_deadline(int clock, int64_t ms, struct timespec *out);
 void hkd_format_time(int64_t wall_ms, char *buf, size_t len);
 
 /*
- * A new random id: prefix followed by 26 base32 characters (130 bits from
- * the OS CSPRNG, read ahead for 16 ids per thread), e.g. "evt_5q3k…". buf
- * must hold strlen(prefix) + 27 bytes.
- * 0 on success, -1 when no randomness is available.
+ * A new id: prefix followed by 26 base32 characters, 10 of the wall clock
+ * in ms then 16 random ones (80 bits from the OS CSPRNG, read ahead for 16
+ * ids per thread), e.g. "evt_01kb3x…". Ids made later sort after earlier
+ * ones (to the millisecond), so the store's unique indexes of ids grow at
+ * their end instead of taking inserts all over. buf must hold
+ * strlen(prefix) + 27 bytes. 0 on success, -1 when no randomness is
+ * available.
  */
-int hkd_random_id(const char *prefix, char *buf, size_t len);
+int hkd_new_id(const char *prefix, char *buf, size_t len);
 
 /*
  * Resolve a secret setting. "env:NAME" reads the environment variable NAME,

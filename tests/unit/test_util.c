@@ -1,8 +1,9 @@
-/* Unit tests for core/util.c: random ids, UTF-8 sequences, hex digits. */
+/* Unit tests for core/util.c: new ids, UTF-8 sequences, hex digits. */
 #include <check.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -32,25 +33,56 @@ static void check_distinct(char (*ids)[40], size_t n)
 		ck_assert_str_ne(ids[i - 1], ids[i]);
 }
 
-START_TEST(test_random_ids_distinct)
+START_TEST(test_new_ids_distinct)
 {
 	static char ids[IDS][40];
 
 	for (size_t i = 0; i < IDS; i++) {
-		ck_assert_int_eq(hkd_random_id("evt_", ids[i], sizeof(ids[i])), 0);
+		ck_assert_int_eq(hkd_new_id("evt_", ids[i], sizeof(ids[i])), 0);
 		check_shape(ids[i]);
 	}
 	check_distinct(ids, IDS);
 }
 END_TEST
 
-START_TEST(test_random_id_room)
+/* The ms an id's first 10 characters after "evt_" give. */
+static int64_t id_time(const char *id)
+{
+	int64_t ms = 0;
+
+	for (int i = 0; i < 10; i++)
+		ms = ms * 32 + (int64_t)(strchr(id_alphabet, id[4 + i]) - id_alphabet);
+	return ms;
+}
+
+/* An id carries the time it was made; one made in a later millisecond
+ * sorts after it, whatever the random part. */
+START_TEST(test_new_ids_time_ordered)
+{
+	struct timespec pause = {0, 2 * 1000 * 1000};
+	char prev[40], next[40];
+
+	for (int i = 0; i < 20; i++) {
+		int64_t before = hkd_now_ms(), after;
+
+		ck_assert_int_eq(hkd_new_id("evt_", prev, sizeof(prev)), 0);
+		after = hkd_now_ms();
+		ck_assert_int_ge(id_time(prev), before);
+		ck_assert_int_le(id_time(prev), after);
+		nanosleep(&pause, NULL);
+		ck_assert_int_eq(hkd_new_id("evt_", next, sizeof(next)), 0);
+		ck_assert_int_gt(strcmp(next, prev), 0);
+	}
+}
+END_TEST
+
+START_TEST(test_new_id_room)
 {
 	char buf[30] = "untouched";
 
 	/* "evt_" + 26 + NUL needs 31 bytes. */
-	ck_assert_int_eq(hkd_random_id("evt_", buf, sizeof(buf)), -1);
-	ck_assert_int_eq(hkd_random_id("evt_", buf, 31), 0);
+	ck_assert_int_eq(hkd_new_id("evt_", buf, sizeof(buf)), -1);
+	ck_assert_int_eq(hkd_new_id("evt_", buf, 31), 0);
 	check_shape(buf);
 }
 END_TEST
@@ -62,7 +94,7 @@ static void *make_ids(void *arg)
 	char (*ids)[40] = arg;
 
 	for (size_t i = 0; i < IDS; i++) {
-		if (hkd_random_id("evt_", ids[i], 40) != 0)
+		if (hkd_new_id("evt_", ids[i], 40) != 0)
 			ids[i][0] = '\0';
 	}
 	return NULL;
@@ -70,7 +102,7 @@ static void *make_ids(void *arg)
 
 /* Each thread reads ahead on its own: no two threads hand out the same
  * bytes. */
-START_TEST(test_random_ids_threads)
+START_TEST(test_new_ids_threads)
 {
 	pthread_t t[2];
 	static char all[2 * IDS][40];
@@ -148,9 +180,10 @@ static Suite *util_suite(void)
 	Suite *s = suite_create("util");
 	TCase *tc = tcase_create("util");
 
-	tcase_add_test(tc, test_random_ids_distinct);
-	tcase_add_test(tc, test_random_id_room);
-	tcase_add_test(tc, test_random_ids_threads);
+	tcase_add_test(tc, test_new_ids_distinct);
+	tcase_add_test(tc, test_new_id_room);
+	tcase_add_test(tc, test_new_ids_time_ordered);
+	tcase_add_test(tc, test_new_ids_threads);
 	tcase_add_loop_test(tc, test_utf8_len_table, 0, LEN(utf8_cases));
 	tcase_add_test(tc, test_hex_value);
 	suite_add_tcase(s, tc);
