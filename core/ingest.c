@@ -50,6 +50,15 @@ static size_t fan_out(const struct hkd_runtime *rt, const char *type,
 	return n + n_subs;
 }
 
+/* Append the text s to b (which has room for it). */
+static char *put_text(char *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(b, s, n);
+	return b + n;
+}
+
 /* Append s to b as a JSON string (b has room: 6 bytes per byte + 2). */
 static char *put_string(char *b, const char *s)
 {
@@ -85,11 +94,11 @@ static char *envelope_text(const char *id, const char *type, const char *ts,
 	    dlen + 64;
 	if ((text = malloc(n))) {
 		b = text;
-		b = put_string(b + sprintf(b, "{\"id\":"), id);
-		b = put_string(b + sprintf(b, ",\"type\":"), type);
-		b = put_string(b + sprintf(b, ",\"timestamp\":"), ts);
-		b = put_string(b + sprintf(b, ",\"source\":"), rq->source);
-		b += sprintf(b, ",\"data\":");
+		b = put_string(put_text(b, "{\"id\":"), id);
+		b = put_string(put_text(b, ",\"type\":"), type);
+		b = put_string(put_text(b, ",\"timestamp\":"), ts);
+		b = put_string(put_text(b, ",\"source\":"), rq->source);
+		b = put_text(b, ",\"data\":");
 		memcpy(b, data, dlen);
 		b += dlen;
 		*b++ = '}';

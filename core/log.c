@@ -95,13 +95,8 @@ static void put_text_value(struct line *l, const char *s)
 
 static void put_time(struct line *l)
 {
-	struct timespec ts;
-	struct tm tm;
 	char tbuf[40];
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(tbuf + n, sizeof(tbuf) - n, ".%03ldZ", ts.tv_nsec / 1000000);
+	hkd_format_time(hkd_now_ms(), tbuf, sizeof(tbuf));
 	puts_(l, tbuf);
 }
 

@@ -52,11 +52,36 @@ void hkd_deadline(int clock, int64_t ms, struct timespec *out)
 
 void hkd_format_time(int64_t wall_ms, char *buf, size_t len)
 {
-	time_t secs = (time_t)(wall_ms / 1000);
+	/* The date and time to the second, formatted once a second in each
+	 * thread: every event and every log line takes one. */
+	static __thread int64_t cached_secs = INT64_MIN;
+	static __thread char cached[24];
+	static __thread size_t cached_len;
+	int64_t secs = wall_ms / 1000;
+	int ms = (int)(wall_ms % 1000);
 	struct tm tm;
-	gmtime_r(&secs, &tm);
-	size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%03dZ", (int)(wall_ms % 1000));
+	time_t t = (time_t)secs;
+
+	if (secs != cached_secs && ms >= 0) {
+		gmtime_r(&t, &tm);
+		cached_len = strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+		cached_secs = cached_len ? secs : INT64_MIN;
+	}
+	if (secs != cached_secs || ms < 0 || len < cached_len + 6) {
+		/* Before 1970, or a short buffer: as snprintf cuts it. */
+		gmtime_r(&t, &tm);
+		size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(buf + n, len - n, ".%03dZ", ms);
+		return;
+	}
+	memcpy(buf, cached, cached_len);
+	buf += cached_len;
+	*buf++ = '.';
+	*buf++ = (char)('0' + ms / 100);
+	*buf++ = (char)('0' + ms / 10 % 10);
+	*buf++ = (char)('0' + ms % 10);
+	*buf++ = 'Z';
+	*buf = '\0';
 }
 
 /* An id's characters after its prefix: the time, then random ones. */

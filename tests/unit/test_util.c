@@ -1,6 +1,7 @@
-/* Unit tests for core/util.c: new ids, UTF-8 sequences, hex digits. */
+/* Unit tests for core/util.c: new ids, UTF-8 sequences, hex digits, times. */
 #include <check.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -175,6 +176,48 @@ START_TEST(test_hex_value)
 }
 END_TEST
 
+/* hkd_format_time as it was written before it cached: the reference. */
+static void format_time_ref(int64_t wall_ms, char *buf, size_t len)
+{
+	time_t secs = (time_t)(wall_ms / 1000);
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&secs, &tm);
+	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03dZ", (int)(wall_ms % 1000));
+}
+
+static const int64_t time_cases[] = {
+	1764374400000,  /* 2025-11-29T00:00:00.000Z */
+	1764374400001, 1764374400999, 1764374401000, /* across a second */
+	1764374400999,  /* and back: the cache must not be stuck */
+	1764374459999, 1764374460000, 4102444799999, /* 2099-12-31T23:59:59.999Z */
+	0, 999, 1000, -1, -999, -1000, -1001, -86400000,
+};
+
+START_TEST(test_format_time)
+{
+	char got[40], want[40];
+
+	for (size_t i = 0; i < LEN(time_cases); i++) {
+		format_time_ref(time_cases[i], want, sizeof(want));
+		hkd_format_time(time_cases[i], got, sizeof(got));
+		ck_assert_str_eq(got, want);
+	}
+	ck_assert_str_eq((hkd_format_time(1764374400042, got, sizeof(got)), got),
+	                 "2025-11-29T00:00:00.042Z");
+	/* Buffers too short are cut as snprintf cuts. */
+	for (size_t len = 1; len <= 26; len++) {
+		memset(got, 'x', sizeof(got));
+		memset(want, 'x', sizeof(want));
+		format_time_ref(1764374400123, want, len);
+		hkd_format_time(1764374400123, got, len);
+		ck_assert_str_eq(got, want);
+	}
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
 	Suite *s = suite_create("util");
@@ -186,6 +229,7 @@ static Suite *util_suite(void)
 	tcase_add_test(tc, test_new_ids_threads);
 	tcase_add_loop_test(tc, test_utf8_len_table, 0, LEN(utf8_cases));
 	tcase_add_test(tc, test_hex_value);
+	tcase_add_test(tc, test_format_time);
 	suite_add_tcase(s, tc);
 	return s;
 }
