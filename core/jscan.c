@@ -21,10 +21,17 @@
 #include "jscan.h"
 #include "util.h"
 
+/* Members of a top-level object kept while scanning (publish needs 3). */
+#define TOP_MAX 3
+
 struct scan {
 	const char *end;
 	size_t nkeys;
 	struct hkd_jscan_span keys[HKD_JSCAN_KEYS];
+	/* The top-level object's first members (name, value) and how many
+	 * it has in all. */
+	struct hkd_jscan_span top[TOP_MAX][2];
+	size_t ntop;
 };
 
 static const char *value(struct scan *s, const char *p, int depth);
@@ -197,17 +204,29 @@ static const char *object(struct scan *s, const char *p, int depth)
 	if (p < s->end && *p == '}')
 		return p + 1;
 	for (;;) {
-		const char *key = p;
+		const char *key = p, *val;
+		size_t klen;
 
 		if (p >= s->end || *p != '"' ||
-		    !(p = string(p, s->end, &escaped)) || escaped ||
-		    add_key(s, base, key + 1, (size_t)(p - key - 2)) != 0)
+		    !(p = string(p, s->end, &escaped)) || escaped)
+			return NULL;
+		klen = (size_t)(p - key - 2);
+		if (add_key(s, base, key + 1, klen) != 0)
 			return NULL;
 		p = ws(p, s->end);
 		if (p >= s->end || *p != ':')
 			return NULL;
-		if (!(p = value(s, ws(p + 1, s->end), depth)))
+		val = ws(p + 1, s->end);
+		if (!(p = value(s, val, depth)))
 			return NULL;
+		if (depth == 1 && s->ntop++ < TOP_MAX) {
+			struct hkd_jscan_span *m = s->top[s->ntop - 1];
+
+			m[0].p = key + 1;
+			m[0].n = klen;
+			m[1].p = val;
+			m[1].n = (size_t)(p - val);
+		}
 		p = ws(p, s->end);
 		if (p < s->end && *p == '}') {
 			s->nkeys = base;
@@ -263,17 +282,25 @@ static const char *value(struct scan *s, const char *p, int depth)
 	}
 }
 
-int hkd_jscan_valid(const char *text, size_t len)
+/* Scan text[0..len) with s: 1 when valid (see hkd_jscan_valid). */
+static int scan_text(struct scan *s, const char *text, size_t len)
 {
-	struct scan s;
 	const char *p;
 
 	if (!text)
 		return 0;
-	s.end = text + len;
-	s.nkeys = 0;
-	p = value(&s, ws(text, s.end), 0);
-	return p != NULL && ws(p, s.end) == s.end;
+	s->end = text + len;
+	s->nkeys = 0;
+	s->ntop = 0;
+	p = value(s, ws(text, s->end), 0);
+	return p != NULL && ws(p, s->end) == s->end;
+}
+
+int hkd_jscan_valid(const char *text, size_t len)
+{
+	struct scan s;
+
+	return scan_text(&s, text, len);
 }
 
 /* --- walking a text the scanner accepted ---------------------------- */
@@ -340,26 +367,26 @@ static int named(const struct hkd_jscan_span *key, const char *name)
 int hkd_jscan_publish(const char *text, size_t len, struct hkd_jscan_span *type,
                       struct hkd_jscan_span *id, struct hkd_jscan_span *data)
 {
-	const char *end = text + len, *p;
-	struct hkd_jscan_span key, val, *slot;
+	struct hkd_jscan_span *slot;
+	struct scan s;
 
 	type->p = id->p = data->p = NULL;
 	type->n = id->n = data->n = 0;
-	if (!hkd_jscan_valid(text, len))
+	if (!scan_text(&s, text, len) || *ws(text, s.end) != '{' ||
+	    s.ntop > TOP_MAX)
 		return 0;
-	p = ws(text, end);
-	if (*p != '{')
-		return 0;
-	while (member(&p, end, &key, &val)) {
-		if (named(&key, "type"))
+	for (size_t i = 0; i < s.ntop; i++) {
+		const struct hkd_jscan_span *key = &s.top[i][0];
+
+		if (named(key, "type"))
 			slot = type;
-		else if (named(&key, "id"))
+		else if (named(key, "id"))
 			slot = id;
-		else if (named(&key, "data"))
+		else if (named(key, "data"))
 			slot = data;
 		else
 			return 0;
-		*slot = val;
+		*slot = s.top[i][1];
 	}
 	if (!type->p || *type->p != '"' || (id->p && *id->p != '"') ||
 	    (data->p && *data->p != '{'))

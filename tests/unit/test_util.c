@@ -79,11 +79,12 @@ END_TEST
 
 START_TEST(test_new_id_room)
 {
-	char buf[30] = "untouched";
+	char buf[31] = "untouched";
 
-	/* "evt_" + 26 + NUL needs 31 bytes. */
-	ck_assert_int_eq(hkd_new_id("evt_", buf, sizeof(buf)), -1);
-	ck_assert_int_eq(hkd_new_id("evt_", buf, 31), 0);
+	/* "evt_" + 26 + NUL needs 31 bytes; nothing is written with fewer. */
+	ck_assert_int_eq(hkd_new_id("evt_", buf, sizeof(buf) - 1), -1);
+	ck_assert_str_eq(buf, "untouched");
+	ck_assert_int_eq(hkd_new_id("evt_", buf, sizeof(buf)), 0);
 	check_shape(buf);
 }
 END_TEST
