@@ -763,15 +763,10 @@ static int hook_scanned(struct MHD_Connection *conn,
                         const struct hkd_source *src, const struct request *rq,
                         char **type, char **xid)
 {
-	size_t i = 0;
 	int unsure = 0;
 
 	*type = *xid = NULL;
-	while (i < rq->len && (rq->body[i] == ' ' || rq->body[i] == '\t' ||
-	                       rq->body[i] == '\n' || rq->body[i] == '\r'))
-		i++;
-	if (i == rq->len || rq->body[i] != '{' ||
-	    !hkd_jscan_valid(rq->body, rq->len))
+	if (!hkd_jscan_object(rq->body, rq->len))
 		return -1;
 	*type = src->type ? strdup(src->type)
 	                  : extract_text(conn, &src->type_from, rq, &unsure);

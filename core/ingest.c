@@ -109,32 +109,21 @@ static char *envelope_text(const char *id, const char *type, const char *ts,
 }
 
 /*
- * 1 when every required field of et is found in the envelope without a
- * jansson tree: only for data given as text alone (which the scanner
- * accepted, see jscan.h). 0 when one is missing or the scanner cannot
- * tell: the caller then checks on a tree, which also words the error.
+ * 1 when every required field of et is found in json, the envelope's text,
+ * without a jansson tree: only when its data came as text alone (which the
+ * scanner accepted, see jscan.h; the rest of the envelope is written by
+ * envelope_text). 0 when one is missing or the scanner cannot tell: the
+ * caller then checks on a tree, which also words the error.
  */
 static int required_in_text(const struct hkd_event_type *et,
-                            const struct hkd_ingest_req *rq)
+                            const struct hkd_ingest_req *rq, const char *json)
 {
-	static const char *const top[] = { "/id", "/type", "/timestamp",
-	                                   "/source", "/data", "" };
 	struct hkd_jscan_span v;
 
-	if (rq->data || !rq->data_text)
+	if (rq->data)
 		return 0;
 	for (size_t i = 0; i < et->n_required; i++) {
-		const char *ptr = et->required[i];
-		size_t k = 0;
-
-		if (!ptr)
-			return 0;
-		while (strcmp(ptr, top[k]) != 0 && top[k][0] != '\0')
-			k++;
-		if (strcmp(ptr, top[k]) == 0)
-			continue; /* the envelope's own members, and itself */
-		if (strncmp(ptr, "/data/", 6) != 0 ||
-		    !hkd_jscan_pointer(rq->data_text, rq->data_len, ptr + 5, &v))
+		if (!hkd_jscan_pointer(json, strlen(json), et->required[i], &v))
 			return 0;
 	}
 	return 1;
@@ -169,7 +158,9 @@ enum hkd_ingest_status hkd_ingest(struct hkd_runtime *rt, struct hkd_store *st,
 	else if (hkd_new_id("evt_", out->id, sizeof(out->id)) != 0)
 		goto out;
 	hkd_format_time(hkd_now_ms(), ts, sizeof(ts));
-	if (et && et->n_required > 0 && !required_in_text(et, rq)) {
+	if (!(json = envelope_text(out->id, rq->type, ts, rq)))
+		goto out;
+	if (et && et->n_required > 0 && !required_in_text(et, rq, json)) {
 		/* Required fields are pointers into the whole envelope. */
 		json_t *data = rq->data ? json_incref((json_t *)rq->data)
 		               : rq->data_text ? json_loadb(rq->data_text, rq->data_len,
@@ -189,9 +180,8 @@ enum hkd_ingest_status hkd_ingest(struct hkd_runtime *rt, struct hkd_store *st,
 		}
 	}
 	n = fan_out(rt, rq->type, rq->source, &matches, &sub_ids);
-	json = envelope_text(out->id, rq->type, ts, rq);
 	dels = calloc(n + 1, sizeof(*dels));
-	if (!matches || !json || !dels ||
+	if (!matches || !dels ||
 	    !(ev = hkd_event_rec_new(out->id, rq->type, rq->source, ts, json)))
 		goto out;
 	for (size_t i = 0; i < n; i++) {

@@ -303,6 +303,13 @@ int hkd_jscan_valid(const char *text, size_t len)
 	return scan_text(&s, text, len);
 }
 
+int hkd_jscan_object(const char *text, size_t len)
+{
+	struct scan s;
+
+	return scan_text(&s, text, len) && *ws(text, s.end) == '{';
+}
+
 /* --- walking a text the scanner accepted ---------------------------- */
 
 /* p is at the start of a value of a valid text: its end. */

@@ -37,6 +37,9 @@ struct hkd_jscan_span {
  */
 int hkd_jscan_valid(const char *text, size_t len);
 
+/* 1 when text[0..len) is valid (as hkd_jscan_valid) and an object. */
+int hkd_jscan_object(const char *text, size_t len);
+
 /*
  * A publish request body, {"type", "id", "data"}, scanned: 1 when text is
  * valid (as hkd_jscan_valid), an object whose members are only "type",

@@ -245,6 +245,8 @@ START_TEST(test_valid_table)
 	ck_assert_msg((root != NULL) == (c->expect != N),
 	              "%s: jansson %s it (the table is wrong)", c->name,
 	              root ? "accepts" : "refuses");
+	ck_assert_msg(hkd_jscan_object(text, c->len) == (scan && json_is_object(root)),
+	              "%s: hkd_jscan_object disagrees", c->name);
 	json_decref(root);
 	msg = oracle_valid(text, c->len);
 	ck_assert_msg(msg == NULL, "%s: %s", c->name, msg);
@@ -647,6 +649,7 @@ END_TEST
 START_TEST(test_null)
 {
 	ck_assert_int_eq(hkd_jscan_valid(NULL, 0), 0);
+	ck_assert_int_eq(hkd_jscan_object(NULL, 0), 0);
 }
 END_TEST
 
