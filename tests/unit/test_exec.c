@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -947,7 +948,8 @@ START_TEST(test_cwd)
 	struct hookd_config cfg = {0};
 	struct hookd_event ev = make_event(EVENT_JSON);
 	struct hookd_result res;
-	char out[512], want[600], *got;
+	/* realpath() writes up to PATH_MAX bytes (_FORTIFY_SOURCE checks it). */
+	char out[PATH_MAX], want[PATH_MAX + 2], *got;
 
 	tmpdir_setup();
 	SH(&cfg, "pwd -P > pwd.txt", NULL);
