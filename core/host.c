@@ -282,7 +282,8 @@ static int add_secret(struct hookd_config *hc, const char *key, int index,
 
 int hkd_host_config_init(struct hookd_config *hc, const char *instance,
                          const config_setting_t *group,
-                         const struct hookd_plugin *plugin, const char *file,
+                         const struct hookd_plugin *plugin,
+                         enum hkd_settings_origin origin, const char *file,
                          struct hkd_diag *d)
 {
 	size_t before = d->n;
@@ -317,7 +318,9 @@ int hkd_host_config_init(struct hookd_config *hc, const char *instance,
 			             name, type_name(k->type));
 			continue;
 		}
-		if (!(k->flags & HOOKD_KEY_SECRET))
+		/* API data is literal: no secret is resolved, so the plugin
+		 * reads every value as it was sent. */
+		if (!(k->flags & HOOKD_KEY_SECRET) || origin != HKD_SETTINGS_OPERATOR)
 			continue;
 		if (config_setting_type(s) == CONFIG_TYPE_STRING) {
 			if (add_secret(hc, name, 0, config_setting_get_string(s), err,

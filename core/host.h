@@ -28,14 +28,29 @@ struct hookd_config {
 const struct hookd_host *hkd_host(void);
 
 /*
+ * Where a handler's settings come from, which decides what its secret keys
+ * mean. HKD_SETTINGS_OPERATOR: hookd.conf, whose secret values may be
+ * `env:NAME` or `file:PATH` references that are resolved here.
+ * HKD_SETTINGS_API: built from data that arrived over HTTP (a
+ * subscription): every value is literal, nothing is ever resolved, so no
+ * request can make hookd read its environment or a file.
+ */
+enum hkd_settings_origin {
+	HKD_SETTINGS_OPERATOR,
+	HKD_SETTINGS_API,
+};
+
+/*
  * Build hc for handler group `group` of a plugin declaring `keys`: every
  * member must be a declared key (or a core key: plugin, concurrency) of the
- * declared type, required keys must be set, secret keys are resolved.
- * Problems go to d with file:line. 0 when clean, -1 otherwise.
+ * declared type, required keys must be set, and secret keys are resolved
+ * when origin is HKD_SETTINGS_OPERATOR. Problems go to d with file:line.
+ * 0 when clean, -1 otherwise.
  */
 int hkd_host_config_init(struct hookd_config *hc, const char *instance,
                          const config_setting_t *group,
-                         const struct hookd_plugin *plugin, const char *file,
+                         const struct hookd_plugin *plugin,
+                         enum hkd_settings_origin origin, const char *file,
                          struct hkd_diag *d);
 void hkd_host_config_release(struct hookd_config *hc);
 

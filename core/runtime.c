@@ -76,7 +76,8 @@ static void make_handlers(struct hkd_runtime *rt, struct hkd_diag *d)
 		if (!h->lib)
 			continue;
 		if (hkd_host_config_init(&h->settings, h->name, hc->setting,
-		                         &h->lib->desc, cfg->path, d) != 0)
+		                         &h->lib->desc, HKD_SETTINGS_OPERATOR,
+		                         cfg->path, d) != 0)
 			continue;
 		if (h->lib->desc.create(h->name, &h->settings, &h->state, err,
 		                        sizeof(err)) != 0) {

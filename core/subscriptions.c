@@ -226,8 +226,10 @@ static struct sub *sub_make(json_t *doc, int for_test, char *err, size_t errlen)
 	if (strcmp(doc_str(doc, "format"), "kadoa") == 0 &&
 	    add_str(hg, "X-Kadoa-Event", "{{type}}"))
 		goto oom;
-	if (hkd_host_config_init(&s->hc, s->id, g, &S.http->desc, "subscription",
-	                         &d) != 0) {
+	/* Built from API data: HKD_SETTINGS_API takes every value literally,
+	 * so a header value of "env:NAME" or "file:PATH" is sent as it is. */
+	if (hkd_host_config_init(&s->hc, s->id, g, &S.http->desc,
+	                         HKD_SETTINGS_API, "subscription", &d) != 0) {
 		hkd_set_err(err, errlen, "%s", d.n ? d.msgs[0] : "bad settings");
 		goto fail;
 	}

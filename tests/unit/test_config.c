@@ -529,11 +529,97 @@ static void probe(const struct section_probe *p, const char *key,
 		struct hookd_config hc;
 		ck_assert_uint_eq(cfg->n_handlers, 1);
 		hkd_host_config_init(&hc, "h", cfg->handlers[0].setting, &keyless,
-		                     path, d);
+		                     HKD_SETTINGS_OPERATOR, path, d);
 		hkd_host_config_release(&hc);
 	}
 	hkd_config_free(cfg);
 }
+
+/* A plugin with a secret string and a secret group (like http's headers). */
+static const struct hookd_config_key secret_keys[] = {
+	{.name = "token", .type = HOOKD_KEY_STRING, .flags = HOOKD_KEY_SECRET},
+	{.name = "headers", .type = HOOKD_KEY_GROUP, .flags = HOOKD_KEY_SECRET},
+	{.name = NULL},
+};
+static const struct hookd_plugin secretive = {
+	.struct_size = sizeof(struct hookd_plugin),
+	.abi_major = HOOKD_ABI_MAJOR,
+	.abi_minor = HOOKD_ABI_MINOR,
+	.name = "secretive",
+	.keys = secret_keys,
+};
+
+/*
+ * Settings built for HKD_SETTINGS_OPERATOR resolve env: and file: in
+ * secret keys; the same settings built for HKD_SETTINGS_API (data from a
+ * request) are read literally, and a reference that names nothing is no
+ * error there.
+ */
+START_TEST(test_settings_origin)
+{
+	const struct hookd_host *host = hkd_host();
+	struct hkd_config *cfg;
+	struct hookd_config hc;
+	struct hkd_diag d;
+	const char *v, *name;
+	char secret_file[600], text[1600];
+
+	snprintf(secret_file, sizeof(secret_file), "%s/token", dir);
+	write_file(secret_file, "from-the-file\n");
+	setenv("HOOKD_TEST_ORIGIN", "from-the-env", 1);
+	snprintf(text, sizeof(text),
+	         "handlers = { h = { plugin = \"secretive\"; token = "
+	         "\"env:HOOKD_TEST_ORIGIN\"; headers = { X-A = \"file:%s\"; "
+	         "X-B = \"plain\"; }; }; };\n",
+	         secret_file);
+	write_file(path, text);
+	hkd_diag_init(&d);
+	cfg = hkd_config_read(path, NULL, &d);
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_uint_eq(cfg->n_handlers, 1);
+
+	ck_assert_int_eq(hkd_host_config_init(&hc, "h", cfg->handlers[0].setting,
+	                                      &secretive, HKD_SETTINGS_OPERATOR,
+	                                      path, &d),
+	                 0);
+	ck_assert_int_eq(host->config_string(&hc, "token", &v), 0);
+	ck_assert_str_eq(v, "from-the-env");
+	ck_assert_int_eq(host->config_item(&hc, "headers", 0, &name, &v), 0);
+	ck_assert_str_eq(name, "X-A");
+	ck_assert_str_eq(v, "from-the-file");
+	ck_assert_int_eq(host->config_item(&hc, "headers", 1, &name, &v), 0);
+	ck_assert_str_eq(v, "plain");
+	hkd_host_config_release(&hc);
+
+	ck_assert_int_eq(hkd_host_config_init(&hc, "h", cfg->handlers[0].setting,
+	                                      &secretive, HKD_SETTINGS_API, path,
+	                                      &d),
+	                 0);
+	ck_assert_int_eq(host->config_string(&hc, "token", &v), 0);
+	ck_assert_str_eq(v, "env:HOOKD_TEST_ORIGIN");
+	ck_assert_int_eq(host->config_item(&hc, "headers", 0, &name, &v), 0);
+	snprintf(text, sizeof(text), "file:%s", secret_file);
+	ck_assert_str_eq(v, text);
+	hkd_host_config_release(&hc);
+
+	/* A missing variable: an error for the operator, literal for the API. */
+	unsetenv("HOOKD_TEST_ORIGIN");
+	ck_assert_int_eq(hkd_host_config_init(&hc, "h", cfg->handlers[0].setting,
+	                                      &secretive, HKD_SETTINGS_API, path,
+	                                      &d),
+	                 0);
+	ck_assert_uint_eq(d.n, 0);
+	hkd_host_config_release(&hc);
+	ck_assert_int_eq(hkd_host_config_init(&hc, "h", cfg->handlers[0].setting,
+	                                      &secretive, HKD_SETTINGS_OPERATOR,
+	                                      path, &d),
+	                 -1);
+	ck_assert(mentions(&d, "HOOKD_TEST_ORIGIN is not set"));
+	hkd_host_config_release(&hc);
+	hkd_diag_release(&d);
+	hkd_config_free(cfg);
+}
+END_TEST
 
 START_TEST(test_sections_are_what_the_parser_accepts)
 {
@@ -704,6 +790,7 @@ int main(void)
 	tcase_add_test(tc, test_standard_secrets);
 	tcase_add_test(tc, test_source_id_from_defaults);
 	tcase_add_test(tc, test_sections_are_what_the_parser_accepts);
+	tcase_add_test(tc, test_settings_origin);
 	tcase_add_test(tc, test_man_page_documents_every_key);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
