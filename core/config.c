@@ -5,12 +5,14 @@
  * can list them all at once.
  */
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "envelope.h"
@@ -46,7 +48,7 @@ static const char *const top_keys[] = {
 static const char *const server_keys[] = {
 	"listen", "threads", "max_body", "api_keys", "connection_timeout",
 	"max_connections", "max_connections_per_ip", "tls_cert", "tls_key",
-	NULL};
+	"allow_open_api", "allowed_hosts", "metrics_key", NULL};
 static const char *const storage_keys[] = {
 	"url", "synchronous", "max_size", "keep_succeeded", "keep_dead",
 	"purge_interval", "lease", "pool_size", "poll_interval", NULL};
@@ -254,6 +256,37 @@ static void free_strings(char **v, size_t n)
 	free(v);
 }
 
+/* Boolean member `key` of g into *out; absent keeps *out. -1 on error. */
+static int get_bool(struct loader *ld, const config_setting_t *g,
+                    const char *key, int *out)
+{
+	const config_setting_t *s = config_setting_get_member(g, key);
+	if (!s)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		ERR(ld, s, "%s must be true or false", key);
+		return -1;
+	}
+	*out = config_setting_get_bool(s) ? 1 : 0;
+	return 0;
+}
+
+int hkd_listen_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (!host)
+		return 0; /* every address */
+	if (strcasecmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return 0; /* a name: it may resolve to anything */
+}
+
 /* "host:port", "[v6]:port" or ":port" / "port" (all addresses). */
 static int parse_listen(struct loader *ld, const config_setting_t *s,
                         struct hkd_config *c)
@@ -399,6 +432,38 @@ static void load_server(struct loader *ld, const config_setting_t *g,
 		}
 	}
 	free_strings(keys_raw, n_raw);
+	get_bool(ld, g, "allow_open_api", &c->allow_open_api);
+	get_strings(ld, g, "allowed_hosts", &c->allowed_hosts, &c->n_allowed_hosts);
+	for (size_t i = 0; i < c->n_allowed_hosts; i++)
+		if (!c->allowed_hosts[i] || !c->allowed_hosts[i][0] ||
+		    strpbrk(c->allowed_hosts[i], " \t/:@"))
+			ERR(ld, config_setting_get_member(g, "allowed_hosts"),
+			    "allowed_hosts[%zu]: a host name without port or scheme, "
+			    "like \"hooks.example.com\"",
+			    i);
+	if ((s = config_setting_get_member(g, "metrics_key")) &&
+	    get_str(ld, g, "metrics_key", &c->metrics_key) == 0 && c->metrics_key) {
+		char err[256], *k = hkd_secret_resolve(c->metrics_key, err, sizeof(err));
+		free(c->metrics_key);
+		c->metrics_key = k;
+		if (!k)
+			ERR(ld, s, "metrics_key: %s", err);
+		else if (strlen(k) < 16)
+			ERR(ld, s, "metrics_key must be at least 16 characters");
+	}
+	/* An API without keys on an address others can reach: only on purpose. */
+	if (c->n_api_keys == 0 && !config_setting_get_member(g, "api_keys") &&
+	    !c->allow_open_api && !hkd_listen_is_loopback(c->listen_host)) {
+		s = config_setting_get_member(g, "listen");
+		ERR(ld, s ? s : g,
+		    "listen %s%s%s:%s is not a loopback address and api_keys is "
+		    "empty: /v4 would be open to anyone who can connect; set "
+		    "api_keys, or allow_open_api = true to mean it",
+		    c->listen_host && strchr(c->listen_host, ':') ? "[" : "",
+		    c->listen_host ? c->listen_host : "",
+		    c->listen_host && strchr(c->listen_host, ':') ? "]" : "",
+		    c->listen_port);
+	}
 }
 
 static void load_storage(struct loader *ld, const config_setting_t *g,
@@ -1062,6 +1127,11 @@ void hkd_config_free(struct hkd_config *c)
 	for (size_t i = 0; i < c->n_api_keys; i++)
 		free(c->api_keys[i]);
 	free(c->api_keys);
+	free_strings(c->allowed_hosts, c->n_allowed_hosts);
+	if (c->metrics_key) {
+		explicit_bzero(c->metrics_key, strlen(c->metrics_key));
+		free(c->metrics_key);
+	}
 	free(c->listen_host);
 	free(c->listen_port);
 	free(c->tls_cert_pem);

@@ -104,6 +104,11 @@ struct hkd_config {
 	char *tls_key_pem;          /* server.tls_key's contents (secret) */
 	char **api_keys;        /* resolved secrets */
 	size_t n_api_keys;
+	int allow_open_api;     /* no api_keys on a non-loopback listen: meant */
+	char **allowed_hosts;   /* Host names served without keys, but for
+	                           localhost and IP literals */
+	size_t n_allowed_hosts;
+	char *metrics_key;      /* resolved secret that /metrics needs, or NULL */
 
 	char *storage_url;
 	char *storage_synchronous; /* full, normal, off */
@@ -160,6 +165,10 @@ struct hkd_config *hkd_config_read(const char *path,
                                    const char *plugin_dir_override,
                                    struct hkd_diag *d);
 void hkd_config_free(struct hkd_config *c);
+
+/* 1 when a listen host (NULL: every address) can be reached only from this
+ * machine: localhost, 127.0.0.0/8, ::1. */
+int hkd_listen_is_loopback(const char *host);
 
 /* The inbound source named `name`, or NULL. */
 const struct hkd_source *hkd_config_source(const struct hkd_config *c,

@@ -8,6 +8,7 @@
  * reference on the runtime it started with, so a reload mid-request is
  * harmless.
  */
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -170,6 +171,75 @@ static int authorised(struct MHD_Connection *conn, const struct hkd_config *cfg)
 		ok |= hkd_secret_equal(key, strlen(key), cfg->api_keys[i],
 		                       strlen(cfg->api_keys[i]));
 	return ok;
+}
+
+/* 1 when the request presents `key` (compared in constant time). */
+static int presents(struct MHD_Connection *conn, const char *key)
+{
+	const char *k = presented_key(conn);
+	return k && hkd_secret_equal(k, strlen(k), key, strlen(key));
+}
+
+/*
+ * /metrics: open, unless server.metrics_key is set; then that key or one of
+ * the API keys. Every key is compared, always: no early exit to time.
+ */
+static int metrics_authorised(struct MHD_Connection *conn,
+                              const struct hkd_config *cfg)
+{
+	int ok;
+	if (!cfg->metrics_key)
+		return 1;
+	ok = presents(conn, cfg->metrics_key);
+	for (size_t i = 0; i < cfg->n_api_keys; i++)
+		ok |= presents(conn, cfg->api_keys[i]);
+	return ok;
+}
+
+/*
+ * Without API keys, the Host a request names must be one that no web page
+ * can rebind to this address through DNS: an IP literal, localhost (and
+ * *.localhost, which browsers resolve themselves), the listen host, or one
+ * of server.allowed_hosts. No Host at all (HTTP/1.0) is not a browser's.
+ */
+static int host_allowed(struct MHD_Connection *conn,
+                        const struct hkd_config *cfg)
+{
+	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	                                            MHD_HTTP_HEADER_HOST);
+	char name[256];
+	size_t n;
+	unsigned char addr[16];
+
+	if (!h)
+		return 1;
+	if (h[0] == '[') {
+		const char *end = strchr(h, ']');
+		n = end ? (size_t)(end - h - 1) : 0;
+		if (!end || n == 0 || n >= sizeof(name))
+			return 0;
+		memcpy(name, h + 1, n);
+		name[n] = '\0';
+		return inet_pton(AF_INET6, name, addr) == 1;
+	}
+	n = strcspn(h, ":");
+	if (n == 0 || n >= sizeof(name))
+		return 0;
+	memcpy(name, h, n);
+	name[n] = '\0';
+	if (name[n - 1] == '.') /* the root label: "localhost." */
+		name[--n] = '\0';
+	if (n == 0)
+		return 0;
+	if (inet_pton(AF_INET, name, addr) == 1 || strcasecmp(name, "localhost") == 0 ||
+	    (n > 10 && strcasecmp(name + n - 10, ".localhost") == 0))
+		return 1;
+	if (cfg->listen_host && strcasecmp(name, cfg->listen_host) == 0)
+		return 1;
+	for (size_t i = 0; i < cfg->n_allowed_hosts; i++)
+		if (strcasecmp(name, cfg->allowed_hosts[i]) == 0)
+			return 1;
+	return 0;
 }
 
 /* 1 when Content-Type is application/json (parameters allowed). */
@@ -409,7 +479,7 @@ static enum MHD_Result get_metrics(struct MHD_Connection *conn)
 	g.queue_in_flight = ds.in_flight;
 	g.queue_capacity = ds.capacity;
 	g.claimed = ds.claimed;
-	g.dead_letters = hkd_store_dead_count(store_);
+	g.dead_letters = hkd_store_dead_gauge(store_);
 	g.version = PACKAGE_VERSION;
 	g.start_time = started_at;
 	text = hkd_metrics_render(&g);
@@ -1108,6 +1178,24 @@ static int refuse_early(struct MHD_Connection *conn, const char *url,
 
 	if (refuse_framing(conn, rc))
 		return 1;
+	if (cfg->n_api_keys == 0 &&
+	    (strncmp(url, "/v4/", 4) == 0 || rq->route.ep == HKD_EP_METRICS) &&
+	    !host_allowed(conn, cfg)) {
+		hkd_metrics_event_rejected("misdirected_request");
+		*rc = send_error(conn, MHD_HTTP_MISDIRECTED_REQUEST,
+		                 "misdirected_request", NULL, NULL, NULL,
+		                 "this Host is not served without API keys: name "
+		                 "hookd by its address or localhost, or list the "
+		                 "name in server.allowed_hosts");
+		return 1;
+	}
+	if (rq->route.ep == HKD_EP_METRICS && !metrics_authorised(conn, cfg)) {
+		*rc = send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized", NULL,
+		                 MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer",
+		                 "/metrics needs server.metrics_key or an API key "
+		                 "(x-api-key header or Authorization: Bearer)");
+		return 1;
+	}
 	if (strncmp(url, "/v4/", 4) == 0 && !authorised(conn, cfg)) {
 		hkd_metrics_event_rejected("unauthorized");
 		*rc = send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized", NULL,
@@ -1126,6 +1214,24 @@ static int refuse_early(struct MHD_Connection *conn, const char *url,
 		*rc = send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 		                 "method_not_allowed", NULL, MHD_HTTP_HEADER_ALLOW,
 		                 allow, "%s is not allowed on %s", method, url);
+		return 1;
+	}
+	/*
+	 * A call that changes state says it speaks JSON, body or not, or
+	 * carries a key: what no cross-site form or simple fetch can send
+	 * (either makes a browser ask first, and hookd answers no CORS).
+	 */
+	if ((m & (HKD_M_POST | HKD_M_PATCH | HKD_M_DELETE)) &&
+	    strncmp(url, "/v4/", 4) == 0 && !is_json_type(conn) &&
+	    !MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-api-key") &&
+	    !MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	                                 MHD_HTTP_HEADER_AUTHORIZATION)) {
+		hkd_metrics_event_rejected("unsupported_media_type");
+		*rc = send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+		                 "unsupported_media_type", NULL, NULL, NULL,
+		                 "%s on /v4 needs Content-Type: application/json "
+		                 "(with a body or without one)",
+		                 method);
 		return 1;
 	}
 	if (m != HKD_M_POST && m != HKD_M_PATCH)

@@ -320,6 +320,46 @@ long long hkd_store_dead_count(struct hkd_store *st)
 	return st->ops->dead_count(st);
 }
 
+/* Runs on the writer: count the dead into the gauge's cache. */
+static int job_dead_gauge(void *backend, void *argp, char *err, size_t errlen)
+{
+	struct hkd_store *st = argp;
+	long long n = -1;
+	if (st->ops->count_dead(backend, &n, err, errlen) != HKD_STORE_OK)
+		return HKD_STORE_OK; /* a failed count keeps the last one */
+	atomic_store(&st->dead_gauge, n);
+	atomic_store(&st->dead_gauge_at, hkd_mono_ms());
+	return HKD_STORE_OK;
+}
+
+/* The queued count is done (or dropped): another may be queued. */
+static void dead_gauge_done(void *argp)
+{
+	struct hkd_store *st = argp;
+	atomic_store(&st->dead_gauge_queued, 0);
+}
+
+long long hkd_store_dead_gauge(struct hkd_store *st)
+{
+	int64_t at = atomic_load(&st->dead_gauge_at);
+	char err[256];
+
+	if (at == 0) {
+		/* Never counted: wait for the writer once (at start). */
+		atomic_store(&st->dead_gauge, -1);
+		if (hkd_writer_run(st->writer, job_dead_gauge, st, err,
+		                   sizeof(err)) != HKD_STORE_OK)
+			return -1;
+		return atomic_load(&st->dead_gauge_at) ? atomic_load(&st->dead_gauge)
+		                                       : -1;
+	}
+	if (hkd_mono_ms() - at >= HKD_DEAD_GAUGE_TTL_MS &&
+	    atomic_exchange(&st->dead_gauge_queued, 1) == 0 &&
+	    hkd_writer_queue(st->writer, job_dead_gauge, st, dead_gauge_done) != 0)
+		atomic_store(&st->dead_gauge_queued, 0);
+	return atomic_load(&st->dead_gauge);
+}
+
 int hkd_store_sub_load(struct hkd_store *st,
                        void (*visit)(void *arg, const json_t *doc), void *arg)
 {

@@ -200,6 +200,18 @@ json_t *hkd_store_deliveries_json(struct hkd_store *st,
 /* Dead deliveries currently stored, or -1. */
 long long hkd_store_dead_count(struct hkd_store *st);
 
+/* How old hkd_store_dead_gauge's count may be before a new one is queued. */
+#define HKD_DEAD_GAUGE_TTL_MS 1000
+
+/*
+ * The dead-letter gauge of /metrics: hkd_store_dead_count as the writer
+ * thread last took it, so scrapes, however many, never count themselves.
+ * A count older than HKD_DEAD_GAUGE_TTL_MS queues one new count on the
+ * writer (one at a time) and is returned as it is; only a call before any
+ * count waits for one. -1 when no count has succeeded yet.
+ */
+long long hkd_store_dead_gauge(struct hkd_store *st);
+
 /* Subscriptions, stored as JSON documents keyed by id (synchronous).
  * save inserts or replaces; HKD_STORE_OK or _FAILED. */
 int hkd_store_sub_save(struct hkd_store *st, const char *id, const json_t *doc);

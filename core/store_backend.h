@@ -10,6 +10,8 @@
 #ifndef HKD_STORE_BACKEND_H
 #define HKD_STORE_BACKEND_H
 
+#include <stdatomic.h>
+
 #include "store.h"
 #include "store_writer.h"
 
@@ -56,6 +58,7 @@ struct hkd_store_ops {
 	hkd_job_fn record;      /* struct hkd_attempt_rec */
 	hkd_job_fn release_all; /* long long *: unfinished deliveries after */
 	hkd_job_fn unfinished;  /* long long * */
+	hkd_job_fn count_dead;  /* long long *: dead deliveries (the gauge) */
 	hkd_job_fn claim;       /* struct hkd_claim_arg */
 	hkd_job_fn replay;      /* struct hkd_replay_arg: dead → pending */
 	hkd_job_fn sub_write;   /* struct hkd_sub_arg */
@@ -74,6 +77,12 @@ struct hkd_store_ops {
 struct hkd_store {
 	const struct hkd_store_ops *ops;
 	struct hkd_writer *writer; /* the backend's; runs the jobs of ops */
+	/* hkd_store_dead_gauge's cache, zero at open (calloc): the last count
+	 * (-1 before one), when the writer took it (monotonic ms; 0: never),
+	 * and whether a count is queued. Any thread reads; the writer sets. */
+	_Atomic long long dead_gauge;
+	_Atomic int64_t dead_gauge_at;
+	atomic_int dead_gauge_queued;
 };
 
 /* Helpers for the backends. */

@@ -1155,19 +1155,31 @@ static int pg_recover(struct hkd_store *base, hkd_store_visit_fn visit,
 
 /* --- leases ------------------------------------------------------------ */
 
+/* On the writer: the one number of `sql` (a count) into *out. */
+static int count_rows(struct pg_store *st, const char *sql, long long *out,
+                      char *err, size_t errlen)
+{
+	PGresult *r = query(st->wc, sql, NULL);
+	if (!r)
+		return stmt_fail(st, err, errlen);
+	*out = val_int(r, 0, 0);
+	PQclear(r);
+	return HKD_STORE_OK;
+}
+
 /* Runs on the writer: count unfinished deliveries into *(long long *)argp. */
 static int job_count_unfinished(void *backend, void *argp, char *err,
                                 size_t errlen)
 {
-	struct pg_store *st = backend;
-	long long *unfinished = argp;
-	PGresult *r = query(st->wc, "SELECT count(*) FROM deliveries WHERE state < 2",
-	                    NULL);
-	if (!r)
-		return stmt_fail(st, err, errlen);
-	*unfinished = val_int(r, 0, 0);
-	PQclear(r);
-	return HKD_STORE_OK;
+	return count_rows(backend, "SELECT count(*) FROM deliveries WHERE state < 2",
+	                  argp, err, errlen);
+}
+
+/* Runs on the writer: count dead deliveries into *(long long *)argp. */
+static int job_count_dead(void *backend, void *argp, char *err, size_t errlen)
+{
+	return count_rows(backend, "SELECT count(*) FROM deliveries WHERE state = 3",
+	                  argp, err, errlen);
 }
 
 /* Runs on the writer: give up this node's leases (never another's). */
@@ -1521,6 +1533,7 @@ static const struct hkd_store_ops pg_ops = {
 	.record = job_record,
 	.release_all = job_release_all,
 	.unfinished = job_count_unfinished,
+	.count_dead = job_count_dead,
 	.claim = job_claim,
 	.replay = job_replay,
 	.sub_write = job_sub,

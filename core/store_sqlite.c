@@ -810,20 +810,17 @@ out:
 
 /* --- leases: which deliveries this process holds in memory ------------ */
 
-/* Runs on the writer: count unfinished deliveries into *(long long *)argp. */
-static int job_count_unfinished(void *backend, void *argp, char *err,
-                                size_t errlen)
+/* On the writer: the one number of `sql` (a count) into *out. */
+static int count_rows(struct sq_store *st, const char *sql, long long *out,
+                      char *err, size_t errlen)
 {
-	struct sq_store *st = backend;
-	long long *unfinished = argp;
 	sqlite3_stmt *q = NULL;
 	int rc = HKD_STORE_FAILED;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM deliveries WHERE state < 2",
-	                       -1, &q, NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK ||
 	    sqlite3_step(q) != SQLITE_ROW)
 		goto sqlfail;
-	*unfinished = sqlite3_column_int64(q, 0);
+	*out = sqlite3_column_int64(q, 0);
 	rc = HKD_STORE_OK;
 	goto out;
 sqlfail:
@@ -831,6 +828,21 @@ sqlfail:
 out:
 	sqlite3_finalize(q);
 	return rc;
+}
+
+/* Runs on the writer: count unfinished deliveries into *(long long *)argp. */
+static int job_count_unfinished(void *backend, void *argp, char *err,
+                                size_t errlen)
+{
+	return count_rows(backend, "SELECT count(*) FROM deliveries WHERE state < 2",
+	                  argp, err, errlen);
+}
+
+/* Runs on the writer: count dead deliveries into *(long long *)argp. */
+static int job_count_dead(void *backend, void *argp, char *err, size_t errlen)
+{
+	return count_rows(backend, "SELECT count(*) FROM deliveries WHERE state = 3",
+	                  argp, err, errlen);
 }
 
 static int job_release_all(void *backend, void *argp, char *err,
@@ -1235,6 +1247,7 @@ static const struct hkd_store_ops sq_ops = {
 	.record = job_record,
 	.release_all = job_release_all,
 	.unfinished = job_count_unfinished,
+	.count_dead = job_count_dead,
 	.claim = job_claim,
 	.replay = job_replay,
 	.sub_write = job_sub,

@@ -159,15 +159,21 @@ static long timeout_ms(double seconds)
 	return seconds > 0 && ms < 1 ? 1 : ms;
 }
 
-/* The request headers; NULL when out of memory. Caller frees the list. */
-static struct curl_slist *request_headers(const struct ctl *c, int has_body)
+/*
+ * The request headers; NULL when out of memory. Caller frees the list.
+ * Every request but a GET says Content-Type: application/json, body or
+ * not: hookd refuses a state-changing call that has neither that nor a key
+ * (a cross-site form cannot send it).
+ */
+static struct curl_slist *request_headers(const struct ctl *c,
+                                          int changes_state)
 {
 	struct curl_slist *h = NULL, *next;
 	char *key = NULL;
 	const char *fixed[] = {
 	    "Accept: application/json",
 	    /* hookd answers at once: no 100-continue */
-	    "Expect:", has_body ? "Content-Type: application/json" : NULL};
+	    "Expect:", changes_state ? "Content-Type: application/json" : NULL};
 
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
 		if (!fixed[i])
@@ -216,7 +222,7 @@ int ctl_call(struct ctl *c, const char *method, const char *path,
 		goto oom;
 	if (body && !(payload = json_dumps(body, JSON_COMPACT)))
 		goto oom;
-	if (!(hdrs = request_headers(c, send_body)))
+	if (!(hdrs = request_headers(c, strcmp(method, "GET") != 0)))
 		goto oom;
 
 	curl_easy_reset(c->curl);

@@ -351,12 +351,19 @@ def http_request(port, method, path, body=None, headers=None, timeout=10.0,
                  host="127.0.0.1", tls=None):
     """One request on a fresh connection. body: bytes, str, or an object
     (sent as JSON with Content-Type application/json unless headers say
-    otherwise). tls: an ssl.SSLContext for HTTPS."""
+    otherwise); a POST, PATCH or DELETE without a body says application/json
+    too unless headers say otherwise. tls: an ssl.SSLContext for HTTPS."""
     hdrs = dict(headers or {})
+    has_type = any(k.lower() == "content-type" for k in hdrs)
     if body is not None and not isinstance(body, (bytes, str)):
         body = json.dumps(body)
-        if not any(k.lower() == "content-type" for k in hdrs):
+        if not has_type:
             hdrs["Content-Type"] = "application/json"
+    elif body is None and method in ("POST", "PATCH", "DELETE") \
+            and not has_type:
+        # As hookctl does: a state-changing call says JSON, body or not
+        # (without a key, hookd refuses it otherwise: docs/security.md).
+        hdrs["Content-Type"] = "application/json"
     if isinstance(body, str):
         body = body.encode("utf-8")
     if tls is not None:

@@ -203,11 +203,13 @@ def send_and_close(port, data, timeout=IO_TIMEOUT):
 def req(method, path, body=None, headers=b"", ctype=b"application/json",
         close=True, length=None):
     """One HTTP/1.1 request as bytes. length: the Content-Length to claim
-    (default: the body's; False: none)."""
+    (default: the body's; False: none). A POST, PATCH or DELETE says ctype
+    even without a body, as well-behaved clients of /v4 do."""
     out = b"%s %s HTTP/1.1\r\n" % (method, path) + HOST
     if close:
         out += b"Connection: close\r\n"
-    if body is not None and ctype:
+    if ctype and (body is not None or method in (b"POST", b"PATCH",
+                                                 b"DELETE")):
         out += b"Content-Type: " + ctype + b"\r\n"
     out += headers
     if body is not None and length is not False:

@@ -1788,6 +1788,39 @@ START_TEST(test_dead_count)
 }
 END_TEST
 
+/*
+ * The gauge of /metrics: the first call counts (on the writer); later calls
+ * return the cached count, however the store changed, until it is
+ * HKD_DEAD_GAUGE_TTL_MS old; then one call queues a count on the writer and
+ * the calls after it see the new figure.
+ */
+START_TEST(test_dead_gauge)
+{
+	const char *url = backend(_i);
+	struct hkd_store *st = open_url(url);
+	int64_t deadline;
+	long long g;
+
+	put_ok(st, "dg-1", "order.created", 3);
+	record(st, "dg-1-d0", 1, HOOKD_FAIL, HKD_STATE_DEAD, 0, "x");
+	wait_state(st, "dg-1", "dg-1-d0", "dead", 1);
+	ck_assert_int_eq(hkd_store_dead_gauge(st), 1);
+	record(st, "dg-1-d1", 1, HOOKD_FAIL, HKD_STATE_DEAD, 0, "x");
+	record(st, "dg-1-d2", 1, HOOKD_FAIL, HKD_STATE_DEAD, 0, "x");
+	wait_state(st, "dg-1", "dg-1-d2", "dead", 1);
+	ck_assert_int_eq(hkd_store_dead_count(st), 3);
+	/* Cached: a burst of calls does not count again. */
+	for (int i = 0; i < 1000; i++)
+		ck_assert_int_eq(hkd_store_dead_gauge(st), 1);
+	usleep((HKD_DEAD_GAUGE_TTL_MS + 100) * 1000);
+	deadline = mono_ms() + 5000;
+	while ((g = hkd_store_dead_gauge(st)) != 3 && mono_ms() < deadline)
+		usleep(10 * 1000);
+	ck_assert_int_eq(g, 3);
+	hkd_store_close(st);
+}
+END_TEST
+
 /* ---- retention -------------------------------------------------------- */
 
 /* A store of url that purges every 100 ms with these retentions. */
@@ -2229,6 +2262,7 @@ static Suite *store_suite(void)
 	tcase_add_loop_test(tc, test_replay_dead, 0, n_backends());
 	tcase_add_loop_test(tc, test_deliveries_paging, 0, n_backends());
 	tcase_add_loop_test(tc, test_dead_count, 0, n_backends());
+	tcase_add_loop_test(tc, test_dead_gauge, 0, n_backends());
 	tcase_add_loop_test(tc, test_retention, 0, n_backends());
 	tcase_add_loop_test(tc, test_retention_dead, 0, n_backends());
 	tcase_add_loop_test(tc, test_max_size, 0, 2); /* SQLite's cap */
