@@ -48,7 +48,8 @@ static const char *const top_keys[] = {
 static const char *const server_keys[] = {
 	"listen", "threads", "max_body", "api_keys", "connection_timeout",
 	"max_connections", "max_connections_per_ip", "tls_cert", "tls_key",
-	"allow_open_api", "allowed_hosts", "metrics_key", NULL};
+	"allow_open_api", "allowed_hosts", "metrics_key", "request_timeout",
+	NULL};
 static const char *const storage_keys[] = {
 	"url", "synchronous", "max_size", "keep_succeeded", "keep_dead",
 	"purge_interval", "lease", "pool_size", "poll_interval", NULL};
@@ -405,6 +406,9 @@ static void load_server(struct loader *ld, const config_setting_t *g,
 	v = c->connection_timeout;
 	if (get_int(ld, g, "connection_timeout", 1, 3600, &v) == 0)
 		c->connection_timeout = (int)v;
+	v = c->request_timeout;
+	if (get_int(ld, g, "request_timeout", 1, 3600, &v) == 0)
+		c->request_timeout = (int)v;
 	v = c->max_connections;
 	if (get_int(ld, g, "max_connections", 1, 1000000, &v) == 0)
 		c->max_connections = (int)v;
@@ -981,7 +985,8 @@ static void set_defaults(struct hkd_config *c)
 	c->max_body = 1024 * 1024;
 	c->connection_timeout = 30;
 	c->max_connections = 1024;
-	c->max_connections_per_ip = 256;
+	c->request_timeout = 30;
+	c->max_connections_per_ip = 64;
 	c->storage_url = strdup(HKD_DEFAULT_STORAGE);
 	c->storage_synchronous = strdup("full");
 	c->keep_succeeded = 7 * 86400;

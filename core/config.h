@@ -98,8 +98,9 @@ struct hkd_config {
 	int http_threads;
 	size_t max_body;
 	int connection_timeout; /* seconds */
+	int request_timeout;    /* seconds from a request's start to its body's end */
 	int max_connections;        /* open connections at once */
-	int max_connections_per_ip; /* from one client address; 0 = no limit */
+	int max_connections_per_ip; /* from one IPv4 address or IPv6 /64; 0 = no limit */
 	char *tls_cert_pem;         /* server.tls_cert's contents, or NULL */
 	char *tls_key_pem;          /* server.tls_key's contents (secret) */
 	char **api_keys;        /* resolved secrets */

@@ -25,6 +25,7 @@
 #include "envelope.h"
 #include "glob.h"
 #include "http_api.h"
+#include "http_guard.h"
 #include "ingest.h"
 #include "jscan.h"
 #include "jsonptr.h"
@@ -39,11 +40,18 @@
 
 struct request {
 	struct hkd_api_route route; /* the endpoint and its {id} */
-	struct hkd_runtime *rt;
+	struct hkd_runtime *rt;     /* NULL until the headers are in */
 	char *body;
 	size_t len, cap;
 	int too_big;
 	int answered;
+	/* The request target as it came, seen by on_request_line before
+	 * libmicrohttpd cuts off its query and decodes it in place: where it
+	 * starts, its length to the first NUL, whether it has a control byte
+	 * or a space. NULL when that callback could not allocate. */
+	const char *target;
+	size_t target_len;
+	int target_bad;
 };
 
 static struct MHD_Daemon *daemon_;
@@ -1261,6 +1269,91 @@ static int refuse_early(struct MHD_Connection *conn, const char *url,
 	return 0;
 }
 
+/*
+ * MHD_OPTION_URI_LOG_CALLBACK: called with the raw request target as soon
+ * as the request line is in, before anything else touches it. Its result
+ * becomes the request's state (*con_cls).
+ */
+static void *on_request_line(void *cls, const char *uri,
+                             struct MHD_Connection *conn)
+{
+	struct request *rq = calloc(1, sizeof(*rq));
+	(void)cls;
+	(void)conn;
+	if (!rq)
+		return NULL;
+	rq->target = uri;
+	rq->target_len = strlen(uri);
+	for (const unsigned char *p = (const unsigned char *)uri; *p; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			rq->target_bad = 1;
+	return rq;
+}
+
+/* Walks the headers in the order they came (MHD_get_connection_values). */
+struct header_walk {
+	const char *end; /* where the previous value ended */
+	int nul;
+};
+
+/*
+ * In libmicrohttpd 0.9.75 the header lines stay in its read buffer one
+ * after the other, each line end (CR LF or LF) overwritten with NULs. So
+ * from the end of one value to the next name there are one or two NULs,
+ * and anything else there is what followed a NUL inside the value.
+ */
+static enum MHD_Result walk_header(void *cls, enum MHD_ValueKind kind,
+                                   const char *key, const char *value)
+{
+	struct header_walk *w = cls;
+	(void)kind;
+	if (w->end) {
+		uintptr_t gap = (uintptr_t)key - (uintptr_t)w->end;
+		if (gap < 1 || gap > 2 || w->end[gap - 1] != '\0') {
+			w->nul = 1;
+			return MHD_NO;
+		}
+	}
+	w->end = value ? value + strlen(value) : key + strlen(key);
+	return MHD_YES;
+}
+
+/*
+ * A request line or header that is not what it seemed: a method that is not
+ * a token, a control byte or space in the target, a NUL anywhere in the
+ * request line or a header (libmicrohttpd reads such text only up to the
+ * NUL, so "GET /healthz\0junk" would be served as /healthz). 400, closed.
+ */
+static int refuse_malformed(struct MHD_Connection *conn, const char *method,
+                            const char *version, struct request *rq,
+                            enum MHD_Result *rc)
+{
+	struct header_walk w = {NULL, 0};
+	const char *why = NULL;
+
+	for (const unsigned char *p = (const unsigned char *)method; *p; p++)
+		if (!hkd_http_tchar(*p))
+			why = "the method is not a token";
+	if (!why && rq->target && rq->target_bad)
+		why = "the request target holds a control byte or a space";
+	/* The version follows the target and one space in the same buffer: a
+	 * shorter target ended at a NUL. */
+	if (!why && rq->target &&
+	    (uintptr_t)version != (uintptr_t)rq->target + rq->target_len + 1)
+		why = "the request line holds a NUL byte";
+	if (!why) {
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, walk_header, &w);
+		if (w.nul || (w.end && w.end[1] != '\0'))
+			why = "a header holds a NUL byte";
+	}
+	if (!why)
+		return 0;
+	hkd_metrics_event_rejected("invalid_request");
+	*rc = send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request", NULL,
+	                 "Connection", "close", "%s", why);
+	return 1;
+}
+
 /* Append a body chunk; 0, or -1 when the limit is passed. */
 static int take_body(struct request *rq, const char *data, size_t n,
                      size_t limit)
@@ -1293,18 +1386,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	struct request *rq = *con_cls;
 	enum MHD_Result rc = MHD_YES;
 	(void)cls;
-	(void)version;
 
-	if (!rq) {
-		rq = calloc(1, sizeof(*rq));
-		if (!rq)
+	if (!rq || !rq->rt) { /* the headers are in */
+		if (!rq && !(rq = calloc(1, sizeof(*rq))))
 			return MHD_NO;
 		*con_cls = rq;
 		rq->rt = hkd_runtime_current();
 		if (!rq->rt)
 			return MHD_NO;
 		hkd_api_route(url, method, &rq->route);
-		if (refuse_early(conn, url, method, rq, &rc))
+		if (refuse_malformed(conn, method, version, rq, &rc) ||
+		    refuse_early(conn, url, method, rq, &rc))
 			rq->answered = 1;
 		return rc;
 	}
@@ -1321,6 +1413,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	/* The whole request is in: its deadline (http_guard.h) stops. */
+	hkd_guard_request_complete(conn);
 	if (rq->answered)
 		return MHD_YES;
 	rq->answered = 1;
@@ -1358,8 +1452,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
 {
 	struct request *rq = *con_cls;
 	(void)cls;
-	(void)conn;
 	(void)toe;
+	/* The next request on this connection has its own deadline. */
+	hkd_guard_request_done(conn);
 	if (!rq)
 		return;
 	hkd_runtime_unref(rq->rt);
@@ -1429,17 +1524,21 @@ int hkd_http_start(const struct hkd_config *cfg, struct hkd_store *store)
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	const union MHD_DaemonInfo *info;
 	struct MHD_OptionItem opts[6];
+	struct hkd_guard_options guard;
 	size_t n_opts = 0;
-	char host[256] = "", port[16];
+	char host[256] = "", port[16], why[512];
 	int err;
 
+	/* The connections must fit the descriptor limit (raised to the hard
+	 * one here). Connections per client are the guard's to count: it
+	 * counts an IPv6 client by its /64, libmicrohttpd by its address. */
+	if (hkd_guard_fd_room(cfg->max_connections, why, sizeof(why)) != 0) {
+		hkd_log(HOOKD_LOG_ERROR, "http", "%s", why);
+		return -1;
+	}
 	/* Limits and TLS, in an option array: each only when set. */
 	opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
 	                                         (intptr_t)cfg->max_connections, NULL};
-	if (cfg->max_connections_per_ip > 0)
-		opts[n_opts++] = (struct MHD_OptionItem){
-			MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-			(intptr_t)cfg->max_connections_per_ip, NULL};
 	if (cfg->tls_cert_pem && cfg->tls_key_pem) {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
 			hkd_log(HOOKD_LOG_ERROR, "http",
@@ -1475,6 +1574,14 @@ int hkd_http_start(const struct hkd_config *cfg, struct hkd_store *store)
 		flags |= MHD_USE_IPv6;
 	if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
 		flags |= MHD_USE_EPOLL;
+	guard.request_timeout_ms = (int64_t)cfg->request_timeout * 1000;
+	guard.max_per_client = cfg->max_connections_per_ip;
+	guard.check_first_bytes = !(flags & MHD_USE_TLS);
+	if (hkd_guard_start(&guard) != 0) {
+		freeaddrinfo(res);
+		tls_forget();
+		return -1;
+	}
 	daemon_ = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, NULL,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
@@ -1482,9 +1589,12 @@ int hkd_http_start(const struct hkd_config *cfg, struct hkd_store *store)
 		(unsigned)(cfg->http_threads > 1 ? cfg->http_threads : 0),
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_NOTIFY_CONNECTION, hkd_guard_notify, NULL,
+		MHD_OPTION_URI_LOG_CALLBACK, on_request_line, NULL,
 		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 		MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 	if (!daemon_) {
+		hkd_guard_stop();
 		hkd_log(HOOKD_LOG_ERROR, "http",
 		        "cannot listen on %s:%s (address in use, not permitted, or a "
 		        "certificate and key that do not match?)",
@@ -1493,6 +1603,9 @@ int hkd_http_start(const struct hkd_config *cfg, struct hkd_store *store)
 		tls_forget();
 		return -1;
 	}
+	info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_LISTEN_FD);
+	if (info)
+		hkd_guard_defer_accept(info->listen_fd);
 	getnameinfo(res->ai_addr, res->ai_addrlen, host, sizeof(host), NULL, 0,
 	            NI_NUMERICHOST);
 	freeaddrinfo(res);
@@ -1508,5 +1621,6 @@ void hkd_http_stop(void)
 	if (daemon_)
 		MHD_stop_daemon(daemon_);
 	daemon_ = NULL;
+	hkd_guard_stop();
 	tls_forget();
 }

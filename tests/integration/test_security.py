@@ -6,10 +6,22 @@ on /test, after PATCH and after a restart, and no answer tells whether the
 variable or file exists; an open hookd (no API keys) cannot be driven by a
 web page: it refuses to listen beyond loopback unless told, state-changing
 calls need JSON or a key, and only Host names no page can rebind are
-served; /metrics can require a key."""
+served; /metrics can require a key; hostile and broken HTTP clients
+(trickled headers and bodies, an EOF before the body is complete, TLS or
+binary on the plain port, NUL bytes, too many connections from one
+address) are answered 4xx or cut off within request_timeout while
+/healthz from another address keeps answering; the descriptor limit is
+raised and checked at start."""
 
 import json
 import os
+import resource
+import select
+import signal
+import socket
+import subprocess
+import threading
+import time
 
 import hookdtest as h
 from hookdtest import Daemon, assert_error, q, run_hookd, test
@@ -270,6 +282,302 @@ def metrics_key():
     path, r = check_config('server = { metrics_key = "short"; };\n')
     assert r.returncode != 0 and "metrics_key must be at least 16" in r.stderr, \
         r.stderr
+
+
+# ------------------------------------------------ hostile HTTP clients --
+
+REQUEST_TIMEOUT = 2   # server.request_timeout of these tests
+SLACK = 1.5           # seconds past it a cut-off may take (sweeps, load)
+OTHER = "127.0.0.2"   # another client address, on loopback
+
+
+def connect(port, source="127.0.0.1"):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.bind((source, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def healthz_from_other(port, timeout=10.0):
+    """GET /healthz from another address on a fresh connection: status."""
+    s = connect(port, OTHER)
+    s.settimeout(timeout)
+    try:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  b"Connection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return int(data.split(b" ", 2)[1]) if data else None
+    finally:
+        s.close()
+
+
+def answer(s, timeout=5.0):
+    """What the server sends before it closes s (bounded), and whether it
+    closed: (bytes, closed)."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        s.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            chunk = s.recv(4096)
+        except socket.timeout:
+            return data, False
+        except ConnectionResetError:
+            return data, True
+        if not chunk:
+            return data, True
+        data += chunk
+    return data, False
+
+
+def json_answer(data):
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), json.loads(body)
+
+
+class Trickler(threading.Thread):
+    """Sends data one byte every `every` seconds until the server closes
+    the connection (or `limit` seconds pass); `took` is then the seconds
+    from the first byte to the close, None when it never closed."""
+
+    def __init__(self, port, data, every=0.4, limit=20.0, head=b""):
+        super().__init__(daemon=True)
+        self.s = connect(port)
+        self.data, self.every, self.limit, self.head = data, every, limit, head
+        self.took = None
+
+    def run(self):
+        t0 = time.monotonic()
+        try:
+            if self.head:
+                self.s.sendall(self.head)
+            for i in range(len(self.data)):
+                if time.monotonic() - t0 > self.limit:
+                    return
+                self.s.sendall(self.data[i:i + 1])
+                r, _, _ = select.select([self.s], [], [], self.every)
+                if r and self.s.recv(4096) == b"":
+                    break
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            if time.monotonic() - t0 <= self.limit:
+                self.took = time.monotonic() - t0
+            self.s.close()
+
+
+@test("trickled headers and a trickled body (a byte every 0.4 s, which "
+      "resets any idle timeout) are cut off at request_timeout; "
+      "connections held that way free their slots, and /healthz from "
+      "another address keeps answering meanwhile", timeout=60)
+def trickle_cut_off():
+    head = (b"POST /v4/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 200\r\n\r\n")
+    with Daemon(h.conf(request_timeout=REQUEST_TIMEOUT, connection_timeout=60,
+                       max_connections=12, max_connections_per_ip=0,
+                       threads=1)) as d:
+        ts = [Trickler(d.port, head) for _ in range(5)]
+        ts += [Trickler(d.port, b"x" * 200, head=head) for _ in range(5)]
+        for t in ts:
+            t.start()
+        seen = []
+        t0 = time.monotonic()
+        while any(t.is_alive() for t in ts) and time.monotonic() - t0 < 15:
+            seen.append(healthz_from_other(d.port))
+            time.sleep(0.2)
+        for t in ts:
+            t.join(timeout=5)
+        for t in ts:
+            assert t.took is not None, "a trickling client was never cut off"
+            assert t.took <= REQUEST_TIMEOUT + SLACK, \
+                "cut off after %.1f s" % t.took
+        assert seen and all(st == 200 for st in seen), seen
+        # All 12 slots held by slow clients: freed at request_timeout.
+        held = [connect(d.port) for _ in range(12)]
+        try:
+            for s in held:
+                s.sendall(b"GET /heal")
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            # Every slot is taken: a new client waits unanswered.
+            assert not _safe_status(d.port, 0.5), \
+                "12 slow clients held no slot"
+            h.wait_for(lambda: _safe_status(d.port, 1.0) or None,
+                       REQUEST_TIMEOUT + 5, "a slot freed", interval=0.2)
+            assert time.monotonic() - t0 <= REQUEST_TIMEOUT + SLACK + 1
+            for s in held:
+                _, closed = answer(s, 3)
+                assert closed, "a slow client still holds its slot"
+        finally:
+            for s in held:
+                s.close()
+        rej = d.get("/metrics").raw.decode()
+        assert 'hookd_events_rejected_total{reason="request_timeout"}' in rej
+
+
+def _safe_status(port, timeout=10.0):
+    try:
+        return healthz_from_other(port, timeout) == 200
+    except OSError:  # refused, reset or not answered in time
+        return False
+
+
+@test("a client that closes its side before its request is complete (a "
+      "body shorter than Content-Length, a header never ended) is cut off "
+      "at once, not at request_timeout or connection_timeout", timeout=30)
+def eof_before_complete():
+    with Daemon(h.conf(request_timeout=30, connection_timeout=30)) as d:
+        for data, pause in (
+                (b"POST /v4/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: 100\r\n"
+                 b"\r\n{\"type\":", 0.0),
+                (b"POST /v4/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: 100\r\n"
+                 b"\r\n{\"type\":", 0.5),
+                (b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: b", 0.5)):
+            s = connect(d.port)
+            try:
+                s.sendall(data)
+                time.sleep(pause)
+                s.shutdown(socket.SHUT_WR)
+                t0 = time.monotonic()
+                got, closed = answer(s, 5)
+                took = time.monotonic() - t0
+                assert closed and took < 1.5, (data, got, took)
+                assert got == b"" or got.startswith(b"HTTP/1.1 4"), got
+            finally:
+                s.close()
+        assert d.get("/healthz").status == 200
+
+
+@test("what is not an HTTP/1.x request is answered 400 invalid_request "
+      "and closed as soon as it is seen: a TLS ClientHello, binary, a "
+      "control byte in the method, a NUL in the target or in a header "
+      "(which would otherwise be read only up to the NUL)", timeout=30)
+def not_http():
+    hello = (b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03"
+             + b"\x00" * 160)
+    cases = [
+        ("TLS ClientHello", hello),
+        ("binary", b"\xff\xfe\x00\x01" * 64),
+        ("control byte in the method", b"G\x01T /healthz HTTP/1.1\r\n\r\n"),
+        ("NUL in the target", b"GET /healthz\x00junk HTTP/1.1\r\n"
+                              b"Host: 127.0.0.1\r\n\r\n"),
+        ("NUL in a header", b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                            b"x-api-key: KEY\x00junk\r\nX-B: c\r\n\r\n"),
+        ("NUL in the last header", b"GET /healthz HTTP/1.1\r\n"
+                                   b"Host: 127.0.0.1\r\n"
+                                   b"x-api-key: KEY\x00junk\r\n\r\n"),
+        ("a space in the target", b"GET /heal thz HTTP/1.1\r\n"
+                                  b"Host: 127.0.0.1\r\n\r\n"),
+    ]
+    with Daemon(h.conf(request_timeout=30, connection_timeout=30)) as d:
+        for name, data in cases:
+            s = connect(d.port)
+            try:
+                s.sendall(data)
+                t0 = time.monotonic()
+                got, closed = answer(s, 5)
+                took = time.monotonic() - t0
+                assert closed and took < 1.5, (name, got, took)
+                status, body = json_answer(got)
+                assert status == 400 and body["error"] == "invalid_request", \
+                    (name, got)
+            finally:
+                s.close()
+        # The same requests without the NUL are served.
+        s = connect(d.port)
+        try:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      b"x-api-key: KEY\r\nConnection: close\r\n\r\n")
+            got, closed = answer(s, 5)
+            assert got.startswith(b"HTTP/1.1 200"), got
+        finally:
+            s.close()
+
+
+@test("max_connections_per_ip: past it a client's new connection is "
+      "answered 503 too_many_connections and closed at once, while another "
+      "address is served (IPv6 clients are counted per /64: test_guard)",
+      timeout=30)
+def per_client_limit():
+    with Daemon(h.conf(max_connections_per_ip=3)) as d:
+        held = []
+        try:
+            for _ in range(3):
+                s = connect(d.port)
+                s.sendall(b"GET /heal")
+                held.append(s)
+            time.sleep(0.3)
+            s = connect(d.port)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            got, closed = answer(s, 5)
+            s.close()
+            assert closed, got
+            status, body = json_answer(got)
+            assert (status, body["error"]) == (503, "too_many_connections"), \
+                got
+            assert healthz_from_other(d.port) == 200
+        finally:
+            for s in held:
+                s.close()
+        # Once the held ones are reaped, this client is served again.
+        r = h.wait_for(lambda: (lambda r: r if r.status == 200 else None)(
+            d.get("/metrics")), 10, "/metrics answered", interval=0.1)
+        assert 'reason="too_many_connections"} 1' in r.raw.decode(), r
+
+
+def _limited(soft, hard):
+    def apply():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return apply
+
+
+@test("the descriptor limit: hookd raises its soft RLIMIT_NOFILE to the "
+      "hard one at start, and refuses a max_connections it cannot hold, "
+      "naming LimitNOFILE", timeout=30)
+def descriptor_limit():
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        h.skip("the hard descriptor limit here is %d" % hard)
+    path = os.path.join(h.tmpdir(), "fd.conf")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(h.conf(max_connections=1000))
+    args = [h.HOOKD_BIN, "-c", path, "--plugin-dir", h.PLUGIN_DIR]
+    p = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True,
+                       timeout=20, preexec_fn=_limited(512, 512),
+                       env=h.daemon_env())
+    err = p.stderr.decode("utf-8", "replace")
+    assert p.returncode != 0, err
+    assert "max_connections = 1000" in err and "LimitNOFILE" in err, err
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=_limited(256, 2048),
+                            env=h.daemon_env())
+    try:
+        def limits():
+            with open("/proc/%d/limits" % proc.pid) as f:
+                for line in f:
+                    if line.startswith("Max open files"):
+                        return line.split()[3:5] if line.split()[3] == "2048" \
+                            else None
+            return None
+        assert h.wait_for(limits, 10, "the soft limit raised") == \
+            ["2048", "2048"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        proc.stderr.close()
 
 
 if __name__ == "__main__":
