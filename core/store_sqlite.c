@@ -17,11 +17,14 @@
  * database has one connection, shared under the writer's lock.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -266,6 +269,31 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
 fail:
 	hkd_set_err(err, errlen, "%s", sqlite3_errmsg(db));
 	return -1;
+}
+
+/*
+ * A database file that does not exist yet is created here, mode 0600
+ * whatever the umask: it holds events and subscription secrets, and SQLite
+ * gives its -wal and -shm files the mode of the database. An existing
+ * file keeps its mode (the operator's). 0, or -1 with why in err.
+ */
+static int create_private(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		if (errno == EEXIST)
+			return 0;
+		hkd_set_err(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fchmod(fd, 0600) != 0) { /* open's mode is masked by the umask */
+		hkd_set_err(err, errlen, "cannot set the mode of %s: %s", path,
+		            strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
 }
 
 static int open_db(const char *name, int flags, sqlite3 **out, char *err,
@@ -690,6 +718,8 @@ struct hkd_store *hkd_store_sqlite_open(const struct hkd_store_options *o,
 	st->path = memory ? NULL : strdup(o->url + 7);
 	pthread_mutex_init(&st->wlock, NULL);
 	pthread_mutex_init(&st->rlock_own, NULL);
+	if (!memory && create_private(st->path, err, errlen) != 0)
+		goto fail;
 	if (open_db(memory ? ":memory:" : st->path,
 	            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &st->db, err,
 	            errlen) != 0)

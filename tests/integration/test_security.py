@@ -15,6 +15,7 @@ raised and checked at start."""
 
 import json
 import os
+import re
 import resource
 import select
 import signal
@@ -507,14 +508,23 @@ def not_http():
       "address is served (IPv6 clients are counted per /64: test_guard)",
       timeout=30)
 def per_client_limit():
-    with Daemon(h.conf(max_connections_per_ip=3)) as d:
+    # One HTTP thread: connections are counted in the order they came.
+    with Daemon(h.conf(max_connections_per_ip=3, threads=1)) as d:
         held = []
         try:
-            for _ in range(3):
-                s = connect(d.port)
-                s.sendall(b"GET /heal")
-                held.append(s)
-            time.sleep(0.3)
+            # Three held connections; one refused because the start-up
+            # probe's was not yet released is opened again.
+            for _ in range(10):
+                while len(held) < 3:
+                    s = connect(d.port)
+                    s.sendall(b"GET /heal")
+                    held.append(s)
+                for s in select.select(held, [], [], 0.3)[0]:
+                    held.remove(s)
+                    s.close()
+                if len(held) == 3:
+                    break
+            assert len(held) == 3, "three connections were not held"
             s = connect(d.port)
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             got, closed = answer(s, 5)
@@ -530,7 +540,8 @@ def per_client_limit():
         # Once the held ones are reaped, this client is served again.
         r = h.wait_for(lambda: (lambda r: r if r.status == 200 else None)(
             d.get("/metrics")), 10, "/metrics answered", interval=0.1)
-        assert 'reason="too_many_connections"} 1' in r.raw.decode(), r
+        m = re.search(r'reason="too_many_connections"\} (\d+)', r.raw.decode())
+        assert m and int(m.group(1)) >= 1, r
 
 
 def _limited(soft, hard):
@@ -578,6 +589,28 @@ def descriptor_limit():
             proc.kill()
             proc.wait(timeout=5)
         proc.stderr.close()
+
+
+# ---------------------------------------------------- smaller leaks --
+
+@test("the SQLite database and its WAL are created 0600 whatever the "
+      "umask (0000 here); an existing file keeps its mode", timeout=30)
+def database_mode():
+    db = os.path.join(h.tmpdir(), "private.db")
+    conf = h.conf('storage = { url = %s; };\n' % q("sqlite:" + db))
+    old = os.umask(0)
+    try:
+        with Daemon(conf) as d:
+            d.publish({"type": "order.created", "data": {}})
+            for path in (db, db + "-wal", db + "-shm"):
+                mode = os.stat(path).st_mode & 0o777
+                assert mode == 0o600, "%s: %o" % (path, mode)
+    finally:
+        os.umask(old)
+    os.chmod(db, 0o640)
+    with Daemon(conf) as d:
+        d.publish({"type": "order.created", "data": {}})
+    assert os.stat(db).st_mode & 0o777 == 0o640
 
 
 if __name__ == "__main__":
