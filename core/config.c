@@ -55,7 +55,7 @@ static const char *const storage_keys[] = {
 	"purge_interval", "lease", "pool_size", "poll_interval", NULL};
 static const char *const subscriptions_keys[] = {
 	"allow_targets", "concurrency", "disable_after", "secret_grace",
-	"timeout", NULL};
+	"timeout", "max", NULL};
 /* Each group in sources = { name = { ... }; }. */
 static const char *const source_keys[] = {
 	"verify", "secret", "secrets", "token", "tokens", "header",
@@ -542,6 +542,9 @@ static void load_subscriptions(struct loader *ld, const config_setting_t *g,
 	v = c->sub_secret_grace;
 	if (get_int(ld, g, "secret_grace", 0, 30LL * 86400, &v) == 0)
 		c->sub_secret_grace = v;
+	v = c->sub_max;
+	if (get_int(ld, g, "max", 1, 1000000, &v) == 0)
+		c->sub_max = (int)v;
 	v = c->sub_timeout;
 	if (get_int(ld, g, "timeout", 1, 300, &v) == 0)
 		c->sub_timeout = (int)v;
@@ -999,6 +1002,7 @@ static void set_defaults(struct hkd_config *c)
 	c->sub_disable_after = 5 * 86400;
 	c->sub_secret_grace = 86400;
 	c->sub_timeout = 15;
+	c->sub_max = 1000;
 	c->plugin_dir = strdup(HKD_PLUGIN_DIR);
 	c->workers = 16;
 	c->queue_size = 10000;

@@ -133,6 +133,7 @@ struct hkd_config {
 	int64_t sub_disable_after; /* seconds of continuous failure */
 	int64_t sub_secret_grace;  /* seconds an old secret still signs */
 	int sub_timeout;           /* seconds per attempt */
+	int sub_max;               /* subscriptions at most (422 past it) */
 
 	struct hkd_source *sources;
 	size_t n_sources;

@@ -7,6 +7,7 @@
  * `struct sub` and swaps it into the registry; attempts running on the
  * old one keep their reference until they finish.
  */
+#include <ctype.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <pthread.h>
@@ -604,6 +605,8 @@ static void set_disabled(json_t *doc, const char *reason)
 	json_object_del(doc, "failingSince");
 }
 
+static char *url_masked(const char *url);
+
 /* Subscription id was disabled for `reason`: log it and emit the
  * operational event. */
 static void announce_disabled(const char *id, const char *url,
@@ -614,13 +617,18 @@ static void announce_disabled(const char *id, const char *url,
 	struct hkd_ingest_result res;
 	json_t *data;
 
-	hkd_log_kv(HOOKD_LOG_WARN, "subscription", "id", id, "url", url,
-	           "detail", "disabled", "reason", reason, NULL);
+	char *shown = url_masked(url);
+
+	hkd_log_kv(HOOKD_LOG_WARN, "subscription", "id", id, "url",
+	           shown ? shown : "", "detail", "disabled", "reason", reason, NULL);
 	rt = hkd_runtime_current();
-	if (!rt)
+	if (!rt) {
+		free(shown);
 		return;
+	}
 	data = json_pack("{s:s, s:s, s:s}", "subscriptionId", id, "webhookUrl",
-	                 url, "reason", reason);
+	                 shown ? shown : "", "reason", reason);
+	free(shown);
 	memset(&req, 0, sizeof(req));
 	req.type = HKD_SUB_DISABLED_TYPE;
 	req.data = data;
@@ -829,6 +837,120 @@ static char *member_pointer(const char *key)
 
 /* What clients see: the document without internals, secret masked
  * unless `show_secret`. */
+/*
+ * Masking in listings. A header whose name says it carries a credential
+ * (Authorization, Proxy-Authorization, Cookie, or a name holding secret,
+ * token, key, auth, signature or password, in any case) is shown as "…"
+ * and, for a value of 12 or more bytes, its last 4; a webhookUrl's
+ * user:password as "…". A PATCH that sends such a masked text back
+ * leaves the stored value as it was (unmask).
+ */
+static int header_is_secret(const char *name)
+{
+	static const char *const words[] = {"secret", "token", "key", "auth",
+	                                    "signature", "password", "cookie",
+	                                    NULL};
+	char low[128];
+	size_t n = strlen(name);
+	if (n >= sizeof(low))
+		n = sizeof(low) - 1;
+	for (size_t i = 0; i < n; i++)
+		low[i] = (char)tolower((unsigned char)name[i]);
+	low[n] = '\0';
+	for (const char *const *w = words; *w; w++)
+		if (strstr(low, *w))
+			return 1;
+	return 0;
+}
+
+/* The masked form of a header value. Caller owns: json_decref. */
+static json_t *masked_value(const char *v)
+{
+	size_t n = strlen(v);
+	char out[32];
+	snprintf(out, sizeof(out), "\u2026%s", n >= 12 ? v + n - 4 : "");
+	return json_string(out);
+}
+
+/* url with a user:password part shown as "…"; a copy when it has none.
+ * Caller owns: free. NULL when out of memory. */
+static char *url_masked(const char *url)
+{
+	const char *auth = strstr(url, "://"), *end, *at = NULL;
+	char *out;
+	if (!auth)
+		return strdup(url);
+	auth += 3;
+	end = auth + strcspn(auth, "/?#");
+	for (const char *p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	if (!at)
+		return strdup(url);
+	if (asprintf(&out, "%.*s\u2026%s", (int)(auth - url), url, at) < 0)
+		return NULL;
+	return out;
+}
+
+/* headers (an object) as listings show them. Caller owns. */
+static json_t *headers_masked(const json_t *headers)
+{
+	json_t *o = json_object(), *v;
+	const char *k;
+	json_object_foreach((json_t *)headers, k, v) {
+		if (header_is_secret(k) && json_is_string(v))
+			json_object_set_new(o, k, masked_value(json_string_value(v)));
+		else
+			json_object_set(o, k, v);
+	}
+	return o;
+}
+
+/*
+ * req with every masked text that names a stored value put back to that
+ * value: a webhookUrl equal to the stored one masked, a header equal to the
+ * same header's stored value masked. So a client may PATCH what GET gave
+ * it. Caller owns the result (a new reference; req itself when nothing
+ * was masked).
+ */
+static json_t *unmask(const json_t *req, const json_t *doc)
+{
+	json_t *copy, *hdrs, *stored, *v;
+	const char *k, *url = doc_str(doc, "webhookUrl");
+	char *m;
+
+	if (!json_is_object(req))
+		return json_incref((json_t *)req);
+	copy = json_copy((json_t *)req);
+	if (!copy)
+		return NULL;
+	if (url && json_is_string(json_object_get(req, "webhookUrl")) &&
+	    (m = url_masked(url))) {
+		if (strcmp(m, url) != 0 &&
+		    strcmp(m, json_string_value(json_object_get(req, "webhookUrl"))) == 0)
+			json_object_set_new(copy, "webhookUrl", json_string(url));
+		free(m);
+	}
+	hdrs = json_object_get(req, "headers");
+	stored = json_object_get(doc, "headers");
+	if (json_is_object(hdrs) && json_is_object(stored)) {
+		json_t *fixed = json_copy(hdrs);
+		json_object_foreach(hdrs, k, v) {
+			json_t *old = json_object_get(stored, k), *mv;
+			if (!fixed || !json_is_string(v) || !json_is_string(old) ||
+			    !header_is_secret(k))
+				continue;
+			mv = masked_value(json_string_value(old));
+			if (json_equal(mv, v))
+				json_object_set(fixed, k, old);
+			json_decref(mv);
+		}
+		if (fixed)
+			json_object_set_new(copy, "headers", fixed);
+	}
+	return copy;
+}
+
 static json_t *public_view(const json_t *doc, int show_secret)
 {
 	json_t *o = json_object();
@@ -840,8 +962,17 @@ static json_t *public_view(const json_t *doc, int show_secret)
 	const char *secret = doc_str(doc, "secret");
 	for (const char *const *k = keys; *k; k++) {
 		json_t *v = json_object_get(doc, *k);
-		if (v)
+		if (!v)
+			continue;
+		if (strcmp(*k, "webhookUrl") == 0 && json_is_string(v)) {
+			char *m = url_masked(json_string_value(v));
+			json_object_set_new(o, *k, m ? json_string(m) : json_null());
+			free(m);
+		} else if (strcmp(*k, "headers") == 0 && json_is_object(v)) {
+			json_object_set_new(o, *k, headers_masked(v));
+		} else {
 			json_object_set(o, *k, v);
+		}
 	}
 	if (show_secret) {
 		json_object_set_new(o, "secret", json_string(secret));
@@ -1183,6 +1314,7 @@ int hkd_subs_api_create(const json_t *req, const struct hkd_config *cfg,
 {
 	char id[48], ts[40];
 	json_t *doc;
+	size_t n;
 	int rc;
 	if (!S.http)
 		return api_error(out, 503, "unavailable", NULL, "%s", S.http_error);
@@ -1198,7 +1330,21 @@ int hkd_subs_api_create(const json_t *req, const struct hkd_config *cfg,
 		json_decref(doc);
 		return rc;
 	}
-	rc = commit(doc, 201, 1, out);
+	/* Counted and added under one lock: never past subscriptions.max. */
+	pthread_mutex_lock(&S.write_lock);
+	pthread_mutex_lock(&S.lock);
+	n = S.n;
+	pthread_mutex_unlock(&S.lock);
+	if (n >= (size_t)cfg->sub_max) {
+		json_decref(doc);
+		rc = api_error(out, 422, "too_many_subscriptions", NULL,
+		               "there are %zu subscriptions, as many as "
+		               "subscriptions.max allows",
+		               n);
+	} else {
+		rc = commit(doc, 201, 1, out);
+	}
+	pthread_mutex_unlock(&S.write_lock);
 	if (rc == 201)
 		hkd_log_kv(HOOKD_LOG_INFO, "subscription", "id", id, "url",
 		           doc_str(*out, "webhookUrl"), "detail", "created", NULL);
@@ -1231,7 +1377,7 @@ int hkd_subs_api_update(const char *id, const json_t *req,
                         const struct hkd_config *cfg, json_t **out)
 {
 	struct sub *s;
-	json_t *doc;
+	json_t *doc, *plain;
 	int rc, rotated;
 	if (!S.http)
 		return api_error(out, 503, "unavailable", NULL, "%s", S.http_error);
@@ -1244,7 +1390,16 @@ int hkd_subs_api_update(const char *id, const json_t *req,
 	}
 	doc = json_deep_copy(s->doc);
 	sub_unref(s);
-	if ((rc = apply(doc, req, cfg, 0, out)) != 0) {
+	plain = unmask(req, doc);
+	if (!doc || !plain) {
+		json_decref(doc);
+		json_decref(plain);
+		rc = api_error(out, 503, "unavailable", NULL, "out of memory");
+		goto out;
+	}
+	rc = apply(doc, plain, cfg, 0, out);
+	json_decref(plain);
+	if (rc != 0) {
 		json_decref(doc);
 		goto out;
 	}

@@ -13,6 +13,7 @@ address) are answered 4xx or cut off within request_timeout while
 /healthz from another address keeps answering; the descriptor limit is
 raised and checked at start."""
 
+import base64
 import json
 import os
 import re
@@ -611,6 +612,87 @@ def database_mode():
     with Daemon(conf) as d:
         d.publish({"type": "order.created", "data": {}})
     assert os.stat(db).st_mode & 0o777 == 0o640
+
+
+@test("credentials are masked in listings and logs: a webhookUrl's "
+      "user:password, and header values whose names say credential "
+      "(Authorization, Cookie, *key*, *token*, ...); deliveries carry the "
+      "real values; a PATCH sending the masked text back keeps them",
+      timeout=40)
+def credentials_masked():
+    token = "Bearer abcdefghijklmnop"
+    with Sink("masked") as s, Daemon(sub_conf()) as d:
+        url = s.url("/m").replace("http://", "http://hookd-user:s3cr3t-pw@")
+        hdrs = {"Authorization": token, "X-Api-Key": "k-1234567890abcdef",
+                "Cookie": "sid=short", "X-Session-Token": "tok-0987654321",
+                "X-Plain": "visible-value"}
+        r = d.post(API, {"webhookUrl": url, "events": ["*"], "headers": hdrs})
+        assert r.status == 201, r
+        sid = r.body["id"]
+        masked_url = url.replace("hookd-user:s3cr3t-pw", "\u2026")
+        want = {"Authorization": "\u2026mnop", "X-Api-Key": "\u2026cdef",
+                "Cookie": "\u2026", "X-Session-Token": "\u20264321",
+                "X-Plain": "visible-value"}
+        for view in (r.body, d.get(API + "/" + sid).body,
+                     d.get(API).body["subscriptions"][0]):
+            assert view["webhookUrl"] == masked_url, view
+            assert view["headers"] == want, view
+        d.publish({"type": "order.created", "data": {"n": 1}})
+        rec = s.wait_requests("/m", 1)[0]
+        assert rec["hdr"]["authorization"] == token, rec["hdr"]
+        assert rec["hdr"]["x-api-key"] == "k-1234567890abcdef", rec["hdr"]
+        # What GET gave, sent back with one change: the rest is kept.
+        view = d.get(API + "/" + sid).body
+        p = d.request("PATCH", API + "/" + sid, {
+            "webhookUrl": view["webhookUrl"],
+            "headers": dict(view["headers"], **{"X-Plain": "changed"})})
+        assert p.status == 200, p
+        assert p.body["headers"] == dict(want, **{"X-Plain": "changed"}), p.body
+        d.publish({"type": "order.created", "data": {"n": 2}})
+        rec = s.wait_requests("/m", 2)[1]
+        assert rec["hdr"]["authorization"] == token, rec["hdr"]
+        assert rec["hdr"]["x-session-token"] == "tok-0987654321", rec["hdr"]
+        assert rec["hdr"]["x-plain"] == "changed", rec["hdr"]
+        # A URL with credentials and no Authorization header: they reach
+        # the receiver as Basic auth, before and after a PATCH that sends
+        # the masked URL back.
+        basic = "Basic " + base64.b64encode(b"hookd-user:s3cr3t-pw").decode()
+        r = d.post(API, {"webhookUrl": url.replace("/m", "/b"),
+                         "events": ["order.paid"]})
+        assert r.status == 201, r
+        sid2 = r.body["id"]
+        d.publish({"type": "order.paid", "data": {}})
+        assert s.wait_requests("/b", 1)[0]["hdr"]["authorization"] == basic
+        view = d.get(API + "/" + sid2).body
+        p = d.request("PATCH", API + "/" + sid2,
+                      {"webhookUrl": view["webhookUrl"], "description": "d"})
+        assert p.status == 200 and p.body["webhookUrl"] == view["webhookUrl"], p
+        d.publish({"type": "order.paid", "data": {}})
+        assert s.wait_requests("/b", 2)[1]["hdr"]["authorization"] == basic
+        log = d.log_text()
+        for secret in ("s3cr3t-pw", "abcdefghijklmnop", "k-1234567890abcdef"):
+            assert secret not in log, secret
+
+
+@test("subscriptions.max: creating one more than it allows is 422 "
+      "too_many_subscriptions naming it; deleting one makes room", timeout=30)
+def subscriptions_max():
+    conf = sub_conf().replace("subscriptions = {",
+                              "subscriptions = { max = 3;")
+    with Daemon(conf) as d:
+        ids = []
+        for i in range(3):
+            r = d.post(API, {"webhookUrl": "http://127.0.0.1:9/%d" % i,
+                             "events": ["*"]})
+            assert r.status == 201, r
+            ids.append(r.body["id"])
+        r = d.post(API, {"webhookUrl": "http://127.0.0.1:9/x", "events": ["*"]})
+        assert_error(r, 422, "too_many_subscriptions")
+        assert "subscriptions.max" in r.body["message"], r.body
+        assert len(d.get(API).body["subscriptions"]) == 3
+        assert d.request("DELETE", API + "/" + ids[0]).status == 200
+        r = d.post(API, {"webhookUrl": "http://127.0.0.1:9/x", "events": ["*"]})
+        assert r.status == 201, r
 
 
 if __name__ == "__main__":
