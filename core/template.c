@@ -243,7 +243,13 @@ static int escape_into(struct buf *out, const char *s, size_t n,
 {
 	static const char hex[] = "0123456789ABCDEF";
 	char tmp[8];
+	/* A value of dots alone ("." or ".." above all) is encoded whole in a
+	 * URL: as a path segment it would otherwise be a dot-segment that
+	 * leaves its place ("/a/{{x}}/b" with x ".." is "/b" to a client). */
+	int dots_only = mode == HOOKD_RENDER_URL && n > 0;
 
+	for (size_t i = 0; dots_only && i < n; i++)
+		dots_only = s[i] == '.';
 	if (mode == HOOKD_RENDER_RAW)
 		return buf_add(out, s, n);
 	if (mode == HOOKD_RENDER_SHELL && buf_add(out, "'", 1) < 0)
@@ -256,8 +262,8 @@ static int escape_into(struct buf *out, const char *s, size_t n,
 		tmp[0] = (char)c;
 		if (mode == HOOKD_RENDER_URL) {
 			int keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			           (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-			           c == '_' || c == '~';
+			           (c >= '0' && c <= '9') || c == '-' ||
+			           (c == '.' && !dots_only) || c == '_' || c == '~';
 			if (!keep) {
 				tmp[0] = '%';
 				tmp[1] = hex[c >> 4];

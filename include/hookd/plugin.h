@@ -180,7 +180,9 @@ struct hookd_attempt;
 /** Template rendering modes for hookd_host.render. */
 enum hookd_render_mode {
 	HOOKD_RENDER_RAW = 0,  /**< values inserted as they are */
-	HOOKD_RENDER_URL = 1,  /**< values percent-encoded (RFC 3986 unreserved kept) */
+	HOOKD_RENDER_URL = 1,  /**< values percent-encoded (RFC 3986 unreserved kept,
+	                            but a value of dots alone, "." or "..", is
+	                            encoded whole, so it is never a dot-segment) */
 	HOOKD_RENDER_JSON = 2, /**< values escaped for use inside a JSON string */
 	HOOKD_RENDER_SHELL = 3 /**< values single-quoted for a POSIX shell word */
 };

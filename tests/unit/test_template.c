@@ -26,7 +26,8 @@ static const char envelope_text[] =
 	"  \"q\": \"say \\\"hi\\\"\\n\", \"url\": \"a b&c=d/\\u00e9\","
 	"  \"unres\": \"AZaz09-._~!*\", \"ctl\": \"\\u0001\\u001f\\t\\b\\f\\r\\\\/\\u007f\","
 	"  \"empty\": \"\", \"nul\": \"a\\u0000b\", \"brace\": \"{{id}}\","
-	"  \"sp\": \"first name\""
+	"  \"sp\": \"first name\", \"dot\": \".\", \"dotdot\": \"..\","
+	"  \"dots3\": \"...\", \"dotted\": \"a..b\""
 	" }}";
 
 static json_t *envelope;
@@ -130,6 +131,13 @@ static const struct {
 	{"{{data.missing | a b}}", URL, "a%20b"},
 	{"{{data.nul}}", URL, "a%00b"},
 	{"{{data.r}}", URL, "9.99"},
+	/* A value of dots alone is never a dot-segment of the URL's path. */
+	{"/a/{{data.dotdot}}/b", URL, "/a/%2E%2E/b"},
+	{"/a/{{data.dot}}/b", URL, "/a/%2E/b"},
+	{"/a/{{data.dots3}}/b", URL, "/a/%2E%2E%2E/b"},
+	{"/a/{{data.dotted}}/b", URL, "/a/a..b/b"},
+	{"/a/{{data.missing | ..}}/b", URL, "/a/%2E%2E/b"},
+	{"/a/{{data.dotdot}}/b", RAW, "/a/../b"},
 	/* JSON: escaped for the inside of a JSON string */
 	{"{\"t\":\"{{data.q}}\"}", JSN, "{\"t\":\"say \\\"hi\\\"\\n\"}"},
 	{"{{data.ctl}}", JSN, "\\u0001\\u001F\\t\\b\\f\\r\\\\/\x7f"},
