@@ -14,10 +14,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
 #include "config.h"
 #include "envelope.h"
 #include "glob.h"
 #include "jsonptr.h"
+#include "seal.h"
 #include "signature.h"
 #include "store.h"
 #include "../plugins/http/ssrf.h"
@@ -52,7 +55,8 @@ static const char *const server_keys[] = {
 	NULL};
 static const char *const storage_keys[] = {
 	"url", "synchronous", "max_size", "keep_succeeded", "keep_dead",
-	"purge_interval", "lease", "pool_size", "poll_interval", NULL};
+	"purge_interval", "lease", "pool_size", "poll_interval", "secret_key",
+	NULL};
 static const char *const subscriptions_keys[] = {
 	"allow_targets", "concurrency", "disable_after", "secret_grace",
 	"timeout", "max", NULL};
@@ -487,6 +491,19 @@ static void load_storage(struct loader *ld, const config_setting_t *g,
 	    hkd_store_url_check(c->storage_url, err, sizeof(err)) != 0)
 		ERR(ld, s, "%s", err);
 	get_str(ld, g, "synchronous", &c->storage_synchronous);
+	if ((s = config_setting_get_member(g, "secret_key")) &&
+	    get_str(ld, g, "secret_key", &c->storage_secret_key) == 0 &&
+	    c->storage_secret_key) {
+		unsigned char key[HKD_SEAL_KEY_LEN];
+		char *k = hkd_secret_resolve(c->storage_secret_key, err, sizeof(err));
+		free(c->storage_secret_key);
+		c->storage_secret_key = k;
+		if (!k)
+			ERR(ld, s, "secret_key: %s", err);
+		else if (hkd_seal_key_parse(k, key, err, sizeof(err)) != 0)
+			ERR(ld, s, "secret_key: %s", err);
+		OPENSSL_cleanse(key, sizeof(key));
+	}
 	s = config_setting_get_member(g, "synchronous");
 	if (s && c->storage_synchronous &&
 	    strcmp(c->storage_synchronous, "full") != 0 &&
@@ -514,6 +531,13 @@ static void load_storage(struct loader *ld, const config_setting_t *g,
 	v = c->storage_poll_interval;
 	if (get_int(ld, g, "poll_interval", 1, 3600, &v) == 0)
 		c->storage_poll_interval = v;
+	/* Every node seals subscription secrets with one key: it is given. */
+	if (c->storage_url && !config_setting_get_member(g, "secret_key") &&
+	    (strncmp(c->storage_url, "postgresql://", 13) == 0 ||
+	     strncmp(c->storage_url, "postgres://", 11) == 0))
+		ERR(ld, config_setting_get_member(g, "url"),
+		    "a PostgreSQL store needs storage.secret_key (the same on every "
+		    "node; it seals subscription secrets): openssl rand -hex 32");
 }
 
 static void load_subscriptions(struct loader *ld, const config_setting_t *g,
@@ -1149,6 +1173,10 @@ void hkd_config_free(struct hkd_config *c)
 		free(c->tls_key_pem);
 	}
 	free(c->storage_url);
+	if (c->storage_secret_key) {
+		OPENSSL_cleanse(c->storage_secret_key, strlen(c->storage_secret_key));
+		free(c->storage_secret_key);
+	}
 	free_strings(c->sub_allow, c->n_sub_allow);
 	free_sources(c);
 	free(c->storage_synchronous);

@@ -113,6 +113,7 @@ struct hkd_config {
 
 	char *storage_url;
 	char *storage_synchronous; /* full, normal, off */
+	char *storage_secret_key;  /* resolved secret, or NULL (see store.h) */
 	int64_t storage_max_size;  /* bytes; 0 = no cap */
 	int64_t keep_succeeded;    /* seconds */
 	int64_t keep_dead;         /* seconds */

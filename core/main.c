@@ -306,6 +306,7 @@ static struct hkd_store *open_store(const struct hkd_config *cfg)
 	so.purge_interval_ms = cfg->purge_interval * 1000;
 	so.lease_ms = cfg->storage_lease * 1000;
 	so.pool_size = cfg->storage_pool_size;
+	so.secret_key = cfg->storage_secret_key;
 	so.news = on_store_news;
 	st = hkd_store_open(&so, err, sizeof(err));
 	if (!st)

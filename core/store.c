@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
 #include "log.h"
 #include "store_backend.h"
 #include "util.h"
@@ -58,16 +61,68 @@ int hkd_store_url_check(const char *url, char *err, size_t errlen)
 	return -1;
 }
 
+/*
+ * The sealing key for a store of url: storage.secret_key when given; else
+ * for "sqlite:PATH" the key file hookd.key in PATH's folder (made when
+ * missing), for "memory:" a random one (nothing outlives the process).
+ * PostgreSQL needs it given: every node must hold the same.
+ */
+static int seal_key(const struct hkd_store_options *o,
+                    unsigned char key[HKD_SEAL_KEY_LEN], char *err, size_t errlen)
+{
+	char why[256], *path;
+	const char *db, *slash;
+	int rc;
+
+	if (o->secret_key) {
+		if (hkd_seal_key_parse(o->secret_key, key, why, sizeof(why)) == 0)
+			return 0;
+		hkd_set_err(err, errlen, "storage.secret_key: %s", why);
+		return -1;
+	}
+	if (strcmp(o->url, "memory:") == 0) {
+		if (RAND_bytes(key, HKD_SEAL_KEY_LEN) == 1)
+			return 0;
+		hkd_set_err(err, errlen, "no randomness for a key");
+		return -1;
+	}
+	if (is_pg_url(o->url)) {
+		hkd_set_err(err, errlen,
+		            "storage.secret_key is required with PostgreSQL (every "
+		            "node seals subscription secrets with it, so all need "
+		            "the same): openssl rand -hex 32");
+		return -1;
+	}
+	db = o->url + 7;
+	slash = strrchr(db, '/');
+	if (asprintf(&path, "%.*shookd.key", slash ? (int)(slash - db + 1) : 0, db) < 0) {
+		hkd_set_err(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = hkd_seal_key_file(path, key, err, errlen);
+	free(path);
+	return rc;
+}
+
 struct hkd_store *hkd_store_open(const struct hkd_store_options *o, char *err,
                                  size_t errlen)
 {
-	if (hkd_store_url_check(o->url, err, errlen) != 0)
+	unsigned char key[HKD_SEAL_KEY_LEN];
+	struct hkd_store *st = NULL;
+
+	if (hkd_store_url_check(o->url, err, errlen) != 0 ||
+	    seal_key(o, key, err, errlen) != 0)
 		return NULL;
 #ifdef HKD_HAVE_PQ
 	if (is_pg_url(o->url))
-		return hkd_store_pg_open(o, err, errlen);
+		st = hkd_store_pg_open(o, err, errlen);
+	else
 #endif
-	return hkd_store_sqlite_open(o, err, errlen);
+		st = hkd_store_sqlite_open(o, err, errlen);
+	if (st)
+		memcpy(st->seal_key, key, sizeof(key));
+	OPENSSL_cleanse(key, sizeof(key));
+	return st;
 }
 
 int hkd_store_is_shared(const struct hkd_store *st)
@@ -77,8 +132,10 @@ int hkd_store_is_shared(const struct hkd_store *st)
 
 void hkd_store_close(struct hkd_store *st)
 {
-	if (st)
-		st->ops->close(st);
+	if (!st)
+		return;
+	OPENSSL_cleanse(st->seal_key, sizeof(st->seal_key));
+	st->ops->close(st);
 }
 
 /* --- helpers for the backends ----------------------------------------- */
@@ -265,12 +322,38 @@ int hkd_store_replay_dead(struct hkd_store *st, const char *target,
 	return rc;
 }
 
+/* The members of a subscription that are sealed at rest. */
+static const char *const sealed_members[] = {"secret", "previousSecret", NULL};
+
+/* doc as stored: a copy with its secrets sealed. Caller owns; NULL when
+ * out of memory or without randomness. */
+static json_t *sub_sealed(struct hkd_store *st, const char *id,
+                          const json_t *doc)
+{
+	json_t *copy = json_copy((json_t *)doc);
+	for (const char *const *m = sealed_members; copy && *m; m++) {
+		const char *v = json_string_value(json_object_get(doc, *m));
+		char *sealed;
+		if (!v || hkd_is_sealed(v))
+			continue;
+		if (hkd_seal(st->seal_key, id, v, &sealed) != 0) {
+			json_decref(copy);
+			return NULL;
+		}
+		json_object_set_new(copy, *m, json_string(sealed));
+		free(sealed);
+	}
+	return copy;
+}
+
 int hkd_store_sub_save(struct hkd_store *st, const char *id, const json_t *doc)
 {
 	char err[256];
-	char *body = json_dumps(doc, JSON_COMPACT);
+	json_t *stored = sub_sealed(st, id, doc);
+	char *body = stored ? json_dumps(stored, JSON_COMPACT) : NULL;
 	struct hkd_sub_arg a = {id, body};
 	int rc;
+	json_decref(stored);
 	if (!body)
 		return HKD_STORE_FAILED;
 	rc = hkd_writer_run(st->writer, st->ops->sub_write, &a, err, sizeof(err));
@@ -360,8 +443,81 @@ long long hkd_store_dead_gauge(struct hkd_store *st)
 	return atomic_load(&st->dead_gauge);
 }
 
+/* hkd_store_sub_load's walk: each document opened, then visited. */
+struct sub_walk {
+	struct hkd_store *st;
+	void (*visit)(void *arg, const json_t *doc);
+	void *arg;
+	json_t *clear;  /* documents found with secrets in the clear */
+	size_t refused; /* documents whose secrets did not open */
+};
+
+static void open_one(void *arg, const json_t *doc)
+{
+	struct sub_walk *w = arg;
+	const char *id = json_string_value(json_object_get(doc, "id"));
+	json_t *open = json_copy((json_t *)doc);
+	int clear = 0;
+
+	for (const char *const *m = sealed_members; open && id && *m; m++) {
+		const char *v = json_string_value(json_object_get(doc, *m));
+		char *plain;
+		if (!v)
+			continue;
+		if (!hkd_is_sealed(v)) {
+			clear = 1;
+			continue;
+		}
+		if (hkd_unseal(w->st->seal_key, id, v, &plain) != 0) {
+			w->refused++;
+			json_decref(open);
+			return;
+		}
+		json_object_set_new(open, *m, json_string(plain));
+		OPENSSL_cleanse(plain, strlen(plain));
+		free(plain);
+	}
+	if (!open || !id)
+		return;
+	if (clear)
+		json_array_append(w->clear, open);
+	w->visit(w->arg, open);
+	json_decref(open);
+}
+
 int hkd_store_sub_load(struct hkd_store *st,
                        void (*visit)(void *arg, const json_t *doc), void *arg)
 {
-	return st->ops->sub_load(st, visit, arg);
+	struct sub_walk w = {st, visit, arg, json_array(), 0};
+	size_t i, sealed = 0;
+	json_t *doc;
+	int rc;
+
+	if (!w.clear)
+		return -1;
+	rc = st->ops->sub_load(st, open_one, &w);
+	/* A database from before secrets were sealed: seal them now. */
+	json_array_foreach(w.clear, i, doc)
+		if (rc == 0 && hkd_store_sub_save(st, json_string_value(json_object_get(doc, "id")),
+		                                  doc) == HKD_STORE_OK)
+			sealed++;
+	if (sealed) {
+		char n[24];
+		snprintf(n, sizeof(n), "%zu", sealed);
+		hkd_log_kv(HOOKD_LOG_INFO, "store", "detail",
+		           "subscription secrets stored in the clear are sealed now",
+		           "subscriptions", n, NULL);
+	}
+	json_decref(w.clear);
+	if (w.refused) {
+		char n[24];
+		snprintf(n, sizeof(n), "%zu", w.refused);
+		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail",
+		           "stored subscription secrets do not open with this key: "
+		           "is storage.secret_key (or the key file) the one they "
+		           "were sealed with?",
+		           "subscriptions", n, NULL);
+		return -1;
+	}
+	return rc;
 }

@@ -71,6 +71,12 @@ struct hkd_store_options {
 	 * Must not wait for the store. NULL: nobody listens. */
 	void (*news)(void *arg, enum hkd_store_news what);
 	void *news_arg;
+	/* The key that seals subscription secrets at rest (storage.secret_key,
+	 * resolved: 64 hex digits or base64 of 32 bytes). NULL: for sqlite:
+	 * the file hookd.key beside the database, made when missing; for
+	 * memory: a random one; PostgreSQL requires it (every node needs the
+	 * same). */
+	const char *secret_key;
 };
 
 /* 0 when url names a backend this build has, -1 with why in err. */
@@ -213,7 +219,11 @@ long long hkd_store_dead_count(struct hkd_store *st);
 long long hkd_store_dead_gauge(struct hkd_store *st);
 
 /* Subscriptions, stored as JSON documents keyed by id (synchronous).
- * save inserts or replaces; HKD_STORE_OK or _FAILED. */
+ * save inserts or replaces; HKD_STORE_OK or _FAILED. Their "secret" and
+ * "previousSecret" are stored sealed (seal.h) and handed to load's visit
+ * open; one found stored in the clear (a database from before) is sealed
+ * by the load that finds it. load fails (-1, logged) when a sealed one
+ * does not open with this store's key. */
 int hkd_store_sub_save(struct hkd_store *st, const char *id, const json_t *doc);
 /* HKD_STORE_OK, _NOT_FOUND or _FAILED. */
 int hkd_store_sub_delete(struct hkd_store *st, const char *id);

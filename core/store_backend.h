@@ -12,6 +12,7 @@
 
 #include <stdatomic.h>
 
+#include "seal.h"
 #include "store.h"
 #include "store_writer.h"
 
@@ -83,6 +84,8 @@ struct hkd_store {
 	_Atomic long long dead_gauge;
 	_Atomic int64_t dead_gauge_at;
 	atomic_int dead_gauge_queued;
+	/* Seals subscription secrets at rest (seal.h); set by hkd_store_open. */
+	unsigned char seal_key[HKD_SEAL_KEY_LEN];
 };
 
 /* Helpers for the backends. */

@@ -146,13 +146,19 @@ class PrivateServer:
 
 # ----------------------------------------------------------------- nodes --
 
+# storage.secret_key of every node: the one that seals subscription
+# secrets, the same on all of them.
+SECRET_KEY = "5e" * 32
+
+
 def node_conf(url, lease=LEASE, poll=None, queue_size=None):
     extra = "" if poll is None else " poll_interval = %d;" % poll
     return (h.server_block() + CATALOG
             + 'subscriptions = { allow_targets = %s; concurrency = 8; };\n'
             % qlist(["127.0.0.1/32"])
             + ("" if queue_size is None else "queue_size = %d;\n" % queue_size)
-            + "storage = { url = %s; lease = %d;%s };\n" % (q(url), lease, extra))
+            + "storage = { url = %s; lease = %d; secret_key = %s;%s };\n"
+            % (q(url), lease, q(SECRET_KEY), extra))
 
 
 def create_sub(d, body):

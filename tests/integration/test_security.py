@@ -14,6 +14,8 @@ address) are answered 4xx or cut off within request_timeout while
 raised and checked at start."""
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -21,6 +23,7 @@ import resource
 import select
 import signal
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -693,6 +696,113 @@ def subscriptions_max():
         assert d.request("DELETE", API + "/" + ids[0]).status == 200
         r = d.post(API, {"webhookUrl": "http://127.0.0.1:9/x", "events": ["*"]})
         assert r.status == 201, r
+
+
+# ---------------------------------------------------- secrets at rest --
+
+S1 = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"   # Standard Webhooks' example
+
+
+def signed_with(rec, secret):
+    """Does the recorded request carry a v1 signature made with secret?"""
+    key = base64.b64decode(secret[len("whsec_"):])
+    msg = ("%s.%s." % (rec["hdr"]["webhook-id"], rec["hdr"]["webhook-timestamp"])
+           ).encode() + rec["body"]
+    want = "v1," + base64.b64encode(hmac.new(key, msg, hashlib.sha256).digest()
+                                    ).decode()
+    return want in rec["hdr"].get("webhook-signature", "").split(" ")
+
+
+def stored_bodies(db):
+    con = sqlite3.connect(db)
+    try:
+        return [r[0] for r in con.execute("SELECT body FROM subscriptions")]
+    finally:
+        con.close()
+
+
+@test("subscription secrets are sealed at rest (AES-256-GCM): the database "
+      "holds no whsec_ secret, the key file beside it is 0600; deliveries "
+      "are signed after a restart; secrets stored in the clear are sealed "
+      "at start; another key refuses to start; storage.secret_key from env: "
+      "needs no key file", timeout=60)
+def secrets_at_rest():
+    folder = os.path.join(h.tmpdir(), "data")
+    os.mkdir(folder)
+    db = os.path.join(folder, "hookd.db")
+
+    def conf(extra=""):
+        return (h.server_block()
+                + 'subscriptions = { allow_targets = ["127.0.0.1/32"]; };\n'
+                + "storage = { url = %s;%s };\n" % (q("sqlite:" + db), extra))
+
+    with Sink("rest") as s:
+        with Daemon(conf()) as d:
+            r = d.post(API, {"webhookUrl": s.url("/r"), "events": ["*"],
+                             "secret": S1})
+            assert r.status == 201, r
+            sid = r.body["id"]
+            rot = d.request("PATCH", API + "/" + sid, {"rotateSecret": True})
+            new_secret = rot.body["secret"]
+        bodies = stored_bodies(db)
+        assert len(bodies) == 1
+        for secret in (S1, new_secret):
+            for part in (secret, secret[len("whsec_"):]):
+                assert part not in bodies[0], "stored in the clear: %s" % part
+        stored = json.loads(bodies[0])
+        assert stored["secret"].startswith("enc:v1:"), stored
+        assert stored["previousSecret"].startswith("enc:v1:"), stored
+        keyfile = os.path.join(folder, "hookd.key")
+        assert os.stat(keyfile).st_mode & 0o777 == 0o600
+
+        with Daemon(conf()) as d:
+            d.publish({"type": "order.created", "data": {"n": 1}})
+            rec = s.wait_requests("/r", 1)[0]
+            assert signed_with(rec, new_secret) and signed_with(rec, S1), rec
+            assert d.get(API + "/" + sid).body["secret"].endswith(
+                new_secret[-4:])
+
+        # As an older hookd left it: the secrets in the clear.
+        stored["secret"], stored["previousSecret"] = new_secret, S1
+        con = sqlite3.connect(db)
+        con.execute("UPDATE subscriptions SET body = ?", (json.dumps(stored),))
+        con.commit()
+        con.close()
+        with Daemon(conf()) as d:
+            d.wait_log(msg="store", detail="subscription secrets stored in "
+                       "the clear are sealed now")
+            d.publish({"type": "order.created", "data": {"n": 2}})
+            rec = s.wait_requests("/r", 2)[1]
+            assert signed_with(rec, new_secret), rec
+        assert new_secret not in stored_bodies(db)[0]
+        assert json.loads(stored_bodies(db)[0])["secret"].startswith("enc:v1:")
+
+        # Another key: the secrets do not open, hookd does not start.
+        with open(os.path.join(h.tmpdir(), "wrong.conf"), "w") as f:
+            f.write(conf(' secret_key = "%s";' % ("ab" * 32)))
+        r = run_hookd(["-c", f.name, "--plugin-dir", h.PLUGIN_DIR])
+        assert r.returncode != 0, r
+        assert "do not open with this key" in r.stderr, r.stderr
+
+    # A key from the environment: nothing written beside the database.
+    db = os.path.join(h.tmpdir(), "env.db")
+    env_conf = (h.server_block()
+                + 'subscriptions = { allow_targets = ["127.0.0.1/32"]; };\n'
+                + 'storage = { url = %s; secret_key = "env:HOOKD_TEST_SEAL_KEY"; };\n'
+                % q("sqlite:" + db))
+    env = {"HOOKD_TEST_SEAL_KEY": "cd" * 32}
+    with Daemon(env_conf, env=env) as d:
+        r = d.post(API, {"webhookUrl": "http://127.0.0.1:9/x", "events": ["*"],
+                         "secret": S1})
+        assert r.status == 201, r
+    assert not os.path.exists(os.path.join(h.tmpdir(), "hookd.key"))
+    assert json.loads(stored_bodies(db)[0])["secret"].startswith("enc:v1:")
+    with Daemon(env_conf, env=env) as d:
+        assert len(d.get(API).body["subscriptions"]) == 1
+    path, r = check_config("storage = { secret_key = \"short\"; };\n")
+    assert r.returncode != 0 and "%s:1: secret_key" % path in r.stderr, r.stderr
+    path, r = check_config('storage = { url = "postgresql://h/db"; };\n')
+    assert r.returncode != 0 and "storage.secret_key" in r.stderr, r.stderr
 
 
 if __name__ == "__main__":
