@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <openssl/sha.h>
 
 #include "dispatch.h"
 #include "envelope.h"
@@ -186,6 +187,45 @@ static int presents(struct MHD_Connection *conn, const char *key)
 {
 	const char *k = presented_key(conn);
 	return k && hkd_secret_equal(k, strlen(k), key, strlen(key));
+}
+
+/*
+ * Which key made a request, for the audit trail: "key:" and the first 12
+ * hex digits of its SHA-256 (names the key to whoever holds the keys,
+ * reveals nothing of it), or "open" when hookd has no keys.
+ */
+static void key_id(struct MHD_Connection *conn, const struct hkd_config *cfg,
+                   char *out, size_t len)
+{
+	const char *k = presented_key(conn);
+	unsigned char d[SHA256_DIGEST_LENGTH];
+	if (cfg->n_api_keys == 0 || !k) {
+		snprintf(out, len, "open");
+		return;
+	}
+	SHA256((const unsigned char *)k, strlen(k), d);
+	snprintf(out, len, "key:%02x%02x%02x%02x%02x%02x", d[0], d[1], d[2], d[3],
+	         d[4], d[5]);
+}
+
+/*
+ * A change made through the API: a structured log line and a stored
+ * record (GET /v4/audit). A record the store cannot take is logged as
+ * such; the change itself stands.
+ */
+static void audit(struct MHD_Connection *conn, const struct request *rq,
+                  const char *action, const char *target, const char *detail)
+{
+	char kid[32];
+	struct hkd_audit_rec rec;
+	key_id(conn, rq->rt->cfg, kid, sizeof(kid));
+	hkd_log_kv(HOOKD_LOG_INFO, "audit", "action", action, "target", target,
+	           "key", kid, "detail", detail ? detail : "", NULL);
+	rec.key_id = kid;
+	rec.action = action;
+	rec.target = target;
+	rec.detail = detail;
+	hkd_store_audit_add(store_, &rec);
 }
 
 /*
@@ -586,6 +626,27 @@ static enum MHD_Result get_deliveries(struct MHD_Connection *conn)
 	return send_json(conn, MHD_HTTP_OK, page, NULL, NULL);
 }
 
+/* GET /v4/audit: the audit trail, newest first, paged like deliveries. */
+static enum MHD_Result get_audit(struct MHD_Connection *conn)
+{
+	struct hkd_delivery_filter f;
+	const char *limit, *cursor, *field, *message;
+	json_t *page;
+
+	memset(&f, 0, sizeof(f));
+	limit = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+	cursor = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor");
+	if (hkd_api_deliveries_query(NULL, limit, cursor, &f, &field, &message) != 0)
+		return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_parameter",
+		                  field, NULL, NULL, "%s", message);
+	page = hkd_store_audit_json(store_, f.limit, f.before_seq);
+	if (!page)
+		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
+		                  NULL, MHD_HTTP_HEADER_RETRY_AFTER, "5",
+		                  "the event store cannot be read");
+	return send_json(conn, MHD_HTTP_OK, page, NULL, NULL);
+}
+
 /* Visitor of replays: queue the delivery (a slot was reserved). */
 static void resume_replayed(void *arg, struct hkd_stored_delivery *d)
 {
@@ -614,6 +675,7 @@ static enum MHD_Result retry_one(struct MHD_Connection *conn,
 		hkd_dispatch_unreserve(1);
 	switch (rc) {
 	case HKD_STORE_OK:
+		audit(conn, rq, "delivery.replay", rq->route.param, NULL);
 		return send_json(conn, MHD_HTTP_ACCEPTED,
 		                 json_pack("{s:s, s:s}", "id", rq->route.param, "state",
 		                           "pending"),
@@ -695,6 +757,13 @@ static enum MHD_Result retry_dead(struct MHD_Connection *conn,
 		goto out;
 	}
 	hkd_dispatch_unreserve(max - used);
+	{
+		char detail[512];
+		snprintf(detail, sizeof(detail), "retried %zu%s%s%s%s", used,
+		         target ? ", target " : "", target ? target : "",
+		         type ? ", type " : "", type ? type : "");
+		audit(conn, rq, "deliveries.replay", "*", detail);
+	}
 	rc = send_json(conn, MHD_HTTP_ACCEPTED,
 	               json_pack("{s:I, s:I}", "retried", (json_int_t)used,
 	                         "remaining", (json_int_t)(left + done - used)),
@@ -977,6 +1046,25 @@ static enum MHD_Result subscriptions(struct MHD_Connection *conn,
 		status = hkd_subs_api_delete(rq->route.param, &out);
 	else
 		status = hkd_subs_api_get(rq->route.param, &out);
+	if (out && status >= 200 && status < 300 && rq->route.method != HKD_M_GET &&
+	    rq->route.ep != HKD_EP_SUB_TEST) { /* a change (HEAD is a GET) */
+		const char *id = json_string_value(json_object_get(out, "id"));
+		char changed[256] = "";
+		const char *k;
+		json_t *v;
+		json_object_foreach(body, k, v)
+			if (strlen(changed) + strlen(k) + 2 < sizeof(changed))
+				snprintf(changed + strlen(changed), sizeof(changed) - strlen(changed),
+				         "%s%s", changed[0] ? "," : "", k);
+		audit(conn, rq,
+		      is_method(method, "POST")     ? "subscription.create"
+		      : is_method(method, "DELETE") ? "subscription.delete"
+		      : json_is_true(json_object_get(body, "rotateSecret")) ||
+		              json_object_get(body, "secret")
+		          ? "subscription.rotate"
+		          : "subscription.update",
+		      id ? id : rq->route.param, changed[0] ? changed : NULL);
+	}
 	json_decref(body);
 	if (!out)
 		return MHD_NO;
@@ -1010,6 +1098,8 @@ static enum hkd_api_endpoint endpoint_of(const char *url, char **param)
 		return HKD_EP_DELIVERIES;
 	if (strcmp(url, "/v4/deliveries/retry") == 0)
 		return HKD_EP_DEAD_RETRY;
+	if (strcmp(url, "/v4/audit") == 0 || strcmp(url, "/v4/audit/") == 0)
+		return HKD_EP_AUDIT;
 	if (strncmp(url, "/hooks/", 7) == 0) {
 		*param = segment(url + 7, &rest);
 		if (*param && (*rest == '\0' || strcmp(rest, "/") == 0))
@@ -1047,6 +1137,7 @@ static unsigned methods_of(enum hkd_api_endpoint ep)
 	case HKD_EP_HEALTH:
 	case HKD_EP_METRICS:
 	case HKD_EP_EVENT:
+	case HKD_EP_AUDIT:
 	case HKD_EP_DELIVERIES: return HKD_M_GET;
 	case HKD_EP_EVENTS: return HKD_M_GET | HKD_M_POST;
 	case HKD_EP_DELIVERY_RETRY:
@@ -1436,6 +1527,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		return get_catalog(conn, rq->rt);
 	case HKD_EP_EVENT: return get_event(conn, rq);
 	case HKD_EP_DELIVERIES: return get_deliveries(conn);
+	case HKD_EP_AUDIT: return get_audit(conn);
 	case HKD_EP_DELIVERY_RETRY: return retry_one(conn, rq);
 	case HKD_EP_DEAD_RETRY: return retry_dead(conn, rq);
 	case HKD_EP_SUBS:

@@ -43,6 +43,7 @@ enum hkd_api_endpoint {
 	HKD_EP_DELIVERIES,     /* /v4/deliveries */
 	HKD_EP_DELIVERY_RETRY, /* /v4/deliveries/{id}/retry */
 	HKD_EP_DEAD_RETRY,     /* /v4/deliveries/retry */
+	HKD_EP_AUDIT,          /* /v4/audit */
 	HKD_EP_SUBS,           /* /v4/webhook-subscriptions */
 	HKD_EP_SUB,            /* /v4/webhook-subscriptions/{id} */
 	HKD_EP_SUB_TEST,       /* /v4/webhook-subscriptions/{id}/test */

@@ -371,6 +371,29 @@ int hkd_store_sub_delete(struct hkd_store *st, const char *id)
 	return hkd_writer_run(st->writer, st->ops->sub_write, &a, err, sizeof(err));
 }
 
+int hkd_store_audit_add(struct hkd_store *st, const struct hkd_audit_rec *rec)
+{
+	char err[256];
+	struct hkd_audit_arg a = {rec, hkd_now_ms()};
+	int rc = hkd_writer_run(st->writer, st->ops->audit_write, &a, err, sizeof(err));
+	if (rc != HKD_STORE_OK)
+		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail",
+		           "cannot store an audit record", "action", rec->action,
+		           "target", rec->target, "reason", err, NULL);
+	return rc;
+}
+
+json_t *hkd_store_audit_row(int64_t seq, int64_t at, const char *key_id,
+                            const char *action, const char *target,
+                            const char *detail)
+{
+	char id[32];
+	snprintf(id, sizeof(id), "aud_%lld", (long long)seq);
+	return json_pack("{s:s, s:o, s:s, s:s, s:s, s:s*}", "id", id, "at",
+	                 hkd_store_time_json(at), "keyId", key_id, "action",
+	                 action, "target", target, "detail", detail);
+}
+
 /* --- reads: the backend's -------------------------------------------------- */
 
 int hkd_store_recover(struct hkd_store *st, hkd_store_visit_fn visit,
@@ -396,6 +419,12 @@ json_t *hkd_store_deliveries_json(struct hkd_store *st,
                                   const struct hkd_delivery_filter *f)
 {
 	return st->ops->deliveries_json(st, f);
+}
+
+json_t *hkd_store_audit_json(struct hkd_store *st, size_t limit,
+                             int64_t before_seq)
+{
+	return st->ops->audit_json(st, limit, before_seq);
 }
 
 long long hkd_store_dead_count(struct hkd_store *st)

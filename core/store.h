@@ -218,6 +218,25 @@ long long hkd_store_dead_count(struct hkd_store *st);
  */
 long long hkd_store_dead_gauge(struct hkd_store *st);
 
+/* One change made through the API, for the audit trail. Borrowed. */
+struct hkd_audit_rec {
+	const char *key_id; /* which API key: "key:" and 12 hex digits of its
+	                       SHA-256, never the key; "open" without keys */
+	const char *action; /* "subscription.create", "delivery.replay", ... */
+	const char *target; /* the id acted on; "*" for a bulk replay */
+	const char *detail; /* more, or NULL */
+};
+
+/* Store rec stamped now, synchronously. HKD_STORE_OK or _FAILED. Kept as
+ * long as dead deliveries (keep_dead), then purged. */
+int hkd_store_audit_add(struct hkd_store *st, const struct hkd_audit_rec *rec);
+
+/* GET /v4/audit: {"audit": [{"id","at","keyId","action","target",
+ * "detail"}], "nextCursor": "…"|null}, newest first; at most limit,
+ * older than before_seq when that is not 0. NULL when the read failed. */
+json_t *hkd_store_audit_json(struct hkd_store *st, size_t limit,
+                             int64_t before_seq);
+
 /* Subscriptions, stored as JSON documents keyed by id (synchronous).
  * save inserts or replaces; HKD_STORE_OK or _FAILED. Their "secret" and
  * "previousSecret" are stored sealed (seal.h) and handed to load's visit

@@ -47,6 +47,17 @@ struct hkd_sub_arg {
 	const char *body; /* NULL: delete */
 };
 
+/* What the audit_write job stores: a record and its time (wall ms). */
+struct hkd_audit_arg {
+	const struct hkd_audit_rec *rec;
+	int64_t at;
+};
+
+/* An audit row as GET /v4/audit shows it (the backends' shared shape). */
+json_t *hkd_store_audit_row(int64_t seq, int64_t at, const char *key_id,
+                            const char *action, const char *target,
+                            const char *detail);
+
 /*
  * Writes are jobs the backend's writer (store_writer.h) runs in its
  * batches; store.c makes the arguments, runs them and hands out what they
@@ -63,6 +74,7 @@ struct hkd_store_ops {
 	hkd_job_fn claim;       /* struct hkd_claim_arg */
 	hkd_job_fn replay;      /* struct hkd_replay_arg: dead → pending */
 	hkd_job_fn sub_write;   /* struct hkd_sub_arg */
+	hkd_job_fn audit_write; /* struct hkd_audit_arg */
 	/* Reads, on the caller's thread. */
 	int (*recover)(struct hkd_store *st, hkd_store_visit_fn visit, void *arg);
 	json_t *(*event_json)(struct hkd_store *st, const char *id,
@@ -70,6 +82,8 @@ struct hkd_store_ops {
 	json_t *(*deliveries_json)(struct hkd_store *st,
 	                           const struct hkd_delivery_filter *f);
 	long long (*dead_count)(struct hkd_store *st);
+	json_t *(*audit_json)(struct hkd_store *st, size_t limit,
+	                      int64_t before_seq);
 	int (*sub_load)(struct hkd_store *st,
 	                void (*visit)(void *arg, const json_t *doc), void *arg);
 	int shared; /* other processes use the same queue: see hkd_store_is_shared */

@@ -52,7 +52,7 @@
 #include "util.h"
 
 /* Bump with every schema change; migrate() brings older databases forward. */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 /* Events purged per statement. A step of a purge runs between two
  * batches of writes, so this bounds how long the purge delays a commit. */
 #define PURGE_CHUNK 100
@@ -141,6 +141,7 @@ enum rstmt {
 	R_DELIVERIES,
 	R_DEAD_COUNT,
 	R_SUBS,
+	R_AUDIT,
 	R_COUNT
 };
 
@@ -164,6 +165,9 @@ static const char *const rstmt_sql[R_COUNT] = {
 		"AND ($4::bigint = 0 OR d.seq < $4) ORDER BY d.seq DESC LIMIT $5",
 	[R_DEAD_COUNT] = "SELECT count(*) FROM deliveries WHERE state = 3",
 	[R_SUBS] = "SELECT body FROM subscriptions ORDER BY seq",
+	[R_AUDIT] =
+		"SELECT seq, at, key_id, action, target, detail FROM audit "
+		"WHERE ($1::bigint = 0 OR seq < $1) ORDER BY seq DESC LIMIT $2",
 };
 
 /* One connection of the readers' pool. Under plock: busy; the rest is
@@ -449,8 +453,19 @@ static const char schema_v1[] =
 	"  created_at bigint NOT NULL,"
 	"  updated_at bigint NOT NULL);";
 
+/* Version 2: the audit trail of changes made through the API. */
+static const char schema_v2[] =
+	"CREATE TABLE audit ("
+	"  seq bigserial PRIMARY KEY,"
+	"  at bigint NOT NULL,"
+	"  key_id text NOT NULL,"
+	"  action text NOT NULL,"
+	"  target text NOT NULL,"
+	"  detail text);"
+	"CREATE INDEX audit_at ON audit(at);";
+
 /* Each entry brings the schema from version i to i + 1. */
-static const char *const migrations[] = {schema_v1};
+static const char *const migrations[] = {schema_v1, schema_v2};
 
 /*
  * Bring the schema to SCHEMA_VERSION in one transaction. Nodes starting
@@ -705,6 +720,16 @@ static int purge(void *backend, int step, long long *done)
 
 	if (writer_conn(st, err, sizeof(err)) != 0)
 		return 0;
+	if (!step) { /* the audit records past keep_dead */
+		struct params p = {.n = 0};
+		PGresult *r;
+		p_int(&p, now - st->opt.keep_dead_ms);
+		r = query(st->wc, "DELETE FROM audit WHERE at < $1", &p);
+		if (!r)
+			hkd_log_kv(HOOKD_LOG_WARN, "store", "detail", "audit purge failed",
+			           "reason", conn_err(st->wc), NULL);
+		PQclear(r);
+	}
 	do {
 		struct params p = {.n = 0};
 		PGresult *r;
@@ -1458,6 +1483,67 @@ out:
 	return out;
 }
 
+static json_t *pg_audit_json(struct hkd_store *base, size_t limit,
+                             int64_t before_seq)
+{
+	struct pg_store *st = (struct pg_store *)base;
+	struct params p = {.n = 0};
+	json_t *out = NULL, *arr;
+	const char *last = "0";
+	struct rconn *rc;
+	char err[256];
+	PGresult *r;
+
+	p_int(&p, before_seq);
+	/* One more than asked: tells whether there is a next page. */
+	p_int(&p, (int64_t)limit + 1);
+	r = read_rows(st, &rc, R_AUDIT, &p, err, sizeof(err));
+	if (!r)
+		goto out;
+	out = json_object();
+	arr = json_array();
+	json_object_set_new(out, "audit", arr);
+	json_object_set_new(out, "nextCursor", json_null());
+	for (int i = 0; i < PQntuples(r); i++) {
+		if ((size_t)i == limit) {
+			json_object_set_new(out, "nextCursor", json_string(last));
+			break;
+		}
+		last = val(r, i, 0);
+		json_array_append_new(
+		    arr, hkd_store_audit_row(val_int(r, i, 0), val_int(r, i, 1),
+		                             val(r, i, 2), val(r, i, 3), val(r, i, 4),
+		                             PQgetisnull(r, i, 5) ? NULL : val(r, i, 5)));
+	}
+out:
+	PQclear(r);
+	if (rc)
+		pool_put(st, rc);
+	return out;
+}
+
+/* Runs on the writer: store an audit record (struct hkd_audit_arg). */
+static int job_audit(void *backend, void *argp, char *err, size_t errlen)
+{
+	struct pg_store *st = backend;
+	struct hkd_audit_arg *a = argp;
+	struct params p = {.n = 0};
+	PGresult *r;
+	p_int(&p, a->at);
+	p_str(&p, a->rec->key_id);
+	p_str(&p, a->rec->action);
+	p_str(&p, a->rec->target);
+	p_str(&p, a->rec->detail);
+	r = query(st->wc,
+	          "INSERT INTO audit(at, key_id, action, target, detail) "
+	          "VALUES ($1, $2, $3, $4, $5)",
+	          &p);
+	if (!r)
+		return stmt_fail(st, err, errlen);
+	PQclear(r);
+	return HKD_STORE_OK;
+}
+
 static long long pg_dead_count(struct hkd_store *base)
 {
 	struct pg_store *st = (struct pg_store *)base;
@@ -1534,6 +1620,8 @@ static const struct hkd_store_ops pg_ops = {
 	.release_all = job_release_all,
 	.unfinished = job_count_unfinished,
 	.count_dead = job_count_dead,
+	.audit_write = job_audit,
+	.audit_json = pg_audit_json,
 	.claim = job_claim,
 	.replay = job_replay,
 	.sub_write = job_sub,

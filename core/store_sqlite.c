@@ -36,7 +36,7 @@
 #include "util.h"
 
 /* Bump with every schema change; migrate() brings older files forward. */
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 /* The lease owner of deliveries this process holds in memory. */
 #define LEASE_LOCAL "local"
 /* How long the writer waits for a lock held by another process. */
@@ -222,8 +222,20 @@ static const char schema_v3[] =
 	"CREATE INDEX deliveries_open ON deliveries(state, next_at) WHERE state < 2;"
 	"CREATE INDEX deliveries_dead ON deliveries(state) WHERE state = 3;";
 
+/* Version 4: the audit trail of changes made through the API. */
+static const char schema_v4[] =
+	"CREATE TABLE audit ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  at INTEGER NOT NULL,"
+	"  key_id TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  target TEXT NOT NULL,"
+	"  detail TEXT);"
+	"CREATE INDEX audit_at ON audit(at);";
+
 /* Each entry brings the schema from version i to i + 1. */
-static const char *const migrations[] = {schema_v1, schema_v2, schema_v3};
+static const char *const migrations[] = {schema_v1, schema_v2, schema_v3,
+                                         schema_v4};
 
 static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
@@ -541,6 +553,21 @@ out:
 	return -1;
 }
 
+/* The audit records past keep_dead, with wlock held. */
+static void purge_audit(struct sq_store *st, int64_t now)
+{
+	sqlite3_stmt *q = NULL;
+	if (sqlite3_prepare_v2(st->db, "DELETE FROM audit WHERE at < ?1", -1, &q,
+	                       NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(q, 1, now - st->opt.keep_dead_ms);
+		if (sqlite3_step(q) != SQLITE_DONE)
+			hkd_log_kv(HOOKD_LOG_WARN, "store", "detail",
+			           "audit purge failed", "reason", sqlite3_errmsg(st->db),
+			           NULL);
+	}
+	sqlite3_finalize(q);
+}
+
 /*
  * The writer's idle task (see struct hkd_writer): purge in short
  * transactions, one with step set, else until done or a job waits. 1 when
@@ -551,6 +578,11 @@ static int purge(void *backend, int step, long long *done)
 	struct sq_store *st = backend;
 	int64_t now = hkd_now_ms();
 	int more = 0;
+	if (!step) {
+		pthread_mutex_lock(&st->wlock);
+		purge_audit(st, now);
+		pthread_mutex_unlock(&st->wlock);
+	}
 	do {
 		int n;
 		pthread_mutex_lock(&st->wlock);
@@ -1210,6 +1242,85 @@ static long long sq_dead_count(struct hkd_store *base)
 	return n;
 }
 
+/* --- audit ------------------------------------------------------------ */
+
+static int job_audit(void *backend, void *argp, char *err, size_t errlen)
+{
+	struct sq_store *st = backend;
+	struct hkd_audit_arg *a = argp;
+	sqlite3_stmt *q = NULL;
+	int rc = HKD_STORE_FAILED;
+
+	if (sqlite3_prepare_v2(st->db,
+	                       "INSERT INTO audit(at, key_id, action, target, detail) "
+	                       "VALUES (?1, ?2, ?3, ?4, ?5)",
+	                       -1, &q, NULL) != SQLITE_OK)
+		goto sqlfail;
+	sqlite3_bind_int64(q, 1, a->at);
+	sqlite3_bind_text(q, 2, a->rec->key_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, a->rec->action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, a->rec->target, -1, SQLITE_STATIC);
+	if (a->rec->detail)
+		sqlite3_bind_text(q, 5, a->rec->detail, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_DONE)
+		goto sqlfail;
+	rc = HKD_STORE_OK;
+	goto out;
+sqlfail:
+	rc = stmt_fail(st, err, errlen);
+out:
+	sqlite3_finalize(q);
+	return rc;
+}
+
+static const char *column_text(sqlite3_stmt *q, int i)
+{
+	const unsigned char *t = sqlite3_column_text(q, i);
+	return t ? (const char *)t : NULL;
+}
+
+static json_t *sq_audit_json(struct hkd_store *base, size_t limit,
+                             int64_t before_seq)
+{
+	struct sq_store *st = (struct sq_store *)base;
+	sqlite3_stmt *q = NULL;
+	json_t *out = NULL, *arr;
+	int64_t last = 0;
+	size_t n = 0;
+
+	pthread_mutex_lock(st->rlock);
+	if (sqlite3_prepare_v2(st->rdb,
+	                       "SELECT seq, at, key_id, action, target, detail FROM audit "
+	                       "WHERE (?1 = 0 OR seq < ?1) ORDER BY seq DESC LIMIT ?2",
+	                       -1, &q, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(q, 1, before_seq);
+	/* One more than asked: tells whether there is a next page. */
+	sqlite3_bind_int64(q, 2, (sqlite3_int64)limit + 1);
+	out = json_object();
+	arr = json_array();
+	json_object_set_new(out, "audit", arr);
+	json_object_set_new(out, "nextCursor", json_null());
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		if (n == limit) {
+			char cur[32];
+			snprintf(cur, sizeof(cur), "%lld", (long long)last);
+			json_object_set_new(out, "nextCursor", json_string(cur));
+			break;
+		}
+		last = sqlite3_column_int64(q, 0);
+		json_array_append_new(
+		    arr, hkd_store_audit_row(last, sqlite3_column_int64(q, 1),
+		                             column_text(q, 2), column_text(q, 3),
+		                             column_text(q, 4), column_text(q, 5)));
+		n++;
+	}
+out:
+	sqlite3_finalize(q);
+	pthread_mutex_unlock(st->rlock);
+	return out;
+}
+
 /* --- subscriptions --------------------------------------------------- */
 
 static int job_sub(void *backend, void *argp, char *err, size_t errlen)
@@ -1278,6 +1389,8 @@ static const struct hkd_store_ops sq_ops = {
 	.release_all = job_release_all,
 	.unfinished = job_count_unfinished,
 	.count_dead = job_count_dead,
+	.audit_write = job_audit,
+	.audit_json = sq_audit_json,
 	.claim = job_claim,
 	.replay = job_replay,
 	.sub_write = job_sub,

@@ -48,6 +48,8 @@ static const char *canonical(enum hkd_api_endpoint ep)
 		return "/v4/deliveries/{}/retry";
 	case HKD_EP_DEAD_RETRY:
 		return "/v4/deliveries/retry";
+	case HKD_EP_AUDIT:
+		return "/v4/audit";
 	case HKD_EP_SUBS:
 		return "/v4/webhook-subscriptions";
 	case HKD_EP_SUB:

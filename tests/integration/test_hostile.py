@@ -643,6 +643,7 @@ class Barrage:
             (b"/v4/events/evt_nothing", gh,
              {b"GET": (404, err(404, "not_found"))}),
             (b"/v4/deliveries", gh, {b"GET": (200, ok(200, ["deliveries"]))}),
+            (b"/v4/audit", gh, {b"GET": (200, ok(200, ["audit"]))}),
             (b"/v4/deliveries/dlv_nothing/retry", "POST",
              {b"POST": (404, err(404, "not_found"))}),
             (b"/v4/deliveries/retry", "POST",
@@ -1023,7 +1024,7 @@ def framing():
 def routes_and_methods(sub):
     """Every /v4 route with every method the API has: (method, path)."""
     paths = ["/v4/events", "/v4/events/evt_x", "/v4/deliveries",
-             "/v4/deliveries/dlv_x/retry", "/v4/deliveries/retry",
+             "/v4/deliveries/dlv_x/retry", "/v4/deliveries/retry", "/v4/audit",
              "/v4/webhook-subscriptions", "/v4/webhook-subscriptions/" + sub,
              "/v4/webhook-subscriptions/" + sub + "/test",
              "/v4/nothing", "/v4/"]

@@ -805,5 +805,59 @@ def secrets_at_rest():
     assert r.returncode != 0 and "storage.secret_key" in r.stderr, r.stderr
 
 
+# --------------------------------------------------------- audit trail --
+
+@test("audit trail: create, PATCH, rotate, delete and replays through the "
+      "API are each a log line and a stored record (GET /v4/audit, newest "
+      "first, paged) naming the key by id, never the key itself", timeout=40)
+def audit_trail():
+    key = "audit-test-key-0123456789abcdef"
+    kid = "key:" + hashlib.sha256(key.encode()).hexdigest()[:12]
+    hdr = {"x-api-key": key}
+    conf = sub_conf().replace('listen = "127.0.0.1:0";',
+                              'listen = "127.0.0.1:0"; api_keys = [%s];' % q(key))
+    with Daemon(conf) as d:
+        r = d.request("POST", API, {"webhookUrl": "http://127.0.0.1:9/a",
+                                    "events": ["*"]}, headers=hdr)
+        assert r.status == 201, r
+        sid = r.body["id"]
+        assert d.request("PATCH", API + "/" + sid, {"description": "x"},
+                         headers=hdr).status == 200
+        assert d.request("PATCH", API + "/" + sid, {"rotateSecret": True},
+                         headers=hdr).status == 200
+        # Reads are no change: GET and HEAD are not recorded.
+        assert d.request("GET", API + "/" + sid, headers=hdr).status == 200
+        assert d.request("HEAD", API, headers=hdr).status == 200
+        assert d.request("POST", "/v4/deliveries/retry", {"target": "nobody"},
+                         headers=hdr).status == 202
+        assert d.request("DELETE", API + "/" + sid, headers=hdr).status == 200
+        # A refused change is no change: nothing recorded.
+        assert d.request("DELETE", API + "/" + sid, headers=hdr).status == 404
+        assert_error(d.get("/v4/audit"), 401, "unauthorized")
+        page = d.request("GET", "/v4/audit?limit=3", headers=hdr)
+        assert page.status == 200, page
+        rows = page.body["audit"]
+        more = d.request("GET", "/v4/audit?limit=3&cursor=%s"
+                         % page.body["nextCursor"], headers=hdr).body
+        rows += more["audit"]
+        assert more["nextCursor"] is None, more
+        got = [(x["action"], x["target"], x["keyId"]) for x in rows]
+        assert got == [("subscription.delete", sid, kid),
+                       ("deliveries.replay", "*", kid),
+                       ("subscription.rotate", sid, kid),
+                       ("subscription.update", sid, kid),
+                       ("subscription.create", sid, kid)], got
+        assert rows[3]["detail"] == "description", rows[3]
+        assert rows[1]["detail"].startswith("retried 0, target nobody"), rows[1]
+        assert all(x["at"].endswith("Z") and x["id"] for x in rows), rows
+        assert_error(d.request("GET", "/v4/audit?limit=0", headers=hdr), 400,
+                     "invalid_parameter", "limit")
+        log = d.log_text()
+        assert key not in log and key not in json.dumps(rows)
+        logged = [rec for rec in d.records(msg="audit")]
+        assert [(x["action"], x["key"]) for x in logged][:1] == \
+            [("subscription.create", kid)], logged
+
+
 if __name__ == "__main__":
     h.main()

@@ -185,6 +185,8 @@ static struct hkd_store_options options(const char *url)
 
 	memset(&o, 0, sizeof(o));
 	o.url = url;
+	/* PostgreSQL requires the key that seals subscription secrets. */
+	o.secret_key = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
 	o.keep_succeeded_ms = DAY_MS;
 	o.keep_dead_ms = DAY_MS;
 	o.purge_interval_ms = 3600 * 1000;
@@ -663,9 +665,10 @@ static void downgrade(const char *path, int version)
 
 	ck_assert_int_eq(
 	    sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-	/* Version 3 replaced version 1's two delivery indexes. */
+	/* Version 4 added the audit table; version 3 replaced version 1's
+	 * two delivery indexes. */
 	snprintf(sql, sizeof(sql),
-	         "DROP INDEX deliveries_open; DROP INDEX deliveries_dead; "
+	         "DROP TABLE audit; DROP INDEX deliveries_open; DROP INDEX deliveries_dead; "
 	         "CREATE INDEX deliveries_state ON deliveries(state, next_at); "
 	         "CREATE INDEX deliveries_target ON deliveries(target, state); "
 	         "%s PRAGMA user_version = %d",
@@ -730,7 +733,8 @@ START_TEST(test_migrate_v2)
 	ck_assert(!has_object(db_path, "deliveries_open"));
 
 	st = open_url(db_url);
-	ck_assert_int_eq(user_version(db_path), 3);
+	ck_assert_int_eq(user_version(db_path), 4);
+	ck_assert(has_object(db_path, "audit"));
 	ck_assert(has_object(db_path, "deliveries_open"));
 	ck_assert(has_object(db_path, "deliveries_dead"));
 	ck_assert(!has_object(db_path, "deliveries_state"));
@@ -1821,6 +1825,62 @@ START_TEST(test_dead_gauge)
 }
 END_TEST
 
+/*
+ * The audit trail: records come back newest first with every field, paged
+ * by nextCursor; a record without detail has none.
+ */
+START_TEST(test_audit)
+{
+	const char *url = backend(_i);
+	struct hkd_store *st = open_url(url);
+	struct hkd_audit_rec r1 = {"key:0123456789ab", "subscription.create",
+	                           "sub_1", "webhookUrl,events"};
+	struct hkd_audit_rec r2 = {"open", "delivery.replay", "dlv_2", NULL};
+	struct hkd_audit_rec r3 = {"key:0123456789ab", "subscription.delete",
+	                           "sub_1", NULL};
+	json_t *page, *a, *next;
+	const char *cursor;
+
+	page = hkd_store_audit_json(st, 10, 0);
+	ck_assert_ptr_nonnull(page);
+	ck_assert_uint_eq(json_array_size(json_object_get(page, "audit")), 0);
+	json_decref(page);
+	ck_assert_int_eq(hkd_store_audit_add(st, &r1), HKD_STORE_OK);
+	ck_assert_int_eq(hkd_store_audit_add(st, &r2), HKD_STORE_OK);
+	ck_assert_int_eq(hkd_store_audit_add(st, &r3), HKD_STORE_OK);
+	page = hkd_store_audit_json(st, 2, 0);
+	ck_assert_ptr_nonnull(page);
+	a = json_object_get(page, "audit");
+	ck_assert_uint_eq(json_array_size(a), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(a, 0), "action")),
+	                 "subscription.delete");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(a, 1), "target")),
+	                 "dlv_2");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(a, 1), "keyId")),
+	                 "open");
+	ck_assert_ptr_null(json_object_get(json_array_get(a, 1), "detail"));
+	ck_assert(json_is_string(json_object_get(json_array_get(a, 0), "at")));
+	cursor = json_string_value(json_object_get(page, "nextCursor"));
+	ck_assert_ptr_nonnull(cursor);
+	next = hkd_store_audit_json(st, 2, strtoll(cursor, NULL, 10));
+	ck_assert_ptr_nonnull(next);
+	a = json_object_get(next, "audit");
+	ck_assert_uint_eq(json_array_size(a), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(a, 0), "detail")),
+	                 "webhookUrl,events");
+	ck_assert(json_is_null(json_object_get(next, "nextCursor")));
+	json_decref(next);
+	json_decref(page);
+	if (is_durable(url)) {
+		st = reopen(st, url);
+		page = hkd_store_audit_json(st, 10, 0);
+		ck_assert_uint_eq(json_array_size(json_object_get(page, "audit")), 3);
+		json_decref(page);
+	}
+	hkd_store_close(st);
+}
+END_TEST
+
 /* ---- retention -------------------------------------------------------- */
 
 /* A store of url that purges every 100 ms with these retentions. */
@@ -2263,6 +2323,7 @@ static Suite *store_suite(void)
 	tcase_add_loop_test(tc, test_deliveries_paging, 0, n_backends());
 	tcase_add_loop_test(tc, test_dead_count, 0, n_backends());
 	tcase_add_loop_test(tc, test_dead_gauge, 0, n_backends());
+	tcase_add_loop_test(tc, test_audit, 0, n_backends());
 	tcase_add_loop_test(tc, test_retention, 0, n_backends());
 	tcase_add_loop_test(tc, test_retention_dead, 0, n_backends());
 	tcase_add_loop_test(tc, test_max_size, 0, 2); /* SQLite's cap */
