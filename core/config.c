@@ -23,7 +23,7 @@
 #include "seal.h"
 #include "signature.h"
 #include "store.h"
-#include "../plugins/http/ssrf.h"
+#include "ssrf.h"
 #include "util.h"
 
 const int64_t hkd_default_retry_ms[] = {

@@ -31,7 +31,7 @@
 #include "jscan.h"
 #include "jsonptr.h"
 #include "signature.h"
-#include "../plugins/http/ssrf.h"
+#include "ssrf.h"
 #include "log.h"
 #include "metrics.h"
 #include "runtime.h"

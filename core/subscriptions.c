@@ -30,7 +30,7 @@
 #include "log.h"
 #include "plugin_loader.h"
 #include "runtime.h"
-#include "../plugins/http/ssrf.h"
+#include "ssrf.h"
 #include "store.h"
 #include "subscriptions.h"
 #include "util.h"

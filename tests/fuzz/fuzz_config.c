@@ -27,7 +27,7 @@
 #include "glob.h"
 #include "jsonptr.h"
 #include "store.h"
-#include "../../plugins/http/ssrf.h"
+#include "ssrf.h"
 
 static int cidr_ok(const char *s)
 {

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../plugins/http/ssrf.h"
+#include "ssrf.h"
 #include "fuzz.h"
 
 static int same_ip(const struct hkd_ip *a, const struct hkd_ip *b)
