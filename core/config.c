@@ -27,8 +27,8 @@
 #include "util.h"
 
 const int64_t hkd_default_retry_ms[] = {
-	5000, 300000, 1800000, 7200000, 18000000,
-	36000000, 50400000, 72000000, 86400000,
+    5000,     300000,   1800000,  7200000,  18000000,
+    36000000, 50400000, 72000000, 86400000,
 };
 const size_t hkd_default_retry_len = HKD_ARRAY_LEN(hkd_default_retry_ms);
 
@@ -45,29 +45,38 @@ const size_t hkd_default_retry_len = HKD_ARRAY_LEN(hkd_default_retry_ms);
  * in docs/man/hookd.conf.5 and docs/configuration.md.
  */
 static const char *const top_keys[] = {
-	"server", "storage", "plugin_dir", "workers", "queue_size",
-	"shutdown_timeout", "event_types", "handlers", "routes",
-	"subscriptions", "sources", NULL};
-static const char *const server_keys[] = {
-	"listen", "threads", "max_body", "api_keys", "connection_timeout",
-	"max_connections", "max_connections_per_ip", "tls_cert", "tls_key",
-	"allow_open_api", "allowed_hosts", "metrics_key", "request_timeout",
-	NULL};
+    "server",     "storage",          "plugin_dir",  "workers",
+    "queue_size", "shutdown_timeout", "event_types", "handlers",
+    "routes",     "subscriptions",    "sources",     NULL};
+static const char *const server_keys[] = {"listen",
+                                          "threads",
+                                          "max_body",
+                                          "api_keys",
+                                          "connection_timeout",
+                                          "max_connections",
+                                          "max_connections_per_ip",
+                                          "tls_cert",
+                                          "tls_key",
+                                          "allow_open_api",
+                                          "allowed_hosts",
+                                          "metrics_key",
+                                          "request_timeout",
+                                          NULL};
 static const char *const storage_keys[] = {
-	"url", "synchronous", "max_size", "keep_succeeded", "keep_dead",
-	"purge_interval", "lease", "pool_size", "poll_interval", "secret_key",
-	NULL};
+    "url",           "synchronous",    "max_size", "keep_succeeded",
+    "keep_dead",     "purge_interval", "lease",    "pool_size",
+    "poll_interval", "secret_key",     NULL};
 static const char *const subscriptions_keys[] = {
-	"allow_targets", "concurrency", "disable_after", "secret_grace",
-	"timeout", "max", NULL};
+    "allow_targets", "concurrency", "disable_after", "secret_grace", "timeout",
+    "max",           NULL};
 /* Each group in sources = { name = { ... }; }. */
 static const char *const source_keys[] = {
-	"verify", "secret", "secrets", "token", "tokens", "header",
-	"algorithm", "encoding", "prefix", "tolerance", "type",
-	"type_from", "id_from", "allow_from", NULL};
+    "verify", "secret",    "secrets",  "token",      "tokens",
+    "header", "algorithm", "encoding", "prefix",     "tolerance",
+    "type",   "type_from", "id_from",  "allow_from", NULL};
 /* Each group in the event_types list. */
-static const char *const event_type_keys[] = {"name", "description",
-                                              "required", NULL};
+static const char *const event_type_keys[] = {"name", "description", "required",
+                                              NULL};
 /*
  * hookd's own keys in a handler group. Every other member belongs to the
  * plugin and is checked against the keys it declares when the plugin is
@@ -80,21 +89,22 @@ static const char *const route_keys[] = {"events", "handlers", "retry",
                                          "sources", NULL};
 
 const struct hkd_config_section hkd_config_sections[] = {
-	{"top", top_keys},
-	{"server", server_keys},
-	{"storage", storage_keys},
-	{"subscriptions", subscriptions_keys},
-	{"sources", source_keys},
-	{"event_types", event_type_keys},
-	{"handlers", handler_keys},
-	{"routes", route_keys},
-	{NULL, NULL},
+    {"top", top_keys},
+    {"server", server_keys},
+    {"storage", storage_keys},
+    {"subscriptions", subscriptions_keys},
+    {"sources", source_keys},
+    {"event_types", event_type_keys},
+    {"handlers", handler_keys},
+    {"routes", route_keys},
+    {NULL, NULL},
 };
 
 const char *const *hkd_config_section_keys(const char *name)
 {
 	static const char *const none[] = {NULL};
-	for (const struct hkd_config_section *s = hkd_config_sections; s->name; s++)
+	for (const struct hkd_config_section *s = hkd_config_sections; s->name;
+	     s++)
 		if (strcmp(s->name, name) == 0)
 			return s->keys;
 	return none;
@@ -157,14 +167,16 @@ static void check_keys(struct loader *ld, const config_setting_t *g,
 {
 	int n = config_setting_length(g);
 	for (int i = 0; i < n; i++) {
-		const config_setting_t *m = config_setting_get_elem(g, (unsigned)i);
+		const config_setting_t *m =
+		    config_setting_get_elem(g, (unsigned)i);
 		const char *name = config_setting_name(m);
 		int ok = 0;
 		for (const char *const *a = allowed; *a; a++)
 			if (name && strcmp(name, *a) == 0)
 				ok = 1;
 		if (!ok)
-			ERR(ld, m, "unknown key '%s' in %s", name ? name : "?", what);
+			ERR(ld, m, "unknown key '%s' in %s", name ? name : "?",
+			    what);
 	}
 }
 
@@ -188,8 +200,8 @@ static int get_int(struct loader *ld, const config_setting_t *g,
 	}
 	long long v = config_setting_get_int64(s);
 	if (v < min || v > max) {
-		ERR(ld, s, "%s must be between %lld and %lld (got %lld)", key, min,
-		    max, v);
+		ERR(ld, s, "%s must be between %lld and %lld (got %lld)", key,
+		    min, max, v);
 		return -1;
 	}
 	*out = v;
@@ -244,7 +256,8 @@ static int get_strings(struct loader *ld, const config_setting_t *g,
 	if (!*out)
 		return -1;
 	for (int i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const config_setting_t *e =
+		    config_setting_get_elem(s, (unsigned)i);
 		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
 			ERR(ld, e, "%s[%d] must be a string", key, i);
 			return -1;
@@ -321,13 +334,16 @@ static int parse_listen(struct loader *ld, const config_setting_t *s,
 		goto bad;
 	free(c->listen_host);
 	free(c->listen_port);
-	c->listen_host = host_end > host_start
-	                     ? strndup(host_start, (size_t)(host_end - host_start))
-	                     : NULL;
+	c->listen_host =
+	    host_end > host_start
+	        ? strndup(host_start, (size_t)(host_end - host_start))
+	        : NULL;
 	c->listen_port = strdup(colon + 1);
 	return 0;
 bad:
-	ERR(ld, s, "listen must be \"host:port\", \"[ipv6]:port\" or \":port\" (got \"%s\")",
+	ERR(ld, s,
+	    "listen must be \"host:port\", \"[ipv6]:port\" or \":port\" (got "
+	    "\"%s\")",
 	    v);
 	return -1;
 }
@@ -345,7 +361,8 @@ static void read_pem(struct loader *ld, const config_setting_t *g,
 		return;
 	f = fopen(path, "re");
 	if (!f) {
-		ERR(ld, s, "%s: cannot read %s: %s", key, path, strerror(errno));
+		ERR(ld, s, "%s: cannot read %s: %s", key, path,
+		    strerror(errno));
 		free(path);
 		return;
 	}
@@ -356,7 +373,9 @@ static void read_pem(struct loader *ld, const config_setting_t *g,
 	if (buf && len > 0 && len <= PEM_MAX)
 		buf[len] = '\0';
 	if (!buf || len == 0 || len > PEM_MAX || !strstr(buf, "-----BEGIN ")) {
-		ERR(ld, s, "%s: %s is not a PEM file (empty, over 1 MiB, or no -----BEGIN line)",
+		ERR(ld, s,
+		    "%s: %s is not a PEM file (empty, over 1 MiB, or no "
+		    "-----BEGIN line)",
 		    key, path);
 		free(buf);
 		free(path);
@@ -374,7 +393,8 @@ static void load_tls(struct loader *ld, const config_setting_t *g,
 	const config_setting_t *key = config_setting_get_member(g, "tls_key");
 
 	if (!cert != !key) {
-		ERR(ld, cert ? cert : key, "tls_cert and tls_key go together: set both or neither");
+		ERR(ld, cert ? cert : key,
+		    "tls_cert and tls_key go together: set both or neither");
 		return;
 	}
 	read_pem(ld, g, "tls_cert", &c->tls_cert_pem);
@@ -420,18 +440,22 @@ static void load_server(struct loader *ld, const config_setting_t *g,
 	if (get_int(ld, g, "max_connections_per_ip", 0, 1000000, &v) == 0)
 		c->max_connections_per_ip = (int)v;
 	load_tls(ld, g, c);
-	if (get_strings(ld, g, "api_keys", &keys_raw, &n_raw) == 0 && keys_raw) {
+	if (get_strings(ld, g, "api_keys", &keys_raw, &n_raw) == 0 &&
+	    keys_raw) {
 		s = config_setting_get_member(g, "api_keys");
 		c->api_keys = calloc(n_raw + 1, sizeof(char *));
 		for (size_t i = 0; c->api_keys && i < n_raw; i++) {
 			char err[256];
-			char *k = hkd_secret_resolve(keys_raw[i], err, sizeof(err));
+			char *k =
+			    hkd_secret_resolve(keys_raw[i], err, sizeof(err));
 			if (!k) {
 				ERR(ld, s, "api_keys[%zu]: %s", i, err);
 				continue;
 			}
 			if (strlen(k) < 16) {
-				ERR(ld, s, "api_keys[%zu]: an API key must be at least 16 characters",
+				ERR(ld, s,
+				    "api_keys[%zu]: an API key must be at "
+				    "least 16 characters",
 				    i);
 				free(k);
 				continue;
@@ -441,30 +465,37 @@ static void load_server(struct loader *ld, const config_setting_t *g,
 	}
 	free_strings(keys_raw, n_raw);
 	get_bool(ld, g, "allow_open_api", &c->allow_open_api);
-	get_strings(ld, g, "allowed_hosts", &c->allowed_hosts, &c->n_allowed_hosts);
+	get_strings(ld, g, "allowed_hosts", &c->allowed_hosts,
+	            &c->n_allowed_hosts);
 	for (size_t i = 0; i < c->n_allowed_hosts; i++)
 		if (!c->allowed_hosts[i] || !c->allowed_hosts[i][0] ||
 		    strpbrk(c->allowed_hosts[i], " \t/:@"))
 			ERR(ld, config_setting_get_member(g, "allowed_hosts"),
-			    "allowed_hosts[%zu]: a host name without port or scheme, "
+			    "allowed_hosts[%zu]: a host name without port or "
+			    "scheme, "
 			    "like \"hooks.example.com\"",
 			    i);
 	if ((s = config_setting_get_member(g, "metrics_key")) &&
-	    get_str(ld, g, "metrics_key", &c->metrics_key) == 0 && c->metrics_key) {
-		char err[256], *k = hkd_secret_resolve(c->metrics_key, err, sizeof(err));
+	    get_str(ld, g, "metrics_key", &c->metrics_key) == 0 &&
+	    c->metrics_key) {
+		char err[256],
+		    *k = hkd_secret_resolve(c->metrics_key, err, sizeof(err));
 		free(c->metrics_key);
 		c->metrics_key = k;
 		if (!k)
 			ERR(ld, s, "metrics_key: %s", err);
 		else if (strlen(k) < 16)
-			ERR(ld, s, "metrics_key must be at least 16 characters");
+			ERR(ld, s,
+			    "metrics_key must be at least 16 characters");
 	}
-	/* An API without keys on an address others can reach: only on purpose. */
+	/* An API without keys on an address others can reach: only on purpose.
+	 */
 	if (c->n_api_keys == 0 && !config_setting_get_member(g, "api_keys") &&
 	    !c->allow_open_api && !hkd_listen_is_loopback(c->listen_host)) {
 		s = config_setting_get_member(g, "listen");
 		ERR(ld, s ? s : g,
-		    "listen %s%s%s:%s is not a loopback address and api_keys is "
+		    "listen %s%s%s:%s is not a loopback address and api_keys "
+		    "is "
 		    "empty: /v4 would be open to anyone who can connect; set "
 		    "api_keys, or allow_open_api = true to mean it",
 		    c->listen_host && strchr(c->listen_host, ':') ? "[" : "",
@@ -495,7 +526,8 @@ static void load_storage(struct loader *ld, const config_setting_t *g,
 	    get_str(ld, g, "secret_key", &c->storage_secret_key) == 0 &&
 	    c->storage_secret_key) {
 		unsigned char key[HKD_SEAL_KEY_LEN];
-		char *k = hkd_secret_resolve(c->storage_secret_key, err, sizeof(err));
+		char *k =
+		    hkd_secret_resolve(c->storage_secret_key, err, sizeof(err));
 		free(c->storage_secret_key);
 		c->storage_secret_key = k;
 		if (!k)
@@ -509,7 +541,8 @@ static void load_storage(struct loader *ld, const config_setting_t *g,
 	    strcmp(c->storage_synchronous, "full") != 0 &&
 	    strcmp(c->storage_synchronous, "normal") != 0 &&
 	    strcmp(c->storage_synchronous, "off") != 0)
-		ERR(ld, s, "synchronous must be \"full\", \"normal\" or \"off\"");
+		ERR(ld, s,
+		    "synchronous must be \"full\", \"normal\" or \"off\"");
 	v = c->storage_max_size;
 	if (get_int(ld, g, "max_size", 0, 1LL << 50, &v) == 0)
 		c->storage_max_size = v;
@@ -536,8 +569,10 @@ static void load_storage(struct loader *ld, const config_setting_t *g,
 	    (strncmp(c->storage_url, "postgresql://", 13) == 0 ||
 	     strncmp(c->storage_url, "postgres://", 11) == 0))
 		ERR(ld, config_setting_get_member(g, "url"),
-		    "a PostgreSQL store needs storage.secret_key (the same on every "
-		    "node; it seals subscription secrets): openssl rand -hex 32");
+		    "a PostgreSQL store needs storage.secret_key (the same on "
+		    "every "
+		    "node; it seals subscription secrets): openssl rand -hex "
+		    "32");
 }
 
 static void load_subscriptions(struct loader *ld, const config_setting_t *g,
@@ -553,9 +588,11 @@ static void load_subscriptions(struct loader *ld, const config_setting_t *g,
 	for (size_t i = 0; i < c->n_sub_allow; i++) {
 		struct hkd_cidr cidr;
 		char err[128];
-		if (hkd_cidr_parse(c->sub_allow[i], &cidr, err, sizeof(err)) != 0)
+		if (hkd_cidr_parse(c->sub_allow[i], &cidr, err, sizeof(err)) !=
+		    0)
 			ERR(ld, config_setting_get_member(g, "allow_targets"),
-			    "allow_targets[%zu] \"%s\": %s", i, c->sub_allow[i], err);
+			    "allow_targets[%zu] \"%s\": %s", i, c->sub_allow[i],
+			    err);
 	}
 	v = c->sub_concurrency;
 	if (get_int(ld, g, "concurrency", 1, 1000, &v) == 0)
@@ -593,7 +630,9 @@ static int parse_extract(struct loader *ld, const config_setting_t *g,
 	         hkd_json_pointer_check(v + 5) == 0)
 		x->pointer = strdup(v + 5);
 	else {
-		ERR(ld, s, "%s must be \"header:NAME\" or \"json:/pointer\" (got \"%s\")",
+		ERR(ld, s,
+		    "%s must be \"header:NAME\" or \"json:/pointer\" (got "
+		    "\"%s\")",
 		    key, v);
 		return -1;
 	}
@@ -601,9 +640,9 @@ static int parse_extract(struct loader *ld, const config_setting_t *g,
 }
 
 static const char *const verify_names[] = {
-	[HKD_VERIFY_NONE] = "none",         [HKD_VERIFY_STANDARD] = "standard-webhooks",
-	[HKD_VERIFY_GITHUB] = "github",     [HKD_VERIFY_STRIPE] = "stripe",
-	[HKD_VERIFY_HMAC] = "hmac",         [HKD_VERIFY_TOKEN] = "token",
+    [HKD_VERIFY_NONE] = "none",     [HKD_VERIFY_STANDARD] = "standard-webhooks",
+    [HKD_VERIFY_GITHUB] = "github", [HKD_VERIFY_STRIPE] = "stripe",
+    [HKD_VERIFY_HMAC] = "hmac",     [HKD_VERIFY_TOKEN] = "token",
 };
 
 /*
@@ -641,7 +680,8 @@ static void add_secrets(struct loader *ld, const config_setting_t *g,
 	if (!s || get_strings(ld, g, key, &raw, &n) != 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
-		char err[256], *v = hkd_secret_resolve(raw[i], err, sizeof(err));
+		char err[256],
+		    *v = hkd_secret_resolve(raw[i], err, sizeof(err));
 		const config_setting_t *at;
 		char **grown;
 		if (!v) {
@@ -662,7 +702,8 @@ static void add_secrets(struct loader *ld, const config_setting_t *g,
 			    src->name, key, i + 1,
 			    raw[i][0] != '\0' ? " (from " : "", raw[i],
 			    raw[i][0] != '\0' ? ")" : "");
-		grown = realloc(src->secrets, (src->n_secrets + 2) * sizeof(char *));
+		grown = realloc(src->secrets,
+		                (src->n_secrets + 2) * sizeof(char *));
 		if (!grown) {
 			free(v);
 			continue;
@@ -717,7 +758,9 @@ static void load_source(struct loader *ld, const config_setting_t *g,
 		if (strcmp(verify, verify_names[i]) == 0)
 			found = (int)i;
 	if (found < 0)
-		ERR(ld, g, "source '%s': verify must be standard-webhooks, github, stripe, hmac, token or none",
+		ERR(ld, g,
+		    "source '%s': verify must be standard-webhooks, github, "
+		    "stripe, hmac, token or none",
 		    src->name);
 	else
 		src->verify = (enum hkd_verify)found;
@@ -739,36 +782,47 @@ static void load_source(struct loader *ld, const config_setting_t *g,
 	for (size_t i = 0; i < src->n_allow_from; i++) {
 		struct hkd_cidr cidr;
 		char err[128];
-		if (hkd_cidr_parse(src->allow_from[i], &cidr, err, sizeof(err)) != 0)
+		if (hkd_cidr_parse(src->allow_from[i], &cidr, err,
+		                   sizeof(err)) != 0)
 			ERR(ld, config_setting_get_member(g, "allow_from"),
-			    "source '%s': allow_from[%zu] \"%s\": %s", src->name, i,
-			    src->allow_from[i], err);
+			    "source '%s': allow_from[%zu] \"%s\": %s",
+			    src->name, i, src->allow_from[i], err);
 	}
 	if (found < 0)
 		return;
 	if (src->verify != HKD_VERIFY_NONE && src->n_secrets == 0)
 		ERR(ld, g, "source '%s': verify = \"%s\" needs %s", src->name,
 		    verify_names[src->verify],
-		    src->verify == HKD_VERIFY_TOKEN ? "token (or tokens)" : "secret (or secrets)");
+		    src->verify == HKD_VERIFY_TOKEN ? "token (or tokens)"
+		                                    : "secret (or secrets)");
 	if (src->verify == HKD_VERIFY_NONE && src->n_allow_from == 0)
-		ERR(ld, g, "source '%s': verify = \"none\" is only allowed with allow_from",
+		ERR(ld, g,
+		    "source '%s': verify = \"none\" is only allowed with "
+		    "allow_from",
 		    src->name);
-	if ((src->verify == HKD_VERIFY_HMAC || src->verify == HKD_VERIFY_TOKEN) &&
+	if ((src->verify == HKD_VERIFY_HMAC ||
+	     src->verify == HKD_VERIFY_TOKEN) &&
 	    !src->header)
-		ERR(ld, g, "source '%s': verify = \"%s\" needs header", src->name,
-		    verify_names[src->verify]);
+		ERR(ld, g, "source '%s': verify = \"%s\" needs header",
+		    src->name, verify_names[src->verify]);
 	if (src->algorithm && strcmp(src->algorithm, "sha1") &&
-	    strcmp(src->algorithm, "sha256") && strcmp(src->algorithm, "sha512"))
+	    strcmp(src->algorithm, "sha256") &&
+	    strcmp(src->algorithm, "sha512"))
 		ERR(ld, config_setting_get_member(g, "algorithm"),
-		    "source '%s': algorithm must be sha1, sha256 or sha512", src->name);
-	if (src->encoding && strcmp(src->encoding, "hex") && strcmp(src->encoding, "base64"))
+		    "source '%s': algorithm must be sha1, sha256 or sha512",
+		    src->name);
+	if (src->encoding && strcmp(src->encoding, "hex") &&
+	    strcmp(src->encoding, "base64"))
 		ERR(ld, config_setting_get_member(g, "encoding"),
 		    "source '%s': encoding must be hex or base64", src->name);
 	if (!src->type && !src->type_from.header && !src->type_from.pointer)
-		ERR(ld, g, "source '%s': needs type (a fixed event type) or type_from", src->name);
+		ERR(ld, g,
+		    "source '%s': needs type (a fixed event type) or type_from",
+		    src->name);
 	if (src->type && !hkd_event_type_valid(src->type))
 		ERR(ld, config_setting_get_member(g, "type"),
-		    "source '%s': type \"%s\" is not a valid event type", src->name, src->type);
+		    "source '%s': type \"%s\" is not a valid event type",
+		    src->name, src->type);
 	if (!config_setting_get_member(g, "id_from"))
 		default_id_from(src);
 }
@@ -778,7 +832,9 @@ static void load_sources(struct loader *ld, const config_setting_t *g,
 {
 	int n;
 	if (!config_setting_is_group(g)) {
-		ERR(ld, g, "sources must be a group { name = { verify = \"...\"; }; }");
+		ERR(ld, g,
+		    "sources must be a group { name = { verify = \"...\"; }; "
+		    "}");
 		return;
 	}
 	n = config_setting_length(g);
@@ -786,11 +842,14 @@ static void load_sources(struct loader *ld, const config_setting_t *g,
 	if (!c->sources)
 		return;
 	for (int i = 0; i < n; i++) {
-		const config_setting_t *sg = config_setting_get_elem(g, (unsigned)i);
+		const config_setting_t *sg =
+		    config_setting_get_elem(g, (unsigned)i);
 		struct hkd_source *src = &c->sources[c->n_sources++];
 		src->name = strdup(config_setting_name(sg));
 		if (!config_setting_is_group(sg)) {
-			ERR(ld, sg, "source '%s' must be a group { verify = \"...\"; }", src->name);
+			ERR(ld, sg,
+			    "source '%s' must be a group { verify = \"...\"; }",
+			    src->name);
 			continue;
 		}
 		load_source(ld, sg, src);
@@ -833,7 +892,8 @@ static void load_types(struct loader *ld, const config_setting_t *list,
 {
 	int n;
 	if (!config_setting_is_list(list)) {
-		ERR(ld, list, "event_types must be a list ( { name = \"...\"; }, ... )");
+		ERR(ld, list,
+		    "event_types must be a list ( { name = \"...\"; }, ... )");
 		return;
 	}
 	n = config_setting_length(list);
@@ -841,10 +901,13 @@ static void load_types(struct loader *ld, const config_setting_t *list,
 	if (!c->types)
 		return;
 	for (int i = 0; i < n; i++) {
-		const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		const config_setting_t *g =
+		    config_setting_get_elem(list, (unsigned)i);
 		struct hkd_event_type *t = &c->types[c->n_types];
 		if (!config_setting_is_group(g)) {
-			ERR(ld, g, "event_types[%d] must be a group { name = ...; }", i);
+			ERR(ld, g,
+			    "event_types[%d] must be a group { name = ...; }",
+			    i);
 			continue;
 		}
 		check_keys(ld, g, "an event type", event_type_keys);
@@ -858,16 +921,21 @@ static void load_types(struct loader *ld, const config_setting_t *list,
 		}
 		if (!hkd_event_type_valid(t->name))
 			ERR(ld, config_setting_get_member(g, "name"),
-			    "event type name \"%s\" must be 1-%d characters of [A-Za-z0-9_.:-]",
+			    "event type name \"%s\" must be 1-%d characters of "
+			    "[A-Za-z0-9_.:-]",
 			    t->name, HKD_TYPE_MAX);
 		for (size_t j = 0; j + 1 < c->n_types; j++)
-			if (c->types[j].name && strcmp(c->types[j].name, t->name) == 0)
-				ERR(ld, g, "event type \"%s\" is defined twice", t->name);
+			if (c->types[j].name &&
+			    strcmp(c->types[j].name, t->name) == 0)
+				ERR(ld, g, "event type \"%s\" is defined twice",
+				    t->name);
 		for (size_t j = 0; j < t->n_required; j++)
 			if (hkd_json_pointer_check(t->required[j]) != 0 ||
 			    t->required[j][0] == '\0')
-				ERR(ld, config_setting_get_member(g, "required"),
-				    "required: \"%s\" is not a JSON pointer such as \"/data/id\"",
+				ERR(ld,
+				    config_setting_get_member(g, "required"),
+				    "required: \"%s\" is not a JSON pointer "
+				    "such as \"/data/id\"",
 				    t->required[j]);
 		if (!t->description)
 			t->description = strdup("");
@@ -879,7 +947,9 @@ static void load_handlers(struct loader *ld, const config_setting_t *g,
 {
 	int n;
 	if (!config_setting_is_group(g)) {
-		ERR(ld, g, "handlers must be a group { name = { plugin = \"...\"; }; }");
+		ERR(ld, g,
+		    "handlers must be a group { name = { plugin = \"...\"; }; "
+		    "}");
 		return;
 	}
 	n = config_setting_length(g);
@@ -893,10 +963,14 @@ static void load_handlers(struct loader *ld, const config_setting_t *g,
 		hc->name = strdup(config_setting_name(h));
 		hc->setting = h;
 		if (strncmp(hc->name, "sub_", 4) == 0)
-			ERR(ld, h, "handler name '%s': names starting with sub_ are kept for subscriptions",
+			ERR(ld, h,
+			    "handler name '%s': names starting with sub_ are "
+			    "kept for subscriptions",
 			    hc->name);
 		if (!config_setting_is_group(h)) {
-			ERR(ld, h, "handler '%s' must be a group { plugin = \"...\"; }",
+			ERR(ld, h,
+			    "handler '%s' must be a group { plugin = \"...\"; "
+			    "}",
 			    hc->name);
 			continue;
 		}
@@ -905,7 +979,8 @@ static void load_handlers(struct loader *ld, const config_setting_t *g,
 			ERR(ld, h, "handler '%s' has no plugin", hc->name);
 		if (get_int(ld, h, "concurrency", 1, 10000, &conc) == 0)
 			hc->concurrency = (int)conc;
-		/* Other keys belong to the plugin: checked when it is loaded. */
+		/* Other keys belong to the plugin: checked when it is loaded.
+		 */
 	}
 }
 
@@ -924,7 +999,9 @@ static void load_retry(struct loader *ld, const config_setting_t *s,
 	int n;
 	int t = config_setting_type(s);
 	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
-		ERR(ld, s, "retry must be a list of delays in seconds, e.g. [5, 300, 1800]");
+		ERR(ld, s,
+		    "retry must be a list of delays in seconds, e.g. [5, 300, "
+		    "1800]");
 		return;
 	}
 	n = config_setting_length(s);
@@ -932,7 +1009,8 @@ static void load_retry(struct loader *ld, const config_setting_t *s,
 	if (!r->retry_ms)
 		return;
 	for (int i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const config_setting_t *e =
+		    config_setting_get_elem(s, (unsigned)i);
 		double secs;
 		if (is_int(e))
 			secs = (double)config_setting_get_int64(e);
@@ -943,7 +1021,9 @@ static void load_retry(struct loader *ld, const config_setting_t *s,
 			continue;
 		}
 		if (secs < 0 || secs * 1000 > (double)RETRY_MAX_MS) {
-			ERR(ld, e, "retry[%d] must be between 0 and 604800 seconds", i);
+			ERR(ld, e,
+			    "retry[%d] must be between 0 and 604800 seconds",
+			    i);
 			continue;
 		}
 		r->retry_ms[r->n_retry++] = (int64_t)(secs * 1000 + 0.5);
@@ -955,7 +1035,9 @@ static void load_routes(struct loader *ld, const config_setting_t *list,
 {
 	int n;
 	if (!config_setting_is_list(list)) {
-		ERR(ld, list, "routes must be a list ( { events = [...]; handlers = [...]; }, ... )");
+		ERR(ld, list,
+		    "routes must be a list ( { events = [...]; handlers = "
+		    "[...]; }, ... )");
 		return;
 	}
 	n = config_setting_length(list);
@@ -963,12 +1045,15 @@ static void load_routes(struct loader *ld, const config_setting_t *list,
 	if (!c->routes)
 		return;
 	for (int i = 0; i < n; i++) {
-		const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		const config_setting_t *g =
+		    config_setting_get_elem(list, (unsigned)i);
 		struct hkd_route_conf *r = &c->routes[c->n_routes];
 		const config_setting_t *s;
 		char err[256];
 		if (!config_setting_is_group(g)) {
-			ERR(ld, g, "routes[%d] must be a group { events = ...; handlers = ...; }",
+			ERR(ld, g,
+			    "routes[%d] must be a group { events = ...; "
+			    "handlers = ...; }",
 			    i);
 			continue;
 		}
@@ -978,17 +1063,22 @@ static void load_routes(struct loader *ld, const config_setting_t *list,
 		get_strings(ld, g, "events", &r->events, &r->n_events);
 		get_strings(ld, g, "handlers", &r->handlers, &r->n_handlers);
 		if (r->n_events == 0)
-			ERR(ld, g, "routes[%d] needs events = [\"glob\", ...]", i);
+			ERR(ld, g, "routes[%d] needs events = [\"glob\", ...]",
+			    i);
 		if (r->n_handlers == 0)
-			ERR(ld, g, "routes[%d] needs handlers = [\"name\", ...]", i);
+			ERR(ld, g,
+			    "routes[%d] needs handlers = [\"name\", ...]", i);
 		s = config_setting_get_member(g, "events");
 		for (size_t j = 0; j < r->n_events; j++)
 			if (hkd_glob_check(r->events[j], err, sizeof(err)) != 0)
-				ERR(ld, s, "bad event glob \"%s\": %s", r->events[j], err);
+				ERR(ld, s, "bad event glob \"%s\": %s",
+				    r->events[j], err);
 		s = config_setting_get_member(g, "handlers");
 		for (size_t j = 0; j < r->n_handlers; j++)
 			if (!find_handler(c, r->handlers[j]))
-				ERR(ld, s, "unknown handler '%s' (not defined in handlers)",
+				ERR(ld, s,
+				    "unknown handler '%s' (not defined in "
+				    "handlers)",
 				    r->handlers[j]);
 		s = config_setting_get_member(g, "retry");
 		if (s)
@@ -999,7 +1089,10 @@ static void load_routes(struct loader *ld, const config_setting_t *list,
 			if (strcmp(r->sources[j], "api") != 0 &&
 			    strcmp(r->sources[j], "hookd") != 0 &&
 			    !hkd_config_source(c, r->sources[j]))
-				ERR(ld, s, "unknown source '%s' (not defined in sources; \"api\" and \"hookd\" are built in)",
+				ERR(ld, s,
+				    "unknown source '%s' (not defined in "
+				    "sources; \"api\" and \"hookd\" are built "
+				    "in)",
 				    r->sources[j]);
 	}
 }
@@ -1110,11 +1203,13 @@ struct hkd_config *hkd_config_read(const char *path,
 		else {
 			char *line = NULL;
 			if (asprintf(&line, "%s:%d: %s",
-			             config_error_file(&c->lc) ? config_error_file(&c->lc)
-			                                       : path,
+			             config_error_file(&c->lc)
+			                 ? config_error_file(&c->lc)
+			                 : path,
 			             config_error_line(&c->lc),
 			             config_error_text(&c->lc)) >= 0) {
-				char **grown = realloc(d->msgs, (d->n + 1) * sizeof(*grown));
+				char **grown = realloc(
+				    d->msgs, (d->n + 1) * sizeof(*grown));
 				if (grown) {
 					d->msgs = grown;
 					d->msgs[d->n++] = line;
@@ -1174,7 +1269,8 @@ void hkd_config_free(struct hkd_config *c)
 	}
 	free(c->storage_url);
 	if (c->storage_secret_key) {
-		OPENSSL_cleanse(c->storage_secret_key, strlen(c->storage_secret_key));
+		OPENSSL_cleanse(c->storage_secret_key,
+		                strlen(c->storage_secret_key));
 		free(c->storage_secret_key);
 	}
 	free_strings(c->sub_allow, c->n_sub_allow);

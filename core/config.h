@@ -21,7 +21,7 @@ void hkd_diag_release(struct hkd_diag *d);
 /* Add a message about setting s (NULL: about the file as a whole). */
 void hkd_diag_add(struct hkd_diag *d, const char *file,
                   const config_setting_t *s, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 struct hkd_event_type {
 	char *name;
@@ -32,24 +32,24 @@ struct hkd_event_type {
 
 struct hkd_handler_conf {
 	char *name;
-	char *plugin;      /* a plugin name (plugin_dir/NAME.so) or a path */
-	int concurrency;   /* parallel attempts for this handler; 0 = workers */
+	char *plugin;    /* a plugin name (plugin_dir/NAME.so) or a path */
+	int concurrency; /* parallel attempts for this handler; 0 = workers */
 	config_setting_t *setting; /* the handler's group (borrowed from lc) */
 };
 
 /* How an inbound source proves who it is (sources = { … }). */
 enum hkd_verify {
-	HKD_VERIFY_NONE = 0,   /* only with allow_from */
-	HKD_VERIFY_STANDARD,   /* Standard Webhooks */
-	HKD_VERIFY_GITHUB,     /* X-Hub-Signature-256 */
-	HKD_VERIFY_STRIPE,     /* Stripe-Signature */
-	HKD_VERIFY_HMAC,       /* generic HMAC of the body */
-	HKD_VERIFY_TOKEN       /* a shared secret in a header */
+	HKD_VERIFY_NONE = 0, /* only with allow_from */
+	HKD_VERIFY_STANDARD, /* Standard Webhooks */
+	HKD_VERIFY_GITHUB,   /* X-Hub-Signature-256 */
+	HKD_VERIFY_STRIPE,   /* Stripe-Signature */
+	HKD_VERIFY_HMAC,     /* generic HMAC of the body */
+	HKD_VERIFY_TOKEN     /* a shared secret in a header */
 };
 
 /* Where a value comes from: a fixed text, a header, or a JSON pointer. */
 struct hkd_extract {
-	char *header; /* "header:NAME" */
+	char *header;  /* "header:NAME" */
 	char *pointer; /* "json:/pointer" */
 };
 
@@ -58,12 +58,12 @@ struct hkd_source {
 	enum hkd_verify verify;
 	char **secrets; /* resolved (secret, secrets, token, tokens) */
 	size_t n_secrets;
-	char *header;    /* hmac/token: where the signature or token is */
-	char *algorithm; /* hmac: sha1, sha256 (default), sha512 */
-	char *encoding;  /* hmac: hex (default) or base64 */
-	char *prefix;    /* hmac: text before the signature, e.g. "sha256=" */
+	char *header;      /* hmac/token: where the signature or token is */
+	char *algorithm;   /* hmac: sha1, sha256 (default), sha512 */
+	char *encoding;    /* hmac: hex (default) or base64 */
+	char *prefix;      /* hmac: text before the signature, e.g. "sha256=" */
 	int64_t tolerance; /* seconds, for timestamps */
-	char *type;      /* fixed event type */
+	char *type;        /* fixed event type */
 	struct hkd_extract type_from;
 	struct hkd_extract id_from;
 	/*
@@ -98,18 +98,20 @@ struct hkd_config {
 	int http_threads;
 	size_t max_body;
 	int connection_timeout; /* seconds */
-	int request_timeout;    /* seconds from a request's start to its body's end */
-	int max_connections;        /* open connections at once */
-	int max_connections_per_ip; /* from one IPv4 address or IPv6 /64; 0 = no limit */
+	int request_timeout; /* seconds from a request's start to its body's end
+	                      */
+	int max_connections; /* open connections at once */
+	int max_connections_per_ip; /* from one IPv4 address or IPv6 /64; 0 = no
+	                               limit */
 	char *tls_cert_pem;         /* server.tls_cert's contents, or NULL */
 	char *tls_key_pem;          /* server.tls_key's contents (secret) */
-	char **api_keys;        /* resolved secrets */
+	char **api_keys;            /* resolved secrets */
 	size_t n_api_keys;
-	int allow_open_api;     /* no api_keys on a non-loopback listen: meant */
-	char **allowed_hosts;   /* Host names served without keys, but for
-	                           localhost and IP literals */
+	int allow_open_api;   /* no api_keys on a non-loopback listen: meant */
+	char **allowed_hosts; /* Host names served without keys, but for
+	                         localhost and IP literals */
 	size_t n_allowed_hosts;
-	char *metrics_key;      /* resolved secret that /metrics needs, or NULL */
+	char *metrics_key; /* resolved secret that /metrics needs, or NULL */
 
 	char *storage_url;
 	char *storage_synchronous; /* full, normal, off */
@@ -118,8 +120,8 @@ struct hkd_config {
 	int64_t keep_succeeded;    /* seconds */
 	int64_t keep_dead;         /* seconds */
 	int64_t purge_interval;    /* seconds */
-	int64_t storage_lease;     /* seconds a node's claim holds (shared store) */
-	int storage_pool_size;     /* PostgreSQL: connections for reads */
+	int64_t storage_lease; /* seconds a node's claim holds (shared store) */
+	int storage_pool_size; /* PostgreSQL: connections for reads */
 	int64_t storage_poll_interval; /* seconds between looks for what other
 	                                  nodes did (shared store) */
 	char *plugin_dir;

@@ -94,19 +94,19 @@ static struct {
 	pthread_cond_t claim_cond;
 	pthread_t claimer;
 	int claimer_started;
-	int parked;          /* the store may hold parked deliveries */
-	uint64_t park_gen;   /* counts parkings: a claim's answer may be stale */
-	int64_t parked_due;  /* wall ms: the earliest is due then (a hint) */
-	int64_t poll_ms;     /* shared store: claim at least this often */
-	int64_t next_poll;   /* wall ms: the next claim of a shared store */
+	int parked;         /* the store may hold parked deliveries */
+	uint64_t park_gen;  /* counts parkings: a claim's answer may be stale */
+	int64_t parked_due; /* wall ms: the earliest is due then (a hint) */
+	int64_t poll_ms;    /* shared store: claim at least this often */
+	int64_t next_poll;  /* wall ms: the next claim of a shared store */
 	uint64_t claimed;
-} D = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+} D = {.lock = PTHREAD_MUTEX_INITIALIZER,
+       .cond = PTHREAD_COND_INITIALIZER,
        .poll_ms = CLAIM_POLL_MS};
 
 struct hkd_event_rec *hkd_event_rec_new(const char *id, const char *type,
                                         const char *source,
-                                        const char *timestamp,
-                                        const char *json)
+                                        const char *timestamp, const char *json)
 {
 	struct hkd_event_rec *ev = calloc(1, sizeof(*ev));
 	if (!ev)
@@ -117,7 +117,8 @@ struct hkd_event_rec *hkd_event_rec_new(const char *id, const char *type,
 	ev->source = strdup(source);
 	ev->timestamp = strdup(timestamp);
 	ev->json = strdup(json);
-	if (!ev->id || !ev->type || !ev->source || !ev->timestamp || !ev->json) {
+	if (!ev->id || !ev->type || !ev->source || !ev->timestamp ||
+	    !ev->json) {
 		hkd_event_rec_unref(ev);
 		return NULL;
 	}
@@ -148,10 +149,10 @@ void hkd_event_rec_unref(struct hkd_event_rec *ev)
  */
 #define TREE_LOCKS 8
 static pthread_mutex_t tree_locks[TREE_LOCKS] = {
-	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
-	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
-	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
-	PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
 };
 
 static pthread_mutex_t *tree_lock(const struct hkd_event_rec *ev)
@@ -213,16 +214,23 @@ void hkd_event_rec_tree_drop(struct hkd_event_rec *ev)
 /* The event of the plugin call this thread is making (see enter/leave). */
 static _Thread_local struct hkd_event_rec *attempt_event;
 
-void hkd_event_rec_enter(struct hkd_event_rec *ev) { attempt_event = ev; }
+void hkd_event_rec_enter(struct hkd_event_rec *ev)
+{
+	attempt_event = ev;
+}
 
-void hkd_event_rec_leave(void) { attempt_event = NULL; }
+void hkd_event_rec_leave(void)
+{
+	attempt_event = NULL;
+}
 
 struct hkd_event_rec *hkd_event_rec_of(const struct hookd_event *ev)
 {
 	struct hkd_event_rec *rec = attempt_event;
 
 	/* The envelope's own text, not a copy: the plugin's event is ours. */
-	if (!rec || !ev || ev->json != rec->json || ev->json_len != rec->json_len)
+	if (!rec || !ev || ev->json != rec->json ||
+	    ev->json_len != rec->json_len)
 		return NULL;
 	return rec;
 }
@@ -266,8 +274,10 @@ static int crash_slot_take(const char *id)
 	for (unsigned k = 0; k < CRASH_SLOTS; k++) {
 		unsigned i = (start + k) % CRASH_SLOTS;
 		int expect = 0;
-		if (atomic_compare_exchange_strong(&crash_slots[i].state, &expect, 1)) {
-			hkd_strlcpy(crash_slots[i].id, id, sizeof(crash_slots[i].id));
+		if (atomic_compare_exchange_strong(&crash_slots[i].state,
+		                                   &expect, 1)) {
+			hkd_strlcpy(crash_slots[i].id, id,
+			            sizeof(crash_slots[i].id));
 			atomic_store(&crash_slots[i].state, 2);
 			return (int)i;
 		}
@@ -362,7 +372,6 @@ static int limit_for(const char *name)
 	return limit;
 }
 
-
 static struct target_q *target_get(const char *name)
 {
 	struct target_q *t;
@@ -438,7 +447,8 @@ static void promote_due(int64_t now)
 		struct delivery *d = heap_pop();
 		struct target_q *t = target_get(d->target);
 		if (!t) {
-			/* Out of memory: try again later rather than drop it. */
+			/* Out of memory: try again later rather than drop it.
+			 */
 			d->due = now + 1000;
 			heap_push(d);
 			return;
@@ -462,9 +472,9 @@ static const char *status_word(enum hookd_status st)
 struct hookd_attempt {
 	struct delivery *d;
 	struct target_q *t;
-	int64_t t0;              /* monotonic µs */
-	struct hkd_runtime *rt;  /* held for a handler target */
-	void *sub;               /* held for a subscription target */
+	int64_t t0;             /* monotonic µs */
+	struct hkd_runtime *rt; /* held for a handler target */
+	void *sub;              /* held for a subscription target */
 	const char *plugin_name;
 	/* Set by hookd_host.complete; the attempt then waits on D.done for a
 	 * worker, so that no host work (store writes, destroy(), dlclose)
@@ -514,9 +524,10 @@ static void complete_attempt(struct hookd_attempt *a, enum hookd_status st,
 	}
 	memset(&res, 0, sizeof(res));
 	if (given) {
-		size_t n = given->struct_size && given->struct_size < sizeof(res)
-		               ? given->struct_size
-		               : sizeof(res);
+		size_t n =
+		    given->struct_size && given->struct_size < sizeof(res)
+		        ? given->struct_size
+		        : sizeof(res);
 		memcpy(&res, given, n);
 	}
 	res.struct_size = sizeof(res);
@@ -630,7 +641,8 @@ static void start_attempt(struct delivery *d, struct target_q *t)
 	}
 	a->crash_slot = crash_slot_take(d->id);
 	if (hkd_subs_is_target(d->target)) {
-		if (hkd_subs_begin(d->target, &desc, &state, &a->sub, &res) != 0) {
+		if (hkd_subs_begin(d->target, &desc, &state, &a->sub, &res) !=
+		    0) {
 			complete_attempt(a, HOOKD_FAIL, &res);
 			goto out;
 		}
@@ -640,7 +652,8 @@ static void start_attempt(struct delivery *d, struct target_q *t)
 		h = a->rt ? hkd_runtime_handler(a->rt, d->target) : NULL;
 		if (!h) {
 			snprintf(res.reason, sizeof(res.reason),
-			         "handler '%s' is no longer configured", d->target);
+			         "handler '%s' is no longer configured",
+			         d->target);
 			complete_attempt(a, HOOKD_FAIL, &res);
 			goto out;
 		}
@@ -659,7 +672,8 @@ static void start_attempt(struct delivery *d, struct target_q *t)
 	ev.attempt = d->attempts + 1;
 	ev.deadline_ms = hkd_now_ms() + ATTEMPT_DEADLINE_MS;
 	memcpy(did, d->id, sizeof(did));
-	if (strlen(d->target) >= sizeof(tbuf) && !(target = strdup(d->target))) {
+	if (strlen(d->target) >= sizeof(tbuf) &&
+	    !(target = strdup(d->target))) {
 		snprintf(res.reason, sizeof(res.reason), "out of memory");
 		complete_attempt(a, HOOKD_RETRY, &res);
 		target = tbuf;
@@ -702,7 +716,8 @@ static int64_t next_delay(const struct delivery *d, int64_t retry_after_ms)
 	if (retry_after_ms > delay)
 		delay = retry_after_ms;
 	/* Jitter only adds, up to 10 %, so a retry never fires early. */
-	if (delay >= 10 && getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) == sizeof(rnd))
+	if (delay >= 10 &&
+	    getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) == sizeof(rnd))
 		delay += (int64_t)(rnd % (uint32_t)(delay / 10 + 1));
 	return delay;
 }
@@ -725,18 +740,21 @@ static void finish(struct delivery *d, enum hookd_status st,
 	           "delivery", d->id, "event", d->event->id, "type",
 	           d->event->type, "target", d->target, "attempt", attempt_s,
 	           "outcome", status_word(st), "duration_ms", dur_s, "reason",
-	           res->reason, st == HOOKD_RETRY && delay >= 0 ? "retry_in_ms" : NULL,
+	           res->reason,
+	           st == HOOKD_RETRY && delay >= 0 ? "retry_in_ms" : NULL,
 	           next_s, NULL);
 	if (st != HOOKD_OK && delay < 0) {
 		char why[HOOKD_REASON_MAX + 40];
 		if (st == HOOKD_RETRY)
-			snprintf(why, sizeof(why), "retry schedule exhausted; last: %s",
+			snprintf(why, sizeof(why),
+			         "retry schedule exhausted; last: %s",
 			         res->reason);
 		else
 			hkd_strlcpy(why, res->reason, sizeof(why));
 		hkd_log_kv(HOOKD_LOG_ERROR, "dead", "delivery", d->id, "event",
-		           d->event->id, "type", d->event->type, "target", d->target,
-		           "attempts", attempt_s, "reason", why, NULL);
+		           d->event->id, "type", d->event->type, "target",
+		           d->target, "attempts", attempt_s, "reason", why,
+		           NULL);
 	}
 
 	hkd_metrics_attempt(d->target, (int)st, duration_us);
@@ -753,9 +771,9 @@ static void finish(struct delivery *d, enum hookd_status st,
 		rec.started_ms = hkd_now_ms() - duration_us / 1000;
 		rec.duration_us = duration_us;
 		hkd_strlcpy(rec.reason, res->reason, sizeof(rec.reason));
-		rec.state = st == HOOKD_OK   ? HKD_STATE_SUCCEEDED
-		            : delay >= 0     ? HKD_STATE_RETRYING
-		                             : HKD_STATE_DEAD;
+		rec.state = st == HOOKD_OK ? HKD_STATE_SUCCEEDED
+		            : delay >= 0   ? HKD_STATE_RETRYING
+		                           : HKD_STATE_DEAD;
 		rec.next_at_ms = delay >= 0 ? hkd_now_ms() + delay : 0;
 		rec.release = park;
 		hkd_store_record(D.store, &rec);
@@ -763,9 +781,9 @@ static void finish(struct delivery *d, enum hookd_status st,
 
 	pthread_mutex_lock(&D.lock);
 	if (park) {
-		/* Written back unleased (the record above): the claimer takes it
-		 * again when it is due. The record is queued before any claim,
-		 * and the store writes in order. */
+		/* Written back unleased (the record above): the claimer takes
+		 * it again when it is due. The record is queued before any
+		 * claim, and the store writes in order. */
 		int64_t due = hkd_now_ms() + delay;
 		D.retried++;
 		if (!D.parked || due < D.parked_due)
@@ -780,8 +798,9 @@ static void finish(struct delivery *d, enum hookd_status st,
 			pthread_cond_broadcast(&D.cond);
 			d = NULL;
 		} else {
-			hkd_log_kv(HOOKD_LOG_ERROR, "dead", "delivery", d->id, "reason",
-			           "out of memory scheduling a retry", NULL);
+			hkd_log_kv(HOOKD_LOG_ERROR, "dead", "delivery", d->id,
+			           "reason", "out of memory scheduling a retry",
+			           NULL);
 			D.dead++;
 		}
 	} else if (st == HOOKD_OK) {
@@ -792,7 +811,8 @@ static void finish(struct delivery *d, enum hookd_status st,
 	if (d) {
 		D.live--;
 		if (D.parked && D.capacity - D.live == claim_min())
-			pthread_cond_signal(&D.claim_cond); /* room for a claim */
+			pthread_cond_signal(
+			    &D.claim_cond); /* room for a claim */
 	}
 	pthread_mutex_unlock(&D.lock);
 	if (d)
@@ -807,7 +827,8 @@ static void *worker(void *arg)
 		struct target_q *t = NULL;
 		struct delivery *d;
 		if (D.done_head) {
-			/* An asynchronous attempt ended on a plugin's thread. */
+			/* An asynchronous attempt ended on a plugin's thread.
+			 */
 			struct hookd_attempt *a = D.done_head;
 			D.done_head = a->next;
 			if (!D.done_head)
@@ -818,7 +839,8 @@ static void *worker(void *arg)
 			continue;
 		}
 		if (D.stopping) {
-			/* No new attempts; stay for completions still to come. */
+			/* No new attempts; stay for completions still to come.
+			 */
 			if (D.in_flight == 0)
 				break;
 			pthread_cond_wait(&D.cond, &D.lock);
@@ -873,22 +895,27 @@ static void *claimer_main(void *arg)
 		 * leased ones behind: a shared store is polled every poll_ms,
 		 * parked hint or not (their news, hkd_dispatch_parked, wakes
 		 * the claimer sooner). */
-		if (!D.parked && hkd_store_is_shared(D.store) && now >= D.next_poll) {
+		if (!D.parked && hkd_store_is_shared(D.store) &&
+		    now >= D.next_poll) {
 			D.parked = 1;
 			D.parked_due = now;
 		}
 		if (!D.parked || room < claim_min() || D.parked_due > now) {
 			struct timespec ts;
 			int64_t wait = CLAIM_POLL_MS;
-			if (D.parked && room >= claim_min() && D.parked_due - now < wait)
+			if (D.parked && room >= claim_min() &&
+			    D.parked_due - now < wait)
 				wait = D.parked_due - now;
-			if (!D.parked) /* until hkd_dispatch_parked, or the poll */
-				wait = hkd_store_is_shared(D.store) ? D.next_poll - now
-				                                    : 60 * 1000;
+			if (!D.parked) /* until hkd_dispatch_parked, or the poll
+			                */
+				wait = hkd_store_is_shared(D.store)
+				           ? D.next_poll - now
+				           : 60 * 1000;
 			hkd_deadline(CLOCK_MONOTONIC, wait, &ts);
 			pthread_cond_timedwait(&D.claim_cond, &D.lock, &ts);
-			/* Parked deliveries may have come due meanwhile (the hint
-			 * is the earliest known, others may be parked since). */
+			/* Parked deliveries may have come due meanwhile (the
+			 * hint is the earliest known, others may be parked
+			 * since). */
 			if (D.parked && hkd_now_ms() >= now + CLAIM_POLL_MS)
 				D.parked_due = 0;
 			continue;
@@ -897,22 +924,24 @@ static void *claimer_main(void *arg)
 		gen = D.park_gen;
 		D.next_poll = now + D.poll_ms;
 		pthread_mutex_unlock(&D.lock);
-		rc = hkd_store_claim(D.store, room, claim_visit, &used, &claimed,
-		                     &next_at);
+		rc = hkd_store_claim(D.store, room, claim_visit, &used,
+		                     &claimed, &next_at);
 		pthread_mutex_lock(&D.lock);
 		D.live -= room - used;
 		D.claimed += used;
 		if (D.park_gen != gen) {
-			/* Parked while the claim ran (its reservation filled the
-			 * room, so ingest parked): the claim may not have seen
-			 * them. Look again now rather than trust its answer. */
+			/* Parked while the claim ran (its reservation filled
+			 * the room, so ingest parked): the claim may not have
+			 * seen them. Look again now rather than trust its
+			 * answer. */
 			D.parked = 1;
 			D.parked_due = 0;
 		} else if (rc == HKD_STORE_OK) {
 			D.parked = next_at >= 0;
 			D.parked_due = next_at;
 		} else {
-			D.parked_due = hkd_now_ms() + CLAIM_POLL_MS; /* try again */
+			D.parked_due =
+			    hkd_now_ms() + CLAIM_POLL_MS; /* try again */
 		}
 	}
 	pthread_mutex_unlock(&D.lock);
@@ -952,15 +981,17 @@ int hkd_dispatch_start(size_t capacity, int workers)
 		return -1;
 	for (int i = 0; i < workers; i++) {
 		if (pthread_create(&D.threads[i], NULL, worker, NULL) != 0) {
-			hkd_log(HOOKD_LOG_ERROR, "dispatch", "cannot start worker %d: %s",
-			        i, strerror(errno));
+			hkd_log(HOOKD_LOG_ERROR, "dispatch",
+			        "cannot start worker %d: %s", i,
+			        strerror(errno));
 			break;
 		}
 		D.n_workers++;
 	}
 	if (D.store) {
 		if (pthread_create(&D.claimer, NULL, claimer_main, NULL) != 0) {
-			hkd_log(HOOKD_LOG_ERROR, "dispatch", "cannot start the claimer: %s",
+			hkd_log(HOOKD_LOG_ERROR, "dispatch",
+			        "cannot start the claimer: %s",
 			        strerror(errno));
 			return -1;
 		}

@@ -129,8 +129,8 @@ void hkd_dispatch_complete(struct hookd_attempt *a, enum hookd_status st,
 void hkd_dispatch_refresh_limits(void);
 
 struct hkd_dispatch_stats {
-	size_t capacity;  /* queue_size */
-	size_t live;      /* accepted deliveries not yet finished (incl. reserved) */
+	size_t capacity; /* queue_size */
+	size_t live; /* accepted deliveries not yet finished (incl. reserved) */
 	size_t ready;     /* due, waiting for a worker */
 	size_t scheduled; /* waiting for their retry time */
 	size_t in_flight; /* attempts running */

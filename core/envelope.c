@@ -19,10 +19,10 @@
 /* Why a name is not a valid type or id; the first that applies. */
 enum name_fault {
 	NAME_OK = 0,
-	NAME_EMPTY,    /* zero bytes */
-	NAME_LONG,     /* more than the maximum */
-	NAME_CHARS,    /* a byte outside [A-Za-z0-9_.:-] (a NUL counts) */
-	NAME_START     /* a type not starting with a letter or digit */
+	NAME_EMPTY, /* zero bytes */
+	NAME_LONG,  /* more than the maximum */
+	NAME_CHARS, /* a byte outside [A-Za-z0-9_.:-] (a NUL counts) */
+	NAME_START  /* a type not starting with a letter or digit */
 };
 
 /* 1 when c is a letter or digit (ASCII only, unlike isalnum's locale). */
@@ -61,7 +61,8 @@ static enum name_fault name_check(const char *s, size_t len, size_t max,
 /* See envelope.h. s is borrowed; NULL is invalid. */
 int hkd_event_type_valid(const char *s)
 {
-	return s != NULL && name_check(s, strlen(s), HKD_TYPE_MAX, 1) == NAME_OK;
+	return s != NULL &&
+	       name_check(s, strlen(s), HKD_TYPE_MAX, 1) == NAME_OK;
 }
 
 /* See envelope.h. s is borrowed; NULL is invalid. */
@@ -145,7 +146,7 @@ static void set_field(struct hkd_envelope_error *err, const char *prefix,
 
 /* Format err->message (err not NULL, caller-owned); truncates. */
 static void set_message(struct hkd_envelope_error *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static void set_message(struct hkd_envelope_error *err, const char *fmt, ...)
 {
 	va_list ap;
@@ -185,12 +186,13 @@ static int check_name(const json_t *v, const char *what, size_t max,
 		set_message(err, "%s is longer than %zu bytes", what, max);
 		break;
 	case NAME_CHARS:
-		set_message(err, "%s '%s' has characters outside [A-Za-z0-9_.:-]",
+		set_message(err,
+		            "%s '%s' has characters outside [A-Za-z0-9_.:-]",
 		            what, quoted);
 		break;
 	case NAME_START:
-		set_message(err, "%s '%s' must start with a letter or digit", what,
-		            quoted);
+		set_message(err, "%s '%s' must start with a letter or digit",
+		            what, quoted);
 		break;
 	}
 	return -1;
@@ -218,7 +220,8 @@ int hkd_envelope_check(const json_t *body, struct hkd_envelope_error *err)
 		return -1;
 	}
 	/* json_object_foreach needs a non-const object; it only reads it. */
-	json_object_foreach((json_t *)body, key, v) {
+	json_object_foreach((json_t *)body, key, v)
+	{
 		if (strcmp(key, "type") == 0 || strcmp(key, "data") == 0 ||
 		    strcmp(key, "id") == 0)
 			continue;
@@ -273,12 +276,14 @@ int hkd_envelope_require(const json_t *envelope, const char *const *required,
 		}
 		set_field(err, "", ptr, 0);
 		if (hkd_json_pointer_check(ptr) < 0) {
-			set_message(err, "required field '%s' is not a JSON pointer",
+			set_message(err,
+			            "required field '%s' is not a JSON pointer",
 			            err->field);
 			return -1;
 		}
 		if (hkd_json_pointer(envelope, ptr) == NULL) {
-			set_message(err, "missing required field %s", err->field);
+			set_message(err, "missing required field %s",
+			            err->field);
 			return -1;
 		}
 	}
@@ -290,8 +295,8 @@ int hkd_envelope_require(const json_t *envelope, const char *const *required,
 
 static size_t skip_ws(const char *t, size_t len, size_t i)
 {
-	while (i < len && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' ||
-	                   t[i] == '\r'))
+	while (i < len &&
+	       (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r'))
 		i++;
 	return i;
 }
@@ -322,7 +327,8 @@ static size_t skip_value(const char *t, size_t len, size_t i)
 		return skip_string(t, len, i, &escaped);
 	if (t[i] != '{' && t[i] != '[') {
 		while (i < len && t[i] != ',' && t[i] != '}' && t[i] != ']' &&
-		       t[i] != ' ' && t[i] != '\t' && t[i] != '\n' && t[i] != '\r')
+		       t[i] != ' ' && t[i] != '\t' && t[i] != '\n' &&
+		       t[i] != '\r')
 			i++;
 		return i;
 	}

@@ -6,7 +6,7 @@
 #include <jansson.h>
 
 #define HKD_TYPE_MAX 128 /* longest event type name, bytes */
-#define HKD_ID_MAX 128   /* longest client-supplied event id, bytes */
+#define HKD_ID_MAX   128 /* longest client-supplied event id, bytes */
 
 /*
  * Event type names: 1..HKD_TYPE_MAX bytes of [A-Za-z0-9_.:-], starting with a

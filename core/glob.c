@@ -39,7 +39,8 @@ int hkd_glob_check(const char *pattern, char *err, size_t errlen)
 	}
 	len = strlen(pattern);
 	if (len > GLOB_MAX) {
-		hkd_set_err(err, errlen, "pattern longer than %d bytes", GLOB_MAX);
+		hkd_set_err(err, errlen, "pattern longer than %d bytes",
+		            GLOB_MAX);
 		return -1;
 	}
 	for (size_t i = 0; i < len; i++) {
@@ -49,12 +50,14 @@ int hkd_glob_check(const char *pattern, char *err, size_t errlen)
 			continue;
 		if (c >= 0x20 && c < 0x7f)
 			hkd_set_err(err, errlen,
-			        "character '%c' at offset %zu cannot occur in an event type",
-			        c, i);
+			            "character '%c' at offset %zu cannot occur "
+			            "in an event type",
+			            c, i);
 		else
 			hkd_set_err(err, errlen,
-			        "character \\x%02x at offset %zu cannot occur in an event type",
-			        c, i);
+			            "character \\x%02x at offset %zu cannot "
+			            "occur in an event type",
+			            c, i);
 		return -1;
 	}
 	return 0;
@@ -69,7 +72,7 @@ int hkd_glob_check(const char *pattern, char *err, size_t errlen)
 int hkd_glob_match(const char *pattern, const char *s)
 {
 	const char *p = pattern;
-	const char *star = NULL; /* the last "*" seen in pattern */
+	const char *star = NULL;   /* the last "*" seen in pattern */
 	const char *resume = NULL; /* where in s that "*" stops swallowing */
 
 	if (pattern == NULL || s == NULL)

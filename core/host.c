@@ -16,7 +16,6 @@
 #include "template.h"
 #include "util.h"
 
-
 static void host_log(const char *instance, enum hookd_log_level level,
                      const char *fmt, ...) HOOKD_PRINTF(3, 4);
 
@@ -158,24 +157,27 @@ static char *host_render(const char *tmpl, const struct hookd_event *event,
 		errlen = sizeof(scratch);
 	}
 	if (!tmpl || !event) {
-		snprintf(errbuf, errlen, "render: template and event are required");
+		snprintf(errbuf, errlen,
+		         "render: template and event are required");
 		return NULL;
 	}
 	vars.attempt = event->attempt;
 	vars.target = event->target;
 	if (!strstr(tmpl, "{{"))
-		return hkd_template_render(tmpl, NULL, &vars, mode, errbuf, errlen);
+		return hkd_template_render(tmpl, NULL, &vars, mode, errbuf,
+		                           errlen);
 	if (event->json) {
 		rec = hkd_event_rec_of(event);
 		if (rec) {
 			shared = hkd_event_rec_tree(rec, &jerr);
 			root = shared ? shared->root : NULL;
 		} else {
-			root = parsed = json_loadb(event->json, event->json_len, 0,
-			                           &jerr);
+			root = parsed =
+			    json_loadb(event->json, event->json_len, 0, &jerr);
 		}
 		if (!root) {
-			snprintf(errbuf, errlen, "render: event JSON: %s", jerr.text);
+			snprintf(errbuf, errlen, "render: event JSON: %s",
+			         jerr.text);
 			return NULL;
 		}
 	}
@@ -197,35 +199,46 @@ static int host_check_template(const char *tmpl, char *errbuf, size_t errlen)
 	return hkd_template_check(tmpl ? tmpl : "", errbuf, errlen);
 }
 
-static void host_free(void *p) { free(p); }
+static void host_free(void *p)
+{
+	free(p);
+}
 
 static const struct hookd_host host_table = {
-	.struct_size = sizeof(struct hookd_host),
-	.abi_major = HOOKD_ABI_MAJOR,
-	.abi_minor = HOOKD_ABI_MINOR,
-	.version = PACKAGE_VERSION,
-	.log = host_log,
-	.config_string = host_config_string,
-	.config_int = host_config_int,
-	.config_bool = host_config_bool,
-	.config_count = host_config_count,
-	.config_item = host_config_item,
-	.render = host_render,
-	.check_template = host_check_template,
-	.free = host_free,
-	.complete = hkd_dispatch_complete,
+    .struct_size = sizeof(struct hookd_host),
+    .abi_major = HOOKD_ABI_MAJOR,
+    .abi_minor = HOOKD_ABI_MINOR,
+    .version = PACKAGE_VERSION,
+    .log = host_log,
+    .config_string = host_config_string,
+    .config_int = host_config_int,
+    .config_bool = host_config_bool,
+    .config_count = host_config_count,
+    .config_item = host_config_item,
+    .render = host_render,
+    .check_template = host_check_template,
+    .free = host_free,
+    .complete = hkd_dispatch_complete,
 };
 
-const struct hookd_host *hkd_host(void) { return &host_table; }
+const struct hookd_host *hkd_host(void)
+{
+	return &host_table;
+}
 
 static const char *type_name(enum hookd_key_type t)
 {
 	switch (t) {
-	case HOOKD_KEY_STRING: return "a string";
-	case HOOKD_KEY_INT: return "an integer";
-	case HOOKD_KEY_BOOL: return "true or false";
-	case HOOKD_KEY_LIST: return "a list of strings";
-	case HOOKD_KEY_GROUP: return "a group of strings { NAME = \"value\"; }";
+	case HOOKD_KEY_STRING:
+		return "a string";
+	case HOOKD_KEY_INT:
+		return "an integer";
+	case HOOKD_KEY_BOOL:
+		return "true or false";
+	case HOOKD_KEY_LIST:
+		return "a list of strings";
+	case HOOKD_KEY_GROUP:
+		return "a group of strings { NAME = \"value\"; }";
 	}
 	return "?";
 }
@@ -235,10 +248,12 @@ static int type_ok(const config_setting_t *s, enum hookd_key_type t)
 {
 	int st = config_setting_type(s), n;
 	switch (t) {
-	case HOOKD_KEY_STRING: return st == CONFIG_TYPE_STRING;
+	case HOOKD_KEY_STRING:
+		return st == CONFIG_TYPE_STRING;
 	case HOOKD_KEY_INT:
 		return st == CONFIG_TYPE_INT || st == CONFIG_TYPE_INT64;
-	case HOOKD_KEY_BOOL: return st == CONFIG_TYPE_BOOL;
+	case HOOKD_KEY_BOOL:
+		return st == CONFIG_TYPE_BOOL;
 	case HOOKD_KEY_LIST:
 		if (st == CONFIG_TYPE_STRING)
 			return 1;
@@ -249,12 +264,13 @@ static int type_ok(const config_setting_t *s, enum hookd_key_type t)
 		if (st != CONFIG_TYPE_GROUP)
 			return 0;
 		break;
-	default: return 0;
+	default:
+		return 0;
 	}
 	n = config_setting_length(s);
 	for (int i = 0; i < n; i++)
-		if (config_setting_type(config_setting_get_elem(s, (unsigned)i)) !=
-		    CONFIG_TYPE_STRING)
+		if (config_setting_type(config_setting_get_elem(
+		        s, (unsigned)i)) != CONFIG_TYPE_STRING)
 			return 0;
 	return 1;
 }
@@ -294,56 +310,64 @@ int hkd_host_config_init(struct hookd_config *hc, const char *instance,
 	hc->group = group;
 	hc->instance = instance;
 	for (int i = 0; i < n; i++) {
-		const config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+		const config_setting_t *s =
+		    config_setting_get_elem(group, (unsigned)i);
 		const char *name = config_setting_name(s);
 		const struct hookd_config_key *k = NULL;
 		int core = 0;
 		/* Keys the host itself reads from every handler group. */
-		for (const char *const *c = hkd_config_section_keys("handlers"); *c; c++)
+		for (const char *const *c = hkd_config_section_keys("handlers");
+		     *c; c++)
 			if (strcmp(*c, name) == 0)
 				core = 1;
 		if (core)
 			continue;
-		for (const struct hookd_config_key *p = plugin->keys; p && p->name; p++)
+		for (const struct hookd_config_key *p = plugin->keys;
+		     p && p->name; p++)
 			if (strcmp(p->name, name) == 0)
 				k = p;
 		if (!k) {
-			hkd_diag_add(d, file, s,
-			             "handler '%s': unknown key '%s' for plugin '%s'",
-			             instance, name, plugin->name);
+			hkd_diag_add(
+			    d, file, s,
+			    "handler '%s': unknown key '%s' for plugin '%s'",
+			    instance, name, plugin->name);
 			continue;
 		}
 		if (!type_ok(s, k->type)) {
-			hkd_diag_add(d, file, s, "handler '%s': %s must be %s", instance,
-			             name, type_name(k->type));
+			hkd_diag_add(d, file, s, "handler '%s': %s must be %s",
+			             instance, name, type_name(k->type));
 			continue;
 		}
 		/* API data is literal: no secret is resolved, so the plugin
 		 * reads every value as it was sent. */
-		if (!(k->flags & HOOKD_KEY_SECRET) || origin != HKD_SETTINGS_OPERATOR)
+		if (!(k->flags & HOOKD_KEY_SECRET) ||
+		    origin != HKD_SETTINGS_OPERATOR)
 			continue;
 		if (config_setting_type(s) == CONFIG_TYPE_STRING) {
-			if (add_secret(hc, name, 0, config_setting_get_string(s), err,
+			if (add_secret(hc, name, 0,
+			               config_setting_get_string(s), err,
 			               sizeof(err)) != 0)
-				hkd_diag_add(d, file, s, "handler '%s': %s: %s", instance,
-				             name, err);
+				hkd_diag_add(d, file, s, "handler '%s': %s: %s",
+				             instance, name, err);
 			continue;
 		}
 		for (int j = 0; j < config_setting_length(s); j++) {
 			const char *raw = config_setting_get_string(
-				config_setting_get_elem(s, (unsigned)j));
+			    config_setting_get_elem(s, (unsigned)j));
 			if (add_secret(hc, name, j, raw, err, sizeof(err)) != 0)
-				hkd_diag_add(d, file, s, "handler '%s': %s[%d]: %s",
+				hkd_diag_add(d, file, s,
+				             "handler '%s': %s[%d]: %s",
 				             instance, name, j, err);
 		}
 	}
 	for (const struct hookd_config_key *p = plugin->keys; p && p->name; p++)
 		if ((p->flags & HOOKD_KEY_REQUIRED) &&
 		    !config_setting_get_member(group, p->name))
-			hkd_diag_add(d, file, group,
-			             "handler '%s': plugin '%s' requires key '%s' (%s)",
-			             instance, plugin->name, p->name,
-			             p->help ? p->help : type_name(p->type));
+			hkd_diag_add(
+			    d, file, group,
+			    "handler '%s': plugin '%s' requires key '%s' (%s)",
+			    instance, plugin->name, p->name,
+			    p->help ? p->help : type_name(p->type));
 	return d->n > before ? -1 : 0;
 }
 
@@ -352,7 +376,8 @@ void hkd_host_config_release(struct hookd_config *hc)
 	for (size_t i = 0; i < hc->n_secrets; i++) {
 		free(hc->secrets[i].key);
 		if (hc->secrets[i].value)
-			memset(hc->secrets[i].value, 0, strlen(hc->secrets[i].value));
+			memset(hc->secrets[i].value, 0,
+			       strlen(hc->secrets[i].value));
 		free(hc->secrets[i].value);
 	}
 	free(hc->secrets);

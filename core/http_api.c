@@ -84,9 +84,9 @@ static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status,
 }
 
 /* Queue a JSON response; steals body. */
-static enum MHD_Result send_json(struct MHD_Connection *conn,
-                                 unsigned status, json_t *body,
-                                 const char *hdr, const char *hdr_value)
+static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned status,
+                                 json_t *body, const char *hdr,
+                                 const char *hdr_value)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
 	size_t len;
@@ -126,7 +126,7 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status,
                                   const char *code, const char *field,
                                   const char *hdr, const char *hdr_value,
                                   const char *fmt, ...)
-	__attribute__((format(printf, 7, 8)));
+    __attribute__((format(printf, 7, 8)));
 
 static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status,
                                   const char *code, const char *field,
@@ -138,8 +138,8 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return send_json(conn, status, hkd_api_error_body(code, field, msg), hdr,
-	                 hdr_value);
+	return send_json(conn, status, hkd_api_error_body(code, field, msg),
+	                 hdr, hdr_value);
 }
 
 static int is_method(const char *m, const char *want)
@@ -150,8 +150,8 @@ static int is_method(const char *m, const char *want)
 /* The key presented by the client, or NULL. */
 static const char *presented_key(struct MHD_Connection *conn)
 {
-	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	                                            "x-api-key");
+	const char *v =
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-api-key");
 	if (v)
 		return v;
 	v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -204,8 +204,8 @@ static void key_id(struct MHD_Connection *conn, const struct hkd_config *cfg,
 		return;
 	}
 	SHA256((const unsigned char *)k, strlen(k), d);
-	snprintf(out, len, "key:%02x%02x%02x%02x%02x%02x", d[0], d[1], d[2], d[3],
-	         d[4], d[5]);
+	snprintf(out, len, "key:%02x%02x%02x%02x%02x%02x", d[0], d[1], d[2],
+	         d[3], d[4], d[5]);
 }
 
 /*
@@ -279,7 +279,8 @@ static int host_allowed(struct MHD_Connection *conn,
 		name[--n] = '\0';
 	if (n == 0)
 		return 0;
-	if (inet_pton(AF_INET, name, addr) == 1 || strcasecmp(name, "localhost") == 0 ||
+	if (inet_pton(AF_INET, name, addr) == 1 ||
+	    strcasecmp(name, "localhost") == 0 ||
 	    (n > 10 && strcasecmp(name + n - 10, ".localhost") == 0))
 		return 1;
 	if (cfg->listen_host && strcasecmp(name, cfg->listen_host) == 0)
@@ -293,8 +294,8 @@ static int host_allowed(struct MHD_Connection *conn,
 /* 1 when Content-Type is application/json (parameters allowed). */
 static int is_json_type(struct MHD_Connection *conn)
 {
-	const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	                                             MHD_HTTP_HEADER_CONTENT_TYPE);
+	const char *ct = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
 	size_t n;
 	if (!ct)
 		return 0;
@@ -315,16 +316,15 @@ static enum MHD_Result get_catalog(struct MHD_Connection *conn,
 	return send_json(conn, MHD_HTTP_OK, body, NULL, NULL);
 }
 
-
-
 /* Answer 503 because the store cannot write. */
 static enum MHD_Result store_unavailable(struct MHD_Connection *conn,
                                          const char *why)
 {
 	hkd_metrics_event_rejected("store_unavailable");
-	return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
-	                  NULL, MHD_HTTP_HEADER_RETRY_AFTER, "5",
-	                  "the event store cannot write (%s); retry later", why);
+	return send_error(
+	    conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable", NULL,
+	    MHD_HTTP_HEADER_RETRY_AFTER, "5",
+	    "the event store cannot write (%s); retry later", why);
 }
 
 /*
@@ -344,8 +344,8 @@ static enum MHD_Result answer_ingest(struct MHD_Connection *conn,
 		 * name ([A-Za-z0-9_.:-], envelope.h): nothing to escape. */
 		char text[HKD_ID_MAX + 64];
 		int len = snprintf(text, sizeof(text),
-		                   "{\"id\":\"%s\",\"deliveries\":%zu}\n", res.id,
-		                   res.deliveries);
+		                   "{\"id\":\"%s\",\"deliveries\":%zu}\n",
+		                   res.id, res.deliveries);
 
 		hkd_metrics_event_accepted();
 		return send_text(conn, MHD_HTTP_ACCEPTED, text, (size_t)len,
@@ -354,33 +354,37 @@ static enum MHD_Result answer_ingest(struct MHD_Connection *conn,
 	case HKD_INGEST_DUPLICATE:
 		/* Already stored (a retried publish, a replayed webhook). */
 		hkd_metrics_event_duplicate();
-		return send_json(conn, MHD_HTTP_OK,
-		                 json_pack("{s:s, s:b}", "id", res.id, "duplicate", 1),
-		                 NULL, NULL);
+		return send_json(
+		    conn, MHD_HTTP_OK,
+		    json_pack("{s:s, s:b}", "id", res.id, "duplicate", 1), NULL,
+		    NULL);
 	case HKD_INGEST_UNKNOWN_TYPE:
 		hkd_metrics_event_rejected("unknown_event_type");
 		return send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT,
-		                  "unknown_event_type", type_field, NULL, NULL, "%s",
-		                  res.detail);
+		                  "unknown_event_type", type_field, NULL, NULL,
+		                  "%s", res.detail);
 	case HKD_INGEST_INVALID:
 		hkd_metrics_event_rejected("invalid_event");
-		return send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
-		                  res.err.field, NULL, NULL, "%s", res.err.message);
+		return send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT,
+		                  "invalid_event", res.err.field, NULL, NULL,
+		                  "%s", res.err.message);
 	case HKD_INGEST_QUEUE_FULL:
 		hkd_metrics_event_rejected("queue_full");
-		hkd_log_kv(HOOKD_LOG_WARN, "rejected", "type", req->type, "source",
-		           req->source, "reason", "queue full", NULL);
-		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "queue_full",
-		                  NULL, MHD_HTTP_HEADER_RETRY_AFTER, "1",
+		hkd_log_kv(HOOKD_LOG_WARN, "rejected", "type", req->type,
+		           "source", req->source, "reason", "queue full", NULL);
+		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+		                  "queue_full", NULL,
+		                  MHD_HTTP_HEADER_RETRY_AFTER, "1",
 		                  "the delivery queue is full; retry later");
 	case HKD_INGEST_STORE_FAILED:
-		hkd_log_kv(HOOKD_LOG_WARN, "rejected", "type", req->type, "source",
-		           req->source, "reason", "store cannot write", "detail",
-		           res.detail, NULL);
+		hkd_log_kv(HOOKD_LOG_WARN, "rejected", "type", req->type,
+		           "source", req->source, "reason",
+		           "store cannot write", "detail", res.detail, NULL);
 		return store_unavailable(conn, res.detail);
 	default:
-		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-		                  NULL, MHD_HTTP_HEADER_RETRY_AFTER, "1", "out of memory");
+		return send_error(
+		    conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", NULL,
+		    MHD_HTTP_HEADER_RETRY_AFTER, "1", "out of memory");
 	}
 }
 
@@ -422,11 +426,13 @@ static json_t *json_loadb_text(const struct request *rq, size_t flags,
 				jerr->line++;
 				jerr->column = 0;
 			} else if (((unsigned char)*p & 0xc0) != 0x80) {
-				jerr->column++; /* characters, as jansson counts */
+				jerr->column++; /* characters, as jansson counts
+				                 */
 			}
 		}
 		jerr->position = (int)(nul - rq->body);
-		snprintf(jerr->text, sizeof(jerr->text), "a NUL byte is not allowed");
+		snprintf(jerr->text, sizeof(jerr->text),
+		         "a NUL byte is not allowed");
 		return NULL;
 	}
 	return json_loadb(rq->body ? rq->body : "", rq->len, flags, jerr);
@@ -460,8 +466,7 @@ static int publish_scanned(const struct request *rq, struct hkd_ingest_req *req,
 	return 0;
 }
 
-static enum MHD_Result publish(struct MHD_Connection *conn,
-                               struct request *rq)
+static enum MHD_Result publish(struct MHD_Connection *conn, struct request *rq)
 {
 	const struct hkd_source *owner;
 	struct hkd_envelope_error eerr;
@@ -473,24 +478,28 @@ static enum MHD_Result publish(struct MHD_Connection *conn,
 
 	if (publish_scanned(rq, &req, type, id) == 0)
 		goto checked;
-	body = json_loadb_text(rq, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	body = json_loadb_text(rq, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+	                       &jerr);
 	if (!body) {
 		hkd_metrics_event_rejected("invalid_json");
-		return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL,
-		                  NULL, NULL, "body is not valid JSON: %s (line %d, column %d)",
-		                  jerr.text, jerr.line, jerr.column);
+		return send_error(
+		    conn, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL, NULL,
+		    NULL, "body is not valid JSON: %s (line %d, column %d)",
+		    jerr.text, jerr.line, jerr.column);
 	}
 	if (hkd_envelope_check(body, &eerr) != 0) {
 		hkd_metrics_event_rejected("invalid_event");
-		rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
-		                eerr.field, NULL, NULL, "%s", eerr.message);
+		rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT,
+		                "invalid_event", eerr.field, NULL, NULL, "%s",
+		                eerr.message);
 		goto out;
 	}
 	memset(&req, 0, sizeof(req));
 	req.type = json_string_value(json_object_get(body, "type"));
 	req.data = json_object_get(body, "data");
-	if (req.data && hkd_json_member_text(rq->body, rq->len, "data",
-	                                     &req.data_text, &req.data_len) != 0)
+	if (req.data &&
+	    hkd_json_member_text(rq->body, rq->len, "data", &req.data_text,
+	                         &req.data_len) != 0)
 		req.data_text = NULL; /* a name with escapes: write data out */
 	req.id = json_string_value(json_object_get(body, "id"));
 checked:
@@ -552,25 +561,25 @@ static enum MHD_Result get_event(struct MHD_Connection *conn,
 	int failed;
 	json_t *ev = hkd_store_event_lookup(store_, rq->route.param, &failed);
 	if (!ev && failed)
-		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-		                  "store_unavailable", NULL,
-		                  MHD_HTTP_HEADER_RETRY_AFTER, "5",
-		                  "the event store cannot be read; retry later");
+		return send_error(
+		    conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
+		    NULL, MHD_HTTP_HEADER_RETRY_AFTER, "5",
+		    "the event store cannot be read; retry later");
 	if (!ev)
-		return send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NULL, NULL,
-		                  NULL, "no event with id '%s'", rq->route.param);
+		return send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NULL,
+		                  NULL, NULL, "no event with id '%s'",
+		                  rq->route.param);
 	return send_json(conn, MHD_HTTP_OK, ev, NULL, NULL);
 }
 
 /* The most deliveries one page of GET /v4/deliveries holds. */
-#define PAGE_MAX 500
+#define PAGE_MAX      500
 #define PAGE_MAX_TEXT "500" /* PAGE_MAX, for messages */
 
 /* See http_api.h. The parameters are borrowed; f is the caller's. */
 int hkd_api_deliveries_query(const char *state, const char *limit,
-                             const char *cursor,
-                             struct hkd_delivery_filter *f, const char **field,
-                             const char **message)
+                             const char *cursor, struct hkd_delivery_filter *f,
+                             const char **field, const char **message)
 {
 	char *end;
 
@@ -586,7 +595,8 @@ int hkd_api_deliveries_query(const char *state, const char *limit,
 		long long v = strtoll(limit, &end, 10);
 		if (*end || end == limit || v < 1 || v > PAGE_MAX) {
 			*field = "limit";
-			*message = "limit must be a number from 1 to " PAGE_MAX_TEXT;
+			*message =
+			    "limit must be a number from 1 to " PAGE_MAX_TEXT;
 			return -1;
 		}
 		f->limit = (size_t)v;
@@ -595,7 +605,8 @@ int hkd_api_deliveries_query(const char *state, const char *limit,
 		long long v = strtoll(cursor, &end, 10);
 		if (*end || end == cursor || v < 1) {
 			*field = "cursor";
-			*message = "cursor must be a nextCursor value from an earlier page";
+			*message = "cursor must be a nextCursor value from an "
+			           "earlier page";
 			return -1;
 		}
 		f->before_seq = v;
@@ -610,18 +621,26 @@ static enum MHD_Result get_deliveries(struct MHD_Connection *conn)
 	json_t *page;
 
 	memset(&f, 0, sizeof(f));
-	state = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "state");
-	limit = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
-	cursor = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor");
-	f.target = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "target");
-	f.event_id = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "event");
-	if (hkd_api_deliveries_query(state, limit, cursor, &f, &field, &message) != 0)
-		return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_parameter",
-		                  field, NULL, NULL, "%s", message);
+	state =
+	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "state");
+	limit =
+	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+	cursor =
+	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor");
+	f.target =
+	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "target");
+	f.event_id =
+	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "event");
+	if (hkd_api_deliveries_query(state, limit, cursor, &f, &field,
+	                             &message) != 0)
+		return send_error(conn, MHD_HTTP_BAD_REQUEST,
+		                  "invalid_parameter", field, NULL, NULL, "%s",
+		                  message);
 	page = hkd_store_deliveries_json(store_, &f);
 	if (!page)
-		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
-		                  NULL, MHD_HTTP_HEADER_RETRY_AFTER, "5",
+		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+		                  "store_unavailable", NULL,
+		                  MHD_HTTP_HEADER_RETRY_AFTER, "5",
 		                  "the event store cannot be read");
 	return send_json(conn, MHD_HTTP_OK, page, NULL, NULL);
 }
@@ -634,15 +653,20 @@ static enum MHD_Result get_audit(struct MHD_Connection *conn)
 	json_t *page;
 
 	memset(&f, 0, sizeof(f));
-	limit = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
-	cursor = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor");
-	if (hkd_api_deliveries_query(NULL, limit, cursor, &f, &field, &message) != 0)
-		return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_parameter",
-		                  field, NULL, NULL, "%s", message);
+	limit =
+	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+	cursor =
+	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor");
+	if (hkd_api_deliveries_query(NULL, limit, cursor, &f, &field,
+	                             &message) != 0)
+		return send_error(conn, MHD_HTTP_BAD_REQUEST,
+		                  "invalid_parameter", field, NULL, NULL, "%s",
+		                  message);
 	page = hkd_store_audit_json(store_, f.limit, f.before_seq);
 	if (!page)
-		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
-		                  NULL, MHD_HTTP_HEADER_RETRY_AFTER, "5",
+		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+		                  "store_unavailable", NULL,
+		                  MHD_HTTP_HEADER_RETRY_AFTER, "5",
 		                  "the event store cannot be read");
 	return send_json(conn, MHD_HTTP_OK, page, NULL, NULL);
 }
@@ -654,7 +678,8 @@ static void resume_replayed(void *arg, struct hkd_stored_delivery *d)
 	char attempts[16];
 	snprintf(attempts, sizeof(attempts), "%u", d->attempts);
 	hkd_log_kv(HOOKD_LOG_INFO, "replay", "delivery", d->id, "event",
-	           d->event->id, "target", d->target, "attempts", attempts, NULL);
+	           d->event->id, "target", d->target, "attempts", attempts,
+	           NULL);
 	if (hkd_dispatch_resume(d, 0) == 0)
 		(*used)++;
 	else
@@ -667,27 +692,31 @@ static enum MHD_Result retry_one(struct MHD_Connection *conn,
 	size_t used = 0;
 	int state = -1, rc;
 	if (hkd_dispatch_reserve(1) != 0)
-		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "queue_full",
-		                  NULL, MHD_HTTP_HEADER_RETRY_AFTER, "1",
+		return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+		                  "queue_full", NULL,
+		                  MHD_HTTP_HEADER_RETRY_AFTER, "1",
 		                  "the delivery queue is full; retry later");
-	rc = hkd_store_replay(store_, rq->route.param, resume_replayed, &used, &state);
+	rc = hkd_store_replay(store_, rq->route.param, resume_replayed, &used,
+	                      &state);
 	if (used == 0)
 		hkd_dispatch_unreserve(1);
 	switch (rc) {
 	case HKD_STORE_OK:
 		audit(conn, rq, "delivery.replay", rq->route.param, NULL);
 		return send_json(conn, MHD_HTTP_ACCEPTED,
-		                 json_pack("{s:s, s:s}", "id", rq->route.param, "state",
-		                           "pending"),
+		                 json_pack("{s:s, s:s}", "id", rq->route.param,
+		                           "state", "pending"),
 		                 NULL, NULL);
 	case HKD_STORE_NOT_FOUND:
-		return send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NULL, NULL,
-		                  NULL, "no delivery with id '%s'", rq->route.param);
+		return send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NULL,
+		                  NULL, NULL, "no delivery with id '%s'",
+		                  rq->route.param);
 	case HKD_STORE_CONFLICT:
-		return send_error(conn, MHD_HTTP_CONFLICT, "not_dead", NULL, NULL, NULL,
-		                  "delivery '%s' is %s; only dead deliveries can be retried",
-		                  rq->route.param,
-		                  hkd_state_name((enum hkd_delivery_state)state));
+		return send_error(
+		    conn, MHD_HTTP_CONFLICT, "not_dead", NULL, NULL, NULL,
+		    "delivery '%s' is %s; only dead deliveries can be retried",
+		    rq->route.param,
+		    hkd_state_name((enum hkd_delivery_state)state));
 	default:
 		return store_unavailable(conn, "replay failed");
 	}
@@ -708,27 +737,33 @@ static enum MHD_Result retry_dead(struct MHD_Connection *conn,
 	enum MHD_Result rc;
 
 	if (rq->len > 0) {
-		body = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, &jerr);
+		body = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES,
+		                  &jerr);
 		if (!body || !json_is_object(body)) {
-			rc = send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL,
-			                NULL, NULL, "body must be a JSON object: %s",
+			rc = send_error(conn, MHD_HTTP_BAD_REQUEST,
+			                "invalid_json", NULL, NULL, NULL,
+			                "body must be a JSON object: %s",
 			                body ? "not an object" : jerr.text);
 			goto out;
 		}
-		json_object_foreach(body, key, v) {
+		json_object_foreach(body, key, v)
+		{
 			if (strcmp(key, "target") == 0 && json_is_string(v))
 				target = json_string_value(v);
 			else if (strcmp(key, "type") == 0 && json_is_string(v))
 				type = json_string_value(v);
-			else if (strcmp(key, "limit") == 0 && json_is_integer(v) &&
+			else if (strcmp(key, "limit") == 0 &&
+			         json_is_integer(v) &&
 			         json_integer_value(v) >= 1 &&
 			         json_integer_value(v) <= REPLAY_MAX)
 				max = (size_t)json_integer_value(v);
 			else {
-				rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT,
-				                "invalid_request", key, NULL, NULL,
-				                "'%s' must be target (string), type (glob) or limit (1-%d)",
-				                key, REPLAY_MAX);
+				rc = send_error(
+				    conn, MHD_HTTP_UNPROCESSABLE_CONTENT,
+				    "invalid_request", key, NULL, NULL,
+				    "'%s' must be target (string), type (glob) "
+				    "or limit (1-%d)",
+				    key, REPLAY_MAX);
 				goto out;
 			}
 		}
@@ -745,13 +780,13 @@ static enum MHD_Result retry_dead(struct MHD_Connection *conn,
 	if (max > room)
 		max = room;
 	if (max == 0 || hkd_dispatch_reserve(max) != 0) {
-		rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "queue_full", NULL,
-		                MHD_HTTP_HEADER_RETRY_AFTER, "1",
-		                "the delivery queue is full; retry later");
+		rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+		                "queue_full", NULL, MHD_HTTP_HEADER_RETRY_AFTER,
+		                "1", "the delivery queue is full; retry later");
 		goto out;
 	}
-	if (hkd_store_replay_dead(store_, target, type, max, resume_replayed, &used,
-	                          &done, &left) != HKD_STORE_OK) {
+	if (hkd_store_replay_dead(store_, target, type, max, resume_replayed,
+	                          &used, &done, &left) != HKD_STORE_OK) {
 		hkd_dispatch_unreserve(max);
 		rc = store_unavailable(conn, "replay failed");
 		goto out;
@@ -787,14 +822,16 @@ static const char *header(struct MHD_Connection *conn, const char *name)
 static int refuse_hook(struct MHD_Connection *conn, struct request *rq,
                        enum MHD_Result *rc)
 {
-	const struct hkd_source *src = hkd_config_source(rq->rt->cfg, rq->route.param);
+	const struct hkd_source *src =
+	    hkd_config_source(rq->rt->cfg, rq->route.param);
 	const union MHD_ConnectionInfo *ci;
 	struct hkd_ip ip;
 	int allowed = 0;
 
 	if (!src) {
-		*rc = send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NULL, NULL,
-		                 NULL, "no source named '%s'", rq->route.param);
+		*rc = send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NULL,
+		                 NULL, NULL, "no source named '%s'",
+		                 rq->route.param);
 		return 1;
 	}
 	if (src->n_allow_from == 0)
@@ -804,16 +841,18 @@ static int refuse_hook(struct MHD_Connection *conn, struct request *rq,
 	    hkd_ip_from_sockaddr(ci->client_addr, &ip) == 0)
 		for (size_t i = 0; i < src->n_allow_from && !allowed; i++) {
 			struct hkd_cidr cidr;
-			if (hkd_cidr_parse(src->allow_from[i], &cidr, NULL, 0) == 0 &&
+			if (hkd_cidr_parse(src->allow_from[i], &cidr, NULL,
+			                   0) == 0 &&
 			    hkd_cidr_contains(&cidr, &ip))
 				allowed = 1;
 		}
 	if (allowed)
 		return 0;
 	hkd_metrics_event_rejected("forbidden");
-	*rc = send_error(conn, MHD_HTTP_FORBIDDEN, "forbidden", NULL, NULL, NULL,
-	                 "source '%s' does not accept requests from this address",
-	                 src->name);
+	*rc =
+	    send_error(conn, MHD_HTTP_FORBIDDEN, "forbidden", NULL, NULL, NULL,
+	               "source '%s' does not accept requests from this address",
+	               src->name);
 	return 1;
 }
 
@@ -823,31 +862,34 @@ static enum hkd_sig_result verify_hook(struct MHD_Connection *conn,
                                        const struct request *rq, char *why,
                                        size_t whylen)
 {
-	const unsigned char *body = (const unsigned char *)(rq->body ? rq->body : "");
+	const unsigned char *body =
+	    (const unsigned char *)(rq->body ? rq->body : "");
 	const char *const *sec = (const char *const *)src->secrets;
 	int64_t now = hkd_now_ms() / 1000;
 	switch (src->verify) {
 	case HKD_VERIFY_STANDARD:
 		return hkd_sig_standard(header(conn, "webhook-id"),
 		                        header(conn, "webhook-timestamp"),
-		                        header(conn, "webhook-signature"), body, rq->len,
-		                        sec, src->n_secrets, now, src->tolerance, why,
-		                        whylen);
+		                        header(conn, "webhook-signature"), body,
+		                        rq->len, sec, src->n_secrets, now,
+		                        src->tolerance, why, whylen);
 	case HKD_VERIFY_GITHUB:
-		return hkd_sig_github(header(conn, "X-Hub-Signature-256"), body, rq->len,
-		                      sec, src->n_secrets, why, whylen);
-	case HKD_VERIFY_STRIPE:
-		return hkd_sig_stripe(header(conn, "Stripe-Signature"), body, rq->len,
-		                      sec, src->n_secrets, now, src->tolerance, why,
+		return hkd_sig_github(header(conn, "X-Hub-Signature-256"), body,
+		                      rq->len, sec, src->n_secrets, why,
 		                      whylen);
+	case HKD_VERIFY_STRIPE:
+		return hkd_sig_stripe(header(conn, "Stripe-Signature"), body,
+		                      rq->len, sec, src->n_secrets, now,
+		                      src->tolerance, why, whylen);
 	case HKD_VERIFY_HMAC:
 		return hkd_sig_hmac(header(conn, src->header),
 		                    src->algorithm ? src->algorithm : "sha256",
-		                    src->encoding ? src->encoding : "hex", src->prefix,
-		                    body, rq->len, sec, src->n_secrets, why, whylen);
+		                    src->encoding ? src->encoding : "hex",
+		                    src->prefix, body, rq->len, sec,
+		                    src->n_secrets, why, whylen);
 	case HKD_VERIFY_TOKEN:
-		return hkd_sig_token(header(conn, src->header), sec, src->n_secrets,
-		                     why, whylen);
+		return hkd_sig_token(header(conn, src->header), sec,
+		                     src->n_secrets, why, whylen);
 	case HKD_VERIFY_NONE:
 		break;
 	}
@@ -869,7 +911,8 @@ static char *extract(struct MHD_Connection *conn, const struct hkd_extract *x,
 	if (json_is_string(v))
 		return strdup(json_string_value(v));
 	if (json_is_integer(v)) {
-		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
+		         json_integer_value(v));
 		return strdup(buf);
 	}
 	return NULL;
@@ -931,7 +974,8 @@ static int hook_scanned(struct MHD_Connection *conn,
 static enum MHD_Result receive_hook(struct MHD_Connection *conn,
                                     struct request *rq)
 {
-	const struct hkd_source *src = hkd_config_source(rq->rt->cfg, rq->route.param);
+	const struct hkd_source *src =
+	    hkd_config_source(rq->rt->cfg, rq->route.param);
 	struct hkd_ingest_req req;
 	enum hkd_sig_result sig;
 	json_error_t jerr;
@@ -942,36 +986,42 @@ static enum MHD_Result receive_hook(struct MHD_Connection *conn,
 	sig = verify_hook(conn, src, rq, why, sizeof(why));
 	if (sig != HKD_SIG_OK) {
 		int stale = sig == HKD_SIG_STALE;
-		hkd_metrics_event_rejected(stale ? "stale_timestamp" : "invalid_signature");
-		hkd_log_kv(HOOKD_LOG_WARN, "rejected", "source", src->name, "reason",
-		           hkd_sig_result_name(sig), "detail", why, NULL);
-		return send_error(conn, stale ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_UNAUTHORIZED,
-		                  stale ? "stale_timestamp" : "invalid_signature", NULL,
-		                  NULL, NULL, "%s", why[0] ? why : hkd_sig_result_name(sig));
+		hkd_metrics_event_rejected(stale ? "stale_timestamp"
+		                                 : "invalid_signature");
+		hkd_log_kv(HOOKD_LOG_WARN, "rejected", "source", src->name,
+		           "reason", hkd_sig_result_name(sig), "detail", why,
+		           NULL);
+		return send_error(
+		    conn, stale ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_UNAUTHORIZED,
+		    stale ? "stale_timestamp" : "invalid_signature", NULL, NULL,
+		    NULL, "%s", why[0] ? why : hkd_sig_result_name(sig));
 	}
 	if (hook_scanned(conn, src, rq, &type, &xid) == 0)
 		goto taken;
 	body = json_loadb_text(rq, JSON_REJECT_DUPLICATES, &jerr);
 	if (!body || !json_is_object(body)) {
 		hkd_metrics_event_rejected("invalid_json");
-		rc = send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL, NULL,
-		                NULL, "the body must be a JSON object%s%s",
-		                body ? "" : ": ", body ? "" : jerr.text);
+		rc =
+		    send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL,
+		               NULL, NULL, "the body must be a JSON object%s%s",
+		               body ? "" : ": ", body ? "" : jerr.text);
 		goto out;
 	}
-	type = src->type ? strdup(src->type) : extract(conn, &src->type_from, body);
+	type = src->type ? strdup(src->type)
+	                 : extract(conn, &src->type_from, body);
 	xid = extract(conn, &src->id_from, body);
 taken:
 	if (!type || !hkd_event_type_valid(type)) {
 		hkd_metrics_event_rejected("invalid_event");
-		rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
-		                src->type_from.pointer ? src->type_from.pointer : NULL,
-		                NULL, NULL, "%s %s%s%s",
-		                type ? "the event type taken from" : "no event type in",
-		                src->type_from.header ? "header " : "JSON pointer ",
-		                src->type_from.header ? src->type_from.header
-		                                      : src->type_from.pointer,
-		                type ? " is not a valid event type name" : "");
+		rc = send_error(
+		    conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
+		    src->type_from.pointer ? src->type_from.pointer : NULL,
+		    NULL, NULL, "%s %s%s%s",
+		    type ? "the event type taken from" : "no event type in",
+		    src->type_from.header ? "header " : "JSON pointer ",
+		    src->type_from.header ? src->type_from.header
+		                          : src->type_from.pointer,
+		    type ? " is not a valid event type name" : "");
 		goto out;
 	}
 	memset(&req, 0, sizeof(req));
@@ -986,11 +1036,13 @@ taken:
 			req.id = id;
 		} else if (!src->id_from_default) {
 			hkd_metrics_event_rejected("invalid_event");
-			rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid_event",
-			                NULL, NULL, NULL,
-			                "no usable event id in %s (1-128 characters of [A-Za-z0-9_.:-])",
-			                src->id_from.header ? src->id_from.header
-			                                    : src->id_from.pointer);
+			rc = send_error(conn, MHD_HTTP_UNPROCESSABLE_CONTENT,
+			                "invalid_event", NULL, NULL, NULL,
+			                "no usable event id in %s (1-128 "
+			                "characters of [A-Za-z0-9_.:-])",
+			                src->id_from.header
+			                    ? src->id_from.header
+			                    : src->id_from.pointer);
 			goto out;
 		}
 		/* Else the scheme's default id_from, which this sender did not
@@ -1020,42 +1072,50 @@ static enum MHD_Result subscriptions(struct MHD_Connection *conn,
 	int status;
 
 	if (rq->len > 0) {
-		body = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-		                  &jerr);
+		body =
+		    json_loadb(rq->body, rq->len,
+		               JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 		if (!body)
-			return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL,
-			                  NULL, NULL,
-			                  "body is not valid JSON: %s (line %d, column %d)",
-			                  jerr.text, jerr.line, jerr.column);
+			return send_error(
+			    conn, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL,
+			    NULL, NULL,
+			    "body is not valid JSON: %s (line %d, column %d)",
+			    jerr.text, jerr.line, jerr.column);
 	} else if (is_method(method, "POST") && rq->route.ep == HKD_EP_SUBS) {
-		return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json", NULL, NULL,
-		                  NULL, "a JSON body is required");
+		return send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_json",
+		                  NULL, NULL, NULL, "a JSON body is required");
 	}
 	if (rq->route.ep == HKD_EP_SUBS)
 		status = is_method(method, "POST")
 		             ? hkd_subs_api_create(body, rq->rt->cfg, &out)
 		             : hkd_subs_api_list(&out);
 	else if (rq->route.ep == HKD_EP_SUB_TEST)
-		status = hkd_subs_api_test(rq->route.param, body, rq->rt->cfg, &out);
+		status =
+		    hkd_subs_api_test(rq->route.param, body, rq->rt->cfg, &out);
 	else if (is_method(method, "PATCH"))
-		status = body ? hkd_subs_api_update(rq->route.param, body, rq->rt->cfg, &out)
-		              : (out = json_pack("{s:s, s:s}", "error", "invalid_json",
-		                                 "message", "a JSON body is required"),
+		status = body ? hkd_subs_api_update(rq->route.param, body,
+		                                    rq->rt->cfg, &out)
+		              : (out = json_pack("{s:s, s:s}", "error",
+		                                 "invalid_json", "message",
+		                                 "a JSON body is required"),
 		                 400);
 	else if (is_method(method, "DELETE"))
 		status = hkd_subs_api_delete(rq->route.param, &out);
 	else
 		status = hkd_subs_api_get(rq->route.param, &out);
-	if (out && status >= 200 && status < 300 && rq->route.method != HKD_M_GET &&
+	if (out && status >= 200 && status < 300 &&
+	    rq->route.method != HKD_M_GET &&
 	    rq->route.ep != HKD_EP_SUB_TEST) { /* a change (HEAD is a GET) */
 		const char *id = json_string_value(json_object_get(out, "id"));
 		char changed[256] = "";
 		const char *k;
 		json_t *v;
-		json_object_foreach(body, k, v)
-			if (strlen(changed) + strlen(k) + 2 < sizeof(changed))
-				snprintf(changed + strlen(changed), sizeof(changed) - strlen(changed),
-				         "%s%s", changed[0] ? "," : "", k);
+		json_object_foreach(body, k,
+		                    v) if (strlen(changed) + strlen(k) + 2 <
+		                           sizeof(changed))
+		    snprintf(changed + strlen(changed),
+		             sizeof(changed) - strlen(changed), "%s%s",
+		             changed[0] ? "," : "", k);
 		audit(conn, rq,
 		      is_method(method, "POST")     ? "subscription.create"
 		      : is_method(method, "DELETE") ? "subscription.delete"
@@ -1068,11 +1128,10 @@ static enum MHD_Result subscriptions(struct MHD_Connection *conn,
 	json_decref(body);
 	if (!out)
 		return MHD_NO;
-	return send_json(conn, (unsigned)status, out,
-	                 status == 503 || status == 429
-	                     ? MHD_HTTP_HEADER_RETRY_AFTER
-	                     : NULL,
-	                 status == 503 ? "5" : "1");
+	return send_json(
+	    conn, (unsigned)status, out,
+	    status == 503 || status == 429 ? MHD_HTTP_HEADER_RETRY_AFTER : NULL,
+	    status == 503 ? "5" : "1");
 }
 
 /* Copy of the path segment at s up to the next '/' or the end. */
@@ -1094,7 +1153,8 @@ static enum hkd_api_endpoint endpoint_of(const char *url, char **param)
 		return HKD_EP_METRICS;
 	if (strcmp(url, "/v4/events") == 0 || strcmp(url, "/v4/events/") == 0)
 		return HKD_EP_EVENTS;
-	if (strcmp(url, "/v4/deliveries") == 0 || strcmp(url, "/v4/deliveries/") == 0)
+	if (strcmp(url, "/v4/deliveries") == 0 ||
+	    strcmp(url, "/v4/deliveries/") == 0)
 		return HKD_EP_DELIVERIES;
 	if (strcmp(url, "/v4/deliveries/retry") == 0)
 		return HKD_EP_DEAD_RETRY;
@@ -1138,15 +1198,21 @@ static unsigned methods_of(enum hkd_api_endpoint ep)
 	case HKD_EP_METRICS:
 	case HKD_EP_EVENT:
 	case HKD_EP_AUDIT:
-	case HKD_EP_DELIVERIES: return HKD_M_GET;
-	case HKD_EP_EVENTS: return HKD_M_GET | HKD_M_POST;
+	case HKD_EP_DELIVERIES:
+		return HKD_M_GET;
+	case HKD_EP_EVENTS:
+		return HKD_M_GET | HKD_M_POST;
 	case HKD_EP_DELIVERY_RETRY:
 	case HKD_EP_DEAD_RETRY:
 	case HKD_EP_SUB_TEST:
-	case HKD_EP_HOOK: return HKD_M_POST;
-	case HKD_EP_SUBS: return HKD_M_GET | HKD_M_POST;
-	case HKD_EP_SUB: return HKD_M_GET | HKD_M_PATCH | HKD_M_DELETE;
-	case HKD_EP_NONE: break;
+	case HKD_EP_HOOK:
+		return HKD_M_POST;
+	case HKD_EP_SUBS:
+		return HKD_M_GET | HKD_M_POST;
+	case HKD_EP_SUB:
+		return HKD_M_GET | HKD_M_PATCH | HKD_M_DELETE;
+	case HKD_EP_NONE:
+		break;
 	}
 	return 0;
 }
@@ -1166,8 +1232,7 @@ static unsigned method_bit(const char *method)
 }
 
 /* See http_api.h. url and method are borrowed; r->param is r's. */
-void hkd_api_route(const char *url, const char *method,
-                   struct hkd_api_route *r)
+void hkd_api_route(const char *url, const char *method, struct hkd_api_route *r)
 {
 	r->ep = endpoint_of(url, &r->param);
 	r->allowed = methods_of(r->ep);
@@ -1200,10 +1265,10 @@ void hkd_api_allow(unsigned allowed, char *buf, size_t len)
 /* Does the request announce a body (Content-Length > 0, or chunked)? */
 static int has_body(struct MHD_Connection *conn)
 {
-	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
-	const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	                                             MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	const char *cl = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te = MHD_lookup_connection_value(
+	    conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
 	return (cl && strtoull(cl, NULL, 10) > 0) || te;
 }
 
@@ -1213,10 +1278,10 @@ static int has_body(struct MHD_Connection *conn)
  */
 /* The headers that frame a request body (RFC 9112 section 6). */
 struct framing {
-	int n_length;  /* Content-Length headers */
+	int n_length;   /* Content-Length headers */
 	int bad_length; /* one that is not a plain number */
-	int n_coding;  /* Transfer-Encoding headers */
-	int chunked;   /* the one Transfer-Encoding is exactly "chunked" */
+	int n_coding;   /* Transfer-Encoding headers */
+	int chunked;    /* the one Transfer-Encoding is exactly "chunked" */
 };
 
 static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind,
@@ -1226,7 +1291,8 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind,
 	(void)kind;
 	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
 		f->n_length++;
-		if (!value || !*value || value[strspn(value, "0123456789")] != '\0')
+		if (!value || !*value ||
+		    value[strspn(value, "0123456789")] != '\0')
 			f->bad_length = 1;
 	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
 		f->n_coding++;
@@ -1247,21 +1313,24 @@ static int refuse_framing(struct MHD_Connection *conn, enum MHD_Result *rc)
 	memset(&f, 0, sizeof(f));
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_framing, &f);
 	if (f.n_length > 1 || f.bad_length) {
-		*rc = send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request", NULL,
-		                 MHD_HTTP_HEADER_CONNECTION, "close",
-		                 "Content-Length must be one number, given once");
+		*rc =
+		    send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request",
+		               NULL, MHD_HTTP_HEADER_CONNECTION, "close",
+		               "Content-Length must be one number, given once");
 		return 1;
 	}
 	if (f.n_coding > 0 && f.n_length > 0) {
-		*rc = send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request", NULL,
-		                 MHD_HTTP_HEADER_CONNECTION, "close",
-		                 "Content-Length and Transfer-Encoding together are ambiguous");
+		*rc = send_error(conn, MHD_HTTP_BAD_REQUEST, "invalid_request",
+		                 NULL, MHD_HTTP_HEADER_CONNECTION, "close",
+		                 "Content-Length and Transfer-Encoding "
+		                 "together are ambiguous");
 		return 1;
 	}
 	if (f.n_coding > 1 || (f.n_coding == 1 && !f.chunked)) {
-		*rc = send_error(conn, MHD_HTTP_NOT_IMPLEMENTED, "not_implemented",
-		                 NULL, MHD_HTTP_HEADER_CONNECTION, "close",
-		                 "the only transfer coding understood is chunked");
+		*rc = send_error(
+		    conn, MHD_HTTP_NOT_IMPLEMENTED, "not_implemented", NULL,
+		    MHD_HTTP_HEADER_CONNECTION, "close",
+		    "the only transfer coding understood is chunked");
 		return 1;
 	}
 	return 0;
@@ -1281,38 +1350,44 @@ static int refuse_early(struct MHD_Connection *conn, const char *url,
 	    (strncmp(url, "/v4/", 4) == 0 || rq->route.ep == HKD_EP_METRICS) &&
 	    !host_allowed(conn, cfg)) {
 		hkd_metrics_event_rejected("misdirected_request");
-		*rc = send_error(conn, MHD_HTTP_MISDIRECTED_REQUEST,
-		                 "misdirected_request", NULL, NULL, NULL,
-		                 "this Host is not served without API keys: name "
-		                 "hookd by its address or localhost, or list the "
-		                 "name in server.allowed_hosts");
+		*rc =
+		    send_error(conn, MHD_HTTP_MISDIRECTED_REQUEST,
+		               "misdirected_request", NULL, NULL, NULL,
+		               "this Host is not served without API keys: name "
+		               "hookd by its address or localhost, or list the "
+		               "name in server.allowed_hosts");
 		return 1;
 	}
 	if (rq->route.ep == HKD_EP_METRICS && !metrics_authorised(conn, cfg)) {
-		*rc = send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized", NULL,
-		                 MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer",
-		                 "/metrics needs server.metrics_key or an API key "
-		                 "(x-api-key header or Authorization: Bearer)");
+		*rc = send_error(
+		    conn, MHD_HTTP_UNAUTHORIZED, "unauthorized", NULL,
+		    MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer",
+		    "/metrics needs server.metrics_key or an API key "
+		    "(x-api-key header or Authorization: Bearer)");
 		return 1;
 	}
 	if (strncmp(url, "/v4/", 4) == 0 && !authorised(conn, cfg)) {
 		hkd_metrics_event_rejected("unauthorized");
-		*rc = send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized", NULL,
-		                 MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer",
-		                 "a valid API key is required (x-api-key header or Authorization: Bearer)");
+		*rc =
+		    send_error(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+		               NULL, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer",
+		               "a valid API key is required (x-api-key header "
+		               "or Authorization: Bearer)");
 		return 1;
 	}
 	if (rq->route.ep == HKD_EP_NONE) {
-		*rc = send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NULL, NULL,
-		                 NULL, "no such endpoint: %s %s", method, url);
+		*rc = send_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NULL,
+		                 NULL, NULL, "no such endpoint: %s %s", method,
+		                 url);
 		return 1;
 	}
 	if (!(rq->route.allowed & m)) {
 		char allow[64];
 		hkd_api_allow(rq->route.allowed, allow, sizeof(allow));
 		*rc = send_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-		                 "method_not_allowed", NULL, MHD_HTTP_HEADER_ALLOW,
-		                 allow, "%s is not allowed on %s", method, url);
+		                 "method_not_allowed", NULL,
+		                 MHD_HTTP_HEADER_ALLOW, allow,
+		                 "%s is not allowed on %s", method, url);
 		return 1;
 	}
 	/*
@@ -1326,11 +1401,12 @@ static int refuse_early(struct MHD_Connection *conn, const char *url,
 	    !MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	                                 MHD_HTTP_HEADER_AUTHORIZATION)) {
 		hkd_metrics_event_rejected("unsupported_media_type");
-		*rc = send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-		                 "unsupported_media_type", NULL, NULL, NULL,
-		                 "%s on /v4 needs Content-Type: application/json "
-		                 "(with a body or without one)",
-		                 method);
+		*rc =
+		    send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+		               "unsupported_media_type", NULL, NULL, NULL,
+		               "%s on /v4 needs Content-Type: application/json "
+		               "(with a body or without one)",
+		               method);
 		return 1;
 	}
 	if (m != HKD_M_POST && m != HKD_M_PATCH)
@@ -1339,8 +1415,10 @@ static int refuse_early(struct MHD_Connection *conn, const char *url,
 		return 1;
 	/* Publishing and subscribing need a JSON body; the retry and test
 	 * calls take an optional one. */
-	if ((rq->route.ep == HKD_EP_EVENTS || rq->route.ep == HKD_EP_SUBS || rq->route.ep == HKD_EP_SUB ||
-	     rq->route.ep == HKD_EP_HOOK || has_body(conn)) && !is_json_type(conn)) {
+	if ((rq->route.ep == HKD_EP_EVENTS || rq->route.ep == HKD_EP_SUBS ||
+	     rq->route.ep == HKD_EP_SUB || rq->route.ep == HKD_EP_HOOK ||
+	     has_body(conn)) &&
+	    !is_json_type(conn)) {
 		hkd_metrics_event_rejected("unsupported_media_type");
 		*rc = send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
 		                 "unsupported_media_type", NULL, NULL, NULL,
@@ -1433,7 +1511,8 @@ static int refuse_malformed(struct MHD_Connection *conn, const char *method,
 	    (uintptr_t)version != (uintptr_t)rq->target + rq->target_len + 1)
 		why = "the request line holds a NUL byte";
 	if (!why) {
-		MHD_get_connection_values(conn, MHD_HEADER_KIND, walk_header, &w);
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, walk_header,
+		                          &w);
 		if (w.nul || (w.end && w.end[1] != '\0'))
 			why = "a header holds a NUL byte";
 	}
@@ -1511,36 +1590,47 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	rq->answered = 1;
 	if (rq->too_big) {
 		hkd_metrics_event_rejected("payload_too_large");
-		return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large",
-		                  NULL, "Connection", "close",
+		return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+		                  "payload_too_large", NULL, "Connection",
+		                  "close",
 		                  "body is larger than the limit of %zu bytes",
 		                  rq->rt->cfg->max_body);
 	}
 	switch (rq->route.ep) {
 	case HKD_EP_HEALTH:
-		return send_json(conn, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"),
-		                 NULL, NULL);
-	case HKD_EP_METRICS: return get_metrics(conn);
+		return send_json(conn, MHD_HTTP_OK,
+		                 json_pack("{s:s}", "status", "ok"), NULL,
+		                 NULL);
+	case HKD_EP_METRICS:
+		return get_metrics(conn);
 	case HKD_EP_EVENTS:
 		if (is_method(method, "POST"))
 			return publish(conn, rq);
 		return get_catalog(conn, rq->rt);
-	case HKD_EP_EVENT: return get_event(conn, rq);
-	case HKD_EP_DELIVERIES: return get_deliveries(conn);
-	case HKD_EP_AUDIT: return get_audit(conn);
-	case HKD_EP_DELIVERY_RETRY: return retry_one(conn, rq);
-	case HKD_EP_DEAD_RETRY: return retry_dead(conn, rq);
+	case HKD_EP_EVENT:
+		return get_event(conn, rq);
+	case HKD_EP_DELIVERIES:
+		return get_deliveries(conn);
+	case HKD_EP_AUDIT:
+		return get_audit(conn);
+	case HKD_EP_DELIVERY_RETRY:
+		return retry_one(conn, rq);
+	case HKD_EP_DEAD_RETRY:
+		return retry_dead(conn, rq);
 	case HKD_EP_SUBS:
 	case HKD_EP_SUB:
-	case HKD_EP_SUB_TEST: return subscriptions(conn, rq, method);
-	case HKD_EP_HOOK: return receive_hook(conn, rq);
-	case HKD_EP_NONE: break;
+	case HKD_EP_SUB_TEST:
+		return subscriptions(conn, rq, method);
+	case HKD_EP_HOOK:
+		return receive_hook(conn, rq);
+	case HKD_EP_NONE:
+		break;
 	}
 	return MHD_NO;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn,
-                         void **con_cls, enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
 {
 	struct request *rq = *con_cls;
 	(void)cls;
@@ -1613,7 +1703,8 @@ static void tls_forget(void)
 int hkd_http_start(const struct hkd_config *cfg, struct hkd_store *store)
 {
 	struct addrinfo hints, *res = NULL;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	unsigned flags =
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	const union MHD_DaemonInfo *info;
 	struct MHD_OptionItem opts[6];
 	struct hkd_guard_options guard;
@@ -1629,12 +1720,13 @@ int hkd_http_start(const struct hkd_config *cfg, struct hkd_store *store)
 		return -1;
 	}
 	/* Limits and TLS, in an option array: each only when set. */
-	opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
-	                                         (intptr_t)cfg->max_connections, NULL};
+	opts[n_opts++] = (struct MHD_OptionItem){
+	    MHD_OPTION_CONNECTION_LIMIT, (intptr_t)cfg->max_connections, NULL};
 	if (cfg->tls_cert_pem && cfg->tls_key_pem) {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
 			hkd_log(HOOKD_LOG_ERROR, "http",
-			        "server.tls_cert is set, but this libmicrohttpd has no TLS support");
+			        "server.tls_cert is set, but this "
+			        "libmicrohttpd has no TLS support");
 			return -1;
 		}
 		tls_cert_ = strdup(cfg->tls_cert_pem);
@@ -1644,8 +1736,10 @@ int hkd_http_start(const struct hkd_config *cfg, struct hkd_store *store)
 			return -1;
 		}
 		flags |= MHD_USE_TLS;
-		opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert_};
-		opts[n_opts++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key_};
+		opts[n_opts++] = (struct MHD_OptionItem){
+		    MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert_};
+		opts[n_opts++] = (struct MHD_OptionItem){
+		    MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key_};
 	}
 	opts[n_opts] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
@@ -1657,9 +1751,10 @@ int hkd_http_start(const struct hkd_config *cfg, struct hkd_store *store)
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	err = getaddrinfo(cfg->listen_host, cfg->listen_port, &hints, &res);
 	if (err != 0) {
-		hkd_log(HOOKD_LOG_ERROR, "http", "cannot resolve listen address %s:%s: %s",
-		        cfg->listen_host ? cfg->listen_host : "*", cfg->listen_port,
-		        gai_strerror(err));
+		hkd_log(HOOKD_LOG_ERROR, "http",
+		        "cannot resolve listen address %s:%s: %s",
+		        cfg->listen_host ? cfg->listen_host : "*",
+		        cfg->listen_port, gai_strerror(err));
 		return -1;
 	}
 	if (res->ai_family == AF_INET6)
@@ -1675,22 +1770,24 @@ int hkd_http_start(const struct hkd_config *cfg, struct hkd_store *store)
 		return -1;
 	}
 	daemon_ = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, NULL,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, res->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
-		(unsigned)(cfg->http_threads > 1 ? cfg->http_threads : 0),
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-		MHD_OPTION_NOTIFY_CONNECTION, hkd_guard_notify, NULL,
-		MHD_OPTION_URI_LOG_CALLBACK, on_request_line, NULL,
-		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-		MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	    flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+	    on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, res->ai_addr,
+	    MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned)(cfg->http_threads > 1 ? cfg->http_threads : 0),
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, hkd_guard_notify, NULL,
+	    MHD_OPTION_URI_LOG_CALLBACK, on_request_line, NULL,
+	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_ARRAY,
+	    opts, MHD_OPTION_END);
 	if (!daemon_) {
 		hkd_guard_stop();
 		hkd_log(HOOKD_LOG_ERROR, "http",
-		        "cannot listen on %s:%s (address in use, not permitted, or a "
+		        "cannot listen on %s:%s (address in use, not "
+		        "permitted, or a "
 		        "certificate and key that do not match?)",
-		        cfg->listen_host ? cfg->listen_host : "*", cfg->listen_port);
+		        cfg->listen_host ? cfg->listen_host : "*",
+		        cfg->listen_port);
 		freeaddrinfo(res);
 		tls_forget();
 		return -1;

@@ -51,9 +51,9 @@ enum hkd_api_endpoint {
 };
 
 /* Methods, as bits: what an endpoint answers (405 and its Allow header). */
-#define HKD_M_GET 1u /* HEAD counts as GET */
-#define HKD_M_POST 2u
-#define HKD_M_PATCH 4u
+#define HKD_M_GET    1u /* HEAD counts as GET */
+#define HKD_M_POST   2u
+#define HKD_M_PATCH  4u
 #define HKD_M_DELETE 8u
 
 struct hkd_api_route {
@@ -86,8 +86,7 @@ void hkd_api_allow(unsigned allowed, char *buf, size_t len);
  * why (static strings).
  */
 int hkd_api_deliveries_query(const char *state, const char *limit,
-                             const char *cursor,
-                             struct hkd_delivery_filter *f, const char **field,
-                             const char **message);
+                             const char *cursor, struct hkd_delivery_filter *f,
+                             const char **field, const char **message);
 
 #endif

@@ -47,9 +47,11 @@ struct client {
 struct conn {
 	int fd;
 	struct client *client;
-	_Atomic int64_t deadline; /* monotonic ms; 0: a request is being answered */
-	_Atomic int64_t eof_seen; /* monotonic ms of the first EOF seen; 0: none */
-	int shut;                 /* the guard shut it down (under lock) */
+	_Atomic int64_t
+	    deadline; /* monotonic ms; 0: a request is being answered */
+	_Atomic int64_t
+	    eof_seen; /* monotonic ms of the first EOF seen; 0: none */
+	int shut;     /* the guard shut it down (under lock) */
 	struct conn *prev, *next;
 };
 
@@ -74,12 +76,13 @@ void hkd_guard_client_key(const struct sockaddr *addr, unsigned char key[9])
 	memset(key, 0, 9);
 	if (addr && addr->sa_family == AF_INET) {
 		key[0] = 4;
-		memcpy(key + 1, &((const struct sockaddr_in *)addr)->sin_addr, 4);
+		memcpy(key + 1, &((const struct sockaddr_in *)addr)->sin_addr,
+		       4);
 	} else if (addr && addr->sa_family == AF_INET6) {
 		const unsigned char *b =
 		    ((const struct sockaddr_in6 *)addr)->sin6_addr.s6_addr;
-		static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0,
-		                                         0, 0, 0, 0, 0xff, 0xff};
+		static const unsigned char mapped[12] = {
+		    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 		if (memcmp(b, mapped, sizeof(mapped)) == 0) {
 			key[0] = 4;
 			memcpy(key + 1, b + 12, 4);
@@ -144,10 +147,11 @@ static void refuse(int fd, const char *status, const char *code,
 	char drop[4096], resp[512], body[256];
 	int n, m;
 
-	for (int i = 0; i < 16 && recv(fd, drop, sizeof(drop), MSG_DONTWAIT) > 0; i++)
+	for (int i = 0;
+	     i < 16 && recv(fd, drop, sizeof(drop), MSG_DONTWAIT) > 0; i++)
 		;
-	m = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"message\":\"%s\"}\n",
-	             code, message);
+	m = snprintf(body, sizeof(body),
+	             "{\"error\":\"%s\",\"message\":\"%s\"}\n", code, message);
 	n = snprintf(resp, sizeof(resp),
 	             "HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
 	             "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
@@ -208,15 +212,18 @@ static void started(struct MHD_Connection *mc, void **socket_context)
 	}
 	if (c) {
 		c->fd = fi->connect_fd;
-		atomic_init(&c->deadline, hkd_mono_ms() + G.opt.request_timeout_ms);
+		atomic_init(&c->deadline,
+		            hkd_mono_ms() + G.opt.request_timeout_ms);
 		atomic_init(&c->eof_seen, 0);
 		c->next = G.head;
 		if (G.head)
 			G.head->prev = c;
 		G.head = c;
-		over = G.opt.max_per_client > 0 && c->client->conns > G.opt.max_per_client;
+		over = G.opt.max_per_client > 0 &&
+		       c->client->conns > G.opt.max_per_client;
 		/* Judged now: not swept again. */
-		c->shut = over || (G.opt.check_first_bytes && !first_bytes_ok(c->fd));
+		c->shut =
+		    over || (G.opt.check_first_bytes && !first_bytes_ok(c->fd));
 	}
 	pthread_mutex_unlock(&G.lock);
 	*socket_context = c;
@@ -227,11 +234,13 @@ static void started(struct MHD_Connection *mc, void **socket_context)
 	if (over) {
 		hkd_metrics_event_rejected("too_many_connections");
 		refuse(c->fd, "503 Service Unavailable", "too_many_connections",
-		       "too many connections from this address (server.max_connections_per_ip)");
+		       "too many connections from this address "
+		       "(server.max_connections_per_ip)");
 	} else if (c->shut) {
 		hkd_metrics_event_rejected("invalid_request");
 		refuse(c->fd, "400 Bad Request", "invalid_request",
-		       "not an HTTP/1.x request line: METHOD SP target SP HTTP/1.x");
+		       "not an HTTP/1.x request line: METHOD SP target SP "
+		       "HTTP/1.x");
 	}
 }
 
@@ -335,8 +344,8 @@ int hkd_guard_start(const struct hkd_guard_options *o)
 	G.stopping = 0;
 	err = pthread_create(&G.sweeper, NULL, sweeper_main, NULL);
 	if (err != 0) {
-		hkd_log(HOOKD_LOG_ERROR, "http", "cannot start the connection guard: %s",
-		        strerror(err));
+		hkd_log(HOOKD_LOG_ERROR, "http",
+		        "cannot start the connection guard: %s", strerror(err));
 		return -1;
 	}
 	G.running = 1;
@@ -359,7 +368,8 @@ int hkd_guard_defer_accept(int fd)
 {
 #ifdef TCP_DEFER_ACCEPT
 	int secs = 1;
-	return setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
+	return setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs,
+	                  sizeof(secs));
 #else
 	(void)fd;
 	return -1;
@@ -382,13 +392,14 @@ int hkd_guard_fd_room(int max_connections, char *err, size_t errlen)
 	}
 	if (rl.rlim_cur != RLIM_INFINITY &&
 	    (rlim_t)max_connections + FD_RESERVE > rl.rlim_cur) {
-		hkd_set_err(err, errlen,
-		            "server.max_connections = %d needs %d file descriptors "
-		            "(%d kept for the store, plugins and deliveries), but the "
-		            "limit is %llu: lower max_connections, or raise the limit "
-		            "(ulimit -n, or LimitNOFILE= in the systemd unit)",
-		            max_connections, max_connections + FD_RESERVE, FD_RESERVE,
-		            (unsigned long long)rl.rlim_cur);
+		hkd_set_err(
+		    err, errlen,
+		    "server.max_connections = %d needs %d file descriptors "
+		    "(%d kept for the store, plugins and deliveries), but the "
+		    "limit is %llu: lower max_connections, or raise the limit "
+		    "(ulimit -n, or LimitNOFILE= in the systemd unit)",
+		    max_connections, max_connections + FD_RESERVE, FD_RESERVE,
+		    (unsigned long long)rl.rlim_cur);
 		return -1;
 	}
 	return 0;

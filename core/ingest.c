@@ -148,9 +148,10 @@ enum hkd_ingest_status hkd_ingest(struct hkd_runtime *rt, struct hkd_store *st,
 	if (rq->check_catalog && cfg->n_types > 0 && !et) {
 		char names[400];
 		catalog_names(cfg, names, sizeof(names));
-		snprintf(out->detail, sizeof(out->detail),
-		         "event type '%s' is not in the catalog; known types: %s",
-		         rq->type, names);
+		snprintf(
+		    out->detail, sizeof(out->detail),
+		    "event type '%s' is not in the catalog; known types: %s",
+		    rq->type, names);
 		return HKD_INGEST_UNKNOWN_TYPE;
 	}
 	if (rq->id)
@@ -162,18 +163,20 @@ enum hkd_ingest_status hkd_ingest(struct hkd_runtime *rt, struct hkd_store *st,
 		goto out;
 	if (et && et->n_required > 0 && !required_in_text(et, rq, json)) {
 		/* Required fields are pointers into the whole envelope. */
-		json_t *data = rq->data ? json_incref((json_t *)rq->data)
-		               : rq->data_text ? json_loadb(rq->data_text, rq->data_len,
-		                                            0, NULL)
-		                               : json_object();
+		json_t *data =
+		    rq->data ? json_incref((json_t *)rq->data)
+		    : rq->data_text
+		        ? json_loadb(rq->data_text, rq->data_len, 0, NULL)
+		        : json_object();
 		if (!data)
 			goto out;
 		envelope = json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", out->id,
-		                     "type", rq->type, "timestamp", ts, "source",
-		                     rq->source, "data", data);
+		                     "type", rq->type, "timestamp", ts,
+		                     "source", rq->source, "data", data);
 		if (!envelope)
 			goto out;
-		if (hkd_envelope_require(envelope, (const char *const *)et->required,
+		if (hkd_envelope_require(envelope,
+		                         (const char *const *)et->required,
 		                         et->n_required, &out->err) != 0) {
 			rc = HKD_INGEST_INVALID;
 			goto out;
@@ -214,16 +217,19 @@ enum hkd_ingest_status hkd_ingest(struct hkd_runtime *rt, struct hkd_store *st,
 	for (size_t i = 0; reserved == 0 && i < n; i++)
 		if (hkd_dispatch_submit(ev, &matches[i], dels[i].id) != 0) {
 			hkd_dispatch_unreserve(1);
-			hkd_log_kv(HOOKD_LOG_ERROR, "dispatch", "delivery", dels[i].id,
-			           "detail", "out of memory: the delivery runs after a restart",
-			           NULL);
+			hkd_log_kv(
+			    HOOKD_LOG_ERROR, "dispatch", "delivery", dels[i].id,
+			    "detail",
+			    "out of memory: the delivery runs after a restart",
+			    NULL);
 		}
 	out->deliveries = n;
 	{
 		char nbuf[24];
 		snprintf(nbuf, sizeof(nbuf), "%zu", n);
-		hkd_log_kv(HOOKD_LOG_INFO, "event", "id", out->id, "type", rq->type,
-		           "source", rq->source, "deliveries", nbuf, NULL);
+		hkd_log_kv(HOOKD_LOG_INFO, "event", "id", out->id, "type",
+		           rq->type, "source", rq->source, "deliveries", nbuf,
+		           NULL);
 	}
 	rc = HKD_INGEST_OK;
 out:

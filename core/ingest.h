@@ -16,16 +16,16 @@
 
 struct hkd_ingest_req {
 	const char *type;
-	const json_t *data;  /* an object (borrowed); NULL = {} */
+	const json_t *data; /* an object (borrowed); NULL = {} */
 	/* data as the client wrote it (valid JSON, borrowed), stored as it is
 	 * instead of being written again from data; NULL: write data. Given
 	 * without data, it is a text hkd_jscan_valid accepted, and required
 	 * fields are looked up in it without a tree. */
 	const char *data_text;
 	size_t data_len;
-	const char *id;      /* NULL: a new id */
-	const char *source;  /* "api", "hookd", … */
-	int check_catalog;   /* refuse types missing from a non-empty catalog */
+	const char *id;     /* NULL: a new id */
+	const char *source; /* "api", "hookd", … */
+	int check_catalog;  /* refuse types missing from a non-empty catalog */
 };
 
 enum hkd_ingest_status {

@@ -69,7 +69,13 @@ static const char *escape(const char *p, const char *end)
 	if (p >= end)
 		return NULL;
 	switch (*p) {
-	case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r':
+	case '"':
+	case '\\':
+	case '/':
+	case 'b':
+	case 'f':
+	case 'n':
+	case 'r':
 	case 't':
 		return p + 1;
 	case 'u':
@@ -318,8 +324,8 @@ static const char *skip(const char *p, const char *end)
 	int depth = 0;
 
 	if (*p != '{' && *p != '[' && *p != '"') {
-		while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' &&
-		       *p != '\t' && *p != '\n' && *p != '\r')
+		while (p < end && *p != ',' && *p != '}' && *p != ']' &&
+		       *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
 			p++;
 		return p;
 	}

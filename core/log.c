@@ -64,7 +64,10 @@ static void put(struct line *l, const char *s, size_t n)
 	l->len += n;
 }
 
-static void puts_(struct line *l, const char *s) { put(l, s, strlen(s)); }
+static void puts_(struct line *l, const char *s)
+{
+	put(l, s, strlen(s));
+}
 
 /* Append s as the inside of a JSON string. */
 static void put_json(struct line *l, const char *s)
@@ -82,7 +85,8 @@ static void put_text_value(struct line *l, const char *s)
 {
 	int bare = *s != '\0';
 	for (const char *p = s; *p; p++)
-		if (*p == ' ' || *p == '"' || *p == '=' || (unsigned char)*p < 0x20)
+		if (*p == ' ' || *p == '"' || *p == '=' ||
+		    (unsigned char)*p < 0x20)
 			bare = 0;
 	if (bare) {
 		puts_(l, s);
@@ -146,7 +150,8 @@ static void finish(struct line *l)
 	l->buf[l->len++] = '\n';
 	ssize_t off = 0;
 	while ((size_t)off < l->len) {
-		ssize_t w = write(STDERR_FILENO, l->buf + off, l->len - (size_t)off);
+		ssize_t w =
+		    write(STDERR_FILENO, l->buf + off, l->len - (size_t)off);
 		if (w <= 0)
 			break;
 		off += w;

@@ -22,6 +22,6 @@ void hkd_log_kv(enum hookd_log_level level, const char *msg, ...);
 
 /* A free-form record: `msg` word plus one "detail" rendered from fmt. */
 void hkd_log(enum hookd_log_level level, const char *msg, const char *fmt, ...)
-	HOOKD_PRINTF(3, 4);
+    HOOKD_PRINTF(3, 4);
 
 #endif

@@ -44,62 +44,80 @@ struct options {
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-	        "Usage: hookd [OPTIONS]\n"
-	        "Receive events over HTTP and dispatch them to handler plugins.\n"
-	        "\n"
-	        "  -c, --config FILE      configuration file (default %s)\n"
-	        "  -t, --check-config     check the configuration, print every problem, exit\n"
-	        "  -P, --plugin-dir DIR   load plugins from DIR (overrides plugin_dir)\n"
-	        "  -S, --storage URL      store events in URL: sqlite:PATH, memory: or\n"
-	        "                         postgresql://… (overrides storage.url)\n"
-	        "      --list-plugins     list the plugins in the plugin folder and their keys\n"
-	        "      --log-format FMT   text (default) or json\n"
-	        "      --log-level LEVEL  error, warn, info (default) or debug\n"
-	        "  -V, --version          print the version and exit\n"
-	        "  -h, --help             print this help and exit\n"
-	        "\n"
-	        "Signals: SIGHUP reloads the configuration (a broken one is refused and\n"
-	        "the running one kept); SIGTERM or SIGINT stop gracefully.\n",
-	        DEFAULT_CONFIG);
+	fprintf(
+	    out,
+	    "Usage: hookd [OPTIONS]\n"
+	    "Receive events over HTTP and dispatch them to handler plugins.\n"
+	    "\n"
+	    "  -c, --config FILE      configuration file (default %s)\n"
+	    "  -t, --check-config     check the configuration, print every "
+	    "problem, exit\n"
+	    "  -P, --plugin-dir DIR   load plugins from DIR (overrides "
+	    "plugin_dir)\n"
+	    "  -S, --storage URL      store events in URL: sqlite:PATH, "
+	    "memory: or\n"
+	    "                         postgresql://… (overrides storage.url)\n"
+	    "      --list-plugins     list the plugins in the plugin folder "
+	    "and their keys\n"
+	    "      --log-format FMT   text (default) or json\n"
+	    "      --log-level LEVEL  error, warn, info (default) or debug\n"
+	    "  -V, --version          print the version and exit\n"
+	    "  -h, --help             print this help and exit\n"
+	    "\n"
+	    "Signals: SIGHUP reloads the configuration (a broken one is "
+	    "refused and\n"
+	    "the running one kept); SIGTERM or SIGINT stop gracefully.\n",
+	    DEFAULT_CONFIG);
 }
 
 /* Parse argv; returns -1 to exit with 2 (usage), 1 to exit 0 (help). */
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"check-config", no_argument, NULL, 't'},
-		{"plugin-dir", required_argument, NULL, 'P'},
-		{"storage", required_argument, NULL, 'S'},
-		{"list-plugins", no_argument, NULL, 'L'},
-		{"log-format", required_argument, NULL, 'F'},
-		{"log-level", required_argument, NULL, 'l'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, 't'},
+	    {"plugin-dir", required_argument, NULL, 'P'},
+	    {"storage", required_argument, NULL, 'S'},
+	    {"list-plugins", no_argument, NULL, 'L'},
+	    {"log-format", required_argument, NULL, 'F'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 	o->config = DEFAULT_CONFIG;
 	o->log_level = HOOKD_LOG_INFO;
 	o->log_format = HKD_LOG_TEXT;
-	while ((c = getopt_long(argc, argv, "c:tP:S:Vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:tP:S:Vh", longopts, NULL)) !=
+	       -1) {
 		switch (c) {
-		case 'c': o->config = optarg; break;
-		case 't': o->check_only = 1; break;
-		case 'P': o->plugin_dir = optarg; break;
-		case 'S': o->storage = optarg; break;
-		case 'L': o->list_plugins = 1; break;
+		case 'c':
+			o->config = optarg;
+			break;
+		case 't':
+			o->check_only = 1;
+			break;
+		case 'P':
+			o->plugin_dir = optarg;
+			break;
+		case 'S':
+			o->storage = optarg;
+			break;
+		case 'L':
+			o->list_plugins = 1;
+			break;
 		case 'F':
 			if (hkd_log_parse_format(optarg, &o->log_format) != 0) {
-				fprintf(stderr, "hookd: --log-format must be text or json\n");
+				fprintf(stderr, "hookd: --log-format must be "
+				                "text or json\n");
 				return -1;
 			}
 			break;
 		case 'l':
 			if (hkd_log_parse_level(optarg, &o->log_level) != 0) {
-				fprintf(stderr,
-				        "hookd: --log-level must be error, warn, info or debug\n");
+				fprintf(stderr, "hookd: --log-level must be "
+				                "error, warn, info or debug\n");
 				return -1;
 			}
 			break;
@@ -107,12 +125,17 @@ static int parse_args(int argc, char **argv, struct options *o)
 			printf("hookd %s (plugin ABI %d.%d)\n", PACKAGE_VERSION,
 			       HOOKD_ABI_MAJOR, HOOKD_ABI_MINOR);
 			return 1;
-		case 'h': usage(stdout); return 1;
-		default: usage(stderr); return -1;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			usage(stderr);
+			return -1;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "hookd: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, "hookd: unexpected argument '%s'\n",
+		        argv[optind]);
 		return -1;
 	}
 	return 0;
@@ -151,11 +174,16 @@ static struct hkd_runtime *load(const struct options *o, struct hkd_diag *d)
 static const char *key_type_name(enum hookd_key_type t)
 {
 	switch (t) {
-	case HOOKD_KEY_STRING: return "string";
-	case HOOKD_KEY_INT: return "integer";
-	case HOOKD_KEY_BOOL: return "bool";
-	case HOOKD_KEY_LIST: return "list";
-	case HOOKD_KEY_GROUP: return "group";
+	case HOOKD_KEY_STRING:
+		return "string";
+	case HOOKD_KEY_INT:
+		return "integer";
+	case HOOKD_KEY_BOOL:
+		return "bool";
+	case HOOKD_KEY_LIST:
+		return "list";
+	case HOOKD_KEY_GROUP:
+		return "group";
 	}
 	return "?";
 }
@@ -183,8 +211,8 @@ static int list_plugins(const struct options *o)
 		dir = HKD_PLUGIN_DIR;
 	n = scandir(dir, &names, filter_so, alphasort);
 	if (n < 0) {
-		fprintf(stderr, "hookd: cannot read plugin folder %s: %s\n", dir,
-		        strerror(errno));
+		fprintf(stderr, "hookd: cannot read plugin folder %s: %s\n",
+		        dir, strerror(errno));
 		hkd_config_free(cfg);
 		hkd_diag_release(&d);
 		return 1;
@@ -197,18 +225,28 @@ static int list_plugins(const struct options *o)
 			path = NULL;
 		lib = path ? hkd_plugin_open(path, err, sizeof(err)) : NULL;
 		if (!lib) {
-			fprintf(stderr, "hookd: %s\n", path ? err : "out of memory");
+			fprintf(stderr, "hookd: %s\n",
+			        path ? err : "out of memory");
 			failures++;
 		} else {
-			printf("\n%s %s (ABI %u.%u%s) %s\n  %s\n", lib->desc.name,
-			       lib->desc.version ? lib->desc.version : "",
-			       lib->desc.abi_major, lib->desc.abi_minor,
-			       lib->desc.flags & HOOKD_PLUGIN_THREADSAFE ? ", thread-safe" : "",
-			       path, lib->desc.description ? lib->desc.description : "");
-			for (const struct hookd_config_key *k = lib->desc.keys; k && k->name; k++)
-				printf("    %-18s %-8s%s%s  %s\n", k->name, key_type_name(k->type),
-				       k->flags & HOOKD_KEY_REQUIRED ? " required" : "",
-				       k->flags & HOOKD_KEY_SECRET ? " secret" : "",
+			printf(
+			    "\n%s %s (ABI %u.%u%s) %s\n  %s\n", lib->desc.name,
+			    lib->desc.version ? lib->desc.version : "",
+			    lib->desc.abi_major, lib->desc.abi_minor,
+			    lib->desc.flags & HOOKD_PLUGIN_THREADSAFE
+			        ? ", thread-safe"
+			        : "",
+			    path,
+			    lib->desc.description ? lib->desc.description : "");
+			for (const struct hookd_config_key *k = lib->desc.keys;
+			     k && k->name; k++)
+				printf("    %-18s %-8s%s%s  %s\n", k->name,
+				       key_type_name(k->type),
+				       k->flags & HOOKD_KEY_REQUIRED
+				           ? " required"
+				           : "",
+				       k->flags & HOOKD_KEY_SECRET ? " secret"
+				                                   : "",
 				       k->help ? k->help : "");
 			hkd_plugin_close(lib);
 		}
@@ -230,10 +268,12 @@ static void reload(const struct options *o)
 	rt = load(o, &d);
 	if (!rt) {
 		for (size_t i = 0; i < d.n; i++)
-			hkd_log_kv(HOOKD_LOG_ERROR, "config", "detail", d.msgs[i], NULL);
-		hkd_log_kv(HOOKD_LOG_ERROR, "reload",
-		           "detail", "the new configuration has errors; keeping the running one",
-		           NULL);
+			hkd_log_kv(HOOKD_LOG_ERROR, "config", "detail",
+			           d.msgs[i], NULL);
+		hkd_log_kv(
+		    HOOKD_LOG_ERROR, "reload", "detail",
+		    "the new configuration has errors; keeping the running one",
+		    NULL);
 		hkd_diag_release(&d);
 		return;
 	}
@@ -242,18 +282,23 @@ static void reload(const struct options *o)
 		const struct hkd_config *a = old->cfg, *b = rt->cfg;
 		if (strcmp(a->listen_port, b->listen_port) != 0 ||
 		    (a->listen_host == NULL) != (b->listen_host == NULL) ||
-		    (a->listen_host && strcmp(a->listen_host, b->listen_host) != 0) ||
-		    a->http_threads != b->http_threads || a->workers != b->workers ||
+		    (a->listen_host &&
+		     strcmp(a->listen_host, b->listen_host) != 0) ||
+		    a->http_threads != b->http_threads ||
+		    a->workers != b->workers ||
 		    a->queue_size != b->queue_size ||
 		    strcmp(a->storage_url, b->storage_url) != 0)
-			hkd_log_kv(HOOKD_LOG_WARN, "reload", "detail",
-			           "server listen/threads, workers, queue_size and storage take effect only after a restart",
-			           NULL);
+			hkd_log_kv(
+			    HOOKD_LOG_WARN, "reload", "detail",
+			    "server listen/threads, workers, queue_size and "
+			    "storage take effect only after a restart",
+			    NULL);
 		hkd_runtime_unref(old);
 	}
 	hkd_runtime_install(rt);
 	hkd_dispatch_refresh_limits();
-	hkd_log_kv(HOOKD_LOG_INFO, "reload", "detail", "configuration reloaded", NULL);
+	hkd_log_kv(HOOKD_LOG_INFO, "reload", "detail", "configuration reloaded",
+	           NULL);
 	hkd_diag_release(&d);
 }
 
@@ -358,8 +403,8 @@ static void crash_guard_install(const char *storage_url)
 	struct sigaction sa;
 
 	if (strncmp(storage_url, "sqlite:", 7) != 0 ||
-	    snprintf(crash_path, sizeof(crash_path), "%s.crash", storage_url + 7) >=
-	        (int)sizeof(crash_path))
+	    snprintf(crash_path, sizeof(crash_path), "%s.crash",
+	             storage_url + 7) >= (int)sizeof(crash_path))
 		return; /* memory: nothing survives a crash anyway */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_fatal_signal;
@@ -381,14 +426,16 @@ static void crash_report_load(void)
 
 	if (!crash_path[0] || !(f = fopen(crash_path, "re")))
 		return;
-	if (fgets(line, sizeof(line), f) && sscanf(line, "signal %d", &sig) != 1)
+	if (fgets(line, sizeof(line), f) &&
+	    sscanf(line, "signal %d", &sig) != 1)
 		sig = 0;
 	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';
 		if (!line[0])
 			continue;
 		if (n == cap) {
-			char **grown = realloc(ids, (cap ? cap * 2 : 16) * sizeof(*ids));
+			char **grown =
+			    realloc(ids, (cap ? cap * 2 : 16) * sizeof(*ids));
 			if (!grown)
 				break;
 			ids = grown;
@@ -491,7 +538,8 @@ int main(int argc, char **argv)
 	}
 	if (!rt) {
 		print_diag(&d, stderr);
-		fprintf(stderr, "hookd: not started: the configuration has errors\n");
+		fprintf(stderr,
+		        "hookd: not started: the configuration has errors\n");
 		hkd_diag_release(&d);
 		curl_global_cleanup();
 		return 1;
@@ -506,7 +554,8 @@ int main(int argc, char **argv)
 	{
 		char err[1024];
 		if (hkd_subs_start(store, rt->cfg, err, sizeof(err)) != 0) {
-			hkd_log_kv(HOOKD_LOG_ERROR, "subscriptions", "detail", err, NULL);
+			hkd_log_kv(HOOKD_LOG_ERROR, "subscriptions", "detail",
+			           err, NULL);
 			hkd_subs_stop();
 			hkd_store_close(store);
 			hkd_runtime_unref(rt);
@@ -532,9 +581,9 @@ int main(int argc, char **argv)
 	{
 		char workers[16];
 		snprintf(workers, sizeof(workers), "%d", rt->cfg->workers);
-		hkd_log_kv(HOOKD_LOG_INFO, "started", "version", PACKAGE_VERSION,
-		           "config", o.config, "workers", workers, "storage",
-		           rt->cfg->storage_url, NULL);
+		hkd_log_kv(HOOKD_LOG_INFO, "started", "version",
+		           PACKAGE_VERSION, "config", o.config, "workers",
+		           workers, "storage", rt->cfg->storage_url, NULL);
 	}
 	hkd_notify("READY=1\nSTATUS=accepting events");
 
@@ -550,14 +599,16 @@ int main(int argc, char **argv)
 		break;
 	}
 
-	hkd_log_kv(HOOKD_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
-	           NULL);
+	hkd_log_kv(HOOKD_LOG_INFO, "stopping", "signal",
+	           sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
 	hkd_notify("STOPPING=1");
 	hkd_http_stop();
 	rt = hkd_runtime_current();
-	hkd_strlcpy(store_url, rt ? rt->cfg->storage_url : "", sizeof(store_url));
+	hkd_strlcpy(store_url, rt ? rt->cfg->storage_url : "",
+	            sizeof(store_url));
 	news_follow(store, 0);
-	pending = hkd_dispatch_stop((int64_t)(rt ? rt->cfg->shutdown_timeout : 10) * 1000);
+	pending = hkd_dispatch_stop(
+	    (int64_t)(rt ? rt->cfg->shutdown_timeout : 10) * 1000);
 	hkd_runtime_unref(rt);
 	if (pending < 0) {
 		/* The abandoned attempts end with the process (a plugin's
@@ -572,17 +623,18 @@ int main(int argc, char **argv)
 			hkd_store_release_all(store);
 		hkd_dispatch_stats(&ds);
 		snprintf(nbuf, sizeof(nbuf), "%zu", ds.in_flight);
-		snprintf(detail, sizeof(detail),
-		         "attempts still running at the shutdown timeout were "
-		         "abandoned; %s",
-		         shared ? "the other nodes take the deliveries over"
-		         : strcmp(store_url, "memory:") == 0
-		             ? "the memory store keeps nothing: their deliveries "
-		               "are lost"
-		             : "their deliveries stay stored and run again at "
-		               "the next start");
-		hkd_log_kv(HOOKD_LOG_WARN, "stopped", "abandoned_attempts", nbuf,
-		           "detail", detail, NULL);
+		snprintf(
+		    detail, sizeof(detail),
+		    "attempts still running at the shutdown timeout were "
+		    "abandoned; %s",
+		    shared ? "the other nodes take the deliveries over"
+		    : strcmp(store_url, "memory:") == 0
+		        ? "the memory store keeps nothing: their deliveries "
+		          "are lost"
+		        : "their deliveries stay stored and run again at "
+		          "the next start");
+		hkd_log_kv(HOOKD_LOG_WARN, "stopped", "abandoned_attempts",
+		           nbuf, "detail", detail, NULL);
 		return 0; /* do not unload plugins under running threads */
 	}
 	{
@@ -599,10 +651,12 @@ int main(int argc, char **argv)
 		hkd_log_kv(pending ? HOOKD_LOG_WARN : HOOKD_LOG_INFO, "stopped",
 		           "unfinished_deliveries", pbuf, "detail",
 		           strcmp(store_url, "memory:") == 0
-		               ? "the memory store keeps nothing: unfinished deliveries are lost"
-		           : shared
-		               ? "unfinished deliveries stay stored; the other nodes take them over"
-		               : "unfinished deliveries stay stored and resume at the next start",
+		               ? "the memory store keeps nothing: unfinished "
+		                 "deliveries are lost"
+		           : shared ? "unfinished deliveries stay stored; the "
+		                      "other nodes take them over"
+		                    : "unfinished deliveries stay stored and "
+		                      "resume at the next start",
 		           NULL);
 	}
 	hkd_subs_stop();

@@ -664,8 +664,9 @@ static void out_gauges(struct out *o, const struct hkd_metrics_gauges *g)
 	           "Most deliveries the in-memory run queue holds.");
 	if (g != NULL)
 		out_printf(o, "hookd_queue_capacity %zu\n", g->queue_capacity);
-	out_header(o, "hookd_deliveries_claimed_total", "counter",
-	           "Parked deliveries taken from the store into the run queue.");
+	out_header(
+	    o, "hookd_deliveries_claimed_total", "counter",
+	    "Parked deliveries taken from the store into the run queue.");
 	if (g != NULL)
 		out_printf(o, "hookd_deliveries_claimed_total %llu\n",
 		           (unsigned long long)g->claimed);

@@ -25,9 +25,11 @@ void hkd_notify_init(void)
 	if (!path || !*path)
 		return;
 	n = strlen(path);
-	if ((path[0] != '/' && path[0] != '@') || n >= sizeof(notify_addr.sun_path)) {
+	if ((path[0] != '/' && path[0] != '@') ||
+	    n >= sizeof(notify_addr.sun_path)) {
 		hkd_log_kv(HOOKD_LOG_WARN, "notify", "detail",
-		           "NOTIFY_SOCKET is not an absolute or abstract socket name; not notifying",
+		           "NOTIFY_SOCKET is not an absolute or abstract "
+		           "socket name; not notifying",
 		           NULL);
 		unsetenv("NOTIFY_SOCKET");
 		return;
@@ -36,7 +38,8 @@ void hkd_notify_init(void)
 	notify_addr.sun_family = AF_UNIX;
 	memcpy(notify_addr.sun_path, path, n);
 	if (path[0] == '@')
-		notify_addr.sun_path[0] = '\0'; /* abstract: no terminating NUL */
+		notify_addr.sun_path[0] =
+		    '\0'; /* abstract: no terminating NUL */
 	notify_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
 	                         (path[0] == '@' ? 0 : 1));
 	unsetenv("NOTIFY_SOCKET");
@@ -51,8 +54,9 @@ int hkd_notify(const char *state)
 		return 0;
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd >= 0)
-		sent = sendto(fd, state, strlen(state), MSG_NOSIGNAL,
-		              (const struct sockaddr *)&notify_addr, notify_len);
+		sent =
+		    sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+		           (const struct sockaddr *)&notify_addr, notify_len);
 	err = errno;
 	if (fd >= 0)
 		close(fd);

@@ -9,8 +9,9 @@
 #include "plugin_loader.h"
 
 /* The 1.0 descriptor ends after `destroy`: anything shorter is refused. */
-#define PLUGIN_MIN_SIZE                                                       \
-	(offsetof(struct hookd_plugin, destroy) + sizeof(((struct hookd_plugin *)0)->destroy))
+#define PLUGIN_MIN_SIZE                                                        \
+	(offsetof(struct hookd_plugin, destroy) +                              \
+	 sizeof(((struct hookd_plugin *)0)->destroy))
 
 char *hkd_plugin_path(const char *plugin_dir, const char *plugin)
 {
@@ -38,39 +39,42 @@ struct hkd_plugin_lib *hkd_plugin_open(const char *path, char *err,
 	}
 	dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!dl) {
-		snprintf(err, errlen, "%s: cannot load plugin: %s", path, dlerror());
+		snprintf(err, errlen, "%s: cannot load plugin: %s", path,
+		         dlerror());
 		goto fail;
 	}
 	*(void **)(&entry) = dlsym(dl, HOOKD_PLUGIN_ENTRY_SYMBOL);
 	if (!entry) {
-		snprintf(err, errlen,
-		         "%s: not a hookd plugin: no %s symbol", path,
-		         HOOKD_PLUGIN_ENTRY_SYMBOL);
+		snprintf(err, errlen, "%s: not a hookd plugin: no %s symbol",
+		         path, HOOKD_PLUGIN_ENTRY_SYMBOL);
 		goto fail;
 	}
 	d = entry(hkd_host());
 	if (!d) {
 		snprintf(err, errlen,
-		         "%s: the plugin refused this host (hookd ABI %d.%d)", path,
-		         HOOKD_ABI_MAJOR, HOOKD_ABI_MINOR);
+		         "%s: the plugin refused this host (hookd ABI %d.%d)",
+		         path, HOOKD_ABI_MAJOR, HOOKD_ABI_MINOR);
 		goto fail;
 	}
 	if (d->struct_size < PLUGIN_MIN_SIZE) {
 		snprintf(err, errlen,
-		         "%s: plugin descriptor is %zu bytes, shorter than the ABI 1.0 descriptor (%zu)",
+		         "%s: plugin descriptor is %zu bytes, shorter than the "
+		         "ABI 1.0 descriptor (%zu)",
 		         path, d->struct_size, (size_t)PLUGIN_MIN_SIZE);
 		goto fail;
 	}
 	if (d->abi_major != HOOKD_ABI_MAJOR) {
 		snprintf(err, errlen,
-		         "%s: plugin built for ABI %u.%u, this hookd speaks %d.%d (major differs)",
+		         "%s: plugin built for ABI %u.%u, this hookd speaks "
+		         "%d.%d (major differs)",
 		         path, d->abi_major, d->abi_minor, HOOKD_ABI_MAJOR,
 		         HOOKD_ABI_MINOR);
 		goto fail;
 	}
 	if (d->abi_minor > HOOKD_ABI_MINOR) {
 		snprintf(err, errlen,
-		         "%s: plugin built for ABI %u.%u, newer than this hookd's %d.%d",
+		         "%s: plugin built for ABI %u.%u, newer than this "
+		         "hookd's %d.%d",
 		         path, d->abi_major, d->abi_minor, HOOKD_ABI_MAJOR,
 		         HOOKD_ABI_MINOR);
 		goto fail;
@@ -80,12 +84,14 @@ struct hkd_plugin_lib *hkd_plugin_open(const char *path, char *err,
 		snprintf(err, errlen, "%s: out of memory", path);
 		goto fail;
 	}
-	n = d->struct_size < sizeof(lib->desc) ? d->struct_size : sizeof(lib->desc);
+	n = d->struct_size < sizeof(lib->desc) ? d->struct_size
+	                                       : sizeof(lib->desc);
 	memcpy(&lib->desc, d, n);
 	if (!lib->desc.name || !lib->desc.name[0] || !lib->desc.create ||
 	    !lib->desc.dispatch) {
 		snprintf(err, errlen,
-		         "%s: plugin descriptor lacks a name, create() or dispatch()",
+		         "%s: plugin descriptor lacks a name, create() or "
+		         "dispatch()",
 		         path);
 		goto fail;
 	}

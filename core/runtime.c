@@ -37,10 +37,12 @@ static struct hkd_plugin_lib *load_lib(struct hkd_runtime *rt,
 	}
 	for (size_t i = 0; i < rt->n_libs; i++)
 		if (strcmp(rt->libs[i]->desc.name, lib->desc.name) == 0) {
-			hkd_diag_add(d, rt->cfg->path,
-			             config_setting_get_member(hc->setting, "plugin"),
-			             "handler '%s': %s: duplicate plugin name '%s' (also provided by %s)",
-			             hc->name, path, lib->desc.name, rt->libs[i]->path);
+			hkd_diag_add(
+			    d, rt->cfg->path,
+			    config_setting_get_member(hc->setting, "plugin"),
+			    "handler '%s': %s: duplicate plugin name '%s' "
+			    "(also provided by %s)",
+			    hc->name, path, lib->desc.name, rt->libs[i]->path);
 			hkd_plugin_close(lib);
 			lib = NULL;
 			goto out;
@@ -81,12 +83,15 @@ static void make_handlers(struct hkd_runtime *rt, struct hkd_diag *d)
 			continue;
 		if (h->lib->desc.create(h->name, &h->settings, &h->state, err,
 		                        sizeof(err)) != 0) {
-			hkd_diag_add(d, cfg->path, hc->setting, "handler '%s': %s",
-			             h->name, err[0] ? err : "the plugin refused its settings");
+			hkd_diag_add(
+			    d, cfg->path, hc->setting, "handler '%s': %s",
+			    h->name,
+			    err[0] ? err : "the plugin refused its settings");
 			continue;
 		}
 		h->created = 1;
-		h->concurrency = hc->concurrency > 0 ? hc->concurrency : cfg->workers;
+		h->concurrency =
+		    hc->concurrency > 0 ? hc->concurrency : cfg->workers;
 		if (!(h->lib->desc.flags & HOOKD_PLUGIN_THREADSAFE))
 			h->concurrency = 1;
 	}
@@ -107,7 +112,8 @@ static void make_routes(struct hkd_runtime *rt)
 			continue;
 		for (size_t j = 0; j < rc->n_handlers; j++)
 			for (size_t k = 0; k < rt->n_handlers; k++)
-				if (strcmp(rt->handlers[k].name, rc->handlers[j]) == 0)
+				if (strcmp(rt->handlers[k].name,
+				           rc->handlers[j]) == 0)
 					r->handlers[r->n_handlers++] = k;
 	}
 }
@@ -124,16 +130,19 @@ static char *make_catalog(const struct hkd_config *cfg)
 		if (cfg->types[i].n_required) {
 			json_t *req = json_array();
 			for (size_t j = 0; j < cfg->types[i].n_required; j++)
-				json_array_append_new(req, json_string(cfg->types[i].required[j]));
+				json_array_append_new(
+				    req,
+				    json_string(cfg->types[i].required[j]));
 			json_object_set_new(e, "required", req);
 		}
 		json_array_append_new(arr, e);
 	}
 	/* hookd's own operational events can be routed and subscribed to. */
-	json_array_append_new(arr, json_pack("{s:s, s:s}", "name",
-	                                     "hookd.subscription.disabled",
-	                                     "description",
-	                                     "hookd disabled a webhook subscription (its receiver answered 410, or failed for too long)"));
+	json_array_append_new(
+	    arr, json_pack("{s:s, s:s}", "name", "hookd.subscription.disabled",
+	                   "description",
+	                   "hookd disabled a webhook subscription (its "
+	                   "receiver answered 410, or failed for too long)"));
 	json_object_set_new(root, "events", arr);
 	out = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
@@ -175,7 +184,8 @@ struct hkd_runtime *hkd_runtime_build(struct hkd_config *cfg,
 	make_handlers(rt, d);
 	make_routes(rt);
 	rt->catalog_json = make_catalog(cfg);
-	if (d->n > before || !rt->handlers || !rt->routes || !rt->catalog_json) {
+	if (d->n > before || !rt->handlers || !rt->routes ||
+	    !rt->catalog_json) {
 		if (d->n == before)
 			hkd_diag_add(d, cfg->path, NULL, "out of memory");
 		runtime_free(rt);
@@ -226,8 +236,7 @@ const struct hkd_handler *hkd_runtime_handler(const struct hkd_runtime *rt,
 }
 
 size_t hkd_runtime_route(const struct hkd_runtime *rt, const char *type,
-                         const char *source, struct hkd_match *out,
-                         size_t max)
+                         const char *source, struct hkd_match *out, size_t max)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < rt->n_routes; i++) {
@@ -236,7 +245,8 @@ size_t hkd_runtime_route(const struct hkd_runtime *rt, const char *type,
 		if (r->conf->n_sources) {
 			int from = 0;
 			for (size_t j = 0; j < r->conf->n_sources && !from; j++)
-				from = source && strcmp(r->conf->sources[j], source) == 0;
+				from = source &&
+				       strcmp(r->conf->sources[j], source) == 0;
 			if (!from)
 				continue;
 		}
@@ -245,7 +255,8 @@ size_t hkd_runtime_route(const struct hkd_runtime *rt, const char *type,
 		if (!hit)
 			continue;
 		for (size_t j = 0; j < r->n_handlers; j++) {
-			const struct hkd_handler *h = &rt->handlers[r->handlers[j]];
+			const struct hkd_handler *h =
+			    &rt->handlers[r->handlers[j]];
 			int seen = 0;
 			for (size_t k = 0; k < n && k < max; k++)
 				if (out[k].target == h->name)
@@ -255,10 +266,12 @@ size_t hkd_runtime_route(const struct hkd_runtime *rt, const char *type,
 			if (n < max) {
 				out[n].target = h->name;
 				out[n].concurrency = h->concurrency;
-				out[n].retry_ms = r->conf->retry_ms ? r->conf->retry_ms
-				                                    : hkd_default_retry_ms;
-				out[n].n_retry = r->conf->retry_ms ? r->conf->n_retry
-				                                   : hkd_default_retry_len;
+				out[n].retry_ms = r->conf->retry_ms
+				                      ? r->conf->retry_ms
+				                      : hkd_default_retry_ms;
+				out[n].n_retry = r->conf->retry_ms
+				                     ? r->conf->n_retry
+				                     : hkd_default_retry_len;
 			}
 			n++;
 		}

@@ -33,8 +33,8 @@ struct hkd_route {
 
 /* One target an event fans out to, decided at ingest. */
 struct hkd_match {
-	const char *target;      /* handler name or subscription id (borrowed) */
-	int concurrency;         /* attempts at once for this target */
+	const char *target; /* handler name or subscription id (borrowed) */
+	int concurrency;    /* attempts at once for this target */
 	const int64_t *retry_ms; /* borrowed from the runtime */
 	size_t n_retry;
 };
@@ -77,7 +77,6 @@ const struct hkd_handler *hkd_runtime_handler(const struct hkd_runtime *rt,
  * count (may exceed max: call again with more room).
  */
 size_t hkd_runtime_route(const struct hkd_runtime *rt, const char *type,
-                         const char *source, struct hkd_match *out,
-                         size_t max);
+                         const char *source, struct hkd_match *out, size_t max);
 
 #endif

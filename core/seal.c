@@ -14,8 +14,8 @@
 #include "seal.h"
 #include "util.h"
 
-#define NONCE_LEN 12
-#define TAG_LEN 16
+#define NONCE_LEN  12
+#define TAG_LEN    16
 #define PREFIX_LEN (sizeof(HKD_SEAL_PREFIX) - 1)
 
 int hkd_is_sealed(const char *text)
@@ -34,17 +34,21 @@ static int gcm(int seal, const unsigned char *key, const unsigned char *nonce,
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	int len, ok = c != NULL && n <= INT32_MAX;
 
-	ok = ok && EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, seal) == 1;
-	ok = ok && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) == 1;
+	ok = ok && EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL,
+	                             seal) == 1;
+	ok = ok && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN,
+	                               NULL) == 1;
 	ok = ok && EVP_CipherInit_ex(c, NULL, NULL, key, nonce, seal) == 1;
 	ok = ok && EVP_CipherUpdate(c, NULL, &len, (const unsigned char *)aad,
 	                            (int)strlen(aad)) == 1;
 	ok = ok && EVP_CipherUpdate(c, out, &len, in, (int)n) == 1;
 	if (ok && !seal)
-		ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag) == 1;
+		ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, TAG_LEN,
+		                         tag) == 1;
 	ok = ok && EVP_CipherFinal_ex(c, out + len, &len) == 1;
 	if (ok && seal)
-		ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag) == 1;
+		ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, TAG_LEN,
+		                         tag) == 1;
 	EVP_CIPHER_CTX_free(c);
 	return ok ? 0 : -1;
 }
@@ -59,8 +63,8 @@ int hkd_seal(const unsigned char key[HKD_SEAL_KEY_LEN], const char *aad,
 
 	*out = NULL;
 	if (!raw || !text || RAND_bytes(raw, NONCE_LEN) != 1 ||
-	    gcm(1, key, raw, aad, (const unsigned char *)plain, n, raw + NONCE_LEN,
-	        raw + NONCE_LEN + n) != 0)
+	    gcm(1, key, raw, aad, (const unsigned char *)plain, n,
+	        raw + NONCE_LEN, raw + NONCE_LEN + n) != 0)
 		goto out;
 	memcpy(text, HKD_SEAL_PREFIX, PREFIX_LEN);
 	EVP_EncodeBlock((unsigned char *)text + PREFIX_LEN, raw, (int)raw_len);
@@ -96,7 +100,8 @@ int hkd_unseal(const unsigned char key[HKD_SEAL_KEY_LEN], const char *aad,
 	if (got < 0)
 		goto out;
 	/* EVP_DecodeBlock counts padding as zero bytes. */
-	raw_len = (size_t)got - (b64[b64_len - 1] == '=') - (b64[b64_len - 2] == '=');
+	raw_len =
+	    (size_t)got - (b64[b64_len - 1] == '=') - (b64[b64_len - 2] == '=');
 	if (raw_len < NONCE_LEN + TAG_LEN)
 		goto out;
 	n = raw_len - NONCE_LEN - TAG_LEN;
@@ -162,22 +167,26 @@ int hkd_seal_key_file(const char *path, unsigned char key[HKD_SEAL_KEY_LEN],
 		n = read(fd, text, sizeof(text) - 1);
 		close(fd);
 		if (n < 2 * HKD_SEAL_KEY_LEN) {
-			hkd_set_err(err, errlen, "the key file %s is shorter than 64 hex digits",
-			            path);
+			hkd_set_err(
+			    err, errlen,
+			    "the key file %s is shorter than 64 hex digits",
+			    path);
 			goto out;
 		}
 		text[2 * HKD_SEAL_KEY_LEN] = '\0';
 		if (hkd_seal_key_parse(text, key, err, errlen) != 0) {
-			hkd_set_err(err, errlen, "the key file %s does not hold 64 hex digits",
-			            path);
+			hkd_set_err(
+			    err, errlen,
+			    "the key file %s does not hold 64 hex digits",
+			    path);
 			goto out;
 		}
 		rc = 0;
 		goto out;
 	}
 	if (errno != ENOENT) {
-		hkd_set_err(err, errlen, "cannot read the key file %s: %s", path,
-		            strerror(errno));
+		hkd_set_err(err, errlen, "cannot read the key file %s: %s",
+		            path, strerror(errno));
 		goto out;
 	}
 	if (RAND_bytes(raw, sizeof(raw)) != 1) {
@@ -193,15 +202,16 @@ int hkd_seal_key_file(const char *path, unsigned char key[HKD_SEAL_KEY_LEN],
 	if (fd < 0) {
 		if (errno == EEXIST) /* made meanwhile by another process */
 			return hkd_seal_key_file(path, key, err, errlen);
-		hkd_set_err(err, errlen, "cannot create the key file %s: %s", path,
-		            strerror(errno));
+		hkd_set_err(err, errlen, "cannot create the key file %s: %s",
+		            path, strerror(errno));
 		goto out;
 	}
 	if (fchmod(fd, 0600) != 0 ||
-	    write(fd, text, 2 * HKD_SEAL_KEY_LEN + 1) != 2 * HKD_SEAL_KEY_LEN + 1 ||
+	    write(fd, text, 2 * HKD_SEAL_KEY_LEN + 1) !=
+	        2 * HKD_SEAL_KEY_LEN + 1 ||
 	    fsync(fd) != 0) {
-		hkd_set_err(err, errlen, "cannot write the key file %s: %s", path,
-		            strerror(errno));
+		hkd_set_err(err, errlen, "cannot write the key file %s: %s",
+		            path, strerror(errno));
 		close(fd);
 		unlink(path);
 		goto out;

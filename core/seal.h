@@ -14,7 +14,7 @@
 #include <stddef.h>
 
 #define HKD_SEAL_KEY_LEN 32
-#define HKD_SEAL_PREFIX "enc:v1:"
+#define HKD_SEAL_PREFIX  "enc:v1:"
 
 /* Is text a sealed value (by its prefix)? */
 int hkd_is_sealed(const char *text);

@@ -261,7 +261,7 @@ static int hmac_compute(struct verify *v, const unsigned char *key,
 			return -1;
 	}
 	return EVP_MAC_final(v->ctx, out, outlen, EVP_MAX_MD_SIZE) == 1 ? 0
-	                                                                 : -1;
+	                                                                : -1;
 }
 
 /* Free what verifying with v allocated; v may be used for nothing else. */

@@ -16,10 +16,14 @@
 const char *hkd_state_name(enum hkd_delivery_state s)
 {
 	switch (s) {
-	case HKD_STATE_PENDING: return "pending";
-	case HKD_STATE_RETRYING: return "retrying";
-	case HKD_STATE_SUCCEEDED: return "succeeded";
-	case HKD_STATE_DEAD: return "dead";
+	case HKD_STATE_PENDING:
+		return "pending";
+	case HKD_STATE_RETRYING:
+		return "retrying";
+	case HKD_STATE_SUCCEEDED:
+		return "succeeded";
+	case HKD_STATE_DEAD:
+		return "dead";
 	}
 	return "?";
 }
@@ -27,7 +31,8 @@ const char *hkd_state_name(enum hkd_delivery_state s)
 int hkd_state_parse(const char *name)
 {
 	for (int i = 0; i <= HKD_STATE_DEAD; i++)
-		if (strcmp(name, hkd_state_name((enum hkd_delivery_state)i)) == 0)
+		if (strcmp(name, hkd_state_name((enum hkd_delivery_state)i)) ==
+		    0)
 			return i;
 	return -1;
 }
@@ -50,13 +55,16 @@ int hkd_store_url_check(const char *url, char *err, size_t errlen)
 		return 0;
 #else
 		hkd_set_err(err, errlen,
-		            "storage url \"%s\": this hookd was built without PostgreSQL support (configure --with-postgresql, which needs libpq)",
+		            "storage url \"%s\": this hookd was built without "
+		            "PostgreSQL support (configure --with-postgresql, "
+		            "which needs libpq)",
 		            url);
 		return -1;
 #endif
 	}
 	hkd_set_err(err, errlen,
-	            "storage url \"%s\" is not supported: use \"sqlite:PATH\", \"memory:\" or \"postgresql://…\"",
+	            "storage url \"%s\" is not supported: use \"sqlite:PATH\", "
+	            "\"memory:\" or \"postgresql://…\"",
 	            url);
 	return -1;
 }
@@ -68,14 +76,16 @@ int hkd_store_url_check(const char *url, char *err, size_t errlen)
  * PostgreSQL needs it given: every node must hold the same.
  */
 static int seal_key(const struct hkd_store_options *o,
-                    unsigned char key[HKD_SEAL_KEY_LEN], char *err, size_t errlen)
+                    unsigned char key[HKD_SEAL_KEY_LEN], char *err,
+                    size_t errlen)
 {
 	char why[256], *path;
 	const char *db, *slash;
 	int rc;
 
 	if (o->secret_key) {
-		if (hkd_seal_key_parse(o->secret_key, key, why, sizeof(why)) == 0)
+		if (hkd_seal_key_parse(o->secret_key, key, why, sizeof(why)) ==
+		    0)
 			return 0;
 		hkd_set_err(err, errlen, "storage.secret_key: %s", why);
 		return -1;
@@ -87,15 +97,17 @@ static int seal_key(const struct hkd_store_options *o,
 		return -1;
 	}
 	if (is_pg_url(o->url)) {
-		hkd_set_err(err, errlen,
-		            "storage.secret_key is required with PostgreSQL (every "
-		            "node seals subscription secrets with it, so all need "
-		            "the same): openssl rand -hex 32");
+		hkd_set_err(
+		    err, errlen,
+		    "storage.secret_key is required with PostgreSQL (every "
+		    "node seals subscription secrets with it, so all need "
+		    "the same): openssl rand -hex 32");
 		return -1;
 	}
 	db = o->url + 7;
 	slash = strrchr(db, '/');
-	if (asprintf(&path, "%.*shookd.key", slash ? (int)(slash - db + 1) : 0, db) < 0) {
+	if (asprintf(&path, "%.*shookd.key", slash ? (int)(slash - db + 1) : 0,
+	             db) < 0) {
 		hkd_set_err(err, errlen, "out of memory");
 		return -1;
 	}
@@ -212,11 +224,13 @@ void hkd_store_record(struct hkd_store *st, const struct hkd_attempt_rec *a)
 	struct hkd_attempt_rec *copy = malloc(sizeof(*copy));
 	if (copy) {
 		*copy = *a;
-		if (hkd_writer_queue(st->writer, st->ops->record, copy, free) == 0)
+		if (hkd_writer_queue(st->writer, st->ops->record, copy, free) ==
+		    0)
 			return;
 	}
-	hkd_log_kv(HOOKD_LOG_ERROR, "store", "delivery", a->delivery_id, "detail",
-	           "out of memory: attempt result not recorded", NULL);
+	hkd_log_kv(HOOKD_LOG_ERROR, "store", "delivery", a->delivery_id,
+	           "detail", "out of memory: attempt result not recorded",
+	           NULL);
 }
 
 long long hkd_store_release_all(struct hkd_store *st)
@@ -225,8 +239,8 @@ long long hkd_store_release_all(struct hkd_store *st)
 	char err[256];
 	if (hkd_writer_run(st->writer, st->ops->release_all, &unfinished, err,
 	                   sizeof(err)) != HKD_STORE_OK) {
-		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail", "recovery failed",
-		           "reason", err, NULL);
+		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail",
+		           "recovery failed", "reason", err, NULL);
 		return -1;
 	}
 	return unfinished;
@@ -315,8 +329,8 @@ int hkd_store_replay_dead(struct hkd_store *st, const char *target,
 		*done = a.n_out;
 		*left = a.left;
 	} else {
-		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail", "bulk replay failed",
-		           "reason", err, NULL);
+		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail",
+		           "bulk replay failed", "reason", err, NULL);
 	}
 	free(a.out);
 	return rc;
@@ -356,10 +370,12 @@ int hkd_store_sub_save(struct hkd_store *st, const char *id, const json_t *doc)
 	json_decref(stored);
 	if (!body)
 		return HKD_STORE_FAILED;
-	rc = hkd_writer_run(st->writer, st->ops->sub_write, &a, err, sizeof(err));
+	rc = hkd_writer_run(st->writer, st->ops->sub_write, &a, err,
+	                    sizeof(err));
 	if (rc != HKD_STORE_OK)
-		hkd_log_kv(HOOKD_LOG_ERROR, "store", "subscription", id, "detail",
-		           "cannot save the subscription", "reason", err, NULL);
+		hkd_log_kv(HOOKD_LOG_ERROR, "store", "subscription", id,
+		           "detail", "cannot save the subscription", "reason",
+		           err, NULL);
 	free(body);
 	return rc;
 }
@@ -368,18 +384,21 @@ int hkd_store_sub_delete(struct hkd_store *st, const char *id)
 {
 	char err[256];
 	struct hkd_sub_arg a = {id, NULL};
-	return hkd_writer_run(st->writer, st->ops->sub_write, &a, err, sizeof(err));
+	return hkd_writer_run(st->writer, st->ops->sub_write, &a, err,
+	                      sizeof(err));
 }
 
 int hkd_store_audit_add(struct hkd_store *st, const struct hkd_audit_rec *rec)
 {
 	char err[256];
 	struct hkd_audit_arg a = {rec, hkd_now_ms()};
-	int rc = hkd_writer_run(st->writer, st->ops->audit_write, &a, err, sizeof(err));
+	int rc = hkd_writer_run(st->writer, st->ops->audit_write, &a, err,
+	                        sizeof(err));
 	if (rc != HKD_STORE_OK)
 		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail",
-		           "cannot store an audit record", "action", rec->action,
-		           "target", rec->target, "reason", err, NULL);
+		           "cannot store an audit record", "action",
+		           rec->action, "target", rec->target, "reason", err,
+		           NULL);
 	return rc;
 }
 
@@ -394,10 +413,10 @@ json_t *hkd_store_audit_row(int64_t seq, int64_t at, const char *key_id,
 	                 action, "target", target, "detail", detail);
 }
 
-/* --- reads: the backend's -------------------------------------------------- */
+/* --- reads: the backend's --------------------------------------------------
+ */
 
-int hkd_store_recover(struct hkd_store *st, hkd_store_visit_fn visit,
-                      void *arg)
+int hkd_store_recover(struct hkd_store *st, hkd_store_visit_fn visit, void *arg)
 {
 	return st->ops->recover(st, visit, arg);
 }
@@ -462,12 +481,14 @@ long long hkd_store_dead_gauge(struct hkd_store *st)
 		if (hkd_writer_run(st->writer, job_dead_gauge, st, err,
 		                   sizeof(err)) != HKD_STORE_OK)
 			return -1;
-		return atomic_load(&st->dead_gauge_at) ? atomic_load(&st->dead_gauge)
-		                                       : -1;
+		return atomic_load(&st->dead_gauge_at)
+		           ? atomic_load(&st->dead_gauge)
+		           : -1;
 	}
 	if (hkd_mono_ms() - at >= HKD_DEAD_GAUGE_TTL_MS &&
 	    atomic_exchange(&st->dead_gauge_queued, 1) == 0 &&
-	    hkd_writer_queue(st->writer, job_dead_gauge, st, dead_gauge_done) != 0)
+	    hkd_writer_queue(st->writer, job_dead_gauge, st, dead_gauge_done) !=
+	        0)
 		atomic_store(&st->dead_gauge_queued, 0);
 	return atomic_load(&st->dead_gauge);
 }
@@ -526,26 +547,30 @@ int hkd_store_sub_load(struct hkd_store *st,
 		return -1;
 	rc = st->ops->sub_load(st, open_one, &w);
 	/* A database from before secrets were sealed: seal them now. */
-	json_array_foreach(w.clear, i, doc)
-		if (rc == 0 && hkd_store_sub_save(st, json_string_value(json_object_get(doc, "id")),
-		                                  doc) == HKD_STORE_OK)
-			sealed++;
+	json_array_foreach(
+	    w.clear, i,
+	    doc) if (rc == 0 &&
+	             hkd_store_sub_save(
+	                 st, json_string_value(json_object_get(doc, "id")),
+	                 doc) == HKD_STORE_OK) sealed++;
 	if (sealed) {
 		char n[24];
 		snprintf(n, sizeof(n), "%zu", sealed);
-		hkd_log_kv(HOOKD_LOG_INFO, "store", "detail",
-		           "subscription secrets stored in the clear are sealed now",
-		           "subscriptions", n, NULL);
+		hkd_log_kv(
+		    HOOKD_LOG_INFO, "store", "detail",
+		    "subscription secrets stored in the clear are sealed now",
+		    "subscriptions", n, NULL);
 	}
 	json_decref(w.clear);
 	if (w.refused) {
 		char n[24];
 		snprintf(n, sizeof(n), "%zu", w.refused);
-		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail",
-		           "stored subscription secrets do not open with this key: "
-		           "is storage.secret_key (or the key file) the one they "
-		           "were sealed with?",
-		           "subscriptions", n, NULL);
+		hkd_log_kv(
+		    HOOKD_LOG_ERROR, "store", "detail",
+		    "stored subscription secrets do not open with this key: "
+		    "is storage.secret_key (or the key file) the one they "
+		    "were sealed with?",
+		    "subscriptions", n, NULL);
 		return -1;
 	}
 	return rc;

@@ -40,11 +40,11 @@ const char *hkd_state_name(enum hkd_delivery_state s);
 int hkd_state_parse(const char *name);
 
 /* Results of the synchronous calls. */
-#define HKD_STORE_OK 0
+#define HKD_STORE_OK        0
 #define HKD_STORE_DUPLICATE 1 /* put: an event with that id exists */
 #define HKD_STORE_NOT_FOUND 2
-#define HKD_STORE_CONFLICT 3   /* replay: the delivery is not dead */
-#define HKD_STORE_FAILED (-1)  /* could not write: disk full, locked, I/O */
+#define HKD_STORE_CONFLICT  3    /* replay: the delivery is not dead */
+#define HKD_STORE_FAILED    (-1) /* could not write: disk full, locked, I/O */
 
 /* What the nodes of a shared store tell each other at once (polling
  * finds it too, later). */
@@ -54,14 +54,15 @@ enum hkd_store_news {
 };
 
 struct hkd_store_options {
-	const char *url;         /* "sqlite:PATH", "memory:" or "postgresql://…" */
+	const char *url; /* "sqlite:PATH", "memory:" or "postgresql://…" */
 	const char *synchronous; /* "full" (default), "normal" or "off" */
-	int64_t max_size;        /* bytes the database may grow to; 0 = no cap */
-	int64_t keep_succeeded_ms; /* purge events whose deliveries all succeeded */
-	int64_t keep_dead_ms;      /* purge events with dead deliveries */
+	int64_t max_size; /* bytes the database may grow to; 0 = no cap */
+	int64_t
+	    keep_succeeded_ms; /* purge events whose deliveries all succeeded */
+	int64_t keep_dead_ms;  /* purge events with dead deliveries */
 	int64_t purge_interval_ms;
-	int64_t lease_ms; /* shared store: how long a node's claim holds
-	                     without renewal; 0 = 30 s */
+	int64_t lease_ms;     /* shared store: how long a node's claim holds
+	                         without renewal; 0 = 30 s */
 	int pool_size;        /* PostgreSQL: connections serving reads; 0 = 4 */
 	int64_t pool_wait_ms; /* PostgreSQL: how long a read waits for one of
 	                         them before it fails; 0 = 5 s */
@@ -104,7 +105,8 @@ struct hkd_new_delivery {
 	const char *target;
 	const int64_t *retry_ms;
 	size_t n_retry;
-	int parked; /* not taken into memory now: hkd_store_claim hands it out */
+	int parked; /* not taken into memory now: hkd_store_claim hands it out
+	             */
 };
 
 /*
@@ -119,8 +121,8 @@ int hkd_store_put(struct hkd_store *st, const struct hkd_event_rec *ev,
 /* The outcome of one attempt and the delivery's state after it. */
 struct hkd_attempt_rec {
 	char delivery_id[48];
-	unsigned attempt;  /* 1-based */
-	int outcome;       /* enum hookd_status */
+	unsigned attempt;   /* 1-based */
+	int outcome;        /* enum hookd_status */
 	int64_t started_ms; /* wall clock */
 	int64_t duration_us;
 	char reason[HOOKD_REASON_MAX];
@@ -196,7 +198,8 @@ struct hkd_delivery_filter {
 	const char *target; /* NULL = any */
 	const char *event_id;
 	size_t limit;
-	int64_t before_seq; /* cursor: only older than this; 0 = from the newest */
+	int64_t
+	    before_seq; /* cursor: only older than this; 0 = from the newest */
 };
 
 /* GET /v4/deliveries: {"deliveries": [...], "nextCursor": "…"|null}. */

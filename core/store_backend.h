@@ -76,7 +76,8 @@ struct hkd_store_ops {
 	hkd_job_fn sub_write;   /* struct hkd_sub_arg */
 	hkd_job_fn audit_write; /* struct hkd_audit_arg */
 	/* Reads, on the caller's thread. */
-	int (*recover)(struct hkd_store *st, hkd_store_visit_fn visit, void *arg);
+	int (*recover)(struct hkd_store *st, hkd_store_visit_fn visit,
+	               void *arg);
 	json_t *(*event_json)(struct hkd_store *st, const char *id,
 	                      int *failed); /* set to 1 when the read failed */
 	json_t *(*deliveries_json)(struct hkd_store *st,
@@ -86,7 +87,8 @@ struct hkd_store_ops {
 	                      int64_t before_seq);
 	int (*sub_load)(struct hkd_store *st,
 	                void (*visit)(void *arg, const json_t *doc), void *arg);
-	int shared; /* other processes use the same queue: see hkd_store_is_shared */
+	int shared; /* other processes use the same queue: see
+	               hkd_store_is_shared */
 };
 
 struct hkd_store {
@@ -98,7 +100,8 @@ struct hkd_store {
 	_Atomic long long dead_gauge;
 	_Atomic int64_t dead_gauge_at;
 	atomic_int dead_gauge_queued;
-	/* Seals subscription secrets at rest (seal.h); set by hkd_store_open. */
+	/* Seals subscription secrets at rest (seal.h); set by hkd_store_open.
+	 */
 	unsigned char seal_key[HKD_SEAL_KEY_LEN];
 };
 

@@ -65,7 +65,7 @@
 /* The readers' pool when the options give no size, and the most it may
  * have (storage.pool_size's range). */
 #define POOL_DEFAULT 4
-#define POOL_MAX 64
+#define POOL_MAX     64
 /* How long a read waits for a pooled connection when the options do not
  * say: as long as a connection attempt may take. */
 #define POOL_WAIT_DEFAULT_MS 5000
@@ -77,8 +77,8 @@
 /* The channels of the news (enum hkd_store_news), one bit each in
  * pg_store.news. */
 static const char *const news_channel[] = {
-	[HKD_STORE_NEWS_WORK] = "hookd_work",
-	[HKD_STORE_NEWS_SUBS] = "hookd_subs",
+    [HKD_STORE_NEWS_WORK] = "hookd_work",
+    [HKD_STORE_NEWS_SUBS] = "hookd_subs",
 };
 #define NEWS_BIT(what) (1u << (what))
 
@@ -96,38 +96,42 @@ enum wstmt {
 };
 
 static const char *const wstmt_sql[W_COUNT] = {
-	[W_PUT_EVENT] =
-		"INSERT INTO events(id, type, source, \"timestamp\", created_at, body) "
-		"VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING seq",
-	[W_PUT_DELIVERY] =
-		"INSERT INTO deliveries(id, event_seq, target, state, schedule, next_at, "
-		"created_at, updated_at, lease_owner, lease_until) "
-		"VALUES ($1, $2, $3, 0, $4, $5, $5, $5, $6, $7)",
-	/* A result releases the lease only when it is still this node's: a
-	 * delivery another node took over stays with that node. */
-	[W_RECORD_STATE] =
-		"UPDATE deliveries SET state = $1, attempts = greatest(attempts, $2), "
-		"next_at = $3, last_outcome = $4, last_reason = $5, updated_at = $6, "
-		"lease_owner = CASE WHEN $8 AND lease_owner = $9 THEN NULL ELSE lease_owner END, "
-		"lease_until = CASE WHEN $8 AND lease_owner = $9 THEN NULL ELSE lease_until END "
-		"WHERE id = $7 RETURNING seq",
-	[W_RECORD_ATTEMPT] =
-		"INSERT INTO attempts(delivery_seq, number, started_at, duration_us, "
-		"outcome, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-	[W_RENEW] =
-		"UPDATE deliveries SET lease_until = $2 WHERE lease_owner = $1 AND state < 2",
+    [W_PUT_EVENT] =
+        "INSERT INTO events(id, type, source, \"timestamp\", created_at, body) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING "
+        "seq",
+    [W_PUT_DELIVERY] = "INSERT INTO deliveries(id, event_seq, target, state, "
+                       "schedule, next_at, "
+                       "created_at, updated_at, lease_owner, lease_until) "
+                       "VALUES ($1, $2, $3, 0, $4, $5, $5, $5, $6, $7)",
+    /* A result releases the lease only when it is still this node's: a
+     * delivery another node took over stays with that node. */
+    [W_RECORD_STATE] =
+        "UPDATE deliveries SET state = $1, attempts = greatest(attempts, $2), "
+        "next_at = $3, last_outcome = $4, last_reason = $5, updated_at = $6, "
+        "lease_owner = CASE WHEN $8 AND lease_owner = $9 THEN NULL ELSE "
+        "lease_owner END, "
+        "lease_until = CASE WHEN $8 AND lease_owner = $9 THEN NULL ELSE "
+        "lease_until END "
+        "WHERE id = $7 RETURNING seq",
+    [W_RECORD_ATTEMPT] =
+        "INSERT INTO attempts(delivery_seq, number, started_at, duration_us, "
+        "outcome, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+    [W_RENEW] = "UPDATE deliveries SET lease_until = $2 WHERE lease_owner = $1 "
+                "AND state < 2",
 };
 
 /* Columns: d.id, d.target, d.attempts, d.base, d.schedule, d.next_at,
  * e.id, e.type, e.source, e.timestamp, e.body */
-#define STORED_COLUMNS                                                        \
+#define STORED_COLUMNS                                                         \
 	"d.id, d.target, d.attempts, d.base, d.schedule, d.next_at, "          \
 	"e.id, e.type, e.source, e.\"timestamp\", e.body "
 
 /* Columns: d.seq, d.id, e.id, e.type, d.target, d.state, d.attempts,
  * d.next_at, d.last_outcome, d.last_reason, d.created_at, d.updated_at */
-#define DELIVERY_COLUMNS                                                      \
-	"d.seq, d.id, e.id, e.type, d.target, d.state, d.attempts, d.next_at, "  \
+#define DELIVERY_COLUMNS                                                       \
+	"d.seq, d.id, e.id, e.type, d.target, d.state, d.attempts, "           \
+	"d.next_at, "                                                          \
 	"d.last_outcome, d.last_reason, d.created_at, d.updated_at "
 
 /*
@@ -146,28 +150,24 @@ enum rstmt {
 };
 
 static const char *const rstmt_sql[R_COUNT] = {
-	[R_RECOVER] =
-		"SELECT " STORED_COLUMNS "FROM deliveries d "
-		"JOIN events e ON e.seq = d.event_seq "
-		"WHERE d.state IN (0, 1) ORDER BY d.next_at, d.seq",
-	[R_EVENT] =
-		"SELECT e.body, " DELIVERY_COLUMNS "FROM events e "
-		"LEFT JOIN deliveries d ON d.event_seq = e.seq "
-		"WHERE e.id = $1 ORDER BY d.seq",
-	[R_ATTEMPTS] =
-		"SELECT number, started_at, duration_us, outcome, detail "
-		"FROM attempts WHERE delivery_seq = $1 ORDER BY seq",
-	[R_DELIVERIES] =
-		"SELECT " DELIVERY_COLUMNS "FROM deliveries d JOIN events e "
-		"ON e.seq = d.event_seq WHERE ($1::integer < 0 OR d.state = $1) "
-		"AND ($2::text IS NULL OR d.target = $2) "
-		"AND ($3::text IS NULL OR e.id = $3) "
-		"AND ($4::bigint = 0 OR d.seq < $4) ORDER BY d.seq DESC LIMIT $5",
-	[R_DEAD_COUNT] = "SELECT count(*) FROM deliveries WHERE state = 3",
-	[R_SUBS] = "SELECT body FROM subscriptions ORDER BY seq",
-	[R_AUDIT] =
-		"SELECT seq, at, key_id, action, target, detail FROM audit "
-		"WHERE ($1::bigint = 0 OR seq < $1) ORDER BY seq DESC LIMIT $2",
+    [R_RECOVER] = "SELECT " STORED_COLUMNS "FROM deliveries d "
+                  "JOIN events e ON e.seq = d.event_seq "
+                  "WHERE d.state IN (0, 1) ORDER BY d.next_at, d.seq",
+    [R_EVENT] = "SELECT e.body, " DELIVERY_COLUMNS "FROM events e "
+                "LEFT JOIN deliveries d ON d.event_seq = e.seq "
+                "WHERE e.id = $1 ORDER BY d.seq",
+    [R_ATTEMPTS] = "SELECT number, started_at, duration_us, outcome, detail "
+                   "FROM attempts WHERE delivery_seq = $1 ORDER BY seq",
+    [R_DELIVERIES] =
+        "SELECT " DELIVERY_COLUMNS "FROM deliveries d JOIN events e "
+        "ON e.seq = d.event_seq WHERE ($1::integer < 0 OR d.state = $1) "
+        "AND ($2::text IS NULL OR d.target = $2) "
+        "AND ($3::text IS NULL OR e.id = $3) "
+        "AND ($4::bigint = 0 OR d.seq < $4) ORDER BY d.seq DESC LIMIT $5",
+    [R_DEAD_COUNT] = "SELECT count(*) FROM deliveries WHERE state = 3",
+    [R_SUBS] = "SELECT body FROM subscriptions ORDER BY seq",
+    [R_AUDIT] = "SELECT seq, at, key_id, action, target, detail FROM audit "
+                "WHERE ($1::bigint = 0 OR seq < $1) ORDER BY seq DESC LIMIT $2",
 };
 
 /* One connection of the readers' pool. Under plock: busy; the rest is
@@ -181,13 +181,13 @@ struct rconn {
 struct pg_store {
 	struct hkd_store base; /* first: the store.h handle */
 	char *url;
-	char node[24];    /* this process's lease owner */
+	char node[24]; /* this process's lease owner */
 	int64_t lease_ms;
 	struct hkd_store_options opt;
 
-	PGconn *wc;            /* the writer thread's */
-	unsigned wprepared;    /* bit w: wstmt w is prepared on wc */
-	unsigned news;         /* the writer's: NEWS_BITs the batch will send */
+	PGconn *wc;         /* the writer thread's */
+	unsigned wprepared; /* bit w: wstmt w is prepared on wc */
+	unsigned news;      /* the writer's: NEWS_BITs the batch will send */
 	struct hkd_writer w;
 
 	/* The readers' pool: any thread borrows with pool_get. */
@@ -242,7 +242,8 @@ static const char *val(const PGresult *r, int i, int c)
 
 static int64_t val_int(const PGresult *r, int i, int c)
 {
-	return PQgetisnull(r, i, c) ? 0 : strtoll(PQgetvalue(r, i, c), NULL, 10);
+	return PQgetisnull(r, i, c) ? 0
+	                            : strtoll(PQgetvalue(r, i, c), NULL, 10);
 }
 
 /* --- connections ----------------------------------------------------- */
@@ -278,9 +279,13 @@ static const char *conn_err(const PGconn *c)
 static PGconn *pg_connect(const char *url, char *err, size_t errlen)
 {
 	/* Keywords before dbname are defaults the URL may override. */
-	static const char *const keys[] = {"connect_timeout", "tcp_user_timeout",
-	                                   "keepalives_idle", "keepalives_interval",
-	                                   "keepalives_count", "dbname", NULL};
+	static const char *const keys[] = {"connect_timeout",
+	                                   "tcp_user_timeout",
+	                                   "keepalives_idle",
+	                                   "keepalives_interval",
+	                                   "keepalives_count",
+	                                   "dbname",
+	                                   NULL};
 	const char *vals[] = {"5", "10000", "10", "2", "3", url, NULL};
 	PGconn *c = PQconnectdbParams(keys, vals, 1);
 	if (!c || PQstatus(c) != CONNECTION_OK) {
@@ -346,8 +351,8 @@ static PGresult *query(PGconn *c, const char *sql, const struct params *p)
  * prepared first unless bit i of *prepared says it is (the bits are c's).
  * NULL when it failed.
  */
-static PGresult *prepared_query(PGconn *c, unsigned *prepared, char kind,
-                                int i, const char *sql, const struct params *p)
+static PGresult *prepared_query(PGconn *c, unsigned *prepared, char kind, int i,
+                                const char *sql, const struct params *p)
 {
 	char name[8];
 	PGresult *r;
@@ -366,7 +371,8 @@ static PGresult *prepared_query(PGconn *c, unsigned *prepared, char kind,
 static PGresult *wquery(struct pg_store *st, enum wstmt w,
                         const struct params *p)
 {
-	return prepared_query(st->wc, &st->wprepared, 'w', (int)w, wstmt_sql[w], p);
+	return prepared_query(st->wc, &st->wprepared, 'w', (int)w, wstmt_sql[w],
+	                      p);
 }
 
 /*
@@ -383,7 +389,8 @@ static int stmt_fail(struct pg_store *st, char *err, size_t errlen)
 	/* SQLSTATE classes 22 (data), 23 (integrity) and 42 (syntax, access)
 	 * are the request's; the others (resources, shutdown, deadlocks,
 	 * connection) the server's. */
-	if (strncmp(last_state, "22", 2) == 0 || strncmp(last_state, "23", 2) == 0 ||
+	if (strncmp(last_state, "22", 2) == 0 ||
+	    strncmp(last_state, "23", 2) == 0 ||
 	    strncmp(last_state, "42", 2) == 0)
 		return HKD_JOB_BROKEN;
 	return HKD_STORE_FAILED;
@@ -406,63 +413,62 @@ static int writer_conn(struct pg_store *st, char *err, size_t errlen)
 /* --- schema ---------------------------------------------------------- */
 
 static const char schema_v1[] =
-	"CREATE TABLE events ("
-	"  seq bigserial PRIMARY KEY,"
-	"  id text NOT NULL UNIQUE,"
-	"  type text NOT NULL,"
-	"  source text NOT NULL,"
-	"  \"timestamp\" text NOT NULL,"
-	"  created_at bigint NOT NULL,"
-	"  body text NOT NULL);"
-	"CREATE INDEX events_created ON events(created_at);"
-	"CREATE TABLE deliveries ("
-	"  seq bigserial PRIMARY KEY,"
-	"  id text NOT NULL UNIQUE,"
-	"  event_seq bigint NOT NULL REFERENCES events(seq),"
-	"  target text NOT NULL,"
-	"  kind text NOT NULL DEFAULT 'handler',"
-	"  state integer NOT NULL,"
-	"  attempts integer NOT NULL DEFAULT 0,"
-	"  base integer NOT NULL DEFAULT 0,"
-	"  schedule text NOT NULL,"
-	"  next_at bigint NOT NULL,"
-	"  last_outcome text,"
-	"  last_reason text,"
-	"  lease_owner text,"
-	"  lease_until bigint,"
-	"  created_at bigint NOT NULL,"
-	"  updated_at bigint NOT NULL);"
-	"CREATE INDEX deliveries_state ON deliveries(state, next_at);"
-	"CREATE INDEX deliveries_target ON deliveries(target, state);"
-	"CREATE INDEX deliveries_event ON deliveries(event_seq);"
-	"CREATE INDEX deliveries_due ON deliveries(next_at, seq) WHERE state < 2;"
-	"CREATE INDEX deliveries_owner ON deliveries(lease_owner) WHERE state < 2;"
-	"CREATE TABLE attempts ("
-	"  seq bigserial PRIMARY KEY,"
-	"  delivery_seq bigint NOT NULL REFERENCES deliveries(seq),"
-	"  number integer NOT NULL,"
-	"  started_at bigint NOT NULL,"
-	"  duration_us bigint NOT NULL,"
-	"  outcome text NOT NULL,"
-	"  detail text NOT NULL);"
-	"CREATE INDEX attempts_delivery ON attempts(delivery_seq);"
-	"CREATE TABLE subscriptions ("
-	"  seq bigserial PRIMARY KEY,"
-	"  id text NOT NULL UNIQUE,"
-	"  body text NOT NULL,"
-	"  created_at bigint NOT NULL,"
-	"  updated_at bigint NOT NULL);";
+    "CREATE TABLE events ("
+    "  seq bigserial PRIMARY KEY,"
+    "  id text NOT NULL UNIQUE,"
+    "  type text NOT NULL,"
+    "  source text NOT NULL,"
+    "  \"timestamp\" text NOT NULL,"
+    "  created_at bigint NOT NULL,"
+    "  body text NOT NULL);"
+    "CREATE INDEX events_created ON events(created_at);"
+    "CREATE TABLE deliveries ("
+    "  seq bigserial PRIMARY KEY,"
+    "  id text NOT NULL UNIQUE,"
+    "  event_seq bigint NOT NULL REFERENCES events(seq),"
+    "  target text NOT NULL,"
+    "  kind text NOT NULL DEFAULT 'handler',"
+    "  state integer NOT NULL,"
+    "  attempts integer NOT NULL DEFAULT 0,"
+    "  base integer NOT NULL DEFAULT 0,"
+    "  schedule text NOT NULL,"
+    "  next_at bigint NOT NULL,"
+    "  last_outcome text,"
+    "  last_reason text,"
+    "  lease_owner text,"
+    "  lease_until bigint,"
+    "  created_at bigint NOT NULL,"
+    "  updated_at bigint NOT NULL);"
+    "CREATE INDEX deliveries_state ON deliveries(state, next_at);"
+    "CREATE INDEX deliveries_target ON deliveries(target, state);"
+    "CREATE INDEX deliveries_event ON deliveries(event_seq);"
+    "CREATE INDEX deliveries_due ON deliveries(next_at, seq) WHERE state < 2;"
+    "CREATE INDEX deliveries_owner ON deliveries(lease_owner) WHERE state < 2;"
+    "CREATE TABLE attempts ("
+    "  seq bigserial PRIMARY KEY,"
+    "  delivery_seq bigint NOT NULL REFERENCES deliveries(seq),"
+    "  number integer NOT NULL,"
+    "  started_at bigint NOT NULL,"
+    "  duration_us bigint NOT NULL,"
+    "  outcome text NOT NULL,"
+    "  detail text NOT NULL);"
+    "CREATE INDEX attempts_delivery ON attempts(delivery_seq);"
+    "CREATE TABLE subscriptions ("
+    "  seq bigserial PRIMARY KEY,"
+    "  id text NOT NULL UNIQUE,"
+    "  body text NOT NULL,"
+    "  created_at bigint NOT NULL,"
+    "  updated_at bigint NOT NULL);";
 
 /* Version 2: the audit trail of changes made through the API. */
-static const char schema_v2[] =
-	"CREATE TABLE audit ("
-	"  seq bigserial PRIMARY KEY,"
-	"  at bigint NOT NULL,"
-	"  key_id text NOT NULL,"
-	"  action text NOT NULL,"
-	"  target text NOT NULL,"
-	"  detail text);"
-	"CREATE INDEX audit_at ON audit(at);";
+static const char schema_v2[] = "CREATE TABLE audit ("
+                                "  seq bigserial PRIMARY KEY,"
+                                "  at bigint NOT NULL,"
+                                "  key_id text NOT NULL,"
+                                "  action text NOT NULL,"
+                                "  target text NOT NULL,"
+                                "  detail text);"
+                                "CREATE INDEX audit_at ON audit(at);";
 
 /* Each entry brings the schema from version i to i + 1. */
 static const char *const migrations[] = {schema_v1, schema_v2};
@@ -480,9 +486,12 @@ static int migrate(PGconn *c, char *err, size_t errlen)
 
 	if (exec_sql(c, "BEGIN", err, errlen) != 0)
 		return -1;
-	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%lld)", MIGRATE_LOCK);
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%lld)",
+	         MIGRATE_LOCK);
 	if (exec_sql(c, sql, err, errlen) != 0 ||
-	    exec_sql(c, "CREATE TABLE IF NOT EXISTS hookd_schema (version integer NOT NULL)",
+	    exec_sql(c,
+	             "CREATE TABLE IF NOT EXISTS hookd_schema (version integer "
+	             "NOT NULL)",
 	             err, errlen) != 0)
 		goto fail;
 	if (!(r = query(c, "SELECT max(version) FROM hookd_schema", NULL))) {
@@ -493,7 +502,8 @@ static int migrate(PGconn *c, char *err, size_t errlen)
 	PQclear(r);
 	if (version > SCHEMA_VERSION) {
 		hkd_set_err(err, errlen,
-		            "the database has schema version %d, newer than this hookd's %d",
+		            "the database has schema version %d, newer than "
+		            "this hookd's %d",
 		            version, SCHEMA_VERSION);
 		goto fail;
 	}
@@ -502,7 +512,8 @@ static int migrate(PGconn *c, char *err, size_t errlen)
 			goto fail;
 	if (version < SCHEMA_VERSION) {
 		snprintf(sql, sizeof(sql),
-		         "DELETE FROM hookd_schema; INSERT INTO hookd_schema VALUES (%d)",
+		         "DELETE FROM hookd_schema; INSERT INTO hookd_schema "
+		         "VALUES (%d)",
 		         SCHEMA_VERSION);
 		if (exec_sql(c, sql, err, errlen) != 0)
 			goto fail;
@@ -544,7 +555,8 @@ static int job_put(void *backend, void *argp, char *err, size_t errlen)
 	hkd_strlcpy(event_seq, val(r, 0, 0), sizeof(event_seq));
 	PQclear(r);
 	for (size_t i = 0; i < a->n; i++) {
-		char *sched = hkd_store_schedule_json(a->d[i].retry_ms, a->d[i].n_retry);
+		char *sched =
+		    hkd_store_schedule_json(a->d[i].retry_ms, a->d[i].n_retry);
 		if (!sched) {
 			hkd_set_err(err, errlen, "out of memory");
 			return HKD_STORE_FAILED;
@@ -594,7 +606,8 @@ static int job_record(void *backend, void *argp, char *err, size_t errlen)
 		return stmt_fail(st, err, errlen);
 	if (PQntuples(r) == 0) {
 		PQclear(r);
-		return HKD_STORE_NOT_FOUND; /* purged meanwhile: nothing to do */
+		return HKD_STORE_NOT_FOUND; /* purged meanwhile: nothing to do
+		                             */
 	}
 	hkd_strlcpy(dseq, val(r, 0, 0), sizeof(dseq));
 	PQclear(r);
@@ -683,7 +696,8 @@ static int run_batch(void *backend, struct hkd_job *batch)
 				break;
 			}
 		}
-		if (exec_sql(st->wc, "RELEASE SAVEPOINT job", err, sizeof(err)) != 0) {
+		if (exec_sql(st->wc, "RELEASE SAVEPOINT job", err,
+		             sizeof(err)) != 0) {
 			lost = 1;
 			break;
 		}
@@ -726,8 +740,9 @@ static int purge(void *backend, int step, long long *done)
 		p_int(&p, now - st->opt.keep_dead_ms);
 		r = query(st->wc, "DELETE FROM audit WHERE at < $1", &p);
 		if (!r)
-			hkd_log_kv(HOOKD_LOG_WARN, "store", "detail", "audit purge failed",
-			           "reason", conn_err(st->wc), NULL);
+			hkd_log_kv(HOOKD_LOG_WARN, "store", "detail",
+			           "audit purge failed", "reason",
+			           conn_err(st->wc), NULL);
 		PQclear(r);
 	}
 	do {
@@ -742,20 +757,25 @@ static int purge(void *backend, int step, long long *done)
 		r = query(st->wc,
 		          "WITH p AS (SELECT e.seq FROM events e WHERE "
 		          "e.created_at < greatest($1::bigint, $2::bigint) "
-		          "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.state < 2) "
-		          "AND e.created_at < CASE WHEN EXISTS (SELECT 1 FROM deliveries d "
-		          "  WHERE d.event_seq = e.seq AND d.state = 3) THEN $2::bigint ELSE $1::bigint END "
+		          "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE "
+		          "d.event_seq = e.seq AND d.state < 2) "
+		          "AND e.created_at < CASE WHEN EXISTS (SELECT 1 FROM "
+		          "deliveries d "
+		          "  WHERE d.event_seq = e.seq AND d.state = 3) THEN "
+		          "$2::bigint ELSE $1::bigint END "
 		          "LIMIT $3), "
 		          "a AS (DELETE FROM attempts WHERE delivery_seq IN "
-		          "  (SELECT d.seq FROM deliveries d JOIN p ON d.event_seq = p.seq)), "
-		          "d AS (DELETE FROM deliveries WHERE event_seq IN (SELECT seq FROM p)) "
+		          "  (SELECT d.seq FROM deliveries d JOIN p ON "
+		          "d.event_seq = p.seq)), "
+		          "d AS (DELETE FROM deliveries WHERE event_seq IN "
+		          "(SELECT seq FROM p)) "
 		          "DELETE FROM events WHERE seq IN (SELECT seq FROM p)",
 		          &p);
 		if (!r) {
 			hkd_set_err(err, sizeof(err), "%s", conn_err(st->wc));
 			chomp(err);
-			hkd_log_kv(HOOKD_LOG_WARN, "store", "detail", "purge failed",
-			           "reason", err, NULL);
+			hkd_log_kv(HOOKD_LOG_WARN, "store", "detail",
+			           "purge failed", "reason", err, NULL);
 			more = 0; /* try again at the next interval */
 			break;
 		}
@@ -781,7 +801,8 @@ static void *renewer_main(void *arg)
 		if (st->renew_stop)
 			break;
 		pthread_mutex_unlock(&st->renew_lock);
-		/* A failure is the writer's to report; the next round retries. */
+		/* A failure is the writer's to report; the next round retries.
+		 */
 		hkd_writer_run(&st->w, job_renew, NULL, err, sizeof(err));
 		pthread_mutex_lock(&st->renew_lock);
 	}
@@ -824,7 +845,8 @@ static void pass_news(struct pg_store *st, PGconn *c)
 		for (size_t i = 0; i < HKD_ARRAY_LEN(news_channel); i++)
 			if (strcmp(n->relname, news_channel[i]) == 0 &&
 			    strcmp(n->extra, st->node) != 0)
-				st->opt.news(st->opt.news_arg, (enum hkd_store_news)i);
+				st->opt.news(st->opt.news_arg,
+				             (enum hkd_store_news)i);
 		PQfreemem(n);
 	}
 }
@@ -846,8 +868,10 @@ static void *listener_main(void *arg)
 		if (!c) {
 			if (!(c = listen_connect(st, err, sizeof(err)))) {
 				if (!was_lost)
-					hkd_log_kv(HOOKD_LOG_WARN, "store", "detail",
-					           "not hearing from the other nodes until reconnected",
+					hkd_log_kv(HOOKD_LOG_WARN, "store",
+					           "detail",
+					           "not hearing from the other "
+					           "nodes until reconnected",
 					           "reason", err, NULL);
 				was_lost = 1;
 				if (listener_wait(st, -1, backoff))
@@ -860,12 +884,14 @@ static void *listener_main(void *arg)
 			backoff = LISTEN_BACKOFF_MIN_MS;
 			was_lost = 0;
 			for (size_t i = 0; i < HKD_ARRAY_LEN(news_channel); i++)
-				st->opt.news(st->opt.news_arg, (enum hkd_store_news)i);
+				st->opt.news(st->opt.news_arg,
+				             (enum hkd_store_news)i);
 		}
 		if (listener_wait(st, PQsocket(c), -1))
 			break;
 		if (!PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK) {
-			/* Lost (pg_connect's keepalives notice a dead server). */
+			/* Lost (pg_connect's keepalives notice a dead server).
+			 */
 			PQfinish(c);
 			c = NULL;
 			if (listener_wait(st, -1, LISTEN_BACKOFF_MIN_MS))
@@ -888,7 +914,8 @@ static void make_node_id(char *buf, size_t len)
 	static const char hex[] = "0123456789abcdef";
 	size_t k = 0;
 	if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-		uint64_t v = (uint64_t)hkd_now_ms() ^ ((uint64_t)getpid() << 32);
+		uint64_t v =
+		    (uint64_t)hkd_now_ms() ^ ((uint64_t)getpid() << 32);
 		memcpy(r, &v, sizeof(r));
 	}
 	for (size_t i = 0; i < sizeof(r) && k + 2 < len; i++) {
@@ -955,8 +982,8 @@ struct hkd_store *hkd_store_pg_open(const struct hkd_store_options *o,
 	st->pool_size = o->pool_size <= 0         ? POOL_DEFAULT
 	                : o->pool_size > POOL_MAX ? POOL_MAX
 	                                          : o->pool_size;
-	st->pool_wait_ms = o->pool_wait_ms > 0 ? o->pool_wait_ms
-	                                       : POOL_WAIT_DEFAULT_MS;
+	st->pool_wait_ms =
+	    o->pool_wait_ms > 0 ? o->pool_wait_ms : POOL_WAIT_DEFAULT_MS;
 	st->pool = calloc((size_t)st->pool_size, sizeof(*st->pool));
 	pthread_mutex_init(&st->plock, NULL);
 	pthread_condattr_init(&ca);
@@ -979,15 +1006,18 @@ struct hkd_store *hkd_store_pg_open(const struct hkd_store_options *o,
 	if (hkd_writer_start(&st->w, err, errlen) != 0)
 		goto fail;
 	if (pthread_create(&st->renewer, NULL, renewer_main, st) != 0) {
-		hkd_set_err(err, errlen, "cannot start the lease renewal thread");
+		hkd_set_err(err, errlen,
+		            "cannot start the lease renewal thread");
 		hkd_writer_stop(&st->w);
 		goto fail;
 	}
 	st->renew_started = 1;
 	if (o->news) {
 		if (pipe2(st->wake, O_CLOEXEC | O_NONBLOCK) != 0 ||
-		    pthread_create(&st->listener, NULL, listener_main, st) != 0) {
-			hkd_set_err(err, errlen, "cannot start the listener thread");
+		    pthread_create(&st->listener, NULL, listener_main, st) !=
+		        0) {
+			hkd_set_err(err, errlen,
+			            "cannot start the listener thread");
 			pg_stop_threads(st);
 			goto fail;
 		}
@@ -995,11 +1025,12 @@ struct hkd_store *hkd_store_pg_open(const struct hkd_store_options *o,
 	}
 	{
 		char lease[24], pool[16];
-		snprintf(lease, sizeof(lease), "%lld", (long long)(st->lease_ms / 1000));
+		snprintf(lease, sizeof(lease), "%lld",
+		         (long long)(st->lease_ms / 1000));
 		snprintf(pool, sizeof(pool), "%d", st->pool_size);
-		hkd_log_kv(HOOKD_LOG_INFO, "store", "backend", "postgresql", "node",
-		           st->node, "lease_seconds", lease, "pool_size", pool,
-		           NULL);
+		hkd_log_kv(HOOKD_LOG_INFO, "store", "backend", "postgresql",
+		           "node", st->node, "lease_seconds", lease,
+		           "pool_size", pool, NULL);
 	}
 	return &st->base;
 fail:
@@ -1084,15 +1115,16 @@ static struct rconn *pool_get(struct pg_store *st, char *err, size_t errlen)
 		}
 		if (rc || timed_out)
 			break;
-		timed_out = pthread_cond_timedwait(&st->pcond, &st->plock, &ts) ==
-		            ETIMEDOUT;
+		timed_out = pthread_cond_timedwait(&st->pcond, &st->plock,
+		                                   &ts) == ETIMEDOUT;
 	}
 	if (rc)
 		rc->busy = 1;
 	pthread_mutex_unlock(&st->plock);
 	if (!rc) {
 		hkd_set_err(err, errlen,
-		            "no PostgreSQL connection came free within %lld ms (storage.pool_size = %d)",
+		            "no PostgreSQL connection came free within %lld ms "
+		            "(storage.pool_size = %d)",
 		            (long long)st->pool_wait_ms, st->pool_size);
 		return NULL;
 	}
@@ -1110,7 +1142,8 @@ static struct rconn *pool_get(struct pg_store *st, char *err, size_t errlen)
 static PGresult *rc_query(struct rconn *rc, enum rstmt s,
                           const struct params *p)
 {
-	return prepared_query(rc->c, &rc->prepared, 'r', (int)s, rstmt_sql[s], p);
+	return prepared_query(rc->c, &rc->prepared, 'r', (int)s, rstmt_sql[s],
+	                      p);
 }
 
 /*
@@ -1118,9 +1151,8 @@ static PGresult *rc_query(struct rconn *rc, enum rstmt s,
  * turned out broken (the server restarted since its last use). NULL when
  * it failed, with why in err.
  */
-static PGresult *read_query(struct pg_store *st, struct rconn *rc,
-                            enum rstmt s, const struct params *p, char *err,
-                            size_t errlen)
+static PGresult *read_query(struct pg_store *st, struct rconn *rc, enum rstmt s,
+                            const struct params *p, char *err, size_t errlen)
 {
 	PGresult *r = rc_query(rc, s, p);
 	if (!r && PQstatus(rc->c) != CONNECTION_OK) {
@@ -1169,8 +1201,8 @@ static int pg_recover(struct hkd_store *base, hkd_store_visit_fn visit,
 	}
 	if (!r) {
 		res = -1;
-		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail", "recovery failed",
-		           "reason", err, NULL);
+		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail",
+		           "recovery failed", "reason", err, NULL);
 	}
 	PQclear(r);
 	if (rc)
@@ -1196,29 +1228,31 @@ static int count_rows(struct pg_store *st, const char *sql, long long *out,
 static int job_count_unfinished(void *backend, void *argp, char *err,
                                 size_t errlen)
 {
-	return count_rows(backend, "SELECT count(*) FROM deliveries WHERE state < 2",
+	return count_rows(backend,
+	                  "SELECT count(*) FROM deliveries WHERE state < 2",
 	                  argp, err, errlen);
 }
 
 /* Runs on the writer: count dead deliveries into *(long long *)argp. */
 static int job_count_dead(void *backend, void *argp, char *err, size_t errlen)
 {
-	return count_rows(backend, "SELECT count(*) FROM deliveries WHERE state = 3",
+	return count_rows(backend,
+	                  "SELECT count(*) FROM deliveries WHERE state = 3",
 	                  argp, err, errlen);
 }
 
 /* Runs on the writer: give up this node's leases (never another's). */
-static int job_release_all(void *backend, void *argp, char *err,
-                           size_t errlen)
+static int job_release_all(void *backend, void *argp, char *err, size_t errlen)
 {
 	struct pg_store *st = backend;
 	struct params p = {.n = 0};
 	PGresult *r;
 	p_str(&p, st->node);
-	r = query(st->wc,
-	          "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL "
-	          "WHERE state < 2 AND lease_owner = $1",
-	          &p);
+	r = query(
+	    st->wc,
+	    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL "
+	    "WHERE state < 2 AND lease_owner = $1",
+	    &p);
 	if (!r)
 		return stmt_fail(st, err, errlen);
 	if (strcmp(PQcmdTuples(r), "0") != 0)
@@ -1244,14 +1278,15 @@ static int job_claim(void *backend, void *argp, char *err, size_t errlen)
 	p_int(&p, a->now);
 	p_int(&p, a->now + st->lease_ms);
 	p_int(&p, (int64_t)a->max);
-	r = query(st->wc,
-	          "UPDATE deliveries d SET lease_owner = $1, lease_until = $3 "
-	          "FROM events e WHERE e.seq = d.event_seq AND d.seq IN ("
-	          "  SELECT seq FROM deliveries WHERE state < 2 "
-	          "  AND (lease_owner IS NULL OR lease_until < $2) AND next_at <= $2 "
-	          "  ORDER BY next_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED) "
-	          "RETURNING " STORED_COLUMNS,
-	          &p);
+	r = query(
+	    st->wc,
+	    "UPDATE deliveries d SET lease_owner = $1, lease_until = $3 "
+	    "FROM events e WHERE e.seq = d.event_seq AND d.seq IN ("
+	    "  SELECT seq FROM deliveries WHERE state < 2 "
+	    "  AND (lease_owner IS NULL OR lease_until < $2) AND next_at <= $2 "
+	    "  ORDER BY next_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED) "
+	    "RETURNING " STORED_COLUMNS,
+	    &p);
 	if (!r)
 		return stmt_fail(st, err, errlen);
 	for (int i = 0; i < PQntuples(r) && a->n_out < a->max; i++) {
@@ -1294,16 +1329,20 @@ static int job_replay(void *backend, void *argp, char *err, size_t errlen)
 	if (a->id) {
 		p_str(&p, a->id);
 		r = query(st->wc,
-		          "SELECT " STORED_COLUMNS ", d.state FROM deliveries d "
-		          "JOIN events e ON e.seq = d.event_seq WHERE d.id = $1 FOR UPDATE OF d",
+		          "SELECT " STORED_COLUMNS
+		          ", d.state FROM deliveries d "
+		          "JOIN events e ON e.seq = d.event_seq WHERE d.id = "
+		          "$1 FOR UPDATE OF d",
 		          &p);
 	} else {
 		p_str(&p, a->target);
-		r = query(st->wc,
-		          "SELECT " STORED_COLUMNS ", d.state FROM deliveries d "
-		          "JOIN events e ON e.seq = d.event_seq WHERE d.state = 3 "
-		          "AND ($1::text IS NULL OR d.target = $1) ORDER BY d.seq FOR UPDATE OF d",
-		          &p);
+		r = query(
+		    st->wc,
+		    "SELECT " STORED_COLUMNS ", d.state FROM deliveries d "
+		    "JOIN events e ON e.seq = d.event_seq WHERE d.state = 3 "
+		    "AND ($1::text IS NULL OR d.target = $1) ORDER BY d.seq "
+		    "FOR UPDATE OF d",
+		    &p);
 	}
 	if (!r)
 		return stmt_fail(st, err, errlen);
@@ -1326,7 +1365,8 @@ static int job_replay(void *backend, void *argp, char *err, size_t errlen)
 		p_str(&p, st->node);
 		p_int(&p, now + st->lease_ms);
 		u = query(st->wc,
-		          "UPDATE deliveries SET state = 0, base = attempts, next_at = $1, "
+		          "UPDATE deliveries SET state = 0, base = attempts, "
+		          "next_at = $1, "
 		          "updated_at = $1, lease_owner = $3, lease_until = $4 "
 		          "WHERE id = $2 AND state = 3",
 		          &p);
@@ -1370,17 +1410,21 @@ static json_t *delivery_from_row(const PGresult *r, int i, int c)
 	json_object_set_new(o, "eventId", json_string(val(r, i, c + 2)));
 	json_object_set_new(o, "eventType", json_string(val(r, i, c + 3)));
 	json_object_set_new(o, "target", json_string(val(r, i, c + 4)));
-	json_object_set_new(o, "state",
-	                    json_string(hkd_state_name((enum hkd_delivery_state)state)));
-	json_object_set_new(o, "attemptCount", json_integer(val_int(r, i, c + 6)));
+	json_object_set_new(
+	    o, "state",
+	    json_string(hkd_state_name((enum hkd_delivery_state)state)));
+	json_object_set_new(o, "attemptCount",
+	                    json_integer(val_int(r, i, c + 6)));
 	json_object_set_new(o, "nextAttemptAt",
 	                    state < HKD_STATE_SUCCEEDED
 	                        ? hkd_store_time_json(val_int(r, i, c + 7))
 	                        : json_null());
 	json_object_set_new(o, "lastOutcome", text_or_null(r, i, c + 8));
 	json_object_set_new(o, "lastReason", text_or_null(r, i, c + 9));
-	json_object_set_new(o, "createdAt", hkd_store_time_json(val_int(r, i, c + 10)));
-	json_object_set_new(o, "updatedAt", hkd_store_time_json(val_int(r, i, c + 11)));
+	json_object_set_new(o, "createdAt",
+	                    hkd_store_time_json(val_int(r, i, c + 10)));
+	json_object_set_new(o, "updatedAt",
+	                    hkd_store_time_json(val_int(r, i, c + 11)));
 	return o;
 }
 
@@ -1396,10 +1440,13 @@ static json_t *attempts_of(struct pg_store *st, struct rconn *rc,
 	r = read_query(st, rc, R_ATTEMPTS, &p, err, sizeof(err));
 	for (int i = 0; r && i < PQntuples(r); i++) {
 		json_t *a = json_object();
-		json_object_set_new(a, "attempt", json_integer(val_int(r, i, 0)));
-		json_object_set_new(a, "startedAt", hkd_store_time_json(val_int(r, i, 1)));
-		json_object_set_new(a, "durationMs",
-		                    json_real((double)val_int(r, i, 2) / 1000.0));
+		json_object_set_new(a, "attempt",
+		                    json_integer(val_int(r, i, 0)));
+		json_object_set_new(a, "startedAt",
+		                    hkd_store_time_json(val_int(r, i, 1)));
+		json_object_set_new(
+		    a, "durationMs",
+		    json_real((double)val_int(r, i, 2) / 1000.0));
 		json_object_set_new(a, "outcome", json_string(val(r, i, 3)));
 		json_object_set_new(a, "detail", json_string(val(r, i, 4)));
 		json_array_append_new(arr, a);
@@ -1421,7 +1468,8 @@ static json_t *pg_event_json(struct hkd_store *base, const char *id,
 
 	p_str(&p, id);
 	r = read_rows(st, &rc, R_EVENT, &p, err, sizeof(err));
-	if (!r || PQntuples(r) == 0 || !(ev = json_loads(val(r, 0, 0), 0, &jerr))) {
+	if (!r || PQntuples(r) == 0 ||
+	    !(ev = json_loads(val(r, 0, 0), 0, &jerr))) {
 		*failed = !r || PQntuples(r) > 0;
 		goto out;
 	}
@@ -1468,7 +1516,8 @@ static json_t *pg_deliveries_json(struct hkd_store *base,
 	json_object_set_new(out, "deliveries", arr);
 	for (int i = 0; i < PQntuples(r); i++) {
 		if ((size_t)i == f->limit) {
-			json_object_set_new(out, "nextCursor", json_string(last));
+			json_object_set_new(out, "nextCursor",
+			                    json_string(last));
 			break;
 		}
 		last = val(r, i, 0);
@@ -1506,14 +1555,16 @@ static json_t *pg_audit_json(struct hkd_store *base, size_t limit,
 	json_object_set_new(out, "nextCursor", json_null());
 	for (int i = 0; i < PQntuples(r); i++) {
 		if ((size_t)i == limit) {
-			json_object_set_new(out, "nextCursor", json_string(last));
+			json_object_set_new(out, "nextCursor",
+			                    json_string(last));
 			break;
 		}
 		last = val(r, i, 0);
 		json_array_append_new(
-		    arr, hkd_store_audit_row(val_int(r, i, 0), val_int(r, i, 1),
-		                             val(r, i, 2), val(r, i, 3), val(r, i, 4),
-		                             PQgetisnull(r, i, 5) ? NULL : val(r, i, 5)));
+		    arr, hkd_store_audit_row(
+		             val_int(r, i, 0), val_int(r, i, 1), val(r, i, 2),
+		             val(r, i, 3), val(r, i, 4),
+		             PQgetisnull(r, i, 5) ? NULL : val(r, i, 5)));
 	}
 out:
 	PQclear(r);
@@ -1572,18 +1623,21 @@ static int job_sub(void *backend, void *argp, char *err, size_t errlen)
 	if (a->body) {
 		p_str(&p, a->body);
 		p_int(&p, hkd_now_ms());
-		r = query(st->wc,
-		          "INSERT INTO subscriptions(id, body, created_at, updated_at) "
-		          "VALUES ($1, $2, $3, $3) ON CONFLICT (id) DO UPDATE SET "
-		          "body = excluded.body, updated_at = excluded.updated_at",
-		          &p);
+		r = query(
+		    st->wc,
+		    "INSERT INTO subscriptions(id, body, created_at, "
+		    "updated_at) "
+		    "VALUES ($1, $2, $3, $3) ON CONFLICT (id) DO UPDATE SET "
+		    "body = excluded.body, updated_at = excluded.updated_at",
+		    &p);
 	} else {
-		r = query(st->wc, "DELETE FROM subscriptions WHERE id = $1", &p);
+		r = query(st->wc, "DELETE FROM subscriptions WHERE id = $1",
+		          &p);
 	}
 	if (!r)
 		return stmt_fail(st, err, errlen);
 	rc = !a->body && strcmp(PQcmdTuples(r), "0") == 0 ? HKD_STORE_NOT_FOUND
-	                                                    : HKD_STORE_OK;
+	                                                  : HKD_STORE_OK;
 	PQclear(r);
 	if (rc == HKD_STORE_OK)
 		st->news |= NEWS_BIT(HKD_STORE_NEWS_SUBS);
@@ -1614,21 +1668,21 @@ static int pg_sub_load(struct hkd_store *base,
 }
 
 static const struct hkd_store_ops pg_ops = {
-	.close = pg_close,
-	.put = job_put,
-	.record = job_record,
-	.release_all = job_release_all,
-	.unfinished = job_count_unfinished,
-	.count_dead = job_count_dead,
-	.audit_write = job_audit,
-	.audit_json = pg_audit_json,
-	.claim = job_claim,
-	.replay = job_replay,
-	.sub_write = job_sub,
-	.recover = pg_recover,
-	.event_json = pg_event_json,
-	.deliveries_json = pg_deliveries_json,
-	.dead_count = pg_dead_count,
-	.sub_load = pg_sub_load,
-	.shared = 1,
+    .close = pg_close,
+    .put = job_put,
+    .record = job_record,
+    .release_all = job_release_all,
+    .unfinished = job_count_unfinished,
+    .count_dead = job_count_dead,
+    .audit_write = job_audit,
+    .audit_json = pg_audit_json,
+    .claim = job_claim,
+    .replay = job_replay,
+    .sub_write = job_sub,
+    .recover = pg_recover,
+    .event_json = pg_event_json,
+    .deliveries_json = pg_deliveries_json,
+    .dead_count = pg_dead_count,
+    .sub_load = pg_sub_load,
+    .shared = 1,
 };

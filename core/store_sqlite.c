@@ -66,39 +66,39 @@ enum wstmt {
 };
 
 static const char *const wstmt_sql[W_COUNT] = {
-	[W_BEGIN] = "BEGIN IMMEDIATE",
-	[W_COMMIT] = "COMMIT",
-	[W_ROLLBACK] = "ROLLBACK",
-	[W_SAVEPOINT] = "SAVEPOINT job",
-	[W_RELEASE] = "RELEASE job",
-	[W_ROLLBACK_TO] = "ROLLBACK TO job",
-	[W_PUT_EVENT] =
-		"INSERT INTO events(id, type, source, timestamp, created_at, body) "
-		"VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
-	[W_PUT_DELIVERY] =
-		"INSERT INTO deliveries(id, event_seq, target, state, schedule, "
-		"next_at, created_at, updated_at, lease_owner) "
-		"VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?)",
-	[W_DELIVERY_SEQ] = "SELECT seq FROM deliveries WHERE id = ?",
-	/* By seq, without RETURNING: SQLite runs a RETURNING clause as a
-	 * trigger, which makes the UPDATE open a statement journal (every
-	 * page it changes copied, a 64 KiB buffer allocated and freed) and
-	 * a temporary table for the rows it returns, on every attempt. */
-	[W_RECORD_STATE] =
-		"UPDATE deliveries SET state = ?, attempts = max(attempts, ?), "
-		"next_at = ?, last_outcome = ?, last_reason = ?, updated_at = ?, "
-		"lease_owner = CASE WHEN ?8 THEN NULL ELSE lease_owner END "
-		"WHERE seq = ?7",
-	[W_RECORD_ATTEMPT] =
-		"INSERT INTO attempts(delivery_seq, number, started_at, duration_us, "
-		"outcome, detail) VALUES (?, ?, ?, ?, ?, ?)",
+    [W_BEGIN] = "BEGIN IMMEDIATE",
+    [W_COMMIT] = "COMMIT",
+    [W_ROLLBACK] = "ROLLBACK",
+    [W_SAVEPOINT] = "SAVEPOINT job",
+    [W_RELEASE] = "RELEASE job",
+    [W_ROLLBACK_TO] = "ROLLBACK TO job",
+    [W_PUT_EVENT] =
+        "INSERT INTO events(id, type, source, timestamp, created_at, body) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+    [W_PUT_DELIVERY] =
+        "INSERT INTO deliveries(id, event_seq, target, state, schedule, "
+        "next_at, created_at, updated_at, lease_owner) "
+        "VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?)",
+    [W_DELIVERY_SEQ] = "SELECT seq FROM deliveries WHERE id = ?",
+    /* By seq, without RETURNING: SQLite runs a RETURNING clause as a
+     * trigger, which makes the UPDATE open a statement journal (every
+     * page it changes copied, a 64 KiB buffer allocated and freed) and
+     * a temporary table for the rows it returns, on every attempt. */
+    [W_RECORD_STATE] =
+        "UPDATE deliveries SET state = ?, attempts = max(attempts, ?), "
+        "next_at = ?, last_outcome = ?, last_reason = ?, updated_at = ?, "
+        "lease_owner = CASE WHEN ?8 THEN NULL ELSE lease_owner END "
+        "WHERE seq = ?7",
+    [W_RECORD_ATTEMPT] =
+        "INSERT INTO attempts(delivery_seq, number, started_at, duration_us, "
+        "outcome, detail) VALUES (?, ?, ?, ?, ?, ?)",
 };
 
 struct sq_store {
 	struct hkd_store base; /* first: the store.h handle */
-	char *path; /* file path, or NULL for memory */
-	sqlite3 *db;  /* writer's */
-	sqlite3 *rdb; /* readers' (== db for memory) */
+	char *path;            /* file path, or NULL for memory */
+	sqlite3 *db;           /* writer's */
+	sqlite3 *rdb;          /* readers' (== db for memory) */
 	pthread_mutex_t wlock; /* held by the writer while it uses db */
 	pthread_mutex_t rlock_own;
 	pthread_mutex_t *rlock; /* guards rdb: &rlock_own, or &wlock */
@@ -118,8 +118,9 @@ static sqlite3_stmt *wstmt(struct sq_store *st, enum wstmt w)
 		sqlite3_clear_bindings(st->ws[w]);
 		return st->ws[w];
 	}
-	if (sqlite3_prepare_v3(st->db, wstmt_sql[w], -1, SQLITE_PREPARE_PERSISTENT,
-	                       &st->ws[w], NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v3(st->db, wstmt_sql[w], -1,
+	                       SQLITE_PREPARE_PERSISTENT, &st->ws[w],
+	                       NULL) != SQLITE_OK)
 		return NULL;
 	return st->ws[w];
 }
@@ -150,50 +151,50 @@ static const char *outcome_name(int st)
 /* --- schema ---------------------------------------------------------- */
 
 static const char schema_v1[] =
-	"CREATE TABLE events ("
-	"  seq INTEGER PRIMARY KEY,"
-	"  id TEXT NOT NULL UNIQUE,"
-	"  type TEXT NOT NULL,"
-	"  source TEXT NOT NULL,"
-	"  timestamp TEXT NOT NULL,"
-	"  created_at INTEGER NOT NULL,"
-	"  body TEXT NOT NULL);"
-	"CREATE INDEX events_created ON events(created_at);"
-	"CREATE TABLE deliveries ("
-	"  seq INTEGER PRIMARY KEY,"
-	"  id TEXT NOT NULL UNIQUE,"
-	"  event_seq INTEGER NOT NULL REFERENCES events(seq),"
-	"  target TEXT NOT NULL,"
-	"  kind TEXT NOT NULL DEFAULT 'handler',"
-	"  state INTEGER NOT NULL,"
-	"  attempts INTEGER NOT NULL DEFAULT 0,"
-	"  base INTEGER NOT NULL DEFAULT 0,"
-	"  schedule TEXT NOT NULL,"
-	"  next_at INTEGER NOT NULL,"
-	"  last_outcome TEXT,"
-	"  last_reason TEXT,"
-	"  lease_owner TEXT,"
-	"  lease_until INTEGER,"
-	"  created_at INTEGER NOT NULL,"
-	"  updated_at INTEGER NOT NULL);"
-	"CREATE INDEX deliveries_state ON deliveries(state, next_at);"
-	"CREATE INDEX deliveries_target ON deliveries(target, state);"
-	"CREATE INDEX deliveries_event ON deliveries(event_seq);"
-	"CREATE TABLE attempts ("
-	"  seq INTEGER PRIMARY KEY,"
-	"  delivery_seq INTEGER NOT NULL REFERENCES deliveries(seq),"
-	"  number INTEGER NOT NULL,"
-	"  started_at INTEGER NOT NULL,"
-	"  duration_us INTEGER NOT NULL,"
-	"  outcome TEXT NOT NULL,"
-	"  detail TEXT NOT NULL);"
-	"CREATE INDEX attempts_delivery ON attempts(delivery_seq);"
-	"CREATE TABLE subscriptions ("
-	"  seq INTEGER PRIMARY KEY,"
-	"  id TEXT NOT NULL UNIQUE,"
-	"  body TEXT NOT NULL,"
-	"  created_at INTEGER NOT NULL,"
-	"  updated_at INTEGER NOT NULL);";
+    "CREATE TABLE events ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  type TEXT NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  timestamp TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  body TEXT NOT NULL);"
+    "CREATE INDEX events_created ON events(created_at);"
+    "CREATE TABLE deliveries ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  event_seq INTEGER NOT NULL REFERENCES events(seq),"
+    "  target TEXT NOT NULL,"
+    "  kind TEXT NOT NULL DEFAULT 'handler',"
+    "  state INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  base INTEGER NOT NULL DEFAULT 0,"
+    "  schedule TEXT NOT NULL,"
+    "  next_at INTEGER NOT NULL,"
+    "  last_outcome TEXT,"
+    "  last_reason TEXT,"
+    "  lease_owner TEXT,"
+    "  lease_until INTEGER,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX deliveries_state ON deliveries(state, next_at);"
+    "CREATE INDEX deliveries_target ON deliveries(target, state);"
+    "CREATE INDEX deliveries_event ON deliveries(event_seq);"
+    "CREATE TABLE attempts ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  delivery_seq INTEGER NOT NULL REFERENCES deliveries(seq),"
+    "  number INTEGER NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  duration_us INTEGER NOT NULL,"
+    "  outcome TEXT NOT NULL,"
+    "  detail TEXT NOT NULL);"
+    "CREATE INDEX attempts_delivery ON attempts(delivery_seq);"
+    "CREATE TABLE subscriptions ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  body TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);";
 
 /*
  * Version 2: deliveries not held in memory by the dispatcher ("parked": a
@@ -201,8 +202,8 @@ static const char schema_v1[] =
  * the claim query takes the due ones in order from this index.
  */
 static const char schema_v2[] =
-	"CREATE INDEX deliveries_parked ON deliveries(next_at, seq) "
-	"WHERE state < 2 AND lease_owner IS NULL;";
+    "CREATE INDEX deliveries_parked ON deliveries(next_at, seq) "
+    "WHERE state < 2 AND lease_owner IS NULL;";
 
 /*
  * Version 3: indexes that the writer keeps up for every event only where a
@@ -217,21 +218,21 @@ static const char schema_v2[] =
  * "state < 2", "state = 3".)
  */
 static const char schema_v3[] =
-	"DROP INDEX deliveries_target;"
-	"DROP INDEX deliveries_state;"
-	"CREATE INDEX deliveries_open ON deliveries(state, next_at) WHERE state < 2;"
-	"CREATE INDEX deliveries_dead ON deliveries(state) WHERE state = 3;";
+    "DROP INDEX deliveries_target;"
+    "DROP INDEX deliveries_state;"
+    "CREATE INDEX deliveries_open ON deliveries(state, next_at) WHERE state < "
+    "2;"
+    "CREATE INDEX deliveries_dead ON deliveries(state) WHERE state = 3;";
 
 /* Version 4: the audit trail of changes made through the API. */
-static const char schema_v4[] =
-	"CREATE TABLE audit ("
-	"  seq INTEGER PRIMARY KEY,"
-	"  at INTEGER NOT NULL,"
-	"  key_id TEXT NOT NULL,"
-	"  action TEXT NOT NULL,"
-	"  target TEXT NOT NULL,"
-	"  detail TEXT);"
-	"CREATE INDEX audit_at ON audit(at);";
+static const char schema_v4[] = "CREATE TABLE audit ("
+                                "  seq INTEGER PRIMARY KEY,"
+                                "  at INTEGER NOT NULL,"
+                                "  key_id TEXT NOT NULL,"
+                                "  action TEXT NOT NULL,"
+                                "  target TEXT NOT NULL,"
+                                "  detail TEXT);"
+                                "CREATE INDEX audit_at ON audit(at);";
 
 /* Each entry brings the schema from version i to i + 1. */
 static const char *const migrations[] = {schema_v1, schema_v2, schema_v3,
@@ -252,7 +253,8 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
 {
 	sqlite3_stmt *q = NULL;
 	int version = 0;
-	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) !=
+	    SQLITE_OK)
 		goto fail;
 	if (sqlite3_step(q) == SQLITE_ROW)
 		version = sqlite3_column_int(q, 0);
@@ -260,7 +262,8 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
 	q = NULL;
 	if (version > SCHEMA_VERSION) {
 		hkd_set_err(err, errlen,
-		            "the database has schema version %d, newer than this hookd's %d",
+		            "the database has schema version %d, newer than "
+		            "this hookd's %d",
 		            version, SCHEMA_VERSION);
 		return -1;
 	}
@@ -295,7 +298,8 @@ static int create_private(const char *path, char *err, size_t errlen)
 	if (fd < 0) {
 		if (errno == EEXIST)
 			return 0;
-		hkd_set_err(err, errlen, "cannot create %s: %s", path, strerror(errno));
+		hkd_set_err(err, errlen, "cannot create %s: %s", path,
+		            strerror(errno));
 		return -1;
 	}
 	if (fchmod(fd, 0600) != 0) { /* open's mode is masked by the umask */
@@ -311,7 +315,8 @@ static int create_private(const char *path, char *err, size_t errlen)
 static int open_db(const char *name, int flags, sqlite3 **out, char *err,
                    size_t errlen)
 {
-	int rc = sqlite3_open_v2(name, out, flags | SQLITE_OPEN_FULLMUTEX, NULL);
+	int rc =
+	    sqlite3_open_v2(name, out, flags | SQLITE_OPEN_FULLMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		hkd_set_err(err, errlen, "cannot open %s: %s", name,
 		            *out ? sqlite3_errmsg(*out) : sqlite3_errstr(rc));
@@ -396,7 +401,8 @@ static int job_put(void *backend, void *argp, char *err, size_t errlen)
 	sqlite3_bind_text(q, 3, a->ev->source, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 4, a->ev->timestamp, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 5, now);
-	sqlite3_bind_text(q, 6, a->ev->json, (int)a->ev->json_len, SQLITE_STATIC);
+	sqlite3_bind_text(q, 6, a->ev->json, (int)a->ev->json_len,
+	                  SQLITE_STATIC);
 	if (sqlite3_step(q) != SQLITE_DONE)
 		goto sqlfail;
 	if (sqlite3_changes(st->db) == 0) {
@@ -408,7 +414,8 @@ static int job_put(void *backend, void *argp, char *err, size_t errlen)
 	if (!(q = wstmt(st, W_PUT_DELIVERY)))
 		goto sqlfail;
 	for (size_t i = 0; i < a->n; i++) {
-		char *sched = hkd_store_schedule_json(a->d[i].retry_ms, a->d[i].n_retry);
+		char *sched =
+		    hkd_store_schedule_json(a->d[i].retry_ms, a->d[i].n_retry);
 		if (!sched) {
 			hkd_set_err(err, errlen, "out of memory");
 			goto out;
@@ -437,8 +444,7 @@ out:
 	return rc;
 }
 
-static int job_record(void *backend, void *argp, char *err,
-                      size_t errlen)
+static int job_record(void *backend, void *argp, char *err, size_t errlen)
 {
 	struct sq_store *st = backend;
 	const struct hkd_attempt_rec *a = argp;
@@ -450,11 +456,13 @@ static int job_record(void *backend, void *argp, char *err,
 		goto sqlfail;
 	sqlite3_bind_text(q, 1, a->delivery_id, -1, SQLITE_STATIC);
 	switch (sqlite3_step(q)) {
-	case SQLITE_ROW: break;
+	case SQLITE_ROW:
+		break;
 	case SQLITE_DONE:
 		rc = HKD_STORE_NOT_FOUND; /* purged meanwhile: nothing to do */
 		goto out;
-	default: goto sqlfail;
+	default:
+		goto sqlfail;
 	}
 	dseq = sqlite3_column_int64(q, 0);
 	sqlite3_reset(q);
@@ -496,9 +504,9 @@ out:
  * -1. Call with wlock held. */
 static int purge_chunk(struct sq_store *st, int64_t now, int *more)
 {
-	static const char sql[] =
-		"CREATE TEMP TABLE IF NOT EXISTS purge_set(seq INTEGER PRIMARY KEY);"
-		"DELETE FROM purge_set;";
+	static const char sql[] = "CREATE TEMP TABLE IF NOT EXISTS "
+	                          "purge_set(seq INTEGER PRIMARY KEY);"
+	                          "DELETE FROM purge_set;";
 	sqlite3_stmt *q = NULL;
 	int n = 0, ok = -1;
 	char err[256];
@@ -512,14 +520,17 @@ static int purge_chunk(struct sq_store *st, int64_t now, int *more)
 	/* Succeeded-only events past keep_succeeded, and events with dead
 	 * deliveries past keep_dead; never one with work left. */
 	if (sqlite3_prepare_v2(
-		    st->db,
-		    "INSERT INTO purge_set(seq) SELECT e.seq FROM events e WHERE "
-		    "e.created_at < max(?1, ?2) "
-		    "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq AND d.state < 2) "
-		    "AND e.created_at < CASE WHEN EXISTS (SELECT 1 FROM deliveries d "
-		    "  WHERE d.event_seq = e.seq AND d.state = 3) THEN ?2 ELSE ?1 END "
-		    "LIMIT ?3",
-		    -1, &q, NULL) != SQLITE_OK)
+	        st->db,
+	        "INSERT INTO purge_set(seq) SELECT e.seq FROM events e WHERE "
+	        "e.created_at < max(?1, ?2) "
+	        "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq "
+	        "= e.seq AND d.state < 2) "
+	        "AND e.created_at < CASE WHEN EXISTS (SELECT 1 FROM deliveries "
+	        "d "
+	        "  WHERE d.event_seq = e.seq AND d.state = 3) THEN ?2 ELSE ?1 "
+	        "END "
+	        "LIMIT ?3",
+	        -1, &q, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_int64(q, 1, now - st->opt.keep_succeeded_ms);
 	sqlite3_bind_int64(q, 2, now - st->opt.keep_dead_ms);
@@ -531,12 +542,15 @@ static int purge_chunk(struct sq_store *st, int64_t now, int *more)
 	 * scans all of deliveries_event for the chunk's few events, which
 	 * made a chunk's time grow with the whole database. */
 	if (n > 0 &&
-	    exec_sql(st->db,
-	             "DELETE FROM attempts WHERE delivery_seq IN (SELECT d.seq FROM purge_set p "
-	             "  CROSS JOIN deliveries d ON d.event_seq = p.seq);"
-	             "DELETE FROM deliveries WHERE event_seq IN (SELECT seq FROM purge_set);"
-	             "DELETE FROM events WHERE seq IN (SELECT seq FROM purge_set);",
-	             err, sizeof(err)) != 0)
+	    exec_sql(
+	        st->db,
+	        "DELETE FROM attempts WHERE delivery_seq IN (SELECT d.seq FROM "
+	        "purge_set p "
+	        "  CROSS JOIN deliveries d ON d.event_seq = p.seq);"
+	        "DELETE FROM deliveries WHERE event_seq IN (SELECT seq FROM "
+	        "purge_set);"
+	        "DELETE FROM events WHERE seq IN (SELECT seq FROM purge_set);",
+	        err, sizeof(err)) != 0)
 		goto out;
 	ok = 0;
 out:
@@ -557,13 +571,13 @@ out:
 static void purge_audit(struct sq_store *st, int64_t now)
 {
 	sqlite3_stmt *q = NULL;
-	if (sqlite3_prepare_v2(st->db, "DELETE FROM audit WHERE at < ?1", -1, &q,
-	                       NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(st->db, "DELETE FROM audit WHERE at < ?1", -1,
+	                       &q, NULL) == SQLITE_OK) {
 		sqlite3_bind_int64(q, 1, now - st->opt.keep_dead_ms);
 		if (sqlite3_step(q) != SQLITE_DONE)
 			hkd_log_kv(HOOKD_LOG_WARN, "store", "detail",
-			           "audit purge failed", "reason", sqlite3_errmsg(st->db),
-			           NULL);
+			           "audit purge failed", "reason",
+			           sqlite3_errmsg(st->db), NULL);
 	}
 	sqlite3_finalize(q);
 }
@@ -712,17 +726,21 @@ static int configure_db(struct sq_store *st, sqlite3 *db, char *err,
 	const char *sync = st->opt.synchronous ? st->opt.synchronous : "full";
 	if (strcmp(sync, "full") != 0 && strcmp(sync, "normal") != 0 &&
 	    strcmp(sync, "off") != 0) {
-		hkd_set_err(err, errlen, "synchronous must be full, normal or off");
+		hkd_set_err(err, errlen,
+		            "synchronous must be full, normal or off");
 		return -1;
 	}
-	if (st->path && exec_sql(db, "PRAGMA journal_mode = WAL", err, errlen) != 0)
+	if (st->path &&
+	    exec_sql(db, "PRAGMA journal_mode = WAL", err, errlen) != 0)
 		return -1;
 	snprintf(sql, sizeof(sql), "PRAGMA synchronous = %s", sync);
 	if (exec_sql(db, sql, err, errlen) != 0)
 		return -1;
 	if (st->opt.max_size > 0) {
 		snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld",
-		         (long long)(st->opt.max_size / 4096 > 0 ? st->opt.max_size / 4096 : 1));
+		         (long long)(st->opt.max_size / 4096 > 0
+		                         ? st->opt.max_size / 4096
+		                         : 1));
 		if (exec_sql(db, "PRAGMA page_size = 4096", err, errlen) != 0 ||
 		    exec_sql(db, sql, err, errlen) != 0)
 			return -1;
@@ -763,7 +781,8 @@ struct hkd_store *hkd_store_sqlite_open(const struct hkd_store_options *o,
 		st->rdb = st->db;
 		st->rlock = &st->wlock;
 	} else {
-		if (open_db(st->path, SQLITE_OPEN_READONLY, &st->rdb, err, errlen) != 0)
+		if (open_db(st->path, SQLITE_OPEN_READONLY, &st->rdb, err,
+		            errlen) != 0)
 			goto fail;
 		st->rlock = &st->rlock_own;
 	}
@@ -805,7 +824,7 @@ static void sq_close(struct hkd_store *base)
 
 /* Columns: d.id, d.target, d.attempts, d.base, d.schedule, d.next_at,
  * e.id, e.type, e.source, e.timestamp, e.body */
-#define STORED_COLUMNS                                                        \
+#define STORED_COLUMNS                                                         \
 	"d.id, d.target, d.attempts, d.base, d.schedule, d.next_at, "          \
 	"e.id, e.type, e.source, e.timestamp, e.body "
 
@@ -863,8 +882,9 @@ static int sq_recover(struct hkd_store *base, hkd_store_visit_fn visit,
 	rc = step == SQLITE_DONE ? 0 : -1;
 out:
 	if (rc != 0)
-		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail", "recovery failed",
-		           "reason", sqlite3_errmsg(st->rdb), NULL);
+		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail",
+		           "recovery failed", "reason", sqlite3_errmsg(st->rdb),
+		           NULL);
 	sqlite3_finalize(q);
 	pthread_mutex_unlock(st->rlock);
 	return rc;
@@ -896,19 +916,20 @@ out:
 static int job_count_unfinished(void *backend, void *argp, char *err,
                                 size_t errlen)
 {
-	return count_rows(backend, "SELECT count(*) FROM deliveries WHERE state < 2",
+	return count_rows(backend,
+	                  "SELECT count(*) FROM deliveries WHERE state < 2",
 	                  argp, err, errlen);
 }
 
 /* Runs on the writer: count dead deliveries into *(long long *)argp. */
 static int job_count_dead(void *backend, void *argp, char *err, size_t errlen)
 {
-	return count_rows(backend, "SELECT count(*) FROM deliveries WHERE state = 3",
+	return count_rows(backend,
+	                  "SELECT count(*) FROM deliveries WHERE state = 3",
 	                  argp, err, errlen);
 }
 
-static int job_release_all(void *backend, void *argp, char *err,
-                           size_t errlen)
+static int job_release_all(void *backend, void *argp, char *err, size_t errlen)
 {
 	struct sq_store *st = backend;
 	sqlite3_stmt *q = NULL;
@@ -926,8 +947,7 @@ static int job_release_all(void *backend, void *argp, char *err,
 }
 
 /* Runs on the writer: take up to max due parked deliveries, in due order. */
-static int job_claim(void *backend, void *argp, char *err,
-                     size_t errlen)
+static int job_claim(void *backend, void *argp, char *err, size_t errlen)
 {
 	struct sq_store *st = backend;
 	struct hkd_claim_arg *a = argp;
@@ -940,13 +960,15 @@ static int job_claim(void *backend, void *argp, char *err,
 	if (sqlite3_prepare_v2(st->db,
 	                       "SELECT " STORED_COLUMNS "FROM deliveries d "
 	                       "JOIN events e ON e.seq = d.event_seq "
-	                       "WHERE d.state < 2 AND d.lease_owner IS NULL AND d.next_at <= ?1 "
+	                       "WHERE d.state < 2 AND d.lease_owner IS NULL "
+	                       "AND d.next_at <= ?1 "
 	                       "ORDER BY d.next_at, d.seq LIMIT ?2",
 	                       -1, &q, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(st->db,
-	                       "UPDATE deliveries SET lease_owner = '" LEASE_LOCAL "' "
-	                       "WHERE id = ?",
-	                       -1, &u, NULL) != SQLITE_OK)
+	    sqlite3_prepare_v2(
+	        st->db,
+	        "UPDATE deliveries SET lease_owner = '" LEASE_LOCAL "' "
+	        "WHERE id = ?",
+	        -1, &u, NULL) != SQLITE_OK)
 		goto sqlfail;
 	sqlite3_bind_int64(q, 1, a->now);
 	sqlite3_bind_int64(q, 2, (sqlite3_int64)a->max);
@@ -988,8 +1010,7 @@ out:
 }
 
 /* Runs on the writer: dead → pending, schedule restarted, rows read back. */
-static int job_replay(void *backend, void *argp, char *err,
-                      size_t errlen)
+static int job_replay(void *backend, void *argp, char *err, size_t errlen)
 {
 	struct sq_store *st = backend;
 	struct hkd_replay_arg *a = argp;
@@ -1002,25 +1023,30 @@ static int job_replay(void *backend, void *argp, char *err,
 	a->left = 0;
 
 	if (a->id) {
-		if (sqlite3_prepare_v2(st->db,
-		                       "SELECT " STORED_COLUMNS ", d.state FROM deliveries d "
-		                       "JOIN events e ON e.seq = d.event_seq WHERE d.id = ?",
-		                       -1, &q, NULL) != SQLITE_OK)
+		if (sqlite3_prepare_v2(
+		        st->db,
+		        "SELECT " STORED_COLUMNS ", d.state FROM deliveries d "
+		        "JOIN events e ON e.seq = d.event_seq WHERE d.id = ?",
+		        -1, &q, NULL) != SQLITE_OK)
 			goto sqlfail;
 		sqlite3_bind_text(q, 1, a->id, -1, SQLITE_STATIC);
 	} else {
-		if (sqlite3_prepare_v2(st->db,
-		                       "SELECT " STORED_COLUMNS ", d.state FROM deliveries d "
-		                       "JOIN events e ON e.seq = d.event_seq WHERE d.state = 3 "
-		                       "AND (?1 IS NULL OR d.target = ?1) ORDER BY d.seq",
-		                       -1, &q, NULL) != SQLITE_OK)
+		if (sqlite3_prepare_v2(
+		        st->db,
+		        "SELECT " STORED_COLUMNS ", d.state FROM deliveries d "
+		        "JOIN events e ON e.seq = d.event_seq WHERE d.state = "
+		        "3 "
+		        "AND (?1 IS NULL OR d.target = ?1) ORDER BY d.seq",
+		        -1, &q, NULL) != SQLITE_OK)
 			goto sqlfail;
 		if (a->target)
 			sqlite3_bind_text(q, 1, a->target, -1, SQLITE_STATIC);
 	}
 	if (sqlite3_prepare_v2(st->db,
-	                       "UPDATE deliveries SET state = 0, base = attempts, next_at = ?, "
-	                       "updated_at = ?, lease_owner = '" LEASE_LOCAL "' "
+	                       "UPDATE deliveries SET state = 0, base = "
+	                       "attempts, next_at = ?, "
+	                       "updated_at = ?, lease_owner = '" LEASE_LOCAL
+	                       "' "
 	                       "WHERE id = ? AND state = 3",
 	                       -1, &u, NULL) != SQLITE_OK)
 		goto sqlfail;
@@ -1071,8 +1097,9 @@ out:
 
 /* Columns: d.seq, d.id, e.id, e.type, d.target, d.state, d.attempts,
  * d.next_at, d.last_outcome, d.last_reason, d.created_at, d.updated_at */
-#define DELIVERY_COLUMNS                                                      \
-	"d.seq, d.id, e.id, e.type, d.target, d.state, d.attempts, d.next_at, "  \
+#define DELIVERY_COLUMNS                                                       \
+	"d.seq, d.id, e.id, e.type, d.target, d.state, d.attempts, "           \
+	"d.next_at, "                                                          \
 	"d.last_outcome, d.last_reason, d.created_at, d.updated_at "
 
 static json_t *delivery_from_row(sqlite3_stmt *q)
@@ -1083,13 +1110,16 @@ static json_t *delivery_from_row(sqlite3_stmt *q)
 	json_object_set_new(o, "eventId", json_string(col(q, 2)));
 	json_object_set_new(o, "eventType", json_string(col(q, 3)));
 	json_object_set_new(o, "target", json_string(col(q, 4)));
-	json_object_set_new(o, "state",
-	                    json_string(hkd_state_name((enum hkd_delivery_state)state)));
-	json_object_set_new(o, "attemptCount", json_integer(sqlite3_column_int(q, 6)));
-	json_object_set_new(o, "nextAttemptAt",
-	                    state < HKD_STATE_SUCCEEDED
-	                        ? hkd_store_time_json(sqlite3_column_int64(q, 7))
-	                        : json_null());
+	json_object_set_new(
+	    o, "state",
+	    json_string(hkd_state_name((enum hkd_delivery_state)state)));
+	json_object_set_new(o, "attemptCount",
+	                    json_integer(sqlite3_column_int(q, 6)));
+	json_object_set_new(
+	    o, "nextAttemptAt",
+	    state < HKD_STATE_SUCCEEDED
+	        ? hkd_store_time_json(sqlite3_column_int64(q, 7))
+	        : json_null());
 	json_object_set_new(o, "lastOutcome",
 	                    sqlite3_column_type(q, 8) == SQLITE_NULL
 	                        ? json_null()
@@ -1098,8 +1128,10 @@ static json_t *delivery_from_row(sqlite3_stmt *q)
 	                    sqlite3_column_type(q, 9) == SQLITE_NULL
 	                        ? json_null()
 	                        : json_string(col(q, 9)));
-	json_object_set_new(o, "createdAt", hkd_store_time_json(sqlite3_column_int64(q, 10)));
-	json_object_set_new(o, "updatedAt", hkd_store_time_json(sqlite3_column_int64(q, 11)));
+	json_object_set_new(o, "createdAt",
+	                    hkd_store_time_json(sqlite3_column_int64(q, 10)));
+	json_object_set_new(o, "updatedAt",
+	                    hkd_store_time_json(sqlite3_column_int64(q, 11)));
 	return o;
 }
 
@@ -1107,18 +1139,23 @@ static json_t *attempts_of(struct sq_store *st, int64_t dseq)
 {
 	sqlite3_stmt *q = NULL;
 	json_t *arr = json_array();
-	if (sqlite3_prepare_v2(st->rdb,
-	                       "SELECT number, started_at, duration_us, outcome, detail "
-	                       "FROM attempts WHERE delivery_seq = ? ORDER BY seq",
-	                       -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+	        st->rdb,
+	        "SELECT number, started_at, duration_us, outcome, detail "
+	        "FROM attempts WHERE delivery_seq = ? ORDER BY seq",
+	        -1, &q, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_int64(q, 1, dseq);
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		json_t *a = json_object();
-		json_object_set_new(a, "attempt", json_integer(sqlite3_column_int(q, 0)));
-		json_object_set_new(a, "startedAt", hkd_store_time_json(sqlite3_column_int64(q, 1)));
-		json_object_set_new(a, "durationMs",
-		                    json_real((double)sqlite3_column_int64(q, 2) / 1000.0));
+		json_object_set_new(a, "attempt",
+		                    json_integer(sqlite3_column_int(q, 0)));
+		json_object_set_new(
+		    a, "startedAt",
+		    hkd_store_time_json(sqlite3_column_int64(q, 1)));
+		json_object_set_new(
+		    a, "durationMs",
+		    json_real((double)sqlite3_column_int64(q, 2) / 1000.0));
 		json_object_set_new(a, "outcome", json_string(col(q, 3)));
 		json_object_set_new(a, "detail", json_string(col(q, 4)));
 		json_array_append_new(arr, a);
@@ -1139,8 +1176,9 @@ static json_t *sq_event_json(struct hkd_store *base, const char *id,
 	int rc;
 
 	pthread_mutex_lock(st->rlock);
-	if (sqlite3_prepare_v2(st->rdb, "SELECT seq, body FROM events WHERE id = ?",
-	                       -1, &q, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(st->rdb,
+	                       "SELECT seq, body FROM events WHERE id = ?", -1,
+	                       &q, NULL) != SQLITE_OK) {
 		*failed = 1;
 		goto out;
 	}
@@ -1159,10 +1197,11 @@ static json_t *sq_event_json(struct hkd_store *base, const char *id,
 	}
 	dels = json_array();
 	json_object_set_new(ev, "deliveries", dels);
-	if (sqlite3_prepare_v2(st->rdb,
-	                       "SELECT " DELIVERY_COLUMNS "FROM deliveries d JOIN events e "
-	                       "ON e.seq = d.event_seq WHERE d.event_seq = ? ORDER BY d.seq",
-	                       -1, &q, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(
+	        st->rdb,
+	        "SELECT " DELIVERY_COLUMNS "FROM deliveries d JOIN events e "
+	        "ON e.seq = d.event_seq WHERE d.event_seq = ? ORDER BY d.seq",
+	        -1, &q, NULL) != SQLITE_OK) {
 		json_decref(ev); /* never half an answer */
 		ev = NULL;
 		*failed = 1;
@@ -1171,7 +1210,8 @@ static json_t *sq_event_json(struct hkd_store *base, const char *id,
 	sqlite3_bind_int64(q, 1, eseq);
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		json_t *d = delivery_from_row(q);
-		json_object_set_new(d, "attempts", attempts_of(st, sqlite3_column_int64(q, 0)));
+		json_object_set_new(
+		    d, "attempts", attempts_of(st, sqlite3_column_int64(q, 0)));
 		json_array_append_new(dels, d);
 	}
 out:
@@ -1190,12 +1230,14 @@ static json_t *sq_deliveries_json(struct hkd_store *base,
 	size_t n = 0;
 
 	pthread_mutex_lock(st->rlock);
-	if (sqlite3_prepare_v2(st->rdb,
-	                       "SELECT " DELIVERY_COLUMNS "FROM deliveries d JOIN events e "
-	                       "ON e.seq = d.event_seq WHERE (?1 < 0 OR d.state = ?1) "
-	                       "AND (?2 IS NULL OR d.target = ?2) AND (?3 IS NULL OR e.id = ?3) "
-	                       "AND (?4 = 0 OR d.seq < ?4) ORDER BY d.seq DESC LIMIT ?5",
-	                       -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+	        st->rdb,
+	        "SELECT " DELIVERY_COLUMNS "FROM deliveries d JOIN events e "
+	        "ON e.seq = d.event_seq WHERE (?1 < 0 OR d.state = ?1) "
+	        "AND (?2 IS NULL OR d.target = ?2) AND (?3 IS NULL OR e.id = "
+	        "?3) "
+	        "AND (?4 = 0 OR d.seq < ?4) ORDER BY d.seq DESC LIMIT ?5",
+	        -1, &q, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_int(q, 1, f->state);
 	if (f->target)
@@ -1212,7 +1254,8 @@ static json_t *sq_deliveries_json(struct hkd_store *base,
 		if (n == f->limit) {
 			char cur[32];
 			snprintf(cur, sizeof(cur), "%lld", (long long)last);
-			json_object_set_new(out, "nextCursor", json_string(cur));
+			json_object_set_new(out, "nextCursor",
+			                    json_string(cur));
 			break;
 		}
 		last = sqlite3_column_int64(q, 0);
@@ -1233,8 +1276,9 @@ static long long sq_dead_count(struct hkd_store *base)
 	sqlite3_stmt *q = NULL;
 	long long n = -1;
 	pthread_mutex_lock(st->rlock);
-	if (sqlite3_prepare_v2(st->rdb, "SELECT count(*) FROM deliveries WHERE state = 3",
-	                       -1, &q, NULL) == SQLITE_OK &&
+	if (sqlite3_prepare_v2(
+	        st->rdb, "SELECT count(*) FROM deliveries WHERE state = 3", -1,
+	        &q, NULL) == SQLITE_OK &&
 	    sqlite3_step(q) == SQLITE_ROW)
 		n = sqlite3_column_int64(q, 0);
 	sqlite3_finalize(q);
@@ -1251,10 +1295,11 @@ static int job_audit(void *backend, void *argp, char *err, size_t errlen)
 	sqlite3_stmt *q = NULL;
 	int rc = HKD_STORE_FAILED;
 
-	if (sqlite3_prepare_v2(st->db,
-	                       "INSERT INTO audit(at, key_id, action, target, detail) "
-	                       "VALUES (?1, ?2, ?3, ?4, ?5)",
-	                       -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+	        st->db,
+	        "INSERT INTO audit(at, key_id, action, target, detail) "
+	        "VALUES (?1, ?2, ?3, ?4, ?5)",
+	        -1, &q, NULL) != SQLITE_OK)
 		goto sqlfail;
 	sqlite3_bind_int64(q, 1, a->at);
 	sqlite3_bind_text(q, 2, a->rec->key_id, -1, SQLITE_STATIC);
@@ -1289,10 +1334,11 @@ static json_t *sq_audit_json(struct hkd_store *base, size_t limit,
 	size_t n = 0;
 
 	pthread_mutex_lock(st->rlock);
-	if (sqlite3_prepare_v2(st->rdb,
-	                       "SELECT seq, at, key_id, action, target, detail FROM audit "
-	                       "WHERE (?1 = 0 OR seq < ?1) ORDER BY seq DESC LIMIT ?2",
-	                       -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+	        st->rdb,
+	        "SELECT seq, at, key_id, action, target, detail FROM audit "
+	        "WHERE (?1 = 0 OR seq < ?1) ORDER BY seq DESC LIMIT ?2",
+	        -1, &q, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_int64(q, 1, before_seq);
 	/* One more than asked: tells whether there is a next page. */
@@ -1305,14 +1351,16 @@ static json_t *sq_audit_json(struct hkd_store *base, size_t limit,
 		if (n == limit) {
 			char cur[32];
 			snprintf(cur, sizeof(cur), "%lld", (long long)last);
-			json_object_set_new(out, "nextCursor", json_string(cur));
+			json_object_set_new(out, "nextCursor",
+			                    json_string(cur));
 			break;
 		}
 		last = sqlite3_column_int64(q, 0);
 		json_array_append_new(
-		    arr, hkd_store_audit_row(last, sqlite3_column_int64(q, 1),
-		                             column_text(q, 2), column_text(q, 3),
-		                             column_text(q, 4), column_text(q, 5)));
+		    arr,
+		    hkd_store_audit_row(last, sqlite3_column_int64(q, 1),
+		                        column_text(q, 2), column_text(q, 3),
+		                        column_text(q, 4), column_text(q, 5)));
 		n++;
 	}
 out:
@@ -1331,14 +1379,17 @@ static int job_sub(void *backend, void *argp, char *err, size_t errlen)
 	int64_t now = hkd_now_ms();
 	int rc;
 	if (a->body)
-		rc = sqlite3_prepare_v2(st->db,
-		                        "INSERT INTO subscriptions(id, body, created_at, updated_at) "
-		                        "VALUES (?1, ?2, ?3, ?3) ON CONFLICT(id) DO UPDATE SET "
-		                        "body = excluded.body, updated_at = excluded.updated_at",
-		                        -1, &q, NULL);
+		rc = sqlite3_prepare_v2(
+		    st->db,
+		    "INSERT INTO subscriptions(id, body, created_at, "
+		    "updated_at) "
+		    "VALUES (?1, ?2, ?3, ?3) ON CONFLICT(id) DO UPDATE SET "
+		    "body = excluded.body, updated_at = excluded.updated_at",
+		    -1, &q, NULL);
 	else
-		rc = sqlite3_prepare_v2(st->db, "DELETE FROM subscriptions WHERE id = ?1",
-		                        -1, &q, NULL);
+		rc = sqlite3_prepare_v2(
+		    st->db, "DELETE FROM subscriptions WHERE id = ?1", -1, &q,
+		    NULL);
 	if (rc != SQLITE_OK)
 		goto sqlfail;
 	sqlite3_bind_text(q, 1, a->id, -1, SQLITE_STATIC);
@@ -1349,7 +1400,7 @@ static int job_sub(void *backend, void *argp, char *err, size_t errlen)
 	if (sqlite3_step(q) != SQLITE_DONE)
 		goto sqlfail;
 	rc = !a->body && sqlite3_changes(st->db) == 0 ? HKD_STORE_NOT_FOUND
-	                                               : HKD_STORE_OK;
+	                                              : HKD_STORE_OK;
 	sqlite3_finalize(q);
 	return rc;
 sqlfail:
@@ -1365,7 +1416,8 @@ static int sq_sub_load(struct hkd_store *base,
 	sqlite3_stmt *q = NULL;
 	int rc = -1, step;
 	pthread_mutex_lock(st->rlock);
-	if (sqlite3_prepare_v2(st->rdb, "SELECT body FROM subscriptions ORDER BY seq",
+	if (sqlite3_prepare_v2(st->rdb,
+	                       "SELECT body FROM subscriptions ORDER BY seq",
 	                       -1, &q, NULL) != SQLITE_OK)
 		goto out;
 	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
@@ -1383,20 +1435,20 @@ out:
 }
 
 static const struct hkd_store_ops sq_ops = {
-	.close = sq_close,
-	.put = job_put,
-	.record = job_record,
-	.release_all = job_release_all,
-	.unfinished = job_count_unfinished,
-	.count_dead = job_count_dead,
-	.audit_write = job_audit,
-	.audit_json = sq_audit_json,
-	.claim = job_claim,
-	.replay = job_replay,
-	.sub_write = job_sub,
-	.recover = sq_recover,
-	.event_json = sq_event_json,
-	.deliveries_json = sq_deliveries_json,
-	.dead_count = sq_dead_count,
-	.sub_load = sq_sub_load,
+    .close = sq_close,
+    .put = job_put,
+    .record = job_record,
+    .release_all = job_release_all,
+    .unfinished = job_count_unfinished,
+    .count_dead = job_count_dead,
+    .audit_write = job_audit,
+    .audit_json = sq_audit_json,
+    .claim = job_claim,
+    .replay = job_replay,
+    .sub_write = job_sub,
+    .recover = sq_recover,
+    .event_json = sq_event_json,
+    .deliveries_json = sq_deliveries_json,
+    .dead_count = sq_dead_count,
+    .sub_load = sq_sub_load,
 };

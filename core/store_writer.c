@@ -98,24 +98,26 @@ static void free_job(struct hkd_job *j)
  * the queue in their order. Copies the first failure's reason into
  * failed_err (empty: none). Returns whether any job was kept.
  */
-static int settle(struct hkd_writer *w, struct hkd_job *batch,
-                  char *failed_err, size_t errlen)
+static int settle(struct hkd_writer *w, struct hkd_job *batch, char *failed_err,
+                  size_t errlen)
 {
 	struct hkd_job *keep = NULL, *keep_last = NULL;
 	failed_err[0] = '\0';
 	for (struct hkd_job *j = batch, *next; j; j = next) {
 		next = j->next;
 		if (j->rc == HKD_STORE_FAILED && !failed_err[0])
-			hkd_strlcpy(failed_err, j->err[0] ? j->err : "write failed",
+			hkd_strlcpy(failed_err,
+			            j->err[0] ? j->err : "write failed",
 			            errlen);
 		if (j->wait) {
 			if (j->rc == HKD_JOB_BROKEN)
 				j->rc = HKD_STORE_FAILED;
-			sem_post(j->sem); /* j is the waiter's: not touched again */
+			sem_post(
+			    j->sem); /* j is the waiter's: not touched again */
 		} else if (j->rc == HKD_JOB_BROKEN) {
 			hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail",
-			           "a queued write was refused and dropped", "reason",
-			           j->err, NULL);
+			           "a queued write was refused and dropped",
+			           "reason", j->err, NULL);
 			free_job(j);
 		} else if (j->rc == HKD_STORE_FAILED) {
 			/* A result not written is kept, never dropped. */
@@ -195,7 +197,8 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		batch = w->head;
-		for (j = batch; j->next && ++n < HKD_WRITER_BATCH_MAX; j = j->next)
+		for (j = batch; j->next && ++n < HKD_WRITER_BATCH_MAX;
+		     j = j->next)
 			;
 		w->head = j->next;
 		if (!w->head)
@@ -209,7 +212,8 @@ static void *writer_main(void *arg)
 		kept = settle(w, batch, failed_err, sizeof(failed_err));
 		if (failed_err[0] && failures == 0)
 			hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail",
-			           "cannot write; ingest answers 503 until it recovers",
+			           "cannot write; ingest answers 503 until it "
+			           "recovers",
 			           "reason", failed_err, NULL);
 		if (rc != 0 || kept) {
 			/* The store is failing: back off, then try again. */
@@ -217,14 +221,17 @@ static void *writer_main(void *arg)
 			struct timespec ts;
 			failures++;
 			if (stop && failures > 5)
-				break; /* give up at shutdown: the rest is lost */
+				break; /* give up at shutdown: the rest is lost
+				        */
 			hkd_deadline(CLOCK_REALTIME, pause, &ts);
 			pthread_cond_timedwait(&w->qcond, &w->qlock, &ts);
 		} else if (failed_err[0]) {
-			failures++; /* a job failed alone: no pause, but not well */
+			failures++; /* a job failed alone: no pause, but not
+			               well */
 		} else if (failures) {
 			failures = 0;
-			hkd_log_kv(HOOKD_LOG_INFO, "store", "detail", "writing again", NULL);
+			hkd_log_kv(HOOKD_LOG_INFO, "store", "detail",
+			           "writing again", NULL);
 		}
 		/*
 		 * A purge that a steady stream of jobs interrupted goes on a
@@ -281,7 +288,8 @@ void hkd_writer_stop(struct hkd_writer *w)
 		w->head = j->next;
 		if (j->wait) {
 			j->rc = HKD_STORE_FAILED;
-			hkd_strlcpy(j->err, "the store is closing", sizeof(j->err));
+			hkd_strlcpy(j->err, "the store is closing",
+			            sizeof(j->err));
 			sem_post(j->sem);
 		} else {
 			dropped++;
@@ -291,8 +299,10 @@ void hkd_writer_stop(struct hkd_writer *w)
 	if (dropped) {
 		char n[24];
 		snprintf(n, sizeof(n), "%zu", dropped);
-		hkd_log_kv(HOOKD_LOG_WARN, "store", "unwritten_results", n, "detail",
-		           "the store could not write these attempt results; their deliveries run again at the next start",
+		hkd_log_kv(HOOKD_LOG_WARN, "store", "unwritten_results", n,
+		           "detail",
+		           "the store could not write these attempt results; "
+		           "their deliveries run again at the next start",
 		           NULL);
 	}
 	pthread_mutex_destroy(&w->qlock);

@@ -58,12 +58,12 @@ struct hkd_writer {
 
 	/* The writer's own (under qlock). */
 	pthread_mutex_t qlock;
-	pthread_cond_t qcond;    /* jobs arrived / stop */
+	pthread_cond_t qcond; /* jobs arrived / stop */
 	struct hkd_job *head, *tail;
 	int stopping;
 	int started;
-	int64_t next_idle; /* monotonic ms */
-	int idle_left;     /* idle stopped with work left: a step per batch */
+	int64_t next_idle;   /* monotonic ms */
+	int idle_left;       /* idle stopped with work left: a step per batch */
 	long long idle_done; /* events the idle round purged so far */
 	pthread_t thread;
 };

@@ -36,26 +36,27 @@
 #include "util.h"
 
 /* Limits on what a client may register. */
-#define URL_MAX 2048
-#define EVENTS_MAX 100
-#define HEADERS_MAX 20
+#define URL_MAX          2048
+#define EVENTS_MAX       100
+#define HEADERS_MAX      20
 #define HEADER_VALUE_MAX 1024
-#define DESCRIPTION_MAX 500
+#define DESCRIPTION_MAX  500
 
 /* Bodies of the two formats, rendered by the http plugin (raw mode: the
  * id, type and timestamp are validated names, data is JSON). */
 static const char body_standard[] =
-	"{\"id\":\"{{id}}\",\"type\":\"{{type}}\",\"timestamp\":\"{{timestamp}}\",\"data\":{{data}}}";
-static const char body_kadoa[] =
-	"{\"eventType\":\"{{type}}\",\"timestamp\":\"{{timestamp}}\",\"data\":{{data}}}";
+    "{\"id\":\"{{id}}\",\"type\":\"{{type}}\",\"timestamp\":\"{{timestamp}}\","
+    "\"data\":{{data}}}";
+static const char body_kadoa[] = "{\"eventType\":\"{{type}}\",\"timestamp\":\"{"
+                                 "{timestamp}}\",\"data\":{{data}}}";
 
 struct sub {
 	atomic_int refs;
-	json_t *doc;      /* the stored document */
-	const char *id;   /* in doc */
+	json_t *doc;    /* the stored document */
+	const char *id; /* in doc */
 	int enabled;
 	int64_t grace_until; /* the previous secret signs until then (ms) */
-	config_t lc;      /* the plugin settings made from doc */
+	config_t lc;         /* the plugin settings made from doc */
 	struct hookd_config hc;
 	void *state;
 	int created;
@@ -64,7 +65,7 @@ struct sub {
 static struct {
 	pthread_mutex_t lock;       /* the registry */
 	pthread_mutex_t write_lock; /* one change at a time (store + install) */
-	struct sub **v; /* registry, creation order */
+	struct sub **v;             /* registry, creation order */
 	size_t n, cap;
 	struct hkd_store *store;
 	struct hkd_plugin_lib *http;
@@ -194,14 +195,17 @@ static struct sub *sub_make(json_t *doc, int for_test, char *err, size_t errlen)
 		goto oom;
 	/* GET sends no body: the plugin puts the event in the query. */
 	if (strcmp(doc_str(doc, "webhookHttpMethod"), "GET") != 0 &&
-	    (add_str(g, "body", strcmp(doc_str(doc, "format"), "kadoa") == 0
-	                            ? body_kadoa
-	                            : body_standard) ||
+	    (add_str(g, "body",
+	             strcmp(doc_str(doc, "format"), "kadoa") == 0
+	                 ? body_kadoa
+	                 : body_standard) ||
 	     add_str(g, "body_escape", "raw")))
 		goto oom;
 	{
-		config_setting_t *b = config_setting_add(g, "ssrf_guard", CONFIG_TYPE_BOOL);
-		config_setting_t *t = config_setting_add(g, "timeout", CONFIG_TYPE_INT);
+		config_setting_t *b =
+		    config_setting_add(g, "ssrf_guard", CONFIG_TYPE_BOOL);
+		config_setting_t *t =
+		    config_setting_add(g, "timeout", CONFIG_TYPE_INT);
 		config_setting_t *r =
 		    for_test
 		        ? config_setting_add(g, "reason_body", CONFIG_TYPE_BOOL)
@@ -211,13 +215,14 @@ static struct sub *sub_make(json_t *doc, int for_test, char *err, size_t errlen)
 		    (for_test && (!r || !config_setting_set_bool(r, 1))))
 			goto oom;
 	}
-	if (S.n_allow &&
-	    add_list(g, "allow_targets", (const char *const *)S.allow, S.n_allow))
+	if (S.n_allow && add_list(g, "allow_targets",
+	                          (const char *const *)S.allow, S.n_allow))
 		goto oom;
 	hg = config_setting_add(g, "headers", CONFIG_TYPE_GROUP);
 	if (!hg)
 		goto oom;
-	json_object_foreach(json_object_get(doc, "headers"), key, v) {
+	json_object_foreach(json_object_get(doc, "headers"), key, v)
+	{
 		char *val = literal_template(json_string_value(v));
 		int bad = !val || add_str(hg, key, val);
 		free(val);
@@ -231,7 +236,8 @@ static struct sub *sub_make(json_t *doc, int for_test, char *err, size_t errlen)
 	 * so a header value of "env:NAME" or "file:PATH" is sent as it is. */
 	if (hkd_host_config_init(&s->hc, s->id, g, &S.http->desc,
 	                         HKD_SETTINGS_API, "subscription", &d) != 0) {
-		hkd_set_err(err, errlen, "%s", d.n ? d.msgs[0] : "bad settings");
+		hkd_set_err(err, errlen, "%s",
+		            d.n ? d.msgs[0] : "bad settings");
 		goto fail;
 	}
 	if (S.http->desc.create(s->id, &s->hc, &s->state, err, errlen) != 0)
@@ -351,7 +357,8 @@ int hkd_subs_reload(void)
 	int rc = -1;
 
 	pthread_mutex_lock(&S.write_lock);
-	if (S.http && seen && hkd_store_sub_load(S.store, reload_one, seen) == 0) {
+	if (S.http && seen &&
+	    hkd_store_sub_load(S.store, reload_one, seen) == 0) {
 		pthread_mutex_lock(&S.lock);
 		gone = calloc(S.n + 1, sizeof(*gone));
 		for (size_t i = 0; gone && i < S.n;) {
@@ -360,7 +367,8 @@ int hkd_subs_reload(void)
 				continue;
 			}
 			gone[n_gone++] = S.v[i];
-			memmove(&S.v[i], &S.v[i + 1], (S.n - i - 1) * sizeof(*S.v));
+			memmove(&S.v[i], &S.v[i + 1],
+			        (S.n - i - 1) * sizeof(*S.v));
 			S.n--;
 		}
 		pthread_mutex_unlock(&S.lock);
@@ -414,7 +422,8 @@ static void reloader_start(int64_t poll_ms)
 		R.started = 1;
 	else
 		hkd_log_kv(HOOKD_LOG_ERROR, "subscriptions", "detail",
-		           "cannot start following other nodes' subscriptions", NULL);
+		           "cannot start following other nodes' subscriptions",
+		           NULL);
 }
 
 static void reloader_stop(void)
@@ -436,8 +445,9 @@ static void load_one(void *arg, const json_t *doc)
 	(void)arg;
 	s = sub_make(json_deep_copy(doc), 0, err, sizeof(err));
 	if (!s) {
-		hkd_log_kv(HOOKD_LOG_ERROR, "subscription", "id", doc_str(doc, "id"),
-		           "detail", "cannot load", "reason", err, NULL);
+		hkd_log_kv(HOOKD_LOG_ERROR, "subscription", "id",
+		           doc_str(doc, "id"), "detail", "cannot load",
+		           "reason", err, NULL);
 		return;
 	}
 	if (append(s) != 0)
@@ -467,13 +477,15 @@ int hkd_subs_start(struct hkd_store *st, const struct hkd_config *cfg,
 		/* hookd runs without it; only subscriptions are unavailable. */
 		hkd_set_err(S.http_error, sizeof(S.http_error),
 		            "subscriptions need the http plugin: %s", lerr);
-		hkd_log_kv(HOOKD_LOG_WARN, "subscriptions", "detail", S.http_error, NULL);
+		hkd_log_kv(HOOKD_LOG_WARN, "subscriptions", "detail",
+		           S.http_error, NULL);
 		(void)err;
 		(void)errlen;
 		return 0;
 	}
 	if (hkd_store_sub_load(st, load_one, NULL) != 0) {
-		hkd_set_err(err, errlen, "cannot read the stored subscriptions");
+		hkd_set_err(err, errlen,
+		            "cannot read the stored subscriptions");
 		return -1;
 	}
 	{
@@ -509,9 +521,9 @@ static int matches(const json_t *doc, const char *type)
 {
 	size_t i;
 	json_t *e;
-	json_array_foreach(json_object_get(doc, "events"), i, e)
-		if (hkd_glob_match(json_string_value(e), type))
-			return 1;
+	json_array_foreach(
+	    json_object_get(doc, "events"), i,
+	    e) if (hkd_glob_match(json_string_value(e), type)) return 1;
 	return 0;
 }
 
@@ -620,7 +632,8 @@ static void announce_disabled(const char *id, const char *url,
 	char *shown = url_masked(url);
 
 	hkd_log_kv(HOOKD_LOG_WARN, "subscription", "id", id, "url",
-	           shown ? shown : "", "detail", "disabled", "reason", reason, NULL);
+	           shown ? shown : "", "detail", "disabled", "reason", reason,
+	           NULL);
 	rt = hkd_runtime_current();
 	if (!rt) {
 		free(shown);
@@ -635,8 +648,8 @@ static void announce_disabled(const char *id, const char *url,
 	req.source = "hookd";
 	if (hkd_ingest(rt, S.store, &req, &res) != HKD_INGEST_OK)
 		hkd_log_kv(HOOKD_LOG_ERROR, "subscription", "id", id, "detail",
-		           "cannot emit " HKD_SUB_DISABLED_TYPE, "reason", res.detail,
-		           NULL);
+		           "cannot emit " HKD_SUB_DISABLED_TYPE, "reason",
+		           res.detail, NULL);
 	json_decref(data);
 	hkd_runtime_unref(rt);
 }
@@ -788,7 +801,7 @@ void hkd_subs_end(void *token, enum hookd_status st, const char *reason)
 /* {"error": code, "message": …, "field": …}; returns status. */
 static int api_error(json_t **out, int status, const char *code,
                      const char *field, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 
 static int api_error(json_t **out, int status, const char *code,
                      const char *field, const char *fmt, ...)
@@ -847,9 +860,9 @@ static char *member_pointer(const char *key)
  */
 static int header_is_secret(const char *name)
 {
-	static const char *const words[] = {"secret", "token", "key", "auth",
-	                                    "signature", "password", "cookie",
-	                                    NULL};
+	static const char *const words[] = {"secret", "token",     "key",
+	                                    "auth",   "signature", "password",
+	                                    "cookie", NULL};
 	char low[128];
 	size_t n = strlen(name);
 	if (n >= sizeof(low))
@@ -897,9 +910,11 @@ static json_t *headers_masked(const json_t *headers)
 {
 	json_t *o = json_object(), *v;
 	const char *k;
-	json_object_foreach((json_t *)headers, k, v) {
+	json_object_foreach((json_t *)headers, k, v)
+	{
 		if (header_is_secret(k) && json_is_string(v))
-			json_object_set_new(o, k, masked_value(json_string_value(v)));
+			json_object_set_new(o, k,
+			                    masked_value(json_string_value(v)));
 		else
 			json_object_set(o, k, v);
 	}
@@ -927,18 +942,21 @@ static json_t *unmask(const json_t *req, const json_t *doc)
 	if (url && json_is_string(json_object_get(req, "webhookUrl")) &&
 	    (m = url_masked(url))) {
 		if (strcmp(m, url) != 0 &&
-		    strcmp(m, json_string_value(json_object_get(req, "webhookUrl"))) == 0)
-			json_object_set_new(copy, "webhookUrl", json_string(url));
+		    strcmp(m, json_string_value(
+		                  json_object_get(req, "webhookUrl"))) == 0)
+			json_object_set_new(copy, "webhookUrl",
+			                    json_string(url));
 		free(m);
 	}
 	hdrs = json_object_get(req, "headers");
 	stored = json_object_get(doc, "headers");
 	if (json_is_object(hdrs) && json_is_object(stored)) {
 		json_t *fixed = json_copy(hdrs);
-		json_object_foreach(hdrs, k, v) {
+		json_object_foreach(hdrs, k, v)
+		{
 			json_t *old = json_object_get(stored, k), *mv;
-			if (!fixed || !json_is_string(v) || !json_is_string(old) ||
-			    !header_is_secret(k))
+			if (!fixed || !json_is_string(v) ||
+			    !json_is_string(old) || !header_is_secret(k))
 				continue;
 			mv = masked_value(json_string_value(old));
 			if (json_equal(mv, v))
@@ -954,11 +972,11 @@ static json_t *unmask(const json_t *req, const json_t *doc)
 static json_t *public_view(const json_t *doc, int show_secret)
 {
 	json_t *o = json_object();
-	static const char *const keys[] = {"id", "webhookUrl", "webhookHttpMethod",
-	                                   "events", "headers", "format",
-	                                   "description", "enabled", "createdAt",
-	                                   "updatedAt", "disabledReason",
-	                                   "disabledAt", NULL};
+	static const char *const keys[] = {
+	    "id",        "webhookUrl", "webhookHttpMethod", "events",
+	    "headers",   "format",     "description",       "enabled",
+	    "createdAt", "updatedAt",  "disabledReason",    "disabledAt",
+	    NULL};
 	const char *secret = doc_str(doc, "secret");
 	for (const char *const *k = keys; *k; k++) {
 		json_t *v = json_object_get(doc, *k);
@@ -966,7 +984,8 @@ static json_t *public_view(const json_t *doc, int show_secret)
 			continue;
 		if (strcmp(*k, "webhookUrl") == 0 && json_is_string(v)) {
 			char *m = url_masked(json_string_value(v));
-			json_object_set_new(o, *k, m ? json_string(m) : json_null());
+			json_object_set_new(o, *k,
+			                    m ? json_string(m) : json_null());
 			free(m);
 		} else if (strcmp(*k, "headers") == 0 && json_is_object(v)) {
 			json_object_set_new(o, *k, headers_masked(v));
@@ -979,7 +998,8 @@ static json_t *public_view(const json_t *doc, int show_secret)
 	} else {
 		char masked[32];
 		size_t n = strlen(secret);
-		snprintf(masked, sizeof(masked), "whsec_…%s", n > 4 ? secret + n - 4 : "");
+		snprintf(masked, sizeof(masked), "whsec_…%s",
+		         n > 4 ? secret + n - 4 : "");
 		json_object_set_new(o, "secret", json_string(masked));
 	}
 	/* The stored end of a grace stays until the next attempt tidies it
@@ -987,8 +1007,10 @@ static json_t *public_view(const json_t *doc, int show_secret)
 	if (json_object_get(doc, "previousSecretUntil") &&
 	    doc_int(doc, "previousSecretUntil") > hkd_now_ms()) {
 		char ts[40];
-		hkd_format_time(doc_int(doc, "previousSecretUntil"), ts, sizeof(ts));
-		json_object_set_new(o, "previousSecretValidUntil", json_string(ts));
+		hkd_format_time(doc_int(doc, "previousSecretUntil"), ts,
+		                sizeof(ts));
+		json_object_set_new(o, "previousSecretValidUntil",
+		                    json_string(ts));
 	}
 	return o;
 }
@@ -1043,11 +1065,16 @@ static int url_ok(const char *url, char *why, size_t len)
 	    curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		hkd_set_err(why, len, "webhookUrl must be an absolute http:// or https:// URL");
+		hkd_set_err(
+		    why, len,
+		    "webhookUrl must be an absolute http:// or https:// URL");
 		goto out;
 	}
-	if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
-		hkd_set_err(why, len, "webhookUrl must use http or https, not %s", scheme);
+	if (strcasecmp(scheme, "http") != 0 &&
+	    strcasecmp(scheme, "https") != 0) {
+		hkd_set_err(why, len,
+		            "webhookUrl must use http or https, not %s",
+		            scheme);
 		goto out;
 	}
 	if (host[0] == '[') { /* curl keeps the brackets of IPv6 literals */
@@ -1058,8 +1085,8 @@ static int url_ok(const char *url, char *why, size_t len)
 	hints.ai_socktype = SOCK_STREAM;
 	gai = getaddrinfo(host, NULL, &hints, &res);
 	if (gai != 0) {
-		hkd_set_err(why, len, "webhookUrl host %s does not resolve: %s", host,
-		            gai_strerror(gai));
+		hkd_set_err(why, len, "webhookUrl host %s does not resolve: %s",
+		            host, gai_strerror(gai));
 		goto out;
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
@@ -1082,7 +1109,8 @@ static int url_ok(const char *url, char *why, size_t len)
 			continue;
 		hkd_ip_format(&ip, text, sizeof(text));
 		hkd_set_err(why, len,
-		            "webhookUrl host %s resolves to %s, %s (refused by the SSRF guard)",
+		            "webhookUrl host %s resolves to %s, %s (refused by "
+		            "the SSRF guard)",
 		            host, text, hkd_ssrf_class_text(c));
 		goto out;
 	}
@@ -1135,14 +1163,23 @@ static int unknown_type(json_t **out, const struct hkd_config *cfg,
 /* An HTTP header name a client may set: a token, not one hookd sets. */
 static int header_name_ok(const char *name)
 {
-	static const char *const reserved[] = {
-		"content-type", "content-length", "user-agent", "host",
-		"webhook-id", "webhook-timestamp", "webhook-signature",
-		"transfer-encoding", "connection", "x-kadoa-event", "expect",
-		"x-hub-signature-256", NULL};
+	static const char *const reserved[] = {"content-type",
+	                                       "content-length",
+	                                       "user-agent",
+	                                       "host",
+	                                       "webhook-id",
+	                                       "webhook-timestamp",
+	                                       "webhook-signature",
+	                                       "transfer-encoding",
+	                                       "connection",
+	                                       "x-kadoa-event",
+	                                       "expect",
+	                                       "x-hub-signature-256",
+	                                       NULL};
 	size_t n = strlen(name);
-	if (n == 0 || n > 64 || !((name[0] >= 'A' && name[0] <= 'Z') ||
-	                          (name[0] >= 'a' && name[0] <= 'z')))
+	if (n == 0 || n > 64 ||
+	    !((name[0] >= 'A' && name[0] <= 'Z') ||
+	      (name[0] >= 'a' && name[0] <= 'z')))
 		return 0;
 	for (const char *p = name; *p; p++)
 		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
@@ -1168,74 +1205,107 @@ static int apply(json_t *doc, const json_t *req, const struct hkd_config *cfg,
 	char why[512];
 
 	if (!json_is_object(req))
-		return api_error(out, 422, "invalid_request", "", "the body must be a JSON object");
-	json_object_foreach((json_t *)req, key, v) {
+		return api_error(out, 422, "invalid_request", "",
+		                 "the body must be a JSON object");
+	json_object_foreach((json_t *)req, key, v)
+	{
 		if (strcmp(key, "webhookUrl") == 0) {
 			if (!json_is_string(v))
-				return api_error(out, 422, "invalid_request", "/webhookUrl",
+				return api_error(out, 422, "invalid_request",
+				                 "/webhookUrl",
 				                 "webhookUrl must be a string");
 			if (url_ok(json_string_value(v), why, sizeof(why)) != 0)
-				return api_error(out, 422, "invalid_url", "/webhookUrl", "%s", why);
+				return api_error(out, 422, "invalid_url",
+				                 "/webhookUrl", "%s", why);
 		} else if (strcmp(key, "webhookHttpMethod") == 0) {
 			const char *m = json_string_value(v);
 			if (!m || (strcmp(m, "POST") && strcmp(m, "PUT") &&
 			           strcmp(m, "PATCH") && strcmp(m, "GET")))
-				return api_error(out, 422, "invalid_request", "/webhookHttpMethod",
-				                 "webhookHttpMethod must be POST, PUT, PATCH or GET");
+				return api_error(out, 422, "invalid_request",
+				                 "/webhookHttpMethod",
+				                 "webhookHttpMethod must be "
+				                 "POST, PUT, PATCH or GET");
 		} else if (strcmp(key, "events") == 0) {
 			if (!json_is_array(v) || json_array_size(v) == 0 ||
 			    json_array_size(v) > EVENTS_MAX)
-				return api_error(out, 422, "invalid_request", "/events",
-				                 "events must be a list of 1 to %d event types or globs",
+				return api_error(out, 422, "invalid_request",
+				                 "/events",
+				                 "events must be a list of 1 "
+				                 "to %d event types or globs",
 				                 EVENTS_MAX);
-			json_array_foreach(v, i, e) {
-				if (!json_is_string(e) || !event_name_ok(cfg, json_string_value(e))) {
+			json_array_foreach(v, i, e)
+			{
+				if (!json_is_string(e) ||
+				    !event_name_ok(cfg, json_string_value(e))) {
 					char ptr[32];
-					snprintf(ptr, sizeof(ptr), "/events/%zu", i);
+					snprintf(ptr, sizeof(ptr),
+					         "/events/%zu", i);
 					return unknown_type(
 					    out, cfg, ptr, json_string_value(e),
 					    1);
 				}
 			}
 		} else if (strcmp(key, "headers") == 0) {
-			if (!json_is_object(v) || json_object_size(v) > HEADERS_MAX)
-				return api_error(out, 422, "invalid_request", "/headers",
-				                 "headers must be an object of at most %d \"Name\": \"value\" pairs",
-				                 HEADERS_MAX);
-			json_object_foreach(v, k2, e) {
+			if (!json_is_object(v) ||
+			    json_object_size(v) > HEADERS_MAX)
+				return api_error(
+				    out, 422, "invalid_request", "/headers",
+				    "headers must be an object of at most %d "
+				    "\"Name\": \"value\" pairs",
+				    HEADERS_MAX);
+			json_object_foreach(v, k2, e)
+			{
 				const char *val = json_string_value(e);
 				if (!header_name_ok(k2))
-					return api_error(out, 422, "invalid_request", "/headers",
-					                 "header name '%s' is not allowed (letters, digits, - and _; not one hookd sets)",
-					                 k2);
+					return api_error(
+					    out, 422, "invalid_request",
+					    "/headers",
+					    "header name '%s' is not allowed "
+					    "(letters, digits, - and _; not "
+					    "one hookd sets)",
+					    k2);
 				if (!val || strlen(val) > HEADER_VALUE_MAX ||
 				    strpbrk(val, "\r\n"))
-					return api_error(out, 422, "invalid_request", "/headers",
-					                 "header '%s' must be a string of at most %d bytes without line breaks",
-					                 k2, HEADER_VALUE_MAX);
+					return api_error(
+					    out, 422, "invalid_request",
+					    "/headers",
+					    "header '%s' must be a string of "
+					    "at most %d bytes without line "
+					    "breaks",
+					    k2, HEADER_VALUE_MAX);
 			}
 		} else if (strcmp(key, "format") == 0) {
 			const char *f = json_string_value(v);
 			if (!f || (strcmp(f, "standard") && strcmp(f, "kadoa")))
-				return api_error(out, 422, "invalid_request", "/format",
-				                 "format must be \"standard\" or \"kadoa\"");
+				return api_error(
+				    out, 422, "invalid_request", "/format",
+				    "format must be \"standard\" or \"kadoa\"");
 		} else if (strcmp(key, "description") == 0) {
-			if (!json_is_string(v) || strlen(json_string_value(v)) > DESCRIPTION_MAX)
-				return api_error(out, 422, "invalid_request", "/description",
-				                 "description must be a string of at most %d bytes",
+			if (!json_is_string(v) ||
+			    strlen(json_string_value(v)) > DESCRIPTION_MAX)
+				return api_error(out, 422, "invalid_request",
+				                 "/description",
+				                 "description must be a string "
+				                 "of at most %d bytes",
 				                 DESCRIPTION_MAX);
 		} else if (strcmp(key, "secret") == 0) {
-			if (!json_is_string(v) || !secret_ok(json_string_value(v)))
-				return api_error(out, 422, "invalid_request", "/secret",
-				                 "secret must be \"whsec_\" followed by the base64 of 24 to 64 bytes");
+			if (!json_is_string(v) ||
+			    !secret_ok(json_string_value(v)))
+				return api_error(
+				    out, 422, "invalid_request", "/secret",
+				    "secret must be \"whsec_\" followed by the "
+				    "base64 of 24 to 64 bytes");
 		} else if (strcmp(key, "enabled") == 0 && !create) {
 			if (!json_is_boolean(v))
-				return api_error(out, 422, "invalid_request", "/enabled",
-				                 "enabled must be true or false");
+				return api_error(
+				    out, 422, "invalid_request", "/enabled",
+				    "enabled must be true or false");
 		} else if (strcmp(key, "rotateSecret") == 0 && !create) {
 			if (!json_is_boolean(v))
-				return api_error(out, 422, "invalid_request", "/rotateSecret",
-				                 "rotateSecret must be true or false");
+				return api_error(
+				    out, 422, "invalid_request",
+				    "/rotateSecret",
+				    "rotateSecret must be true or false");
 		} else {
 			char *ptr = member_pointer(key);
 			int rc = api_error(out, 422, "invalid_request", ptr,
@@ -1247,7 +1317,9 @@ static int apply(json_t *doc, const json_t *req, const struct hkd_config *cfg,
 	if (create && (!json_object_get(req, "webhookUrl") ||
 	               !json_object_get(req, "events")))
 		return api_error(out, 422, "invalid_request",
-		                 json_object_get(req, "webhookUrl") ? "/events" : "/webhookUrl",
+		                 json_object_get(req, "webhookUrl")
+		                     ? "/events"
+		                     : "/webhookUrl",
 		                 "webhookUrl and events are required");
 	/* The failures so far were the old receiver's: a new URL starts the
 	 * failure clock (failingSince) anew. */
@@ -1256,8 +1328,10 @@ static int apply(json_t *doc, const json_t *req, const struct hkd_config *cfg,
 	                json_object_get(doc, "webhookUrl")))
 		json_object_del(doc, "failingSince");
 	/* Checked: copy into doc. */
-	json_object_foreach((json_t *)req, key, v) {
-		if (strcmp(key, "rotateSecret") == 0 || strcmp(key, "secret") == 0)
+	json_object_foreach((json_t *)req, key, v)
+	{
+		if (strcmp(key, "rotateSecret") == 0 ||
+		    strcmp(key, "secret") == 0)
 			continue;
 		json_object_set(doc, key, v);
 	}
@@ -1265,15 +1339,22 @@ static int apply(json_t *doc, const json_t *req, const struct hkd_config *cfg,
 		int rotate = json_is_true(json_object_get(req, "rotateSecret"));
 		json_t *given = json_object_get(req, "secret");
 		if (create) {
-			json_object_set_new(doc, "secret", given ? json_incref(given) : new_secret());
+			json_object_set_new(doc, "secret",
+			                    given ? json_incref(given)
+			                          : new_secret());
 		} else if (rotate || given) {
-			json_object_set(doc, "previousSecret", json_object_get(doc, "secret"));
-			json_object_set_new(doc, "previousSecretUntil",
-			                    json_integer(hkd_now_ms() + S.grace_ms));
-			json_object_set_new(doc, "secret", given ? json_incref(given) : new_secret());
+			json_object_set(doc, "previousSecret",
+			                json_object_get(doc, "secret"));
+			json_object_set_new(
+			    doc, "previousSecretUntil",
+			    json_integer(hkd_now_ms() + S.grace_ms));
+			json_object_set_new(doc, "secret",
+			                    given ? json_incref(given)
+			                          : new_secret());
 		}
 		if (!json_is_string(json_object_get(doc, "secret")))
-			return api_error(out, 503, "unavailable", NULL, "no randomness for a secret");
+			return api_error(out, 503, "unavailable", NULL,
+			                 "no randomness for a secret");
 	}
 	if (json_is_true(json_object_get(req, "enabled"))) {
 		json_object_del(doc, "disabledReason");
@@ -1300,8 +1381,9 @@ static int commit(json_t *doc, int status, int show_secret, json_t **out)
 	if (hkd_store_sub_save(S.store, s->id, doc) != HKD_STORE_OK) {
 		sub_unref(s);
 		json_decref(doc);
-		return api_error(out, 503, "store_unavailable", NULL,
-		                 "the subscription could not be stored; retry later");
+		return api_error(
+		    out, 503, "store_unavailable", NULL,
+		    "the subscription could not be stored; retry later");
 	}
 	install(s);
 	*out = public_view(doc, show_secret);
@@ -1317,15 +1399,18 @@ int hkd_subs_api_create(const json_t *req, const struct hkd_config *cfg,
 	size_t n;
 	int rc;
 	if (!S.http)
-		return api_error(out, 503, "unavailable", NULL, "%s", S.http_error);
+		return api_error(out, 503, "unavailable", NULL, "%s",
+		                 S.http_error);
 	if (hkd_new_id(HKD_SUB_PREFIX, id, sizeof(id)) != 0)
-		return api_error(out, 503, "unavailable", NULL, "no randomness for an id");
+		return api_error(out, 503, "unavailable", NULL,
+		                 "no randomness for an id");
 	hkd_format_time(hkd_now_ms(), ts, sizeof(ts));
 	doc = json_pack("{s:s, s:s, s:s, s:{}, s:b, s:s}", "id", id,
 	                "webhookHttpMethod", "POST", "format", "standard",
 	                "headers", "enabled", 1, "createdAt", ts);
 	if (!doc)
-		return api_error(out, 503, "unavailable", NULL, "out of memory");
+		return api_error(out, 503, "unavailable", NULL,
+		                 "out of memory");
 	if ((rc = apply(doc, req, cfg, 1, out)) != 0) {
 		json_decref(doc);
 		return rc;
@@ -1347,7 +1432,8 @@ int hkd_subs_api_create(const json_t *req, const struct hkd_config *cfg,
 	pthread_mutex_unlock(&S.write_lock);
 	if (rc == 201)
 		hkd_log_kv(HOOKD_LOG_INFO, "subscription", "id", id, "url",
-		           doc_str(*out, "webhookUrl"), "detail", "created", NULL);
+		           doc_str(*out, "webhookUrl"), "detail", "created",
+		           NULL);
 	return rc;
 }
 
@@ -1380,7 +1466,8 @@ int hkd_subs_api_update(const char *id, const json_t *req,
 	json_t *doc, *plain;
 	int rc, rotated;
 	if (!S.http)
-		return api_error(out, 503, "unavailable", NULL, "%s", S.http_error);
+		return api_error(out, 503, "unavailable", NULL, "%s",
+		                 S.http_error);
 	pthread_mutex_lock(&S.write_lock);
 	s = get(id);
 	if (!s) {
@@ -1408,7 +1495,8 @@ int hkd_subs_api_update(const char *id, const json_t *req,
 	rc = commit(doc, 200, rotated, out);
 	if (rc == 200)
 		hkd_log_kv(HOOKD_LOG_INFO, "subscription", "id", id, "detail",
-		           rotated ? "updated, secret rotated" : "updated", NULL);
+		           rotated ? "updated, secret rotated" : "updated",
+		           NULL);
 out:
 	pthread_mutex_unlock(&S.write_lock);
 	return rc;
@@ -1426,20 +1514,24 @@ int hkd_subs_api_delete(const char *id, json_t **out)
 		if (rc == HKD_STORE_NOT_FOUND)
 			return api_error(out, 404, "not_found", NULL,
 			                 "no subscription with id '%s'", id);
-		return api_error(out, 503, "store_unavailable", NULL,
-		                 "the subscription could not be deleted; retry later");
+		return api_error(
+		    out, 503, "store_unavailable", NULL,
+		    "the subscription could not be deleted; retry later");
 	}
 	pthread_mutex_lock(&S.lock);
 	if ((i = find(id)) >= 0) {
 		old = S.v[i];
-		memmove(&S.v[i], &S.v[i + 1], (S.n - (size_t)i - 1) * sizeof(*S.v));
+		memmove(&S.v[i], &S.v[i + 1],
+		        (S.n - (size_t)i - 1) * sizeof(*S.v));
 		S.n--;
 	}
 	pthread_mutex_unlock(&S.lock);
 	pthread_mutex_unlock(&S.write_lock);
 	sub_unref(old);
-	hkd_log_kv(HOOKD_LOG_INFO, "subscription", "id", id, "detail", "deleted", NULL);
-	*out = json_pack("{s:s, s:s}", "id", id, "message", "subscription deleted");
+	hkd_log_kv(HOOKD_LOG_INFO, "subscription", "id", id, "detail",
+	           "deleted", NULL);
+	*out = json_pack("{s:s, s:s}", "id", id, "message",
+	                 "subscription deleted");
 	return 200;
 }
 
@@ -1519,8 +1611,10 @@ int hkd_subs_api_test(const char *id, const json_t *req,
 	double ms;
 
 	if (req && !json_is_object(req))
-		return api_error(out, 422, "invalid_request", "", "the body must be a JSON object");
-	json_object_foreach((json_t *)req, key, v) {
+		return api_error(out, 422, "invalid_request", "",
+		                 "the body must be a JSON object");
+	json_object_foreach((json_t *)req, key, v)
+	{
 		if (strcmp(key, "type") == 0 && json_is_string(v) &&
 		    hkd_event_type_valid(json_string_value(v))) {
 			/* The types a subscription could be delivered, as
@@ -1533,7 +1627,8 @@ int hkd_subs_api_test(const char *id, const json_t *req,
 		} else {
 			char *ptr = member_pointer(key);
 			int rc = api_error(out, 422, "invalid_request", ptr,
-			                   "'%s': the body may have type (an event type) and data (an object)",
+			                   "'%s': the body may have type (an "
+			                   "event type) and data (an object)",
 			                   key);
 			free(ptr);
 			return rc;
@@ -1550,11 +1645,12 @@ int hkd_subs_api_test(const char *id, const json_t *req,
 	 * tests cannot take every thread from ingest. */
 	if (!test_slot_take(cfg)) {
 		sub_unref(cur);
-		return api_error(out, 429, "too_many_tests", NULL,
-		                 "subscription tests already running: %d, the "
-		                 "most at once (a quarter of server.threads, at "
-		                 "least 1); try again when one has ended",
-		                 test_slot_limit(cfg));
+		return api_error(
+		    out, 429, "too_many_tests", NULL,
+		    "subscription tests already running: %d, the "
+		    "most at once (a quarter of server.threads, at "
+		    "least 1); try again when one has ended",
+		    test_slot_limit(cfg));
 	}
 	/* An instance of its own, made from the current document, whose
 	 * reason carries the receiver's answer on a 2xx too. */
@@ -1567,11 +1663,12 @@ int hkd_subs_api_test(const char *id, const json_t *req,
 	if (hkd_new_id("evt_test_", eid, sizeof(eid)) != 0) {
 		sub_unref(s);
 		test_slot_give();
-		return api_error(out, 503, "unavailable", NULL, "no randomness");
+		return api_error(out, 503, "unavailable", NULL,
+		                 "no randomness");
 	}
 	hkd_format_time(hkd_now_ms(), ts, sizeof(ts));
-	envelope = json_pack("{s:s, s:s, s:s, s:s, s:O}", "id", eid, "type", type,
-	                     "timestamp", ts, "source", "test", "data",
+	envelope = json_pack("{s:s, s:s, s:s, s:s, s:O}", "id", eid, "type",
+	                     type, "timestamp", ts, "source", "test", "data",
 	                     data ? data : json_pack("{s:b}", "test", 1));
 	if (!data)
 		json_decref(json_object_get(envelope, "data"));

@@ -35,28 +35,28 @@ enum ph_kind {
 /* One parsed placeholder "{{ expr | default }}". */
 struct placeholder {
 	enum ph_kind kind;
-	char *expr;       /* trimmed expression; malloc'd, owned */
-	const char *def;  /* default text, borrowed from the template; NULL if none */
+	char *expr; /* trimmed expression; malloc'd, owned */
+	const char
+	    *def; /* default text, borrowed from the template; NULL if none */
 	size_t def_len;
-	size_t at;        /* offset of the opening "{{" */
-	size_t end;       /* offset just past the closing "}}" */
+	size_t at;  /* offset of the opening "{{" */
+	size_t end; /* offset just past the closing "}}" */
 };
 
 /* One text of a struct hkd_value_texts: immutable once published. */
 struct hkd_value_text {
-	const json_t *value;         /* the key (borrowed from the envelope) */
+	const json_t *value; /* the key (borrowed from the envelope) */
 	struct hkd_value_text *next;
 	size_t len;
-	char text[];                 /* len bytes and a NUL */
+	char text[]; /* len bytes and a NUL */
 };
 
 /* The most texts one struct hkd_value_texts keeps. */
 #define VALUE_TEXTS_MAX 8
 
 /* Top-level members of an envelope a path or pointer may start with. */
-static const char *const envelope_names[] = {
-	"id", "type", "source", "timestamp", "data"
-};
+static const char *const envelope_names[] = {"id", "type", "source",
+                                             "timestamp", "data"};
 
 /*
  * Make room for extra more bytes plus the NUL. 0, or -1 when memory (or
@@ -126,8 +126,8 @@ static void trim(const char **s, const char **e)
 /* 1 when s[0..n) (borrowed) is a top-level member of an envelope. */
 static int envelope_name(const char *s, size_t n)
 {
-	for (size_t i = 0; i < sizeof(envelope_names) / sizeof(envelope_names[0]);
-	     i++) {
+	for (size_t i = 0;
+	     i < sizeof(envelope_names) / sizeof(envelope_names[0]); i++) {
 		if (strlen(envelope_names[i]) == n &&
 		    memcmp(envelope_names[i], s, n) == 0)
 			return 1;
@@ -148,11 +148,13 @@ static int classify(struct placeholder *ph, char *err, size_t errlen)
 
 	if (e[0] == '/') {
 		if (hkd_json_pointer_check(e) < 0) {
-			hkd_set_err(err, errlen, "malformed JSON pointer '%s' at offset %zu",
-			        e, ph->at);
+			hkd_set_err(err, errlen,
+			            "malformed JSON pointer '%s' at offset %zu",
+			            e, ph->at);
 			return -1;
 		}
-		/* A raw token equal to a name unescapes to itself, no "~" in names. */
+		/* A raw token equal to a name unescapes to itself, no "~" in
+		 * names. */
 		head = strcspn(e + 1, "/");
 		if (!envelope_name(e + 1, head))
 			goto unknown;
@@ -173,13 +175,15 @@ static int classify(struct placeholder *ph, char *err, size_t errlen)
 	if (e[head] != '\0' &&
 	    (e[head + 1] == '\0' || strstr(e, "..") != NULL ||
 	     e[strlen(e) - 1] == '.')) {
-		hkd_set_err(err, errlen, "malformed path '%s' at offset %zu", e, ph->at);
+		hkd_set_err(err, errlen, "malformed path '%s' at offset %zu", e,
+		            ph->at);
 		return -1;
 	}
 	ph->kind = PH_PATH;
 	return 0;
 unknown:
-	hkd_set_err(err, errlen, "unknown placeholder '%s' at offset %zu", e, ph->at);
+	hkd_set_err(err, errlen, "unknown placeholder '%s' at offset %zu", e,
+	            ph->at);
 	return -1;
 }
 
@@ -203,7 +207,8 @@ static int parse_placeholder(const char *tmpl, size_t at,
 	ph->def_len = 0;
 	ph->at = at;
 	if (close == NULL) {
-		hkd_set_err(err, errlen, "unterminated placeholder at offset %zu", at);
+		hkd_set_err(err, errlen,
+		            "unterminated placeholder at offset %zu", at);
 		return -1;
 	}
 	ph->end = (size_t)(close - tmpl) + 2;
@@ -261,9 +266,10 @@ static int escape_into(struct buf *out, const char *s, size_t n,
 
 		tmp[0] = (char)c;
 		if (mode == HOOKD_RENDER_URL) {
-			int keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			           (c >= '0' && c <= '9') || c == '-' ||
-			           (c == '.' && !dots_only) || c == '_' || c == '~';
+			int keep =
+			    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || c == '-' ||
+			    (c == '.' && !dots_only) || c == '_' || c == '~';
 			if (!keep) {
 				tmp[0] = '%';
 				tmp[1] = hex[c >> 4];
@@ -272,13 +278,34 @@ static int escape_into(struct buf *out, const char *s, size_t n,
 			}
 		} else if (mode == HOOKD_RENDER_JSON) {
 			switch (c) {
-			case '"': piece = "\\\""; len = 2; break;
-			case '\\': piece = "\\\\"; len = 2; break;
-			case '\b': piece = "\\b"; len = 2; break;
-			case '\f': piece = "\\f"; len = 2; break;
-			case '\n': piece = "\\n"; len = 2; break;
-			case '\r': piece = "\\r"; len = 2; break;
-			case '\t': piece = "\\t"; len = 2; break;
+			case '"':
+				piece = "\\\"";
+				len = 2;
+				break;
+			case '\\':
+				piece = "\\\\";
+				len = 2;
+				break;
+			case '\b':
+				piece = "\\b";
+				len = 2;
+				break;
+			case '\f':
+				piece = "\\f";
+				len = 2;
+				break;
+			case '\n':
+				piece = "\\n";
+				len = 2;
+				break;
+			case '\r':
+				piece = "\\r";
+				len = 2;
+				break;
+			case '\t':
+				piece = "\\t";
+				len = 2;
+				break;
 			default:
 				if (c < 0x20) {
 					memcpy(tmp, "\\u00", 4);
@@ -348,7 +375,7 @@ static const struct hkd_value_text *
 value_texts_find(struct hkd_value_texts *texts, const json_t *v)
 {
 	const struct hkd_value_text *t =
-		atomic_load_explicit(&texts->head, memory_order_acquire);
+	    atomic_load_explicit(&texts->head, memory_order_acquire);
 
 	for (; t; t = t->next) {
 		if (t->value == v)
@@ -479,8 +506,8 @@ static int expand(const struct placeholder *ph, const json_t *envelope,
 	if ((mode == HOOKD_RENDER_RAW || mode == HOOKD_RENDER_SHELL) &&
 	    memchr(text, '\0', len) != NULL) {
 		hkd_set_err(err, errlen,
-		        "value of '%s' at offset %zu contains a NUL byte", ph->expr,
-		        ph->at);
+		            "value of '%s' at offset %zu contains a NUL byte",
+		            ph->expr, ph->at);
 		return -1;
 	}
 	if (escape_into(out, text, len, mode) < 0)
@@ -520,15 +547,16 @@ static int walk(const char *tmpl, const json_t *envelope,
 			i += run;
 			continue;
 		}
-		if (tmpl[i] == '\\' && tmpl[i + 1] == '{' && tmpl[i + 2] == '{') {
+		if (tmpl[i] == '\\' && tmpl[i + 1] == '{' &&
+		    tmpl[i + 2] == '{') {
 			if (out && buf_add(out, "{{", 2) < 0)
 				goto nomem;
 			i += 3;
 		} else if (tmpl[i] == '{' && tmpl[i + 1] == '{') {
 			if (parse_placeholder(tmpl, i, &ph, err, errlen) < 0)
 				goto fail;
-			if (out && expand(&ph, envelope, texts, vars, mode, &scratch,
-			                  out, err, errlen) < 0)
+			if (out && expand(&ph, envelope, texts, vars, mode,
+			                  &scratch, out, err, errlen) < 0)
 				goto fail;
 			free(ph.expr);
 			ph.expr = NULL;
@@ -583,7 +611,8 @@ char *hkd_template_render_shared(const char *tmpl, const json_t *envelope,
 	}
 	if (walk(tmpl, envelope, texts, vars, mode, &out, err, errlen) < 0)
 		goto fail;
-	if (buf_reserve(&out, 0) < 0) { /* an empty result still needs its NUL */
+	if (buf_reserve(&out, 0) <
+	    0) { /* an empty result still needs its NUL */
 		hkd_set_err(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -597,5 +626,6 @@ fail:
 /* See template.h. tmpl is borrowed; err is caller-owned and may be NULL. */
 int hkd_template_check(const char *tmpl, char *err, size_t errlen)
 {
-	return walk(tmpl, NULL, NULL, NULL, HOOKD_RENDER_RAW, NULL, err, errlen);
+	return walk(tmpl, NULL, NULL, NULL, HOOKD_RENDER_RAW, NULL, err,
+	            errlen);
 }

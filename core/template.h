@@ -48,7 +48,8 @@ struct hkd_template_vars {
  */
 char *hkd_template_render(const char *tmpl, const json_t *envelope,
                           const struct hkd_template_vars *vars,
-                          enum hookd_render_mode mode, char *err, size_t errlen);
+                          enum hookd_render_mode mode, char *err,
+                          size_t errlen);
 
 /*
  * The texts of one envelope's objects and arrays as templates insert them

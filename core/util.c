@@ -64,7 +64,8 @@ void hkd_format_time(int64_t wall_ms, char *buf, size_t len)
 
 	if (secs != cached_secs && ms >= 0) {
 		gmtime_r(&t, &tm);
-		cached_len = strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+		cached_len =
+		    strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
 		cached_secs = cached_len ? secs : INT64_MIN;
 	}
 	if (secs != cached_secs || ms < 0 || len < cached_len + 6) {
@@ -85,7 +86,7 @@ void hkd_format_time(int64_t wall_ms, char *buf, size_t len)
 }
 
 /* An id's characters after its prefix: the time, then random ones. */
-#define ID_TIME 10   /* ms since 1970, 5 bits each (50 bits) */
+#define ID_TIME   10 /* ms since 1970, 5 bits each (50 bits) */
 #define ID_RANDOM 16 /* 5 bits each (80 bits) */
 
 /*
@@ -157,8 +158,9 @@ static char *read_secret_file(const char *path, char *err, size_t errlen)
 			break;
 		n += (size_t)r;
 		if (n > SECRET_FILE_MAX) {
-			snprintf(err, errlen, "secret file %s is larger than %d bytes",
-			         path, SECRET_FILE_MAX);
+			snprintf(err, errlen,
+			         "secret file %s is larger than %d bytes", path,
+			         SECRET_FILE_MAX);
 			goto fail;
 		}
 	}
@@ -181,7 +183,8 @@ char *hkd_secret_resolve(const char *value, char *err, size_t errlen)
 	if (strncmp(value, "env:", 4) == 0) {
 		const char *v = getenv(value + 4);
 		if (!v) {
-			snprintf(err, errlen, "environment variable %s is not set",
+			snprintf(err, errlen,
+			         "environment variable %s is not set",
 			         value + 4);
 			return NULL;
 		}

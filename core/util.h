@@ -46,7 +46,7 @@ int hkd_secret_equal(const char *a, size_t alen, const char *b, size_t blen);
 
 /* printf into err when err is not NULL and errlen > 0 (truncating). */
 void hkd_set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /*
  * Make the C string s valid UTF-8, in place: every byte that is not part

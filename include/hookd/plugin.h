@@ -106,13 +106,14 @@ enum hookd_status {
  */
 enum hookd_log_level {
 	HOOKD_LOG_ERROR = 0, /**< a failure the operator must act on */
-	HOOKD_LOG_WARN = 1,  /**< something went wrong; the handler carries on */
-	HOOKD_LOG_INFO = 2,  /**< a normal event worth one line */
-	HOOKD_LOG_DEBUG = 3  /**< detail for finding a problem */
+	HOOKD_LOG_WARN = 1, /**< something went wrong; the handler carries on */
+	HOOKD_LOG_INFO = 2, /**< a normal event worth one line */
+	HOOKD_LOG_DEBUG = 3 /**< detail for finding a problem */
 };
 
 /** Descriptor flags. */
-#define HOOKD_PLUGIN_THREADSAFE 0x1u /**< dispatch() may run concurrently on one state */
+/** dispatch() may run concurrently on one state. */
+#define HOOKD_PLUGIN_THREADSAFE 0x1u
 
 /** Type of a declared configuration key. */
 enum hookd_key_type {
@@ -120,12 +121,15 @@ enum hookd_key_type {
 	HOOKD_KEY_INT = 2,    /**< an integer (64-bit) */
 	HOOKD_KEY_BOOL = 3,   /**< true or false */
 	HOOKD_KEY_LIST = 4,   /**< a list or array of strings */
-	HOOKD_KEY_GROUP = 5   /**< a group of string values (name = "value"; ...) */
+	/** A group of string values (name = "value"; ...). */
+	HOOKD_KEY_GROUP = 5
 };
 
 /** Key flags. */
-#define HOOKD_KEY_REQUIRED 0x1u /**< the key must be set */
-#define HOOKD_KEY_SECRET 0x2u   /**< the value may be "env:NAME" or "file:PATH" */
+/** The key must be set. */
+#define HOOKD_KEY_REQUIRED 0x1u
+/** In hookd.conf, the value may be "env:NAME" or "file:PATH". */
+#define HOOKD_KEY_SECRET 0x2u
 
 /**
  * One configuration key a plugin accepts. A handler that sets a key not in
@@ -133,10 +137,10 @@ enum hookd_key_type {
  * reported with file:line before create() is ever called.
  */
 struct hookd_config_key {
-	const char *name;        /**< key as written in hookd.conf */
+	const char *name;         /**< key as written in hookd.conf */
 	enum hookd_key_type type; /**< expected type */
-	unsigned flags;          /**< HOOKD_KEY_* */
-	const char *help;        /**< one line shown by `hookd --list-plugins` */
+	unsigned flags;           /**< HOOKD_KEY_* */
+	const char *help; /**< one line shown by `hookd --list-plugins` */
 };
 
 /**
@@ -145,16 +149,20 @@ struct hookd_config_key {
  * NUL-terminated UTF-8.
  */
 struct hookd_event {
-	size_t struct_size;     /**< sizeof(struct hookd_event) of the host */
-	const char *id;         /**< event id; identical on every attempt */
-	const char *type;       /**< event type, e.g. "workflow_finished" */
-	const char *source;     /**< "api" or the inbound source's name */
-	const char *timestamp;  /**< RFC 3339 UTC time the event was accepted */
-	const char *json;       /**< the whole envelope {id,type,timestamp,source,data} */
-	size_t json_len;        /**< strlen(json) */
-	unsigned attempt;       /**< 1 for the first attempt, 2 for the first retry... */
-	int64_t deadline_ms;    /**< wall-clock ms since the epoch the attempt should end by; 0 = none */
-	const char *target;     /**< name of the handler instance delivering it */
+	size_t struct_size;    /**< sizeof(struct hookd_event) of the host */
+	const char *id;        /**< event id; identical on every attempt */
+	const char *type;      /**< event type, e.g. "workflow_finished" */
+	const char *source;    /**< "api" or the inbound source's name */
+	const char *timestamp; /**< RFC 3339 UTC time the event was accepted */
+	/** The whole envelope {id,type,timestamp,source,data}. */
+	const char *json;
+	size_t json_len; /**< strlen(json) */
+	/** 1 for the first attempt, 2 for the first retry... */
+	unsigned attempt;
+	/** Wall-clock ms since the epoch the attempt should end by (0: none).
+	 */
+	int64_t deadline_ms;
+	const char *target; /**< name of the handler instance delivering it */
 	const char *delivery_id; /**< id of this (event, target) delivery */
 };
 
@@ -165,10 +173,12 @@ struct hookd_event {
  * Filled by dispatch(). Zeroed by the host before each call.
  */
 struct hookd_result {
-	size_t struct_size;            /**< sizeof(struct hookd_result) of the host */
-	int64_t retry_after_ms;        /**< with HOOKD_RETRY: wait at least this many ms from now
-	                                    before the next try (0 = by the schedule alone) */
-	char reason[HOOKD_REASON_MAX]; /**< short text for the attempt log (optional) */
+	size_t struct_size; /**< sizeof(struct hookd_result) of the host */
+	/** With HOOKD_RETRY: wait at least this many ms from now before the
+	 *  next try (0 = by the schedule alone). */
+	int64_t retry_after_ms;
+	/** Short text for the attempt log (optional). */
+	char reason[HOOKD_REASON_MAX];
 };
 
 /** Opaque handle on one handler's settings in hookd.conf. */
@@ -179,12 +189,16 @@ struct hookd_attempt;
 
 /** Template rendering modes for hookd_host.render. */
 enum hookd_render_mode {
-	HOOKD_RENDER_RAW = 0,  /**< values inserted as they are */
-	HOOKD_RENDER_URL = 1,  /**< values percent-encoded (RFC 3986 unreserved kept,
-	                            but a value of dots alone, "." or "..", is
-	                            encoded whole, so it is never a dot-segment) */
-	HOOKD_RENDER_JSON = 2, /**< values escaped for use inside a JSON string */
-	HOOKD_RENDER_SHELL = 3 /**< values single-quoted for a POSIX shell word */
+	/** Values inserted as they are. */
+	HOOKD_RENDER_RAW = 0,
+	/** Values percent-encoded (RFC 3986 unreserved kept, but a value of
+	 *  dots alone, "." or "..", is encoded whole, so it is never a
+	 *  dot-segment). */
+	HOOKD_RENDER_URL = 1,
+	/** Values escaped for use inside a JSON string. */
+	HOOKD_RENDER_JSON = 2,
+	/** Values single-quoted for a POSIX shell word. */
+	HOOKD_RENDER_SHELL = 3
 };
 
 /**
@@ -192,9 +206,9 @@ enum hookd_render_mode {
  * plugin is unloaded; callable from any thread.
  */
 struct hookd_host {
-	size_t struct_size; /**< sizeof(struct hookd_host) of the host */
-	unsigned abi_major; /**< host's HOOKD_ABI_MAJOR */
-	unsigned abi_minor; /**< host's HOOKD_ABI_MINOR */
+	size_t struct_size;  /**< sizeof(struct hookd_host) of the host */
+	unsigned abi_major;  /**< host's HOOKD_ABI_MAJOR */
+	unsigned abi_minor;  /**< host's HOOKD_ABI_MINOR */
 	const char *version; /**< hookd's version string, e.g. "0.1.0" */
 
 	/**
@@ -206,8 +220,8 @@ struct hookd_host {
 
 	/**
 	 * Read a string key. Secret keys have their "env:"/"file:" reference
-	 * resolved. Returns 0 and sets *out (borrowed, valid until destroy()) when
-	 * the key is set; -1 when it is not set (*out untouched).
+	 * resolved. Returns 0 and sets *out (borrowed, valid until destroy())
+	 * when the key is set; -1 when it is not set (*out untouched).
 	 */
 	int (*config_string)(const struct hookd_config *cfg, const char *key,
 	                     const char **out);
@@ -238,7 +252,8 @@ struct hookd_host {
 	 * Expand placeholders in `tmpl` against `event`:
 	 *   {{id}} {{type}} {{source}} {{timestamp}} {{attempt}} {{target}}
 	 *   {{data}}               the whole data object as compact JSON
-	 *   {{data.a.b}}           a field by dotted path (arrays: {{data.items.0}})
+	 *   {{data.a.b}}           a field by dotted path (arrays:
+	 * {{data.items.0}})
 	 *   {{/data/a/b}}          a field by JSON pointer (RFC 6901)
 	 *   {{data.a | default}}   `default` used when the field is missing
 	 * A string value is inserted as its text, another value (also null) as
@@ -250,12 +265,13 @@ struct hookd_host {
 	 * HOOKD_RENDER_SHELL quotes each value, a missing one becoming ''.
 	 * Error messages give the 0-based byte offset of the offending "{{".
 	 * Returns a string the caller frees with host->free, or NULL with a
-	 * message in errbuf — errbuf may be NULL. NULL can also come at dispatch
-	 * time for a valid template: a value holding a NUL byte in RAW or SHELL
-	 * mode, or memory running out; treat it as a failed attempt.
+	 * message in errbuf — errbuf may be NULL. NULL can also come at
+	 * dispatch time for a valid template: a value holding a NUL byte in RAW
+	 * or SHELL mode, or memory running out; treat it as a failed attempt.
 	 */
 	char *(*render)(const char *tmpl, const struct hookd_event *event,
-	                enum hookd_render_mode mode, char *errbuf, size_t errlen);
+	                enum hookd_render_mode mode, char *errbuf,
+	                size_t errlen);
 
 	/**
 	 * Check a template's syntax without an event (for create()). 0 when
@@ -278,7 +294,8 @@ struct hookd_host {
 	 * own threads, never inside this call. Present when struct_size covers
 	 * it (host ABI >= 1.1).
 	 */
-	void (*complete)(struct hookd_attempt *attempt, enum hookd_status status,
+	void (*complete)(struct hookd_attempt *attempt,
+	                 enum hookd_status status,
 	                 const struct hookd_result *result);
 };
 
@@ -287,32 +304,34 @@ struct hookd_host {
  * the plugin is unloaded (a static const struct is usual).
  */
 struct hookd_plugin {
-	size_t struct_size; /**< sizeof(struct hookd_plugin) the plugin was built with */
+	/** sizeof(struct hookd_plugin) the plugin was built with. */
+	size_t struct_size;
 	unsigned abi_major; /**< HOOKD_ABI_MAJOR the plugin was built with */
 	unsigned abi_minor; /**< HOOKD_ABI_MINOR the plugin was built with */
-	const char *name;    /**< plugin name used in `plugin = "..."`; unique */
-	const char *version; /**< the plugin's own version */
+	const char *name;   /**< plugin name used in `plugin = "..."`; unique */
+	const char *version;     /**< the plugin's own version */
 	const char *description; /**< one line for `hookd --list-plugins` */
-	unsigned flags;      /**< HOOKD_PLUGIN_* */
+	unsigned flags;          /**< HOOKD_PLUGIN_* */
 
 	/** Accepted keys, terminated by an entry whose name is NULL. */
 	const struct hookd_config_key *keys;
 
 	/**
 	 * Make a handler instance. `instance` is the handler's name (borrowed);
-	 * `cfg` stays valid until destroy(). On success return 0 and set *state.
-	 * On failure return -1 and write a message into errbuf; the host reports
-	 * it as a configuration error at the handler's file:line.
+	 * `cfg` stays valid until destroy(). On success return 0 and set
+	 * *state. On failure return -1 and write a message into errbuf; the
+	 * host reports it as a configuration error at the handler's file:line.
 	 */
 	int (*create)(const char *instance, const struct hookd_config *cfg,
 	              void **state, char *errbuf, size_t errlen);
 
 	/**
 	 * Deliver `event` (borrowed). Runs on a worker thread. Return HOOKD_OK,
-	 * HOOKD_RETRY or HOOKD_FAIL and optionally fill `result`. The call should
-	 * end by event->deadline_ms.
+	 * HOOKD_RETRY or HOOKD_FAIL and optionally fill `result`. The call
+	 * should end by event->deadline_ms.
 	 */
-	enum hookd_status (*dispatch)(void *state, const struct hookd_event *event,
+	enum hookd_status (*dispatch)(void *state,
+	                              const struct hookd_event *event,
 	                              struct hookd_result *result);
 
 	/**
@@ -335,10 +354,11 @@ struct hookd_plugin {
 	 * are as for dispatch(): without HOOKD_PLUGIN_THREADSAFE the host makes
 	 * no two calls on one instance at once (dispatch_async or dispatch),
 	 * and the per-handler concurrency limit counts attempts in flight
-	 * either way. The host uses it only when its own ABI is >= 1.1; a plugin
-	 * setting it also sets dispatch(). A plugin that also wants to load
-	 * into a 1.0 host checks host->struct_size in hookd_plugin_entry() and
-	 * returns a descriptor with abi_minor 0 and no dispatch_async there.
+	 * either way. The host uses it only when its own ABI is >= 1.1; a
+	 * plugin setting it also sets dispatch(). A plugin that also wants to
+	 * load into a 1.0 host checks host->struct_size in hookd_plugin_entry()
+	 * and returns a descriptor with abi_minor 0 and no dispatch_async
+	 * there.
 	 */
 	int (*dispatch_async)(void *state, const struct hookd_event *event,
 	                      struct hookd_attempt *attempt);
@@ -346,7 +366,7 @@ struct hookd_plugin {
 
 /** Type of the entry function. */
 typedef const struct hookd_plugin *(*hookd_plugin_entry_fn)(
-	const struct hookd_host *host);
+    const struct hookd_host *host);
 
 /**
  * The function every plugin defines and exports. Return the descriptor, or

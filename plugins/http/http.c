@@ -153,12 +153,12 @@ struct request {
 	char *url;           /* rendered, GET query added (free) */
 	const char *body;    /* what is sent: rendered, copy, envelope or "" */
 	size_t body_len;
-	char *rendered;      /* output of the body template (host->free) */
-	char *copy;          /* the envelope, copied for dispatch_async (free) */
+	char *rendered; /* output of the body template (host->free) */
+	char *copy;     /* the envelope, copied for dispatch_async (free) */
 	struct curl_slist *headers; /* every header but User-Agent */
 	struct curl_slist *pins;    /* CURLOPT_RESOLVE of the SSRF guard */
-	long limit_ms;       /* CURLOPT_TIMEOUT_MS, set by request_arm() */
-	int by_event;        /* limit_ms is what the event's deadline left */
+	long limit_ms; /* CURLOPT_TIMEOUT_MS, set by request_arm() */
+	int by_event;  /* limit_ms is what the event's deadline left */
 	char errbuf[CURL_ERROR_SIZE];
 	struct response resp;
 };
@@ -1898,8 +1898,8 @@ static void loop_reap(struct http_state *st)
 		if (!t)
 			continue;
 		result_init(&res);
-		status = request_judge(st, t->curl, m->data.result, &t->req,
-		                       &res);
+		status =
+		    request_judge(st, t->curl, m->data.result, &t->req, &res);
 		transfer_end(st, t, status, &res); /* m is stale from here */
 	}
 }
@@ -1939,8 +1939,7 @@ static int loop_wait_ms(const struct http_loop *l)
 }
 
 /* Log a failing multi call once per loop, then keep quiet. */
-static void loop_complain(struct http_state *st, const char *what,
-                          CURLMcode mc)
+static void loop_complain(struct http_state *st, const char *what, CURLMcode mc)
 {
 	if (st->loop.complained)
 		return;

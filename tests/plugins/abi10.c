@@ -34,10 +34,12 @@ static enum hookd_status dispatch(void *state, const struct hookd_event *ev,
                                   struct hookd_result *res)
 {
 	char line[512];
-	int n, fd = open((const char *)state, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	int n, fd = open((const char *)state,
+	                 O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return HOOKD_RETRY;
-	n = snprintf(line, sizeof(line), "%u %s %s\n", ev->attempt, ev->id, ev->type);
+	n = snprintf(line, sizeof(line), "%u %s %s\n", ev->attempt, ev->id,
+	             ev->type);
 	if (write(fd, line, (size_t)n) != n) {
 		close(fd);
 		return HOOKD_RETRY;
@@ -48,21 +50,21 @@ static enum hookd_status dispatch(void *state, const struct hookd_event *ev,
 }
 
 static const struct hookd_config_key keys[] = {
-	{"record", HOOKD_KEY_STRING, HOOKD_KEY_REQUIRED, "file to append calls to"},
-	{NULL, 0, 0, NULL},
+    {"record", HOOKD_KEY_STRING, HOOKD_KEY_REQUIRED, "file to append calls to"},
+    {NULL, 0, 0, NULL},
 };
 
 static const struct hookd_plugin plugin = {
-	.struct_size = sizeof(struct hookd_plugin),
-	.abi_major = HOOKD_ABI_MAJOR,
-	.abi_minor = HOOKD_ABI_MINOR,
-	.name = "test-abi10",
-	.version = "1.0",
-	.description = "a plugin built against the ABI 1.0 header",
-	.flags = HOOKD_PLUGIN_THREADSAFE,
-	.keys = keys,
-	.create = create,
-	.dispatch = dispatch,
+    .struct_size = sizeof(struct hookd_plugin),
+    .abi_major = HOOKD_ABI_MAJOR,
+    .abi_minor = HOOKD_ABI_MINOR,
+    .name = "test-abi10",
+    .version = "1.0",
+    .description = "a plugin built against the ABI 1.0 header",
+    .flags = HOOKD_PLUGIN_THREADSAFE,
+    .keys = keys,
+    .create = create,
+    .dispatch = dispatch,
 };
 
 HOOKD_EXPORT const struct hookd_plugin *

@@ -75,123 +75,160 @@ struct bad_case {
 #define BAD_WHSEC_ENV "whsec_env-value-not-base64"
 
 static const struct bad_case bad_cases[] = {
-	{"server = {\n  listen = \n};\n", 3, "syntax error"},
-	{"bogus = 1;\n", 1, "unknown key 'bogus' in the top level"},
-	{"server = {\n  port = 80;\n};\n", 2, "unknown key 'port' in server"},
-	{"server = { threads = \"two\"; };\n", 1, "threads must be an integer"},
-	{"\nserver = { threads = 0; };\n", 2, "threads must be between 1 and 256 (got 0)"},
-	{"server = { max_body = 10; };\n", 1, "max_body must be between 64 and"},
-	{"server = { listen = \"localhost\"; };\n", 1, "listen must be \"host:port\""},
-	{"server = { listen = \"127.0.0.1:99999\"; };\n", 1, "listen must be"},
-	{"server = { listen = 8080; };\n", 1, "listen must be a string"},
-	{"server = { api_keys = [\"env:HOOKD_TEST_UNSET_VARIABLE\"]; };\n", 1,
-	 "api_keys[0]: environment variable HOOKD_TEST_UNSET_VARIABLE is not set"},
-	{"server = { api_keys = [\"short\"]; };\n", 1, "at least 16 characters"},
-	{"server = { api_keys = [\"file:/nonexistent/key\"]; };\n", 1,
-	 "cannot read secret file /nonexistent/key"},
-	{"server = \"x\";\n", 1, "server must be a group"},
-	{"storage = { url = \"mysql://x\"; };\n", 1, "is not supported"},
-	{"storage = { url = \"memory:\"; size = 1; };\n", 1, "unknown key 'size' in storage"},
-	{"workers = 0;\n", 1, "workers must be between 1 and 1024"},
-	{"workers = 1.5;\n", 1, "workers must be an integer"},
-	{"plugin_dir = 5;\n", 1, "plugin_dir must be a string"},
-	{"event_types = ( { name = \"a b\"; } );\n", 1, "event type name \"a b\" must be"},
-	{"event_types = (\n { name = \"a\"; },\n { name = \"a\"; }\n);\n", 3,
-	 "event type \"a\" is defined twice"},
-	{"event_types = ( { description = \"x\"; } );\n", 1, "event_types[0] has no name"},
-	{"event_types = ( { name = \"a\"; colour = \"x\"; } );\n", 1,
-	 "unknown key 'colour' in an event type"},
-	{"event_types = ( { name = \"a\"; required = [\"data/x\"]; } );\n", 1,
-	 "\"data/x\" is not a JSON pointer"},
-	{"event_types = { a = 1; };\n", 1, "event_types must be a list"},
-	{"handlers = { h = { }; };\n", 1, "handler 'h' has no plugin"},
-	{"handlers = { h = { plugin = \"exec\"; concurrency = 0; }; };\n", 1,
-	 "concurrency must be between 1 and 10000"},
-	{"handlers = { h = 3; };\n", 1, "handler 'h' must be a group"},
-	{"routes = ( { events = [\"a\"]; handlers = [\"nope\"]; } );\n", 1,
-	 "unknown handler 'nope'"},
-	{"handlers = { h = { plugin = \"x\"; }; };\nroutes = ( { handlers = [\"h\"]; } );\n",
-	 2, "needs events"},
-	{"handlers = { h = { plugin = \"x\"; }; };\nroutes = ( { events = [\"a\"]; } );\n",
-	 2, "needs handlers"},
-	{"handlers = { h = { plugin = \"x\"; }; };\nroutes = ( { events = [\"a b\"]; handlers = [\"h\"]; } );\n",
-	 2, "bad event glob \"a b\""},
-	{"handlers = { h = { plugin = \"x\"; }; };\nroutes = ( { events = [\"\"]; handlers = [\"h\"]; } );\n",
-	 2, "bad event glob \"\""},
-	{"handlers = { h = { plugin = \"x\"; }; };\nroutes = ( { events = [\"a\"]; handlers = [\"h\"]; retry = [-1]; } );\n",
-	 2, "retry[0] must be between 0 and 604800 seconds"},
-	{"handlers = { h = { plugin = \"x\"; }; };\nroutes = ( { events = [\"a\"]; handlers = [\"h\"]; retry = 5; } );\n",
-	 2, "retry must be a list"},
-	{"handlers = { h = { plugin = \"x\"; }; };\nroutes = ( { events = [\"a\"]; handlers = [\"h\"]; retry = [\"5s\"]; } );\n",
-	 2, "retry[0] must be a number of seconds"},
-	{"routes = ( { events = [\"a\"]; handlers = [\"h\"]; when = 1; } );\n", 1,
-	 "unknown key 'when' in a route"},
-	{"routes = ( { events = [1]; handlers = [\"h\"]; } );\n", 1, "events[0] must be a string"},
-	{"subscriptions = { allow_targets = [\"10.0.0.0/33\"]; };\n", 1,
-	 "allow_targets[0] \"10.0.0.0/33\""},
-	{"subscriptions = { colour = 1; };\n", 1, "unknown key 'colour' in subscriptions"},
-	{"subscriptions = { concurrency = 0; };\n", 1, "concurrency must be between 1 and 1000"},
-	{"handlers = { sub_x = { plugin = \"exec\"; }; };\n", 1,
-	 "names starting with sub_ are kept for subscriptions"},
-	{"sources = { a = { verify = \"magic\"; type = \"x\"; }; };\n", 1,
-	 "source 'a': verify must be standard-webhooks, github, stripe, hmac, token or none"},
-	{"sources = { a = { verify = \"github\"; type = \"x\"; }; };\n", 1,
-	 "source 'a': verify = \"github\" needs secret (or secrets)"},
-	{"sources = { a = { verify = \"none\"; type = \"x\"; }; };\n", 1,
-	 "verify = \"none\" is only allowed with allow_from"},
-	{"sources = { a = { verify = \"token\"; token = \"t\"; type = \"x\"; }; };\n", 1,
-	 "verify = \"token\" needs header"},
-	{"sources = { a = { verify = \"github\"; secret = \"s\"; }; };\n", 1,
-	 "needs type (a fixed event type) or type_from"},
-	{"sources = { a = { verify = \"github\"; secret = \"s\"; type_from = \"body\"; }; };\n", 1,
-	 "type_from must be \"header:NAME\" or \"json:/pointer\""},
-	{"sources = { a = { verify = \"hmac\"; secret = \"s\"; header = \"X\"; algorithm = \"md5\"; type = \"x\"; }; };\n", 1,
-	 "algorithm must be sha1, sha256 or sha512"},
-	{"sources = { a = { verify = \"none\"; allow_from = [\"1.2.3.4/40\"]; type = \"x\"; }; };\n", 1,
-	 "allow_from[0] \"1.2.3.4/40\""},
-	{"sources = { a = { verify = \"github\"; secret = \"env:HOOKD_TEST_UNSET_VARIABLE\"; type = \"x\"; }; };\n", 1,
-	 "environment variable HOOKD_TEST_UNSET_VARIABLE is not set"},
-	{"handlers = { h = { plugin = \"x\"; }; };\nroutes = ( { events = [\"a\"]; handlers = [\"h\"]; sources = [\"nope\"]; } );\n",
-	 2, "unknown source 'nope'"},
-	/* Standard Webhooks secrets the verifier could not decode: each
-	 * named by its place and line, never quoted. */
-	{"sources = { a = { verify = \"standard-webhooks\"; type = \"x\";\n"
-	 "  secrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\",\n"
-	 "             \"whsec_!!!\"]; }; };\n", 3,
-	 "source 'a': secret 2 is not whsec_<base64>, as standard-webhooks "
-	 "needs: it is not base64"},
-	{"sources = { a = { verify = \"standard-webhooks\"; secret = \"whsec_abc\"; type = \"x\"; }; };\n",
-	 1, "source 'a': secret 1 is not whsec_<base64>"},
-	{"sources = { a = { verify = \"standard-webhooks\"; secret = \"whsec_\"; type = \"x\"; }; };\n",
-	 1, "secret 1 is not whsec_<base64>, as standard-webhooks needs: nothing follows whsec_"},
-	{"sources = { a = { verify = \"standard-webhooks\"; secret = \"\"; type = \"x\"; }; };\n",
-	 1, "secret 1 is not whsec_<base64>, as standard-webhooks needs: it is empty"},
-	{"sources = { a = { verify = \"standard-webhooks\"; type = \"x\";\n"
-	 "  secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\";\n"
-	 "  secrets = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS=\"; }; };\n",
-	 3, "secret 2 is not whsec_<base64>"},
-	/* An empty secret or token of the other schemes matches nothing. */
-	{"sources = { a = { verify = \"github\"; secret = \"\"; type = \"x\"; }; };\n",
-	 1, "source 'a': secret 1 is empty"},
-	{"sources = { a = { verify = \"stripe\"; type = \"x\";\n"
-	 "  secrets = [\"whsec_x\",\n"
-	 "             \"\"]; }; };\n", 3, "source 'a': secrets 2 is empty"},
-	{"sources = { a = { verify = \"hmac\"; header = \"X-S\"; secret = \"\"; type = \"x\"; }; };\n",
-	 1, "source 'a': secret 1 is empty"},
-	{"sources = { a = { verify = \"token\"; token = \"file:/dev/null\"; type = \"x\"; }; };\n",
-	 1, "source 'a': token 1 is empty (from file:/dev/null)"},
-	/* 688 characters: more than 684, the base64 of 512 bytes. */
-	{"sources = { a = { verify = \"standard-webhooks\"; type = \"x\"; secret = \"whsec_"
-	 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16
-	 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16
-	 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16
-	 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16
-	 B64_16 B64_16 B64_16 "\"; }; };\n",
-	 1, "secret 1 is not whsec_<base64>, as standard-webhooks needs: it is too long for a key (more than 512 bytes)"},
-	/* Read from the environment (main sets it): checked once resolved. */
-	{"sources = { a = { verify = \"standard-webhooks\"; type = \"x\";\n"
-	 "  secret = \"env:HOOKD_TEST_BAD_WHSEC\"; }; };\n",
-	 2, "source 'a': secret 1 (from env:HOOKD_TEST_BAD_WHSEC) is not whsec_<base64>"},
+    {"server = {\n  listen = \n};\n", 3, "syntax error"},
+    {"bogus = 1;\n", 1, "unknown key 'bogus' in the top level"},
+    {"server = {\n  port = 80;\n};\n", 2, "unknown key 'port' in server"},
+    {"server = { threads = \"two\"; };\n", 1, "threads must be an integer"},
+    {"\nserver = { threads = 0; };\n", 2,
+     "threads must be between 1 and 256 (got 0)"},
+    {"server = { max_body = 10; };\n", 1, "max_body must be between 64 and"},
+    {"server = { listen = \"localhost\"; };\n", 1,
+     "listen must be \"host:port\""},
+    {"server = { listen = \"127.0.0.1:99999\"; };\n", 1, "listen must be"},
+    {"server = { listen = 8080; };\n", 1, "listen must be a string"},
+    {"server = { api_keys = [\"env:HOOKD_TEST_UNSET_VARIABLE\"]; };\n", 1,
+     "api_keys[0]: environment variable HOOKD_TEST_UNSET_VARIABLE is not set"},
+    {"server = { api_keys = [\"short\"]; };\n", 1, "at least 16 characters"},
+    {"server = { api_keys = [\"file:/nonexistent/key\"]; };\n", 1,
+     "cannot read secret file /nonexistent/key"},
+    {"server = \"x\";\n", 1, "server must be a group"},
+    {"storage = { url = \"mysql://x\"; };\n", 1, "is not supported"},
+    {"storage = { url = \"memory:\"; size = 1; };\n", 1,
+     "unknown key 'size' in storage"},
+    {"workers = 0;\n", 1, "workers must be between 1 and 1024"},
+    {"workers = 1.5;\n", 1, "workers must be an integer"},
+    {"plugin_dir = 5;\n", 1, "plugin_dir must be a string"},
+    {"event_types = ( { name = \"a b\"; } );\n", 1,
+     "event type name \"a b\" must be"},
+    {"event_types = (\n { name = \"a\"; },\n { name = \"a\"; }\n);\n", 3,
+     "event type \"a\" is defined twice"},
+    {"event_types = ( { description = \"x\"; } );\n", 1,
+     "event_types[0] has no name"},
+    {"event_types = ( { name = \"a\"; colour = \"x\"; } );\n", 1,
+     "unknown key 'colour' in an event type"},
+    {"event_types = ( { name = \"a\"; required = [\"data/x\"]; } );\n", 1,
+     "\"data/x\" is not a JSON pointer"},
+    {"event_types = { a = 1; };\n", 1, "event_types must be a list"},
+    {"handlers = { h = { }; };\n", 1, "handler 'h' has no plugin"},
+    {"handlers = { h = { plugin = \"exec\"; concurrency = 0; }; };\n", 1,
+     "concurrency must be between 1 and 10000"},
+    {"handlers = { h = 3; };\n", 1, "handler 'h' must be a group"},
+    {"routes = ( { events = [\"a\"]; handlers = [\"nope\"]; } );\n", 1,
+     "unknown handler 'nope'"},
+    {"handlers = { h = { plugin = \"x\"; }; };\nroutes = ( { handlers = "
+     "[\"h\"]; } );\n",
+     2, "needs events"},
+    {"handlers = { h = { plugin = \"x\"; }; };\nroutes = ( { events = [\"a\"]; "
+     "} );\n",
+     2, "needs handlers"},
+    {"handlers = { h = { plugin = \"x\"; }; };\nroutes = ( { events = [\"a "
+     "b\"]; handlers = [\"h\"]; } );\n",
+     2, "bad event glob \"a b\""},
+    {"handlers = { h = { plugin = \"x\"; }; };\nroutes = ( { events = [\"\"]; "
+     "handlers = [\"h\"]; } );\n",
+     2, "bad event glob \"\""},
+    {"handlers = { h = { plugin = \"x\"; }; };\nroutes = ( { events = [\"a\"]; "
+     "handlers = [\"h\"]; retry = [-1]; } );\n",
+     2, "retry[0] must be between 0 and 604800 seconds"},
+    {"handlers = { h = { plugin = \"x\"; }; };\nroutes = ( { events = [\"a\"]; "
+     "handlers = [\"h\"]; retry = 5; } );\n",
+     2, "retry must be a list"},
+    {"handlers = { h = { plugin = \"x\"; }; };\nroutes = ( { events = [\"a\"]; "
+     "handlers = [\"h\"]; retry = [\"5s\"]; } );\n",
+     2, "retry[0] must be a number of seconds"},
+    {"routes = ( { events = [\"a\"]; handlers = [\"h\"]; when = 1; } );\n", 1,
+     "unknown key 'when' in a route"},
+    {"routes = ( { events = [1]; handlers = [\"h\"]; } );\n", 1,
+     "events[0] must be a string"},
+    {"subscriptions = { allow_targets = [\"10.0.0.0/33\"]; };\n", 1,
+     "allow_targets[0] \"10.0.0.0/33\""},
+    {"subscriptions = { colour = 1; };\n", 1,
+     "unknown key 'colour' in subscriptions"},
+    {"subscriptions = { concurrency = 0; };\n", 1,
+     "concurrency must be between 1 and 1000"},
+    {"handlers = { sub_x = { plugin = \"exec\"; }; };\n", 1,
+     "names starting with sub_ are kept for subscriptions"},
+    {"sources = { a = { verify = \"magic\"; type = \"x\"; }; };\n", 1,
+     "source 'a': verify must be standard-webhooks, github, stripe, hmac, "
+     "token or none"},
+    {"sources = { a = { verify = \"github\"; type = \"x\"; }; };\n", 1,
+     "source 'a': verify = \"github\" needs secret (or secrets)"},
+    {"sources = { a = { verify = \"none\"; type = \"x\"; }; };\n", 1,
+     "verify = \"none\" is only allowed with allow_from"},
+    {"sources = { a = { verify = \"token\"; token = \"t\"; type = \"x\"; }; "
+     "};\n",
+     1, "verify = \"token\" needs header"},
+    {"sources = { a = { verify = \"github\"; secret = \"s\"; }; };\n", 1,
+     "needs type (a fixed event type) or type_from"},
+    {"sources = { a = { verify = \"github\"; secret = \"s\"; type_from = "
+     "\"body\"; }; };\n",
+     1, "type_from must be \"header:NAME\" or \"json:/pointer\""},
+    {"sources = { a = { verify = \"hmac\"; secret = \"s\"; header = \"X\"; "
+     "algorithm = \"md5\"; type = \"x\"; }; };\n",
+     1, "algorithm must be sha1, sha256 or sha512"},
+    {"sources = { a = { verify = \"none\"; allow_from = [\"1.2.3.4/40\"]; type "
+     "= \"x\"; }; };\n",
+     1, "allow_from[0] \"1.2.3.4/40\""},
+    {"sources = { a = { verify = \"github\"; secret = "
+     "\"env:HOOKD_TEST_UNSET_VARIABLE\"; type = \"x\"; }; };\n",
+     1, "environment variable HOOKD_TEST_UNSET_VARIABLE is not set"},
+    {"handlers = { h = { plugin = \"x\"; }; };\nroutes = ( { events = [\"a\"]; "
+     "handlers = [\"h\"]; sources = [\"nope\"]; } );\n",
+     2, "unknown source 'nope'"},
+    /* Standard Webhooks secrets the verifier could not decode: each
+     * named by its place and line, never quoted. */
+    {"sources = { a = { verify = \"standard-webhooks\"; type = \"x\";\n"
+     "  secrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\",\n"
+     "             \"whsec_!!!\"]; }; };\n",
+     3,
+     "source 'a': secret 2 is not whsec_<base64>, as standard-webhooks "
+     "needs: it is not base64"},
+    {"sources = { a = { verify = \"standard-webhooks\"; secret = "
+     "\"whsec_abc\"; type = \"x\"; }; };\n",
+     1, "source 'a': secret 1 is not whsec_<base64>"},
+    {"sources = { a = { verify = \"standard-webhooks\"; secret = \"whsec_\"; "
+     "type = \"x\"; }; };\n",
+     1,
+     "secret 1 is not whsec_<base64>, as standard-webhooks needs: nothing "
+     "follows whsec_"},
+    {"sources = { a = { verify = \"standard-webhooks\"; secret = \"\"; type = "
+     "\"x\"; }; };\n",
+     1,
+     "secret 1 is not whsec_<base64>, as standard-webhooks needs: it is empty"},
+    {"sources = { a = { verify = \"standard-webhooks\"; type = \"x\";\n"
+     "  secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\";\n"
+     "  secrets = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS=\"; }; };\n",
+     3, "secret 2 is not whsec_<base64>"},
+    /* An empty secret or token of the other schemes matches nothing. */
+    {"sources = { a = { verify = \"github\"; secret = \"\"; type = \"x\"; }; "
+     "};\n",
+     1, "source 'a': secret 1 is empty"},
+    {"sources = { a = { verify = \"stripe\"; type = \"x\";\n"
+     "  secrets = [\"whsec_x\",\n"
+     "             \"\"]; }; };\n",
+     3, "source 'a': secrets 2 is empty"},
+    {"sources = { a = { verify = \"hmac\"; header = \"X-S\"; secret = \"\"; "
+     "type = \"x\"; }; };\n",
+     1, "source 'a': secret 1 is empty"},
+    {"sources = { a = { verify = \"token\"; token = \"file:/dev/null\"; type = "
+     "\"x\"; }; };\n",
+     1, "source 'a': token 1 is empty (from file:/dev/null)"},
+    /* 688 characters: more than 684, the base64 of 512 bytes. */
+    {"sources = { a = { verify = \"standard-webhooks\"; type = \"x\"; secret = "
+     "\"whsec_" B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16
+         B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16
+             B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16
+                 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 B64_16
+                     B64_16 B64_16 B64_16 B64_16 B64_16 B64_16 "\"; }; };\n",
+     1,
+     "secret 1 is not whsec_<base64>, as standard-webhooks needs: it is too "
+     "long for a key (more than 512 bytes)"},
+    /* Read from the environment (main sets it): checked once resolved. */
+    {"sources = { a = { verify = \"standard-webhooks\"; type = \"x\";\n"
+     "  secret = \"env:HOOKD_TEST_BAD_WHSEC\"; }; };\n",
+     2,
+     "source 'a': secret 1 (from env:HOOKD_TEST_BAD_WHSEC) is not "
+     "whsec_<base64>"},
 };
 
 START_TEST(test_bad_case)
@@ -211,11 +248,12 @@ END_TEST
 START_TEST(test_all_problems_reported)
 {
 	struct hkd_diag d;
-	struct hkd_config *cfg = load("bogus = 1;\n"
-	                              "workers = 0;\n"
-	                              "server = { threads = 999; };\n"
-	                              "routes = ( { events = [\"a\"]; handlers = [\"x\"]; } );\n",
-	                              &d);
+	struct hkd_config *cfg =
+	    load("bogus = 1;\n"
+	         "workers = 0;\n"
+	         "server = { threads = 999; };\n"
+	         "routes = ( { events = [\"a\"]; handlers = [\"x\"]; } );\n",
+	         &d);
 	ck_assert_ptr_null(cfg);
 	ck_assert(has(&d, 1, "unknown key 'bogus'"));
 	ck_assert(has(&d, 2, "workers must be between"));
@@ -230,9 +268,12 @@ START_TEST(test_missing_file)
 {
 	struct hkd_diag d;
 	hkd_diag_init(&d);
-	ck_assert_ptr_null(hkd_config_load("/nonexistent/hookd.conf", NULL, &d));
+	ck_assert_ptr_null(
+	    hkd_config_load("/nonexistent/hookd.conf", NULL, &d));
 	ck_assert_uint_eq(d.n, 1);
-	ck_assert_str_eq(d.msgs[0], "/nonexistent/hookd.conf: cannot read the file: file I/O error");
+	ck_assert_str_eq(
+	    d.msgs[0],
+	    "/nonexistent/hookd.conf: cannot read the file: file I/O error");
 	hkd_diag_release(&d);
 }
 END_TEST
@@ -270,14 +311,19 @@ START_TEST(test_full)
 	struct hkd_diag d;
 	struct hkd_config *cfg;
 	setenv("HOOKD_TEST_API_KEY", "0123456789abcdef-from-env", 1);
-	cfg = load("server = { listen = \"[::1]:9000\"; threads = 8; max_body = 4096;\n"
-	           "  api_keys = [\"env:HOOKD_TEST_API_KEY\", \"literal-key-0123456789\"]; };\n"
+	cfg = load("server = { listen = \"[::1]:9000\"; threads = 8; max_body "
+	           "= 4096;\n"
+	           "  api_keys = [\"env:HOOKD_TEST_API_KEY\", "
+	           "\"literal-key-0123456789\"]; };\n"
 	           "workers = 3; queue_size = 50; shutdown_timeout = 2;\n"
-	           "event_types = ( { name = \"invoice.paid\"; description = \"Paid\";\n"
+	           "event_types = ( { name = \"invoice.paid\"; description = "
+	           "\"Paid\";\n"
 	           "  required = [\"/data/amount\", \"/data/currency\"]; } );\n"
-	           "handlers = { a = { plugin = \"exec\"; concurrency = 2; command = [\"/bin/true\"]; };\n"
+	           "handlers = { a = { plugin = \"exec\"; concurrency = 2; "
+	           "command = [\"/bin/true\"]; };\n"
 	           "             b = { plugin = \"/opt/x.so\"; }; };\n"
-	           "routes = ( { events = [\"invoice.*\", \"refund\"]; handlers = [\"a\", \"b\"];\n"
+	           "routes = ( { events = [\"invoice.*\", \"refund\"]; "
+	           "handlers = [\"a\", \"b\"];\n"
 	           "             retry = [0.25, 1.0, 30.0]; },\n"
 	           "           { events = \"*\"; handlers = \"b\"; } );\n",
 	           &d);
@@ -329,8 +375,9 @@ START_TEST(test_include_relative)
 	ck_assert_ptr_null(cfg);
 	/* The problem names the included file and its line. */
 	ck_assert_uint_eq(d.n, 1);
-	ck_assert_msg(strstr(d.msgs[0], "workers.conf:2: unknown key 'bogus'") != NULL,
-	              "%s", d.msgs[0]);
+	ck_assert_msg(
+	    strstr(d.msgs[0], "workers.conf:2: unknown key 'bogus'") != NULL,
+	    "%s", d.msgs[0]);
 	hkd_diag_release(&d);
 	write_file(inc, "workers = 7;\n");
 	cfg = load("@include \"workers.conf\"\n", &d);
@@ -383,8 +430,10 @@ START_TEST(test_standard_secrets)
 	         "  good = { verify = \"standard-webhooks\"; type = \"x\";\n"
 	         "    secrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\",\n"
 	         "               \"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\",\n"
-	         "               \"whsec_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\"]; };\n"
-	         "  gh = { verify = \"github\"; secret = \"not base64!\"; type = \"x\"; };\n"
+	         "               "
+	         "\"whsec_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\"]; };\n"
+	         "  gh = { verify = \"github\"; secret = \"not base64!\"; type "
+	         "= \"x\"; };\n"
 	         "  bad = { verify = \"standard-webhooks\"; type = \"x\";\n"
 	         "    secret = \"env:HOOKD_TEST_BAD_WHSEC\";\n"
 	         "    secrets = [\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\",\n"
@@ -395,8 +444,9 @@ START_TEST(test_standard_secrets)
 	if (d.n != 2)
 		dump(&d);
 	ck_assert_ptr_null(cfg);
-	ck_assert(has(&d, 8, "source 'bad': secret 1 (from "
-	                     "env:HOOKD_TEST_BAD_WHSEC) is not whsec_<base64>"));
+	ck_assert(has(&d, 8,
+	              "source 'bad': secret 1 (from "
+	              "env:HOOKD_TEST_BAD_WHSEC) is not whsec_<base64>"));
 	snprintf(needle, sizeof(needle),
 	         "source 'bad': secret 3 (from file:%s) is not whsec_<base64>, "
 	         "as standard-webhooks needs: it is not base64",
@@ -419,7 +469,8 @@ START_TEST(test_source_id_from_defaults)
 	struct hkd_config *cfg = load(
 	    "sources = {\n"
 	    "  std = { verify = \"standard-webhooks\"; type = \"x\";\n"
-	    "          secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"; };\n"
+	    "          secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"; "
+	    "};\n"
 	    "  gh = { verify = \"github\"; secret = \"s\"; type = \"x\"; };\n"
 	    "  st = { verify = \"stripe\"; secret = \"s\"; type = \"x\"; };\n"
 	    "  own = { verify = \"github\"; secret = \"s\"; type = \"x\";\n"
@@ -480,16 +531,16 @@ struct section_probe {
 };
 
 static const struct section_probe probes[] = {
-	{"top", "", "\n", "the top level", "Top-level settings"},
-	{"server", "server = { ", " };\n", "server", "server"},
-	{"storage", "storage = { ", " };\n", "storage", "storage"},
-	{"subscriptions", "subscriptions = { ", " };\n", "subscriptions",
-	 "subscriptions"},
-	{"sources", "sources = { s = { ", " }; };\n", "a source", "sources"},
-	{"event_types", "event_types = ( { ", " } );\n", "an event type",
-	 "event_types"},
-	{"handlers", "handlers = { h = { ", " }; };\n", NULL, "handlers"},
-	{"routes", "routes = ( { ", " } );\n", "a route", "routes"},
+    {"top", "", "\n", "the top level", "Top-level settings"},
+    {"server", "server = { ", " };\n", "server", "server"},
+    {"storage", "storage = { ", " };\n", "storage", "storage"},
+    {"subscriptions", "subscriptions = { ", " };\n", "subscriptions",
+     "subscriptions"},
+    {"sources", "sources = { s = { ", " }; };\n", "a source", "sources"},
+    {"event_types", "event_types = ( { ", " } );\n", "an event type",
+     "event_types"},
+    {"handlers", "handlers = { h = { ", " }; };\n", NULL, "handlers"},
+    {"routes", "routes = ( { ", " } );\n", "a route", "routes"},
 };
 
 static const struct section_probe *probe_for(const char *section)
@@ -503,11 +554,11 @@ static const struct section_probe *probe_for(const char *section)
 /* A plugin that declares no key: every member but hookd's own is unknown. */
 static const struct hookd_config_key no_keys[] = {{.name = NULL}};
 static const struct hookd_plugin keyless = {
-	.struct_size = sizeof(struct hookd_plugin),
-	.abi_major = HOOKD_ABI_MAJOR,
-	.abi_minor = HOOKD_ABI_MINOR,
-	.name = "keyless",
-	.keys = no_keys,
+    .struct_size = sizeof(struct hookd_plugin),
+    .abi_major = HOOKD_ABI_MAJOR,
+    .abi_minor = HOOKD_ABI_MINOR,
+    .name = "keyless",
+    .keys = no_keys,
 };
 
 /*
@@ -524,12 +575,13 @@ static void probe(const struct section_probe *p, const char *key,
 	write_file(path, text);
 	hkd_diag_init(d);
 	cfg = hkd_config_read(path, NULL, d);
-	ck_assert_msg(cfg != NULL, "%s: \"%s\" does not parse", p->section, text);
+	ck_assert_msg(cfg != NULL, "%s: \"%s\" does not parse", p->section,
+	              text);
 	if (!p->where) {
 		struct hookd_config hc;
 		ck_assert_uint_eq(cfg->n_handlers, 1);
-		hkd_host_config_init(&hc, "h", cfg->handlers[0].setting, &keyless,
-		                     HKD_SETTINGS_OPERATOR, path, d);
+		hkd_host_config_init(&hc, "h", cfg->handlers[0].setting,
+		                     &keyless, HKD_SETTINGS_OPERATOR, path, d);
 		hkd_host_config_release(&hc);
 	}
 	hkd_config_free(cfg);
@@ -537,16 +589,16 @@ static void probe(const struct section_probe *p, const char *key,
 
 /* A plugin with a secret string and a secret group (like http's headers). */
 static const struct hookd_config_key secret_keys[] = {
-	{.name = "token", .type = HOOKD_KEY_STRING, .flags = HOOKD_KEY_SECRET},
-	{.name = "headers", .type = HOOKD_KEY_GROUP, .flags = HOOKD_KEY_SECRET},
-	{.name = NULL},
+    {.name = "token", .type = HOOKD_KEY_STRING, .flags = HOOKD_KEY_SECRET},
+    {.name = "headers", .type = HOOKD_KEY_GROUP, .flags = HOOKD_KEY_SECRET},
+    {.name = NULL},
 };
 static const struct hookd_plugin secretive = {
-	.struct_size = sizeof(struct hookd_plugin),
-	.abi_major = HOOKD_ABI_MAJOR,
-	.abi_minor = HOOKD_ABI_MINOR,
-	.name = "secretive",
-	.keys = secret_keys,
+    .struct_size = sizeof(struct hookd_plugin),
+    .abi_major = HOOKD_ABI_MAJOR,
+    .abi_minor = HOOKD_ABI_MINOR,
+    .name = "secretive",
+    .keys = secret_keys,
 };
 
 /*
@@ -578,10 +630,10 @@ START_TEST(test_settings_origin)
 	ck_assert_ptr_nonnull(cfg);
 	ck_assert_uint_eq(cfg->n_handlers, 1);
 
-	ck_assert_int_eq(hkd_host_config_init(&hc, "h", cfg->handlers[0].setting,
-	                                      &secretive, HKD_SETTINGS_OPERATOR,
-	                                      path, &d),
-	                 0);
+	ck_assert_int_eq(
+	    hkd_host_config_init(&hc, "h", cfg->handlers[0].setting, &secretive,
+	                         HKD_SETTINGS_OPERATOR, path, &d),
+	    0);
 	ck_assert_int_eq(host->config_string(&hc, "token", &v), 0);
 	ck_assert_str_eq(v, "from-the-env");
 	ck_assert_int_eq(host->config_item(&hc, "headers", 0, &name, &v), 0);
@@ -591,10 +643,10 @@ START_TEST(test_settings_origin)
 	ck_assert_str_eq(v, "plain");
 	hkd_host_config_release(&hc);
 
-	ck_assert_int_eq(hkd_host_config_init(&hc, "h", cfg->handlers[0].setting,
-	                                      &secretive, HKD_SETTINGS_API, path,
-	                                      &d),
-	                 0);
+	ck_assert_int_eq(
+	    hkd_host_config_init(&hc, "h", cfg->handlers[0].setting, &secretive,
+	                         HKD_SETTINGS_API, path, &d),
+	    0);
 	ck_assert_int_eq(host->config_string(&hc, "token", &v), 0);
 	ck_assert_str_eq(v, "env:HOOKD_TEST_ORIGIN");
 	ck_assert_int_eq(host->config_item(&hc, "headers", 0, &name, &v), 0);
@@ -602,18 +654,19 @@ START_TEST(test_settings_origin)
 	ck_assert_str_eq(v, text);
 	hkd_host_config_release(&hc);
 
-	/* A missing variable: an error for the operator, literal for the API. */
+	/* A missing variable: an error for the operator, literal for the API.
+	 */
 	unsetenv("HOOKD_TEST_ORIGIN");
-	ck_assert_int_eq(hkd_host_config_init(&hc, "h", cfg->handlers[0].setting,
-	                                      &secretive, HKD_SETTINGS_API, path,
-	                                      &d),
-	                 0);
+	ck_assert_int_eq(
+	    hkd_host_config_init(&hc, "h", cfg->handlers[0].setting, &secretive,
+	                         HKD_SETTINGS_API, path, &d),
+	    0);
 	ck_assert_uint_eq(d.n, 0);
 	hkd_host_config_release(&hc);
-	ck_assert_int_eq(hkd_host_config_init(&hc, "h", cfg->handlers[0].setting,
-	                                      &secretive, HKD_SETTINGS_OPERATOR,
-	                                      path, &d),
-	                 -1);
+	ck_assert_int_eq(
+	    hkd_host_config_init(&hc, "h", cfg->handlers[0].setting, &secretive,
+	                         HKD_SETTINGS_OPERATOR, path, &d),
+	    -1);
 	ck_assert(mentions(&d, "HOOKD_TEST_ORIGIN is not set"));
 	hkd_host_config_release(&hc);
 	hkd_diag_release(&d);
@@ -631,28 +684,34 @@ START_TEST(test_sections_are_what_the_parser_accepts)
 		struct hkd_diag d;
 		char needle[128];
 
-		ck_assert_msg(p != NULL, "section '%s' has no probe in this test",
+		ck_assert_msg(p != NULL,
+		              "section '%s' has no probe in this test",
 		              sec->name);
-		ck_assert_msg(sec->keys && sec->keys[0], "section '%s' has no keys",
-		              sec->name);
+		ck_assert_msg(sec->keys && sec->keys[0],
+		              "section '%s' has no keys", sec->name);
 		for (const char *const *k = sec->keys; *k; k++) {
 			probe(p, *k, &d);
-			snprintf(needle, sizeof(needle), "unknown key '%s'", *k);
+			snprintf(needle, sizeof(needle), "unknown key '%s'",
+			         *k);
 			if (mentions(&d, needle))
 				dump(&d);
 			ck_assert_msg(!mentions(&d, needle),
-			              "%s: '%s' is in the table but the parser refuses it",
+			              "%s: '%s' is in the table but the parser "
+			              "refuses it",
 			              sec->name, *k);
 			hkd_diag_release(&d);
 		}
-		/* A key outside the table is refused, by name, where it stands. */
+		/* A key outside the table is refused, by name, where it stands.
+		 */
 		probe(p, "hookd_no_such_key", &d);
 		if (p->where)
 			snprintf(needle, sizeof(needle),
-			         "unknown key 'hookd_no_such_key' in %s", p->where);
+			         "unknown key 'hookd_no_such_key' in %s",
+			         p->where);
 		else
 			snprintf(needle, sizeof(needle),
-			         "handler 'h': unknown key 'hookd_no_such_key' for plugin 'keyless'");
+			         "handler 'h': unknown key 'hookd_no_such_key' "
+			         "for plugin 'keyless'");
 		if (!has(&d, 1, needle))
 			dump(&d);
 		ck_assert_msg(has(&d, 1, needle), "%s: no \"1: %s\"", sec->name,
@@ -687,7 +746,8 @@ static size_t man_entries(const char *file, struct man_entry *e, size_t max)
 		char *end = line + strlen(line);
 		while (end > line && (end[-1] == '\n' || end[-1] == ' '))
 			*--end = '\0';
-		if (strncmp(line, ".SS ", 4) == 0 || strncmp(line, ".SH", 3) == 0) {
+		if (strncmp(line, ".SS ", 4) == 0 ||
+		    strncmp(line, ".SH", 3) == 0) {
 			const char *t = line + 4;
 			size_t len;
 			title[0] = '\0';
@@ -701,14 +761,17 @@ static size_t man_entries(const char *file, struct man_entry *e, size_t max)
 				memcpy(title, t, len);
 				title[len] = '\0';
 			}
-		} else if (strcmp(line, ".RS") == 0 || strncmp(line, ".RS ", 4) == 0) {
+		} else if (strcmp(line, ".RS") == 0 ||
+		           strncmp(line, ".RS ", 4) == 0) {
 			depth++;
 		} else if (strcmp(line, ".RE") == 0 && depth > 0) {
 			depth--;
 		} else if (after_tp && depth == 0 && title[0] &&
-		           strncmp(line, ".B ", 3) == 0 && !strchr(line + 3, ' ') &&
+		           strncmp(line, ".B ", 3) == 0 &&
+		           !strchr(line + 3, ' ') &&
 		           strlen(line + 3) < sizeof(e->key)) {
-			ck_assert_msg(n < max, "more than %zu entries in %s", max, file);
+			ck_assert_msg(n < max, "more than %zu entries in %s",
+			              max, file);
 			strcpy(e[n].title, title);
 			strcpy(e[n].key, line + 3);
 			n++;
@@ -758,14 +821,14 @@ START_TEST(test_man_page_documents_every_key)
 				known |= strcmp(*k, e[i].key) == 0;
 			if (!known) {
 				size_t used = strlen(stale);
-				snprintf(stale + used, sizeof(stale) - used, " %s.%s",
-				         sec->name, e[i].key);
+				snprintf(stale + used, sizeof(stale) - used,
+				         " %s.%s", sec->name, e[i].key);
 			}
 		}
 	ck_assert_msg(missing[0] == '\0', "%s has no .TP/.B entry for:%s", file,
 	              missing);
-	ck_assert_msg(stale[0] == '\0', "%s documents keys the parser refuses:%s",
-	              file, stale);
+	ck_assert_msg(stale[0] == '\0',
+	              "%s documents keys the parser refuses:%s", file, stale);
 }
 END_TEST
 

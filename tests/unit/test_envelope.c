@@ -13,31 +13,25 @@ static const struct {
 	int type_ok;
 	int id_ok;
 } name_cases[] = {
-	{"a", 1, 1},
-	{"order.created", 1, 1},
-	{"A:b-c_d.e", 1, 1},
-	{"9lives", 1, 1},
-	{"github:push", 1, 1},
-	{"", 0, 0},
-	{"-a", 0, 1},
-	{"_a", 0, 1},
-	{".a", 0, 1},
-	{":a", 0, 1},
-	{"a b", 0, 0},
-	{"a/b", 0, 0},
-	{"a*", 0, 0},
-	{"a?", 0, 0},
-	{"a\n", 0, 0},
-	{"\xc3\xa9t\xc3\xa9", 0, 0},
-	{"a+b", 0, 0},
+    {"a", 1, 1},           {"order.created", 1, 1},
+    {"A:b-c_d.e", 1, 1},   {"9lives", 1, 1},
+    {"github:push", 1, 1}, {"", 0, 0},
+    {"-a", 0, 1},          {"_a", 0, 1},
+    {".a", 0, 1},          {":a", 0, 1},
+    {"a b", 0, 0},         {"a/b", 0, 0},
+    {"a*", 0, 0},          {"a?", 0, 0},
+    {"a\n", 0, 0},         {"\xc3\xa9t\xc3\xa9", 0, 0},
+    {"a+b", 0, 0},
 };
 
 START_TEST(test_name_table)
 {
-	ck_assert_msg(hkd_event_type_valid(name_cases[_i].s) == name_cases[_i].type_ok,
+	ck_assert_msg(hkd_event_type_valid(name_cases[_i].s) ==
+	                  name_cases[_i].type_ok,
 	              "type_valid(\"%s\") should be %d", name_cases[_i].s,
 	              name_cases[_i].type_ok);
-	ck_assert_msg(hkd_event_id_valid(name_cases[_i].s) == name_cases[_i].id_ok,
+	ck_assert_msg(hkd_event_id_valid(name_cases[_i].s) ==
+	                  name_cases[_i].id_ok,
 	              "id_valid(\"%s\") should be %d", name_cases[_i].s,
 	              name_cases[_i].id_ok);
 }
@@ -63,11 +57,12 @@ END_TEST
 
 /* Bodies hkd_envelope_check accepts. */
 static const char *const valid_bodies[] = {
-	"{\"type\": \"a\"}",
-	"{\"type\": \"order.created\", \"data\": {\"x\": 1}}",
-	"{\"type\": \"order.created\", \"data\": {}}",
-	"{\"id\": \"-_.:\", \"type\": \"A:b-c_d.e\"}",
-	"{\"data\": {\"nested\": {\"deep\": [1, 2]}}, \"id\": \"x\", \"type\": \"9\"}",
+    "{\"type\": \"a\"}",
+    "{\"type\": \"order.created\", \"data\": {\"x\": 1}}",
+    "{\"type\": \"order.created\", \"data\": {}}",
+    "{\"id\": \"-_.:\", \"type\": \"A:b-c_d.e\"}",
+    "{\"data\": {\"nested\": {\"deep\": [1, 2]}}, \"id\": \"x\", \"type\": "
+    "\"9\"}",
 };
 
 START_TEST(test_check_valid)
@@ -90,48 +85,51 @@ static const struct {
 	const char *field;
 	const char *message;
 } invalid_cases[] = {
-	{"[]", "", "body must be a JSON object"},
-	{"\"type\"", "", "body must be a JSON object"},
-	{"null", "", "body must be a JSON object"},
-	{"{}", "/type", "type is required"},
-	{"{\"data\": {}}", "/type", "type is required"},
-	{"{\"type\": 1}", "/type", "type must be a string"},
-	{"{\"type\": null}", "/type", "type must be a string"},
-	{"{\"type\": [\"a\"]}", "/type", "type must be a string"},
-	{"{\"type\": \"\"}", "/type", "type must not be empty"},
-	{"{\"type\": \"x y\"}", "/type",
-	 "type 'x y' has characters outside [A-Za-z0-9_.:-]"},
-	{"{\"type\": \"order/created\"}", "/type",
-	 "type 'order/created' has characters outside [A-Za-z0-9_.:-]"},
-	{"{\"type\": \"caf\\u00e9\"}", "/type",
-	 "type 'caf?" "?' has characters outside [A-Za-z0-9_.:-]"},
-	{"{\"type\": \"a\\nb\"}", "/type",
-	 "type 'a?b' has characters outside [A-Za-z0-9_.:-]"},
-	{"{\"type\": \"a\\u0000b\"}", "/type",
-	 "type 'a?b' has characters outside [A-Za-z0-9_.:-]"},
-	{"{\"type\": \"-x\"}", "/type", "type '-x' must start with a letter or digit"},
-	{"{\"type\": \".x\"}", "/type", "type '.x' must start with a letter or digit"},
-	{"{\"type\": \"a\", \"data\": []}", "/data", "data must be an object"},
-	{"{\"type\": \"a\", \"data\": null}", "/data", "data must be an object"},
-	{"{\"type\": \"a\", \"data\": \"{}\"}", "/data", "data must be an object"},
-	{"{\"type\": \"a\", \"data\": 0}", "/data", "data must be an object"},
-	{"{\"type\": \"a\", \"id\": 5}", "/id", "id must be a string"},
-	{"{\"type\": \"a\", \"id\": null}", "/id", "id must be a string"},
-	{"{\"type\": \"a\", \"id\": \"\"}", "/id", "id must not be empty"},
-	{"{\"type\": \"a\", \"id\": \"a b\"}", "/id",
-	 "id 'a b' has characters outside [A-Za-z0-9_.:-]"},
-	{"{\"type\": \"a\", \"foo\": 1}", "/foo", "unknown member 'foo'"},
-	{"{\"tpye\": \"a\"}", "/tpye", "unknown member 'tpye'"},
-	{"{\"Type\": \"a\"}", "/Type", "unknown member 'Type'"},
-	{"{\"type\": \"a\", \"x\": 1, \"y\": 2}", "/x", "unknown member 'x'"},
-	{"{\"a/b~c\": 1, \"type\": \"a\"}", "/a~1b~0c", "unknown member 'a/b~c'"},
-	{"{\"\": 1, \"type\": \"a\"}", "/", "unknown member ''"},
-	/* an unknown member is named before problems with known ones */
-	{"{\"type\": 1, \"extra\": true}", "/extra", "unknown member 'extra'"},
-	/* then type, data, id in that order */
-	{"{\"id\": 1, \"data\": 1, \"type\": 1}", "/type", "type must be a string"},
-	{"{\"id\": 1, \"data\": 1, \"type\": \"a\"}", "/data",
-	 "data must be an object"},
+    {"[]", "", "body must be a JSON object"},
+    {"\"type\"", "", "body must be a JSON object"},
+    {"null", "", "body must be a JSON object"},
+    {"{}", "/type", "type is required"},
+    {"{\"data\": {}}", "/type", "type is required"},
+    {"{\"type\": 1}", "/type", "type must be a string"},
+    {"{\"type\": null}", "/type", "type must be a string"},
+    {"{\"type\": [\"a\"]}", "/type", "type must be a string"},
+    {"{\"type\": \"\"}", "/type", "type must not be empty"},
+    {"{\"type\": \"x y\"}", "/type",
+     "type 'x y' has characters outside [A-Za-z0-9_.:-]"},
+    {"{\"type\": \"order/created\"}", "/type",
+     "type 'order/created' has characters outside [A-Za-z0-9_.:-]"},
+    {"{\"type\": \"caf\\u00e9\"}", "/type",
+     "type 'caf?"
+     "?' has characters outside [A-Za-z0-9_.:-]"},
+    {"{\"type\": \"a\\nb\"}", "/type",
+     "type 'a?b' has characters outside [A-Za-z0-9_.:-]"},
+    {"{\"type\": \"a\\u0000b\"}", "/type",
+     "type 'a?b' has characters outside [A-Za-z0-9_.:-]"},
+    {"{\"type\": \"-x\"}", "/type",
+     "type '-x' must start with a letter or digit"},
+    {"{\"type\": \".x\"}", "/type",
+     "type '.x' must start with a letter or digit"},
+    {"{\"type\": \"a\", \"data\": []}", "/data", "data must be an object"},
+    {"{\"type\": \"a\", \"data\": null}", "/data", "data must be an object"},
+    {"{\"type\": \"a\", \"data\": \"{}\"}", "/data", "data must be an object"},
+    {"{\"type\": \"a\", \"data\": 0}", "/data", "data must be an object"},
+    {"{\"type\": \"a\", \"id\": 5}", "/id", "id must be a string"},
+    {"{\"type\": \"a\", \"id\": null}", "/id", "id must be a string"},
+    {"{\"type\": \"a\", \"id\": \"\"}", "/id", "id must not be empty"},
+    {"{\"type\": \"a\", \"id\": \"a b\"}", "/id",
+     "id 'a b' has characters outside [A-Za-z0-9_.:-]"},
+    {"{\"type\": \"a\", \"foo\": 1}", "/foo", "unknown member 'foo'"},
+    {"{\"tpye\": \"a\"}", "/tpye", "unknown member 'tpye'"},
+    {"{\"Type\": \"a\"}", "/Type", "unknown member 'Type'"},
+    {"{\"type\": \"a\", \"x\": 1, \"y\": 2}", "/x", "unknown member 'x'"},
+    {"{\"a/b~c\": 1, \"type\": \"a\"}", "/a~1b~0c", "unknown member 'a/b~c'"},
+    {"{\"\": 1, \"type\": \"a\"}", "/", "unknown member ''"},
+    /* an unknown member is named before problems with known ones */
+    {"{\"type\": 1, \"extra\": true}", "/extra", "unknown member 'extra'"},
+    /* then type, data, id in that order */
+    {"{\"id\": 1, \"data\": 1, \"type\": 1}", "/type", "type must be a string"},
+    {"{\"id\": 1, \"data\": 1, \"type\": \"a\"}", "/data",
+     "data must be an object"},
 };
 
 START_TEST(test_check_invalid)
@@ -181,9 +179,10 @@ START_TEST(test_check_long)
 	ck_assert_int_eq(hkd_envelope_check(body, &err), -1);
 	memset(want, 'x', 48);
 	want[48] = '\0';
-	ck_assert_str_eq(err.message, strcat(strcat(strcpy(name, "type '"), want),
-	                                     "...' has characters outside "
-	                                     "[A-Za-z0-9_.:-]"));
+	ck_assert_str_eq(err.message,
+	                 strcat(strcat(strcpy(name, "type '"), want),
+	                        "...' has characters outside "
+	                        "[A-Za-z0-9_.:-]"));
 	json_decref(body);
 
 	/* a 200-byte unknown key: the field keeps 127 bytes */
@@ -221,7 +220,8 @@ START_TEST(test_check_long)
 		strcat(name, "\xe2\x82\xac"); /* U+20AC */
 	body = json_pack("{s:s,s:i}", "type", "a", name, 1);
 	ck_assert_int_eq(hkd_envelope_check(body, &err), -1);
-	ck_assert_uint_eq(strlen(err.field), 2 + 41 * 3); /* "/a" + 41 of them */
+	ck_assert_uint_eq(strlen(err.field),
+	                  2 + 41 * 3); /* "/a" + 41 of them */
 	json_decref(body);
 
 	/* a key cut inside a UTF-8 sequence (only via _nocheck) stops there */
@@ -229,7 +229,8 @@ START_TEST(test_check_long)
 	json_object_set_new_nocheck(body, "ab\xe2\x82", json_true());
 	ck_assert_int_eq(hkd_envelope_check(body, &err), -1);
 	ck_assert_str_eq(err.field, "/ab");
-	ck_assert_str_eq(err.message, "unknown member 'ab?" "?'");
+	ck_assert_str_eq(err.message, "unknown member 'ab?"
+	                              "?'");
 	json_decref(body);
 }
 END_TEST
@@ -251,10 +252,10 @@ START_TEST(test_check_null)
 END_TEST
 
 static const char envelope_text[] =
-	"{\"id\": \"evt_1\", \"type\": \"workflow.finished\","
-	" \"timestamp\": \"2026-01-02T03:04:05.000Z\", \"source\": \"api\","
-	" \"data\": {\"workflowId\": \"w1\", \"gone\": null, \"list\": [1],"
-	" \"a/b\": true}}";
+    "{\"id\": \"evt_1\", \"type\": \"workflow.finished\","
+    " \"timestamp\": \"2026-01-02T03:04:05.000Z\", \"source\": \"api\","
+    " \"data\": {\"workflowId\": \"w1\", \"gone\": null, \"list\": [1],"
+    " \"a/b\": true}}";
 
 /* Required pointers; NULL ends a list. */
 static const struct {
@@ -263,23 +264,35 @@ static const struct {
 	const char *field;
 	const char *message;
 } require_cases[] = {
-	{{NULL}, 0, "", ""},
-	{{"/data/workflowId", "/type", NULL}, 0, "", ""},
-	{{"/data/gone", "/data/list/0", "/data/a~1b", NULL}, 0, "", ""},
-	{{"", NULL}, 0, "", ""},
-	{{"/data/workflowId", "/data/missing", "/data/other", NULL}, -1,
-	 "/data/missing", "missing required field /data/missing"},
-	{{"/data/list/1", NULL}, -1, "/data/list/1",
-	 "missing required field /data/list/1"},
-	{{"/data/list/-", NULL}, -1, "/data/list/-",
-	 "missing required field /data/list/-"},
-	{{"/data/workflowId/x", NULL}, -1, "/data/workflowId/x",
-	 "missing required field /data/workflowId/x"},
-	{{"/attempt", NULL}, -1, "/attempt", "missing required field /attempt"},
-	{{"data.workflowId", NULL}, -1, "data.workflowId",
-	 "required field 'data.workflowId' is not a JSON pointer"},
-	{{"/data/a~2", NULL}, -1, "/data/a~2",
-	 "required field '/data/a~2' is not a JSON pointer"},
+    {{NULL}, 0, "", ""},
+    {{"/data/workflowId", "/type", NULL}, 0, "", ""},
+    {{"/data/gone", "/data/list/0", "/data/a~1b", NULL}, 0, "", ""},
+    {{"", NULL}, 0, "", ""},
+    {{"/data/workflowId", "/data/missing", "/data/other", NULL},
+     -1,
+     "/data/missing",
+     "missing required field /data/missing"},
+    {{"/data/list/1", NULL},
+     -1,
+     "/data/list/1",
+     "missing required field /data/list/1"},
+    {{"/data/list/-", NULL},
+     -1,
+     "/data/list/-",
+     "missing required field /data/list/-"},
+    {{"/data/workflowId/x", NULL},
+     -1,
+     "/data/workflowId/x",
+     "missing required field /data/workflowId/x"},
+    {{"/attempt", NULL}, -1, "/attempt", "missing required field /attempt"},
+    {{"data.workflowId", NULL},
+     -1,
+     "data.workflowId",
+     "required field 'data.workflowId' is not a JSON pointer"},
+    {{"/data/a~2", NULL},
+     -1,
+     "/data/a~2",
+     "required field '/data/a~2' is not a JSON pointer"},
 };
 
 START_TEST(test_require_table)
@@ -291,9 +304,9 @@ START_TEST(test_require_table)
 	ck_assert_ptr_nonnull(env);
 	while (n < 4 && require_cases[_i].required[n] != NULL)
 		n++;
-	ck_assert_int_eq(hkd_envelope_require(env, require_cases[_i].required, n,
-	                                      &err),
-	                 require_cases[_i].rc);
+	ck_assert_int_eq(
+	    hkd_envelope_require(env, require_cases[_i].required, n, &err),
+	    require_cases[_i].rc);
 	ck_assert_str_eq(err.field, require_cases[_i].field);
 	if (require_cases[_i].rc != 0)
 		ck_assert_str_eq(err.message, require_cases[_i].message);
@@ -326,39 +339,41 @@ static const struct {
 	const char *key;
 	const char *want;
 } member_cases[] = {
-	{"{\"data\":{\"a\":1}}", "data", "{\"a\":1}"},
-	{"{\"type\":\"t\",\"data\":{}}", "data", "{}"},
-	{" {\n \"type\" : \"t\" ,\n \"data\" :\t{ \"a\" : [1, 2] } \n} \n", "data",
-	 "{ \"a\" : [1, 2] }"},
-	/* strings holding braces, brackets, quotes and escapes are skipped */
-	{"{\"x\":\"}{][\\\"\",\"data\":{\"s\":\"a}\\\\\"}}", "data",
-	 "{\"s\":\"a}\\\\\"}"},
-	{"{\"x\":{\"data\":1},\"data\":{\"d\":{\"data\":2}}}", "data",
-	 "{\"d\":{\"data\":2}}"},
-	{"{\"x\":[{\"a\":\"]\"},[]],\"data\":{}}", "data", "{}"},
-	{"{\"n\":-1.5e3,\"t\":true,\"f\":false,\"z\":null,\"data\":{}}", "data", "{}"},
-	{"{\"n\":12}", "n", "12"},
-	{"{\"z\":null}", "z", "null"},
-	{"{\"s\":\"v\"}", "s", "\"v\""},
-	/* not found: absent, only nested, or a name written with escapes */
-	{"{\"type\":\"t\"}", "data", NULL},
-	{"{}", "data", NULL},
-	{"{\"x\":{\"data\":{}}}", "data", NULL},
-	{"{\"d\\u0061ta\":{}}", "data", NULL},
-	{"{\"dat\":{},\"datas\":{}}", "data", NULL},
-	/* not an object, or cut short */
-	{"[{\"data\":{}}]", "data", NULL},
-	{"\"data\"", "data", NULL},
-	{"{\"data\":{\"a\":1}", "data", NULL},
-	{"{\"data\":", "data", NULL},
-	{"", "data", NULL},
+    {"{\"data\":{\"a\":1}}", "data", "{\"a\":1}"},
+    {"{\"type\":\"t\",\"data\":{}}", "data", "{}"},
+    {" {\n \"type\" : \"t\" ,\n \"data\" :\t{ \"a\" : [1, 2] } \n} \n", "data",
+     "{ \"a\" : [1, 2] }"},
+    /* strings holding braces, brackets, quotes and escapes are skipped */
+    {"{\"x\":\"}{][\\\"\",\"data\":{\"s\":\"a}\\\\\"}}", "data",
+     "{\"s\":\"a}\\\\\"}"},
+    {"{\"x\":{\"data\":1},\"data\":{\"d\":{\"data\":2}}}", "data",
+     "{\"d\":{\"data\":2}}"},
+    {"{\"x\":[{\"a\":\"]\"},[]],\"data\":{}}", "data", "{}"},
+    {"{\"n\":-1.5e3,\"t\":true,\"f\":false,\"z\":null,\"data\":{}}", "data",
+     "{}"},
+    {"{\"n\":12}", "n", "12"},
+    {"{\"z\":null}", "z", "null"},
+    {"{\"s\":\"v\"}", "s", "\"v\""},
+    /* not found: absent, only nested, or a name written with escapes */
+    {"{\"type\":\"t\"}", "data", NULL},
+    {"{}", "data", NULL},
+    {"{\"x\":{\"data\":{}}}", "data", NULL},
+    {"{\"d\\u0061ta\":{}}", "data", NULL},
+    {"{\"dat\":{},\"datas\":{}}", "data", NULL},
+    /* not an object, or cut short */
+    {"[{\"data\":{}}]", "data", NULL},
+    {"\"data\"", "data", NULL},
+    {"{\"data\":{\"a\":1}", "data", NULL},
+    {"{\"data\":", "data", NULL},
+    {"", "data", NULL},
 };
 
 START_TEST(test_member_table)
 {
 	const char *t = member_cases[_i].text, *start = NULL;
 	size_t n = 0;
-	int rc = hkd_json_member_text(t, strlen(t), member_cases[_i].key, &start, &n);
+	int rc = hkd_json_member_text(t, strlen(t), member_cases[_i].key,
+	                              &start, &n);
 
 	if (!member_cases[_i].want) {
 		ck_assert_msg(rc == -1, "case %d: found %.*s", _i, (int)n,
@@ -376,20 +391,26 @@ END_TEST
 START_TEST(test_member_agrees_with_jansson)
 {
 	const char *bodies[] = {
-		"{\"type\":\"a\",\"data\":{\"k\":[1,{\"x\":\"}\"},\"\\u00e9\"],\"e\":{}}}",
-		"{\"data\":{\"deep\":[[[[{\"a\":[]}]]]],\"q\":\"\\\"\\\\\"},\"id\":\"x\"}",
-		"{ \"data\" : { \"n\" : 1.0e2 , \"u\" : \"caf\xc3\xa9\" } , \"type\" : \"t\" }",
+	    "{\"type\":\"a\",\"data\":{\"k\":[1,{\"x\":\"}\"},\"\\u00e9\"],"
+	    "\"e\":{}}}",
+	    "{\"data\":{\"deep\":[[[[{\"a\":[]}]]]],\"q\":\"\\\"\\\\\"},\"id\":"
+	    "\"x\"}",
+	    "{ \"data\" : { \"n\" : 1.0e2 , \"u\" : \"caf\xc3\xa9\" } , "
+	    "\"type\" : \"t\" }",
 	};
 	for (size_t i = 0; i < LEN(bodies); i++) {
 		json_error_t e;
-		json_t *body = json_loads(bodies[i], JSON_REJECT_DUPLICATES, &e);
+		json_t *body =
+		    json_loads(bodies[i], JSON_REJECT_DUPLICATES, &e);
 		json_t *got;
 		const char *start;
 		size_t n;
 
 		ck_assert_msg(body != NULL, "body %zu: %s", i, e.text);
-		ck_assert_int_eq(hkd_json_member_text(bodies[i], strlen(bodies[i]),
-		                                      "data", &start, &n), 0);
+		ck_assert_int_eq(hkd_json_member_text(bodies[i],
+		                                      strlen(bodies[i]), "data",
+		                                      &start, &n),
+		                 0);
 		got = json_loadb(start, n, 0, &e);
 		ck_assert_msg(got != NULL, "body %zu: %s", i, e.text);
 		ck_assert_msg(json_equal(got, json_object_get(body, "data")),

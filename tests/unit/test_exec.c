@@ -948,7 +948,8 @@ START_TEST(test_cwd)
 	struct hookd_config cfg = {0};
 	struct hookd_event ev = make_event(EVENT_JSON);
 	struct hookd_result res;
-	/* realpath() writes up to PATH_MAX bytes (_FORTIFY_SOURCE checks it). */
+	/* realpath() writes up to PATH_MAX bytes (_FORTIFY_SOURCE checks it).
+	 */
 	char out[PATH_MAX], want[PATH_MAX + 2], *got;
 
 	tmpdir_setup();

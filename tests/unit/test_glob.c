@@ -14,50 +14,50 @@ static const struct {
 	const char *s;
 	int match;
 } match_cases[] = {
-	{"order.created", "order.created", 1},
-	{"order.created", "order.create", 0},
-	{"order.created", "order.createdx", 0},
-	{"order.created", "Order.created", 0},
-	{"*", "", 1},
-	{"*", "anything.at:all", 1},
-	{"**", "x", 1},
-	{"?", "", 0},
-	{"?", "a", 1},
-	{"?", "ab", 0},
-	{"??", "ab", 1},
-	{"order.*", "order.", 1},
-	{"order.*", "order.created", 1},
-	{"order.*", "order", 0},
-	{"order.*", "orders.created", 0},
-	{"*.created", "order.created", 1},
-	{"*.created", "order.created.v2", 0},
-	{"*.created*", "order.created.v2", 1},
-	{"order.*.v?", "order.created.v2", 1},
-	{"order.*.v?", "order.created.v10", 0},
-	{"order.*.v?", "order..v1", 1},
-	{"a*b*c", "abc", 1},
-	{"a*b*c", "axxbyyc", 1},
-	{"a*b*c", "acb", 0},
-	{"a*b*c", "abcabc", 1},
-	{"a*b", "aaab", 1},
-	{"a*b", "aaabx", 0},
-	{"*b*", "abba", 1},
-	{"*x*", "abba", 0},
-	{"a?c*", "abc", 1},
-	{"a?c*", "ac", 0},
-	{"*:*", "github:push", 1},
-	{"github:*", "gitlab:push", 0},
-	{"*-*_*", "a-b_c", 1},
-	{"*ab", "aab", 1},        /* needs the backtrack after a partial match */
-	{"*aab", "aaab", 1},
-	{"*aab", "aaaba", 0},
-	{"a*a*a*a*b", "aaaaaaaaab", 1},
-	{"a*a*a*a*b", "aaaaaaaaaa", 0},
-	{"?*?", "ab", 1},
-	{"?*?", "a", 0},
-	{"", "", 1},
-	{"", "a", 0},
-	{"a", "", 0},
+    {"order.created", "order.created", 1},
+    {"order.created", "order.create", 0},
+    {"order.created", "order.createdx", 0},
+    {"order.created", "Order.created", 0},
+    {"*", "", 1},
+    {"*", "anything.at:all", 1},
+    {"**", "x", 1},
+    {"?", "", 0},
+    {"?", "a", 1},
+    {"?", "ab", 0},
+    {"??", "ab", 1},
+    {"order.*", "order.", 1},
+    {"order.*", "order.created", 1},
+    {"order.*", "order", 0},
+    {"order.*", "orders.created", 0},
+    {"*.created", "order.created", 1},
+    {"*.created", "order.created.v2", 0},
+    {"*.created*", "order.created.v2", 1},
+    {"order.*.v?", "order.created.v2", 1},
+    {"order.*.v?", "order.created.v10", 0},
+    {"order.*.v?", "order..v1", 1},
+    {"a*b*c", "abc", 1},
+    {"a*b*c", "axxbyyc", 1},
+    {"a*b*c", "acb", 0},
+    {"a*b*c", "abcabc", 1},
+    {"a*b", "aaab", 1},
+    {"a*b", "aaabx", 0},
+    {"*b*", "abba", 1},
+    {"*x*", "abba", 0},
+    {"a?c*", "abc", 1},
+    {"a?c*", "ac", 0},
+    {"*:*", "github:push", 1},
+    {"github:*", "gitlab:push", 0},
+    {"*-*_*", "a-b_c", 1},
+    {"*ab", "aab", 1}, /* needs the backtrack after a partial match */
+    {"*aab", "aaab", 1},
+    {"*aab", "aaaba", 0},
+    {"a*a*a*a*b", "aaaaaaaaab", 1},
+    {"a*a*a*a*b", "aaaaaaaaaa", 0},
+    {"?*?", "ab", 1},
+    {"?*?", "a", 0},
+    {"", "", 1},
+    {"", "a", 0},
+    {"a", "", 0},
 };
 
 /* pattern, hkd_glob_check result, message (NULL: not checked) */
@@ -66,27 +66,28 @@ static const struct {
 	int rc;
 	const char *message;
 } check_cases[] = {
-	{"order.created", 0, NULL},
-	{"*", 0, NULL},
-	{"?", 0, NULL},
-	{"A-z_0.9:*?", 0, NULL},
-	{"", -1, "empty pattern"},
-	{"order created", -1,
-	 "character ' ' at offset 5 cannot occur in an event type"},
-	{"order/*", -1, "character '/' at offset 5 cannot occur in an event type"},
-	{"a[bc]", -1, "character '[' at offset 1 cannot occur in an event type"},
-	{"a\tb", -1, "character \\x09 at offset 1 cannot occur in an event type"},
-	{"\xc3\xa9", -1,
-	 "character \\xc3 at offset 0 cannot occur in an event type"},
-	{"a{b,c}", -1, "character '{' at offset 1 cannot occur in an event type"},
+    {"order.created", 0, NULL},
+    {"*", 0, NULL},
+    {"?", 0, NULL},
+    {"A-z_0.9:*?", 0, NULL},
+    {"", -1, "empty pattern"},
+    {"order created", -1,
+     "character ' ' at offset 5 cannot occur in an event type"},
+    {"order/*", -1, "character '/' at offset 5 cannot occur in an event type"},
+    {"a[bc]", -1, "character '[' at offset 1 cannot occur in an event type"},
+    {"a\tb", -1, "character \\x09 at offset 1 cannot occur in an event type"},
+    {"\xc3\xa9", -1,
+     "character \\xc3 at offset 0 cannot occur in an event type"},
+    {"a{b,c}", -1, "character '{' at offset 1 cannot occur in an event type"},
 };
 
 START_TEST(test_match_table)
 {
-	ck_assert_msg(hkd_glob_match(match_cases[_i].pattern, match_cases[_i].s) ==
-	                      match_cases[_i].match,
-	              "match(\"%s\", \"%s\") should be %d", match_cases[_i].pattern,
-	              match_cases[_i].s, match_cases[_i].match);
+	ck_assert_msg(
+	    hkd_glob_match(match_cases[_i].pattern, match_cases[_i].s) ==
+	        match_cases[_i].match,
+	    "match(\"%s\", \"%s\") should be %d", match_cases[_i].pattern,
+	    match_cases[_i].s, match_cases[_i].match);
 }
 END_TEST
 
@@ -156,10 +157,10 @@ static double cpu_seconds(void)
 START_TEST(test_pathological)
 {
 	static const char *const patterns[] = {
-		"a*a*a*a*b",
-		"a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b",
-		"*a*a*a*a*a*a*a*a*a*a*?b",
-		"*aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab",
+	    "a*a*a*a*b",
+	    "a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b",
+	    "*a*a*a*a*a*a*a*a*a*a*?b",
+	    "*aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab",
 	};
 	size_t n = 200000;
 	char *s = malloc(n + 2);

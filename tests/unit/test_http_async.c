@@ -90,11 +90,11 @@ struct server {
 	pthread_t acceptor;
 	pthread_mutex_t lock;
 	pthread_t conns[SERVER_MAX_CONNS];
-	int nconns;     /* connections accepted */
-	int requests;   /* requests read */
-	int hanging;    /* requests in /hang now */
-	int slow_now;   /* requests in /slow now */
-	int slow_peak;  /* most at once in /slow */
+	int nconns;    /* connections accepted */
+	int requests;  /* requests read */
+	int hanging;   /* requests in /hang now */
+	int slow_now;  /* requests in /slow now */
+	int slow_peak; /* most at once in /slow */
 };
 
 static struct server srv;
@@ -253,8 +253,8 @@ static void *serve_accept(void *arg)
 			continue;
 		pthread_mutex_lock(&srv.lock);
 		if (srv.nconns == SERVER_MAX_CONNS ||
-		    pthread_create(&t, NULL, serve_conn,
-		                   (void *)(intptr_t)c) != 0) {
+		    pthread_create(&t, NULL, serve_conn, (void *)(intptr_t)c) !=
+		        0) {
 			pthread_mutex_unlock(&srv.lock);
 			close(c);
 			continue;
@@ -283,8 +283,8 @@ static void server_start(void)
 	ck_assert_int_eq(listen(srv.fd, 256), 0);
 	ck_assert_int_eq(getsockname(srv.fd, (struct sockaddr *)&a, &alen), 0);
 	srv.port = ntohs(a.sin_port);
-	ck_assert_int_eq(pthread_create(&srv.acceptor, NULL, serve_accept, NULL),
-	                 0);
+	ck_assert_int_eq(
+	    pthread_create(&srv.acceptor, NULL, serve_accept, NULL), 0);
 }
 
 static void server_stop(void)
@@ -762,13 +762,14 @@ static void check_reason(const struct outcome_case *c, const char *reason,
                          const char *which)
 {
 	if (c->prefix)
-		ck_assert_msg(strncmp(reason, c->reason, strlen(c->reason)) == 0,
+		ck_assert_msg(strncmp(reason, c->reason, strlen(c->reason)) ==
+		                  0,
 		              "%s %s: reason '%s', expected '%s...'", which,
 		              c->path, reason, c->reason);
 	else
 		ck_assert_msg(strcmp(reason, c->reason) == 0,
-		              "%s %s: reason '%s', expected '%s'", which, c->path,
-		              reason, c->reason);
+		              "%s %s: reason '%s', expected '%s'", which,
+		              c->path, reason, c->reason);
 }
 
 START_TEST(test_outcomes_as_sync)
@@ -1124,7 +1125,8 @@ START_TEST(test_timeout_past_connection_limit)
 	for (i = 0; i < OVER_LIMIT; i++) {
 		ck_assert_int_eq(as[i].completions, 1);
 		ck_assert_int_eq(as[i].status, HOOKD_RETRY);
-		ck_assert_msg(strncmp(as[i].reason, within, strlen(within)) == 0,
+		ck_assert_msg(strncmp(as[i].reason, within, strlen(within)) ==
+		                  0,
 		              "attempt %d: %s", i, as[i].reason);
 		first = i == 0 || as[i].done_at < first ? as[i].done_at : first;
 		last = as[i].done_at > last ? as[i].done_at : last;
@@ -1241,9 +1243,9 @@ static Suite *http_async_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_descriptor);
-	tcase_add_loop_test(tc, test_outcomes_as_sync, 0,
-	                    (int)(sizeof(outcome_cases) /
-	                          sizeof(outcome_cases[0])));
+	tcase_add_loop_test(
+	    tc, test_outcomes_as_sync, 0,
+	    (int)(sizeof(outcome_cases) / sizeof(outcome_cases[0])));
 	tcase_add_test(tc, test_event_deadline);
 	tcase_add_test(tc, test_deadline_passed_inline);
 	tcase_add_test(tc, test_ssrf_guard);

@@ -245,7 +245,8 @@ START_TEST(test_valid_table)
 	ck_assert_msg((root != NULL) == (c->expect != N),
 	              "%s: jansson %s it (the table is wrong)", c->name,
 	              root ? "accepts" : "refuses");
-	ck_assert_msg(hkd_jscan_object(text, c->len) == (scan && json_is_object(root)),
+	ck_assert_msg(hkd_jscan_object(text, c->len) ==
+	                  (scan && json_is_object(root)),
 	              "%s: hkd_jscan_object disagrees", c->name);
 	json_decref(root);
 	msg = oracle_valid(text, c->len);

@@ -12,11 +12,12 @@
 
 /* The document every case resolves in (keys from RFC 6901 section 5). */
 static const char doc_text[] =
-	"{\"foo\": [\"bar\", \"baz\"], \"\": 0, \"a/b\": 1, \"c%d\": 2,"
-	" \"e^f\": 3, \"g|h\": 4, \"i\\\\j\": 5, \"k\\\"l\": 6, \" \": 7,"
-	" \"m~n\": 8, \"~1\": 9, \"01\": \"zero-one\", \"a.b\": \"dotted\","
-	" \"a\": {\"b\": [10, 20, {\"c\": \"x\"}]},"
-	" \"arr\": [[1, 2], [3]], \"n\": {\"0\": \"zero\", \"1x\": null, \"\": \"e\"}}";
+    "{\"foo\": [\"bar\", \"baz\"], \"\": 0, \"a/b\": 1, \"c%d\": 2,"
+    " \"e^f\": 3, \"g|h\": 4, \"i\\\\j\": 5, \"k\\\"l\": 6, \" \": 7,"
+    " \"m~n\": 8, \"~1\": 9, \"01\": \"zero-one\", \"a.b\": \"dotted\","
+    " \"a\": {\"b\": [10, 20, {\"c\": \"x\"}]},"
+    " \"arr\": [[1, 2], [3]], \"n\": {\"0\": \"zero\", \"1x\": null, \"\": "
+    "\"e\"}}";
 
 static json_t *doc;
 
@@ -41,80 +42,80 @@ struct lookup_case {
 };
 
 static const struct lookup_case pointer_cases[] = {
-	{"", ROOT},
-	{"/foo", "[\"bar\", \"baz\"]"},
-	{"/foo/0", "\"bar\""},
-	{"/foo/1", "\"baz\""},
-	{"/foo/2", NULL},
-	{"/foo/-", NULL},     /* "-" is past the end: never a value */
-	{"/foo/01", NULL},    /* leading zero */
-	{"/foo/00", NULL},
-	{"/foo/+1", NULL},
-	{"/foo/-1", NULL},
-	{"/foo/1a", NULL},
-	{"/foo/", NULL},      /* empty token on an array */
-	{"/foo/18446744073709551617", NULL}, /* beyond SIZE_MAX */
-	{"/", "0"},           /* the member named "" */
-	{"/a~1b", "1"},
-	{"/c%d", "2"},
-	{"/e^f", "3"},
-	{"/g|h", "4"},
-	{"/i\\j", "5"},
-	{"/k\"l", "6"},
-	{"/ ", "7"},
-	{"/m~0n", "8"},
-	{"/~01", "9"},        /* "~01" is "~1", not "~" + "1" unescaped twice */
-	{"/~1", NULL},        /* that is "/", which is not a member */
-	{"/01", "\"zero-one\""}, /* object keys may have leading zeros */
-	{"/a.b", "\"dotted\""},
-	{"/a/b/0", "10"},
-	{"/a/b/2/c", "\"x\""},
-	{"/a/b/2/c/d", NULL}, /* into a string */
-	{"/a/b/3", NULL},
-	{"/arr/0/1", "2"},
-	{"/arr/1/0", "3"},
-	{"/arr/1/1", NULL},
-	{"/n/0", "\"zero\""}, /* numeric token on an object is a key */
-	{"/n/1x", "null"},    /* a null value resolves */
-	{"/n/", "\"e\""},     /* an empty token names the member "" */
-	{"/nope", NULL},
-	{"/0", NULL},         /* an object is not indexed */
-	{"foo", NULL},        /* no leading "/" */
-	{"#/foo", NULL},      /* URI fragments are not pointers */
-	{"/m~2n", NULL},      /* malformed escapes */
-	{"/m~", NULL},
-	{"/foo~/0", NULL},
+    {"", ROOT},
+    {"/foo", "[\"bar\", \"baz\"]"},
+    {"/foo/0", "\"bar\""},
+    {"/foo/1", "\"baz\""},
+    {"/foo/2", NULL},
+    {"/foo/-", NULL},  /* "-" is past the end: never a value */
+    {"/foo/01", NULL}, /* leading zero */
+    {"/foo/00", NULL},
+    {"/foo/+1", NULL},
+    {"/foo/-1", NULL},
+    {"/foo/1a", NULL},
+    {"/foo/", NULL},                     /* empty token on an array */
+    {"/foo/18446744073709551617", NULL}, /* beyond SIZE_MAX */
+    {"/", "0"},                          /* the member named "" */
+    {"/a~1b", "1"},
+    {"/c%d", "2"},
+    {"/e^f", "3"},
+    {"/g|h", "4"},
+    {"/i\\j", "5"},
+    {"/k\"l", "6"},
+    {"/ ", "7"},
+    {"/m~0n", "8"},
+    {"/~01", "9"},           /* "~01" is "~1", not "~" + "1" unescaped twice */
+    {"/~1", NULL},           /* that is "/", which is not a member */
+    {"/01", "\"zero-one\""}, /* object keys may have leading zeros */
+    {"/a.b", "\"dotted\""},
+    {"/a/b/0", "10"},
+    {"/a/b/2/c", "\"x\""},
+    {"/a/b/2/c/d", NULL}, /* into a string */
+    {"/a/b/3", NULL},
+    {"/arr/0/1", "2"},
+    {"/arr/1/0", "3"},
+    {"/arr/1/1", NULL},
+    {"/n/0", "\"zero\""}, /* numeric token on an object is a key */
+    {"/n/1x", "null"},    /* a null value resolves */
+    {"/n/", "\"e\""},     /* an empty token names the member "" */
+    {"/nope", NULL},
+    {"/0", NULL},    /* an object is not indexed */
+    {"foo", NULL},   /* no leading "/" */
+    {"#/foo", NULL}, /* URI fragments are not pointers */
+    {"/m~2n", NULL}, /* malformed escapes */
+    {"/m~", NULL},
+    {"/foo~/0", NULL},
 };
 
 static const struct lookup_case path_cases[] = {
-	{"", ROOT},
-	{"foo", "[\"bar\", \"baz\"]"},
-	{"foo.0", "\"bar\""},
-	{"foo.1", "\"baz\""},
-	{"foo.2", NULL},
-	{"foo.01", NULL},
-	{"foo.-", NULL},
-	{"foo.-1", NULL},
-	{"foo.x", NULL},
-	{"a.b.0", "10"},
-	{"a.b.2.c", "\"x\""},
-	{"a.b.2.c.d", NULL},
-	{"arr.0.1", "2"},
-	{"arr.1.0", "3"},
-	{"01", "\"zero-one\""},
-	{"n.0", "\"zero\""},
-	{"n.1x", "null"},
-	{"a/b", "1"},         /* no escapes in paths */
-	{"m~n", "8"},
-	{"a.b", "[10, 20, {\"c\": \"x\"}]"}, /* "." always splits */
-	{"a..b", NULL},
-	{"a.", NULL},
-	{".a", NULL},
-	{".", NULL},
-	{"n.", NULL},         /* even where a member "" exists */
-	{"n..0", NULL},
-	{"nope", NULL},
-	{"nope.deeper", NULL},
+    {"", ROOT},
+    {"foo", "[\"bar\", \"baz\"]"},
+    {"foo.0", "\"bar\""},
+    {"foo.1", "\"baz\""},
+    {"foo.2", NULL},
+    {"foo.01", NULL},
+    {"foo.-", NULL},
+    {"foo.-1", NULL},
+    {"foo.x", NULL},
+    {"a.b.0", "10"},
+    {"a.b.2.c", "\"x\""},
+    {"a.b.2.c.d", NULL},
+    {"arr.0.1", "2"},
+    {"arr.1.0", "3"},
+    {"01", "\"zero-one\""},
+    {"n.0", "\"zero\""},
+    {"n.1x", "null"},
+    {"a/b", "1"}, /* no escapes in paths */
+    {"m~n", "8"},
+    {"a.b", "[10, 20, {\"c\": \"x\"}]"}, /* "." always splits */
+    {"a..b", NULL},
+    {"a.", NULL},
+    {".a", NULL},
+    {".", NULL},
+    {"n.", NULL}, /* even where a member "" exists */
+    {"n..0", NULL},
+    {"nope", NULL},
+    {"nope.deeper", NULL},
 };
 
 /* Assert that got is what c->expect describes. */
@@ -156,15 +157,15 @@ static const struct {
 	const char *ptr;
 	int rc;
 } check_cases[] = {
-	{"", 0},  {"/", 0},    {"//", 0},     {"/a~0", 0}, {"/a~1b", 0},
-	{"/~01", 0}, {"/-", 0}, {"/a b/c", 0}, {"a", -1},  {"~0", -1},
-	{"/~", -1}, {"/~2", -1}, {"/a~", -1},  {"/a/~b", -1}, {" /a", -1},
+    {"", 0},     {"/", 0},    {"//", 0},     {"/a~0", 0},   {"/a~1b", 0},
+    {"/~01", 0}, {"/-", 0},   {"/a b/c", 0}, {"a", -1},     {"~0", -1},
+    {"/~", -1},  {"/~2", -1}, {"/a~", -1},   {"/a/~b", -1}, {" /a", -1},
 };
 
 START_TEST(test_check_table)
 {
 	ck_assert_msg(hkd_json_pointer_check(check_cases[_i].ptr) ==
-	                      check_cases[_i].rc,
+	                  check_cases[_i].rc,
 	              "check(\"%s\") should be %d", check_cases[_i].ptr,
 	              check_cases[_i].rc);
 }
@@ -217,7 +218,8 @@ START_TEST(test_long_key_and_deep)
 	json_object_set_new(root, key, json_string("long"));
 	ptr[0] = '/';
 	memcpy(ptr + 1, key, klen + 1);
-	ck_assert_str_eq(json_string_value(hkd_json_pointer(root, ptr)), "long");
+	ck_assert_str_eq(json_string_value(hkd_json_pointer(root, ptr)),
+	                 "long");
 	ck_assert_str_eq(json_string_value(hkd_json_path(root, key)), "long");
 	json_decref(root);
 

@@ -1,6 +1,6 @@
 /*
- * The plugin loader on real shared objects (the .so files in tests/plugins): a good
- * plugin loads; each broken one is refused with a message naming the file
+ * The plugin loader on real shared objects (the .so files in tests/plugins): a
+ * good plugin loads; each broken one is refused with a message naming the file
  * and the reason. Then handler settings are checked against the keys the
  * plugin declares, through hkd_runtime_build.
  */
@@ -38,13 +38,15 @@ static void expect_refused(const char *name, const char *n1, const char *n2)
 	              "message does not start with the file: %s", err);
 	ck_assert_msg(strstr(err, n1) != NULL, "no '%s' in: %s", n1, err);
 	if (n2)
-		ck_assert_msg(strstr(err, n2) != NULL, "no '%s' in: %s", n2, err);
+		ck_assert_msg(strstr(err, n2) != NULL, "no '%s' in: %s", n2,
+		              err);
 }
 
 START_TEST(test_good)
 {
 	char err[1024] = "";
-	struct hkd_plugin_lib *lib = hkd_plugin_open(so("good"), err, sizeof(err));
+	struct hkd_plugin_lib *lib =
+	    hkd_plugin_open(so("good"), err, sizeof(err));
 	ck_assert_msg(lib != NULL, "%s", err);
 	ck_assert_str_eq(lib->desc.name, "test-good");
 	ck_assert_uint_eq(lib->desc.abi_major, HOOKD_ABI_MAJOR);
@@ -59,7 +61,8 @@ END_TEST
 START_TEST(test_abi10_plugin)
 {
 	char err[1024] = "";
-	struct hkd_plugin_lib *lib = hkd_plugin_open(so("abi10"), err, sizeof(err));
+	struct hkd_plugin_lib *lib =
+	    hkd_plugin_open(so("abi10"), err, sizeof(err));
 	ck_assert_msg(lib != NULL, "%s", err);
 	ck_assert_str_eq(lib->desc.name, "test-abi10");
 	ck_assert_uint_eq(lib->desc.abi_major, 1);
@@ -89,13 +92,15 @@ END_TEST
 
 START_TEST(test_no_entry)
 {
-	expect_refused("no_entry", "not a hookd plugin", "no hookd_plugin_entry symbol");
+	expect_refused("no_entry", "not a hookd plugin",
+	               "no hookd_plugin_entry symbol");
 }
 END_TEST
 
 START_TEST(test_short_struct)
 {
-	expect_refused("short_struct", "shorter than the ABI 1.0 descriptor", NULL);
+	expect_refused("short_struct", "shorter than the ABI 1.0 descriptor",
+	               NULL);
 }
 END_TEST
 
@@ -115,7 +120,8 @@ START_TEST(test_not_a_shared_object)
 {
 	char err[1024] = "";
 	ck_assert_ptr_null(hkd_plugin_open("/etc/hostname", err, sizeof(err)));
-	ck_assert_msg(strstr(err, "/etc/hostname: cannot load plugin") == err, "%s", err);
+	ck_assert_msg(strstr(err, "/etc/hostname: cannot load plugin") == err,
+	              "%s", err);
 }
 END_TEST
 
@@ -180,14 +186,14 @@ static int diag_has(const struct hkd_diag *d, const char *needle)
  * the 2nd to 10th attempt — 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h,
  * 20 h, 24 h. Written out here, not taken from hkd_default_retry_ms.
  */
-#define SEC 1000LL
-#define MIN (60 * SEC)
+#define SEC  1000LL
+#define MIN  (60 * SEC)
 #define HOUR (60 * MIN)
 static const int64_t documented_retry_ms[] = {
-	5 * SEC, 5 * MIN, 30 * MIN, 2 * HOUR, 5 * HOUR,
-	10 * HOUR, 14 * HOUR, 20 * HOUR, 24 * HOUR,
+    5 * SEC,   5 * MIN,   30 * MIN,  2 * HOUR,  5 * HOUR,
+    10 * HOUR, 14 * HOUR, 20 * HOUR, 24 * HOUR,
 };
-#define N_DOCUMENTED \
+#define N_DOCUMENTED                                                           \
 	(sizeof(documented_retry_ms) / sizeof(documented_retry_ms[0]))
 
 /* retry_ms[0..n) is the documented default schedule. */
@@ -211,12 +217,14 @@ START_TEST(test_runtime_ok_and_routes)
 {
 	struct hkd_diag d;
 	struct hkd_match m[4];
-	struct hkd_runtime *rt =
-		build("handlers = { a = { plugin = \"@DIR@/good.so\"; mode = \"ok\"; };\n"
-		      "             b = { plugin = \"@DIR@/good.so\"; concurrency = 3; }; };\n"
-		      "routes = ( { events = [\"order.*\"]; handlers = [\"a\", \"b\"]; retry = [1, 2]; },\n"
-		      "           { events = [\"*\"]; handlers = [\"b\"]; } );\n",
-		      &d);
+	struct hkd_runtime *rt = build(
+	    "handlers = { a = { plugin = \"@DIR@/good.so\"; mode = \"ok\"; };\n"
+	    "             b = { plugin = \"@DIR@/good.so\"; concurrency = 3; "
+	    "}; };\n"
+	    "routes = ( { events = [\"order.*\"]; handlers = [\"a\", \"b\"]; "
+	    "retry = [1, 2]; },\n"
+	    "           { events = [\"*\"]; handlers = [\"b\"]; } );\n",
+	    &d);
 	ck_assert_msg(rt != NULL, "%s", d.n ? d.msgs[0] : "?");
 	/* One library for both handlers. */
 	ck_assert_uint_eq(rt->n_libs, 1);
@@ -227,7 +235,8 @@ START_TEST(test_runtime_ok_and_routes)
 	/* b matched the first route first: its schedule is that route's. */
 	ck_assert_uint_eq(m[1].n_retry, 2);
 	ck_assert_int_eq(m[1].retry_ms[1], 2000);
-	ck_assert_uint_eq(hkd_runtime_route(rt, "user.created", "api", m, 4), 1);
+	ck_assert_uint_eq(hkd_runtime_route(rt, "user.created", "api", m, 4),
+	                  1);
 	ck_assert_str_eq(m[0].target, "b");
 	/* A route without `retry`: the documented default. */
 	expect_default_schedule(m[0].retry_ms, m[0].n_retry);
@@ -240,16 +249,18 @@ START_TEST(test_runtime_plugin_errors)
 {
 	struct hkd_diag d;
 	struct hkd_runtime *rt =
-		build("handlers = {\n"
-		      "  a = { plugin = \"@DIR@/good.so\"; colour = \"red\"; };\n"
-		      "  b = { plugin = \"@DIR@/good.so\"; mode = 3; };\n"
-		      "  c = { plugin = \"@DIR@/bad_create.so\"; };\n"
-		      "  d = { plugin = \"@DIR@/dup_name.so\"; };\n"
-		      "  e = { plugin = \"@DIR@/wrong_major.so\"; };\n"
-		      "};\n",
-		      &d);
+	    build("handlers = {\n"
+	          "  a = { plugin = \"@DIR@/good.so\"; colour = \"red\"; };\n"
+	          "  b = { plugin = \"@DIR@/good.so\"; mode = 3; };\n"
+	          "  c = { plugin = \"@DIR@/bad_create.so\"; };\n"
+	          "  d = { plugin = \"@DIR@/dup_name.so\"; };\n"
+	          "  e = { plugin = \"@DIR@/wrong_major.so\"; };\n"
+	          "};\n",
+	          &d);
 	ck_assert_ptr_null(rt);
-	ck_assert(diag_has(&d, ":2: handler 'a': unknown key 'colour' for plugin 'test-good'"));
+	ck_assert(diag_has(
+	    &d,
+	    ":2: handler 'a': unknown key 'colour' for plugin 'test-good'"));
 	ck_assert(diag_has(&d, ":3: handler 'b': mode must be a string"));
 	ck_assert(diag_has(&d, ":4: handler 'c': bad_create always refuses"));
 	ck_assert(diag_has(&d, ":5: handler 'd': "));

@@ -15,8 +15,8 @@
 
 /* "1.1": the ABI version the metrics report, as text. */
 #include "hookd/plugin.h"
-#define STR_(x) #x
-#define STR(x) STR_(x)
+#define STR_(x)  #x
+#define STR(x)   STR_(x)
 #define ABI_TEXT STR(HOOKD_ABI_MAJOR) "." STR(HOOKD_ABI_MINOR)
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -37,9 +37,9 @@ static int has_line(const char *text, const char *line)
 	return 0;
 }
 
-#define assert_line(text, line)                                           \
+#define assert_line(text, line)                                                \
 	ck_assert_msg(has_line((text), (line)), "missing line: %s", (line))
-#define assert_no_line(text, line)                                        \
+#define assert_no_line(text, line)                                             \
 	ck_assert_msg(!has_line((text), (line)), "unexpected line: %s", (line))
 
 /* Number of lines of text that start with prefix. */
@@ -138,10 +138,10 @@ static void family_of(const char *name, const char *types, char *fam,
 /* Why check_syntax refused, per thread (the scraper checks too). */
 static _Thread_local char why[4096 + 128];
 
-#define REFUSE(...)                                                       \
-	do {                                                              \
-		snprintf(why, sizeof(why), __VA_ARGS__);                  \
-		return why;                                               \
+#define REFUSE(...)                                                            \
+	do {                                                                   \
+		snprintf(why, sizeof(why), __VA_ARGS__);                       \
+		return why;                                                    \
 	} while (0)
 
 /*
@@ -187,8 +187,8 @@ static const char *syntax_error(const char *text)
 			snprintf(name, sizeof(name), "%.*s", (int)n, line + 7);
 			snprintf(key, sizeof(key), "\n%s ", name);
 			if (strstr(store, key) != NULL)
-				REFUSE("second %s line: %s", help ? "HELP" : "TYPE",
-				       line);
+				REFUSE("second %s line: %s",
+				       help ? "HELP" : "TYPE", line);
 			if (!help && strcmp(line + 8 + n, "counter") != 0 &&
 			    strcmp(line + 8 + n, "gauge") != 0 &&
 			    strcmp(line + 8 + n, "histogram") != 0)
@@ -218,11 +218,14 @@ static const char *syntax_error(const char *text)
 				i += 2;
 				while (line[i] != '"') {
 					if (line[i] == '\0')
-						REFUSE("unterminated value: %s", line);
+						REFUSE("unterminated value: %s",
+						       line);
 					if (line[i] == '\\') {
 						if (line[i + 1] == '\0' ||
-						    strchr("\\\"n", line[i + 1]) == NULL)
-							REFUSE("bad escape: %s", line);
+						    strchr("\\\"n",
+						           line[i + 1]) == NULL)
+							REFUSE("bad escape: %s",
+							       line);
 						i++;
 					}
 					i++;
@@ -291,14 +294,14 @@ static void check_syntax(const char *text)
 static char *render(void)
 {
 	static const struct hkd_metrics_gauges g = {
-		.queue_ready = 5,
-		.queue_scheduled = 2,
-		.queue_in_flight = 1,
-		.queue_capacity = 1024,
-		.claimed = 12,
-		.dead_letters = 7,
-		.version = "1.2.3",
-		.start_time = 1700000000.5,
+	    .queue_ready = 5,
+	    .queue_scheduled = 2,
+	    .queue_in_flight = 1,
+	    .queue_capacity = 1024,
+	    .claimed = 12,
+	    .dead_letters = 7,
+	    .version = "1.2.3",
+	    .start_time = 1700000000.5,
 	};
 	char *text = hkd_metrics_render(&g);
 
@@ -352,40 +355,68 @@ START_TEST(test_sequence)
 
 	text = render();
 
-	assert_line(text, "hookd_build_info{version=\"1.2.3\",abi=\"" ABI_TEXT "\"} 1");
+	assert_line(text, "hookd_build_info{version=\"1.2.3\",abi=\"" ABI_TEXT
+	                  "\"} 1");
 	assert_line(text, "process_start_time_seconds 1700000000.5");
 	assert_line(text, "hookd_events_accepted_total 3");
 	assert_line(text, "hookd_events_duplicate_total 1");
-	assert_line(text, "hookd_events_rejected_total{reason=\"invalid_json\"} 2");
-	assert_line(text, "hookd_events_rejected_total{reason=\"payload_too_large\"} 1");
+	assert_line(text,
+	            "hookd_events_rejected_total{reason=\"invalid_json\"} 2");
+	assert_line(
+	    text,
+	    "hookd_events_rejected_total{reason=\"payload_too_large\"} 1");
 	assert_line(text, "hookd_events_rejected_total{reason=\"unknown\"} 1");
 	ck_assert_int_eq(count_lines(text, "hookd_events_rejected_total{"), 3);
 
-	assert_line(text, "hookd_attempts_total{target=\"hook\",outcome=\"ok\"} 1");
-	assert_line(text, "hookd_attempts_total{target=\"mailer\",outcome=\"fail\"} 1");
-	assert_line(text, "hookd_attempts_total{target=\"mailer\",outcome=\"ok\"} 2");
-	assert_line(text, "hookd_attempts_total{target=\"mailer\",outcome=\"retry\"} 1");
+	assert_line(text,
+	            "hookd_attempts_total{target=\"hook\",outcome=\"ok\"} 1");
+	assert_line(
+	    text, "hookd_attempts_total{target=\"mailer\",outcome=\"fail\"} 1");
+	assert_line(text,
+	            "hookd_attempts_total{target=\"mailer\",outcome=\"ok\"} 2");
+	assert_line(
+	    text,
+	    "hookd_attempts_total{target=\"mailer\",outcome=\"retry\"} 1");
 	ck_assert_int_eq(count_lines(text, "hookd_attempts_total{"), 4);
 
-	assert_line(text, "hookd_attempt_duration_seconds_bucket{target=\"mailer\",le=\"0.005\"} 2");
-	assert_line(text, "hookd_attempt_duration_seconds_bucket{target=\"mailer\",le=\"0.01\"} 3");
-	assert_line(text, "hookd_attempt_duration_seconds_bucket{target=\"mailer\",le=\"0.025\"} 3");
-	assert_line(text, "hookd_attempt_duration_seconds_bucket{target=\"mailer\",le=\"1\"} 3");
-	assert_line(text, "hookd_attempt_duration_seconds_bucket{target=\"mailer\",le=\"2.5\"} 3");
-	assert_line(text, "hookd_attempt_duration_seconds_bucket{target=\"mailer\",le=\"60\"} 3");
-	assert_line(text, "hookd_attempt_duration_seconds_bucket{target=\"mailer\",le=\"+Inf\"} 4");
-	assert_line(text, "hookd_attempt_duration_seconds_sum{target=\"mailer\"} 61.013001");
-	assert_line(text, "hookd_attempt_duration_seconds_count{target=\"mailer\"} 4");
-	assert_line(text, "hookd_attempt_duration_seconds_bucket{target=\"hook\",le=\"0.5\"} 0");
-	assert_line(text, "hookd_attempt_duration_seconds_bucket{target=\"hook\",le=\"1\"} 1");
-	assert_line(text, "hookd_attempt_duration_seconds_bucket{target=\"hook\",le=\"+Inf\"} 1");
-	assert_line(text, "hookd_attempt_duration_seconds_sum{target=\"hook\"} 1");
-	assert_line(text, "hookd_attempt_duration_seconds_count{target=\"hook\"} 1");
+	assert_line(text, "hookd_attempt_duration_seconds_bucket{target="
+	                  "\"mailer\",le=\"0.005\"} 2");
+	assert_line(text, "hookd_attempt_duration_seconds_bucket{target="
+	                  "\"mailer\",le=\"0.01\"} 3");
+	assert_line(text, "hookd_attempt_duration_seconds_bucket{target="
+	                  "\"mailer\",le=\"0.025\"} 3");
+	assert_line(text, "hookd_attempt_duration_seconds_bucket{target="
+	                  "\"mailer\",le=\"1\"} 3");
+	assert_line(text, "hookd_attempt_duration_seconds_bucket{target="
+	                  "\"mailer\",le=\"2.5\"} 3");
+	assert_line(text, "hookd_attempt_duration_seconds_bucket{target="
+	                  "\"mailer\",le=\"60\"} 3");
+	assert_line(text, "hookd_attempt_duration_seconds_bucket{target="
+	                  "\"mailer\",le=\"+Inf\"} 4");
+	assert_line(
+	    text,
+	    "hookd_attempt_duration_seconds_sum{target=\"mailer\"} 61.013001");
+	assert_line(
+	    text, "hookd_attempt_duration_seconds_count{target=\"mailer\"} 4");
+	assert_line(text, "hookd_attempt_duration_seconds_bucket{target="
+	                  "\"hook\",le=\"0.5\"} 0");
+	assert_line(text, "hookd_attempt_duration_seconds_bucket{target="
+	                  "\"hook\",le=\"1\"} 1");
+	assert_line(text, "hookd_attempt_duration_seconds_bucket{target="
+	                  "\"hook\",le=\"+Inf\"} 1");
+	assert_line(text,
+	            "hookd_attempt_duration_seconds_sum{target=\"hook\"} 1");
+	assert_line(text,
+	            "hookd_attempt_duration_seconds_count{target=\"hook\"} 1");
 	/* 13 finite buckets + Inf per target */
-	ck_assert_int_eq(count_lines(text, "hookd_attempt_duration_seconds_bucket{"), 28);
+	ck_assert_int_eq(
+	    count_lines(text, "hookd_attempt_duration_seconds_bucket{"), 28);
 
-	assert_line(text, "hookd_deliveries_total{target=\"mailer\",state=\"dead\"} 1");
-	assert_line(text, "hookd_deliveries_total{target=\"mailer\",state=\"succeeded\"} 2");
+	assert_line(
+	    text, "hookd_deliveries_total{target=\"mailer\",state=\"dead\"} 1");
+	assert_line(
+	    text,
+	    "hookd_deliveries_total{target=\"mailer\",state=\"succeeded\"} 2");
 	ck_assert_int_eq(count_lines(text, "hookd_deliveries_total{"), 2);
 
 	assert_line(text, "hookd_queue_deliveries{state=\"in_flight\"} 1");
@@ -400,8 +431,10 @@ START_TEST(test_sequence)
 	assert_line(text, "hookd_store_commit_batch_size_bucket{le=\"1\"} 1");
 	assert_line(text, "hookd_store_commit_batch_size_bucket{le=\"2\"} 1");
 	assert_line(text, "hookd_store_commit_batch_size_bucket{le=\"4\"} 2");
-	assert_line(text, "hookd_store_commit_batch_size_bucket{le=\"1024\"} 2");
-	assert_line(text, "hookd_store_commit_batch_size_bucket{le=\"+Inf\"} 3");
+	assert_line(text,
+	            "hookd_store_commit_batch_size_bucket{le=\"1024\"} 2");
+	assert_line(text,
+	            "hookd_store_commit_batch_size_bucket{le=\"+Inf\"} 3");
 	assert_line(text, "hookd_store_commit_batch_size_sum 2004");
 	assert_line(text, "hookd_store_commit_batch_size_count 3");
 	assert_line(text, "hookd_store_commit_seconds_bucket{le=\"0.0005\"} 1");
@@ -411,8 +444,10 @@ START_TEST(test_sequence)
 	assert_line(text, "hookd_store_commit_seconds_bucket{le=\"+Inf\"} 3");
 	assert_line(text, "hookd_store_commit_seconds_sum 2.0029");
 	assert_line(text, "hookd_store_commit_seconds_count 3");
-	ck_assert_int_eq(count_lines(text, "hookd_store_commit_batch_size_bucket{"), 12);
-	ck_assert_int_eq(count_lines(text, "hookd_store_commit_seconds_bucket{"), 12);
+	ck_assert_int_eq(
+	    count_lines(text, "hookd_store_commit_batch_size_bucket{"), 12);
+	ck_assert_int_eq(
+	    count_lines(text, "hookd_store_commit_seconds_bucket{"), 12);
 	free(text);
 }
 END_TEST
@@ -430,15 +465,25 @@ START_TEST(test_histogram_edges)
 	hkd_metrics_commit(1024, 1000000, 1);  /* exactly the last bounds */
 	hkd_metrics_commit(1025, 1000001, 1);  /* just past */
 	text = render();
-	assert_line(text, "hookd_attempt_duration_seconds_bucket{target=\"t\",le=\"0.005\"} 2");
-	assert_line(text, "hookd_attempt_duration_seconds_bucket{target=\"t\",le=\"30\"} 2");
-	assert_line(text, "hookd_attempt_duration_seconds_bucket{target=\"t\",le=\"60\"} 3");
-	assert_line(text, "hookd_attempt_duration_seconds_bucket{target=\"t\",le=\"+Inf\"} 4");
-	assert_line(text, "hookd_attempt_duration_seconds_sum{target=\"t\"} 120.000002");
+	assert_line(text, "hookd_attempt_duration_seconds_bucket{target=\"t\","
+	                  "le=\"0.005\"} 2");
+	assert_line(
+	    text,
+	    "hookd_attempt_duration_seconds_bucket{target=\"t\",le=\"30\"} 2");
+	assert_line(
+	    text,
+	    "hookd_attempt_duration_seconds_bucket{target=\"t\",le=\"60\"} 3");
+	assert_line(text, "hookd_attempt_duration_seconds_bucket{target=\"t\","
+	                  "le=\"+Inf\"} 4");
+	assert_line(
+	    text,
+	    "hookd_attempt_duration_seconds_sum{target=\"t\"} 120.000002");
 	assert_line(text, "hookd_store_commit_batch_size_bucket{le=\"1\"} 1");
 	assert_line(text, "hookd_store_commit_batch_size_bucket{le=\"512\"} 1");
-	assert_line(text, "hookd_store_commit_batch_size_bucket{le=\"1024\"} 2");
-	assert_line(text, "hookd_store_commit_batch_size_bucket{le=\"+Inf\"} 3");
+	assert_line(text,
+	            "hookd_store_commit_batch_size_bucket{le=\"1024\"} 2");
+	assert_line(text,
+	            "hookd_store_commit_batch_size_bucket{le=\"+Inf\"} 3");
 	assert_line(text, "hookd_store_commit_batch_size_sum 2049");
 	assert_line(text, "hookd_store_commit_seconds_bucket{le=\"0.0005\"} 1");
 	assert_line(text, "hookd_store_commit_seconds_bucket{le=\"0.5\"} 1");
@@ -454,8 +499,8 @@ END_TEST
 START_TEST(test_escaping)
 {
 	static const struct hkd_metrics_gauges g = {
-		.dead_letters = -1,
-		.version = "v\"2\\x\ny",
+	    .dead_letters = -1,
+	    .version = "v\"2\\x\ny",
 	};
 	char *text;
 
@@ -464,19 +509,28 @@ START_TEST(test_escaping)
 	hkd_metrics_delivery_final("we\"ird\\name", "dead");
 	hkd_metrics_event_rejected("a\"b");
 	text = render();
-	assert_line(text, "hookd_attempts_total{target=\"we\\\"ird\\\\name\",outcome=\"retry\"} 1");
-	assert_line(text, "hookd_attempts_total{target=\"line\\nfeed\",outcome=\"fail\"} 1");
-	assert_line(text, "hookd_attempt_duration_seconds_bucket{target=\"we\\\"ird\\\\name\",le=\"0.005\"} 1");
-	assert_line(text, "hookd_attempt_duration_seconds_sum{target=\"we\\\"ird\\\\name\"} 0.0001");
-	assert_line(text, "hookd_attempt_duration_seconds_count{target=\"we\\\"ird\\\\name\"} 1");
-	assert_line(text, "hookd_deliveries_total{target=\"we\\\"ird\\\\name\",state=\"dead\"} 1");
+	assert_line(text, "hookd_attempts_total{target=\"we\\\"ird\\\\name\","
+	                  "outcome=\"retry\"} 1");
+	assert_line(
+	    text,
+	    "hookd_attempts_total{target=\"line\\nfeed\",outcome=\"fail\"} 1");
+	assert_line(text, "hookd_attempt_duration_seconds_bucket{target="
+	                  "\"we\\\"ird\\\\name\",le=\"0.005\"} 1");
+	assert_line(text, "hookd_attempt_duration_seconds_sum{target="
+	                  "\"we\\\"ird\\\\name\"} 0.0001");
+	assert_line(text, "hookd_attempt_duration_seconds_count{target="
+	                  "\"we\\\"ird\\\\name\"} 1");
+	assert_line(text, "hookd_deliveries_total{target=\"we\\\"ird\\\\name\","
+	                  "state=\"dead\"} 1");
 	assert_line(text, "hookd_events_rejected_total{reason=\"a\\\"b\"} 1");
 	free(text);
 
 	text = hkd_metrics_render(&g);
 	ck_assert_ptr_nonnull(text);
 	check_syntax(text);
-	assert_line(text, "hookd_build_info{version=\"v\\\"2\\\\x\\ny\",abi=\"" ABI_TEXT "\"} 1");
+	assert_line(
+	    text, "hookd_build_info{version=\"v\\\"2\\\\x\\ny\",abi=\"" ABI_TEXT
+	          "\"} 1");
 	free(text);
 }
 END_TEST
@@ -485,11 +539,11 @@ END_TEST
 START_TEST(test_order)
 {
 	static const char *const expect[] = {
-		"hookd_attempts_total{target=\"alpha\",outcome=\"fail\"} 1",
-		"hookd_attempts_total{target=\"alpha\",outcome=\"ok\"} 1",
-		"hookd_attempts_total{target=\"alpha\",outcome=\"retry\"} 1",
-		"hookd_attempts_total{target=\"mid\",outcome=\"ok\"} 1",
-		"hookd_attempts_total{target=\"zeta\",outcome=\"ok\"} 2",
+	    "hookd_attempts_total{target=\"alpha\",outcome=\"fail\"} 1",
+	    "hookd_attempts_total{target=\"alpha\",outcome=\"ok\"} 1",
+	    "hookd_attempts_total{target=\"alpha\",outcome=\"retry\"} 1",
+	    "hookd_attempts_total{target=\"mid\",outcome=\"ok\"} 1",
+	    "hookd_attempts_total{target=\"zeta\",outcome=\"ok\"} 2",
 	};
 	const char *p;
 	char *text;
@@ -512,8 +566,11 @@ START_TEST(test_order)
 	}
 	ck_assert_msg(strncmp(p, "# HELP ", 7) == 0, "extra series: %.60s", p);
 	p = strstr(text, "hookd_attempt_duration_seconds_count{");
-	ck_assert_msg(strncmp(p, "hookd_attempt_duration_seconds_count{target=\"alpha\"} 3\n", 54) == 0,
-	              "first histogram is not alpha: %.60s", p);
+	ck_assert_msg(
+	    strncmp(
+	        p, "hookd_attempt_duration_seconds_count{target=\"alpha\"} 3\n",
+	        54) == 0,
+	    "first histogram is not alpha: %.60s", p);
 	free(text);
 }
 END_TEST
@@ -524,48 +581,62 @@ END_TEST
 START_TEST(test_empty)
 {
 	static const char expect[] =
-		"# HELP hookd_build_info Always 1; labels name the hookd version and plugin ABI.\n"
-		"# TYPE hookd_build_info gauge\n"
-		"hookd_build_info{version=\"1.2.3\",abi=\"" ABI_TEXT "\"} 1\n"
-		"# HELP process_start_time_seconds Start time of the process since the Unix epoch, in seconds.\n"
-		"# TYPE process_start_time_seconds gauge\n"
-		"process_start_time_seconds 1700000000.5\n"
-		"# HELP hookd_events_accepted_total Events stored and acknowledged with 202.\n"
-		"# TYPE hookd_events_accepted_total counter\n"
-		"hookd_events_accepted_total 0\n"
-		"# HELP hookd_events_duplicate_total Events whose id was already stored (answered 200, not stored again).\n"
-		"# TYPE hookd_events_duplicate_total counter\n"
-		"hookd_events_duplicate_total 0\n"
-		"# HELP hookd_events_rejected_total Requests refused, by API error code.\n"
-		"# TYPE hookd_events_rejected_total counter\n"
-		"# HELP hookd_attempts_total Delivery attempts, by target and outcome.\n"
-		"# TYPE hookd_attempts_total counter\n"
-		"# HELP hookd_attempt_duration_seconds Duration of one delivery attempt (one plugin call), by target.\n"
-		"# TYPE hookd_attempt_duration_seconds histogram\n"
-		"# HELP hookd_deliveries_total Deliveries that reached a final state, by target.\n"
-		"# TYPE hookd_deliveries_total counter\n"
-		"# HELP hookd_queue_deliveries Deliveries in the in-memory run queue, by state.\n"
-		"# TYPE hookd_queue_deliveries gauge\n"
-		"hookd_queue_deliveries{state=\"in_flight\"} 1\n"
-		"hookd_queue_deliveries{state=\"ready\"} 5\n"
-		"hookd_queue_deliveries{state=\"scheduled\"} 2\n"
-		"# HELP hookd_queue_capacity Most deliveries the in-memory run queue holds.\n"
-		"# TYPE hookd_queue_capacity gauge\n"
-		"hookd_queue_capacity 1024\n"
-		"# HELP hookd_deliveries_claimed_total Parked deliveries taken from the store into the run queue.\n"
-		"# TYPE hookd_deliveries_claimed_total counter\n"
-		"hookd_deliveries_claimed_total 12\n"
-		"# HELP hookd_dead_letters Dead deliveries currently stored (replayable).\n"
-		"# TYPE hookd_dead_letters gauge\n"
-		"hookd_dead_letters 7\n"
-		"# HELP hookd_store_commits_total Store commits (group commit batches), by result.\n"
-		"# TYPE hookd_store_commits_total counter\n"
-		"hookd_store_commits_total{result=\"error\"} 0\n"
-		"hookd_store_commits_total{result=\"ok\"} 0\n"
-		"# HELP hookd_store_commit_batch_size Writes in one store commit (group commit): events, attempt results and other store jobs.\n"
-		"# TYPE hookd_store_commit_batch_size histogram\n"
-		"# HELP hookd_store_commit_seconds Duration of one store commit.\n"
-		"# TYPE hookd_store_commit_seconds histogram\n";
+	    "# HELP hookd_build_info Always 1; labels name the hookd version "
+	    "and plugin ABI.\n"
+	    "# TYPE hookd_build_info gauge\n"
+	    "hookd_build_info{version=\"1.2.3\",abi=\"" ABI_TEXT "\"} 1\n"
+	    "# HELP process_start_time_seconds Start time of the process since "
+	    "the Unix epoch, in seconds.\n"
+	    "# TYPE process_start_time_seconds gauge\n"
+	    "process_start_time_seconds 1700000000.5\n"
+	    "# HELP hookd_events_accepted_total Events stored and acknowledged "
+	    "with 202.\n"
+	    "# TYPE hookd_events_accepted_total counter\n"
+	    "hookd_events_accepted_total 0\n"
+	    "# HELP hookd_events_duplicate_total Events whose id was already "
+	    "stored (answered 200, not stored again).\n"
+	    "# TYPE hookd_events_duplicate_total counter\n"
+	    "hookd_events_duplicate_total 0\n"
+	    "# HELP hookd_events_rejected_total Requests refused, by API error "
+	    "code.\n"
+	    "# TYPE hookd_events_rejected_total counter\n"
+	    "# HELP hookd_attempts_total Delivery attempts, by target and "
+	    "outcome.\n"
+	    "# TYPE hookd_attempts_total counter\n"
+	    "# HELP hookd_attempt_duration_seconds Duration of one delivery "
+	    "attempt (one plugin call), by target.\n"
+	    "# TYPE hookd_attempt_duration_seconds histogram\n"
+	    "# HELP hookd_deliveries_total Deliveries that reached a final "
+	    "state, by target.\n"
+	    "# TYPE hookd_deliveries_total counter\n"
+	    "# HELP hookd_queue_deliveries Deliveries in the in-memory run "
+	    "queue, by state.\n"
+	    "# TYPE hookd_queue_deliveries gauge\n"
+	    "hookd_queue_deliveries{state=\"in_flight\"} 1\n"
+	    "hookd_queue_deliveries{state=\"ready\"} 5\n"
+	    "hookd_queue_deliveries{state=\"scheduled\"} 2\n"
+	    "# HELP hookd_queue_capacity Most deliveries the in-memory run "
+	    "queue holds.\n"
+	    "# TYPE hookd_queue_capacity gauge\n"
+	    "hookd_queue_capacity 1024\n"
+	    "# HELP hookd_deliveries_claimed_total Parked deliveries taken "
+	    "from the store into the run queue.\n"
+	    "# TYPE hookd_deliveries_claimed_total counter\n"
+	    "hookd_deliveries_claimed_total 12\n"
+	    "# HELP hookd_dead_letters Dead deliveries currently stored "
+	    "(replayable).\n"
+	    "# TYPE hookd_dead_letters gauge\n"
+	    "hookd_dead_letters 7\n"
+	    "# HELP hookd_store_commits_total Store commits (group commit "
+	    "batches), by result.\n"
+	    "# TYPE hookd_store_commits_total counter\n"
+	    "hookd_store_commits_total{result=\"error\"} 0\n"
+	    "hookd_store_commits_total{result=\"ok\"} 0\n"
+	    "# HELP hookd_store_commit_batch_size Writes in one store commit "
+	    "(group commit): events, attempt results and other store jobs.\n"
+	    "# TYPE hookd_store_commit_batch_size histogram\n"
+	    "# HELP hookd_store_commit_seconds Duration of one store commit.\n"
+	    "# TYPE hookd_store_commit_seconds histogram\n";
 	char *text = render();
 
 	ck_assert_str_eq(text, expect);
@@ -577,8 +648,8 @@ END_TEST
 START_TEST(test_no_gauges)
 {
 	static const struct hkd_metrics_gauges g = {
-		.dead_letters = -1,
-		.start_time = 0,
+	    .dead_letters = -1,
+	    .start_time = 0,
 	};
 	char *text = hkd_metrics_render(NULL);
 
@@ -593,7 +664,8 @@ START_TEST(test_no_gauges)
 	text = hkd_metrics_render(&g);
 	ck_assert_ptr_nonnull(text);
 	check_syntax(text);
-	assert_line(text, "hookd_build_info{version=\"unknown\",abi=\"" ABI_TEXT "\"} 1");
+	assert_line(text, "hookd_build_info{version=\"unknown\",abi=\"" ABI_TEXT
+	                  "\"} 1");
 	assert_line(text, "hookd_queue_capacity 0");
 	ck_assert_int_eq(count_lines(text, "hookd_dead_letters"), 0);
 	ck_assert_int_eq(count_lines(text, "process_start_time_seconds"), 0);
@@ -626,7 +698,7 @@ END_TEST
 /* ---- Threads ---------------------------------------------------------- */
 
 #define THREADS 8
-#define ROUNDS 10000
+#define ROUNDS  10000
 
 static const char *const thread_target[] = {"even", "odd"};
 
@@ -638,7 +710,8 @@ static void *record(void *arg)
 	for (int i = 0; i < ROUNDS; i++) {
 		hkd_metrics_event_accepted();
 		hkd_metrics_event_duplicate();
-		hkd_metrics_event_rejected(i % 2 ? "invalid_json" : "unauthorized");
+		hkd_metrics_event_rejected(i % 2 ? "invalid_json"
+		                                 : "unauthorized");
 		hkd_metrics_attempt(thread_target[id % 2], i % 3, 1000);
 		hkd_metrics_delivery_final(thread_target[id % 2], "succeeded");
 		hkd_metrics_commit(2, 1000, i % 2);
@@ -672,7 +745,8 @@ START_TEST(test_threads)
 
 	ck_assert_int_eq(pthread_create(&scraper, NULL, scrape, &stop), 0);
 	for (size_t i = 0; i < THREADS; i++)
-		ck_assert_int_eq(pthread_create(&th[i], NULL, record, (void *)i), 0);
+		ck_assert_int_eq(
+		    pthread_create(&th[i], NULL, record, (void *)i), 0);
 	for (size_t i = 0; i < THREADS; i++)
 		ck_assert_int_eq(pthread_join(th[i], NULL), 0);
 	atomic_store(&stop, 1);
@@ -681,43 +755,62 @@ START_TEST(test_threads)
 	text = render();
 	assert_line(text, "hookd_events_accepted_total 80000");
 	assert_line(text, "hookd_events_duplicate_total 80000");
-	assert_line(text, "hookd_events_rejected_total{reason=\"invalid_json\"} 40000");
-	assert_line(text, "hookd_events_rejected_total{reason=\"unauthorized\"} 40000");
+	assert_line(
+	    text, "hookd_events_rejected_total{reason=\"invalid_json\"} 40000");
+	assert_line(
+	    text, "hookd_events_rejected_total{reason=\"unauthorized\"} 40000");
 	/* Per thread: i % 3 == 0 for 3334 rounds, 1 and 2 for 3333 each. */
 	for (size_t t = 0; t < LEN(thread_target); t++) {
-		snprintf(line, sizeof(line), "hookd_attempts_total{target=\"%s\",outcome=\"ok\"} %d",
-		         thread_target[t], 4 * 3334);
+		snprintf(
+		    line, sizeof(line),
+		    "hookd_attempts_total{target=\"%s\",outcome=\"ok\"} %d",
+		    thread_target[t], 4 * 3334);
 		assert_line(text, line);
-		snprintf(line, sizeof(line), "hookd_attempts_total{target=\"%s\",outcome=\"retry\"} %d",
-		         thread_target[t], 4 * 3333);
+		snprintf(
+		    line, sizeof(line),
+		    "hookd_attempts_total{target=\"%s\",outcome=\"retry\"} %d",
+		    thread_target[t], 4 * 3333);
 		assert_line(text, line);
-		snprintf(line, sizeof(line), "hookd_attempts_total{target=\"%s\",outcome=\"fail\"} %d",
-		         thread_target[t], 4 * 3333);
+		snprintf(
+		    line, sizeof(line),
+		    "hookd_attempts_total{target=\"%s\",outcome=\"fail\"} %d",
+		    thread_target[t], 4 * 3333);
 		assert_line(text, line);
-		snprintf(line, sizeof(line), "hookd_attempt_duration_seconds_bucket{target=\"%s\",le=\"0.001\"} 0",
+		snprintf(line, sizeof(line),
+		         "hookd_attempt_duration_seconds_bucket{target=\"%s\","
+		         "le=\"0.001\"} 0",
 		         thread_target[t]);
 		ck_assert_msg(!has_line(text, line), "no 0.001 bucket exists");
-		snprintf(line, sizeof(line), "hookd_attempt_duration_seconds_bucket{target=\"%s\",le=\"0.005\"} %d",
+		snprintf(line, sizeof(line),
+		         "hookd_attempt_duration_seconds_bucket{target=\"%s\","
+		         "le=\"0.005\"} %d",
 		         thread_target[t], 4 * ROUNDS);
 		assert_line(text, line);
-		snprintf(line, sizeof(line), "hookd_attempt_duration_seconds_sum{target=\"%s\"} 40",
+		snprintf(line, sizeof(line),
+		         "hookd_attempt_duration_seconds_sum{target=\"%s\"} 40",
 		         thread_target[t]);
 		assert_line(text, line);
-		snprintf(line, sizeof(line), "hookd_attempt_duration_seconds_count{target=\"%s\"} %d",
-		         thread_target[t], 4 * ROUNDS);
+		snprintf(
+		    line, sizeof(line),
+		    "hookd_attempt_duration_seconds_count{target=\"%s\"} %d",
+		    thread_target[t], 4 * ROUNDS);
 		assert_line(text, line);
-		snprintf(line, sizeof(line), "hookd_deliveries_total{target=\"%s\",state=\"succeeded\"} %d",
+		snprintf(line, sizeof(line),
+		         "hookd_deliveries_total{target=\"%s\",state="
+		         "\"succeeded\"} %d",
 		         thread_target[t], 4 * ROUNDS);
 		assert_line(text, line);
 	}
 	assert_line(text, "hookd_store_commits_total{result=\"error\"} 40000");
 	assert_line(text, "hookd_store_commits_total{result=\"ok\"} 40000");
 	assert_line(text, "hookd_store_commit_batch_size_bucket{le=\"1\"} 0");
-	assert_line(text, "hookd_store_commit_batch_size_bucket{le=\"2\"} 80000");
+	assert_line(text,
+	            "hookd_store_commit_batch_size_bucket{le=\"2\"} 80000");
 	assert_line(text, "hookd_store_commit_batch_size_sum 160000");
 	assert_line(text, "hookd_store_commit_batch_size_count 80000");
 	assert_line(text, "hookd_store_commit_seconds_bucket{le=\"0.0005\"} 0");
-	assert_line(text, "hookd_store_commit_seconds_bucket{le=\"0.001\"} 80000");
+	assert_line(text,
+	            "hookd_store_commit_seconds_bucket{le=\"0.001\"} 80000");
 	assert_line(text, "hookd_store_commit_seconds_sum 80");
 	assert_line(text, "hookd_store_commit_seconds_count 80000");
 	free(text);
@@ -750,32 +843,51 @@ START_TEST(test_cap)
 
 	text = render();
 	ck_assert_int_eq(count_lines(text, "hookd_attempts_total{"), 1003);
-	ck_assert_int_eq(count_lines(text, "hookd_attempt_duration_seconds_count{"), 1001);
+	ck_assert_int_eq(
+	    count_lines(text, "hookd_attempt_duration_seconds_count{"), 1001);
 	ck_assert_int_eq(count_lines(text, "hookd_deliveries_total{"), 1001);
-	ck_assert_int_eq(count_lines(text, "hookd_events_rejected_total{"), 1001);
+	ck_assert_int_eq(count_lines(text, "hookd_events_rejected_total{"),
+	                 1001);
 
-	assert_line(text, "hookd_attempts_total{target=\"t0000\",outcome=\"ok\"} 2");
-	assert_line(text, "hookd_attempts_total{target=\"t0999\",outcome=\"ok\"} 1");
-	assert_no_line(text, "hookd_attempts_total{target=\"t1000\",outcome=\"ok\"} 1");
-	assert_line(text, "hookd_attempts_total{target=\"_other\",outcome=\"ok\"} 100");
-	assert_line(text, "hookd_attempts_total{target=\"_other\",outcome=\"retry\"} 1");
-	assert_line(text, "hookd_attempts_total{target=\"_other\",outcome=\"fail\"} 1");
-	/* The histogram family has its own table: t0000 was known, t1099 not. */
-	assert_line(text, "hookd_attempt_duration_seconds_count{target=\"t0000\"} 3");
-	assert_line(text, "hookd_attempt_duration_seconds_count{target=\"_other\"} 101");
-	assert_line(text, "hookd_deliveries_total{target=\"t0999\",state=\"dead\"} 1");
-	assert_line(text, "hookd_deliveries_total{target=\"_other\",state=\"dead\"} 100");
-	assert_line(text, "hookd_events_rejected_total{reason=\"code_0999\"} 1");
+	assert_line(text,
+	            "hookd_attempts_total{target=\"t0000\",outcome=\"ok\"} 2");
+	assert_line(text,
+	            "hookd_attempts_total{target=\"t0999\",outcome=\"ok\"} 1");
+	assert_no_line(
+	    text, "hookd_attempts_total{target=\"t1000\",outcome=\"ok\"} 1");
+	assert_line(
+	    text, "hookd_attempts_total{target=\"_other\",outcome=\"ok\"} 100");
+	assert_line(
+	    text,
+	    "hookd_attempts_total{target=\"_other\",outcome=\"retry\"} 1");
+	assert_line(
+	    text, "hookd_attempts_total{target=\"_other\",outcome=\"fail\"} 1");
+	/* The histogram family has its own table: t0000 was known, t1099 not.
+	 */
+	assert_line(text,
+	            "hookd_attempt_duration_seconds_count{target=\"t0000\"} 3");
+	assert_line(
+	    text,
+	    "hookd_attempt_duration_seconds_count{target=\"_other\"} 101");
+	assert_line(
+	    text, "hookd_deliveries_total{target=\"t0999\",state=\"dead\"} 1");
+	assert_line(
+	    text,
+	    "hookd_deliveries_total{target=\"_other\",state=\"dead\"} 100");
+	assert_line(text,
+	            "hookd_events_rejected_total{reason=\"code_0999\"} 1");
 	assert_line(text, "hookd_events_rejected_total{reason=\"_other\"} 5");
 
 	/* Nothing is lost: the attempt counters still add up. */
-	for (p = text; (p = strstr(p, "\nhookd_attempts_total{")) != NULL; p++) {
+	for (p = text; (p = strstr(p, "\nhookd_attempts_total{")) != NULL;
+	     p++) {
 		const char *sp = strchr(p + 1, ' ');
 
 		total += strtoull(sp + 1, NULL, 10);
 	}
 	ck_assert_uint_eq(total, 1103);
-	snprintf(line, sizeof(line), "hookd_attempt_duration_seconds_count{target=\"%s\"}",
+	snprintf(line, sizeof(line),
+	         "hookd_attempt_duration_seconds_count{target=\"%s\"}",
 	         "t0500");
 	ck_assert_uint_eq(value_of(text, line), 1);
 	free(text);
@@ -786,18 +898,19 @@ END_TEST
 
 /* Lines the checker must refuse, one exposition each. */
 static const char *const bad_docs[] = {
-	"hookd_x 1\n",                                    /* no TYPE */
-	"# TYPE hookd_x counter\nhookd_x 1\n",            /* no HELP */
-	"# HELP hookd_x h\n# TYPE hookd_x counter\nhookd_x\n",
-	"# HELP hookd_x h\n# TYPE hookd_x counter\nhookd_x one\n",
-	"# HELP hookd_x h\n# TYPE hookd_x counter\nhookd_x{a=\"b} 1\n",
-	"# HELP hookd_x h\n# TYPE hookd_x counter\nhookd_x{a=\"\\t\"} 1\n",
-	"# HELP hookd_x h\n# TYPE hookd_x counter\nhookd_x{1a=\"b\"} 1\n",
-	"# HELP hookd_x h\n# TYPE hookd_x counter\n9x 1\n",
-	"# HELP hookd_x h\n# TYPE hookd_x counter\nhookd_x 1",
-	"# HELP hookd_x h\n# TYPE hookd_x wrong\nhookd_x 1\n",
-	"# HELP h h\n# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\n",
-	"# HELP h h\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_count 3\n",
+    "hookd_x 1\n",                         /* no TYPE */
+    "# TYPE hookd_x counter\nhookd_x 1\n", /* no HELP */
+    "# HELP hookd_x h\n# TYPE hookd_x counter\nhookd_x\n",
+    "# HELP hookd_x h\n# TYPE hookd_x counter\nhookd_x one\n",
+    "# HELP hookd_x h\n# TYPE hookd_x counter\nhookd_x{a=\"b} 1\n",
+    "# HELP hookd_x h\n# TYPE hookd_x counter\nhookd_x{a=\"\\t\"} 1\n",
+    "# HELP hookd_x h\n# TYPE hookd_x counter\nhookd_x{1a=\"b\"} 1\n",
+    "# HELP hookd_x h\n# TYPE hookd_x counter\n9x 1\n",
+    "# HELP hookd_x h\n# TYPE hookd_x counter\nhookd_x 1",
+    "# HELP hookd_x h\n# TYPE hookd_x wrong\nhookd_x 1\n",
+    "# HELP h h\n# TYPE h histogram\nh_bucket{le=\"1\"} "
+    "2\nh_bucket{le=\"+Inf\"} 1\n",
+    "# HELP h h\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_count 3\n",
 };
 
 START_TEST(test_checker_refuses)
@@ -809,12 +922,13 @@ END_TEST
 
 START_TEST(test_checker_accepts)
 {
-	ck_assert_ptr_null(syntax_error("# HELP h h\n# TYPE h histogram\n"
-	             "h_bucket{a=\"x\\\"y\\\\z\\n\",le=\"1\"} 1\n"
-	             "h_bucket{a=\"x\\\"y\\\\z\\n\",le=\"+Inf\"} 2\n"
-	             "h_sum{a=\"x\\\"y\\\\z\\n\"} 0.5\n"
-	             "h_count{a=\"x\\\"y\\\\z\\n\"} 2\n"
-	             "# HELP g g\n# TYPE g gauge\ng -1.5e3\ng{b=\"\"} NaN\n"));
+	ck_assert_ptr_null(syntax_error(
+	    "# HELP h h\n# TYPE h histogram\n"
+	    "h_bucket{a=\"x\\\"y\\\\z\\n\",le=\"1\"} 1\n"
+	    "h_bucket{a=\"x\\\"y\\\\z\\n\",le=\"+Inf\"} 2\n"
+	    "h_sum{a=\"x\\\"y\\\\z\\n\"} 0.5\n"
+	    "h_count{a=\"x\\\"y\\\\z\\n\"} 2\n"
+	    "# HELP g g\n# TYPE g gauge\ng -1.5e3\ng{b=\"\"} NaN\n"));
 }
 END_TEST
 

@@ -25,13 +25,13 @@
 
 /* Threads and renders per thread of the concurrent case. */
 #define THREADS 8
-#define ROUNDS 300
+#define ROUNDS  300
 
 static const char envelope_text[] =
-	"{\"id\":\"evt_1\",\"type\":\"order.created\",\"source\":\"api\","
-	"\"timestamp\":\"2026-01-02T03:04:05.000Z\","
-	"\"data\":{\"name\":\"Zo\\u00eb O'Brien\",\"n\":42,\"r\":9.99,"
-	"\"items\":[{\"sku\":\"A1\"},{\"sku\":\"B2\"}],\"q\":\"say \\\"hi\\\"\"}}";
+    "{\"id\":\"evt_1\",\"type\":\"order.created\",\"source\":\"api\","
+    "\"timestamp\":\"2026-01-02T03:04:05.000Z\","
+    "\"data\":{\"name\":\"Zo\\u00eb O'Brien\",\"n\":42,\"r\":9.99,"
+    "\"items\":[{\"sku\":\"A1\"},{\"sku\":\"B2\"}],\"q\":\"say \\\"hi\\\"\"}}";
 
 /* What a delivery renders, and what that gives for attempt 2 to "t1". */
 static const struct {
@@ -39,18 +39,18 @@ static const struct {
 	enum hookd_render_mode mode;
 	const char *want;
 } cases[] = {
-	{"{\"id\":\"{{id}}\",\"type\":\"{{type}}\",\"data\":{{data}}}",
-	 HOOKD_RENDER_RAW,
-	 "{\"id\":\"evt_1\",\"type\":\"order.created\",\"data\":{\"name\":"
-	 "\"Zo\xc3\xab O'Brien\",\"n\":42,\"r\":9.9900000000000002,"
-	 "\"items\":[{\"sku\":\"A1\"},{\"sku\":\"B2\"}],"
-	 "\"q\":\"say \\\"hi\\\"\"}}"},
-	{"https://x.test/{{data.name}}?n={{/data/n}}&a={{attempt}}",
-	 HOOKD_RENDER_URL, "https://x.test/Zo%C3%AB%20O%27Brien?n=42&a=2"},
-	{"{{data.items.1.sku}} {{data.r}} {{data.none | -}} {{target}}",
-	 HOOKD_RENDER_RAW, "B2 9.99 - t1"},
-	{"\"{{data.q}}\"", HOOKD_RENDER_JSON, "\"say \\\"hi\\\"\""},
-	{"{{data.name}}", HOOKD_RENDER_SHELL, "'Zo\xc3\xab O'\\''Brien'"},
+    {"{\"id\":\"{{id}}\",\"type\":\"{{type}}\",\"data\":{{data}}}",
+     HOOKD_RENDER_RAW,
+     "{\"id\":\"evt_1\",\"type\":\"order.created\",\"data\":{\"name\":"
+     "\"Zo\xc3\xab O'Brien\",\"n\":42,\"r\":9.9900000000000002,"
+     "\"items\":[{\"sku\":\"A1\"},{\"sku\":\"B2\"}],"
+     "\"q\":\"say \\\"hi\\\"\"}}"},
+    {"https://x.test/{{data.name}}?n={{/data/n}}&a={{attempt}}",
+     HOOKD_RENDER_URL, "https://x.test/Zo%C3%AB%20O%27Brien?n=42&a=2"},
+    {"{{data.items.1.sku}} {{data.r}} {{data.none | -}} {{target}}",
+     HOOKD_RENDER_RAW, "B2 9.99 - t1"},
+    {"\"{{data.q}}\"", HOOKD_RENDER_JSON, "\"say \\\"hi\\\"\""},
+    {"{{data.name}}", HOOKD_RENDER_SHELL, "'Zo\xc3\xab O'\\''Brien'"},
 };
 
 static const struct hookd_host *H;
@@ -77,7 +77,7 @@ static void attempt_event(struct hookd_event *ev,
 static struct hkd_event_rec *rec_new(const char *json)
 {
 	struct hkd_event_rec *rec = hkd_event_rec_new(
-		"evt_1", "order.created", "api", "2026-01-02T03:04:05.000Z", json);
+	    "evt_1", "order.created", "api", "2026-01-02T03:04:05.000Z", json);
 
 	ck_assert_ptr_nonnull(rec);
 	return rec;
@@ -103,7 +103,10 @@ static char *render(const char *tmpl, const struct hookd_event *ev,
 	return copy;
 }
 
-static void setup(void) { H = hkd_host(); }
+static void setup(void)
+{
+	H = hkd_host();
+}
 
 /* Literal text is copied without the envelope being parsed. */
 START_TEST(test_no_placeholder)
@@ -116,7 +119,8 @@ START_TEST(test_no_placeholder)
 	hkd_event_rec_enter(rec);
 	out = render("https://sink.test/hook?a=1&b={not a placeholder}", &ev,
 	             HOOKD_RENDER_URL);
-	ck_assert_str_eq(out, "https://sink.test/hook?a=1&b={not a placeholder}");
+	ck_assert_str_eq(out,
+	                 "https://sink.test/hook?a=1&b={not a placeholder}");
 	free(out);
 	out = render("", &ev, HOOKD_RENDER_SHELL);
 	ck_assert_str_eq(out, "");
@@ -149,20 +153,24 @@ START_TEST(test_shared_tree)
 			attempt_event(&ev, rec, attempt, targets[t]);
 			hkd_event_rec_enter(rec);
 			for (size_t i = 0; i < LEN(cases); i++) {
-				char *out = render(cases[i].tmpl, &ev, cases[i].mode);
+				char *out =
+				    render(cases[i].tmpl, &ev, cases[i].mode);
 				char want[256];
 
-				/* cases 1 and 2 name the attempt and the target */
+				/* cases 1 and 2 name the attempt and the target
+				 */
 				if (i == 1)
 					snprintf(want, sizeof(want),
-					         "https://x.test/Zo%%C3%%AB%%20O%%27Brien"
+					         "https://x.test/"
+					         "Zo%%C3%%AB%%20O%%27Brien"
 					         "?n=42&a=%u",
 					         attempt);
 				else if (i == 2)
-					snprintf(want, sizeof(want), "B2 9.99 - %s",
-					         targets[t]);
+					snprintf(want, sizeof(want),
+					         "B2 9.99 - %s", targets[t]);
 				else
-					snprintf(want, sizeof(want), "%s", cases[i].want);
+					snprintf(want, sizeof(want), "%s",
+					         cases[i].want);
 				ck_assert_str_eq(out, want);
 				free(out);
 			}
@@ -238,8 +246,8 @@ static void *render_worker(void *p)
 	for (int r = 0; r < ROUNDS; r++) {
 		hkd_event_rec_enter(w->rec);
 		for (size_t i = 0; i < LEN(cases); i++) {
-			char *out = H->render(cases[i].tmpl, &ev, cases[i].mode, err,
-			                      sizeof(err));
+			char *out = H->render(cases[i].tmpl, &ev, cases[i].mode,
+			                      err, sizeof(err));
 
 			if (!out || strcmp(out, cases[i].want) != 0)
 				w->failures++;
@@ -281,15 +289,17 @@ START_TEST(test_concurrent_renders)
 		int n = THREADS + dropping;
 
 		atomic_init(&running, THREADS);
-		ck_assert_int_eq(pthread_barrier_init(&start, NULL, (unsigned)n), 0);
+		ck_assert_int_eq(
+		    pthread_barrier_init(&start, NULL, (unsigned)n), 0);
 		for (int i = 0; i < n; i++) {
 			args[i].rec = rec;
 			args[i].start = &start;
 			args[i].failures = 0;
 			args[i].running = &running;
 			ck_assert_int_eq(pthread_create(&threads[i], NULL,
-			                                i < THREADS ? render_worker
-			                                            : drop_worker,
+			                                i < THREADS
+			                                    ? render_worker
+			                                    : drop_worker,
 			                                &args[i]),
 			                 0);
 		}
@@ -303,7 +313,8 @@ START_TEST(test_concurrent_renders)
 		ck_assert_ptr_nonnull(rec->tree);
 		ck_assert_int_eq(atomic_load(&rec->tree->refs), 1);
 		ck_assert_int_eq(rec->tree->root->refcount, 1);
-		/* {{data}}: one text, or one per thread that wrote it at once */
+		/* {{data}}: one text, or one per thread that wrote it at once
+		 */
 		ck_assert_uint_ge(atomic_load(&rec->tree->texts.n), 1);
 		ck_assert_uint_le(atomic_load(&rec->tree->texts.n), THREADS);
 	}
@@ -333,9 +344,9 @@ START_TEST(test_tree_dropped)
 	hkd_event_rec_tree_drop(rec);
 	ck_assert_ptr_null(rec->tree);
 	ck_assert_int_eq(atomic_load(&held->refs), 1);
-	out = hkd_template_render_shared(cases[0].tmpl, held->root,
-	                                 &held->texts, NULL, cases[0].mode, err,
-	                                 sizeof(err));
+	out =
+	    hkd_template_render_shared(cases[0].tmpl, held->root, &held->texts,
+	                               NULL, cases[0].mode, err, sizeof(err));
 	ck_assert_ptr_nonnull(out);
 	ck_assert_str_eq(out, cases[0].want);
 	free(out);

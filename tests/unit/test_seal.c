@@ -61,7 +61,8 @@ START_TEST(test_refused)
 	bad[n - 4] = '\0';
 	ck_assert_int_eq(hkd_unseal(key1, "sub_1", bad, &plain), -1);
 	ck_assert_int_eq(hkd_unseal(key1, "sub_1", secret, &plain), -1);
-	ck_assert_int_eq(hkd_unseal(key1, "sub_1", HKD_SEAL_PREFIX, &plain), -1);
+	ck_assert_int_eq(hkd_unseal(key1, "sub_1", HKD_SEAL_PREFIX, &plain),
+	                 -1);
 	ck_assert_int_eq(hkd_unseal(key1, "sub_1", "enc:v1:AAAA", &plain), -1);
 	ck_assert(!hkd_is_sealed(secret));
 	ck_assert(!hkd_is_sealed(NULL));
@@ -81,8 +82,9 @@ START_TEST(test_key_parse)
 		ck_assert_int_eq(k[i], i);
 	/* The same 32 bytes in base64. */
 	memset(k, 0xee, sizeof(k));
-	ck_assert_int_eq(hkd_seal_key_parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-	                                    k, err, sizeof(err)),
+	ck_assert_int_eq(hkd_seal_key_parse(
+	                     "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", k,
+	                     err, sizeof(err)),
 	                 0);
 	for (int i = 0; i < HKD_SEAL_KEY_LEN; i++)
 		ck_assert_int_eq(k[i], i);
@@ -92,8 +94,9 @@ START_TEST(test_key_parse)
 	                                    "101112131415161718191a1b1c1d1e1f",
 	                                    k, err, sizeof(err)),
 	                 -1);
-	ck_assert_int_eq(hkd_seal_key_parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==",
-	                                    k, err, sizeof(err)),
+	ck_assert_int_eq(hkd_seal_key_parse(
+	                     "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==", k,
+	                     err, sizeof(err)),
 	                 -1); /* 31 bytes */
 }
 END_TEST

@@ -81,13 +81,16 @@ static const char *pg_case_url(void)
 	char sql[256];
 
 	if (!pg_schema[0]) {
-		snprintf(pg_schema, sizeof(pg_schema), "hookd_t%ld", (long)getpid());
+		snprintf(pg_schema, sizeof(pg_schema), "hookd_t%ld",
+		         (long)getpid());
 		snprintf(sql, sizeof(sql),
-		         "SET client_min_messages = warning; DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s",
+		         "SET client_min_messages = warning; DROP SCHEMA IF "
+		         "EXISTS %s CASCADE; CREATE SCHEMA %s",
 		         pg_schema, pg_schema);
 		pg_exec(sql);
-		snprintf(pg_url, sizeof(pg_url), "%s%coptions=-csearch_path%%3D%s",
-		         pg_base, strchr(pg_base, '?') ? '&' : '?', pg_schema);
+		snprintf(pg_url, sizeof(pg_url),
+		         "%s%coptions=-csearch_path%%3D%s", pg_base,
+		         strchr(pg_base, '?') ? '&' : '?', pg_schema);
 	}
 #endif
 	return pg_url;
@@ -102,7 +105,9 @@ static void pg_case_drop(void)
 	if (!pg_schema[0])
 		return;
 	snprintf(sql, sizeof(sql),
-	         "SET client_min_messages = warning; DROP SCHEMA IF EXISTS %s CASCADE", pg_schema);
+	         "SET client_min_messages = warning; DROP SCHEMA IF EXISTS %s "
+	         "CASCADE",
+	         pg_schema);
 	pg_exec(sql);
 	pg_schema[0] = '\0';
 #endif
@@ -186,7 +191,8 @@ static struct hkd_store_options options(const char *url)
 	memset(&o, 0, sizeof(o));
 	o.url = url;
 	/* PostgreSQL requires the key that seals subscription secrets. */
-	o.secret_key = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
+	o.secret_key =
+	    "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
 	o.keep_succeeded_ms = DAY_MS;
 	o.keep_dead_ms = DAY_MS;
 	o.purge_interval_ms = 3600 * 1000;
@@ -668,7 +674,8 @@ static void downgrade(const char *path, int version)
 	/* Version 4 added the audit table; version 3 replaced version 1's
 	 * two delivery indexes. */
 	snprintf(sql, sizeof(sql),
-	         "DROP TABLE audit; DROP INDEX deliveries_open; DROP INDEX deliveries_dead; "
+	         "DROP TABLE audit; DROP INDEX deliveries_open; DROP INDEX "
+	         "deliveries_dead; "
 	         "CREATE INDEX deliveries_state ON deliveries(state, next_at); "
 	         "CREATE INDEX deliveries_target ON deliveries(target, state); "
 	         "%s PRAGMA user_version = %d",
@@ -768,8 +775,9 @@ START_TEST(test_url_check)
 	                                  "/var/lib/hookd/hookd.db"};
 	static const char *const good[] = {"memory:", "sqlite:/tmp/x.db",
 	                                   "sqlite:relative.db"};
-	static const char *const pg[] = {"postgresql://127.0.0.1/hookd",
-	                                 "postgres://u@db.example:5433/q?sslmode=require"};
+	static const char *const pg[] = {
+	    "postgresql://127.0.0.1/hookd",
+	    "postgres://u@db.example:5433/q?sslmode=require"};
 	char err[256];
 
 	for (size_t i = 0; i < LEN(good); i++) {
@@ -807,8 +815,10 @@ START_TEST(test_url_check)
 		ck_assert_msg(hkd_store_url_check(pg[i], err, sizeof(err)) == 0,
 		              "refused \"%s\": %s", pg[i], err);
 #else
-		ck_assert_int_eq(hkd_store_url_check(pg[i], err, sizeof(err)), -1);
-		ck_assert_msg(strstr(err, "without PostgreSQL"), "unclear: %s", err);
+		ck_assert_int_eq(hkd_store_url_check(pg[i], err, sizeof(err)),
+		                 -1);
+		ck_assert_msg(strstr(err, "without PostgreSQL"), "unclear: %s",
+		              err);
 #endif
 	}
 }
@@ -1852,12 +1862,15 @@ START_TEST(test_audit)
 	ck_assert_ptr_nonnull(page);
 	a = json_object_get(page, "audit");
 	ck_assert_uint_eq(json_array_size(a), 2);
-	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(a, 0), "action")),
-	                 "subscription.delete");
-	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(a, 1), "target")),
-	                 "dlv_2");
-	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(a, 1), "keyId")),
-	                 "open");
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_array_get(a, 0), "action")),
+	    "subscription.delete");
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_array_get(a, 1), "target")),
+	    "dlv_2");
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_array_get(a, 1), "keyId")),
+	    "open");
 	ck_assert_ptr_null(json_object_get(json_array_get(a, 1), "detail"));
 	ck_assert(json_is_string(json_object_get(json_array_get(a, 0), "at")));
 	cursor = json_string_value(json_object_get(page, "nextCursor"));
@@ -1866,15 +1879,17 @@ START_TEST(test_audit)
 	ck_assert_ptr_nonnull(next);
 	a = json_object_get(next, "audit");
 	ck_assert_uint_eq(json_array_size(a), 1);
-	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(a, 0), "detail")),
-	                 "webhookUrl,events");
+	ck_assert_str_eq(
+	    json_string_value(json_object_get(json_array_get(a, 0), "detail")),
+	    "webhookUrl,events");
 	ck_assert(json_is_null(json_object_get(next, "nextCursor")));
 	json_decref(next);
 	json_decref(page);
 	if (is_durable(url)) {
 		st = reopen(st, url);
 		page = hkd_store_audit_json(st, 10, 0);
-		ck_assert_uint_eq(json_array_size(json_object_get(page, "audit")), 3);
+		ck_assert_uint_eq(
+		    json_array_size(json_object_get(page, "audit")), 3);
 		json_decref(page);
 	}
 	hkd_store_close(st);
@@ -2065,8 +2080,9 @@ static size_t claim_into(struct hkd_store *st, size_t max, struct visits *v)
 	int64_t next_at = 0;
 
 	visits_release(v);
-	ck_assert_int_eq(hkd_store_claim(st, max, collect, v, &claimed, &next_at),
-	                 HKD_STORE_OK);
+	ck_assert_int_eq(
+	    hkd_store_claim(st, max, collect, v, &claimed, &next_at),
+	    HKD_STORE_OK);
 	ck_assert_uint_eq(claimed, v->n);
 	return claimed;
 }
@@ -2108,11 +2124,13 @@ START_TEST(test_shared_claims)
 	ck_assert_uint_eq(claim_into(b, 64, &vb), 4);
 	ck_assert_uint_eq(claim_into(a, 64, &va), 0);
 	/* A result that releases a delivery parks it for anyone. */
-	record(b, vb.d[0].id, 1, HOOKD_RETRY, HKD_STATE_RETRYING, wall_ms(), "x");
+	record(b, vb.d[0].id, 1, HOOKD_RETRY, HKD_STATE_RETRYING, wall_ms(),
+	       "x");
 	{
 		struct hkd_attempt_rec r;
 		memset(&r, 0, sizeof(r));
-		snprintf(r.delivery_id, sizeof(r.delivery_id), "%s", vb.d[1].id);
+		snprintf(r.delivery_id, sizeof(r.delivery_id), "%s",
+		         vb.d[1].id);
 		r.attempt = 1;
 		r.outcome = HOOKD_RETRY;
 		r.state = HKD_STATE_RETRYING;
@@ -2144,7 +2162,8 @@ START_TEST(test_shared_lease_expiry)
 	o.lease_ms = 1500;
 	a = open_with(&o);
 	b = open_with(&o);
-	/* Taken into a's memory at ingest: leased to a, renewed while a runs. */
+	/* Taken into a's memory at ingest: leased to a, renewed while a runs.
+	 */
 	put_ok(a, "held-1", "order.created", 3);
 	sleep_ms(2500);
 	ck_assert_uint_eq(claim_into(b, 64, &vb), 0);
@@ -2289,9 +2308,10 @@ START_TEST(test_shared_pool)
 
 	/* Connections the server closed are opened again on their next use. */
 #ifdef HKD_HAVE_PQ
-	pg_exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-	        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-	        "AND backend_type = 'client backend'");
+	pg_exec(
+	    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+	    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+	    "AND backend_type = 'client backend'");
 	ck_assert_int_eq(hkd_store_dead_count(st), 0);
 #endif
 	json_decref(doc);
@@ -2372,7 +2392,8 @@ int main(void)
 	if (getenv("HOOKD_TEST_PG_URL") && *getenv("HOOKD_TEST_PG_URL"))
 		pg_base = getenv("HOOKD_TEST_PG_URL");
 	else
-		printf("# SKIP the PostgreSQL cases: HOOKD_TEST_PG_URL is not set\n");
+		printf("# SKIP the PostgreSQL cases: HOOKD_TEST_PG_URL is not "
+		       "set\n");
 #else
 	printf("# SKIP the PostgreSQL cases: built without PostgreSQL\n");
 #endif

@@ -9,7 +9,7 @@
 #include "util.h"
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define IDS 100 /* more than the 16 ids a thread's read-ahead holds */
+#define IDS    100 /* more than the 16 ids a thread's read-ahead holds */
 
 static const char id_alphabet[] = "0123456789abcdefghjkmnpqrstvwxyz";
 
@@ -52,7 +52,8 @@ static int64_t id_time(const char *id)
 	int64_t ms = 0;
 
 	for (int i = 0; i < 10; i++)
-		ms = ms * 32 + (int64_t)(strchr(id_alphabet, id[4 + i]) - id_alphabet);
+		ms = ms * 32 +
+		     (int64_t)(strchr(id_alphabet, id[4 + i]) - id_alphabet);
 	return ms;
 }
 
@@ -93,7 +94,7 @@ static char thread_ids[2][IDS][40];
 
 static void *make_ids(void *arg)
 {
-	char (*ids)[40] = arg;
+	char(*ids)[40] = arg;
 
 	for (size_t i = 0; i < IDS; i++) {
 		if (hkd_new_id("evt_", ids[i], 40) != 0)
@@ -110,7 +111,8 @@ START_TEST(test_new_ids_threads)
 	static char all[2 * IDS][40];
 
 	for (int i = 0; i < 2; i++)
-		ck_assert_int_eq(pthread_create(&t[i], NULL, make_ids, thread_ids[i]), 0);
+		ck_assert_int_eq(
+		    pthread_create(&t[i], NULL, make_ids, thread_ids[i]), 0);
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
 	for (int i = 0; i < 2; i++) {
@@ -129,27 +131,27 @@ static const struct {
 	size_t avail;
 	size_t len;
 } utf8_cases[] = {
-	{"a", 1, 1},
-	{"\xc3\xa9", 2, 2},          /* é */
-	{"\xc3\xa9", 1, 0},          /* cut by avail */
-	{"\xc0\xaf", 2, 0},          /* overlong '/' */
-	{"\xc1\xbf", 2, 0},          /* overlong */
-	{"\xe0\x9f\xbf", 3, 0},      /* overlong 3-byte */
-	{"\xe0\xa0\x80", 3, 3},      /* U+0800 */
-	{"\xed\x9f\xbf", 3, 3},      /* U+D7FF */
-	{"\xed\xa0\x80", 3, 0},      /* U+D800, a surrogate */
-	{"\xef\xbf\xbf", 3, 3},      /* U+FFFF */
-	{"\xf0\x8f\xbf\xbf", 4, 0},  /* overlong 4-byte */
-	{"\xf0\x90\x80\x80", 4, 4},  /* U+10000 */
-	{"\xf4\x8f\xbf\xbf", 4, 4},  /* U+10FFFF */
-	{"\xf4\x90\x80\x80", 4, 0},  /* past U+10FFFF */
-	{"\xf5\x80\x80\x80", 4, 0},
-	{"\x80", 1, 0},              /* a stray continuation */
-	{"\xe2\x82", 2, 0},          /* cut short */
-	{"\xe2\x82\xac", 2, 0},      /* € with one byte too few allowed */
-	{"\xe2\x82\xac", 3, 3},      /* € */
-	{"\xe2\x28\xa1", 3, 0},      /* not a continuation */
-	{"\xe2\x82", 4, 0},          /* the NUL ends it, avail notwithstanding */
+    {"a", 1, 1},
+    {"\xc3\xa9", 2, 2},         /* é */
+    {"\xc3\xa9", 1, 0},         /* cut by avail */
+    {"\xc0\xaf", 2, 0},         /* overlong '/' */
+    {"\xc1\xbf", 2, 0},         /* overlong */
+    {"\xe0\x9f\xbf", 3, 0},     /* overlong 3-byte */
+    {"\xe0\xa0\x80", 3, 3},     /* U+0800 */
+    {"\xed\x9f\xbf", 3, 3},     /* U+D7FF */
+    {"\xed\xa0\x80", 3, 0},     /* U+D800, a surrogate */
+    {"\xef\xbf\xbf", 3, 3},     /* U+FFFF */
+    {"\xf0\x8f\xbf\xbf", 4, 0}, /* overlong 4-byte */
+    {"\xf0\x90\x80\x80", 4, 4}, /* U+10000 */
+    {"\xf4\x8f\xbf\xbf", 4, 4}, /* U+10FFFF */
+    {"\xf4\x90\x80\x80", 4, 0}, /* past U+10FFFF */
+    {"\xf5\x80\x80\x80", 4, 0},
+    {"\x80", 1, 0},         /* a stray continuation */
+    {"\xe2\x82", 2, 0},     /* cut short */
+    {"\xe2\x82\xac", 2, 0}, /* € with one byte too few allowed */
+    {"\xe2\x82\xac", 3, 3}, /* € */
+    {"\xe2\x28\xa1", 3, 0}, /* not a continuation */
+    {"\xe2\x82", 4, 0},     /* the NUL ends it, avail notwithstanding */
 };
 
 START_TEST(test_utf8_len_table)
@@ -190,11 +192,22 @@ static void format_time_ref(int64_t wall_ms, char *buf, size_t len)
 }
 
 static const int64_t time_cases[] = {
-	1764374400000,  /* 2025-11-29T00:00:00.000Z */
-	1764374400001, 1764374400999, 1764374401000, /* across a second */
-	1764374400999,  /* and back: the cache must not be stuck */
-	1764374459999, 1764374460000, 4102444799999, /* 2099-12-31T23:59:59.999Z */
-	0, 999, 1000, -1, -999, -1000, -1001, -86400000,
+    1764374400000, /* 2025-11-29T00:00:00.000Z */
+    1764374400001,
+    1764374400999,
+    1764374401000, /* across a second */
+    1764374400999, /* and back: the cache must not be stuck */
+    1764374459999,
+    1764374460000,
+    4102444799999, /* 2099-12-31T23:59:59.999Z */
+    0,
+    999,
+    1000,
+    -1,
+    -999,
+    -1000,
+    -1001,
+    -86400000,
 };
 
 START_TEST(test_format_time)
@@ -206,8 +219,9 @@ START_TEST(test_format_time)
 		hkd_format_time(time_cases[i], got, sizeof(got));
 		ck_assert_str_eq(got, want);
 	}
-	ck_assert_str_eq((hkd_format_time(1764374400042, got, sizeof(got)), got),
-	                 "2025-11-29T00:00:00.042Z");
+	ck_assert_str_eq(
+	    (hkd_format_time(1764374400042, got, sizeof(got)), got),
+	    "2025-11-29T00:00:00.042Z");
 	/* Buffers too short are cut as snprintf cuts. */
 	for (size_t len = 1; len <= 26; len++) {
 		memset(got, 'x', sizeof(got));

@@ -51,8 +51,9 @@ static enum hookd_status hello_dispatch(void *state,
 {
 	(void)state;
 	(void)result;
-	host->log(ev->target, HOOKD_LOG_INFO, "hello: event %s of type %s (attempt %u)",
-	          ev->id, ev->type, ev->attempt);
+	host->log(ev->target, HOOKD_LOG_INFO,
+	          "hello: event %s of type %s (attempt %u)", ev->id, ev->type,
+	          ev->attempt);
 	return HOOKD_OK;
 }
 

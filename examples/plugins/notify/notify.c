@@ -31,7 +31,7 @@
 
 #include <hookd/plugin.h>
 
-#define DEFAULT_LINE "{{type}} {{id}}"
+#define DEFAULT_LINE   "{{type}} {{id}}"
 #define RETRY_AFTER_MS 200 /* hint given with HOOKD_RETRY */
 
 static const struct hookd_host *host;
@@ -72,7 +72,8 @@ static int notify_create(const char *instance, const struct hookd_config *cfg,
 	(void)instance; /* the handler's name, borrowed for this call */
 	if (host->config_string(cfg, "path", &n->path) < 0 || !n->path[0]) {
 		/* REQUIRED keeps a missing key out, but "" still gets here. */
-		snprintf(errbuf, errlen, "path: set it to the file to append to");
+		snprintf(errbuf, errlen,
+		         "path: set it to the file to append to");
 		goto fail;
 	}
 	if (n->path[0] != '/') {
@@ -91,7 +92,8 @@ static int notify_create(const char *instance, const struct hookd_config *cfg,
 	if (host->config_int(cfg, "fail_every", &n->fail_every) < 0)
 		n->fail_every = 0;
 	if (n->fail_every < 0) {
-		snprintf(errbuf, errlen, "fail_every: must be 0 (never) or more, not %lld",
+		snprintf(errbuf, errlen,
+		         "fail_every: must be 0 (never) or more, not %lld",
 		         (long long)n->fail_every);
 		goto fail;
 	}
@@ -152,7 +154,8 @@ static enum hookd_status notify_dispatch(void *state,
 		/* Demo only: pretend the write failed. */
 		result->retry_after_ms = RETRY_AFTER_MS;
 		snprintf(result->reason, sizeof(result->reason),
-		         "notify: simulated failure (call %lld)", (long long)n->calls);
+		         "notify: simulated failure (call %lld)",
+		         (long long)n->calls);
 		return HOOKD_RETRY;
 	}
 
@@ -169,8 +172,8 @@ static enum hookd_status notify_dispatch(void *state,
 	host->free(text);
 	if (err) {
 		result->retry_after_ms = RETRY_AFTER_MS;
-		snprintf(result->reason, sizeof(result->reason), "notify: %s: %s",
-		         n->path, strerror(err));
+		snprintf(result->reason, sizeof(result->reason),
+		         "notify: %s: %s", n->path, strerror(err));
 		return HOOKD_RETRY;
 	}
 	snprintf(result->reason, sizeof(result->reason), "notify: appended");
