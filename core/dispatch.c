@@ -26,7 +26,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
-#include "subscriptions.h"
 #include "util.h"
 
 /* How long one attempt may take before plugins are asked to give up. */
@@ -104,135 +103,12 @@ static struct {
        .cond = PTHREAD_COND_INITIALIZER,
        .poll_ms = CLAIM_POLL_MS};
 
-struct hkd_event_rec *hkd_event_rec_new(const char *id, const char *type,
-                                        const char *source,
-                                        const char *timestamp, const char *json)
+/* The targets that are not handlers (hkd_dispatch_set_targets). */
+static _Atomic(const struct hkd_dispatch_targets *) other_targets;
+
+void hkd_dispatch_set_targets(const struct hkd_dispatch_targets *t)
 {
-	struct hkd_event_rec *ev = calloc(1, sizeof(*ev));
-	if (!ev)
-		return NULL;
-	atomic_init(&ev->refs, 1);
-	ev->id = strdup(id);
-	ev->type = strdup(type);
-	ev->source = strdup(source);
-	ev->timestamp = strdup(timestamp);
-	ev->json = strdup(json);
-	if (!ev->id || !ev->type || !ev->source || !ev->timestamp ||
-	    !ev->json) {
-		hkd_event_rec_unref(ev);
-		return NULL;
-	}
-	ev->json_len = strlen(json);
-	ev->tree = NULL;
-	atomic_init(&ev->queued, 0);
-	return ev;
-}
-
-void hkd_event_rec_unref(struct hkd_event_rec *ev)
-{
-	if (!ev || atomic_fetch_sub(&ev->refs, 1) != 1)
-		return;
-	hkd_event_tree_put(ev->tree);
-	free(ev->id);
-	free(ev->type);
-	free(ev->source);
-	free(ev->timestamp);
-	free(ev->json);
-	free(ev);
-}
-
-/*
- * Locks of the records' `tree`, picked by the record's address: the
- * deliveries of one event racing to render wait for one parse instead of
- * each making its own, and a lock per record would cost every queued
- * event its size. Held for a pointer's copy, or for the parse itself.
- */
-#define TREE_LOCKS 8
-static pthread_mutex_t tree_locks[TREE_LOCKS] = {
-    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
-    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
-    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
-    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
-};
-
-static pthread_mutex_t *tree_lock(const struct hkd_event_rec *ev)
-{
-	return &tree_locks[((uintptr_t)ev / sizeof(*ev)) % TREE_LOCKS];
-}
-
-void hkd_event_tree_put(struct hkd_event_tree *t)
-{
-	if (!t || atomic_fetch_sub(&t->refs, 1) != 1)
-		return;
-	hkd_value_texts_release(&t->texts);
-	json_decref(t->root);
-	free(t);
-}
-
-struct hkd_event_tree *hkd_event_rec_tree(struct hkd_event_rec *ev,
-                                          json_error_t *jerr)
-{
-	pthread_mutex_t *lock = tree_lock(ev);
-	struct hkd_event_tree *t;
-	json_t *root;
-
-	pthread_mutex_lock(lock);
-	t = ev->tree;
-	if (!t) {
-		root = json_loadb(ev->json, ev->json_len, 0, jerr);
-		t = root ? malloc(sizeof(*t)) : NULL;
-		if (t) {
-			atomic_init(&t->refs, 1); /* ev's */
-			t->root = root;
-			hkd_value_texts_init(&t->texts);
-			ev->tree = t;
-		} else if (root) {
-			json_decref(root);
-			if (jerr)
-				hkd_strlcpy(jerr->text, "out of memory",
-				            sizeof(jerr->text));
-		}
-	}
-	if (t)
-		atomic_fetch_add(&t->refs, 1);
-	pthread_mutex_unlock(lock);
-	return t;
-}
-
-void hkd_event_rec_tree_drop(struct hkd_event_rec *ev)
-{
-	pthread_mutex_t *lock = tree_lock(ev);
-	struct hkd_event_tree *t;
-
-	pthread_mutex_lock(lock);
-	t = ev->tree;
-	ev->tree = NULL;
-	pthread_mutex_unlock(lock);
-	hkd_event_tree_put(t);
-}
-
-/* The event of the plugin call this thread is making (see enter/leave). */
-static _Thread_local struct hkd_event_rec *attempt_event;
-
-void hkd_event_rec_enter(struct hkd_event_rec *ev)
-{
-	attempt_event = ev;
-}
-
-void hkd_event_rec_leave(void)
-{
-	attempt_event = NULL;
-}
-
-struct hkd_event_rec *hkd_event_rec_of(const struct hookd_event *ev)
-{
-	struct hkd_event_rec *rec = attempt_event;
-
-	/* The envelope's own text, not a copy: the plugin's event is ours. */
-	if (!rec || !ev || ev->json != rec->json ||
-	    ev->json_len != rec->json_len)
-		return NULL;
-	return rec;
+	atomic_store(&other_targets, t);
 }
 
 /* Room worth a claim: a batch, not one delivery at a time under load. */
@@ -363,8 +239,9 @@ static int limit_for(const char *name)
 	struct hkd_runtime *rt;
 	const struct hkd_handler *h;
 	int limit;
-	if (hkd_subs_is_target(name))
-		return hkd_subs_concurrency();
+	const struct hkd_dispatch_targets *subs = atomic_load(&other_targets);
+	if (subs && subs->is_target(name))
+		return subs->concurrency();
 	rt = hkd_runtime_current();
 	h = rt ? hkd_runtime_handler(rt, name) : NULL;
 	limit = h && h->concurrency > 0 ? h->concurrency : 1;
@@ -475,6 +352,7 @@ struct hookd_attempt {
 	int64_t t0;             /* monotonic µs */
 	struct hkd_runtime *rt; /* held for a handler target */
 	void *sub;              /* held for a subscription target */
+	const struct hkd_dispatch_targets *sub_ops; /* sub's owner */
 	const char *plugin_name;
 	/* Set by hookd_host.complete; the attempt then waits on D.done for a
 	 * worker, so that no host work (store writes, destroy(), dlclose)
@@ -540,7 +418,7 @@ static void complete_attempt(struct hookd_attempt *a, enum hookd_status st,
 	}
 	crash_slot_free(a->crash_slot);
 	if (a->sub)
-		hkd_subs_end(a->sub, st, res.reason);
+		a->sub_ops->end(a->sub, st, res.reason);
 	hkd_runtime_unref(a->rt);
 	finish(a->d, st, &res, hkd_mono_us() - a->t0);
 	end_slot(t);
@@ -607,6 +485,7 @@ static void start_attempt(struct delivery *d, struct target_q *t)
 {
 	struct hookd_attempt *a = calloc(1, sizeof(*a));
 	const struct hookd_plugin *desc = NULL;
+	const struct hkd_dispatch_targets *subs;
 	struct hookd_result res;
 	struct hookd_event ev;
 	/* Our own reference: dispatch_async may complete the attempt, and
@@ -640,9 +519,10 @@ static void start_attempt(struct delivery *d, struct target_q *t)
 		goto out;
 	}
 	a->crash_slot = crash_slot_take(d->id);
-	if (hkd_subs_is_target(d->target)) {
-		if (hkd_subs_begin(d->target, &desc, &state, &a->sub, &res) !=
-		    0) {
+	subs = atomic_load(&other_targets);
+	if (subs && subs->is_target(d->target)) {
+		a->sub_ops = subs;
+		if (subs->begin(d->target, &desc, &state, &a->sub, &res) != 0) {
 			complete_attempt(a, HOOKD_FAIL, &res);
 			goto out;
 		}
@@ -968,6 +848,8 @@ void hkd_dispatch_parked(void)
 int hkd_dispatch_start(size_t capacity, int workers)
 {
 	pthread_condattr_t ca;
+	/* Plugins' asynchronous attempts end here. */
+	hkd_host_on_complete(hkd_dispatch_complete);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_destroy(&D.cond);
@@ -1117,16 +999,6 @@ int hkd_dispatch_submit(struct hkd_event_rec *ev, const struct hkd_match *m,
 fail:
 	delivery_free(d);
 	return -1;
-}
-
-void hkd_stored_delivery_release(struct hkd_stored_delivery *d)
-{
-	hkd_event_rec_unref(d->event);
-	free(d->target);
-	free(d->retry_ms);
-	d->event = NULL;
-	d->target = NULL;
-	d->retry_ms = NULL;
 }
 
 void hkd_dispatch_set_store(struct hkd_store *st)

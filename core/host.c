@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-#include "dispatch.h"
+#include "event.h"
 #include "host.h"
 #include "log.h"
 #include "template.h"
@@ -204,6 +204,26 @@ static void host_free(void *p)
 	free(p);
 }
 
+/* Who finishes the attempts plugins complete asynchronously: the
+ * dispatcher, which says so as it starts (hkd_host_on_complete), before
+ * any attempt runs. */
+static hkd_complete_fn complete_fn;
+
+void hkd_host_on_complete(hkd_complete_fn fn)
+{
+	complete_fn = fn;
+}
+
+static void host_complete(struct hookd_attempt *a, enum hookd_status st,
+                          const struct hookd_result *res)
+{
+	if (complete_fn)
+		complete_fn(a, st, res);
+	else
+		hkd_log(HOOKD_LOG_ERROR, "host",
+		        "complete() called while no dispatcher runs");
+}
+
 static const struct hookd_host host_table = {
     .struct_size = sizeof(struct hookd_host),
     .abi_major = HOOKD_ABI_MAJOR,
@@ -218,7 +238,7 @@ static const struct hookd_host host_table = {
     .render = host_render,
     .check_template = host_check_template,
     .free = host_free,
-    .complete = hkd_dispatch_complete,
+    .complete = host_complete,
 };
 
 const struct hookd_host *hkd_host(void)

@@ -27,6 +27,14 @@ struct hookd_config {
 /* The table given to every plugin's entry function. */
 const struct hookd_host *hkd_host(void);
 
+/* What finishes an asynchronous attempt (hookd_host.complete). */
+typedef void (*hkd_complete_fn)(struct hookd_attempt *a, enum hookd_status st,
+                                const struct hookd_result *res);
+
+/* Route hookd_host.complete to fn (the dispatcher, as it starts; the host
+ * sits below it and does not call it by name). */
+void hkd_host_on_complete(hkd_complete_fn fn);
+
 /*
  * Where a handler's settings come from, which decides what its secret keys
  * mean. HKD_SETTINGS_OPERATOR: hookd.conf, whose secret values may be

@@ -23,7 +23,7 @@
 
 #include <jansson.h>
 
-#include "dispatch.h"
+#include "event.h"
 #include "hookd/plugin.h"
 
 struct hkd_store;

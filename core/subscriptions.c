@@ -24,6 +24,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "dispatch.h"
 #include "glob.h"
 #include "host.h"
 #include "ingest.h"
@@ -454,6 +455,14 @@ static void load_one(void *arg, const json_t *doc)
 		sub_free(s);
 }
 
+/* What the dispatcher calls for a subscription target. */
+static const struct hkd_dispatch_targets dispatch_targets = {
+    .is_target = hkd_subs_is_target,
+    .concurrency = hkd_subs_concurrency,
+    .begin = hkd_subs_begin,
+    .end = hkd_subs_end,
+};
+
 int hkd_subs_start(struct hkd_store *st, const struct hkd_config *cfg,
                    char *err, size_t errlen)
 {
@@ -494,11 +503,13 @@ int hkd_subs_start(struct hkd_store *st, const struct hkd_config *cfg,
 		hkd_log_kv(HOOKD_LOG_INFO, "subscriptions", "loaded", n, NULL);
 	}
 	reloader_start(cfg->storage_poll_interval * 1000);
+	hkd_dispatch_set_targets(&dispatch_targets);
 	return 0;
 }
 
 void hkd_subs_stop(void)
 {
+	hkd_dispatch_set_targets(NULL);
 	reloader_stop();
 	for (size_t i = 0; i < S.n; i++)
 		sub_unref(S.v[i]);
