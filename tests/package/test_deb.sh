@@ -99,7 +99,7 @@ check() {
 		ok "$name"
 		return 0
 	fi
-	fail "$name" "$(tail -n 25 "$work/case.out")"
+	fail "$name" "$(tail -n 60 "$work/case.out")"
 	return 1
 }
 # daemon_check NAME CMD...: a check that needs the test daemon running.
@@ -149,17 +149,23 @@ build_packages() {
 			-u HOOKD_TEST_NODE_DEPS DEB_BUILD_OPTIONS="noddebs parallel=$(nproc)" \
 			unshare --net sh -c 'ip link set lo up && exec dpkg-buildpackage -us -uc -b') \
 		>"$work/build.log" 2>&1 ||
-		{ suite_summary; tail -n 40 "$work/build.log"; return 1; }
+		{ tail -n 15 "$work/build.log"; suite_summary; return 1; }
 	suite_summary
 	grep -q '^# PASS: *[1-9]' "$work/build.log" ||
 		{ echo "dh_auto_test ran no test"; return 1; }
 	ls "$work"/src/hookd_*.deb "$work"/src/hookd-dev_*.deb >/dev/null
 }
 
-# The package build's test-suite counts and what failed, as TAP comments.
+# The package build's test-suite counts and what failed (each failing
+# case with what it printed), as TAP comments.
 suite_summary() {
 	grep -E '^# (TOTAL|PASS|SKIP|XFAIL|FAIL|XPASS|ERROR):|^(FAIL|ERROR):' \
 		"$work/build.log" | sed 's/^/# /'
+	for l in "$work"/src/hookd/build-deb/tests/*/*.log; do
+		grep -q '^not ok' "$l" 2>/dev/null || continue
+		echo "# --- $l"
+		grep -A12 '^not ok' "$l" | head -24 | sed 's/^/# /'
+	done
 }
 
 # Errors fail; warnings are reported as comments.
