@@ -418,7 +418,7 @@ static void complete_attempt(struct hookd_attempt *a, enum hookd_status st,
 	}
 	crash_slot_free(a->crash_slot);
 	if (a->sub)
-		a->sub_ops->end(a->sub, st, res.reason);
+		a->sub_ops->end(a->sub, st, &res);
 	hkd_runtime_unref(a->rt);
 	finish(a->d, st, &res, hkd_mono_us() - a->t0);
 	end_slot(t);

@@ -30,7 +30,8 @@ struct hkd_dispatch_targets {
 	int (*concurrency)(void);
 	int (*begin)(const char *id, const struct hookd_plugin **desc,
 	             void **state, void **token, struct hookd_result *res);
-	void (*end)(void *token, enum hookd_status st, const char *reason);
+	void (*end)(void *token, enum hookd_status st,
+	            const struct hookd_result *res);
 };
 
 /* t (static, or living until replaced) or NULL: no such targets. */

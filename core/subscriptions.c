@@ -717,7 +717,7 @@ static int edit_judge(json_t *doc, void *arg)
 }
 
 /* What an attempt's outcome means for the subscription. */
-static void judge(struct sub *s, enum hookd_status st, const char *reason)
+static void judge(struct sub *s, enum hookd_status st, int status_code)
 {
 	struct verdict v;
 	struct sub *cur;
@@ -729,7 +729,8 @@ static void judge(struct sub *s, enum hookd_status st, const char *reason)
 	memset(&v, 0, sizeof(v));
 	v.url = doc_str(s->doc, "webhookUrl");
 	v.st = st;
-	v.gone = st == HOOKD_FAIL && strncmp(reason, "410", 3) == 0;
+	/* The receiver's status itself (ABI 1.2), never the reason's text. */
+	v.gone = st == HOOKD_FAIL && status_code == 410;
 	v.now = hkd_now_ms();
 	/* Most outcomes change nothing (a success of a healthy subscription,
 	 * a failure within disable_after): seen on the current document
@@ -800,10 +801,11 @@ int hkd_subs_begin(const char *id, const struct hookd_plugin **desc,
 	return 0;
 }
 
-void hkd_subs_end(void *token, enum hookd_status st, const char *reason)
+void hkd_subs_end(void *token, enum hookd_status st,
+                  const struct hookd_result *res)
 {
 	struct sub *s = token;
-	judge(s, st, reason ? reason : "");
+	judge(s, st, res ? res->status_code : 0);
 	sub_unref(s);
 }
 

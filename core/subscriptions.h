@@ -65,11 +65,13 @@ int hkd_subs_is_target(const char *target);
 int hkd_subs_begin(const char *id, const struct hookd_plugin **desc,
                    void **state, void **token, struct hookd_result *res);
 /*
- * After that attempt: what its outcome means for the subscription (410,
- * or failing for too long, disables it and emits HKD_SUB_DISABLED_TYPE);
- * drops the reference.
+ * After that attempt: what its outcome (res: the attempt's result, whole;
+ * may be NULL) means for the subscription (a 410 status_code, or failing
+ * for too long, disables it and emits HKD_SUB_DISABLED_TYPE); drops the
+ * reference.
  */
-void hkd_subs_end(void *token, enum hookd_status st, const char *reason);
+void hkd_subs_end(void *token, enum hookd_status st,
+                  const struct hookd_result *res);
 
 /*
  * The API. Each returns the HTTP status and sets *out to the JSON body

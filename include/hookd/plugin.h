@@ -66,10 +66,11 @@ extern "C" {
 /**
  * Minor ABI version this header describes, raised each time fields are
  * appended within HOOKD_ABI_MAJOR (1.1 appended hookd_host.complete and
- * hookd_plugin.dispatch_async). The host refuses a plugin whose abi_minor
- * is newer than its own, and loads an older one.
+ * hookd_plugin.dispatch_async; 1.2 appended hookd_result.status_code). The
+ * host refuses a plugin whose abi_minor is newer than its own, and loads an
+ * older one: what it appended since is zero (NULL) for that plugin.
  */
-#define HOOKD_ABI_MINOR 1
+#define HOOKD_ABI_MINOR 2
 
 /** Name of the one symbol a plugin exports. */
 #define HOOKD_PLUGIN_ENTRY_SYMBOL "hookd_plugin_entry"
@@ -179,7 +180,19 @@ struct hookd_result {
 	int64_t retry_after_ms;
 	/** Short text for the attempt log (optional). */
 	char reason[HOOKD_REASON_MAX];
+	/** (1.2) The receiver's own status code when there was one — the
+	 *  HTTP status, an SMTP reply code — else 0. The host decides on it
+	 *  (a 410 disables a subscription), never on the text of reason. */
+	int status_code;
 };
+
+/**
+ * Whether result `r` has member `m` (appended after ABI 1.0): a plugin
+ * writes a newer member only when the host's result holds it, e.g.
+ * `if (HOOKD_RESULT_HAS(res, status_code)) res->status_code = 410;`.
+ */
+#define HOOKD_RESULT_HAS(r, m)                                                 \
+	((r)->struct_size >= offsetof(struct hookd_result, m) + sizeof((r)->m))
 
 /** Opaque handle on one handler's settings in hookd.conf. */
 struct hookd_config;
@@ -300,6 +313,18 @@ struct hookd_host {
 };
 
 /**
+ * Whether host `h` offers service `m` (a member appended to struct
+ * hookd_host after ABI 1.0): its table is long enough to hold the member
+ * and the member is set. A plugin that also runs in older hosts checks
+ * before each call of a newer service, e.g.
+ * `if (HOOKD_HOST_HAS(host, complete))`.
+ */
+#define HOOKD_HOST_HAS(h, m)                                                   \
+	((h)->struct_size >=                                                   \
+	     offsetof(struct hookd_host, m) + sizeof((h)->m) &&                \
+	 (h)->m != NULL)
+
+/**
  * What a plugin is. Returned by hookd_plugin_entry(); must stay valid until
  * the plugin is unloaded (a static const struct is usual).
  */
@@ -319,8 +344,12 @@ struct hookd_plugin {
 	/**
 	 * Make a handler instance. `instance` is the handler's name (borrowed);
 	 * `cfg` stays valid until destroy(). On success return 0 and set
-	 * *state. On failure return -1 and write a message into errbuf; the
-	 * host reports it as a configuration error at the handler's file:line.
+	 * *state. On failure return -1 and write a message into errbuf (the
+	 * host gives at least 256 bytes; the message may be cut to errlen);
+	 * the host reports it as a configuration error at the handler's
+	 * file:line. After a failed create() the host never calls destroy()
+	 * and ignores *state: free whatever the call allocated before
+	 * returning -1.
 	 */
 	int (*create)(const char *instance, const struct hookd_config *cfg,
 	              void **state, char *errbuf, size_t errlen);

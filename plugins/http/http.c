@@ -1494,6 +1494,8 @@ static enum hookd_status judge_status(CURL *c, long code,
 	enum hookd_status status;
 
 	clean_text(body, sizeof(body), r->head, r->kept, r->total > r->kept);
+	if (HOOKD_RESULT_HAS(res, status_code))
+		res->status_code = (int)code;
 	if (code >= 200 && code < 300) {
 		if (reason_body && body[0])
 			fmt(res->reason, sizeof(res->reason), "%ld: %s", code,

@@ -290,5 +290,20 @@ routes = ( { events = ["*"]; handlers = ["old"]; } );
         assert all(r["reason"] == "abi 1.0 plugin: ok" for r in ok), ok
 
 
+@test("ABI test: a plugin built against the 1.1 header runs in this host "
+      "through its asynchronous path (complete() with a 1.1-sized result)")
+def abi11_plugin():
+    rec = os.path.join(h.tmpdir(), "rec")
+    with Daemon(conf("""
+handlers = { old = { plugin = %s; record = %s; }; };
+routes = ( { events = ["*"]; handlers = ["old"]; } );
+""" % (q(h.test_plugin("abi11")), q(rec)))) as d:
+        ids = [d.publish({"type": "legacy.ping"})["id"] for _ in range(3)]
+        lines = h.wait_lines(rec, 3)
+        assert sorted(l.split()[1] for l in lines) == sorted(ids), lines
+        ok = d.wait_log(count=3, msg="attempt", outcome="ok")
+        assert all(r["reason"] == "abi 1.1 plugin: async" for r in ok), ok
+
+
 if __name__ == "__main__":
     h.main()

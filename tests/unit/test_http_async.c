@@ -552,6 +552,7 @@ struct hookd_attempt {
 	enum hookd_status status;
 	char reason[HOOKD_REASON_MAX];
 	int64_t retry_after_ms;
+	int status_code;
 	int after_all_returned; /* every dispatch_async had returned by then */
 	pthread_t thread;       /* that called complete() */
 	int64_t done_at;        /* mono_ms() of the call */
@@ -575,6 +576,7 @@ static void mock_complete(struct hookd_attempt *a, enum hookd_status status,
 	a->status = status;
 	snprintf(a->reason, sizeof(a->reason), "%s", res ? res->reason : "");
 	a->retry_after_ms = res ? res->retry_after_ms : 0;
+	a->status_code = res ? res->status_code : 0;
 	a->after_all_returned = all_returned;
 	a->thread = pthread_self();
 	a->done_at = mono_ms();
@@ -743,19 +745,22 @@ struct outcome_case {
 	const char *reason; /* exact, or a prefix when `prefix` */
 	int prefix;
 	int64_t retry_after_ms;
+	int status_code; /* the receiver's, in hookd_result (ABI 1.2); 0: none
+	                  */
 };
 
 static const struct outcome_case outcome_cases[] = {
-    {"/ok", HOOKD_OK, "200", 0, 0},
-    {"/slow", HOOKD_OK, "200", 0, 0},
-    {"/e500", HOOKD_RETRY, "500: upstream exploded", 0, 0},
-    {"/e429", HOOKD_RETRY, "429: slow down", 0, 2000},
-    {"/e404", HOOKD_FAIL, "404: no such hook", 0, 0},
+    {"/ok", HOOKD_OK, "200", 0, 0, 200},
+    {"/slow", HOOKD_OK, "200", 0, 0, 200},
+    {"/e500", HOOKD_RETRY, "500: upstream exploded", 0, 0, 500},
+    {"/e429", HOOKD_RETRY, "429: slow down", 0, 2000, 429},
+    {"/e404", HOOKD_FAIL, "404: no such hook", 0, 0, 404},
     {"/moved", HOOKD_FAIL,
      "301: redirect not followed (Location: http://example.invalid/there)", 0,
+     0, 301},
+    {"/drop", HOOKD_RETRY, "connection: Empty reply from server", 0, 0, 0},
+    {"/hang", HOOKD_RETRY, "timeout: no complete response within 1s (", 1, 0,
      0},
-    {"/drop", HOOKD_RETRY, "connection: Empty reply from server", 0, 0},
-    {"/hang", HOOKD_RETRY, "timeout: no complete response within 1s (", 1, 0},
 };
 
 static void check_reason(const struct outcome_case *c, const char *reason,
@@ -794,6 +799,7 @@ START_TEST(test_outcomes_as_sync)
 	              c->path, (int)st, (int)c->status, res.reason);
 	check_reason(c, res.reason, "sync");
 	ck_assert_int_eq(res.retry_after_ms, c->retry_after_ms);
+	ck_assert_int_eq(res.status_code, c->status_code);
 
 	t0 = mono_ms();
 	run_async(state, &ev, &a);
@@ -802,6 +808,7 @@ START_TEST(test_outcomes_as_sync)
 	              (int)a.status, (int)c->status, a.reason);
 	check_reason(c, a.reason, "async");
 	ck_assert_int_eq(a.retry_after_ms, c->retry_after_ms);
+	ck_assert_int_eq(a.status_code, c->status_code);
 	/* Same verdict as the synchronous path, word for word (a timeout's
 	 * curl detail names the milliseconds, so only its start). */
 	if (!c->prefix)

@@ -74,6 +74,48 @@ START_TEST(test_abi10_plugin)
 }
 END_TEST
 
+/* A plugin built against the 1.1 header loads with its asynchronous path
+ * (this host is 1.2: its descriptor is as long as today's). */
+START_TEST(test_abi11_plugin)
+{
+	char err[1024] = "";
+	struct hkd_plugin_lib *lib =
+	    hkd_plugin_open(so("abi11"), err, sizeof(err));
+	ck_assert_msg(lib != NULL, "%s", err);
+	ck_assert_str_eq(lib->desc.name, "test-abi11");
+	ck_assert_uint_eq(lib->desc.abi_major, 1);
+	ck_assert_uint_eq(lib->desc.abi_minor, 1);
+	ck_assert_ptr_nonnull(lib->desc.dispatch);
+	ck_assert_ptr_nonnull(lib->desc.dispatch_async);
+	hkd_plugin_close(lib);
+}
+END_TEST
+
+/* HOOKD_HOST_HAS and HOOKD_RESULT_HAS: a member is there when the table
+ * or result is long enough and (for the host) the member is set. */
+START_TEST(test_has_macros)
+{
+	struct hookd_host h;
+	struct hookd_result r;
+
+	memset(&h, 0, sizeof(h));
+	h.struct_size = sizeof(h);
+	ck_assert(!HOOKD_HOST_HAS(&h, complete)); /* long enough, but NULL */
+	h.complete = hkd_host()->complete;
+	ck_assert(HOOKD_HOST_HAS(&h, complete));
+	h.struct_size = offsetof(struct hookd_host, complete); /* a 1.0 host */
+	ck_assert(!HOOKD_HOST_HAS(&h, complete));
+	ck_assert(HOOKD_HOST_HAS(hkd_host(), complete));
+
+	memset(&r, 0, sizeof(r));
+	r.struct_size = sizeof(r);
+	ck_assert(HOOKD_RESULT_HAS(&r, status_code));
+	r.struct_size = offsetof(struct hookd_result, status_code); /* 1.1 */
+	ck_assert(!HOOKD_RESULT_HAS(&r, status_code));
+	ck_assert(HOOKD_RESULT_HAS(&r, reason));
+}
+END_TEST
+
 START_TEST(test_wrong_major)
 {
 	expect_refused("wrong_major", "ABI 2.0", "major differs");
@@ -281,6 +323,8 @@ int main(void)
 
 	tcase_add_test(tc, test_good);
 	tcase_add_test(tc, test_abi10_plugin);
+	tcase_add_test(tc, test_abi11_plugin);
+	tcase_add_test(tc, test_has_macros);
 	tcase_add_test(tc, test_wrong_major);
 	tcase_add_test(tc, test_newer_minor);
 	tcase_add_test(tc, test_no_entry);
