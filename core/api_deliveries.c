@@ -58,29 +58,15 @@ int hkd_api_deliveries_query(const char *state, const char *limit,
 	return 0;
 }
 
-enum MHD_Result hkd_api_deliveries(struct MHD_Connection *conn)
+/* A query parameter, or NULL. */
+static const char *query_arg(struct MHD_Connection *conn, const char *name)
 {
-	struct hkd_delivery_filter f;
-	const char *state, *limit, *cursor, *field, *message;
-	json_t *page;
+	return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+}
 
-	memset(&f, 0, sizeof(f));
-	state =
-	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "state");
-	limit =
-	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
-	cursor =
-	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor");
-	f.target =
-	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "target");
-	f.event_id =
-	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "event");
-	if (hkd_api_deliveries_query(state, limit, cursor, &f, &field,
-	                             &message) != 0)
-		return hkd_api_send_error(conn, MHD_HTTP_BAD_REQUEST,
-		                          "invalid_parameter", field, NULL,
-		                          NULL, "%s", message);
-	page = hkd_store_deliveries_json(hkd_api_store(), &f);
+/* Answer a page the store read (NULL: it could not). */
+static enum MHD_Result answer_page(struct MHD_Connection *conn, json_t *page)
+{
 	if (!page)
 		return hkd_api_send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
 		                          "store_unavailable", NULL,
@@ -89,30 +75,39 @@ enum MHD_Result hkd_api_deliveries(struct MHD_Connection *conn)
 	return hkd_api_send_json(conn, MHD_HTTP_OK, page, NULL, NULL);
 }
 
+enum MHD_Result hkd_api_deliveries(struct MHD_Connection *conn)
+{
+	struct hkd_delivery_filter f;
+	const char *field, *message;
+
+	memset(&f, 0, sizeof(f));
+	f.target = query_arg(conn, "target");
+	f.event_id = query_arg(conn, "event");
+	if (hkd_api_deliveries_query(
+	        query_arg(conn, "state"), query_arg(conn, "limit"),
+	        query_arg(conn, "cursor"), &f, &field, &message) != 0)
+		return hkd_api_send_error(conn, MHD_HTTP_BAD_REQUEST,
+		                          "invalid_parameter", field, NULL,
+		                          NULL, "%s", message);
+	return answer_page(conn,
+	                   hkd_store_deliveries_json(hkd_api_store(), &f));
+}
+
 /* GET /v4/audit: the audit trail, newest first, paged like deliveries. */
 enum MHD_Result hkd_api_audit_trail(struct MHD_Connection *conn)
 {
 	struct hkd_delivery_filter f;
-	const char *limit, *cursor, *field, *message;
-	json_t *page;
+	const char *field, *message;
 
 	memset(&f, 0, sizeof(f));
-	limit =
-	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
-	cursor =
-	    MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "cursor");
-	if (hkd_api_deliveries_query(NULL, limit, cursor, &f, &field,
+	if (hkd_api_deliveries_query(NULL, query_arg(conn, "limit"),
+	                             query_arg(conn, "cursor"), &f, &field,
 	                             &message) != 0)
 		return hkd_api_send_error(conn, MHD_HTTP_BAD_REQUEST,
 		                          "invalid_parameter", field, NULL,
 		                          NULL, "%s", message);
-	page = hkd_store_audit_json(hkd_api_store(), f.limit, f.before_seq);
-	if (!page)
-		return hkd_api_send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-		                          "store_unavailable", NULL,
-		                          MHD_HTTP_HEADER_RETRY_AFTER, "5",
-		                          "the event store cannot be read");
-	return hkd_api_send_json(conn, MHD_HTTP_OK, page, NULL, NULL);
+	return answer_page(
+	    conn, hkd_store_audit_json(hkd_api_store(), f.limit, f.before_seq));
 }
 
 /* Visitor of replays: queue the delivery (a slot was reserved). */
