@@ -7,7 +7,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,11 +16,11 @@
 #include <openssl/crypto.h>
 
 #include "config.h"
+#include "config_load.h"
 #include "envelope.h"
 #include "glob.h"
 #include "jsonptr.h"
 #include "seal.h"
-#include "signature.h"
 #include "store.h"
 #include "ssrf.h"
 #include "util.h"
@@ -69,11 +68,6 @@ static const char *const storage_keys[] = {
 static const char *const subscriptions_keys[] = {
     "allow_targets", "concurrency", "disable_after", "secret_grace", "timeout",
     "max",           NULL};
-/* Each group in sources = { name = { ... }; }. */
-static const char *const source_keys[] = {
-    "verify", "secret",    "secrets",  "token",      "tokens",
-    "header", "algorithm", "encoding", "prefix",     "tolerance",
-    "type",   "type_from", "id_from",  "allow_from", NULL};
 /* Each group in the event_types list. */
 static const char *const event_type_keys[] = {"name", "description", "required",
                                               NULL};
@@ -93,7 +87,7 @@ const struct hkd_config_section hkd_config_sections[] = {
     {"server", server_keys},
     {"storage", storage_keys},
     {"subscriptions", subscriptions_keys},
-    {"sources", source_keys},
+    {"sources", hkd_cfg_source_keys},
     {"event_types", event_type_keys},
     {"handlers", handler_keys},
     {"routes", route_keys},
@@ -153,17 +147,9 @@ void hkd_diag_add(struct hkd_diag *d, const char *file,
 	d->msgs[d->n++] = line;
 }
 
-/* State of one load: the file name for messages and the diagnostics. */
-struct loader {
-	const char *file;
-	struct hkd_diag *d;
-};
-
-#define ERR(ld, s, ...) hkd_diag_add((ld)->d, (ld)->file, (s), __VA_ARGS__)
-
 /* Report every member of group `g` whose name is not in `allowed`. */
-static void check_keys(struct loader *ld, const config_setting_t *g,
-                       const char *what, const char *const *allowed)
+void hkd_cfg_check_keys(struct loader *ld, const config_setting_t *g,
+                        const char *what, const char *const *allowed)
 {
 	int n = config_setting_length(g);
 	for (int i = 0; i < n; i++) {
@@ -187,9 +173,9 @@ static int is_int(const config_setting_t *s)
 }
 
 /* Integer member `key` of g in [min,max]; absent keeps *out. -1 on error. */
-static int get_int(struct loader *ld, const config_setting_t *g,
-                   const char *key, long long min, long long max,
-                   long long *out)
+int hkd_cfg_get_int(struct loader *ld, const config_setting_t *g,
+                    const char *key, long long min, long long max,
+                    long long *out)
 {
 	const config_setting_t *s = config_setting_get_member(g, key);
 	if (!s)
@@ -209,8 +195,8 @@ static int get_int(struct loader *ld, const config_setting_t *g,
 }
 
 /* String member `key` of g, copied into *out (freeing the old value). */
-static int get_str(struct loader *ld, const config_setting_t *g,
-                   const char *key, char **out)
+int hkd_cfg_get_str(struct loader *ld, const config_setting_t *g,
+                    const char *key, char **out)
 {
 	const config_setting_t *s = config_setting_get_member(g, key);
 	if (!s)
@@ -228,8 +214,8 @@ static int get_str(struct loader *ld, const config_setting_t *g,
  * A list or array of strings at member `key` of g into a malloc'd vector.
  * Absent: *out stays NULL. Errors name the element.
  */
-static int get_strings(struct loader *ld, const config_setting_t *g,
-                       const char *key, char ***out, size_t *n_out)
+int hkd_cfg_get_strings(struct loader *ld, const config_setting_t *g,
+                        const char *key, char ***out, size_t *n_out)
 {
 	const config_setting_t *s = config_setting_get_member(g, key);
 	int t, n;
@@ -267,7 +253,7 @@ static int get_strings(struct loader *ld, const config_setting_t *g,
 	return 0;
 }
 
-static void free_strings(char **v, size_t n)
+void hkd_cfg_free_strings(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(v[i]);
@@ -275,8 +261,8 @@ static void free_strings(char **v, size_t n)
 }
 
 /* Boolean member `key` of g into *out; absent keeps *out. -1 on error. */
-static int get_bool(struct loader *ld, const config_setting_t *g,
-                    const char *key, int *out)
+int hkd_cfg_get_bool(struct loader *ld, const config_setting_t *g,
+                     const char *key, int *out)
 {
 	const config_setting_t *s = config_setting_get_member(g, key);
 	if (!s)
@@ -357,7 +343,7 @@ static void read_pem(struct loader *ld, const config_setting_t *g,
 	size_t len = 0;
 	FILE *f;
 
-	if (!s || get_str(ld, g, key, &path) != 0 || !path)
+	if (!s || hkd_cfg_get_str(ld, g, key, &path) != 0 || !path)
 		return;
 	f = fopen(path, "re");
 	if (!f) {
@@ -413,7 +399,7 @@ static void load_server(struct loader *ld, const config_setting_t *g,
 		ERR(ld, g, "server must be a group { ... }");
 		return;
 	}
-	check_keys(ld, g, "server", server_keys);
+	hkd_cfg_check_keys(ld, g, "server", server_keys);
 	s = config_setting_get_member(g, "listen");
 	if (s) {
 		if (config_setting_type(s) != CONFIG_TYPE_STRING)
@@ -422,25 +408,26 @@ static void load_server(struct loader *ld, const config_setting_t *g,
 			parse_listen(ld, s, c);
 	}
 	v = c->http_threads;
-	if (get_int(ld, g, "threads", 1, 256, &v) == 0)
+	if (hkd_cfg_get_int(ld, g, "threads", 1, 256, &v) == 0)
 		c->http_threads = (int)v;
 	v = (long long)c->max_body;
-	if (get_int(ld, g, "max_body", 64, 64LL * 1024 * 1024, &v) == 0)
+	if (hkd_cfg_get_int(ld, g, "max_body", 64, 64LL * 1024 * 1024, &v) == 0)
 		c->max_body = (size_t)v;
 	v = c->connection_timeout;
-	if (get_int(ld, g, "connection_timeout", 1, 3600, &v) == 0)
+	if (hkd_cfg_get_int(ld, g, "connection_timeout", 1, 3600, &v) == 0)
 		c->connection_timeout = (int)v;
 	v = c->request_timeout;
-	if (get_int(ld, g, "request_timeout", 1, 3600, &v) == 0)
+	if (hkd_cfg_get_int(ld, g, "request_timeout", 1, 3600, &v) == 0)
 		c->request_timeout = (int)v;
 	v = c->max_connections;
-	if (get_int(ld, g, "max_connections", 1, 1000000, &v) == 0)
+	if (hkd_cfg_get_int(ld, g, "max_connections", 1, 1000000, &v) == 0)
 		c->max_connections = (int)v;
 	v = c->max_connections_per_ip;
-	if (get_int(ld, g, "max_connections_per_ip", 0, 1000000, &v) == 0)
+	if (hkd_cfg_get_int(ld, g, "max_connections_per_ip", 0, 1000000, &v) ==
+	    0)
 		c->max_connections_per_ip = (int)v;
 	load_tls(ld, g, c);
-	if (get_strings(ld, g, "api_keys", &keys_raw, &n_raw) == 0 &&
+	if (hkd_cfg_get_strings(ld, g, "api_keys", &keys_raw, &n_raw) == 0 &&
 	    keys_raw) {
 		s = config_setting_get_member(g, "api_keys");
 		c->api_keys = calloc(n_raw + 1, sizeof(char *));
@@ -463,10 +450,10 @@ static void load_server(struct loader *ld, const config_setting_t *g,
 			c->api_keys[c->n_api_keys++] = k;
 		}
 	}
-	free_strings(keys_raw, n_raw);
-	get_bool(ld, g, "allow_open_api", &c->allow_open_api);
-	get_strings(ld, g, "allowed_hosts", &c->allowed_hosts,
-	            &c->n_allowed_hosts);
+	hkd_cfg_free_strings(keys_raw, n_raw);
+	hkd_cfg_get_bool(ld, g, "allow_open_api", &c->allow_open_api);
+	hkd_cfg_get_strings(ld, g, "allowed_hosts", &c->allowed_hosts,
+	                    &c->n_allowed_hosts);
 	for (size_t i = 0; i < c->n_allowed_hosts; i++)
 		if (!c->allowed_hosts[i] || !c->allowed_hosts[i][0] ||
 		    strpbrk(c->allowed_hosts[i], " \t/:@"))
@@ -476,7 +463,7 @@ static void load_server(struct loader *ld, const config_setting_t *g,
 			    "like \"hooks.example.com\"",
 			    i);
 	if ((s = config_setting_get_member(g, "metrics_key")) &&
-	    get_str(ld, g, "metrics_key", &c->metrics_key) == 0 &&
+	    hkd_cfg_get_str(ld, g, "metrics_key", &c->metrics_key) == 0 &&
 	    c->metrics_key) {
 		char err[256],
 		    *k = hkd_secret_resolve(c->metrics_key, err, sizeof(err));
@@ -515,15 +502,15 @@ static void load_storage(struct loader *ld, const config_setting_t *g,
 		ERR(ld, g, "storage must be a group { url = \"...\"; }");
 		return;
 	}
-	check_keys(ld, g, "storage", storage_keys);
-	get_str(ld, g, "url", &c->storage_url);
+	hkd_cfg_check_keys(ld, g, "storage", storage_keys);
+	hkd_cfg_get_str(ld, g, "url", &c->storage_url);
 	s = config_setting_get_member(g, "url");
 	if (s && c->storage_url &&
 	    hkd_store_url_check(c->storage_url, err, sizeof(err)) != 0)
 		ERR(ld, s, "%s", err);
-	get_str(ld, g, "synchronous", &c->storage_synchronous);
+	hkd_cfg_get_str(ld, g, "synchronous", &c->storage_synchronous);
 	if ((s = config_setting_get_member(g, "secret_key")) &&
-	    get_str(ld, g, "secret_key", &c->storage_secret_key) == 0 &&
+	    hkd_cfg_get_str(ld, g, "secret_key", &c->storage_secret_key) == 0 &&
 	    c->storage_secret_key) {
 		unsigned char key[HKD_SEAL_KEY_LEN];
 		char *k =
@@ -544,25 +531,26 @@ static void load_storage(struct loader *ld, const config_setting_t *g,
 		ERR(ld, s,
 		    "synchronous must be \"full\", \"normal\" or \"off\"");
 	v = c->storage_max_size;
-	if (get_int(ld, g, "max_size", 0, 1LL << 50, &v) == 0)
+	if (hkd_cfg_get_int(ld, g, "max_size", 0, 1LL << 50, &v) == 0)
 		c->storage_max_size = v;
 	v = c->keep_succeeded;
-	if (get_int(ld, g, "keep_succeeded", 0, 10LL * 365 * 86400, &v) == 0)
+	if (hkd_cfg_get_int(ld, g, "keep_succeeded", 0, 10LL * 365 * 86400,
+	                    &v) == 0)
 		c->keep_succeeded = v;
 	v = c->keep_dead;
-	if (get_int(ld, g, "keep_dead", 0, 10LL * 365 * 86400, &v) == 0)
+	if (hkd_cfg_get_int(ld, g, "keep_dead", 0, 10LL * 365 * 86400, &v) == 0)
 		c->keep_dead = v;
 	v = c->purge_interval;
-	if (get_int(ld, g, "purge_interval", 1, 86400, &v) == 0)
+	if (hkd_cfg_get_int(ld, g, "purge_interval", 1, 86400, &v) == 0)
 		c->purge_interval = v;
 	v = c->storage_lease;
-	if (get_int(ld, g, "lease", 1, 3600, &v) == 0)
+	if (hkd_cfg_get_int(ld, g, "lease", 1, 3600, &v) == 0)
 		c->storage_lease = v;
 	v = c->storage_pool_size;
-	if (get_int(ld, g, "pool_size", 1, 64, &v) == 0)
+	if (hkd_cfg_get_int(ld, g, "pool_size", 1, 64, &v) == 0)
 		c->storage_pool_size = (int)v;
 	v = c->storage_poll_interval;
-	if (get_int(ld, g, "poll_interval", 1, 3600, &v) == 0)
+	if (hkd_cfg_get_int(ld, g, "poll_interval", 1, 3600, &v) == 0)
 		c->storage_poll_interval = v;
 	/* Every node seals subscription secrets with one key: it is given. */
 	if (c->storage_url && !config_setting_get_member(g, "secret_key") &&
@@ -583,8 +571,9 @@ static void load_subscriptions(struct loader *ld, const config_setting_t *g,
 		ERR(ld, g, "subscriptions must be a group { ... }");
 		return;
 	}
-	check_keys(ld, g, "subscriptions", subscriptions_keys);
-	get_strings(ld, g, "allow_targets", &c->sub_allow, &c->n_sub_allow);
+	hkd_cfg_check_keys(ld, g, "subscriptions", subscriptions_keys);
+	hkd_cfg_get_strings(ld, g, "allow_targets", &c->sub_allow,
+	                    &c->n_sub_allow);
 	for (size_t i = 0; i < c->n_sub_allow; i++) {
 		struct hkd_cidr cidr;
 		char err[128];
@@ -595,296 +584,20 @@ static void load_subscriptions(struct loader *ld, const config_setting_t *g,
 			    err);
 	}
 	v = c->sub_concurrency;
-	if (get_int(ld, g, "concurrency", 1, 1000, &v) == 0)
+	if (hkd_cfg_get_int(ld, g, "concurrency", 1, 1000, &v) == 0)
 		c->sub_concurrency = (int)v;
 	v = c->sub_disable_after;
-	if (get_int(ld, g, "disable_after", 1, 365LL * 86400, &v) == 0)
+	if (hkd_cfg_get_int(ld, g, "disable_after", 1, 365LL * 86400, &v) == 0)
 		c->sub_disable_after = v;
 	v = c->sub_secret_grace;
-	if (get_int(ld, g, "secret_grace", 0, 30LL * 86400, &v) == 0)
+	if (hkd_cfg_get_int(ld, g, "secret_grace", 0, 30LL * 86400, &v) == 0)
 		c->sub_secret_grace = v;
 	v = c->sub_max;
-	if (get_int(ld, g, "max", 1, 1000000, &v) == 0)
+	if (hkd_cfg_get_int(ld, g, "max", 1, 1000000, &v) == 0)
 		c->sub_max = (int)v;
 	v = c->sub_timeout;
-	if (get_int(ld, g, "timeout", 1, 300, &v) == 0)
+	if (hkd_cfg_get_int(ld, g, "timeout", 1, 300, &v) == 0)
 		c->sub_timeout = (int)v;
-}
-
-/* "header:NAME" or "json:/pointer" into x; -1 after a diagnostic. */
-static int parse_extract(struct loader *ld, const config_setting_t *g,
-                         const char *key, struct hkd_extract *x)
-{
-	const config_setting_t *s = config_setting_get_member(g, key);
-	const char *v;
-	if (!s)
-		return 0;
-	v = config_setting_get_string(s);
-	if (!v) {
-		ERR(ld, s, "%s must be a string", key);
-		return -1;
-	}
-	if (strncmp(v, "header:", 7) == 0 && v[7])
-		x->header = strdup(v + 7);
-	else if (strncmp(v, "json:", 5) == 0 && v[5] == '/' &&
-	         hkd_json_pointer_check(v + 5) == 0)
-		x->pointer = strdup(v + 5);
-	else {
-		ERR(ld, s,
-		    "%s must be \"header:NAME\" or \"json:/pointer\" (got "
-		    "\"%s\")",
-		    key, v);
-		return -1;
-	}
-	return 0;
-}
-
-static const char *const verify_names[] = {
-    [HKD_VERIFY_NONE] = "none",     [HKD_VERIFY_STANDARD] = "standard-webhooks",
-    [HKD_VERIFY_GITHUB] = "github", [HKD_VERIFY_STRIPE] = "stripe",
-    [HKD_VERIFY_HMAC] = "hmac",     [HKD_VERIFY_TOKEN] = "token",
-};
-
-/*
- * Refuse secret v (borrowed, resolved from raw, which is what the file
- * says) of a standard-webhooks source unless the verifier can decode it:
- * it would skip it and answer every request 401 "no usable secret".
- * at is where the secret is written; index is its 1-based place among the
- * source's secrets, as the verifier's messages count them. The message
- * names an env:/file: reference, never the secret.
- */
-static void check_standard_secret(struct loader *ld, const config_setting_t *at,
-                                  const struct hkd_source *src, size_t index,
-                                  const char *raw, const char *v)
-{
-	char why[128];
-	int indirect =
-	    strncmp(raw, "env:", 4) == 0 || strncmp(raw, "file:", 5) == 0;
-
-	if (hkd_sig_standard_secret_check(v, why, sizeof(why)) == 0)
-		return;
-	ERR(ld, at,
-	    "source '%s': secret %zu%s%s%s is not whsec_<base64>, as "
-	    "standard-webhooks needs: %s",
-	    src->name, index, indirect ? " (from " : "", indirect ? raw : "",
-	    indirect ? ")" : "", why);
-}
-
-/* Resolve every secret of list/string member `key` into src->secrets. */
-static void add_secrets(struct loader *ld, const config_setting_t *g,
-                        const char *key, struct hkd_source *src)
-{
-	char **raw = NULL;
-	size_t n = 0;
-	const config_setting_t *s = config_setting_get_member(g, key);
-	if (!s || get_strings(ld, g, key, &raw, &n) != 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		char err[256],
-		    *v = hkd_secret_resolve(raw[i], err, sizeof(err));
-		const config_setting_t *at;
-		char **grown;
-		if (!v) {
-			ERR(ld, s, "source '%s': %s: %s", src->name, key, err);
-			continue;
-		}
-		/* The line of the element, in a list over several lines. */
-		at = config_setting_type(s) == CONFIG_TYPE_STRING
-		         ? s
-		         : config_setting_get_elem(s, (unsigned)i);
-		/* An empty secret or token matches nothing: every request
-		 * would be answered 401. */
-		if (src->verify == HKD_VERIFY_STANDARD)
-			check_standard_secret(ld, at, src, src->n_secrets + 1,
-			                      raw[i], v);
-		else if (v[0] == '\0')
-			ERR(ld, at, "source '%s': %s %zu is empty%s%s%s",
-			    src->name, key, i + 1,
-			    raw[i][0] != '\0' ? " (from " : "", raw[i],
-			    raw[i][0] != '\0' ? ")" : "");
-		grown = realloc(src->secrets,
-		                (src->n_secrets + 2) * sizeof(char *));
-		if (!grown) {
-			free(v);
-			continue;
-		}
-		src->secrets = grown;
-		src->secrets[src->n_secrets++] = v;
-		src->secrets[src->n_secrets] = NULL;
-	}
-out:
-	free_strings(raw, n);
-}
-
-/*
- * The default id_from of src, whose group has none: for the schemes whose
- * sender names each delivery with an id it chooses (and, but for GitHub,
- * signs), that id, so that a delivery sent twice is a duplicate without
- * any setting. Marked as the default, which the receiver applies
- * leniently (see hkd_source).
- */
-static void default_id_from(struct hkd_source *src)
-{
-	const char *header = NULL, *pointer = NULL;
-
-	switch (src->verify) {
-	case HKD_VERIFY_STANDARD:
-		header = "webhook-id";
-		break;
-	case HKD_VERIFY_GITHUB:
-		header = "X-GitHub-Delivery";
-		break;
-	case HKD_VERIFY_STRIPE:
-		pointer = "/id"; /* the event object's "evt_..." */
-		break;
-	default:
-		return;
-	}
-	src->id_from.header = hkd_strdup(header);
-	src->id_from.pointer = hkd_strdup(pointer);
-	src->id_from_default = 1;
-}
-
-static void load_source(struct loader *ld, const config_setting_t *g,
-                        struct hkd_source *src)
-{
-	char *verify = NULL;
-	long long tol = 300;
-	int found = -1;
-
-	check_keys(ld, g, "a source", source_keys);
-	get_str(ld, g, "verify", &verify);
-	for (size_t i = 0; verify && i < HKD_ARRAY_LEN(verify_names); i++)
-		if (strcmp(verify, verify_names[i]) == 0)
-			found = (int)i;
-	if (found < 0)
-		ERR(ld, g,
-		    "source '%s': verify must be standard-webhooks, github, "
-		    "stripe, hmac, token or none",
-		    src->name);
-	else
-		src->verify = (enum hkd_verify)found;
-	free(verify);
-	add_secrets(ld, g, "secret", src);
-	add_secrets(ld, g, "secrets", src);
-	add_secrets(ld, g, "token", src);
-	add_secrets(ld, g, "tokens", src);
-	get_str(ld, g, "header", &src->header);
-	get_str(ld, g, "algorithm", &src->algorithm);
-	get_str(ld, g, "encoding", &src->encoding);
-	get_str(ld, g, "prefix", &src->prefix);
-	if (get_int(ld, g, "tolerance", 1, 86400, &tol) == 0)
-		src->tolerance = tol;
-	get_str(ld, g, "type", &src->type);
-	parse_extract(ld, g, "type_from", &src->type_from);
-	parse_extract(ld, g, "id_from", &src->id_from);
-	get_strings(ld, g, "allow_from", &src->allow_from, &src->n_allow_from);
-	for (size_t i = 0; i < src->n_allow_from; i++) {
-		struct hkd_cidr cidr;
-		char err[128];
-		if (hkd_cidr_parse(src->allow_from[i], &cidr, err,
-		                   sizeof(err)) != 0)
-			ERR(ld, config_setting_get_member(g, "allow_from"),
-			    "source '%s': allow_from[%zu] \"%s\": %s",
-			    src->name, i, src->allow_from[i], err);
-	}
-	if (found < 0)
-		return;
-	if (src->verify != HKD_VERIFY_NONE && src->n_secrets == 0)
-		ERR(ld, g, "source '%s': verify = \"%s\" needs %s", src->name,
-		    verify_names[src->verify],
-		    src->verify == HKD_VERIFY_TOKEN ? "token (or tokens)"
-		                                    : "secret (or secrets)");
-	if (src->verify == HKD_VERIFY_NONE && src->n_allow_from == 0)
-		ERR(ld, g,
-		    "source '%s': verify = \"none\" is only allowed with "
-		    "allow_from",
-		    src->name);
-	if ((src->verify == HKD_VERIFY_HMAC ||
-	     src->verify == HKD_VERIFY_TOKEN) &&
-	    !src->header)
-		ERR(ld, g, "source '%s': verify = \"%s\" needs header",
-		    src->name, verify_names[src->verify]);
-	if (src->algorithm && strcmp(src->algorithm, "sha1") &&
-	    strcmp(src->algorithm, "sha256") &&
-	    strcmp(src->algorithm, "sha512"))
-		ERR(ld, config_setting_get_member(g, "algorithm"),
-		    "source '%s': algorithm must be sha1, sha256 or sha512",
-		    src->name);
-	if (src->encoding && strcmp(src->encoding, "hex") &&
-	    strcmp(src->encoding, "base64"))
-		ERR(ld, config_setting_get_member(g, "encoding"),
-		    "source '%s': encoding must be hex or base64", src->name);
-	if (!src->type && !src->type_from.header && !src->type_from.pointer)
-		ERR(ld, g,
-		    "source '%s': needs type (a fixed event type) or type_from",
-		    src->name);
-	if (src->type && !hkd_event_type_valid(src->type))
-		ERR(ld, config_setting_get_member(g, "type"),
-		    "source '%s': type \"%s\" is not a valid event type",
-		    src->name, src->type);
-	if (!config_setting_get_member(g, "id_from"))
-		default_id_from(src);
-}
-
-static void load_sources(struct loader *ld, const config_setting_t *g,
-                         struct hkd_config *c)
-{
-	int n;
-	if (!config_setting_is_group(g)) {
-		ERR(ld, g,
-		    "sources must be a group { name = { verify = \"...\"; }; "
-		    "}");
-		return;
-	}
-	n = config_setting_length(g);
-	c->sources = calloc((size_t)n + 1, sizeof(*c->sources));
-	if (!c->sources)
-		return;
-	for (int i = 0; i < n; i++) {
-		const config_setting_t *sg =
-		    config_setting_get_elem(g, (unsigned)i);
-		struct hkd_source *src = &c->sources[c->n_sources++];
-		src->name = strdup(config_setting_name(sg));
-		if (!config_setting_is_group(sg)) {
-			ERR(ld, sg,
-			    "source '%s' must be a group { verify = \"...\"; }",
-			    src->name);
-			continue;
-		}
-		load_source(ld, sg, src);
-	}
-}
-
-static void free_sources(struct hkd_config *c)
-{
-	for (size_t i = 0; i < c->n_sources; i++) {
-		struct hkd_source *s = &c->sources[i];
-		for (size_t j = 0; j < s->n_secrets; j++)
-			memset(s->secrets[j], 0, strlen(s->secrets[j]));
-		free_strings(s->secrets, s->n_secrets);
-		free(s->name);
-		free(s->header);
-		free(s->algorithm);
-		free(s->encoding);
-		free(s->prefix);
-		free(s->type);
-		free(s->type_from.header);
-		free(s->type_from.pointer);
-		free(s->id_from.header);
-		free(s->id_from.pointer);
-		free_strings(s->allow_from, s->n_allow_from);
-	}
-	free(c->sources);
-}
-
-const struct hkd_source *hkd_config_source(const struct hkd_config *c,
-                                           const char *name)
-{
-	for (size_t i = 0; i < c->n_sources; i++)
-		if (c->sources[i].name && strcmp(c->sources[i].name, name) == 0)
-			return &c->sources[i];
-	return NULL;
 }
 
 static void load_types(struct loader *ld, const config_setting_t *list,
@@ -910,10 +623,11 @@ static void load_types(struct loader *ld, const config_setting_t *list,
 			    i);
 			continue;
 		}
-		check_keys(ld, g, "an event type", event_type_keys);
-		get_str(ld, g, "name", &t->name);
-		get_str(ld, g, "description", &t->description);
-		get_strings(ld, g, "required", &t->required, &t->n_required);
+		hkd_cfg_check_keys(ld, g, "an event type", event_type_keys);
+		hkd_cfg_get_str(ld, g, "name", &t->name);
+		hkd_cfg_get_str(ld, g, "description", &t->description);
+		hkd_cfg_get_strings(ld, g, "required", &t->required,
+		                    &t->n_required);
 		c->n_types++;
 		if (!t->name) {
 			ERR(ld, g, "event_types[%d] has no name", i);
@@ -974,10 +688,10 @@ static void load_handlers(struct loader *ld, const config_setting_t *g,
 			    hc->name);
 			continue;
 		}
-		get_str(ld, h, "plugin", &hc->plugin);
+		hkd_cfg_get_str(ld, h, "plugin", &hc->plugin);
 		if (!hc->plugin)
 			ERR(ld, h, "handler '%s' has no plugin", hc->name);
-		if (get_int(ld, h, "concurrency", 1, 10000, &conc) == 0)
+		if (hkd_cfg_get_int(ld, h, "concurrency", 1, 10000, &conc) == 0)
 			hc->concurrency = (int)conc;
 		/* Other keys belong to the plugin: checked when it is loaded.
 		 */
@@ -1059,9 +773,10 @@ static void load_routes(struct loader *ld, const config_setting_t *list,
 		}
 		c->n_routes++;
 		r->line = (int)config_setting_source_line(g);
-		check_keys(ld, g, "a route", route_keys);
-		get_strings(ld, g, "events", &r->events, &r->n_events);
-		get_strings(ld, g, "handlers", &r->handlers, &r->n_handlers);
+		hkd_cfg_check_keys(ld, g, "a route", route_keys);
+		hkd_cfg_get_strings(ld, g, "events", &r->events, &r->n_events);
+		hkd_cfg_get_strings(ld, g, "handlers", &r->handlers,
+		                    &r->n_handlers);
 		if (r->n_events == 0)
 			ERR(ld, g, "routes[%d] needs events = [\"glob\", ...]",
 			    i);
@@ -1083,7 +798,8 @@ static void load_routes(struct loader *ld, const config_setting_t *list,
 		s = config_setting_get_member(g, "retry");
 		if (s)
 			load_retry(ld, s, r);
-		get_strings(ld, g, "sources", &r->sources, &r->n_sources);
+		hkd_cfg_get_strings(ld, g, "sources", &r->sources,
+		                    &r->n_sources);
 		s = config_setting_get_member(g, "sources");
 		for (size_t j = 0; j < r->n_sources; j++)
 			if (strcmp(r->sources[j], "api") != 0 &&
@@ -1132,26 +848,26 @@ static void load_top(struct loader *ld, struct hkd_config *c)
 	const config_setting_t *s;
 	long long v;
 
-	check_keys(ld, root, "the top level", top_keys);
+	hkd_cfg_check_keys(ld, root, "the top level", top_keys);
 	if ((s = config_setting_get_member(root, "server")))
 		load_server(ld, s, c);
 	if ((s = config_setting_get_member(root, "storage")))
 		load_storage(ld, s, c);
-	get_str(ld, root, "plugin_dir", &c->plugin_dir);
+	hkd_cfg_get_str(ld, root, "plugin_dir", &c->plugin_dir);
 	v = c->workers;
-	if (get_int(ld, root, "workers", 1, 1024, &v) == 0)
+	if (hkd_cfg_get_int(ld, root, "workers", 1, 1024, &v) == 0)
 		c->workers = (int)v;
 	v = (long long)c->queue_size;
-	if (get_int(ld, root, "queue_size", 1, 100000000, &v) == 0)
+	if (hkd_cfg_get_int(ld, root, "queue_size", 1, 100000000, &v) == 0)
 		c->queue_size = (size_t)v;
 	v = c->shutdown_timeout;
-	if (get_int(ld, root, "shutdown_timeout", 0, 3600, &v) == 0)
+	if (hkd_cfg_get_int(ld, root, "shutdown_timeout", 0, 3600, &v) == 0)
 		c->shutdown_timeout = (int)v;
 	if ((s = config_setting_get_member(root, "subscriptions")))
 		load_subscriptions(ld, s, c);
 	/* Sources before routes: routes may name them. */
 	if ((s = config_setting_get_member(root, "sources")))
-		load_sources(ld, s, c);
+		hkd_cfg_load_sources(ld, s, c);
 	if ((s = config_setting_get_member(root, "event_types")))
 		load_types(ld, s, c);
 	/* Handlers before routes: routes refer to them by name. */
@@ -1237,7 +953,8 @@ void hkd_config_free(struct hkd_config *c)
 	for (size_t i = 0; i < c->n_types; i++) {
 		free(c->types[i].name);
 		free(c->types[i].description);
-		free_strings(c->types[i].required, c->types[i].n_required);
+		hkd_cfg_free_strings(c->types[i].required,
+		                     c->types[i].n_required);
 	}
 	free(c->types);
 	for (size_t i = 0; i < c->n_handlers; i++) {
@@ -1246,16 +963,19 @@ void hkd_config_free(struct hkd_config *c)
 	}
 	free(c->handlers);
 	for (size_t i = 0; i < c->n_routes; i++) {
-		free_strings(c->routes[i].events, c->routes[i].n_events);
-		free_strings(c->routes[i].handlers, c->routes[i].n_handlers);
-		free_strings(c->routes[i].sources, c->routes[i].n_sources);
+		hkd_cfg_free_strings(c->routes[i].events,
+		                     c->routes[i].n_events);
+		hkd_cfg_free_strings(c->routes[i].handlers,
+		                     c->routes[i].n_handlers);
+		hkd_cfg_free_strings(c->routes[i].sources,
+		                     c->routes[i].n_sources);
 		free(c->routes[i].retry_ms);
 	}
 	free(c->routes);
 	for (size_t i = 0; i < c->n_api_keys; i++)
 		free(c->api_keys[i]);
 	free(c->api_keys);
-	free_strings(c->allowed_hosts, c->n_allowed_hosts);
+	hkd_cfg_free_strings(c->allowed_hosts, c->n_allowed_hosts);
 	if (c->metrics_key) {
 		explicit_bzero(c->metrics_key, strlen(c->metrics_key));
 		free(c->metrics_key);
@@ -1273,8 +993,8 @@ void hkd_config_free(struct hkd_config *c)
 		                strlen(c->storage_secret_key));
 		free(c->storage_secret_key);
 	}
-	free_strings(c->sub_allow, c->n_sub_allow);
-	free_sources(c);
+	hkd_cfg_free_strings(c->sub_allow, c->n_sub_allow);
+	hkd_cfg_free_sources(c);
 	free(c->storage_synchronous);
 	free(c->plugin_dir);
 	free(c->path);

@@ -516,19 +516,24 @@ def per_client_limit():
     with Daemon(h.conf(max_connections_per_ip=3, threads=1)) as d:
         held = []
         try:
-            # Three held connections; one refused because the start-up
-            # probe's was not yet released is opened again.
-            for _ in range(10):
+            # Three held connections; one refused because an earlier
+            # connection (the start-up probe's, a refused one) was not yet
+            # released is opened again, after a moment for the release.
+            refused = []
+            for _ in range(30):
                 while len(held) < 3:
                     s = connect(d.port)
                     s.sendall(b"GET /heal")
                     held.append(s)
                 for s in select.select(held, [], [], 0.3)[0]:
                     held.remove(s)
+                    refused.append(answer(s, 1)[0][:40])
                     s.close()
                 if len(held) == 3:
                     break
-            assert len(held) == 3, "three connections were not held"
+                time.sleep(0.2)
+            assert len(held) == 3, \
+                "three connections were not held; refused: %r" % refused
             s = connect(d.port)
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             got, closed = answer(s, 5)
