@@ -32,6 +32,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "store_backend.h"
+#include "store_sqlite.h"
 #include "store_writer.h"
 #include "util.h"
 
@@ -44,26 +45,6 @@
 /* Events purged per transaction. A step of a purge runs between two
  * batches of writes, so this bounds how long the purge delays a commit. */
 #define PURGE_CHUNK 100
-
-/*
- * The writer's hot statements, prepared once (on first use) and kept:
- * parsing SQL again for every event and every savepoint costs more than
- * running it.
- */
-enum wstmt {
-	W_BEGIN,
-	W_COMMIT,
-	W_ROLLBACK,
-	W_SAVEPOINT,
-	W_RELEASE,
-	W_ROLLBACK_TO,
-	W_PUT_EVENT,
-	W_PUT_DELIVERY,
-	W_DELIVERY_SEQ,
-	W_RECORD_STATE,
-	W_RECORD_ATTEMPT,
-	W_COUNT
-};
 
 static const char *const wstmt_sql[W_COUNT] = {
     [W_BEGIN] = "BEGIN IMMEDIATE",
@@ -92,21 +73,6 @@ static const char *const wstmt_sql[W_COUNT] = {
     [W_RECORD_ATTEMPT] =
         "INSERT INTO attempts(delivery_seq, number, started_at, duration_us, "
         "outcome, detail) VALUES (?, ?, ?, ?, ?, ?)",
-};
-
-struct sq_store {
-	struct hkd_store base; /* first: the store.h handle */
-	char *path;            /* file path, or NULL for memory */
-	sqlite3 *db;           /* writer's */
-	sqlite3 *rdb;          /* readers' (== db for memory) */
-	pthread_mutex_t wlock; /* held by the writer while it uses db */
-	pthread_mutex_t rlock_own;
-	pthread_mutex_t *rlock; /* guards rdb: &rlock_own, or &wlock */
-
-	struct hkd_writer w; /* runs the jobs below in batches */
-
-	struct hkd_store_options opt;
-	sqlite3_stmt *ws[W_COUNT]; /* on db, under wlock; see wstmt */
 };
 
 /* The writer's statement `w`, reset and unbound; NULL when it cannot be
@@ -379,7 +345,7 @@ static void db_err(sqlite3 *db, char *err, size_t errlen)
  * the storage failed (worth trying again), HKD_JOB_BROKEN when the job itself
  * can never succeed.
  */
-static int stmt_fail(struct sq_store *st, char *err, size_t errlen)
+int sq_stmt_fail(struct sq_store *st, char *err, size_t errlen)
 {
 	int code = sqlite3_extended_errcode(st->db);
 	db_err(st->db, err, errlen);
@@ -437,7 +403,7 @@ static int job_put(void *backend, void *argp, char *err, size_t errlen)
 	rc = HKD_STORE_OK;
 	goto out;
 sqlfail:
-	rc = stmt_fail(st, err, errlen);
+	rc = sq_stmt_fail(st, err, errlen);
 out:
 	if (q)
 		sqlite3_reset(q);
@@ -492,7 +458,7 @@ static int job_record(void *backend, void *argp, char *err, size_t errlen)
 	rc = HKD_STORE_OK;
 	goto out;
 sqlfail:
-	rc = stmt_fail(st, err, errlen);
+	rc = sq_stmt_fail(st, err, errlen);
 out:
 	if (q)
 		sqlite3_reset(q);
@@ -828,7 +794,7 @@ static void sq_close(struct hkd_store *base)
 	"d.id, d.target, d.attempts, d.base, d.schedule, d.next_at, "          \
 	"e.id, e.type, e.source, e.timestamp, e.body "
 
-static const char *col(sqlite3_stmt *q, int i)
+const char *sq_col(sqlite3_stmt *q, int i)
 {
 	const unsigned char *t = sqlite3_column_text(q, i);
 	return t ? (const char *)t : "";
@@ -840,14 +806,14 @@ static int stored_from_row(sqlite3_stmt *q, struct hkd_stored_delivery *d)
 	json_error_t jerr;
 	json_t *sched;
 	memset(d, 0, sizeof(*d));
-	hkd_strlcpy(d->id, col(q, 0), sizeof(d->id));
-	d->target = strdup(col(q, 1));
+	hkd_strlcpy(d->id, sq_col(q, 0), sizeof(d->id));
+	d->target = strdup(sq_col(q, 1));
 	d->attempts = (unsigned)sqlite3_column_int(q, 2);
 	d->base = (unsigned)sqlite3_column_int(q, 3);
 	d->next_at_ms = sqlite3_column_int64(q, 5);
-	d->event = hkd_event_rec_new(col(q, 6), col(q, 7), col(q, 8), col(q, 9),
-	                             col(q, 10));
-	sched = json_loads(col(q, 4), 0, &jerr);
+	d->event = hkd_event_rec_new(sq_col(q, 6), sq_col(q, 7), sq_col(q, 8),
+	                             sq_col(q, 9), sq_col(q, 10));
+	sched = json_loads(sq_col(q, 4), 0, &jerr);
 	d->n_retry = json_is_array(sched) ? json_array_size(sched) : 0;
 	d->retry_ms = calloc(d->n_retry + 1, sizeof(int64_t));
 	for (size_t i = 0; d->retry_ms && i < d->n_retry; i++)
@@ -906,7 +872,7 @@ static int count_rows(struct sq_store *st, const char *sql, long long *out,
 	rc = HKD_STORE_OK;
 	goto out;
 sqlfail:
-	rc = stmt_fail(st, err, errlen);
+	rc = sq_stmt_fail(st, err, errlen);
 out:
 	sqlite3_finalize(q);
 	return rc;
@@ -942,7 +908,7 @@ static int job_release_all(void *backend, void *argp, char *err, size_t errlen)
 	     sqlite3_step(q) == SQLITE_DONE;
 	sqlite3_finalize(q);
 	if (!ok)
-		return stmt_fail(st, err, errlen);
+		return sq_stmt_fail(st, err, errlen);
 	return job_count_unfinished(st, argp, err, errlen);
 }
 
@@ -1000,7 +966,7 @@ static int job_claim(void *backend, void *argp, char *err, size_t errlen)
 	rc = HKD_STORE_OK;
 	goto out;
 sqlfail:
-	rc = stmt_fail(st, err, errlen);
+	rc = sq_stmt_fail(st, err, errlen);
 out:
 	sqlite3_finalize(q);
 	sqlite3_finalize(u);
@@ -1052,7 +1018,7 @@ static int job_replay(void *backend, void *argp, char *err, size_t errlen)
 		goto sqlfail;
 	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
 		struct hkd_stored_delivery *d;
-		if (a->type_glob && !hkd_glob_match(a->type_glob, col(q, 7)))
+		if (a->type_glob && !hkd_glob_match(a->type_glob, sq_col(q, 7)))
 			continue;
 		if (sqlite3_column_int(q, 11) != HKD_STATE_DEAD) {
 			a->state = sqlite3_column_int(q, 11);
@@ -1066,7 +1032,7 @@ static int job_replay(void *backend, void *argp, char *err, size_t errlen)
 		sqlite3_reset(u);
 		sqlite3_bind_int64(u, 1, now);
 		sqlite3_bind_int64(u, 2, now);
-		sqlite3_bind_text(u, 3, col(q, 0), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(u, 3, sq_col(q, 0), -1, SQLITE_TRANSIENT);
 		if (sqlite3_step(u) != SQLITE_DONE)
 			goto sqlfail;
 		d = &a->out[a->n_out];
@@ -1084,289 +1050,13 @@ static int job_replay(void *backend, void *argp, char *err, size_t errlen)
 	rc = a->id && a->n_out == 0 ? HKD_STORE_NOT_FOUND : HKD_STORE_OK;
 	goto out;
 sqlfail:
-	rc = stmt_fail(st, err, errlen);
+	rc = sq_stmt_fail(st, err, errlen);
 out:
 	sqlite3_finalize(q);
 	sqlite3_finalize(u);
 	if (rc == HKD_STORE_FAILED || rc == HKD_STORE_CONFLICT)
 		hkd_store_drop_rows(a->out, &a->n_out);
 	return rc;
-}
-
-/* --- the log API ----------------------------------------------------- */
-
-/* Columns: d.seq, d.id, e.id, e.type, d.target, d.state, d.attempts,
- * d.next_at, d.last_outcome, d.last_reason, d.created_at, d.updated_at */
-#define DELIVERY_COLUMNS                                                       \
-	"d.seq, d.id, e.id, e.type, d.target, d.state, d.attempts, "           \
-	"d.next_at, "                                                          \
-	"d.last_outcome, d.last_reason, d.created_at, d.updated_at "
-
-static json_t *delivery_from_row(sqlite3_stmt *q)
-{
-	int state = sqlite3_column_int(q, 5);
-	json_t *o = json_object();
-	json_object_set_new(o, "id", json_string(col(q, 1)));
-	json_object_set_new(o, "eventId", json_string(col(q, 2)));
-	json_object_set_new(o, "eventType", json_string(col(q, 3)));
-	json_object_set_new(o, "target", json_string(col(q, 4)));
-	json_object_set_new(
-	    o, "state",
-	    json_string(hkd_state_name((enum hkd_delivery_state)state)));
-	json_object_set_new(o, "attemptCount",
-	                    json_integer(sqlite3_column_int(q, 6)));
-	json_object_set_new(
-	    o, "nextAttemptAt",
-	    state < HKD_STATE_SUCCEEDED
-	        ? hkd_store_time_json(sqlite3_column_int64(q, 7))
-	        : json_null());
-	json_object_set_new(o, "lastOutcome",
-	                    sqlite3_column_type(q, 8) == SQLITE_NULL
-	                        ? json_null()
-	                        : json_string(col(q, 8)));
-	json_object_set_new(o, "lastReason",
-	                    sqlite3_column_type(q, 9) == SQLITE_NULL
-	                        ? json_null()
-	                        : json_string(col(q, 9)));
-	json_object_set_new(o, "createdAt",
-	                    hkd_store_time_json(sqlite3_column_int64(q, 10)));
-	json_object_set_new(o, "updatedAt",
-	                    hkd_store_time_json(sqlite3_column_int64(q, 11)));
-	return o;
-}
-
-static json_t *attempts_of(struct sq_store *st, int64_t dseq)
-{
-	sqlite3_stmt *q = NULL;
-	json_t *arr = json_array();
-	if (sqlite3_prepare_v2(
-	        st->rdb,
-	        "SELECT number, started_at, duration_us, outcome, detail "
-	        "FROM attempts WHERE delivery_seq = ? ORDER BY seq",
-	        -1, &q, NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_bind_int64(q, 1, dseq);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		json_t *a = json_object();
-		json_object_set_new(a, "attempt",
-		                    json_integer(sqlite3_column_int(q, 0)));
-		json_object_set_new(
-		    a, "startedAt",
-		    hkd_store_time_json(sqlite3_column_int64(q, 1)));
-		json_object_set_new(
-		    a, "durationMs",
-		    json_real((double)sqlite3_column_int64(q, 2) / 1000.0));
-		json_object_set_new(a, "outcome", json_string(col(q, 3)));
-		json_object_set_new(a, "detail", json_string(col(q, 4)));
-		json_array_append_new(arr, a);
-	}
-out:
-	sqlite3_finalize(q);
-	return arr;
-}
-
-static json_t *sq_event_json(struct hkd_store *base, const char *id,
-                             int *failed)
-{
-	struct sq_store *st = (struct sq_store *)base;
-	sqlite3_stmt *q = NULL;
-	json_t *ev = NULL, *dels;
-	json_error_t jerr;
-	int64_t eseq;
-	int rc;
-
-	pthread_mutex_lock(st->rlock);
-	if (sqlite3_prepare_v2(st->rdb,
-	                       "SELECT seq, body FROM events WHERE id = ?", -1,
-	                       &q, NULL) != SQLITE_OK) {
-		*failed = 1;
-		goto out;
-	}
-	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(q)) != SQLITE_ROW) {
-		*failed = rc != SQLITE_DONE;
-		goto out;
-	}
-	eseq = sqlite3_column_int64(q, 0);
-	ev = json_loads(col(q, 1), 0, &jerr);
-	sqlite3_finalize(q);
-	q = NULL;
-	if (!ev) {
-		*failed = 1;
-		goto out;
-	}
-	dels = json_array();
-	json_object_set_new(ev, "deliveries", dels);
-	if (sqlite3_prepare_v2(
-	        st->rdb,
-	        "SELECT " DELIVERY_COLUMNS "FROM deliveries d JOIN events e "
-	        "ON e.seq = d.event_seq WHERE d.event_seq = ? ORDER BY d.seq",
-	        -1, &q, NULL) != SQLITE_OK) {
-		json_decref(ev); /* never half an answer */
-		ev = NULL;
-		*failed = 1;
-		goto out;
-	}
-	sqlite3_bind_int64(q, 1, eseq);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		json_t *d = delivery_from_row(q);
-		json_object_set_new(
-		    d, "attempts", attempts_of(st, sqlite3_column_int64(q, 0)));
-		json_array_append_new(dels, d);
-	}
-out:
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(st->rlock);
-	return ev;
-}
-
-static json_t *sq_deliveries_json(struct hkd_store *base,
-                                  const struct hkd_delivery_filter *f)
-{
-	struct sq_store *st = (struct sq_store *)base;
-	sqlite3_stmt *q = NULL;
-	json_t *out = NULL, *arr;
-	int64_t last = 0;
-	size_t n = 0;
-
-	pthread_mutex_lock(st->rlock);
-	if (sqlite3_prepare_v2(
-	        st->rdb,
-	        "SELECT " DELIVERY_COLUMNS "FROM deliveries d JOIN events e "
-	        "ON e.seq = d.event_seq WHERE (?1 < 0 OR d.state = ?1) "
-	        "AND (?2 IS NULL OR d.target = ?2) AND (?3 IS NULL OR e.id = "
-	        "?3) "
-	        "AND (?4 = 0 OR d.seq < ?4) ORDER BY d.seq DESC LIMIT ?5",
-	        -1, &q, NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_bind_int(q, 1, f->state);
-	if (f->target)
-		sqlite3_bind_text(q, 2, f->target, -1, SQLITE_STATIC);
-	if (f->event_id)
-		sqlite3_bind_text(q, 3, f->event_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 4, f->before_seq);
-	/* One more than asked: tells whether there is a next page. */
-	sqlite3_bind_int64(q, 5, (sqlite3_int64)f->limit + 1);
-	out = json_object();
-	arr = json_array();
-	json_object_set_new(out, "deliveries", arr);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		if (n == f->limit) {
-			char cur[32];
-			snprintf(cur, sizeof(cur), "%lld", (long long)last);
-			json_object_set_new(out, "nextCursor",
-			                    json_string(cur));
-			break;
-		}
-		last = sqlite3_column_int64(q, 0);
-		json_array_append_new(arr, delivery_from_row(q));
-		n++;
-	}
-	if (!json_object_get(out, "nextCursor"))
-		json_object_set_new(out, "nextCursor", json_null());
-out:
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(st->rlock);
-	return out;
-}
-
-static long long sq_dead_count(struct hkd_store *base)
-{
-	struct sq_store *st = (struct sq_store *)base;
-	sqlite3_stmt *q = NULL;
-	long long n = -1;
-	pthread_mutex_lock(st->rlock);
-	if (sqlite3_prepare_v2(
-	        st->rdb, "SELECT count(*) FROM deliveries WHERE state = 3", -1,
-	        &q, NULL) == SQLITE_OK &&
-	    sqlite3_step(q) == SQLITE_ROW)
-		n = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(st->rlock);
-	return n;
-}
-
-/* --- audit ------------------------------------------------------------ */
-
-static int job_audit(void *backend, void *argp, char *err, size_t errlen)
-{
-	struct sq_store *st = backend;
-	struct hkd_audit_arg *a = argp;
-	sqlite3_stmt *q = NULL;
-	int rc = HKD_STORE_FAILED;
-
-	if (sqlite3_prepare_v2(
-	        st->db,
-	        "INSERT INTO audit(at, key_id, action, target, detail) "
-	        "VALUES (?1, ?2, ?3, ?4, ?5)",
-	        -1, &q, NULL) != SQLITE_OK)
-		goto sqlfail;
-	sqlite3_bind_int64(q, 1, a->at);
-	sqlite3_bind_text(q, 2, a->rec->key_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, a->rec->action, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, a->rec->target, -1, SQLITE_STATIC);
-	if (a->rec->detail)
-		sqlite3_bind_text(q, 5, a->rec->detail, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) != SQLITE_DONE)
-		goto sqlfail;
-	rc = HKD_STORE_OK;
-	goto out;
-sqlfail:
-	rc = stmt_fail(st, err, errlen);
-out:
-	sqlite3_finalize(q);
-	return rc;
-}
-
-static const char *column_text(sqlite3_stmt *q, int i)
-{
-	const unsigned char *t = sqlite3_column_text(q, i);
-	return t ? (const char *)t : NULL;
-}
-
-static json_t *sq_audit_json(struct hkd_store *base, size_t limit,
-                             int64_t before_seq)
-{
-	struct sq_store *st = (struct sq_store *)base;
-	sqlite3_stmt *q = NULL;
-	json_t *out = NULL, *arr;
-	int64_t last = 0;
-	size_t n = 0;
-
-	pthread_mutex_lock(st->rlock);
-	if (sqlite3_prepare_v2(
-	        st->rdb,
-	        "SELECT seq, at, key_id, action, target, detail FROM audit "
-	        "WHERE (?1 = 0 OR seq < ?1) ORDER BY seq DESC LIMIT ?2",
-	        -1, &q, NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_bind_int64(q, 1, before_seq);
-	/* One more than asked: tells whether there is a next page. */
-	sqlite3_bind_int64(q, 2, (sqlite3_int64)limit + 1);
-	out = json_object();
-	arr = json_array();
-	json_object_set_new(out, "audit", arr);
-	json_object_set_new(out, "nextCursor", json_null());
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		if (n == limit) {
-			char cur[32];
-			snprintf(cur, sizeof(cur), "%lld", (long long)last);
-			json_object_set_new(out, "nextCursor",
-			                    json_string(cur));
-			break;
-		}
-		last = sqlite3_column_int64(q, 0);
-		json_array_append_new(
-		    arr,
-		    hkd_store_audit_row(last, sqlite3_column_int64(q, 1),
-		                        column_text(q, 2), column_text(q, 3),
-		                        column_text(q, 4), column_text(q, 5)));
-		n++;
-	}
-out:
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(st->rlock);
-	return out;
 }
 
 /* --- subscriptions --------------------------------------------------- */
@@ -1404,7 +1094,7 @@ static int job_sub(void *backend, void *argp, char *err, size_t errlen)
 	sqlite3_finalize(q);
 	return rc;
 sqlfail:
-	rc = stmt_fail(st, err, errlen);
+	rc = sq_stmt_fail(st, err, errlen);
 	sqlite3_finalize(q);
 	return rc;
 }
@@ -1422,7 +1112,7 @@ static int sq_sub_load(struct hkd_store *base,
 		goto out;
 	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
 		json_error_t jerr;
-		json_t *doc = json_loads(col(q, 0), 0, &jerr);
+		json_t *doc = json_loads(sq_col(q, 0), 0, &jerr);
 		if (doc)
 			visit(arg, doc);
 		json_decref(doc);
@@ -1441,7 +1131,7 @@ static const struct hkd_store_ops sq_ops = {
     .release_all = job_release_all,
     .unfinished = job_count_unfinished,
     .count_dead = job_count_dead,
-    .audit_write = job_audit,
+    .audit_write = sq_job_audit,
     .audit_json = sq_audit_json,
     .claim = job_claim,
     .replay = job_replay,
