@@ -31,383 +31,16 @@
  * than hang. A connection found broken is dropped and opened again on its
  * next use; each keeps its own prepared statements.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
+#include "store_pg.h"
 
-#include <libpq-fe.h>
-
-#include "glob.h"
-#include "log.h"
-#include "metrics.h"
-#include "store_backend.h"
-#include "store_writer.h"
-#include "util.h"
-
-/* Bump with every schema change; migrate() brings older databases forward. */
-#define SCHEMA_VERSION 2
-/* Events purged per statement. A step of a purge runs between two
- * batches of writes, so this bounds how long the purge delays a commit. */
-#define PURGE_CHUNK 100
-/* The default lease when the options give none. */
-#define LEASE_DEFAULT_MS 30000
-/* Any constant: the advisory lock nodes take to migrate one at a time. */
-#define MIGRATE_LOCK 0x686f6f6bLL
-/* Most parameters of one statement. */
-#define PARAMS_MAX 12
-/* The readers' pool when the options give no size, and the most it may
- * have (storage.pool_size's range). */
-#define POOL_DEFAULT 4
-#define POOL_MAX     64
-/* How long a read waits for a pooled connection when the options do not
- * say: as long as a connection attempt may take. */
-#define POOL_WAIT_DEFAULT_MS 5000
-/* The listener's pauses between connection attempts: doubling from the
- * first to the last. */
-#define LISTEN_BACKOFF_MIN_MS 100
-#define LISTEN_BACKOFF_MAX_MS 5000
-
-/* The channels of the news (enum hkd_store_news), one bit each in
- * pg_store.news. */
 static const char *const news_channel[] = {
     [HKD_STORE_NEWS_WORK] = "hookd_work",
     [HKD_STORE_NEWS_SUBS] = "hookd_subs",
 };
-#define NEWS_BIT(what) (1u << (what))
-
-/*
- * The writer's statements, prepared once per connection (on first use
- * after each connect).
- */
-enum wstmt {
-	W_PUT_EVENT,
-	W_PUT_DELIVERY,
-	W_RECORD_STATE,
-	W_RECORD_ATTEMPT,
-	W_RENEW,
-	W_COUNT
-};
-
-static const char *const wstmt_sql[W_COUNT] = {
-    [W_PUT_EVENT] =
-        "INSERT INTO events(id, type, source, \"timestamp\", created_at, body) "
-        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING RETURNING "
-        "seq",
-    [W_PUT_DELIVERY] = "INSERT INTO deliveries(id, event_seq, target, state, "
-                       "schedule, next_at, "
-                       "created_at, updated_at, lease_owner, lease_until) "
-                       "VALUES ($1, $2, $3, 0, $4, $5, $5, $5, $6, $7)",
-    /* A result releases the lease only when it is still this node's: a
-     * delivery another node took over stays with that node. */
-    [W_RECORD_STATE] =
-        "UPDATE deliveries SET state = $1, attempts = greatest(attempts, $2), "
-        "next_at = $3, last_outcome = $4, last_reason = $5, updated_at = $6, "
-        "lease_owner = CASE WHEN $8 AND lease_owner = $9 THEN NULL ELSE "
-        "lease_owner END, "
-        "lease_until = CASE WHEN $8 AND lease_owner = $9 THEN NULL ELSE "
-        "lease_until END "
-        "WHERE id = $7 RETURNING seq",
-    [W_RECORD_ATTEMPT] =
-        "INSERT INTO attempts(delivery_seq, number, started_at, duration_us, "
-        "outcome, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-    [W_RENEW] = "UPDATE deliveries SET lease_until = $2 WHERE lease_owner = $1 "
-                "AND state < 2",
-};
-
-/* Columns: d.id, d.target, d.attempts, d.base, d.schedule, d.next_at,
- * e.id, e.type, e.source, e.timestamp, e.body */
-#define STORED_COLUMNS                                                         \
-	"d.id, d.target, d.attempts, d.base, d.schedule, d.next_at, "          \
-	"e.id, e.type, e.source, e.\"timestamp\", e.body "
-
-/* Columns: d.seq, d.id, e.id, e.type, d.target, d.state, d.attempts,
- * d.next_at, d.last_outcome, d.last_reason, d.created_at, d.updated_at */
-#define DELIVERY_COLUMNS                                                       \
-	"d.seq, d.id, e.id, e.type, d.target, d.state, d.attempts, "           \
-	"d.next_at, "                                                          \
-	"d.last_outcome, d.last_reason, d.created_at, d.updated_at "
-
-/*
- * The readers' statements, prepared on each pooled connection on first
- * use after it connected.
- */
-enum rstmt {
-	R_RECOVER,
-	R_EVENT,
-	R_ATTEMPTS,
-	R_DELIVERIES,
-	R_DEAD_COUNT,
-	R_SUBS,
-	R_AUDIT,
-	R_COUNT
-};
-
-static const char *const rstmt_sql[R_COUNT] = {
-    [R_RECOVER] = "SELECT " STORED_COLUMNS "FROM deliveries d "
-                  "JOIN events e ON e.seq = d.event_seq "
-                  "WHERE d.state IN (0, 1) ORDER BY d.next_at, d.seq",
-    [R_EVENT] = "SELECT e.body, " DELIVERY_COLUMNS "FROM events e "
-                "LEFT JOIN deliveries d ON d.event_seq = e.seq "
-                "WHERE e.id = $1 ORDER BY d.seq",
-    [R_ATTEMPTS] = "SELECT number, started_at, duration_us, outcome, detail "
-                   "FROM attempts WHERE delivery_seq = $1 ORDER BY seq",
-    [R_DELIVERIES] =
-        "SELECT " DELIVERY_COLUMNS "FROM deliveries d JOIN events e "
-        "ON e.seq = d.event_seq WHERE ($1::integer < 0 OR d.state = $1) "
-        "AND ($2::text IS NULL OR d.target = $2) "
-        "AND ($3::text IS NULL OR e.id = $3) "
-        "AND ($4::bigint = 0 OR d.seq < $4) ORDER BY d.seq DESC LIMIT $5",
-    [R_DEAD_COUNT] = "SELECT count(*) FROM deliveries WHERE state = 3",
-    [R_SUBS] = "SELECT body FROM subscriptions ORDER BY seq",
-    [R_AUDIT] = "SELECT seq, at, key_id, action, target, detail FROM audit "
-                "WHERE ($1::bigint = 0 OR seq < $1) ORDER BY seq DESC LIMIT $2",
-};
-
-/* One connection of the readers' pool. Under plock: busy; the rest is
- * the borrower's while busy. */
-struct rconn {
-	PGconn *c;         /* NULL until first used, and after it broke */
-	unsigned prepared; /* bit r: rstmt r is prepared on c */
-	int busy;          /* lent to a read */
-};
-
-struct pg_store {
-	struct hkd_store base; /* first: the store.h handle */
-	char *url;
-	char node[24]; /* this process's lease owner */
-	int64_t lease_ms;
-	struct hkd_store_options opt;
-
-	PGconn *wc;         /* the writer thread's */
-	unsigned wprepared; /* bit w: wstmt w is prepared on wc */
-	unsigned news;      /* the writer's: NEWS_BITs the batch will send */
-	struct hkd_writer w;
-
-	/* The readers' pool: any thread borrows with pool_get. */
-	pthread_mutex_t plock;
-	pthread_cond_t pcond; /* a connection was given back (monotonic) */
-	struct rconn *pool;
-	int pool_size;
-	int64_t pool_wait_ms;
-
-	/* The listener thread (when opt.news is set); wake[1] stops it. */
-	int wake[2];
-	int listen_started;
-	pthread_t listener;
-
-	/* The lease renewal thread. */
-	pthread_mutex_t renew_lock;
-	pthread_cond_t renew_cond;
-	int renew_stop;
-	int renew_started;
-	pthread_t renewer;
-};
-
-/* Text parameters of one statement: NULL is SQL NULL. */
-struct params {
-	const char *v[PARAMS_MAX];
-	char buf[PARAMS_MAX][24];
-	int n;
-};
-
-static void p_str(struct params *p, const char *s)
-{
-	p->v[p->n++] = s;
-}
-
-static void p_int(struct params *p, int64_t v)
-{
-	snprintf(p->buf[p->n], sizeof(p->buf[0]), "%lld", (long long)v);
-	p->v[p->n] = p->buf[p->n];
-	p->n++;
-}
 
 static const char *outcome_name(int st)
 {
 	return st == HOOKD_OK ? "ok" : st == HOOKD_RETRY ? "retry" : "fail";
-}
-
-/* Row i's column c as text ("" for NULL) and as an integer (0 for NULL). */
-static const char *val(const PGresult *r, int i, int c)
-{
-	return PQgetvalue(r, i, c);
-}
-
-static int64_t val_int(const PGresult *r, int i, int c)
-{
-	return PQgetisnull(r, i, c) ? 0
-	                            : strtoll(PQgetvalue(r, i, c), NULL, 10);
-}
-
-/* --- connections ----------------------------------------------------- */
-
-/* Drop the newline libpq ends its messages with. */
-static void chomp(char *s)
-{
-	size_t n = strlen(s);
-	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
-		s[--n] = '\0';
-}
-
-static void quiet_notice(void *arg, const char *msg)
-{
-	(void)arg;
-	(void)msg;
-}
-
-/* The message of c's last failure, one line. */
-static const char *conn_err(const PGconn *c)
-{
-	const char *m = c ? PQerrorMessage(c) : "no connection";
-	return m && *m ? m : "connection failed";
-}
-
-/*
- * A connection to url, or NULL with why in err. Caller owns: PQfinish.
- * Unless the URL says otherwise, a connection attempt gives up after 5 s
- * and a server that stops answering is noticed within about 10 s (TCP
- * user timeout, keepalives), so a lost database means 503s, not callers
- * stuck for minutes.
- */
-static PGconn *pg_connect(const char *url, char *err, size_t errlen)
-{
-	/* Keywords before dbname are defaults the URL may override. */
-	static const char *const keys[] = {"connect_timeout",
-	                                   "tcp_user_timeout",
-	                                   "keepalives_idle",
-	                                   "keepalives_interval",
-	                                   "keepalives_count",
-	                                   "dbname",
-	                                   NULL};
-	const char *vals[] = {"5", "10000", "10", "2", "3", url, NULL};
-	PGconn *c = PQconnectdbParams(keys, vals, 1);
-	if (!c || PQstatus(c) != CONNECTION_OK) {
-		hkd_set_err(err, errlen, "cannot connect to PostgreSQL: %s",
-		            conn_err(c));
-		chomp(err);
-		PQfinish(c);
-		return NULL;
-	}
-	PQsetNoticeProcessor(c, quiet_notice, NULL);
-	return c;
-}
-
-/* Make *c usable: connect when there is none or it broke. 0, or -1. */
-static int ensure_conn(const char *url, PGconn **c, char *err, size_t errlen)
-{
-	if (*c && PQstatus(*c) == CONNECTION_OK)
-		return 0;
-	PQfinish(*c);
-	*c = pg_connect(url, err, errlen);
-	return *c ? 0 : -1;
-}
-
-/* Run sql (no parameters, no rows wanted). 0, or -1 with why in err. */
-static int exec_sql(PGconn *c, const char *sql, char *err, size_t errlen)
-{
-	PGresult *r = PQexec(c, sql);
-	int ok = r && (PQresultStatus(r) == PGRES_COMMAND_OK ||
-	               PQresultStatus(r) == PGRES_TUPLES_OK);
-	if (!ok) {
-		hkd_set_err(err, errlen, "%s", conn_err(c));
-		chomp(err);
-	}
-	PQclear(r);
-	return ok ? 0 : -1;
-}
-
-/* The SQLSTATE of this thread's last failed query ("" when unknown). */
-static _Thread_local char last_state[6];
-
-/* r when it succeeded, else NULL (r cleared, its SQLSTATE kept). */
-static PGresult *result_ok(PGresult *r)
-{
-	const char *state;
-	if (r && (PQresultStatus(r) == PGRES_TUPLES_OK ||
-	          PQresultStatus(r) == PGRES_COMMAND_OK))
-		return r;
-	state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-	hkd_strlcpy(last_state, state ? state : "", sizeof(last_state));
-	PQclear(r);
-	return NULL;
-}
-
-/* A query on c; NULL when it failed (why in c's error message). */
-static PGresult *query(PGconn *c, const char *sql, const struct params *p)
-{
-	return result_ok(PQexecParams(c, sql, p ? p->n : 0, NULL,
-	                              p ? p->v : NULL, NULL, NULL, 0));
-}
-
-/*
- * Statement `sql`, named `kind` + i on c, with parameters p (may be NULL):
- * prepared first unless bit i of *prepared says it is (the bits are c's).
- * NULL when it failed.
- */
-static PGresult *prepared_query(PGconn *c, unsigned *prepared, char kind, int i,
-                                const char *sql, const struct params *p)
-{
-	char name[8];
-	PGresult *r;
-	snprintf(name, sizeof(name), "%c%d", kind, i);
-	if (!(*prepared & (1u << i))) {
-		if (!(r = result_ok(PQprepare(c, name, sql, 0, NULL))))
-			return NULL;
-		PQclear(r);
-		*prepared |= 1u << i;
-	}
-	return result_ok(PQexecPrepared(c, name, p ? p->n : 0, p ? p->v : NULL,
-	                                NULL, NULL, 0));
-}
-
-/* The writer's statement w with parameters p; NULL when it failed. */
-static PGresult *wquery(struct pg_store *st, enum wstmt w,
-                        const struct params *p)
-{
-	return prepared_query(st->wc, &st->wprepared, 'w', (int)w, wstmt_sql[w],
-	                      p);
-}
-
-/*
- * Report the writer's last failure as the job's: HKD_STORE_FAILED when the
- * database or the connection failed (worth trying again), HKD_JOB_BROKEN
- * when the job itself can never succeed (a constraint, a bug).
- */
-static int stmt_fail(struct pg_store *st, char *err, size_t errlen)
-{
-	hkd_set_err(err, errlen, "%s", conn_err(st->wc));
-	chomp(err);
-	if (PQstatus(st->wc) != CONNECTION_OK)
-		return HKD_STORE_FAILED;
-	/* SQLSTATE classes 22 (data), 23 (integrity) and 42 (syntax, access)
-	 * are the request's; the others (resources, shutdown, deadlocks,
-	 * connection) the server's. */
-	if (strncmp(last_state, "22", 2) == 0 ||
-	    strncmp(last_state, "23", 2) == 0 ||
-	    strncmp(last_state, "42", 2) == 0)
-		return HKD_JOB_BROKEN;
-	return HKD_STORE_FAILED;
-}
-
-/* Make the writer's connection usable (its statements are prepared again
- * on a new one). 0, or -1 with why in err. */
-static int writer_conn(struct pg_store *st, char *err, size_t errlen)
-{
-	if (st->wc && PQstatus(st->wc) == CONNECTION_OK)
-		return 0;
-	st->wprepared = 0;
-	if (ensure_conn(st->url, &st->wc, err, errlen) != 0)
-		return -1;
-	hkd_log_kv(HOOKD_LOG_INFO, "store", "detail", "connected to PostgreSQL",
-	           NULL);
-	return 0;
 }
 
 /* --- schema ---------------------------------------------------------- */
@@ -484,18 +117,19 @@ static int migrate(PGconn *c, char *err, size_t errlen)
 	char sql[96];
 	int version = 0;
 
-	if (exec_sql(c, "BEGIN", err, errlen) != 0)
+	if (pg_exec_sql(c, "BEGIN", err, errlen) != 0)
 		return -1;
 	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%lld)",
 	         MIGRATE_LOCK);
-	if (exec_sql(c, sql, err, errlen) != 0 ||
-	    exec_sql(c,
-	             "CREATE TABLE IF NOT EXISTS hookd_schema (version integer "
-	             "NOT NULL)",
-	             err, errlen) != 0)
+	if (pg_exec_sql(c, sql, err, errlen) != 0 ||
+	    pg_exec_sql(
+	        c,
+	        "CREATE TABLE IF NOT EXISTS hookd_schema (version integer "
+	        "NOT NULL)",
+	        err, errlen) != 0)
 		goto fail;
-	if (!(r = query(c, "SELECT max(version) FROM hookd_schema", NULL))) {
-		hkd_set_err(err, errlen, "%s", conn_err(c));
+	if (!(r = pg_query(c, "SELECT max(version) FROM hookd_schema", NULL))) {
+		hkd_set_err(err, errlen, "%s", pg_conn_err(c));
 		goto fail;
 	}
 	version = (int)val_int(r, 0, 0);
@@ -508,23 +142,23 @@ static int migrate(PGconn *c, char *err, size_t errlen)
 		goto fail;
 	}
 	for (int v = version; v < SCHEMA_VERSION; v++)
-		if (exec_sql(c, migrations[v], err, errlen) != 0)
+		if (pg_exec_sql(c, migrations[v], err, errlen) != 0)
 			goto fail;
 	if (version < SCHEMA_VERSION) {
 		snprintf(sql, sizeof(sql),
 		         "DELETE FROM hookd_schema; INSERT INTO hookd_schema "
 		         "VALUES (%d)",
 		         SCHEMA_VERSION);
-		if (exec_sql(c, sql, err, errlen) != 0)
+		if (pg_exec_sql(c, sql, err, errlen) != 0)
 			goto fail;
 	}
-	if (exec_sql(c, "COMMIT", err, errlen) != 0)
+	if (pg_exec_sql(c, "COMMIT", err, errlen) != 0)
 		goto fail;
 	hkd_store_log_schema(version, SCHEMA_VERSION);
 	return 0;
 fail:
-	chomp(err);
-	exec_sql(c, "ROLLBACK", NULL, 0);
+	pg_chomp(err);
+	pg_exec_sql(c, "ROLLBACK", NULL, 0);
 	return -1;
 }
 
@@ -546,8 +180,8 @@ static int job_put(void *backend, void *argp, char *err, size_t errlen)
 	p_str(&p, a->ev->timestamp);
 	p_int(&p, now);
 	p_str(&p, a->ev->json);
-	if (!(r = wquery(st, W_PUT_EVENT, &p)))
-		return stmt_fail(st, err, errlen);
+	if (!(r = pg_wquery(st, W_PUT_EVENT, &p)))
+		return pg_stmt_fail(st, err, errlen);
 	if (PQntuples(r) == 0) {
 		PQclear(r);
 		return HKD_STORE_DUPLICATE;
@@ -572,10 +206,10 @@ static int job_put(void *backend, void *argp, char *err, size_t errlen)
 			p_str(&p, NULL);
 		else
 			p_int(&p, now + st->lease_ms);
-		r = wquery(st, W_PUT_DELIVERY, &p);
+		r = pg_wquery(st, W_PUT_DELIVERY, &p);
 		free(sched);
 		if (!r)
-			return stmt_fail(st, err, errlen);
+			return pg_stmt_fail(st, err, errlen);
 		PQclear(r);
 		if (a->d[i].parked)
 			parked = 1;
@@ -602,8 +236,8 @@ static int job_record(void *backend, void *argp, char *err, size_t errlen)
 	p_str(&p, a->delivery_id);
 	p_str(&p, a->release ? "true" : "false");
 	p_str(&p, st->node);
-	if (!(r = wquery(st, W_RECORD_STATE, &p)))
-		return stmt_fail(st, err, errlen);
+	if (!(r = pg_wquery(st, W_RECORD_STATE, &p)))
+		return pg_stmt_fail(st, err, errlen);
 	if (PQntuples(r) == 0) {
 		PQclear(r);
 		return HKD_STORE_NOT_FOUND; /* purged meanwhile: nothing to do
@@ -618,8 +252,8 @@ static int job_record(void *backend, void *argp, char *err, size_t errlen)
 	p_int(&p, a->duration_us);
 	p_str(&p, outcome_name(a->outcome));
 	p_str(&p, a->reason);
-	if (!(r = wquery(st, W_RECORD_ATTEMPT, &p)))
-		return stmt_fail(st, err, errlen);
+	if (!(r = pg_wquery(st, W_RECORD_ATTEMPT, &p)))
+		return pg_stmt_fail(st, err, errlen);
 	PQclear(r);
 	if (a->release && a->state < HKD_STATE_SUCCEEDED)
 		st->news |= NEWS_BIT(HKD_STORE_NEWS_WORK); /* a parked retry */
@@ -635,8 +269,8 @@ static int job_renew(void *backend, void *argp, char *err, size_t errlen)
 	(void)argp;
 	p_str(&p, st->node);
 	p_int(&p, hkd_now_ms() + st->lease_ms);
-	if (!(r = wquery(st, W_RENEW, &p)))
-		return stmt_fail(st, err, errlen);
+	if (!(r = pg_wquery(st, W_RENEW, &p)))
+		return pg_stmt_fail(st, err, errlen);
 	PQclear(r);
 	return HKD_STORE_OK;
 }
@@ -654,7 +288,7 @@ static int send_news(struct pg_store *st, char *err, size_t errlen)
 			continue;
 		snprintf(sql, sizeof(sql), "NOTIFY %s, '%s'", news_channel[i],
 		         st->node);
-		if (exec_sql(st->wc, sql, err, errlen) != 0)
+		if (pg_exec_sql(st->wc, sql, err, errlen) != 0)
 			return -1;
 	}
 	return 0;
@@ -674,40 +308,41 @@ static int run_batch(void *backend, struct hkd_job *batch)
 	size_t n = 0;
 	int lost = 0;
 
-	if (writer_conn(st, err, sizeof(err)) != 0) {
+	if (pg_writer_conn(st, err, sizeof(err)) != 0) {
 		lost = 1;
 		goto done;
 	}
-	if (exec_sql(st->wc, "BEGIN", err, sizeof(err)) != 0) {
+	if (pg_exec_sql(st->wc, "BEGIN", err, sizeof(err)) != 0) {
 		lost = 1;
 		goto done;
 	}
 	for (struct hkd_job *j = batch; j; j = j->next, n++) {
-		if (exec_sql(st->wc, "SAVEPOINT job", err, sizeof(err)) != 0) {
+		if (pg_exec_sql(st->wc, "SAVEPOINT job", err, sizeof(err)) !=
+		    0) {
 			lost = 1;
 			break;
 		}
 		j->rc = j->fn(st, j->arg, j->err, sizeof(j->err));
 		if (j->rc == HKD_STORE_FAILED || j->rc == HKD_JOB_BROKEN ||
 		    j->rc == HKD_STORE_DUPLICATE) {
-			if (exec_sql(st->wc, "ROLLBACK TO SAVEPOINT job", err,
-			             sizeof(err)) != 0) {
+			if (pg_exec_sql(st->wc, "ROLLBACK TO SAVEPOINT job",
+			                err, sizeof(err)) != 0) {
 				lost = 1;
 				break;
 			}
 		}
-		if (exec_sql(st->wc, "RELEASE SAVEPOINT job", err,
-		             sizeof(err)) != 0) {
+		if (pg_exec_sql(st->wc, "RELEASE SAVEPOINT job", err,
+		                sizeof(err)) != 0) {
 			lost = 1;
 			break;
 		}
 	}
 	if (!lost && st->news && send_news(st, err, sizeof(err)) != 0)
 		lost = 1;
-	if (!lost && exec_sql(st->wc, "COMMIT", err, sizeof(err)) != 0)
+	if (!lost && pg_exec_sql(st->wc, "COMMIT", err, sizeof(err)) != 0)
 		lost = 1;
 	if (lost && PQstatus(st->wc) == CONNECTION_OK)
-		exec_sql(st->wc, "ROLLBACK", NULL, 0);
+		pg_exec_sql(st->wc, "ROLLBACK", NULL, 0);
 done:
 	st->news = 0;
 	if (lost)
@@ -732,17 +367,17 @@ static int purge(void *backend, int step, long long *done)
 	int more = 0;
 	char err[256];
 
-	if (writer_conn(st, err, sizeof(err)) != 0)
+	if (pg_writer_conn(st, err, sizeof(err)) != 0)
 		return 0;
 	if (!step) { /* the audit records past keep_dead */
 		struct params p = {.n = 0};
 		PGresult *r;
 		p_int(&p, now - st->opt.keep_dead_ms);
-		r = query(st->wc, "DELETE FROM audit WHERE at < $1", &p);
+		r = pg_query(st->wc, "DELETE FROM audit WHERE at < $1", &p);
 		if (!r)
 			hkd_log_kv(HOOKD_LOG_WARN, "store", "detail",
 			           "audit purge failed", "reason",
-			           conn_err(st->wc), NULL);
+			           pg_conn_err(st->wc), NULL);
 		PQclear(r);
 	}
 	do {
@@ -754,26 +389,28 @@ static int purge(void *backend, int step, long long *done)
 		p_int(&p, PURGE_CHUNK);
 		/* Succeeded-only events past keep_succeeded, and events with
 		 * dead deliveries past keep_dead; never one with work left. */
-		r = query(st->wc,
-		          "WITH p AS (SELECT e.seq FROM events e WHERE "
-		          "e.created_at < greatest($1::bigint, $2::bigint) "
-		          "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE "
-		          "d.event_seq = e.seq AND d.state < 2) "
-		          "AND e.created_at < CASE WHEN EXISTS (SELECT 1 FROM "
-		          "deliveries d "
-		          "  WHERE d.event_seq = e.seq AND d.state = 3) THEN "
-		          "$2::bigint ELSE $1::bigint END "
-		          "LIMIT $3), "
-		          "a AS (DELETE FROM attempts WHERE delivery_seq IN "
-		          "  (SELECT d.seq FROM deliveries d JOIN p ON "
-		          "d.event_seq = p.seq)), "
-		          "d AS (DELETE FROM deliveries WHERE event_seq IN "
-		          "(SELECT seq FROM p)) "
-		          "DELETE FROM events WHERE seq IN (SELECT seq FROM p)",
-		          &p);
+		r = pg_query(
+		    st->wc,
+		    "WITH p AS (SELECT e.seq FROM events e WHERE "
+		    "e.created_at < greatest($1::bigint, $2::bigint) "
+		    "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE "
+		    "d.event_seq = e.seq AND d.state < 2) "
+		    "AND e.created_at < CASE WHEN EXISTS (SELECT 1 FROM "
+		    "deliveries d "
+		    "  WHERE d.event_seq = e.seq AND d.state = 3) THEN "
+		    "$2::bigint ELSE $1::bigint END "
+		    "LIMIT $3), "
+		    "a AS (DELETE FROM attempts WHERE delivery_seq IN "
+		    "  (SELECT d.seq FROM deliveries d JOIN p ON "
+		    "d.event_seq = p.seq)), "
+		    "d AS (DELETE FROM deliveries WHERE event_seq IN "
+		    "(SELECT seq FROM p)) "
+		    "DELETE FROM events WHERE seq IN (SELECT seq FROM p)",
+		    &p);
 		if (!r) {
-			hkd_set_err(err, sizeof(err), "%s", conn_err(st->wc));
-			chomp(err);
+			hkd_set_err(err, sizeof(err), "%s",
+			            pg_conn_err(st->wc));
+			pg_chomp(err);
 			hkd_log_kv(HOOKD_LOG_WARN, "store", "detail",
 			           "purge failed", "reason", err, NULL);
 			more = 0; /* try again at the next interval */
@@ -829,7 +466,7 @@ static PGconn *listen_connect(struct pg_store *st, char *err, size_t errlen)
 	char sql[64];
 	for (size_t i = 0; c && i < HKD_ARRAY_LEN(news_channel); i++) {
 		snprintf(sql, sizeof(sql), "LISTEN %s", news_channel[i]);
-		if (exec_sql(c, sql, err, errlen) != 0) {
+		if (pg_exec_sql(c, sql, err, errlen) != 0) {
 			PQfinish(c);
 			c = NULL;
 		}
@@ -1050,8 +687,7 @@ static void pg_close(struct hkd_store *base)
 /* --- reading deliveries back ----------------------------------------- */
 
 /* Fill d from row i of STORED_COLUMNS; 0, or -1 (out of memory). */
-static int stored_from_row(const PGresult *r, int i,
-                           struct hkd_stored_delivery *d)
+int pg_stored_from_row(const PGresult *r, int i, struct hkd_stored_delivery *d)
 {
 	json_error_t jerr;
 	json_t *sched;
@@ -1076,149 +712,15 @@ static int stored_from_row(const PGresult *r, int i,
 	return 0;
 }
 
-/* --- the readers' pool ------------------------------------------------ */
-
-/* Give back a connection pool_get lent; one that broke is dropped (the
- * next borrower of its slot opens a new one). */
-static void pool_put(struct pg_store *st, struct rconn *rc)
-{
-	if (rc->c && PQstatus(rc->c) != CONNECTION_OK) {
-		PQfinish(rc->c);
-		rc->c = NULL;
-		rc->prepared = 0;
-	}
-	pthread_mutex_lock(&st->plock);
-	rc->busy = 0;
-	pthread_cond_signal(&st->pcond);
-	pthread_mutex_unlock(&st->plock);
-}
-
-/*
- * Borrow a pooled connection, connected: a free open one first, else a
- * free slot, which is connected now. Waits at most pool_wait_ms for one to
- * come free. NULL, with why in err, when none did or the connection
- * attempt failed. Give it back with pool_put.
- */
-static struct rconn *pool_get(struct pg_store *st, char *err, size_t errlen)
-{
-	struct rconn *rc = NULL;
-	struct timespec ts;
-	int timed_out = 0;
-
-	hkd_deadline(CLOCK_MONOTONIC, st->pool_wait_ms, &ts);
-	pthread_mutex_lock(&st->plock);
-	for (;;) {
-		for (int i = 0; i < st->pool_size; i++) {
-			struct rconn *c = &st->pool[i];
-			if (!c->busy && (!rc || (c->c && !rc->c)))
-				rc = c;
-		}
-		if (rc || timed_out)
-			break;
-		timed_out = pthread_cond_timedwait(&st->pcond, &st->plock,
-		                                   &ts) == ETIMEDOUT;
-	}
-	if (rc)
-		rc->busy = 1;
-	pthread_mutex_unlock(&st->plock);
-	if (!rc) {
-		hkd_set_err(err, errlen,
-		            "no PostgreSQL connection came free within %lld ms "
-		            "(storage.pool_size = %d)",
-		            (long long)st->pool_wait_ms, st->pool_size);
-		return NULL;
-	}
-	if (!rc->c || PQstatus(rc->c) != CONNECTION_OK) {
-		rc->prepared = 0;
-		if (ensure_conn(st->url, &rc->c, err, errlen) != 0) {
-			pool_put(st, rc);
-			return NULL;
-		}
-	}
-	return rc;
-}
-
-/* Run the readers' statement s on rc; NULL when it failed. */
-static PGresult *rc_query(struct rconn *rc, enum rstmt s,
-                          const struct params *p)
-{
-	return prepared_query(rc->c, &rc->prepared, 'r', (int)s, rstmt_sql[s],
-	                      p);
-}
-
-/*
- * The readers' statement s on rc, once more on a new connection when rc
- * turned out broken (the server restarted since its last use). NULL when
- * it failed, with why in err.
- */
-static PGresult *read_query(struct pg_store *st, struct rconn *rc, enum rstmt s,
-                            const struct params *p, char *err, size_t errlen)
-{
-	PGresult *r = rc_query(rc, s, p);
-	if (!r && PQstatus(rc->c) != CONNECTION_OK) {
-		rc->prepared = 0;
-		if (ensure_conn(st->url, &rc->c, err, errlen) != 0)
-			return NULL;
-		r = rc_query(rc, s, p);
-	}
-	if (!r) {
-		hkd_set_err(err, errlen, "%s", conn_err(rc->c));
-		chomp(err);
-	}
-	return r;
-}
-
-/*
- * Borrow a connection and run s on it: its rows, or NULL (why in err).
- * *rcp is the connection to give back with pool_put, NULL when none was
- * lent.
- */
-static PGresult *read_rows(struct pg_store *st, struct rconn **rcp,
-                           enum rstmt s, const struct params *p, char *err,
-                           size_t errlen)
-{
-	if (!(*rcp = pool_get(st, err, errlen)))
-		return NULL;
-	return read_query(st, *rcp, s, p, err, errlen);
-}
-
-static int pg_recover(struct hkd_store *base, hkd_store_visit_fn visit,
-                      void *arg)
-{
-	struct pg_store *st = (struct pg_store *)base;
-	struct rconn *rc;
-	char err[256] = "";
-	PGresult *r;
-	int res = 0;
-	r = read_rows(st, &rc, R_RECOVER, NULL, err, sizeof(err));
-	for (int i = 0; r && i < PQntuples(r); i++) {
-		struct hkd_stored_delivery d;
-		if (stored_from_row(r, i, &d) != 0) {
-			res = -1;
-			break;
-		}
-		visit(arg, &d);
-	}
-	if (!r) {
-		res = -1;
-		hkd_log_kv(HOOKD_LOG_ERROR, "store", "detail",
-		           "recovery failed", "reason", err, NULL);
-	}
-	PQclear(r);
-	if (rc)
-		pool_put(st, rc);
-	return res;
-}
-
 /* --- leases ------------------------------------------------------------ */
 
 /* On the writer: the one number of `sql` (a count) into *out. */
 static int count_rows(struct pg_store *st, const char *sql, long long *out,
                       char *err, size_t errlen)
 {
-	PGresult *r = query(st->wc, sql, NULL);
+	PGresult *r = pg_query(st->wc, sql, NULL);
 	if (!r)
-		return stmt_fail(st, err, errlen);
+		return pg_stmt_fail(st, err, errlen);
 	*out = val_int(r, 0, 0);
 	PQclear(r);
 	return HKD_STORE_OK;
@@ -1248,13 +750,13 @@ static int job_release_all(void *backend, void *argp, char *err, size_t errlen)
 	struct params p = {.n = 0};
 	PGresult *r;
 	p_str(&p, st->node);
-	r = query(
+	r = pg_query(
 	    st->wc,
 	    "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL "
 	    "WHERE state < 2 AND lease_owner = $1",
 	    &p);
 	if (!r)
-		return stmt_fail(st, err, errlen);
+		return pg_stmt_fail(st, err, errlen);
 	if (strcmp(PQcmdTuples(r), "0") != 0)
 		st->news |= NEWS_BIT(HKD_STORE_NEWS_WORK);
 	PQclear(r);
@@ -1278,7 +780,7 @@ static int job_claim(void *backend, void *argp, char *err, size_t errlen)
 	p_int(&p, a->now);
 	p_int(&p, a->now + st->lease_ms);
 	p_int(&p, (int64_t)a->max);
-	r = query(
+	r = pg_query(
 	    st->wc,
 	    "UPDATE deliveries d SET lease_owner = $1, lease_until = $3 "
 	    "FROM events e WHERE e.seq = d.event_seq AND d.seq IN ("
@@ -1288,9 +790,9 @@ static int job_claim(void *backend, void *argp, char *err, size_t errlen)
 	    "RETURNING " STORED_COLUMNS,
 	    &p);
 	if (!r)
-		return stmt_fail(st, err, errlen);
+		return pg_stmt_fail(st, err, errlen);
 	for (int i = 0; i < PQntuples(r) && a->n_out < a->max; i++) {
-		if (stored_from_row(r, i, &a->out[a->n_out]) != 0) {
+		if (pg_stored_from_row(r, i, &a->out[a->n_out]) != 0) {
 			PQclear(r);
 			hkd_store_drop_rows(a->out, &a->n_out);
 			hkd_set_err(err, errlen, "out of memory");
@@ -1301,13 +803,13 @@ static int job_claim(void *backend, void *argp, char *err, size_t errlen)
 	PQclear(r);
 	p.n = 0;
 	p_int(&p, a->now);
-	r = query(st->wc,
-	          "SELECT min(next_at) FROM deliveries WHERE state < 2 "
-	          "AND (lease_owner IS NULL OR lease_until < $1)",
-	          &p);
+	r = pg_query(st->wc,
+	             "SELECT min(next_at) FROM deliveries WHERE state < 2 "
+	             "AND (lease_owner IS NULL OR lease_until < $1)",
+	             &p);
 	if (!r) {
 		hkd_store_drop_rows(a->out, &a->n_out);
-		return stmt_fail(st, err, errlen);
+		return pg_stmt_fail(st, err, errlen);
 	}
 	a->next_at = PQgetisnull(r, 0, 0) ? -1 : val_int(r, 0, 0);
 	PQclear(r);
@@ -1328,15 +830,15 @@ static int job_replay(void *backend, void *argp, char *err, size_t errlen)
 	a->left = 0;
 	if (a->id) {
 		p_str(&p, a->id);
-		r = query(st->wc,
-		          "SELECT " STORED_COLUMNS
-		          ", d.state FROM deliveries d "
-		          "JOIN events e ON e.seq = d.event_seq WHERE d.id = "
-		          "$1 FOR UPDATE OF d",
-		          &p);
+		r = pg_query(
+		    st->wc,
+		    "SELECT " STORED_COLUMNS ", d.state FROM deliveries d "
+		    "JOIN events e ON e.seq = d.event_seq WHERE d.id = "
+		    "$1 FOR UPDATE OF d",
+		    &p);
 	} else {
 		p_str(&p, a->target);
-		r = query(
+		r = pg_query(
 		    st->wc,
 		    "SELECT " STORED_COLUMNS ", d.state FROM deliveries d "
 		    "JOIN events e ON e.seq = d.event_seq WHERE d.state = 3 "
@@ -1345,7 +847,7 @@ static int job_replay(void *backend, void *argp, char *err, size_t errlen)
 		    &p);
 	}
 	if (!r)
-		return stmt_fail(st, err, errlen);
+		return pg_stmt_fail(st, err, errlen);
 	for (int i = 0; i < PQntuples(r); i++) {
 		struct hkd_stored_delivery *d;
 		if (a->type_glob && !hkd_glob_match(a->type_glob, val(r, i, 7)))
@@ -1364,19 +866,20 @@ static int job_replay(void *backend, void *argp, char *err, size_t errlen)
 		p_str(&p, val(r, i, 0));
 		p_str(&p, st->node);
 		p_int(&p, now + st->lease_ms);
-		u = query(st->wc,
-		          "UPDATE deliveries SET state = 0, base = attempts, "
-		          "next_at = $1, "
-		          "updated_at = $1, lease_owner = $3, lease_until = $4 "
-		          "WHERE id = $2 AND state = 3",
-		          &p);
+		u = pg_query(
+		    st->wc,
+		    "UPDATE deliveries SET state = 0, base = attempts, "
+		    "next_at = $1, "
+		    "updated_at = $1, lease_owner = $3, lease_until = $4 "
+		    "WHERE id = $2 AND state = 3",
+		    &p);
 		if (!u) {
-			rc = stmt_fail(st, err, errlen);
+			rc = pg_stmt_fail(st, err, errlen);
 			break;
 		}
 		PQclear(u);
 		d = &a->out[a->n_out];
-		if (stored_from_row(r, i, d) != 0) {
+		if (pg_stored_from_row(r, i, d) != 0) {
 			hkd_set_err(err, errlen, "out of memory");
 			rc = HKD_STORE_FAILED;
 			break;
@@ -1394,222 +897,6 @@ static int job_replay(void *backend, void *argp, char *err, size_t errlen)
 	return rc;
 }
 
-/* --- the log API ----------------------------------------------------- */
-
-static json_t *text_or_null(const PGresult *r, int i, int c)
-{
-	return PQgetisnull(r, i, c) ? json_null() : json_string(val(r, i, c));
-}
-
-/* A delivery from row i of DELIVERY_COLUMNS, starting at column c. */
-static json_t *delivery_from_row(const PGresult *r, int i, int c)
-{
-	int state = (int)val_int(r, i, c + 5);
-	json_t *o = json_object();
-	json_object_set_new(o, "id", json_string(val(r, i, c + 1)));
-	json_object_set_new(o, "eventId", json_string(val(r, i, c + 2)));
-	json_object_set_new(o, "eventType", json_string(val(r, i, c + 3)));
-	json_object_set_new(o, "target", json_string(val(r, i, c + 4)));
-	json_object_set_new(
-	    o, "state",
-	    json_string(hkd_state_name((enum hkd_delivery_state)state)));
-	json_object_set_new(o, "attemptCount",
-	                    json_integer(val_int(r, i, c + 6)));
-	json_object_set_new(o, "nextAttemptAt",
-	                    state < HKD_STATE_SUCCEEDED
-	                        ? hkd_store_time_json(val_int(r, i, c + 7))
-	                        : json_null());
-	json_object_set_new(o, "lastOutcome", text_or_null(r, i, c + 8));
-	json_object_set_new(o, "lastReason", text_or_null(r, i, c + 9));
-	json_object_set_new(o, "createdAt",
-	                    hkd_store_time_json(val_int(r, i, c + 10)));
-	json_object_set_new(o, "updatedAt",
-	                    hkd_store_time_json(val_int(r, i, c + 11)));
-	return o;
-}
-
-/* The attempts of delivery dseq, oldest first, read on rc (borrowed). */
-static json_t *attempts_of(struct pg_store *st, struct rconn *rc,
-                           const char *dseq)
-{
-	struct params p = {.n = 0};
-	json_t *arr = json_array();
-	char err[256];
-	PGresult *r;
-	p_str(&p, dseq);
-	r = read_query(st, rc, R_ATTEMPTS, &p, err, sizeof(err));
-	for (int i = 0; r && i < PQntuples(r); i++) {
-		json_t *a = json_object();
-		json_object_set_new(a, "attempt",
-		                    json_integer(val_int(r, i, 0)));
-		json_object_set_new(a, "startedAt",
-		                    hkd_store_time_json(val_int(r, i, 1)));
-		json_object_set_new(
-		    a, "durationMs",
-		    json_real((double)val_int(r, i, 2) / 1000.0));
-		json_object_set_new(a, "outcome", json_string(val(r, i, 3)));
-		json_object_set_new(a, "detail", json_string(val(r, i, 4)));
-		json_array_append_new(arr, a);
-	}
-	PQclear(r);
-	return arr;
-}
-
-static json_t *pg_event_json(struct hkd_store *base, const char *id,
-                             int *failed)
-{
-	struct pg_store *st = (struct pg_store *)base;
-	struct params p = {.n = 0};
-	json_t *ev = NULL, *dels;
-	json_error_t jerr;
-	struct rconn *rc;
-	char err[256];
-	PGresult *r;
-
-	p_str(&p, id);
-	r = read_rows(st, &rc, R_EVENT, &p, err, sizeof(err));
-	if (!r || PQntuples(r) == 0 ||
-	    !(ev = json_loads(val(r, 0, 0), 0, &jerr))) {
-		*failed = !r || PQntuples(r) > 0;
-		goto out;
-	}
-	dels = json_array();
-	json_object_set_new(ev, "deliveries", dels);
-	for (int i = 0; i < PQntuples(r); i++) {
-		json_t *d;
-		if (PQgetisnull(r, i, 1))
-			continue; /* an event without deliveries */
-		d = delivery_from_row(r, i, 1); /* after e.body */
-		json_object_set_new(d, "attempts",
-		                    attempts_of(st, rc, val(r, i, 1)));
-		json_array_append_new(dels, d);
-	}
-out:
-	PQclear(r);
-	if (rc)
-		pool_put(st, rc);
-	return ev;
-}
-
-static json_t *pg_deliveries_json(struct hkd_store *base,
-                                  const struct hkd_delivery_filter *f)
-{
-	struct pg_store *st = (struct pg_store *)base;
-	struct params p = {.n = 0};
-	json_t *out = NULL, *arr;
-	const char *last = "0";
-	struct rconn *rc;
-	char err[256];
-	PGresult *r;
-
-	p_int(&p, f->state);
-	p_str(&p, f->target);
-	p_str(&p, f->event_id);
-	p_int(&p, f->before_seq);
-	/* One more than asked: tells whether there is a next page. */
-	p_int(&p, (int64_t)f->limit + 1);
-	r = read_rows(st, &rc, R_DELIVERIES, &p, err, sizeof(err));
-	if (!r)
-		goto out;
-	out = json_object();
-	arr = json_array();
-	json_object_set_new(out, "deliveries", arr);
-	for (int i = 0; i < PQntuples(r); i++) {
-		if ((size_t)i == f->limit) {
-			json_object_set_new(out, "nextCursor",
-			                    json_string(last));
-			break;
-		}
-		last = val(r, i, 0);
-		json_array_append_new(arr, delivery_from_row(r, i, 0));
-	}
-	if (!json_object_get(out, "nextCursor"))
-		json_object_set_new(out, "nextCursor", json_null());
-out:
-	PQclear(r);
-	if (rc)
-		pool_put(st, rc);
-	return out;
-}
-
-static json_t *pg_audit_json(struct hkd_store *base, size_t limit,
-                             int64_t before_seq)
-{
-	struct pg_store *st = (struct pg_store *)base;
-	struct params p = {.n = 0};
-	json_t *out = NULL, *arr;
-	const char *last = "0";
-	struct rconn *rc;
-	char err[256];
-	PGresult *r;
-
-	p_int(&p, before_seq);
-	/* One more than asked: tells whether there is a next page. */
-	p_int(&p, (int64_t)limit + 1);
-	r = read_rows(st, &rc, R_AUDIT, &p, err, sizeof(err));
-	if (!r)
-		goto out;
-	out = json_object();
-	arr = json_array();
-	json_object_set_new(out, "audit", arr);
-	json_object_set_new(out, "nextCursor", json_null());
-	for (int i = 0; i < PQntuples(r); i++) {
-		if ((size_t)i == limit) {
-			json_object_set_new(out, "nextCursor",
-			                    json_string(last));
-			break;
-		}
-		last = val(r, i, 0);
-		json_array_append_new(
-		    arr, hkd_store_audit_row(
-		             val_int(r, i, 0), val_int(r, i, 1), val(r, i, 2),
-		             val(r, i, 3), val(r, i, 4),
-		             PQgetisnull(r, i, 5) ? NULL : val(r, i, 5)));
-	}
-out:
-	PQclear(r);
-	if (rc)
-		pool_put(st, rc);
-	return out;
-}
-
-/* Runs on the writer: store an audit record (struct hkd_audit_arg). */
-static int job_audit(void *backend, void *argp, char *err, size_t errlen)
-{
-	struct pg_store *st = backend;
-	struct hkd_audit_arg *a = argp;
-	struct params p = {.n = 0};
-	PGresult *r;
-	p_int(&p, a->at);
-	p_str(&p, a->rec->key_id);
-	p_str(&p, a->rec->action);
-	p_str(&p, a->rec->target);
-	p_str(&p, a->rec->detail);
-	r = query(st->wc,
-	          "INSERT INTO audit(at, key_id, action, target, detail) "
-	          "VALUES ($1, $2, $3, $4, $5)",
-	          &p);
-	if (!r)
-		return stmt_fail(st, err, errlen);
-	PQclear(r);
-	return HKD_STORE_OK;
-}
-
-static long long pg_dead_count(struct hkd_store *base)
-{
-	struct pg_store *st = (struct pg_store *)base;
-	long long n = -1;
-	struct rconn *rc;
-	char err[256];
-	PGresult *r = read_rows(st, &rc, R_DEAD_COUNT, NULL, err, sizeof(err));
-	if (r)
-		n = val_int(r, 0, 0);
-	PQclear(r);
-	if (rc)
-		pool_put(st, rc);
-	return n;
-}
-
 /* --- subscriptions --------------------------------------------------- */
 
 static int job_sub(void *backend, void *argp, char *err, size_t errlen)
@@ -1623,7 +910,7 @@ static int job_sub(void *backend, void *argp, char *err, size_t errlen)
 	if (a->body) {
 		p_str(&p, a->body);
 		p_int(&p, hkd_now_ms());
-		r = query(
+		r = pg_query(
 		    st->wc,
 		    "INSERT INTO subscriptions(id, body, created_at, "
 		    "updated_at) "
@@ -1631,11 +918,11 @@ static int job_sub(void *backend, void *argp, char *err, size_t errlen)
 		    "body = excluded.body, updated_at = excluded.updated_at",
 		    &p);
 	} else {
-		r = query(st->wc, "DELETE FROM subscriptions WHERE id = $1",
-		          &p);
+		r = pg_query(st->wc, "DELETE FROM subscriptions WHERE id = $1",
+		             &p);
 	}
 	if (!r)
-		return stmt_fail(st, err, errlen);
+		return pg_stmt_fail(st, err, errlen);
 	rc = !a->body && strcmp(PQcmdTuples(r), "0") == 0 ? HKD_STORE_NOT_FOUND
 	                                                  : HKD_STORE_OK;
 	PQclear(r);
@@ -1650,7 +937,7 @@ static int pg_sub_load(struct hkd_store *base,
 	struct pg_store *st = (struct pg_store *)base;
 	struct rconn *rc;
 	char err[256];
-	PGresult *r = read_rows(st, &rc, R_SUBS, NULL, err, sizeof(err));
+	PGresult *r = pg_read_rows(st, &rc, R_SUBS, NULL, err, sizeof(err));
 	int res = -1;
 	for (int i = 0; r && i < PQntuples(r); i++) {
 		json_error_t jerr;
@@ -1663,7 +950,7 @@ static int pg_sub_load(struct hkd_store *base,
 		res = 0;
 	PQclear(r);
 	if (rc)
-		pool_put(st, rc);
+		pg_pool_put(st, rc);
 	return res;
 }
 
@@ -1674,7 +961,7 @@ static const struct hkd_store_ops pg_ops = {
     .release_all = job_release_all,
     .unfinished = job_count_unfinished,
     .count_dead = job_count_dead,
-    .audit_write = job_audit,
+    .audit_write = pg_job_audit,
     .audit_json = pg_audit_json,
     .claim = job_claim,
     .replay = job_replay,
