@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "base64.h"
 #include "seal.h"
 #include "util.h"
 
@@ -67,7 +68,7 @@ int hkd_seal(const unsigned char key[HKD_SEAL_KEY_LEN], const char *aad,
 	        raw + NONCE_LEN, raw + NONCE_LEN + n) != 0)
 		goto out;
 	memcpy(text, HKD_SEAL_PREFIX, PREFIX_LEN);
-	EVP_EncodeBlock((unsigned char *)text + PREFIX_LEN, raw, (int)raw_len);
+	hkd_base64_encode(raw, raw_len, text + PREFIX_LEN);
 	*out = text;
 	text = NULL;
 	rc = 0;
@@ -96,12 +97,10 @@ int hkd_unseal(const unsigned char key[HKD_SEAL_KEY_LEN], const char *aad,
 	raw = malloc(b64_len / 4 * 3);
 	if (!raw)
 		return -1;
-	got = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)b64_len);
+	got = hkd_base64_decode_padded(b64, b64_len, raw, b64_len / 4 * 3);
 	if (got < 0)
 		goto out;
-	/* EVP_DecodeBlock counts padding as zero bytes. */
-	raw_len =
-	    (size_t)got - (b64[b64_len - 1] == '=') - (b64[b64_len - 2] == '=');
+	raw_len = (size_t)got;
 	if (raw_len < NONCE_LEN + TAG_LEN)
 		goto out;
 	n = raw_len - NONCE_LEN - TAG_LEN;
@@ -139,8 +138,8 @@ int hkd_seal_key_parse(const char *text, unsigned char key[HKD_SEAL_KEY_LEN],
 		return 0;
 	}
 	/* base64 of 32 bytes: 44 characters, one '=' of padding. */
-	if (n == 44 && text[43] == '=' && text[42] != '=' &&
-	    EVP_DecodeBlock(buf, (const unsigned char *)text, 44) == 33) {
+	if (hkd_base64_decode_padded(text, n, buf, sizeof(buf)) ==
+	    HKD_SEAL_KEY_LEN) {
 		memcpy(key, buf, HKD_SEAL_KEY_LEN);
 		OPENSSL_cleanse(buf, sizeof(buf));
 		return 0;

@@ -8,8 +8,8 @@
  * "<id>.<ts>."), the HMAC implementation fetched once per process and one
  * context per verification, re-keyed for each secret. Building an
  * EVP_PKEY per secret instead cost about 15 times as much per HMAC.
- * Hex and base64 decoding are ours, because EVP_DecodeBlock accepts
- * whitespace and does not report padding.
+ * Hex decoding is ours and base64 is lib/base64.h's, because
+ * EVP_DecodeBlock accepts whitespace and does not report padding.
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -23,8 +23,10 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "base64.h"
 #include "signature.h"
 #include "util.h"
+#include "whsec.h"
 
 /*
  * Bounds on attacker-controlled input. Real headers are a few hundred
@@ -33,7 +35,8 @@
  */
 #define HEADER_MAX 8192
 #define SIGS_MAX   32
-/* A decoded whsec_ secret; Standard Webhooks secrets are 24 to 64 bytes. */
+/* A decoded sender's secret: at most HKD_SIG_SECRET_MAX bytes (senders'
+ * keys vary; Standard Webhooks' own are 24 to 64, lib/whsec.h). */
 #define SECRET_MAX HKD_SIG_SECRET_MAX
 
 /* One piece of a signed message; the pieces are MACed back to back. */
@@ -83,75 +86,6 @@ static int hex_decode(const char *s, size_t len, unsigned char *out,
 			return -1;
 		out[i] = (unsigned char)(hi << 4 | lo);
 	}
-	return 0;
-}
-
-/* Value of a standard base64 character, -1 for anything else. */
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/*
- * Strict base64 (RFC 4648 section 4) of s (borrowed, len bytes) into out
- * (caller-owned, cap bytes); *outlen gets the decoded size. Refused: empty
- * input, a length not a multiple of 4, characters outside the alphabet,
- * "=" anywhere but the last one or two places, and non-zero bits under the
- * padding (so every byte string has exactly one accepted encoding).
- * 0 or -1; out may be partly written on failure.
- */
-static int b64_decode(const char *s, size_t len, unsigned char *out, size_t cap,
-                      size_t *outlen)
-{
-	size_t o = 0;
-
-	if (len == 0 || len % 4 != 0)
-		return -1;
-	for (size_t i = 0; i < len; i += 4) {
-		int v[4];
-		int pad = 0;
-		uint32_t q;
-
-		for (int j = 0; j < 4; j++) {
-			unsigned char c = (unsigned char)s[i + j];
-
-			if (c == '=') {
-				if (i + 4 != len || j < 2)
-					return -1;
-				v[j] = 0;
-				pad++;
-				continue;
-			}
-			if (pad > 0)
-				return -1;
-			v[j] = b64_value(c);
-			if (v[j] < 0)
-				return -1;
-		}
-		if ((pad == 2 && (v[1] & 0x0f) != 0) ||
-		    (pad == 1 && (v[2] & 0x03) != 0))
-			return -1;
-		if (o + (size_t)(3 - pad) > cap)
-			return -1;
-		q = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
-		    (uint32_t)v[2] << 6 | (uint32_t)v[3];
-		out[o++] = (unsigned char)(q >> 16);
-		if (pad < 2)
-			out[o++] = (unsigned char)(q >> 8);
-		if (pad < 1)
-			out[o++] = (unsigned char)q;
-	}
-	*outlen = o;
 	return 0;
 }
 
@@ -356,14 +290,10 @@ static enum hkd_sig_result verdict(const struct verify *v, const char *what,
 static int standard_secret(const char *secret, unsigned char *key,
                            size_t *keylen)
 {
-	if (secret == NULL)
-		return -1;
-	if (strncmp(secret, "whsec_", 6) == 0)
-		secret += 6;
-	if (b64_decode(secret, strlen(secret), key, SECRET_MAX, keylen) != 0 ||
-	    *keylen == 0)
-		return -1;
-	return 0;
+	return hkd_whsec_decode(secret, &hkd_whsec_senders, key, SECRET_MAX,
+	                        keylen) == HKD_WHSEC_OK
+	           ? 0
+	           : -1;
 }
 
 /*
@@ -374,36 +304,37 @@ static int standard_secret(const char *secret, unsigned char *key,
 int hkd_sig_standard_secret_check(const char *secret, char *why, size_t whylen)
 {
 	unsigned char key[SECRET_MAX];
-	size_t keylen = 0, len, pad;
-	int rc = -1, prefixed;
-	const char *b64;
+	size_t keylen = 0;
+	int rc = -1;
 
 	if (secret == NULL) {
 		hkd_set_err(why, whylen, "there is no secret");
-		goto out;
+		return -1;
 	}
-	if (standard_secret(secret, key, &keylen) == 0) {
+	switch (hkd_whsec_decode(secret, &hkd_whsec_senders, key, sizeof(key),
+	                         &keylen)) {
+	case HKD_WHSEC_OK:
 		rc = 0;
-		goto out;
-	}
-	prefixed = strncmp(secret, "whsec_", 6) == 0;
-	b64 = secret + (prefixed ? 6 : 0);
-	len = strlen(b64);
-	pad = (len >= 1 && b64[len - 1] == '=') +
-	      (len >= 2 && b64[len - 2] == '=');
-	if (len == 0)
+		break;
+	case HKD_WHSEC_EMPTY:
 		hkd_set_err(why, whylen, "%s",
-		            prefixed ? "nothing follows whsec_"
-		                     : "it is empty");
-	else if (len / 4 * 3 > SECRET_MAX + pad)
+		            strncmp(secret, "whsec_", 6) == 0
+		                ? "nothing follows whsec_"
+		                : "it is empty");
+		break;
+	case HKD_WHSEC_TOO_LONG:
+	case HKD_WHSEC_BAD_LENGTH: /* only longer: the rule's minimum is 1 */
 		hkd_set_err(why, whylen,
 		            "it is too long for a key (more than %d bytes)",
 		            SECRET_MAX);
-	else
+		break;
+	case HKD_WHSEC_NO_PREFIX: /* the prefix is optional here */
+	case HKD_WHSEC_NOT_BASE64:
 		hkd_set_err(
 		    why, whylen,
 		    "it is not base64 (A-Z a-z 0-9 + /, padded with =)");
-out:
+		break;
+	}
 	OPENSSL_cleanse(key, sizeof(key));
 	return rc;
 }
@@ -423,7 +354,7 @@ static enum hkd_sig_result parse_standard(const char *h, struct verify *v,
 
 	while (*p != '\0') {
 		const char *end, *comma;
-		size_t vlen, slen, declen;
+		size_t vlen, slen;
 
 		if (*p == ' ') {
 			p++;
@@ -452,9 +383,9 @@ static enum hkd_sig_result parse_standard(const char *h, struct verify *v,
 		if (vlen == 2 && memcmp(p, "v1", 2) == 0) {
 			unsigned char tmp[EVP_MAX_MD_SIZE];
 
-			if (b64_decode(comma + 1, slen, tmp, sizeof(tmp),
-			               &declen) != 0 ||
-			    declen != 32) {
+			long got = hkd_base64_decode_padded(comma + 1, slen,
+			                                    tmp, sizeof(tmp));
+			if (got != 32) {
 				hkd_set_err(why, whylen,
 				            "webhook-signature entry %zu is "
 				            "not base64 of 32 bytes",
@@ -568,7 +499,7 @@ body_hmac(const char *label, const char *header, const EVP_MD *md, int hex,
 	struct span msg[1];
 	size_t mdlen = (size_t)EVP_MD_size(md);
 	size_t plen = prefix != NULL ? strlen(prefix) : 0;
-	size_t hlen, declen = 0;
+	size_t hlen;
 	const char *value;
 
 	memset(&v, 0, sizeof(v));
@@ -596,9 +527,8 @@ body_hmac(const char *label, const char *header, const EVP_MD *md, int hex,
 			            label, 2 * mdlen);
 			goto out;
 		}
-	} else if (b64_decode(value, hlen, v.sigs[0], sizeof(v.sigs[0]),
-	                      &declen) != 0 ||
-	           declen != mdlen) {
+	} else if (hkd_base64_decode_padded(value, hlen, v.sigs[0],
+	                                    sizeof(v.sigs[0])) != (long)mdlen) {
 		hkd_set_err(why, whylen, "%s is not base64 of %zu bytes", label,
 		            mdlen);
 		goto out;

@@ -35,6 +35,8 @@
 #include "store.h"
 #include "subscriptions.h"
 #include "util.h"
+#include "base64.h"
+#include "whsec.h"
 
 /* Limits on what a client may register. */
 #define URL_MAX          2048
@@ -1035,32 +1037,20 @@ static json_t *new_secret(void)
 	char b64[64], out[80];
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		return NULL;
-	EVP_EncodeBlock((unsigned char *)b64, raw, sizeof(raw));
+	hkd_base64_encode(raw, sizeof(raw), b64);
 	snprintf(out, sizeof(out), "whsec_%s", b64);
 	return json_string(out);
 }
 
-/* A whsec_ secret whose key decodes to 24..64 bytes. */
+/* A secret hookd can sign with (lib/whsec.h, hkd_whsec_ours). */
 static int secret_ok(const char *s)
 {
-	unsigned char buf[128];
-	size_t n;
-	int len, pad = 0;
-	if (strncmp(s, "whsec_", 6) != 0)
-		return 0;
-	s += 6;
-	n = strlen(s);
-	if (n == 0 || n % 4 != 0 || n > 4 * sizeof(buf) / 3)
-		return 0;
-	len = EVP_DecodeBlock(buf, (const unsigned char *)s, (int)n);
-	if (len < 0)
-		return 0;
-	if (n >= 1 && s[n - 1] == '=')
-		pad++;
-	if (n >= 2 && s[n - 2] == '=')
-		pad++;
-	len -= pad;
-	return len >= 24 && len <= 64;
+	unsigned char key[HKD_WHSEC_KEY_MAX];
+	size_t len;
+	int ok = hkd_whsec_decode(s, &hkd_whsec_ours, key, sizeof(key), &len) ==
+	         HKD_WHSEC_OK;
+	OPENSSL_cleanse(key, sizeof(key));
+	return ok;
 }
 
 /*

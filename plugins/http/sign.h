@@ -28,22 +28,7 @@ struct hkd_sw_key {
 	size_t len;
 };
 
-/*
- * Standard base64 (RFC 4648 section 4, with padding) of n bytes into out,
- * which holds at least 4 * ((n + 2) / 3) + 1 bytes. Returns the length
- * written, without the NUL.
- */
-size_t hkd_base64_encode(const unsigned char *in, size_t n, char *out);
-
-/*
- * Decode standard base64 text (n characters): padding may be left out, no
- * other characters (white space, '-', '_') are accepted, and the unused
- * bits of the last character must be zero. Writes at most cap bytes.
- * Returns the number of bytes, or -1 when the text is not base64 or does
- * not fit.
- */
-long hkd_base64_decode(const char *in, size_t n, unsigned char *out,
-                       size_t cap);
+/* Base64 is lib/base64.h's. */
 
 /*
  * Decode a Standard Webhooks secret ("whsec_" + base64 of 24 to 64 bytes)

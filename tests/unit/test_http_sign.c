@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "sign.h"
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
