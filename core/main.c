@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 
 #include "config.h"
+#include "crash.h"
 #include "dispatch.h"
 #include "http_api.h"
 #include "log.h"
@@ -360,103 +361,6 @@ static struct hkd_store *open_store(const struct hkd_config *cfg)
 	return st;
 }
 
-/* --- crash containment ----------------------------------------------- */
-
-/*
- * A plugin that crashes takes hookd down with it (plugins share its
- * memory). So that one poisonous event cannot make a crash loop, a fatal
- * signal writes the deliveries then in flight to STORE.crash; the next
- * start counts their interrupted attempt as a retry (see
- * hkd_dispatch_set_suspects), and their retry schedule decides the rest.
- */
-static char crash_path[4096];
-
-static void on_fatal_signal(int sig)
-{
-	char line[32] = "signal ";
-	size_t n = 7;
-	char digits[8];
-	int k = 0, v = sig, fd;
-	ssize_t w;
-
-	fd = open(crash_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd >= 0) {
-		do {
-			digits[k++] = (char)('0' + v % 10);
-			v /= 10;
-		} while (v > 0 && k < (int)sizeof(digits));
-		while (k > 0)
-			line[n++] = digits[--k];
-		line[n++] = '\n';
-		w = write(fd, line, n);
-		(void)w;
-		hkd_dispatch_crash_report(fd);
-		close(fd);
-	}
-	/* SA_RESETHAND made the action the default again: die of it. */
-	raise(sig);
-}
-
-static void crash_guard_install(const char *storage_url)
-{
-	static const int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-	struct sigaction sa;
-
-	if (strncmp(storage_url, "sqlite:", 7) != 0 ||
-	    snprintf(crash_path, sizeof(crash_path), "%s.crash",
-	             storage_url + 7) >= (int)sizeof(crash_path))
-		return; /* memory: nothing survives a crash anyway */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_fatal_signal;
-	sa.sa_flags = SA_RESETHAND;
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < HKD_ARRAY_LEN(fatal); i++)
-		sigaction(fatal[i], &sa, NULL);
-}
-
-/* Read what the last crash left (if anything) and hand it to the
- * dispatcher; the file is removed. */
-static void crash_report_load(void)
-{
-	FILE *f;
-	char line[128], reason[HOOKD_REASON_MAX], count[24];
-	char **ids = NULL;
-	size_t n = 0, cap = 0;
-	int sig = 0;
-
-	if (!crash_path[0] || !(f = fopen(crash_path, "re")))
-		return;
-	if (fgets(line, sizeof(line), f) &&
-	    sscanf(line, "signal %d", &sig) != 1)
-		sig = 0;
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = '\0';
-		if (!line[0])
-			continue;
-		if (n == cap) {
-			char **grown =
-			    realloc(ids, (cap ? cap * 2 : 16) * sizeof(*ids));
-			if (!grown)
-				break;
-			ids = grown;
-			cap = cap ? cap * 2 : 16;
-		}
-		if (!(ids[n] = strdup(line)))
-			break;
-		n++;
-	}
-	fclose(f);
-	unlink(crash_path);
-	snprintf(reason, sizeof(reason),
-	         "hookd was stopped by signal %d (%s) while this attempt ran; "
-	         "counted as a retry",
-	         sig, sig > 0 ? strsignal(sig) : "unknown");
-	snprintf(count, sizeof(count), "%zu", n);
-	hkd_log_kv(HOOKD_LOG_WARN, "crashed", "attempts_in_flight", count,
-	           "detail", reason, NULL);
-	hkd_dispatch_set_suspects(ids, n, reason);
-}
-
 /*
  * Every unfinished stored delivery is parked at start (nothing is in
  * memory yet); the dispatcher's claimer takes them back as room allows.
@@ -491,113 +395,18 @@ static void tune_malloc(void)
 		mallopt(M_ARENA_MAX, HKD_MALLOC_ARENAS);
 }
 
-int main(int argc, char **argv)
+/*
+ * After SIGTERM or SIGINT: stop taking requests, let the attempts in
+ * flight finish for up to shutdown_timeout, log what stays unfinished.
+ * 0, or -1 when attempts were abandoned still running: then nothing may
+ * be unloaded under them and the process just exits.
+ */
+static int stop(struct hkd_store *store, int sig)
 {
-	struct options o;
-	struct hkd_diag d;
 	struct hkd_runtime *rt;
-	struct hkd_store *store;
-	sigset_t sigs;
-	int rc, sig;
-	long pending;
 	char store_url[512];
-
-	tune_malloc();
-	memset(&o, 0, sizeof(o));
-	rc = parse_args(argc, argv, &o);
-	if (rc != 0)
-		return rc < 0 ? 2 : 0;
-	hkd_log_setup(o.log_format, o.log_level);
-	if (o.list_plugins)
-		return list_plugins(&o);
-	if (!o.check_only)
-		hkd_notify_init();
-
-	/* Before any thread exists: libcurl for plugins, signal routing. */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-		fprintf(stderr, "hookd: cannot initialise libcurl\n");
-		return 1;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-
-	hkd_diag_init(&d);
-	rt = load(&o, &d);
-	if (o.check_only) {
-		print_diag(&d, stderr);
-		if (rt)
-			printf("%s: configuration OK\n", o.config);
-		hkd_runtime_unref(rt);
-		hkd_diag_release(&d);
-		curl_global_cleanup();
-		return rt ? 0 : 1;
-	}
-	if (!rt) {
-		print_diag(&d, stderr);
-		fprintf(stderr,
-		        "hookd: not started: the configuration has errors\n");
-		hkd_diag_release(&d);
-		curl_global_cleanup();
-		return 1;
-	}
-	hkd_diag_release(&d);
-	store = open_store(rt->cfg);
-	if (!store) {
-		hkd_runtime_unref(rt);
-		curl_global_cleanup();
-		return 1;
-	}
-	{
-		char err[1024];
-		if (hkd_subs_start(store, rt->cfg, err, sizeof(err)) != 0) {
-			hkd_log_kv(HOOKD_LOG_ERROR, "subscriptions", "detail",
-			           err, NULL);
-			hkd_subs_stop();
-			hkd_store_close(store);
-			hkd_runtime_unref(rt);
-			curl_global_cleanup();
-			return 1;
-		}
-	}
-	hkd_runtime_install(rt);
-	hkd_dispatch_set_store(store);
-	hkd_dispatch_set_poll(rt->cfg->storage_poll_interval * 1000);
-	crash_guard_install(rt->cfg->storage_url);
-	crash_report_load();
-	if (hkd_dispatch_start(rt->cfg->queue_size, rt->cfg->workers) != 0 ||
-	    recover(store) != 0 || hkd_http_start(rt->cfg, store) != 0) {
-		hkd_dispatch_stop(0);
-		hkd_subs_stop();
-		hkd_store_close(store);
-		hkd_runtime_install(NULL);
-		curl_global_cleanup();
-		return 1;
-	}
-	news_follow(store, 1);
-	{
-		char workers[16];
-		snprintf(workers, sizeof(workers), "%d", rt->cfg->workers);
-		hkd_log_kv(HOOKD_LOG_INFO, "started", "version",
-		           PACKAGE_VERSION, "config", o.config, "workers",
-		           workers, "storage", rt->cfg->storage_url, NULL);
-	}
-	hkd_notify("READY=1\nSTATUS=accepting events");
-
-	for (;;) {
-		if (sigwait(&sigs, &sig) != 0)
-			continue;
-		if (sig == SIGHUP) {
-			hkd_notify_reloading();
-			reload(&o);
-			hkd_notify("READY=1");
-			continue;
-		}
-		break;
-	}
+	long pending;
+	int shared = hkd_store_is_shared(store);
 
 	hkd_log_kv(HOOKD_LOG_INFO, "stopping", "signal",
 	           sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
@@ -616,7 +425,6 @@ int main(int argc, char **argv)
 		 * and their deliveries stay unfinished in the store: they run
 		 * again at the next start — at once on the other nodes of a
 		 * shared store, which is given its leases back. */
-		int shared = hkd_store_is_shared(store);
 		struct hkd_dispatch_stats ds;
 		char nbuf[24], detail[200];
 		if (shared)
@@ -635,13 +443,12 @@ int main(int argc, char **argv)
 		          "the next start");
 		hkd_log_kv(HOOKD_LOG_WARN, "stopped", "abandoned_attempts",
 		           nbuf, "detail", detail, NULL);
-		return 0; /* do not unload plugins under running threads */
+		return -1;
 	}
 	{
 		/* In memory or parked: the store knows them all. A node of a
 		 * shared store gives its leases back, so that the other nodes
 		 * take its deliveries over now, not once the leases ran out. */
-		int shared = hkd_store_is_shared(store);
 		long long stored = shared ? hkd_store_release_all(store)
 		                          : hkd_store_unfinished(store);
 		char pbuf[24];
@@ -659,9 +466,118 @@ int main(int argc, char **argv)
 		                      "resume at the next start",
 		           NULL);
 	}
-	hkd_subs_stop();
-	hkd_store_close(store);
-	hkd_runtime_install(NULL);
-	curl_global_cleanup();
 	return 0;
+}
+
+/*
+ * One exit path: what was started is stopped in the reverse order, as far
+ * as it got (the flags below), whatever failed.
+ */
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct hkd_diag d;
+	struct hkd_runtime *rt = NULL;
+	struct hkd_store *store = NULL;
+	sigset_t sigs;
+	int rc, sig, status = 1;
+	int curl_up = 0, subs_up = 0, installed = 0, dispatching = 0;
+	char err[1024];
+
+	tune_malloc();
+	memset(&o, 0, sizeof(o));
+	rc = parse_args(argc, argv, &o);
+	if (rc != 0)
+		return rc < 0 ? 2 : 0;
+	hkd_log_setup(o.log_format, o.log_level);
+	if (o.list_plugins)
+		return list_plugins(&o);
+	if (!o.check_only)
+		hkd_notify_init();
+
+	/* Before any thread exists: libcurl for plugins, signal routing. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		fprintf(stderr, "hookd: cannot initialise libcurl\n");
+		goto out;
+	}
+	curl_up = 1;
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	hkd_diag_init(&d);
+	rt = load(&o, &d);
+	if (o.check_only || !rt) {
+		print_diag(&d, stderr);
+		if (o.check_only && rt)
+			printf("%s: configuration OK\n", o.config);
+		else if (!o.check_only)
+			fprintf(stderr, "hookd: not started: the configuration "
+			                "has errors\n");
+		status = o.check_only && rt ? 0 : 1;
+		hkd_diag_release(&d);
+		goto out;
+	}
+	hkd_diag_release(&d);
+	if (!(store = open_store(rt->cfg)))
+		goto out;
+	subs_up = 1; /* stopped even when its start fails half-way */
+	if (hkd_subs_start(store, rt->cfg, err, sizeof(err)) != 0) {
+		hkd_log_kv(HOOKD_LOG_ERROR, "subscriptions", "detail", err,
+		           NULL);
+		goto out;
+	}
+	hkd_runtime_install(rt); /* takes rt's reference */
+	installed = 1;
+	hkd_dispatch_set_store(store);
+	hkd_dispatch_set_poll(rt->cfg->storage_poll_interval * 1000);
+	hkd_crash_guard_install(rt->cfg->storage_url);
+	hkd_crash_report_load();
+	dispatching = 1;
+	if (hkd_dispatch_start(rt->cfg->queue_size, rt->cfg->workers) != 0 ||
+	    recover(store) != 0 || hkd_http_start(rt->cfg, store) != 0)
+		goto out;
+	news_follow(store, 1);
+	{
+		char workers[16];
+		snprintf(workers, sizeof(workers), "%d", rt->cfg->workers);
+		hkd_log_kv(HOOKD_LOG_INFO, "started", "version",
+		           PACKAGE_VERSION, "config", o.config, "workers",
+		           workers, "storage", rt->cfg->storage_url, NULL);
+	}
+	rt = NULL; /* the installed runtime is hkd_runtime_current()'s now */
+	hkd_notify("READY=1\nSTATUS=accepting events");
+
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			hkd_notify_reloading();
+			reload(&o);
+			hkd_notify("READY=1");
+			continue;
+		}
+		break;
+	}
+	dispatching = 0;
+	if (stop(store, sig) != 0)
+		return 0; /* do not unload plugins under running threads */
+	status = 0;
+out:
+	if (dispatching)
+		hkd_dispatch_stop(0);
+	if (subs_up)
+		hkd_subs_stop();
+	if (store)
+		hkd_store_close(store);
+	if (installed)
+		hkd_runtime_install(NULL);
+	else
+		hkd_runtime_unref(rt);
+	if (curl_up)
+		curl_global_cleanup();
+	return status;
 }
