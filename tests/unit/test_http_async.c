@@ -880,6 +880,21 @@ START_TEST(test_deadline_passed_inline)
 }
 END_TEST
 
+/* Does the system resolve name (the C library's resolver)? */
+static int name_resolves(const char *name)
+{
+	struct addrinfo hints, *res = NULL;
+	getaddrinfo_fn *real = real_getaddrinfo();
+	int ok;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	ok = real && real(name, "80", &hints, &res) == 0;
+	if (res)
+		freeaddrinfo(res);
+	return ok;
+}
+
 /* The guard runs on the calling thread: a refusal completes inline; an
  * allowed name is resolved there and pinned for the loop. */
 START_TEST(test_ssrf_guard)
@@ -902,6 +917,14 @@ START_TEST(test_ssrf_guard)
 	plugin->destroy(state);
 	ck_assert_int_eq(server_get(&srv.requests), 0);
 
+	/* The name half needs "localhost" to resolve (/etc/hosts): a bare
+	 * build chroot may have none. */
+	if (!name_resolves("localhost")) {
+		fprintf(stderr, "# localhost does not resolve here: the name "
+		                "half of test_ssrf_guard is not run\n");
+		server_stop();
+		return;
+	}
 	cfg_init(&cfg, "localhost", "/ok");
 	cfg.ssrf_guard = 1;
 	cfg.nallow = 2;
