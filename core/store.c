@@ -402,6 +402,39 @@ int hkd_store_audit_add(struct hkd_store *st, const struct hkd_audit_rec *rec)
 	return rc;
 }
 
+void hkd_page_init(struct hkd_page *p, const char *key, size_t limit)
+{
+	memset(p, 0, sizeof(*p));
+	p->limit = limit;
+	p->out = json_object();
+	p->rows = json_array();
+	if (!p->out || !p->rows ||
+	    json_object_set_new(p->out, key, p->rows) != 0 ||
+	    json_object_set_new(p->out, "nextCursor", json_null()) != 0) {
+		json_decref(p->out);
+		p->out = NULL;
+	}
+}
+
+int hkd_page_room(struct hkd_page *p)
+{
+	char cur[32];
+	if (!p->out)
+		return 0;
+	if (p->n < p->limit)
+		return 1;
+	snprintf(cur, sizeof(cur), "%lld", (long long)p->last);
+	json_object_set_new(p->out, "nextCursor", json_string(cur));
+	return 0;
+}
+
+void hkd_page_add(struct hkd_page *p, int64_t seq, json_t *row)
+{
+	json_array_append_new(p->rows, row);
+	p->last = seq;
+	p->n++;
+}
+
 json_t *hkd_store_audit_row(int64_t seq, int64_t at, const char *key_id,
                             const char *action, const char *target,
                             const char *detail)
@@ -448,7 +481,12 @@ json_t *hkd_store_audit_json(struct hkd_store *st, size_t limit,
 
 long long hkd_store_dead_count(struct hkd_store *st)
 {
-	return st->ops->dead_count(st);
+	long long dead = 0;
+	char err[256];
+	if (hkd_writer_run(st->writer, st->ops->count_dead, &dead, err,
+	                   sizeof(err)) != HKD_STORE_OK)
+		return -1;
+	return dead;
 }
 
 /* Runs on the writer: count the dead into the gauge's cache. */

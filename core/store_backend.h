@@ -53,6 +53,25 @@ struct hkd_audit_arg {
 	int64_t at;
 };
 
+/*
+ * A page of a listing, newest first (GET /v4/deliveries, GET /v4/audit).
+ * The backends ask for limit + 1 rows: the one past the limit only says
+ * that there is a next page, whose cursor is the seq of the last row
+ * taken. Read rows while hkd_page_room says so, handing each to
+ * hkd_page_add; the page is then p.out (NULL when out of memory).
+ */
+struct hkd_page {
+	json_t *out;  /* {"<key>": [...], "nextCursor": "<seq>" or null} */
+	json_t *rows; /* borrowed from out */
+	size_t limit, n;
+	int64_t last;
+};
+void hkd_page_init(struct hkd_page *p, const char *key, size_t limit);
+/* 1 when a row is wanted; 0 at the row past the limit (cursor set). */
+int hkd_page_room(struct hkd_page *p);
+/* Take the row of seq (steals row). */
+void hkd_page_add(struct hkd_page *p, int64_t seq, json_t *row);
+
 /* An audit row as GET /v4/audit shows it (the backends' shared shape). */
 json_t *hkd_store_audit_row(int64_t seq, int64_t at, const char *key_id,
                             const char *action, const char *target,
@@ -70,10 +89,10 @@ struct hkd_store_ops {
 	hkd_job_fn record;      /* struct hkd_attempt_rec */
 	hkd_job_fn release_all; /* long long *: unfinished deliveries after */
 	hkd_job_fn unfinished;  /* long long * */
-	hkd_job_fn count_dead;  /* long long *: dead deliveries (the gauge) */
-	hkd_job_fn claim;       /* struct hkd_claim_arg */
-	hkd_job_fn replay;      /* struct hkd_replay_arg: dead → pending */
-	hkd_job_fn sub_write;   /* struct hkd_sub_arg */
+	hkd_job_fn count_dead; /* long long *: dead deliveries (count, gauge) */
+	hkd_job_fn claim;      /* struct hkd_claim_arg */
+	hkd_job_fn replay;     /* struct hkd_replay_arg: dead → pending */
+	hkd_job_fn sub_write;  /* struct hkd_sub_arg */
 	hkd_job_fn audit_write; /* struct hkd_audit_arg */
 	/* Reads, on the caller's thread. */
 	int (*recover)(struct hkd_store *st, hkd_store_visit_fn visit,
@@ -82,7 +101,6 @@ struct hkd_store_ops {
 	                      int *failed); /* set to 1 when the read failed */
 	json_t *(*deliveries_json)(struct hkd_store *st,
 	                           const struct hkd_delivery_filter *f);
-	long long (*dead_count)(struct hkd_store *st);
 	json_t *(*audit_json)(struct hkd_store *st, size_t limit,
 	                      int64_t before_seq);
 	int (*sub_load)(struct hkd_store *st,

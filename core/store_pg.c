@@ -969,7 +969,6 @@ static const struct hkd_store_ops pg_ops = {
     .recover = pg_recover,
     .event_json = pg_event_json,
     .deliveries_json = pg_deliveries_json,
-    .dead_count = pg_dead_count,
     .sub_load = pg_sub_load,
     .shared = 1,
 };

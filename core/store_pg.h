@@ -88,7 +88,6 @@ enum rstmt {
 	R_EVENT,
 	R_ATTEMPTS,
 	R_DELIVERIES,
-	R_DEAD_COUNT,
 	R_SUBS,
 	R_AUDIT,
 	R_COUNT
@@ -188,7 +187,6 @@ int pg_stored_from_row(const PGresult *r, int i, struct hkd_stored_delivery *d);
 json_t *pg_event_json(struct hkd_store *base, const char *id, int *failed);
 json_t *pg_deliveries_json(struct hkd_store *base,
                            const struct hkd_delivery_filter *f);
-long long pg_dead_count(struct hkd_store *base);
 json_t *pg_audit_json(struct hkd_store *base, size_t limit, int64_t before_seq);
 int pg_job_audit(void *backend, void *argp, char *err, size_t errlen);
 

@@ -46,7 +46,6 @@ static const char *const rstmt_sql[R_COUNT] = {
         "AND ($2::text IS NULL OR d.target = $2) "
         "AND ($3::text IS NULL OR e.id = $3) "
         "AND ($4::bigint = 0 OR d.seq < $4) ORDER BY d.seq DESC LIMIT $5",
-    [R_DEAD_COUNT] = "SELECT count(*) FROM deliveries WHERE state = 3",
     [R_SUBS] = "SELECT body FROM subscriptions ORDER BY seq",
     [R_AUDIT] = "SELECT seq, at, key_id, action, target, detail FROM audit "
                 "WHERE ($1::bigint = 0 OR seq < $1) ORDER BY seq DESC LIMIT $2",

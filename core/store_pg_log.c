@@ -106,8 +106,8 @@ json_t *pg_deliveries_json(struct hkd_store *base,
 {
 	struct pg_store *st = (struct pg_store *)base;
 	struct params p = {.n = 0};
-	json_t *out = NULL, *arr;
-	const char *last = "0";
+	struct hkd_page pg;
+	json_t *out = NULL;
 	struct rconn *rc;
 	char err[256];
 	PGresult *r;
@@ -121,20 +121,10 @@ json_t *pg_deliveries_json(struct hkd_store *base,
 	r = pg_read_rows(st, &rc, R_DELIVERIES, &p, err, sizeof(err));
 	if (!r)
 		goto out;
-	out = json_object();
-	arr = json_array();
-	json_object_set_new(out, "deliveries", arr);
-	for (int i = 0; i < PQntuples(r); i++) {
-		if ((size_t)i == f->limit) {
-			json_object_set_new(out, "nextCursor",
-			                    json_string(last));
-			break;
-		}
-		last = val(r, i, 0);
-		json_array_append_new(arr, delivery_from_row(r, i, 0));
-	}
-	if (!json_object_get(out, "nextCursor"))
-		json_object_set_new(out, "nextCursor", json_null());
+	hkd_page_init(&pg, "deliveries", f->limit);
+	for (int i = 0; i < PQntuples(r) && hkd_page_room(&pg); i++)
+		hkd_page_add(&pg, val_int(r, i, 0), delivery_from_row(r, i, 0));
+	out = pg.out;
 out:
 	PQclear(r);
 	if (rc)
@@ -146,8 +136,8 @@ json_t *pg_audit_json(struct hkd_store *base, size_t limit, int64_t before_seq)
 {
 	struct pg_store *st = (struct pg_store *)base;
 	struct params p = {.n = 0};
-	json_t *out = NULL, *arr;
-	const char *last = "0";
+	struct hkd_page pg;
+	json_t *out = NULL;
 	struct rconn *rc;
 	char err[256];
 	PGresult *r;
@@ -158,23 +148,14 @@ json_t *pg_audit_json(struct hkd_store *base, size_t limit, int64_t before_seq)
 	r = pg_read_rows(st, &rc, R_AUDIT, &p, err, sizeof(err));
 	if (!r)
 		goto out;
-	out = json_object();
-	arr = json_array();
-	json_object_set_new(out, "audit", arr);
-	json_object_set_new(out, "nextCursor", json_null());
-	for (int i = 0; i < PQntuples(r); i++) {
-		if ((size_t)i == limit) {
-			json_object_set_new(out, "nextCursor",
-			                    json_string(last));
-			break;
-		}
-		last = val(r, i, 0);
-		json_array_append_new(
-		    arr, hkd_store_audit_row(
-		             val_int(r, i, 0), val_int(r, i, 1), val(r, i, 2),
-		             val(r, i, 3), val(r, i, 4),
-		             PQgetisnull(r, i, 5) ? NULL : val(r, i, 5)));
-	}
+	hkd_page_init(&pg, "audit", limit);
+	for (int i = 0; i < PQntuples(r) && hkd_page_room(&pg); i++)
+		hkd_page_add(&pg, val_int(r, i, 0),
+		             hkd_store_audit_row(
+		                 val_int(r, i, 0), val_int(r, i, 1),
+		                 val(r, i, 2), val(r, i, 3), val(r, i, 4),
+		                 PQgetisnull(r, i, 5) ? NULL : val(r, i, 5)));
+	out = pg.out;
 out:
 	PQclear(r);
 	if (rc)
@@ -202,20 +183,4 @@ int pg_job_audit(void *backend, void *argp, char *err, size_t errlen)
 		return pg_stmt_fail(st, err, errlen);
 	PQclear(r);
 	return HKD_STORE_OK;
-}
-
-long long pg_dead_count(struct hkd_store *base)
-{
-	struct pg_store *st = (struct pg_store *)base;
-	long long n = -1;
-	struct rconn *rc;
-	char err[256];
-	PGresult *r =
-	    pg_read_rows(st, &rc, R_DEAD_COUNT, NULL, err, sizeof(err));
-	if (r)
-		n = val_int(r, 0, 0);
-	PQclear(r);
-	if (rc)
-		pg_pool_put(st, rc);
-	return n;
 }

@@ -1139,6 +1139,5 @@ static const struct hkd_store_ops sq_ops = {
     .recover = sq_recover,
     .event_json = sq_event_json,
     .deliveries_json = sq_deliveries_json,
-    .dead_count = sq_dead_count,
     .sub_load = sq_sub_load,
 };

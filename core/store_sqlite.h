@@ -59,7 +59,6 @@ int sq_stmt_fail(struct sq_store *st, char *err, size_t errlen);
 json_t *sq_event_json(struct hkd_store *base, const char *id, int *failed);
 json_t *sq_deliveries_json(struct hkd_store *base,
                            const struct hkd_delivery_filter *f);
-long long sq_dead_count(struct hkd_store *base);
 json_t *sq_audit_json(struct hkd_store *base, size_t limit, int64_t before_seq);
 int sq_job_audit(void *backend, void *argp, char *err, size_t errlen);
 

@@ -144,9 +144,8 @@ json_t *sq_deliveries_json(struct hkd_store *base,
 {
 	struct sq_store *st = (struct sq_store *)base;
 	sqlite3_stmt *q = NULL;
-	json_t *out = NULL, *arr;
-	int64_t last = 0;
-	size_t n = 0;
+	struct hkd_page pg;
+	json_t *out = NULL;
 
 	pthread_mutex_lock(st->rlock);
 	if (sqlite3_prepare_v2(
@@ -166,43 +165,15 @@ json_t *sq_deliveries_json(struct hkd_store *base,
 	sqlite3_bind_int64(q, 4, f->before_seq);
 	/* One more than asked: tells whether there is a next page. */
 	sqlite3_bind_int64(q, 5, (sqlite3_int64)f->limit + 1);
-	out = json_object();
-	arr = json_array();
-	json_object_set_new(out, "deliveries", arr);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		if (n == f->limit) {
-			char cur[32];
-			snprintf(cur, sizeof(cur), "%lld", (long long)last);
-			json_object_set_new(out, "nextCursor",
-			                    json_string(cur));
-			break;
-		}
-		last = sqlite3_column_int64(q, 0);
-		json_array_append_new(arr, delivery_from_row(q));
-		n++;
-	}
-	if (!json_object_get(out, "nextCursor"))
-		json_object_set_new(out, "nextCursor", json_null());
+	hkd_page_init(&pg, "deliveries", f->limit);
+	while (sqlite3_step(q) == SQLITE_ROW && hkd_page_room(&pg))
+		hkd_page_add(&pg, sqlite3_column_int64(q, 0),
+		             delivery_from_row(q));
+	out = pg.out;
 out:
 	sqlite3_finalize(q);
 	pthread_mutex_unlock(st->rlock);
 	return out;
-}
-
-long long sq_dead_count(struct hkd_store *base)
-{
-	struct sq_store *st = (struct sq_store *)base;
-	sqlite3_stmt *q = NULL;
-	long long n = -1;
-	pthread_mutex_lock(st->rlock);
-	if (sqlite3_prepare_v2(
-	        st->rdb, "SELECT count(*) FROM deliveries WHERE state = 3", -1,
-	        &q, NULL) == SQLITE_OK &&
-	    sqlite3_step(q) == SQLITE_ROW)
-		n = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	pthread_mutex_unlock(st->rlock);
-	return n;
 }
 
 /* --- audit ------------------------------------------------------------ */
@@ -247,9 +218,8 @@ json_t *sq_audit_json(struct hkd_store *base, size_t limit, int64_t before_seq)
 {
 	struct sq_store *st = (struct sq_store *)base;
 	sqlite3_stmt *q = NULL;
-	json_t *out = NULL, *arr;
-	int64_t last = 0;
-	size_t n = 0;
+	struct hkd_page pg;
+	json_t *out = NULL;
 
 	pthread_mutex_lock(st->rlock);
 	if (sqlite3_prepare_v2(
@@ -261,26 +231,15 @@ json_t *sq_audit_json(struct hkd_store *base, size_t limit, int64_t before_seq)
 	sqlite3_bind_int64(q, 1, before_seq);
 	/* One more than asked: tells whether there is a next page. */
 	sqlite3_bind_int64(q, 2, (sqlite3_int64)limit + 1);
-	out = json_object();
-	arr = json_array();
-	json_object_set_new(out, "audit", arr);
-	json_object_set_new(out, "nextCursor", json_null());
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		if (n == limit) {
-			char cur[32];
-			snprintf(cur, sizeof(cur), "%lld", (long long)last);
-			json_object_set_new(out, "nextCursor",
-			                    json_string(cur));
-			break;
-		}
-		last = sqlite3_column_int64(q, 0);
-		json_array_append_new(
-		    arr,
-		    hkd_store_audit_row(last, sqlite3_column_int64(q, 1),
+	hkd_page_init(&pg, "audit", limit);
+	while (sqlite3_step(q) == SQLITE_ROW && hkd_page_room(&pg))
+		hkd_page_add(
+		    &pg, sqlite3_column_int64(q, 0),
+		    hkd_store_audit_row(sqlite3_column_int64(q, 0),
+		                        sqlite3_column_int64(q, 1),
 		                        column_text(q, 2), column_text(q, 3),
 		                        column_text(q, 4), column_text(q, 5)));
-		n++;
-	}
+	out = pg.out;
 out:
 	sqlite3_finalize(q);
 	pthread_mutex_unlock(st->rlock);

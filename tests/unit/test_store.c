@@ -2279,7 +2279,9 @@ START_TEST(test_shared_pool)
 	json_t *doc = json_pack("{s:s}", "id", "sub_p");
 	struct hkd_store *st;
 	struct holder h;
+	json_t *page;
 	int64_t t0;
+	int failed;
 
 	/* Two connections: a read runs while another holds one. */
 	o.pool_size = 2;
@@ -2287,7 +2289,9 @@ START_TEST(test_shared_pool)
 	st = open_with(&o);
 	ck_assert_int_eq(hkd_store_sub_save(st, "sub_p", doc), HKD_STORE_OK);
 	hold_start(&h, st);
-	ck_assert_int_eq(hkd_store_dead_count(st), 0);
+	page = hkd_store_deliveries_json(st, &f);
+	ck_assert_ptr_nonnull(page);
+	json_decref(page);
 	pthread_mutex_lock(&h.lock);
 	ck_assert_msg(!h.left, "the read waited for the other one to end");
 	pthread_mutex_unlock(&h.lock);
@@ -2300,11 +2304,14 @@ START_TEST(test_shared_pool)
 	st = open_with(&o);
 	hold_start(&h, st);
 	t0 = mono_ms();
-	ck_assert_int_eq(hkd_store_dead_count(st), -1);
+	ck_assert_ptr_null(hkd_store_event_lookup(st, "evt_none", &failed));
+	ck_assert_int_eq(failed, 1);
 	ck_assert_ptr_null(hkd_store_deliveries_json(st, &f));
 	ck_assert_int_lt(mono_ms() - t0, WAIT_MS);
 	hold_stop(&h);
-	ck_assert_int_eq(hkd_store_dead_count(st), 0);
+	page = hkd_store_deliveries_json(st, &f);
+	ck_assert_ptr_nonnull(page);
+	json_decref(page);
 
 	/* Connections the server closed are opened again on their next use. */
 #ifdef HKD_HAVE_PQ
@@ -2312,7 +2319,8 @@ START_TEST(test_shared_pool)
 	    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
 	    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
 	    "AND backend_type = 'client backend'");
-	ck_assert_int_eq(hkd_store_dead_count(st), 0);
+	ck_assert_ptr_null(hkd_store_event_lookup(st, "evt_none", &failed));
+	ck_assert_int_eq(failed, 0);
 #endif
 	json_decref(doc);
 	hkd_store_close(st);
