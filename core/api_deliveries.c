@@ -12,6 +12,7 @@
 #include "dispatch.h"
 #include "glob.h"
 #include "log.h"
+#include "log_json.h"
 #include "metrics.h"
 #include "store.h"
 #include "util.h"
@@ -89,8 +90,7 @@ enum MHD_Result hkd_api_deliveries(struct MHD_Connection *conn)
 		return hkd_api_send_error(conn, MHD_HTTP_BAD_REQUEST,
 		                          "invalid_parameter", field, NULL,
 		                          NULL, "%s", message);
-	return answer_page(conn,
-	                   hkd_store_deliveries_json(hkd_api_store(), &f));
+	return answer_page(conn, hkd_deliveries_json(hkd_api_store(), &f));
 }
 
 /* GET /v4/audit: the audit trail, newest first, paged like deliveries. */
@@ -107,7 +107,7 @@ enum MHD_Result hkd_api_audit_trail(struct MHD_Connection *conn)
 		                          "invalid_parameter", field, NULL,
 		                          NULL, "%s", message);
 	return answer_page(
-	    conn, hkd_store_audit_json(hkd_api_store(), f.limit, f.before_seq));
+	    conn, hkd_audit_json(hkd_api_store(), f.limit, f.before_seq));
 }
 
 /* Visitor of replays: queue the delivery (a slot was reserved). */

@@ -15,6 +15,7 @@
 #include "jscan.h"
 #include "jsonptr.h"
 #include "log.h"
+#include "log_json.h"
 #include "metrics.h"
 #include "store.h"
 #include "util.h"
@@ -228,8 +229,7 @@ out:
 enum MHD_Result hkd_api_event(struct MHD_Connection *conn, struct request *rq)
 {
 	int failed;
-	json_t *ev =
-	    hkd_store_event_lookup(hkd_api_store(), rq->route.param, &failed);
+	json_t *ev = hkd_event_json(hkd_api_store(), rq->route.param, &failed);
 	if (!ev && failed)
 		return hkd_api_send_error(
 		    conn, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",

@@ -174,15 +174,6 @@ char *hkd_store_schedule_json(const int64_t *ms, size_t n)
 	return s;
 }
 
-json_t *hkd_store_time_json(int64_t ms)
-{
-	char buf[40];
-	if (ms <= 0)
-		return json_null();
-	hkd_format_time(ms, buf, sizeof(buf));
-	return json_string(buf);
-}
-
 void hkd_store_log_schema(int from, int to)
 {
 	char a[16], b[16];
@@ -402,50 +393,6 @@ int hkd_store_audit_add(struct hkd_store *st, const struct hkd_audit_rec *rec)
 	return rc;
 }
 
-void hkd_page_init(struct hkd_page *p, const char *key, size_t limit)
-{
-	memset(p, 0, sizeof(*p));
-	p->limit = limit;
-	p->out = json_object();
-	p->rows = json_array();
-	if (!p->out || !p->rows ||
-	    json_object_set_new(p->out, key, p->rows) != 0 ||
-	    json_object_set_new(p->out, "nextCursor", json_null()) != 0) {
-		json_decref(p->out);
-		p->out = NULL;
-	}
-}
-
-int hkd_page_room(struct hkd_page *p)
-{
-	char cur[32];
-	if (!p->out)
-		return 0;
-	if (p->n < p->limit)
-		return 1;
-	snprintf(cur, sizeof(cur), "%lld", (long long)p->last);
-	json_object_set_new(p->out, "nextCursor", json_string(cur));
-	return 0;
-}
-
-void hkd_page_add(struct hkd_page *p, int64_t seq, json_t *row)
-{
-	json_array_append_new(p->rows, row);
-	p->last = seq;
-	p->n++;
-}
-
-json_t *hkd_store_audit_row(int64_t seq, int64_t at, const char *key_id,
-                            const char *action, const char *target,
-                            const char *detail)
-{
-	char id[32];
-	snprintf(id, sizeof(id), "aud_%lld", (long long)seq);
-	return json_pack("{s:s, s:o, s:s, s:s, s:s, s:s*}", "id", id, "at",
-	                 hkd_store_time_json(at), "keyId", key_id, "action",
-	                 action, "target", target, "detail", detail);
-}
-
 /* --- reads: the backend's --------------------------------------------------
  */
 
@@ -454,29 +401,23 @@ int hkd_store_recover(struct hkd_store *st, hkd_store_visit_fn visit, void *arg)
 	return st->ops->recover(st, visit, arg);
 }
 
-json_t *hkd_store_event_json(struct hkd_store *st, const char *id)
+int hkd_store_read_event(struct hkd_store *st, const char *id,
+                         const struct hkd_log_reader *r)
 {
-	int failed;
-	return st->ops->event_json(st, id, &failed);
+	return st->ops->read_event(st, id, r);
 }
 
-json_t *hkd_store_event_lookup(struct hkd_store *st, const char *id,
-                               int *failed)
+int hkd_store_read_deliveries(struct hkd_store *st,
+                              const struct hkd_delivery_filter *f,
+                              const struct hkd_log_reader *r)
 {
-	*failed = 0;
-	return st->ops->event_json(st, id, failed);
+	return st->ops->read_deliveries(st, f, r);
 }
 
-json_t *hkd_store_deliveries_json(struct hkd_store *st,
-                                  const struct hkd_delivery_filter *f)
+int hkd_store_read_audit(struct hkd_store *st, size_t limit, int64_t before_seq,
+                         const struct hkd_log_reader *r)
 {
-	return st->ops->deliveries_json(st, f);
-}
-
-json_t *hkd_store_audit_json(struct hkd_store *st, size_t limit,
-                             int64_t before_seq)
-{
-	return st->ops->audit_json(st, limit, before_seq);
+	return st->ops->read_audit(st, limit, before_seq, r);
 }
 
 long long hkd_store_dead_count(struct hkd_store *st)

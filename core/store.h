@@ -185,14 +185,6 @@ int hkd_store_replay_dead(struct hkd_store *st, const char *target,
                           hkd_store_visit_fn visit, void *arg, size_t *done,
                           size_t *left);
 
-/* GET /v4/events/{id}: event, deliveries, attempts. NULL when unknown. */
-json_t *hkd_store_event_json(struct hkd_store *st, const char *id);
-
-/* The same, telling a read that failed (*failed = 1: the store could not
- * be read, the event may exist) from an unknown id (*failed = 0). */
-json_t *hkd_store_event_lookup(struct hkd_store *st, const char *id,
-                               int *failed);
-
 struct hkd_delivery_filter {
 	int state;          /* -1 = any */
 	const char *target; /* NULL = any */
@@ -202,9 +194,63 @@ struct hkd_delivery_filter {
 	    before_seq; /* cursor: only older than this; 0 = from the newest */
 };
 
-/* GET /v4/deliveries: {"deliveries": [...], "nextCursor": "…"|null}. */
-json_t *hkd_store_deliveries_json(struct hkd_store *st,
-                                  const struct hkd_delivery_filter *f);
+/*
+ * The reads of the delivery log hand out rows as views: plain structs whose
+ * strings are borrowed for the one call that receives them. What a row
+ * looks like on the wire is not the store's business (log_json.c writes
+ * the API's JSON from these).
+ */
+struct hkd_delivery_view {
+	int64_t seq; /* order of creation; the listing's cursor */
+	const char *id, *event_id, *event_type, *target;
+	enum hkd_delivery_state state;
+	unsigned attempts; /* made so far */
+	int64_t next_at;   /* wall ms of the next attempt; while unfinished */
+	const char *last_outcome, *last_reason; /* NULL before any attempt */
+	int64_t created_at, updated_at;         /* wall ms */
+};
+
+struct hkd_attempt_view {
+	unsigned number;     /* 1, 2, … */
+	int64_t started_at;  /* wall ms */
+	int64_t duration_us; /* how long it took */
+	const char *outcome, *detail;
+};
+
+struct hkd_audit_view {
+	int64_t seq, at; /* at: wall ms */
+	const char *key_id, *action, *target;
+	const char *detail; /* NULL when none */
+};
+
+/*
+ * What a read calls, row by row, in order. Each function returns 0 to go
+ * on or -1 to stop the read there (the reader has what it wants, or ran
+ * out of memory); a stopped read is not a failed one. Members a read never
+ * calls may be NULL.
+ */
+struct hkd_log_reader {
+	/* The event as stored: its envelope, JSON text of len bytes. */
+	int (*event)(void *arg, const char *json, size_t len);
+	int (*delivery)(void *arg, const struct hkd_delivery_view *d);
+	/* One attempt of the delivery last handed to delivery(). */
+	int (*attempt)(void *arg, const struct hkd_attempt_view *a);
+	int (*audit)(void *arg, const struct hkd_audit_view *a);
+	void *arg;
+};
+
+/* Event id: the event, then each of its deliveries (oldest first), each
+ * followed by its attempts (oldest first). HKD_STORE_OK, _NOT_FOUND, or
+ * _FAILED when the store could not be read (the event may exist). */
+int hkd_store_read_event(struct hkd_store *st, const char *id,
+                         const struct hkd_log_reader *r);
+
+/* The deliveries f selects, newest first: at most f->limit + 1 of them,
+ * so that a reader can tell whether there is a next page. HKD_STORE_OK or
+ * _FAILED. */
+int hkd_store_read_deliveries(struct hkd_store *st,
+                              const struct hkd_delivery_filter *f,
+                              const struct hkd_log_reader *r);
 
 /* Dead deliveries currently stored, or -1. */
 long long hkd_store_dead_count(struct hkd_store *st);
@@ -234,11 +280,10 @@ struct hkd_audit_rec {
  * long as dead deliveries (keep_dead), then purged. */
 int hkd_store_audit_add(struct hkd_store *st, const struct hkd_audit_rec *rec);
 
-/* GET /v4/audit: {"audit": [{"id","at","keyId","action","target",
- * "detail"}], "nextCursor": "…"|null}, newest first; at most limit,
- * older than before_seq when that is not 0. NULL when the read failed. */
-json_t *hkd_store_audit_json(struct hkd_store *st, size_t limit,
-                             int64_t before_seq);
+/* The audit trail, newest first: at most limit + 1 records, older than
+ * before_seq when that is not 0. HKD_STORE_OK or _FAILED. */
+int hkd_store_read_audit(struct hkd_store *st, size_t limit, int64_t before_seq,
+                         const struct hkd_log_reader *r);
 
 /* Subscriptions, stored as JSON documents keyed by id (synchronous).
  * save inserts or replaces; HKD_STORE_OK or _FAILED. Their "secret" and

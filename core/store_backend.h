@@ -54,30 +54,6 @@ struct hkd_audit_arg {
 };
 
 /*
- * A page of a listing, newest first (GET /v4/deliveries, GET /v4/audit).
- * The backends ask for limit + 1 rows: the one past the limit only says
- * that there is a next page, whose cursor is the seq of the last row
- * taken. Read rows while hkd_page_room says so, handing each to
- * hkd_page_add; the page is then p.out (NULL when out of memory).
- */
-struct hkd_page {
-	json_t *out;  /* {"<key>": [...], "nextCursor": "<seq>" or null} */
-	json_t *rows; /* borrowed from out */
-	size_t limit, n;
-	int64_t last;
-};
-void hkd_page_init(struct hkd_page *p, const char *key, size_t limit);
-/* 1 when a row is wanted; 0 at the row past the limit (cursor set). */
-int hkd_page_room(struct hkd_page *p);
-/* Take the row of seq (steals row). */
-void hkd_page_add(struct hkd_page *p, int64_t seq, json_t *row);
-
-/* An audit row as GET /v4/audit shows it (the backends' shared shape). */
-json_t *hkd_store_audit_row(int64_t seq, int64_t at, const char *key_id,
-                            const char *action, const char *target,
-                            const char *detail);
-
-/*
  * Writes are jobs the backend's writer (store_writer.h) runs in its
  * batches; store.c makes the arguments, runs them and hands out what they
  * read back. A job that reads rows back starts by dropping what an
@@ -97,12 +73,13 @@ struct hkd_store_ops {
 	/* Reads, on the caller's thread. */
 	int (*recover)(struct hkd_store *st, hkd_store_visit_fn visit,
 	               void *arg);
-	json_t *(*event_json)(struct hkd_store *st, const char *id,
-	                      int *failed); /* set to 1 when the read failed */
-	json_t *(*deliveries_json)(struct hkd_store *st,
-	                           const struct hkd_delivery_filter *f);
-	json_t *(*audit_json)(struct hkd_store *st, size_t limit,
-	                      int64_t before_seq);
+	int (*read_event)(struct hkd_store *st, const char *id,
+	                  const struct hkd_log_reader *r);
+	int (*read_deliveries)(struct hkd_store *st,
+	                       const struct hkd_delivery_filter *f,
+	                       const struct hkd_log_reader *r);
+	int (*read_audit)(struct hkd_store *st, size_t limit,
+	                  int64_t before_seq, const struct hkd_log_reader *r);
 	int (*sub_load)(struct hkd_store *st,
 	                void (*visit)(void *arg, const json_t *doc), void *arg);
 	int shared; /* other processes use the same queue: see
@@ -129,8 +106,6 @@ struct hkd_store {
 void hkd_store_drop_rows(struct hkd_stored_delivery *rows, size_t *n);
 /* A retry schedule as the JSON text stored. Caller owns: free. */
 char *hkd_store_schedule_json(const int64_t *ms, size_t n);
-/* A wall-clock ms as an RFC 3339 string, or null when not positive. */
-json_t *hkd_store_time_json(int64_t ms);
 /* Log what opening did to the schema, found at version `from` (0: none)
  * and now at `to`: created, migrated, or nothing when it was current. */
 void hkd_store_log_schema(int from, int to);

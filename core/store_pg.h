@@ -184,10 +184,13 @@ int pg_recover(struct hkd_store *base, hkd_store_visit_fn visit, void *arg);
 int pg_stored_from_row(const PGresult *r, int i, struct hkd_stored_delivery *d);
 
 /* store_pg_log.c */
-json_t *pg_event_json(struct hkd_store *base, const char *id, int *failed);
-json_t *pg_deliveries_json(struct hkd_store *base,
-                           const struct hkd_delivery_filter *f);
-json_t *pg_audit_json(struct hkd_store *base, size_t limit, int64_t before_seq);
+int pg_read_event(struct hkd_store *base, const char *id,
+                  const struct hkd_log_reader *rd);
+int pg_read_deliveries(struct hkd_store *base,
+                       const struct hkd_delivery_filter *f,
+                       const struct hkd_log_reader *rd);
+int pg_read_audit(struct hkd_store *base, size_t limit, int64_t before_seq,
+                  const struct hkd_log_reader *rd);
 int pg_job_audit(void *backend, void *argp, char *err, size_t errlen);
 
 #endif

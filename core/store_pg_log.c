@@ -1,113 +1,110 @@
 /*
- * The PostgreSQL store's reads for the API: an event with its deliveries
- * and attempts, the delivery log, the dead count, and the audit trail
- * (with the job that writes it).
+ * The PostgreSQL store's reads of the delivery log (an event with its
+ * deliveries and attempts, the listing of deliveries) and of the audit
+ * trail, handed out as views (store.h), with the job that writes the
+ * audit trail.
  */
 #include "store_pg.h"
 
-/* --- the log API ----------------------------------------------------- */
+/* --- the delivery log ------------------------------------------------ */
 
-static json_t *text_or_null(const PGresult *r, int i, int c)
+/* NULL for an SQL NULL. */
+static const char *val_or_null(const PGresult *r, int i, int c)
 {
-	return PQgetisnull(r, i, c) ? json_null() : json_string(val(r, i, c));
+	return PQgetisnull(r, i, c) ? NULL : val(r, i, c);
 }
 
-/* A delivery from row i of DELIVERY_COLUMNS, starting at column c. */
-static json_t *delivery_from_row(const PGresult *r, int i, int c)
+/* Hand the delivery of row i (DELIVERY_COLUMNS from column c) to rd. */
+static int visit_delivery(const PGresult *r, int i, int c,
+                          const struct hkd_log_reader *rd)
 {
-	int state = (int)val_int(r, i, c + 5);
-	json_t *o = json_object();
-	json_object_set_new(o, "id", json_string(val(r, i, c + 1)));
-	json_object_set_new(o, "eventId", json_string(val(r, i, c + 2)));
-	json_object_set_new(o, "eventType", json_string(val(r, i, c + 3)));
-	json_object_set_new(o, "target", json_string(val(r, i, c + 4)));
-	json_object_set_new(
-	    o, "state",
-	    json_string(hkd_state_name((enum hkd_delivery_state)state)));
-	json_object_set_new(o, "attemptCount",
-	                    json_integer(val_int(r, i, c + 6)));
-	json_object_set_new(o, "nextAttemptAt",
-	                    state < HKD_STATE_SUCCEEDED
-	                        ? hkd_store_time_json(val_int(r, i, c + 7))
-	                        : json_null());
-	json_object_set_new(o, "lastOutcome", text_or_null(r, i, c + 8));
-	json_object_set_new(o, "lastReason", text_or_null(r, i, c + 9));
-	json_object_set_new(o, "createdAt",
-	                    hkd_store_time_json(val_int(r, i, c + 10)));
-	json_object_set_new(o, "updatedAt",
-	                    hkd_store_time_json(val_int(r, i, c + 11)));
-	return o;
+	struct hkd_delivery_view d = {
+	    .seq = val_int(r, i, c),
+	    .id = val(r, i, c + 1),
+	    .event_id = val(r, i, c + 2),
+	    .event_type = val(r, i, c + 3),
+	    .target = val(r, i, c + 4),
+	    .state = (enum hkd_delivery_state)val_int(r, i, c + 5),
+	    .attempts = (unsigned)val_int(r, i, c + 6),
+	    .next_at = val_int(r, i, c + 7),
+	    .last_outcome = val_or_null(r, i, c + 8),
+	    .last_reason = val_or_null(r, i, c + 9),
+	    .created_at = val_int(r, i, c + 10),
+	    .updated_at = val_int(r, i, c + 11),
+	};
+	return rd->delivery(rd->arg, &d);
 }
 
-/* The attempts of delivery dseq, oldest first, read on rc (borrowed). */
-static json_t *attempts_of(struct pg_store *st, struct rconn *rc,
-                           const char *dseq)
+/* Hand the attempts of delivery dseq to rd, oldest first, read on rc
+ * (borrowed). HKD_STORE_OK or _FAILED. */
+static int visit_attempts(struct pg_store *st, struct rconn *rc,
+                          const char *dseq, const struct hkd_log_reader *rd)
 {
 	struct params p = {.n = 0};
-	json_t *arr = json_array();
 	char err[256];
 	PGresult *r;
+
 	p_str(&p, dseq);
-	r = pg_read_query(st, rc, R_ATTEMPTS, &p, err, sizeof(err));
-	for (int i = 0; r && i < PQntuples(r); i++) {
-		json_t *a = json_object();
-		json_object_set_new(a, "attempt",
-		                    json_integer(val_int(r, i, 0)));
-		json_object_set_new(a, "startedAt",
-		                    hkd_store_time_json(val_int(r, i, 1)));
-		json_object_set_new(
-		    a, "durationMs",
-		    json_real((double)val_int(r, i, 2) / 1000.0));
-		json_object_set_new(a, "outcome", json_string(val(r, i, 3)));
-		json_object_set_new(a, "detail", json_string(val(r, i, 4)));
-		json_array_append_new(arr, a);
+	if (!(r = pg_read_query(st, rc, R_ATTEMPTS, &p, err, sizeof(err))))
+		return HKD_STORE_FAILED;
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct hkd_attempt_view a = {
+		    .number = (unsigned)val_int(r, i, 0),
+		    .started_at = val_int(r, i, 1),
+		    .duration_us = val_int(r, i, 2),
+		    .outcome = val(r, i, 3),
+		    .detail = val(r, i, 4),
+		};
+		if (rd->attempt(rd->arg, &a) != 0)
+			break;
 	}
 	PQclear(r);
-	return arr;
+	return HKD_STORE_OK;
 }
 
-json_t *pg_event_json(struct hkd_store *base, const char *id, int *failed)
+int pg_read_event(struct hkd_store *base, const char *id,
+                  const struct hkd_log_reader *rd)
 {
 	struct pg_store *st = (struct pg_store *)base;
 	struct params p = {.n = 0};
-	json_t *ev = NULL, *dels;
-	json_error_t jerr;
 	struct rconn *rc;
 	char err[256];
 	PGresult *r;
+	int rc_read = HKD_STORE_FAILED;
 
 	p_str(&p, id);
 	r = pg_read_rows(st, &rc, R_EVENT, &p, err, sizeof(err));
-	if (!r || PQntuples(r) == 0 ||
-	    !(ev = json_loads(val(r, 0, 0), 0, &jerr))) {
-		*failed = !r || PQntuples(r) > 0;
+	if (!r)
 		goto out;
-	}
-	dels = json_array();
-	json_object_set_new(ev, "deliveries", dels);
+	rc_read = HKD_STORE_NOT_FOUND;
+	if (PQntuples(r) == 0)
+		goto out;
+	rc_read = HKD_STORE_OK;
+	if (rd->event(rd->arg, val(r, 0, 0), (size_t)PQgetlength(r, 0, 0)) != 0)
+		goto out;
 	for (int i = 0; i < PQntuples(r); i++) {
-		json_t *d;
 		if (PQgetisnull(r, i, 1))
 			continue; /* an event without deliveries */
-		d = delivery_from_row(r, i, 1); /* after e.body */
-		json_object_set_new(d, "attempts",
-		                    attempts_of(st, rc, val(r, i, 1)));
-		json_array_append_new(dels, d);
+		if (visit_delivery(r, i, 1, rd) != 0) /* after e.body */
+			break;
+		if (visit_attempts(st, rc, val(r, i, 1), rd) != HKD_STORE_OK) {
+			rc_read = HKD_STORE_FAILED;
+			break;
+		}
 	}
 out:
 	PQclear(r);
 	if (rc)
 		pg_pool_put(st, rc);
-	return ev;
+	return rc_read;
 }
 
-json_t *pg_deliveries_json(struct hkd_store *base,
-                           const struct hkd_delivery_filter *f)
+int pg_read_deliveries(struct hkd_store *base,
+                       const struct hkd_delivery_filter *f,
+                       const struct hkd_log_reader *rd)
 {
 	struct pg_store *st = (struct pg_store *)base;
 	struct params p = {.n = 0};
-	struct hkd_page pg;
-	json_t *out = NULL;
 	struct rconn *rc;
 	char err[256];
 	PGresult *r;
@@ -119,25 +116,22 @@ json_t *pg_deliveries_json(struct hkd_store *base,
 	/* One more than asked: tells whether there is a next page. */
 	p_int(&p, (int64_t)f->limit + 1);
 	r = pg_read_rows(st, &rc, R_DELIVERIES, &p, err, sizeof(err));
-	if (!r)
-		goto out;
-	hkd_page_init(&pg, "deliveries", f->limit);
-	for (int i = 0; i < PQntuples(r) && hkd_page_room(&pg); i++)
-		hkd_page_add(&pg, val_int(r, i, 0), delivery_from_row(r, i, 0));
-	out = pg.out;
-out:
+	for (int i = 0; r && i < PQntuples(r); i++)
+		if (visit_delivery(r, i, 0, rd) != 0)
+			break;
 	PQclear(r);
 	if (rc)
 		pg_pool_put(st, rc);
-	return out;
+	return r ? HKD_STORE_OK : HKD_STORE_FAILED;
 }
 
-json_t *pg_audit_json(struct hkd_store *base, size_t limit, int64_t before_seq)
+/* --- audit ------------------------------------------------------------ */
+
+int pg_read_audit(struct hkd_store *base, size_t limit, int64_t before_seq,
+                  const struct hkd_log_reader *rd)
 {
 	struct pg_store *st = (struct pg_store *)base;
 	struct params p = {.n = 0};
-	struct hkd_page pg;
-	json_t *out = NULL;
 	struct rconn *rc;
 	char err[256];
 	PGresult *r;
@@ -146,21 +140,22 @@ json_t *pg_audit_json(struct hkd_store *base, size_t limit, int64_t before_seq)
 	/* One more than asked: tells whether there is a next page. */
 	p_int(&p, (int64_t)limit + 1);
 	r = pg_read_rows(st, &rc, R_AUDIT, &p, err, sizeof(err));
-	if (!r)
-		goto out;
-	hkd_page_init(&pg, "audit", limit);
-	for (int i = 0; i < PQntuples(r) && hkd_page_room(&pg); i++)
-		hkd_page_add(&pg, val_int(r, i, 0),
-		             hkd_store_audit_row(
-		                 val_int(r, i, 0), val_int(r, i, 1),
-		                 val(r, i, 2), val(r, i, 3), val(r, i, 4),
-		                 PQgetisnull(r, i, 5) ? NULL : val(r, i, 5)));
-	out = pg.out;
-out:
+	for (int i = 0; r && i < PQntuples(r); i++) {
+		struct hkd_audit_view a = {
+		    .seq = val_int(r, i, 0),
+		    .at = val_int(r, i, 1),
+		    .key_id = val(r, i, 2),
+		    .action = val(r, i, 3),
+		    .target = val(r, i, 4),
+		    .detail = val_or_null(r, i, 5),
+		};
+		if (rd->audit(rd->arg, &a) != 0)
+			break;
+	}
 	PQclear(r);
 	if (rc)
 		pg_pool_put(st, rc);
-	return out;
+	return r ? HKD_STORE_OK : HKD_STORE_FAILED;
 }
 
 /* Runs on the writer: store an audit record (struct hkd_audit_arg). */

@@ -55,11 +55,15 @@ const char *sq_col(sqlite3_stmt *q, int i);
 /* A failed statement on the writer: its message in err; the job's rc. */
 int sq_stmt_fail(struct sq_store *st, char *err, size_t errlen);
 
-/* store_sqlite_log.c: the reads of the API, and the audit job. */
-json_t *sq_event_json(struct hkd_store *base, const char *id, int *failed);
-json_t *sq_deliveries_json(struct hkd_store *base,
-                           const struct hkd_delivery_filter *f);
-json_t *sq_audit_json(struct hkd_store *base, size_t limit, int64_t before_seq);
+/* store_sqlite_log.c: the reads of the delivery log and the audit trail,
+ * and the audit job. */
+int sq_read_event(struct hkd_store *base, const char *id,
+                  const struct hkd_log_reader *r);
+int sq_read_deliveries(struct hkd_store *base,
+                       const struct hkd_delivery_filter *f,
+                       const struct hkd_log_reader *r);
+int sq_read_audit(struct hkd_store *base, size_t limit, int64_t before_seq,
+                  const struct hkd_log_reader *r);
 int sq_job_audit(void *backend, void *argp, char *err, size_t errlen);
 
 #endif

@@ -1,7 +1,8 @@
 /*
- * The SQLite store's reads for the API: an event with its deliveries and
- * attempts, the delivery log, the dead count, and the audit trail (with
- * the job that writes it).
+ * The SQLite store's reads of the delivery log (an event with its
+ * deliveries and attempts, the listing of deliveries) and of the audit
+ * trail, handed out as views (store.h), with the job that writes the
+ * audit trail.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@
 #include "store_sqlite.h"
 #include "util.h"
 
-/* --- the log API ----------------------------------------------------- */
+/* --- the delivery log ------------------------------------------------ */
 
 /* Columns: d.seq, d.id, e.id, e.type, d.target, d.state, d.attempts,
  * d.next_at, d.last_outcome, d.last_reason, d.created_at, d.updated_at */
@@ -22,43 +23,40 @@
 	"d.next_at, "                                                          \
 	"d.last_outcome, d.last_reason, d.created_at, d.updated_at "
 
-static json_t *delivery_from_row(sqlite3_stmt *q)
+/* NULL for an SQL NULL (sq_col gives ""). */
+static const char *col_or_null(sqlite3_stmt *q, int i)
 {
-	int state = sqlite3_column_int(q, 5);
-	json_t *o = json_object();
-	json_object_set_new(o, "id", json_string(sq_col(q, 1)));
-	json_object_set_new(o, "eventId", json_string(sq_col(q, 2)));
-	json_object_set_new(o, "eventType", json_string(sq_col(q, 3)));
-	json_object_set_new(o, "target", json_string(sq_col(q, 4)));
-	json_object_set_new(
-	    o, "state",
-	    json_string(hkd_state_name((enum hkd_delivery_state)state)));
-	json_object_set_new(o, "attemptCount",
-	                    json_integer(sqlite3_column_int(q, 6)));
-	json_object_set_new(
-	    o, "nextAttemptAt",
-	    state < HKD_STATE_SUCCEEDED
-	        ? hkd_store_time_json(sqlite3_column_int64(q, 7))
-	        : json_null());
-	json_object_set_new(o, "lastOutcome",
-	                    sqlite3_column_type(q, 8) == SQLITE_NULL
-	                        ? json_null()
-	                        : json_string(sq_col(q, 8)));
-	json_object_set_new(o, "lastReason",
-	                    sqlite3_column_type(q, 9) == SQLITE_NULL
-	                        ? json_null()
-	                        : json_string(sq_col(q, 9)));
-	json_object_set_new(o, "createdAt",
-	                    hkd_store_time_json(sqlite3_column_int64(q, 10)));
-	json_object_set_new(o, "updatedAt",
-	                    hkd_store_time_json(sqlite3_column_int64(q, 11)));
-	return o;
+	return sqlite3_column_type(q, i) == SQLITE_NULL ? NULL : sq_col(q, i);
 }
 
-static json_t *attempts_of(struct sq_store *st, int64_t dseq)
+/* Hand the delivery of row q (DELIVERY_COLUMNS) to r. */
+static int visit_delivery(sqlite3_stmt *q, const struct hkd_log_reader *r)
+{
+	struct hkd_delivery_view d = {
+	    .seq = sqlite3_column_int64(q, 0),
+	    .id = sq_col(q, 1),
+	    .event_id = sq_col(q, 2),
+	    .event_type = sq_col(q, 3),
+	    .target = sq_col(q, 4),
+	    .state = (enum hkd_delivery_state)sqlite3_column_int(q, 5),
+	    .attempts = (unsigned)sqlite3_column_int(q, 6),
+	    .next_at = sqlite3_column_int64(q, 7),
+	    .last_outcome = col_or_null(q, 8),
+	    .last_reason = col_or_null(q, 9),
+	    .created_at = sqlite3_column_int64(q, 10),
+	    .updated_at = sqlite3_column_int64(q, 11),
+	};
+	return r->delivery(r->arg, &d);
+}
+
+/* Hand the attempts of delivery dseq to r, oldest first. HKD_STORE_OK, or
+ * _FAILED when they could not be read. */
+static int visit_attempts(struct sq_store *st, int64_t dseq,
+                          const struct hkd_log_reader *r)
 {
 	sqlite3_stmt *q = NULL;
-	json_t *arr = json_array();
+	int rc = HKD_STORE_FAILED, step;
+
 	if (sqlite3_prepare_v2(
 	        st->rdb,
 	        "SELECT number, started_at, duration_us, outcome, detail "
@@ -66,86 +64,80 @@ static json_t *attempts_of(struct sq_store *st, int64_t dseq)
 	        -1, &q, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_int64(q, 1, dseq);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		json_t *a = json_object();
-		json_object_set_new(a, "attempt",
-		                    json_integer(sqlite3_column_int(q, 0)));
-		json_object_set_new(
-		    a, "startedAt",
-		    hkd_store_time_json(sqlite3_column_int64(q, 1)));
-		json_object_set_new(
-		    a, "durationMs",
-		    json_real((double)sqlite3_column_int64(q, 2) / 1000.0));
-		json_object_set_new(a, "outcome", json_string(sq_col(q, 3)));
-		json_object_set_new(a, "detail", json_string(sq_col(q, 4)));
-		json_array_append_new(arr, a);
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		struct hkd_attempt_view a = {
+		    .number = (unsigned)sqlite3_column_int(q, 0),
+		    .started_at = sqlite3_column_int64(q, 1),
+		    .duration_us = sqlite3_column_int64(q, 2),
+		    .outcome = sq_col(q, 3),
+		    .detail = sq_col(q, 4),
+		};
+		if (r->attempt(r->arg, &a) != 0)
+			break;
 	}
+	if (step == SQLITE_ROW || step == SQLITE_DONE)
+		rc = HKD_STORE_OK;
 out:
 	sqlite3_finalize(q);
-	return arr;
+	return rc;
 }
 
-json_t *sq_event_json(struct hkd_store *base, const char *id, int *failed)
+int sq_read_event(struct hkd_store *base, const char *id,
+                  const struct hkd_log_reader *r)
 {
 	struct sq_store *st = (struct sq_store *)base;
 	sqlite3_stmt *q = NULL;
-	json_t *ev = NULL, *dels;
-	json_error_t jerr;
 	int64_t eseq;
-	int rc;
+	int rc = HKD_STORE_FAILED, step;
 
 	pthread_mutex_lock(st->rlock);
 	if (sqlite3_prepare_v2(st->rdb,
 	                       "SELECT seq, body FROM events WHERE id = ?", -1,
-	                       &q, NULL) != SQLITE_OK) {
-		*failed = 1;
+	                       &q, NULL) != SQLITE_OK)
 		goto out;
-	}
 	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-	if ((rc = sqlite3_step(q)) != SQLITE_ROW) {
-		*failed = rc != SQLITE_DONE;
+	if ((step = sqlite3_step(q)) != SQLITE_ROW) {
+		if (step == SQLITE_DONE)
+			rc = HKD_STORE_NOT_FOUND;
 		goto out;
 	}
 	eseq = sqlite3_column_int64(q, 0);
-	ev = json_loads(sq_col(q, 1), 0, &jerr);
-	sqlite3_finalize(q);
-	q = NULL;
-	if (!ev) {
-		*failed = 1;
+	if (r->event(r->arg, sq_col(q, 1),
+	             (size_t)sqlite3_column_bytes(q, 1)) != 0) {
+		rc = HKD_STORE_OK;
 		goto out;
 	}
-	dels = json_array();
-	json_object_set_new(ev, "deliveries", dels);
+	sqlite3_finalize(q);
+	q = NULL;
 	if (sqlite3_prepare_v2(
 	        st->rdb,
 	        "SELECT " DELIVERY_COLUMNS "FROM deliveries d JOIN events e "
 	        "ON e.seq = d.event_seq WHERE d.event_seq = ? ORDER BY d.seq",
-	        -1, &q, NULL) != SQLITE_OK) {
-		json_decref(ev); /* never half an answer */
-		ev = NULL;
-		*failed = 1;
+	        -1, &q, NULL) != SQLITE_OK)
 		goto out;
-	}
 	sqlite3_bind_int64(q, 1, eseq);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		json_t *d = delivery_from_row(q);
-		json_object_set_new(
-		    d, "attempts", attempts_of(st, sqlite3_column_int64(q, 0)));
-		json_array_append_new(dels, d);
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		if (visit_delivery(q, r) != 0)
+			break;
+		if (visit_attempts(st, sqlite3_column_int64(q, 0), r) !=
+		    HKD_STORE_OK)
+			goto out;
 	}
+	if (step == SQLITE_ROW || step == SQLITE_DONE)
+		rc = HKD_STORE_OK;
 out:
 	sqlite3_finalize(q);
 	pthread_mutex_unlock(st->rlock);
-	return ev;
+	return rc;
 }
 
-json_t *sq_deliveries_json(struct hkd_store *base,
-                           const struct hkd_delivery_filter *f)
+int sq_read_deliveries(struct hkd_store *base,
+                       const struct hkd_delivery_filter *f,
+                       const struct hkd_log_reader *r)
 {
 	struct sq_store *st = (struct sq_store *)base;
 	sqlite3_stmt *q = NULL;
-	struct hkd_page pg;
-	json_t *out = NULL;
+	int rc = HKD_STORE_FAILED, step;
 
 	pthread_mutex_lock(st->rlock);
 	if (sqlite3_prepare_v2(
@@ -165,15 +157,15 @@ json_t *sq_deliveries_json(struct hkd_store *base,
 	sqlite3_bind_int64(q, 4, f->before_seq);
 	/* One more than asked: tells whether there is a next page. */
 	sqlite3_bind_int64(q, 5, (sqlite3_int64)f->limit + 1);
-	hkd_page_init(&pg, "deliveries", f->limit);
-	while (sqlite3_step(q) == SQLITE_ROW && hkd_page_room(&pg))
-		hkd_page_add(&pg, sqlite3_column_int64(q, 0),
-		             delivery_from_row(q));
-	out = pg.out;
+	while ((step = sqlite3_step(q)) == SQLITE_ROW)
+		if (visit_delivery(q, r) != 0)
+			break;
+	if (step == SQLITE_ROW || step == SQLITE_DONE)
+		rc = HKD_STORE_OK;
 out:
 	sqlite3_finalize(q);
 	pthread_mutex_unlock(st->rlock);
-	return out;
+	return rc;
 }
 
 /* --- audit ------------------------------------------------------------ */
@@ -208,18 +200,12 @@ out:
 	return rc;
 }
 
-static const char *column_text(sqlite3_stmt *q, int i)
-{
-	const unsigned char *t = sqlite3_column_text(q, i);
-	return t ? (const char *)t : NULL;
-}
-
-json_t *sq_audit_json(struct hkd_store *base, size_t limit, int64_t before_seq)
+int sq_read_audit(struct hkd_store *base, size_t limit, int64_t before_seq,
+                  const struct hkd_log_reader *r)
 {
 	struct sq_store *st = (struct sq_store *)base;
 	sqlite3_stmt *q = NULL;
-	struct hkd_page pg;
-	json_t *out = NULL;
+	int rc = HKD_STORE_FAILED, step;
 
 	pthread_mutex_lock(st->rlock);
 	if (sqlite3_prepare_v2(
@@ -231,17 +217,22 @@ json_t *sq_audit_json(struct hkd_store *base, size_t limit, int64_t before_seq)
 	sqlite3_bind_int64(q, 1, before_seq);
 	/* One more than asked: tells whether there is a next page. */
 	sqlite3_bind_int64(q, 2, (sqlite3_int64)limit + 1);
-	hkd_page_init(&pg, "audit", limit);
-	while (sqlite3_step(q) == SQLITE_ROW && hkd_page_room(&pg))
-		hkd_page_add(
-		    &pg, sqlite3_column_int64(q, 0),
-		    hkd_store_audit_row(sqlite3_column_int64(q, 0),
-		                        sqlite3_column_int64(q, 1),
-		                        column_text(q, 2), column_text(q, 3),
-		                        column_text(q, 4), column_text(q, 5)));
-	out = pg.out;
+	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
+		struct hkd_audit_view a = {
+		    .seq = sqlite3_column_int64(q, 0),
+		    .at = sqlite3_column_int64(q, 1),
+		    .key_id = sq_col(q, 2),
+		    .action = sq_col(q, 3),
+		    .target = sq_col(q, 4),
+		    .detail = col_or_null(q, 5),
+		};
+		if (r->audit(r->arg, &a) != 0)
+			break;
+	}
+	if (step == SQLITE_ROW || step == SQLITE_DONE)
+		rc = HKD_STORE_OK;
 out:
 	sqlite3_finalize(q);
 	pthread_mutex_unlock(st->rlock);
-	return out;
+	return rc;
 }

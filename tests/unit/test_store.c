@@ -31,10 +31,19 @@
 #endif
 
 #include "dispatch.h"
+#include "log_json.h"
 #include "metrics.h"
 #include "store.h"
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* GET /v4/events/{id}'s answer for id, or NULL (unknown or unreadable). */
+static json_t *event_json(struct hkd_store *st, const char *id)
+{
+	int failed;
+
+	return hkd_event_json(st, id, &failed);
+}
 
 /* How long a case waits for the writer to apply a queued result. */
 #define WAIT_MS 10000
@@ -361,7 +370,7 @@ static json_t *wait_delivery(struct hkd_store *st, const char *event_id,
 	char seen[128] = "no event";
 
 	for (;;) {
-		json_t *ev = hkd_store_event_json(st, event_id);
+		json_t *ev = event_json(st, event_id);
 		json_t *d = ev ? delivery_in(ev, delivery_id) : NULL;
 
 		if (d) {
@@ -570,9 +579,9 @@ START_TEST(test_open_and_reopen)
 	int version = 0;
 
 	/* An empty, working store: the schema is there. */
-	ck_assert_ptr_null(hkd_store_event_json(st, "nope"));
+	ck_assert_ptr_null(event_json(st, "nope"));
 	ck_assert_int_eq(hkd_store_dead_count(st), 0);
-	j = hkd_store_deliveries_json(st, &f);
+	j = hkd_deliveries_json(st, &f);
 	ck_assert_ptr_nonnull(j);
 	ck_assert_uint_eq(json_array_size(json_object_get(j, "deliveries")), 0);
 	ck_assert(json_is_null(json_object_get(j, "nextCursor")));
@@ -585,7 +594,7 @@ START_TEST(test_open_and_reopen)
 		ck_assert_int_ge(version, 1);
 	}
 	st = open_url(url);
-	ev = hkd_store_event_json(st, "keep-1");
+	ev = event_json(st, "keep-1");
 	if (is_durable(url)) {
 		ck_assert_msg(ev != NULL, "the event did not survive a reopen");
 		ck_assert_uint_eq(n_deliveries(ev), 2);
@@ -600,10 +609,10 @@ START_TEST(test_open_and_reopen)
 	if (is_file(url)) {
 		ck_assert_int_eq(user_version(db_path), version);
 		st = open_url(url);
-		ev = hkd_store_event_json(st, "keep-1");
+		ev = event_json(st, "keep-1");
 		ck_assert_ptr_nonnull(ev);
 		json_decref(ev);
-		ev = hkd_store_event_json(st, "keep-2");
+		ev = event_json(st, "keep-2");
 		ck_assert_ptr_nonnull(ev);
 		json_decref(ev);
 		hkd_store_close(st);
@@ -707,7 +716,7 @@ START_TEST(test_migrate_v1)
 	st = open_url(db_url);
 	ck_assert_int_eq(user_version(db_path), version);
 	ck_assert(has_object(db_path, "deliveries_parked"));
-	ev = hkd_store_event_json(st, "old-1");
+	ev = event_json(st, "old-1");
 	ck_assert_ptr_nonnull(ev);
 	ck_assert_uint_eq(n_deliveries(ev), 2);
 	json_decref(ev);
@@ -887,7 +896,7 @@ START_TEST(test_put_and_duplicate)
 	int rc;
 
 	put_ok(st, "dup-1", "order.created", 3);
-	ev = hkd_store_event_json(st, "dup-1");
+	ev = event_json(st, "dup-1");
 	ck_assert_ptr_nonnull(ev);
 	ck_assert_str_eq(str_of(ev, "id"), "dup-1");
 	ck_assert_str_eq(str_of(ev, "type"), "order.created");
@@ -915,19 +924,19 @@ START_TEST(test_put_and_duplicate)
 	rc = put_targets(st, "dup-1", "order.deleted", 1, NULL, 0, 0, err,
 	                 sizeof(err));
 	ck_assert_msg(rc == HKD_STORE_DUPLICATE, "rc %d (%s)", rc, err);
-	ev = hkd_store_event_json(st, "dup-1");
+	ev = event_json(st, "dup-1");
 	ck_assert_ptr_nonnull(ev);
 	ck_assert_uint_eq(n_deliveries(ev), 3);
 	ck_assert_str_eq(str_of(ev, "type"), "order.created");
 	json_decref(ev);
-	all = hkd_store_deliveries_json(st, &f);
+	all = hkd_deliveries_json(st, &f);
 	ck_assert_uint_eq(json_array_size(json_object_get(all, "deliveries")),
 	                  3);
 	json_decref(all);
 
 	/* No deliveries at all (nothing matched a route): still stored. */
 	put_ok(st, "none-1", "ping", 0);
-	ev = hkd_store_event_json(st, "none-1");
+	ev = event_json(st, "none-1");
 	ck_assert_ptr_nonnull(ev);
 	ck_assert_str_eq(str_of(ev, "type"), "ping");
 	ck_assert(json_is_array(json_object_get(ev, "deliveries")));
@@ -940,7 +949,7 @@ START_TEST(test_put_and_duplicate)
 	put_ok(st, "dup-2", "order.created", 1);
 	if (is_durable(url))
 		st = reopen(st, url);
-	ev = hkd_store_event_json(st, "dup-2");
+	ev = event_json(st, "dup-2");
 	ck_assert_ptr_nonnull(ev);
 	json_decref(ev);
 	hkd_store_close(st);
@@ -1054,14 +1063,14 @@ START_TEST(test_concurrent_distinct)
 			json_t *ev;
 
 			snprintf(id, sizeof(id), "c%d-%d", t, i);
-			ev = hkd_store_event_json(st, id);
+			ev = event_json(st, id);
 			ck_assert_msg(ev != NULL, "%s is not readable", id);
 			ck_assert_uint_eq(n_deliveries(ev),
 			                  (size_t)(1 + i % 3));
 			json_decref(ev);
 			want_deliveries += 1 + i % 3;
 		}
-	all = hkd_store_deliveries_json(st, &f);
+	all = hkd_deliveries_json(st, &f);
 	ck_assert_uint_eq(json_array_size(json_object_get(all, "deliveries")),
 	                  want_deliveries);
 	json_decref(all);
@@ -1125,7 +1134,7 @@ START_TEST(test_put_fails_alone)
 		json_t *ev;
 
 		snprintf(id, sizeof(id), "half-%d", i);
-		ev = hkd_store_event_json(st, id);
+		ev = event_json(st, id);
 		ck_assert_msg(ev == NULL, "%s was stored", id);
 	}
 	for (int t = 1; t < N_THREADS; t++) {
@@ -1133,7 +1142,7 @@ START_TEST(test_put_fails_alone)
 		json_t *ev;
 
 		snprintf(id, sizeof(id), "c%d-%d", t, N_PUTS - 1);
-		ev = hkd_store_event_json(st, id);
+		ev = event_json(st, id);
 		ck_assert_msg(ev != NULL, "%s is not readable", id);
 		json_decref(ev);
 	}
@@ -1142,7 +1151,7 @@ START_TEST(test_put_fails_alone)
 	if (is_durable(url))
 		st = reopen(st, url);
 	{
-		json_t *ev = hkd_store_event_json(st, "seed");
+		json_t *ev = event_json(st, "seed");
 		ck_assert_ptr_nonnull(ev);
 		ck_assert_uint_eq(n_deliveries(ev), 1);
 		json_decref(ev);
@@ -1228,7 +1237,7 @@ START_TEST(test_concurrent_same_id)
 
 		snprintf(id, sizeof(id), "same-%d", round);
 		snprintf(did, sizeof(did), "same-%d-t%d", round, winner);
-		ev = hkd_store_event_json(st, id);
+		ev = event_json(st, id);
 		ck_assert_ptr_nonnull(ev);
 		ck_assert_uint_eq(n_deliveries(ev), 1);
 		d = delivery_in(ev, did);
@@ -1441,7 +1450,7 @@ START_TEST(test_replay)
 	assert_stored(d, "rpl-1", "order.created");
 	visits_release(&v);
 
-	ev = hkd_store_event_json(st, "rpl-1");
+	ev = event_json(st, "rpl-1");
 	ck_assert_ptr_nonnull(ev);
 	ck_assert_str_eq(str_of(delivery_in(ev, "rpl-1-d0"), "state"),
 	                 "pending");
@@ -1516,7 +1525,7 @@ static void assert_replayed(struct hkd_store *st, struct visits *v,
 		ck_assert_uint_eq(d->attempts, 1);
 		ck_assert_uint_eq(d->base, 1);
 		ck_assert_uint_eq(d->n_retry, LEN(sched3));
-		ev = hkd_store_event_json(st, d->event->id);
+		ev = event_json(st, d->event->id);
 		ck_assert_ptr_nonnull(ev);
 		ck_assert_str_eq(str_of(delivery_in(ev, d->id), "state"),
 		                 "pending");
@@ -1632,7 +1641,7 @@ static void assert_pages(struct hkd_store *st, struct hkd_delivery_filter f,
 
 	f.before_seq = 0;
 	for (;;) {
-		json_t *j = hkd_store_deliveries_json(st, &f);
+		json_t *j = hkd_deliveries_json(st, &f);
 		json_t *arr = json_object_get(j, "deliveries");
 		json_t *cur = json_object_get(j, "nextCursor");
 		size_t i, expect = n - seen < f.limit ? n - seen : f.limit;
@@ -1709,7 +1718,7 @@ START_TEST(test_deliveries_paging)
 	f.limit = 4;
 	f.target = "x";
 	assert_pages(st, f, want, n);
-	j = hkd_store_deliveries_json(st, &f);
+	j = hkd_deliveries_json(st, &f);
 	d = json_array_get(json_object_get(j, "deliveries"), 0);
 	ck_assert_str_eq(str_of(d, "target"), "x");
 	ck_assert_str_eq(str_of(d, "eventType"), "page.test");
@@ -1851,14 +1860,14 @@ START_TEST(test_audit)
 	json_t *page, *a, *next;
 	const char *cursor;
 
-	page = hkd_store_audit_json(st, 10, 0);
+	page = hkd_audit_json(st, 10, 0);
 	ck_assert_ptr_nonnull(page);
 	ck_assert_uint_eq(json_array_size(json_object_get(page, "audit")), 0);
 	json_decref(page);
 	ck_assert_int_eq(hkd_store_audit_add(st, &r1), HKD_STORE_OK);
 	ck_assert_int_eq(hkd_store_audit_add(st, &r2), HKD_STORE_OK);
 	ck_assert_int_eq(hkd_store_audit_add(st, &r3), HKD_STORE_OK);
-	page = hkd_store_audit_json(st, 2, 0);
+	page = hkd_audit_json(st, 2, 0);
 	ck_assert_ptr_nonnull(page);
 	a = json_object_get(page, "audit");
 	ck_assert_uint_eq(json_array_size(a), 2);
@@ -1875,7 +1884,7 @@ START_TEST(test_audit)
 	ck_assert(json_is_string(json_object_get(json_array_get(a, 0), "at")));
 	cursor = json_string_value(json_object_get(page, "nextCursor"));
 	ck_assert_ptr_nonnull(cursor);
-	next = hkd_store_audit_json(st, 2, strtoll(cursor, NULL, 10));
+	next = hkd_audit_json(st, 2, strtoll(cursor, NULL, 10));
 	ck_assert_ptr_nonnull(next);
 	a = json_object_get(next, "audit");
 	ck_assert_uint_eq(json_array_size(a), 1);
@@ -1887,7 +1896,7 @@ START_TEST(test_audit)
 	json_decref(page);
 	if (is_durable(url)) {
 		st = reopen(st, url);
-		page = hkd_store_audit_json(st, 10, 0);
+		page = hkd_audit_json(st, 10, 0);
 		ck_assert_uint_eq(
 		    json_array_size(json_object_get(page, "audit")), 3);
 		json_decref(page);
@@ -1916,7 +1925,7 @@ static void wait_purged(struct hkd_store *st, const char *id)
 	int64_t deadline = mono_ms() + WAIT_MS;
 	json_t *ev;
 
-	while ((ev = hkd_store_event_json(st, id)) != NULL) {
+	while ((ev = event_json(st, id)) != NULL) {
 		json_decref(ev);
 		ck_assert_msg(mono_ms() < deadline,
 		              "%s was not purged in %d ms", id, WAIT_MS);
@@ -1955,14 +1964,14 @@ START_TEST(test_retention)
 	ev = wait_delivery(st, "ret-retry", "ret-retry-d1", "retrying", 1);
 	ck_assert_uint_eq(n_deliveries(ev), 2);
 	json_decref(ev);
-	ev = hkd_store_event_json(st, "ret-pend");
+	ev = event_json(st, "ret-pend");
 	ck_assert_ptr_nonnull(ev);
 	ck_assert_uint_eq(n_deliveries(ev), 1);
 	json_decref(ev);
 	ck_assert_int_eq(hkd_store_dead_count(st), 1);
 	{
 		struct hkd_delivery_filter f = {-1, NULL, "ret-ok", 10, 0};
-		json_t *j = hkd_store_deliveries_json(st, &f);
+		json_t *j = hkd_deliveries_json(st, &f);
 
 		ck_assert_uint_eq(
 		    json_array_size(json_object_get(j, "deliveries")), 0);
@@ -2024,16 +2033,16 @@ START_TEST(test_max_size)
 		ck_assert_msg(rc == HKD_STORE_FAILED,
 		              "a 256 KiB event in a 64 KiB store: rc %d", rc);
 		ck_assert_msg(err[0] != '\0', "no reason for the failed put");
-		ev = hkd_store_event_json(st, id);
+		ev = event_json(st, id);
 		ck_assert_ptr_null(ev);
 	}
 
 	/* Earlier events are intact. */
-	ev = hkd_store_event_json(st, "small-1");
+	ev = event_json(st, "small-1");
 	ck_assert_ptr_nonnull(ev);
 	ck_assert_uint_eq(n_deliveries(ev), 1);
 	json_decref(ev);
-	ev = hkd_store_event_json(st, "small-2");
+	ev = event_json(st, "small-2");
 	ck_assert_ptr_nonnull(ev);
 	json_decref(ev);
 
@@ -2044,7 +2053,7 @@ START_TEST(test_max_size)
 	              rc);
 	if (rc == HKD_STORE_FAILED)
 		ck_assert_msg(err[0] != '\0', "no reason for the failed put");
-	ev = hkd_store_event_json(st, "small-3");
+	ev = event_json(st, "small-3");
 	ck_assert_msg((ev != NULL) == (rc == HKD_STORE_OK),
 	              "put said %d but the event is %s", rc,
 	              ev ? "there" : "missing");
@@ -2053,7 +2062,7 @@ START_TEST(test_max_size)
 	                 sizeof(err));
 	ck_assert_int_eq(rc, HKD_STORE_DUPLICATE);
 	ck_assert_int_eq(hkd_store_dead_count(st), 0);
-	j = hkd_store_deliveries_json(st, &f);
+	j = hkd_deliveries_json(st, &f);
 	ck_assert_ptr_nonnull(j);
 	ck_assert_uint_ge(json_array_size(json_object_get(j, "deliveries")), 2);
 	json_decref(j);
@@ -2061,10 +2070,10 @@ START_TEST(test_max_size)
 
 	if (is_durable(url)) {
 		st = open_with(&o);
-		ev = hkd_store_event_json(st, "small-2");
+		ev = event_json(st, "small-2");
 		ck_assert_ptr_nonnull(ev);
 		json_decref(ev);
-		ev = hkd_store_event_json(st, "large-0");
+		ev = event_json(st, "large-0");
 		ck_assert_ptr_null(ev);
 		hkd_store_close(st);
 	}
@@ -2177,7 +2186,7 @@ START_TEST(test_shared_lease_expiry)
 	}
 	ck_assert_uint_eq(got, 3);
 	/* The log is shared: b sees a's event. */
-	ev = hkd_store_event_json(b, "held-1");
+	ev = event_json(b, "held-1");
 	ck_assert_ptr_nonnull(ev);
 	ck_assert_uint_eq(n_deliveries(ev), 3);
 	json_decref(ev);
@@ -2289,7 +2298,7 @@ START_TEST(test_shared_pool)
 	st = open_with(&o);
 	ck_assert_int_eq(hkd_store_sub_save(st, "sub_p", doc), HKD_STORE_OK);
 	hold_start(&h, st);
-	page = hkd_store_deliveries_json(st, &f);
+	page = hkd_deliveries_json(st, &f);
 	ck_assert_ptr_nonnull(page);
 	json_decref(page);
 	pthread_mutex_lock(&h.lock);
@@ -2304,12 +2313,12 @@ START_TEST(test_shared_pool)
 	st = open_with(&o);
 	hold_start(&h, st);
 	t0 = mono_ms();
-	ck_assert_ptr_null(hkd_store_event_lookup(st, "evt_none", &failed));
+	ck_assert_ptr_null(hkd_event_json(st, "evt_none", &failed));
 	ck_assert_int_eq(failed, 1);
-	ck_assert_ptr_null(hkd_store_deliveries_json(st, &f));
+	ck_assert_ptr_null(hkd_deliveries_json(st, &f));
 	ck_assert_int_lt(mono_ms() - t0, WAIT_MS);
 	hold_stop(&h);
-	page = hkd_store_deliveries_json(st, &f);
+	page = hkd_deliveries_json(st, &f);
 	ck_assert_ptr_nonnull(page);
 	json_decref(page);
 
@@ -2319,7 +2328,7 @@ START_TEST(test_shared_pool)
 	    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
 	    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
 	    "AND backend_type = 'client backend'");
-	ck_assert_ptr_null(hkd_store_event_lookup(st, "evt_none", &failed));
+	ck_assert_ptr_null(hkd_event_json(st, "evt_none", &failed));
 	ck_assert_int_eq(failed, 0);
 #endif
 	json_decref(doc);
