@@ -80,14 +80,8 @@ void hkd_crash_report_load(void)
 		line[strcspn(line, "\n")] = '\0';
 		if (!line[0])
 			continue;
-		if (n == cap) {
-			char **grown =
-			    realloc(ids, (cap ? cap * 2 : 16) * sizeof(*ids));
-			if (!grown)
-				break;
-			ids = grown;
-			cap = cap ? cap * 2 : 16;
-		}
+		if (hkd_grow(&ids, &cap, n, sizeof(*ids), 16))
+			break;
 		if (!(ids[n] = strdup(line)))
 			break;
 		n++;

@@ -195,14 +195,8 @@ static void heap_swap(size_t a, size_t b)
 static int heap_push(struct delivery *d)
 {
 	size_t i;
-	if (D.heap_len == D.heap_cap) {
-		size_t cap = D.heap_cap ? D.heap_cap * 2 : 64;
-		struct delivery **grown = realloc(D.heap, cap * sizeof(*grown));
-		if (!grown)
-			return -1;
-		D.heap = grown;
-		D.heap_cap = cap;
-	}
+	if (hkd_grow(&D.heap, &D.heap_cap, D.heap_len, sizeof(*D.heap), 64))
+		return -1;
 	i = D.heap_len++;
 	D.heap[i] = d;
 	while (i > 0 && D.heap[(i - 1) / 2]->due > D.heap[i]->due) {

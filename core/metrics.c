@@ -240,15 +240,8 @@ static struct series *series_get(struct family *f, const char *key,
 		if (found)
 			return f->v[at];
 	}
-	if (f->n == f->alloc) {
-		size_t alloc = f->alloc ? f->alloc * 2 : 16;
-		struct series **v = realloc(f->v, alloc * sizeof(*v));
-
-		if (v == NULL)
-			goto fail;
-		f->v = v;
-		f->alloc = alloc;
-	}
+	if (hkd_grow(&f->v, &f->alloc, f->n, sizeof(*f->v), 16))
+		goto fail;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		goto fail;

@@ -224,6 +224,31 @@ void hkd_store_record(struct hkd_store *st, const struct hkd_attempt_rec *a)
 	           NULL);
 }
 
+/* A count on the writer: the query, and what it gave. */
+struct count_arg {
+	const char *sql;
+	long long n;
+};
+
+/* Runs on the writer: the count of a struct count_arg. */
+static int job_count(void *backend, void *argp, char *err, size_t errlen)
+{
+	struct hkd_store *st = backend;
+	struct count_arg *a = argp;
+	return st->ops->count(st, a->sql, &a->n, err, errlen);
+}
+
+/* The count sql gives, taken on the writer; -1 when it failed. */
+static long long count_on_writer(struct hkd_store *st, const char *sql)
+{
+	struct count_arg a = {sql, 0};
+	char err[256];
+	if (hkd_writer_run(st->writer, job_count, &a, err, sizeof(err)) !=
+	    HKD_STORE_OK)
+		return -1;
+	return a.n;
+}
+
 long long hkd_store_release_all(struct hkd_store *st)
 {
 	long long unfinished = 0;
@@ -239,12 +264,7 @@ long long hkd_store_release_all(struct hkd_store *st)
 
 long long hkd_store_unfinished(struct hkd_store *st)
 {
-	long long unfinished = 0;
-	char err[256];
-	if (hkd_writer_run(st->writer, st->ops->unfinished, &unfinished, err,
-	                   sizeof(err)) != HKD_STORE_OK)
-		return -1;
-	return unfinished;
+	return count_on_writer(st, HKD_SQL_COUNT_UNFINISHED);
 }
 
 int hkd_store_claim(struct hkd_store *st, size_t max, hkd_store_visit_fn visit,
@@ -422,12 +442,7 @@ int hkd_store_read_audit(struct hkd_store *st, size_t limit, int64_t before_seq,
 
 long long hkd_store_dead_count(struct hkd_store *st)
 {
-	long long dead = 0;
-	char err[256];
-	if (hkd_writer_run(st->writer, st->ops->count_dead, &dead, err,
-	                   sizeof(err)) != HKD_STORE_OK)
-		return -1;
-	return dead;
+	return count_on_writer(st, HKD_SQL_COUNT_DEAD);
 }
 
 /* Runs on the writer: count the dead into the gauge's cache. */
@@ -435,7 +450,8 @@ static int job_dead_gauge(void *backend, void *argp, char *err, size_t errlen)
 {
 	struct hkd_store *st = argp;
 	long long n = -1;
-	if (st->ops->count_dead(backend, &n, err, errlen) != HKD_STORE_OK)
+	if (st->ops->count(backend, HKD_SQL_COUNT_DEAD, &n, err, errlen) !=
+	    HKD_STORE_OK)
 		return HKD_STORE_OK; /* a failed count keeps the last one */
 	atomic_store(&st->dead_gauge, n);
 	atomic_store(&st->dead_gauge_at, hkd_mono_ms());

@@ -53,6 +53,11 @@ struct hkd_audit_arg {
 	int64_t at;
 };
 
+/* The counts every backend takes, in the SQL both understand. */
+#define HKD_SQL_COUNT_UNFINISHED                                               \
+	"SELECT count(*) FROM deliveries WHERE state < 2"
+#define HKD_SQL_COUNT_DEAD "SELECT count(*) FROM deliveries WHERE state = 3"
+
 /*
  * Writes are jobs the backend's writer (store_writer.h) runs in its
  * batches; store.c makes the arguments, runs them and hands out what they
@@ -64,12 +69,13 @@ struct hkd_store_ops {
 	hkd_job_fn put;         /* struct hkd_put_arg */
 	hkd_job_fn record;      /* struct hkd_attempt_rec */
 	hkd_job_fn release_all; /* long long *: unfinished deliveries after */
-	hkd_job_fn unfinished;  /* long long * */
-	hkd_job_fn count_dead; /* long long *: dead deliveries (count, gauge) */
-	hkd_job_fn claim;      /* struct hkd_claim_arg */
-	hkd_job_fn replay;     /* struct hkd_replay_arg: dead → pending */
-	hkd_job_fn sub_write;  /* struct hkd_sub_arg */
+	hkd_job_fn claim;       /* struct hkd_claim_arg */
+	hkd_job_fn replay;      /* struct hkd_replay_arg: dead → pending */
+	hkd_job_fn sub_write;   /* struct hkd_sub_arg */
 	hkd_job_fn audit_write; /* struct hkd_audit_arg */
+	/* On the writer: the one number a query (HKD_SQL_COUNT_*) gives. */
+	int (*count)(struct hkd_store *st, const char *sql, long long *out,
+	             char *err, size_t errlen);
 	/* Reads, on the caller's thread. */
 	int (*recover)(struct hkd_store *st, hkd_store_visit_fn visit,
 	               void *arg);

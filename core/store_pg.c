@@ -715,32 +715,16 @@ int pg_stored_from_row(const PGresult *r, int i, struct hkd_stored_delivery *d)
 /* --- leases ------------------------------------------------------------ */
 
 /* On the writer: the one number of `sql` (a count) into *out. */
-static int count_rows(struct pg_store *st, const char *sql, long long *out,
-                      char *err, size_t errlen)
+static int pg_count(struct hkd_store *base, const char *sql, long long *out,
+                    char *err, size_t errlen)
 {
+	struct pg_store *st = (struct pg_store *)base;
 	PGresult *r = pg_query(st->wc, sql, NULL);
 	if (!r)
 		return pg_stmt_fail(st, err, errlen);
 	*out = val_int(r, 0, 0);
 	PQclear(r);
 	return HKD_STORE_OK;
-}
-
-/* Runs on the writer: count unfinished deliveries into *(long long *)argp. */
-static int job_count_unfinished(void *backend, void *argp, char *err,
-                                size_t errlen)
-{
-	return count_rows(backend,
-	                  "SELECT count(*) FROM deliveries WHERE state < 2",
-	                  argp, err, errlen);
-}
-
-/* Runs on the writer: count dead deliveries into *(long long *)argp. */
-static int job_count_dead(void *backend, void *argp, char *err, size_t errlen)
-{
-	return count_rows(backend,
-	                  "SELECT count(*) FROM deliveries WHERE state = 3",
-	                  argp, err, errlen);
 }
 
 /* Runs on the writer: give up this node's leases (never another's). */
@@ -760,7 +744,7 @@ static int job_release_all(void *backend, void *argp, char *err, size_t errlen)
 	if (strcmp(PQcmdTuples(r), "0") != 0)
 		st->news |= NEWS_BIT(HKD_STORE_NEWS_WORK);
 	PQclear(r);
-	return job_count_unfinished(backend, argp, err, errlen);
+	return pg_count(backend, HKD_SQL_COUNT_UNFINISHED, argp, err, errlen);
 }
 
 /*
@@ -959,8 +943,7 @@ static const struct hkd_store_ops pg_ops = {
     .put = job_put,
     .record = job_record,
     .release_all = job_release_all,
-    .unfinished = job_count_unfinished,
-    .count_dead = job_count_dead,
+    .count = pg_count,
     .audit_write = pg_job_audit,
     .read_audit = pg_read_audit,
     .claim = job_claim,

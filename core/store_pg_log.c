@@ -14,9 +14,31 @@ static const char *val_or_null(const PGresult *r, int i, int c)
 	return PQgetisnull(r, i, c) ? NULL : val(r, i, c);
 }
 
-/* Hand the delivery of row i (DELIVERY_COLUMNS from column c) to rd. */
-static int visit_delivery(const PGresult *r, int i, int c,
-                          const struct hkd_log_reader *rd)
+/* Hand row i of r to rd: 0 to go on, nonzero when rd stopped. */
+typedef int (*tuple_fn)(const PGresult *r, int i,
+                        const struct hkd_log_reader *rd);
+
+/* The rows of r (NULL: none) to row, until it stops. */
+static void each_tuple(const PGresult *r, tuple_fn row,
+                       const struct hkd_log_reader *rd)
+{
+	for (int i = 0; r && i < PQntuples(r); i++)
+		if (row(r, i, rd) != 0)
+			break;
+}
+
+/* End a read of r on rc: HKD_STORE_OK, or _FAILED when r is NULL. */
+static int read_end(struct pg_store *st, struct rconn *rc, PGresult *r)
+{
+	PQclear(r);
+	if (rc)
+		pg_pool_put(st, rc);
+	return r ? HKD_STORE_OK : HKD_STORE_FAILED;
+}
+
+/* The delivery of row i, DELIVERY_COLUMNS from column c. */
+static int delivery_at(const PGresult *r, int i, int c,
+                       const struct hkd_log_reader *rd)
 {
 	struct hkd_delivery_view d = {
 	    .seq = val_int(r, i, c),
@@ -35,6 +57,39 @@ static int visit_delivery(const PGresult *r, int i, int c,
 	return rd->delivery(rd->arg, &d);
 }
 
+static int delivery_tuple(const PGresult *r, int i,
+                          const struct hkd_log_reader *rd)
+{
+	return delivery_at(r, i, 0, rd);
+}
+
+static int attempt_tuple(const PGresult *r, int i,
+                         const struct hkd_log_reader *rd)
+{
+	struct hkd_attempt_view a = {
+	    .number = (unsigned)val_int(r, i, 0),
+	    .started_at = val_int(r, i, 1),
+	    .duration_us = val_int(r, i, 2),
+	    .outcome = val(r, i, 3),
+	    .detail = val(r, i, 4),
+	};
+	return rd->attempt(rd->arg, &a);
+}
+
+static int audit_tuple(const PGresult *r, int i,
+                       const struct hkd_log_reader *rd)
+{
+	struct hkd_audit_view a = {
+	    .seq = val_int(r, i, 0),
+	    .at = val_int(r, i, 1),
+	    .key_id = val(r, i, 2),
+	    .action = val(r, i, 3),
+	    .target = val(r, i, 4),
+	    .detail = val_or_null(r, i, 5),
+	};
+	return rd->audit(rd->arg, &a);
+}
+
 /* Hand the attempts of delivery dseq to rd, oldest first, read on rc
  * (borrowed). HKD_STORE_OK or _FAILED. */
 static int visit_attempts(struct pg_store *st, struct rconn *rc,
@@ -45,21 +100,9 @@ static int visit_attempts(struct pg_store *st, struct rconn *rc,
 	PGresult *r;
 
 	p_str(&p, dseq);
-	if (!(r = pg_read_query(st, rc, R_ATTEMPTS, &p, err, sizeof(err))))
-		return HKD_STORE_FAILED;
-	for (int i = 0; i < PQntuples(r); i++) {
-		struct hkd_attempt_view a = {
-		    .number = (unsigned)val_int(r, i, 0),
-		    .started_at = val_int(r, i, 1),
-		    .duration_us = val_int(r, i, 2),
-		    .outcome = val(r, i, 3),
-		    .detail = val(r, i, 4),
-		};
-		if (rd->attempt(rd->arg, &a) != 0)
-			break;
-	}
-	PQclear(r);
-	return HKD_STORE_OK;
+	r = pg_read_query(st, rc, R_ATTEMPTS, &p, err, sizeof(err));
+	each_tuple(r, attempt_tuple, rd);
+	return read_end(st, NULL, r);
 }
 
 int pg_read_event(struct hkd_store *base, const char *id,
@@ -70,33 +113,29 @@ int pg_read_event(struct hkd_store *base, const char *id,
 	struct rconn *rc;
 	char err[256];
 	PGresult *r;
-	int rc_read = HKD_STORE_FAILED;
+	int failed = 0;
 
 	p_str(&p, id);
 	r = pg_read_rows(st, &rc, R_EVENT, &p, err, sizeof(err));
-	if (!r)
-		goto out;
-	rc_read = HKD_STORE_NOT_FOUND;
-	if (PQntuples(r) == 0)
-		goto out;
-	rc_read = HKD_STORE_OK;
-	if (rd->event(rd->arg, val(r, 0, 0), (size_t)PQgetlength(r, 0, 0)) != 0)
-		goto out;
-	for (int i = 0; i < PQntuples(r); i++) {
-		if (PQgetisnull(r, i, 1))
-			continue; /* an event without deliveries */
-		if (visit_delivery(r, i, 1, rd) != 0) /* after e.body */
-			break;
-		if (visit_attempts(st, rc, val(r, i, 1), rd) != HKD_STORE_OK) {
-			rc_read = HKD_STORE_FAILED;
-			break;
+	if (r && PQntuples(r) == 0) {
+		read_end(st, rc, r);
+		return HKD_STORE_NOT_FOUND;
+	}
+	if (r && rd->event(rd->arg, val(r, 0, 0),
+	                   (size_t)PQgetlength(r, 0, 0)) == 0) {
+		for (int i = 0; i < PQntuples(r); i++) {
+			if (PQgetisnull(r, i, 1))
+				continue; /* an event without deliveries */
+			if (delivery_at(r, i, 1, rd) != 0) /* after e.body */
+				break;
+			if ((failed = visit_attempts(st, rc, val(r, i, 1),
+			                             rd) != HKD_STORE_OK))
+				break;
 		}
 	}
-out:
-	PQclear(r);
-	if (rc)
-		pg_pool_put(st, rc);
-	return rc_read;
+	return read_end(st, rc, r) == HKD_STORE_OK && !failed
+	           ? HKD_STORE_OK
+	           : HKD_STORE_FAILED;
 }
 
 int pg_read_deliveries(struct hkd_store *base,
@@ -116,13 +155,8 @@ int pg_read_deliveries(struct hkd_store *base,
 	/* One more than asked: tells whether there is a next page. */
 	p_int(&p, (int64_t)f->limit + 1);
 	r = pg_read_rows(st, &rc, R_DELIVERIES, &p, err, sizeof(err));
-	for (int i = 0; r && i < PQntuples(r); i++)
-		if (visit_delivery(r, i, 0, rd) != 0)
-			break;
-	PQclear(r);
-	if (rc)
-		pg_pool_put(st, rc);
-	return r ? HKD_STORE_OK : HKD_STORE_FAILED;
+	each_tuple(r, delivery_tuple, rd);
+	return read_end(st, rc, r);
 }
 
 /* --- audit ------------------------------------------------------------ */
@@ -140,22 +174,8 @@ int pg_read_audit(struct hkd_store *base, size_t limit, int64_t before_seq,
 	/* One more than asked: tells whether there is a next page. */
 	p_int(&p, (int64_t)limit + 1);
 	r = pg_read_rows(st, &rc, R_AUDIT, &p, err, sizeof(err));
-	for (int i = 0; r && i < PQntuples(r); i++) {
-		struct hkd_audit_view a = {
-		    .seq = val_int(r, i, 0),
-		    .at = val_int(r, i, 1),
-		    .key_id = val(r, i, 2),
-		    .action = val(r, i, 3),
-		    .target = val(r, i, 4),
-		    .detail = val_or_null(r, i, 5),
-		};
-		if (rd->audit(rd->arg, &a) != 0)
-			break;
-	}
-	PQclear(r);
-	if (rc)
-		pg_pool_put(st, rc);
-	return r ? HKD_STORE_OK : HKD_STORE_FAILED;
+	each_tuple(r, audit_tuple, rd);
+	return read_end(st, rc, r);
 }
 
 /* Runs on the writer: store an audit record (struct hkd_audit_arg). */

@@ -859,9 +859,10 @@ out:
 /* --- leases: which deliveries this process holds in memory ------------ */
 
 /* On the writer: the one number of `sql` (a count) into *out. */
-static int count_rows(struct sq_store *st, const char *sql, long long *out,
-                      char *err, size_t errlen)
+static int sq_count(struct hkd_store *base, const char *sql, long long *out,
+                    char *err, size_t errlen)
 {
+	struct sq_store *st = (struct sq_store *)base;
 	sqlite3_stmt *q = NULL;
 	int rc = HKD_STORE_FAILED;
 
@@ -878,23 +879,6 @@ out:
 	return rc;
 }
 
-/* Runs on the writer: count unfinished deliveries into *(long long *)argp. */
-static int job_count_unfinished(void *backend, void *argp, char *err,
-                                size_t errlen)
-{
-	return count_rows(backend,
-	                  "SELECT count(*) FROM deliveries WHERE state < 2",
-	                  argp, err, errlen);
-}
-
-/* Runs on the writer: count dead deliveries into *(long long *)argp. */
-static int job_count_dead(void *backend, void *argp, char *err, size_t errlen)
-{
-	return count_rows(backend,
-	                  "SELECT count(*) FROM deliveries WHERE state = 3",
-	                  argp, err, errlen);
-}
-
 static int job_release_all(void *backend, void *argp, char *err, size_t errlen)
 {
 	struct sq_store *st = backend;
@@ -909,7 +893,7 @@ static int job_release_all(void *backend, void *argp, char *err, size_t errlen)
 	sqlite3_finalize(q);
 	if (!ok)
 		return sq_stmt_fail(st, err, errlen);
-	return job_count_unfinished(st, argp, err, errlen);
+	return sq_count(&st->base, HKD_SQL_COUNT_UNFINISHED, argp, err, errlen);
 }
 
 /* Runs on the writer: take up to max due parked deliveries, in due order. */
@@ -1129,8 +1113,7 @@ static const struct hkd_store_ops sq_ops = {
     .put = job_put,
     .record = job_record,
     .release_all = job_release_all,
-    .unfinished = job_count_unfinished,
-    .count_dead = job_count_dead,
+    .count = sq_count,
     .audit_write = sq_job_audit,
     .read_audit = sq_read_audit,
     .claim = job_claim,

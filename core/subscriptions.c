@@ -270,14 +270,8 @@ static ssize_t find(const char *id)
 
 static int append(struct sub *s)
 {
-	if (S.n == S.cap) {
-		size_t cap = S.cap ? S.cap * 2 : 16;
-		struct sub **grown = realloc(S.v, cap * sizeof(*grown));
-		if (!grown)
-			return -1;
-		S.v = grown;
-		S.cap = cap;
-	}
+	if (hkd_grow(&S.v, &S.cap, S.n, sizeof(*S.v), 16))
+		return -1;
 	S.v[S.n++] = s;
 	return 0;
 }

@@ -308,3 +308,21 @@ char *hkd_json_escape(char *dst, const char *s, size_t n)
 	}
 	return dst;
 }
+
+int hkd_grow(void *vp, size_t *cap, size_t n, size_t elem, size_t first)
+{
+	void *old, *grown;
+	size_t c;
+
+	if (n < *cap)
+		return 0;
+	c = *cap ? *cap * 2 : first;
+	if (c < *cap || c > SIZE_MAX / elem)
+		return -1;
+	memcpy(&old, vp, sizeof(old));
+	if (!(grown = realloc(old, c * elem)))
+		return -1;
+	memcpy(vp, &grown, sizeof(grown));
+	*cap = c;
+	return 0;
+}

@@ -7,6 +7,14 @@
 
 #define HKD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * Room for one more element in a growing array: *vp (a pointer to the
+ * array's pointer) holds *cap elements of elem bytes, n of them used. When
+ * n == *cap the array is doubled (to `first` when empty). 0, or -1 when out
+ * of memory, with the array and *cap as they were.
+ */
+int hkd_grow(void *vp, size_t *cap, size_t n, size_t elem, size_t first);
+
 /* Wall-clock and monotonic milliseconds. */
 int64_t hkd_now_ms(void);
 int64_t hkd_mono_ms(void);

@@ -210,6 +210,40 @@ static const int64_t time_cases[] = {
     -86400000,
 };
 
+/* hkd_grow doubles a full array, keeps what it held, leaves room alone
+ * while there is some, and refuses sizes that would overflow. */
+START_TEST(test_grow)
+{
+	int *v = NULL;
+	size_t cap = 0, n;
+
+	for (n = 0; n < 100; n++) {
+		ck_assert_int_eq(hkd_grow(&v, &cap, n, sizeof(*v), 4), 0);
+		ck_assert_uint_gt(cap, n);
+		v[n] = (int)n * 3;
+	}
+	ck_assert_uint_eq(cap, 128); /* 4, 8, …, 128 */
+	for (n = 0; n < 100; n++)
+		ck_assert_int_eq(v[n], (int)n * 3);
+	/* Room left: nothing moves. */
+	{
+		int *before = v;
+		ck_assert_int_eq(hkd_grow(&v, &cap, 100, sizeof(*v), 4), 0);
+		ck_assert_ptr_eq(v, before);
+		ck_assert_uint_eq(cap, 128);
+	}
+	/* A size past SIZE_MAX fails and keeps the array. */
+	{
+		size_t huge = SIZE_MAX / 2 + 1, hn = huge;
+		int *before = v;
+		ck_assert_int_eq(hkd_grow(&v, &huge, hn, 2, 4), -1);
+		ck_assert_ptr_eq(v, before);
+		ck_assert_uint_eq(huge, SIZE_MAX / 2 + 1);
+	}
+	free(v);
+}
+END_TEST
+
 START_TEST(test_format_time)
 {
 	char got[40], want[40];
@@ -245,6 +279,7 @@ static Suite *util_suite(void)
 	tcase_add_loop_test(tc, test_utf8_len_table, 0, LEN(utf8_cases));
 	tcase_add_test(tc, test_hex_value);
 	tcase_add_test(tc, test_format_time);
+	tcase_add_test(tc, test_grow);
 	suite_add_tcase(s, tc);
 	return s;
 }
