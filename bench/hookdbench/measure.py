@@ -29,6 +29,17 @@ def measure_wrk(server, url, conns, body_file, headers=(), drain_hookd=False):
     return r
 
 
+def wrk_round(ctx, scenario, who, server, folder, rnd, conns, url, body_file, headers=()):
+    """measure_wrk of `server` (hookd's queue drained in the window when
+    `who` is a hookd), then the server stopped and `folder` removed; its row."""
+    try:
+        r = measure_wrk(server, url, conns, body_file, headers, drain_hookd=who.startswith("hookd"))
+    finally:
+        server.stop()
+        ctx.clean(folder)
+    return row(scenario, f"{who} c{conns}", rnd, connections=conns, **wrk_fields(r))
+
+
 def commit_stats(m0, m1, seconds):
     """Group commit in the window: commits/s, writes per commit, ms per commit."""
     def d(name):

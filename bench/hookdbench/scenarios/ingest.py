@@ -2,7 +2,7 @@
 validate-only hook and to hookd (memory and SQLite store)."""
 
 from .. import common
-from ..measure import measure_wrk, row, wrk_fields
+from ..measure import wrk_round
 from ..servers import start_hookd, start_limit, start_webhook
 
 TITLE = "1. Ingest — POST /v4/events, ~1 KB event, routed to a no-op handler"
@@ -27,11 +27,6 @@ def run(ctx):
                 else:
                     s = start_hookd(folder, who.split("-")[1])
                     url, body, hdr = f"http://127.0.0.1:{s.port}/v4/events", b.envelope_file, ()
-                try:
-                    r = measure_wrk(s, url, conns, body, hdr, drain_hookd=who.startswith("hookd"))
-                finally:
-                    s.stop()
-                    ctx.clean(folder)
-                rows.append(row("ingest", f"{who} c{conns}", rnd, connections=conns, **wrk_fields(r)))
+                rows.append(wrk_round(ctx, "ingest", who, s, folder, rnd, conns, url, body, hdr))
                 ctx.progress(rows[-1])
     return rows

@@ -2,7 +2,7 @@
 (--verify), by webhook's rule and by hookd's /hooks/<source>."""
 
 from .. import common
-from ..measure import measure_wrk, row, wrk_fields
+from ..measure import wrk_round
 from ..servers import start_hookd, start_limit, start_webhook
 
 TITLE = "2. Signed ingest — HMAC-SHA256 over the raw body"
@@ -26,12 +26,7 @@ def run(ctx):
             else:
                 s = start_hookd(folder, "sqlite")
                 url = f"http://127.0.0.1:{s.port}/hooks/signed"
-            try:
-                r = measure_wrk(s, url, conns, b.data_file, (b.data_sig,),
-                                drain_hookd=who.startswith("hookd"))
-            finally:
-                s.stop()
-                ctx.clean(folder)
-            rows.append(row("signed", f"{who} c{conns}", rnd, connections=conns, **wrk_fields(r)))
+            rows.append(wrk_round(ctx, "signed", who, s, folder, rnd, conns, url,
+                                  b.data_file, (b.data_sig,)))
             ctx.progress(rows[-1])
     return rows
