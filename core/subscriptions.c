@@ -1188,128 +1188,201 @@ static int header_name_ok(const char *name)
 	return 1;
 }
 
+/* A member of a subscription a client may send, and how it is checked. */
+struct member {
+	const char *name;
+	/* 0, or the HTTP status of the error written to *out. */
+	int (*check)(const struct member *m, const json_t *v,
+	             const struct hkd_config *cfg, json_t **out);
+	int update_only;            /* PATCH only (enabled, rotateSecret) */
+	const char *const *choices; /* one_of's strings, NULL-terminated */
+	const char *message;        /* one_of's error message */
+};
+
+static int member_error(json_t **out, const struct member *m, const char *fmt,
+                        ...) __attribute__((format(printf, 3, 4)));
+
+/* A 422 invalid_request at member m ("/<name>"). */
+static int member_error(json_t **out, const struct member *m, const char *fmt,
+                        ...)
+{
+	char field[48], msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(field, sizeof(field), "/%s", m->name);
+	return api_error(out, 422, "invalid_request", field, "%s", msg);
+}
+
+static int check_url(const struct member *m, const json_t *v,
+                     const struct hkd_config *cfg, json_t **out)
+{
+	char why[512];
+	(void)cfg;
+	if (!json_is_string(v))
+		return member_error(out, m, "webhookUrl must be a string");
+	if (url_ok(json_string_value(v), why, sizeof(why)) != 0)
+		return api_error(out, 422, "invalid_url", "/webhookUrl", "%s",
+		                 why);
+	return 0;
+}
+
+static int one_of(const struct member *m, const json_t *v,
+                  const struct hkd_config *cfg, json_t **out)
+{
+	const char *s = json_string_value(v);
+	(void)cfg;
+	for (const char *const *c = m->choices; s && *c; c++)
+		if (strcmp(s, *c) == 0)
+			return 0;
+	return member_error(out, m, "%s", m->message);
+}
+
+static int check_events(const struct member *m, const json_t *v,
+                        const struct hkd_config *cfg, json_t **out)
+{
+	const json_t *e;
+	size_t i;
+	if (!json_is_array(v) || json_array_size(v) == 0 ||
+	    json_array_size(v) > EVENTS_MAX)
+		return member_error(out, m,
+		                    "events must be a list of 1 to %d event "
+		                    "types or globs",
+		                    EVENTS_MAX);
+	json_array_foreach(v, i, e)
+	{
+		if (!json_is_string(e) ||
+		    !event_name_ok(cfg, json_string_value(e))) {
+			char ptr[32];
+			snprintf(ptr, sizeof(ptr), "/events/%zu", i);
+			return unknown_type(out, cfg, ptr, json_string_value(e),
+			                    1);
+		}
+	}
+	return 0;
+}
+
+static int check_headers(const struct member *m, const json_t *v,
+                         const struct hkd_config *cfg, json_t **out)
+{
+	const char *name;
+	const json_t *e;
+	(void)cfg;
+	if (!json_is_object(v) || json_object_size(v) > HEADERS_MAX)
+		return member_error(out, m,
+		                    "headers must be an object of at most %d "
+		                    "\"Name\": \"value\" pairs",
+		                    HEADERS_MAX);
+	json_object_foreach((json_t *)v, name, e)
+	{
+		const char *val = json_string_value(e);
+		if (!header_name_ok(name))
+			return member_error(
+			    out, m,
+			    "header name '%s' is not allowed "
+			    "(letters, digits, - and _; not one "
+			    "hookd sets)",
+			    name);
+		if (!val || strlen(val) > HEADER_VALUE_MAX ||
+		    strpbrk(val, "\r\n"))
+			return member_error(
+			    out, m,
+			    "header '%s' must be a string of at "
+			    "most %d bytes without line breaks",
+			    name, HEADER_VALUE_MAX);
+	}
+	return 0;
+}
+
+static int check_description(const struct member *m, const json_t *v,
+                             const struct hkd_config *cfg, json_t **out)
+{
+	(void)cfg;
+	if (!json_is_string(v) ||
+	    strlen(json_string_value(v)) > DESCRIPTION_MAX)
+		return member_error(out, m,
+		                    "description must be a string of at most "
+		                    "%d bytes",
+		                    DESCRIPTION_MAX);
+	return 0;
+}
+
+static int check_secret(const struct member *m, const json_t *v,
+                        const struct hkd_config *cfg, json_t **out)
+{
+	(void)cfg;
+	if (!json_is_string(v) || !secret_ok(json_string_value(v)))
+		return member_error(out, m,
+		                    "secret must be \"whsec_\" followed by the "
+		                    "base64 of 24 to 64 bytes");
+	return 0;
+}
+
+static int check_bool(const struct member *m, const json_t *v,
+                      const struct hkd_config *cfg, json_t **out)
+{
+	(void)cfg;
+	if (!json_is_boolean(v))
+		return member_error(out, m, "%s must be true or false",
+		                    m->name);
+	return 0;
+}
+
+static const char *const methods[] = {"POST", "PUT", "PATCH", "GET", NULL};
+static const char *const formats[] = {"standard", "kadoa", NULL};
+
+/* The members a client may send; anything else is refused by name. */
+static const struct member members[] = {
+    {"webhookUrl", check_url, 0, NULL, NULL},
+    {"webhookHttpMethod", one_of, 0, methods,
+     "webhookHttpMethod must be POST, PUT, PATCH or GET"},
+    {"events", check_events, 0, NULL, NULL},
+    {"headers", check_headers, 0, NULL, NULL},
+    {"format", one_of, 0, formats, "format must be \"standard\" or \"kadoa\""},
+    {"description", check_description, 0, NULL, NULL},
+    {"secret", check_secret, 0, NULL, NULL},
+    {"enabled", check_bool, 1, NULL, NULL},
+    {"rotateSecret", check_bool, 1, NULL, NULL},
+};
+
+/* The member called name that a create (or an update) may send, or NULL. */
+static const struct member *find_member(const char *name, int create)
+{
+	for (size_t i = 0; i < HKD_ARRAY_LEN(members); i++)
+		if (strcmp(members[i].name, name) == 0 &&
+		    !(create && members[i].update_only))
+			return &members[i];
+	return NULL;
+}
+
 /*
  * Apply the members of req to doc (a new or copied document), checking
- * each. `create` requires webhookUrl and events. Returns 0, or the HTTP
- * status of the error written to *out.
+ * each against its entry in members[]. `create` requires webhookUrl and
+ * events. Returns 0, or the HTTP status of the error written to *out.
  */
 static int apply(json_t *doc, const json_t *req, const struct hkd_config *cfg,
                  int create, json_t **out)
 {
-	const char *key, *k2;
-	json_t *v, *e;
-	size_t i;
-	char why[512];
+	const struct member *m;
+	const char *key;
+	json_t *v;
+	int rc;
 
 	if (!json_is_object(req))
 		return api_error(out, 422, "invalid_request", "",
 		                 "the body must be a JSON object");
 	json_object_foreach((json_t *)req, key, v)
 	{
-		if (strcmp(key, "webhookUrl") == 0) {
-			if (!json_is_string(v))
-				return api_error(out, 422, "invalid_request",
-				                 "/webhookUrl",
-				                 "webhookUrl must be a string");
-			if (url_ok(json_string_value(v), why, sizeof(why)) != 0)
-				return api_error(out, 422, "invalid_url",
-				                 "/webhookUrl", "%s", why);
-		} else if (strcmp(key, "webhookHttpMethod") == 0) {
-			const char *m = json_string_value(v);
-			if (!m || (strcmp(m, "POST") && strcmp(m, "PUT") &&
-			           strcmp(m, "PATCH") && strcmp(m, "GET")))
-				return api_error(out, 422, "invalid_request",
-				                 "/webhookHttpMethod",
-				                 "webhookHttpMethod must be "
-				                 "POST, PUT, PATCH or GET");
-		} else if (strcmp(key, "events") == 0) {
-			if (!json_is_array(v) || json_array_size(v) == 0 ||
-			    json_array_size(v) > EVENTS_MAX)
-				return api_error(out, 422, "invalid_request",
-				                 "/events",
-				                 "events must be a list of 1 "
-				                 "to %d event types or globs",
-				                 EVENTS_MAX);
-			json_array_foreach(v, i, e)
-			{
-				if (!json_is_string(e) ||
-				    !event_name_ok(cfg, json_string_value(e))) {
-					char ptr[32];
-					snprintf(ptr, sizeof(ptr),
-					         "/events/%zu", i);
-					return unknown_type(
-					    out, cfg, ptr, json_string_value(e),
-					    1);
-				}
-			}
-		} else if (strcmp(key, "headers") == 0) {
-			if (!json_is_object(v) ||
-			    json_object_size(v) > HEADERS_MAX)
-				return api_error(
-				    out, 422, "invalid_request", "/headers",
-				    "headers must be an object of at most %d "
-				    "\"Name\": \"value\" pairs",
-				    HEADERS_MAX);
-			json_object_foreach(v, k2, e)
-			{
-				const char *val = json_string_value(e);
-				if (!header_name_ok(k2))
-					return api_error(
-					    out, 422, "invalid_request",
-					    "/headers",
-					    "header name '%s' is not allowed "
-					    "(letters, digits, - and _; not "
-					    "one hookd sets)",
-					    k2);
-				if (!val || strlen(val) > HEADER_VALUE_MAX ||
-				    strpbrk(val, "\r\n"))
-					return api_error(
-					    out, 422, "invalid_request",
-					    "/headers",
-					    "header '%s' must be a string of "
-					    "at most %d bytes without line "
-					    "breaks",
-					    k2, HEADER_VALUE_MAX);
-			}
-		} else if (strcmp(key, "format") == 0) {
-			const char *f = json_string_value(v);
-			if (!f || (strcmp(f, "standard") && strcmp(f, "kadoa")))
-				return api_error(
-				    out, 422, "invalid_request", "/format",
-				    "format must be \"standard\" or \"kadoa\"");
-		} else if (strcmp(key, "description") == 0) {
-			if (!json_is_string(v) ||
-			    strlen(json_string_value(v)) > DESCRIPTION_MAX)
-				return api_error(out, 422, "invalid_request",
-				                 "/description",
-				                 "description must be a string "
-				                 "of at most %d bytes",
-				                 DESCRIPTION_MAX);
-		} else if (strcmp(key, "secret") == 0) {
-			if (!json_is_string(v) ||
-			    !secret_ok(json_string_value(v)))
-				return api_error(
-				    out, 422, "invalid_request", "/secret",
-				    "secret must be \"whsec_\" followed by the "
-				    "base64 of 24 to 64 bytes");
-		} else if (strcmp(key, "enabled") == 0 && !create) {
-			if (!json_is_boolean(v))
-				return api_error(
-				    out, 422, "invalid_request", "/enabled",
-				    "enabled must be true or false");
-		} else if (strcmp(key, "rotateSecret") == 0 && !create) {
-			if (!json_is_boolean(v))
-				return api_error(
-				    out, 422, "invalid_request",
-				    "/rotateSecret",
-				    "rotateSecret must be true or false");
-		} else {
+		if (!(m = find_member(key, create))) {
 			char *ptr = member_pointer(key);
-			int rc = api_error(out, 422, "invalid_request", ptr,
-			                   "unknown member '%s'", key);
+			rc = api_error(out, 422, "invalid_request", ptr,
+			               "unknown member '%s'", key);
 			free(ptr);
 			return rc;
 		}
+		if ((rc = m->check(m, v, cfg, out)) != 0)
+			return rc;
 	}
 	if (create && (!json_object_get(req, "webhookUrl") ||
 	               !json_object_get(req, "events")))
