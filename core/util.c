@@ -233,37 +233,6 @@ void hkd_set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-size_t hkd_utf8_len(const unsigned char *s, size_t avail)
-{
-	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0; /* overlong */
-	else if (c == 0xed)
-		hi = 0x9f; /* surrogates */
-	else if (c == 0xf0)
-		lo = 0x90; /* overlong */
-	else if (c == 0xf4)
-		hi = 0x8f; /* past U+10FFFF */
-	if (avail < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
-}
-
 int hkd_hex_value(int c)
 {
 	if (c >= '0' && c <= '9')
@@ -273,20 +242,6 @@ int hkd_hex_value(int c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
-}
-
-void hkd_utf8_sanitize(char *s)
-{
-	unsigned char *p = (unsigned char *)s;
-
-	while (*p) {
-		size_t n = hkd_utf8_len(p, 4); /* stops at the NUL */
-
-		if (n == 0)
-			*p++ = '?';
-		else
-			p += n;
-	}
 }
 
 char *hkd_json_escape(char *dst, const char *s, size_t n)

@@ -1,9 +1,15 @@
-/* Small helpers shared by core files: time, ids, secrets, comparisons. */
+/*
+ * Small helpers shared by core files: time, ids, secrets, comparisons.
+ * The ones the plugins need as well live in lib/ and come along with this
+ * header: UTF-8 (utf8.h).
+ */
 #ifndef HKD_UTIL_H
 #define HKD_UTIL_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "utf8.h"
 
 #define HKD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -47,22 +53,6 @@ int hkd_secret_equal(const char *a, size_t alen, const char *b, size_t blen);
 /* printf into err when err is not NULL and errlen > 0 (truncating). */
 void hkd_set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/*
- * Make the C string s valid UTF-8, in place: every byte that is not part
- * of a well-formed sequence (RFC 3629: no overlong forms, no surrogates,
- * nothing past U+10FFFF) becomes "?". For text bound for JSON, which
- * jansson refuses unless it is valid: messages that quote client input,
- * or that a fixed buffer cut in the middle of a character.
- */
-void hkd_utf8_sanitize(char *s);
-
-/*
- * Length of the well-formed UTF-8 sequence (RFC 3629) at s, of which at
- * most avail bytes may be read (a NUL ends a sequence early, so avail may
- * exceed a C string's end), or 0 when there is none. 1 for ASCII.
- */
-size_t hkd_utf8_len(const unsigned char *s, size_t avail);
 
 /* Value of the hex digit c (either case), -1 for anything else. */
 int hkd_hex_value(int c);

@@ -21,6 +21,7 @@
  * pidfd_open (with a polling fallback when the kernel lacks it).
  */
 #include "exec.h"
+#include "utf8.h"
 
 /* Host services, set once by hookd_plugin_entry(). */
 const struct hookd_host *exec_host;
@@ -102,42 +103,6 @@ static void sink_put(struct sink *s, const char *p, size_t n)
 	s->buf[s->len] = '\0';
 }
 
-/*
- * Length of the well-formed UTF-8 sequence at p (at most n bytes), or 0 when
- * p does not start one (stray continuation byte, overlong form, surrogate,
- * beyond U+10FFFF, cut short).
- */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-	size_t need, i;
-	unsigned char lo = 0x80, hi = 0xBF;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xC2 && p[0] <= 0xDF)
-		need = 2;
-	else if (p[0] >= 0xE0 && p[0] <= 0xEF)
-		need = 3;
-	else if (p[0] >= 0xF0 && p[0] <= 0xF4)
-		need = 4;
-	else
-		return 0;
-	if (p[0] == 0xE0)
-		lo = 0xA0;
-	else if (p[0] == 0xED)
-		hi = 0x9F;
-	else if (p[0] == 0xF0)
-		lo = 0x90;
-	else if (p[0] == 0xF4)
-		hi = 0x8F;
-	if (n < need || p[1] < lo || p[1] > hi)
-		return 0;
-	for (i = 2; i < need; i++)
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-	return need;
-}
-
 static int is_blank(unsigned char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
@@ -171,13 +136,11 @@ static void sink_put_clean(struct sink *s, const char *text, size_t n)
 			sink_put(s, " | ", 3);
 		first = 0;
 		while (b < e && !s->full) {
-			size_t k = utf8_seq(b, (size_t)(e - b));
+			size_t k = hkd_utf8_len(b, (size_t)(e - b));
 
 			if (k == 1 && *b == '\t')
 				sink_put(s, " ", 1);
-			else if (k == 0 ||
-			         (k == 1 && (*b < 0x20 || *b == 0x7F)) ||
-			         (k == 2 && b[0] == 0xC2 && b[1] < 0xA0))
+			else if (k == 0 || hkd_utf8_control(b, k))
 				sink_put(s, "?", 1);
 			else
 				sink_put(s, (const char *)b, k);

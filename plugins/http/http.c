@@ -62,6 +62,7 @@
 
 #include "sign.h"
 #include "ssrf.h"
+#include "utf8.h"
 
 #define HTTP_VERSION                 "0.1.0"
 #define HTTP_DEFAULT_TIMEOUT         15
@@ -286,42 +287,6 @@ static int64_t mono_ms(void)
 /* ---- text clean-up ---------------------------------------------------- */
 
 /*
- * Length of the well-formed UTF-8 sequence at p (n bytes available), 0
- * when p does not start one, or -1 when it starts one that n cuts short.
- */
-static int utf8_len(const unsigned char *p, size_t n)
-{
-	int need, i;
-	unsigned char lo = 0x80, hi = 0xBF;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xC2 && p[0] <= 0xDF)
-		need = 2;
-	else if (p[0] >= 0xE0 && p[0] <= 0xEF)
-		need = 3;
-	else if (p[0] >= 0xF0 && p[0] <= 0xF4)
-		need = 4;
-	else
-		return 0;
-	if (p[0] == 0xE0)
-		lo = 0xA0;
-	else if (p[0] == 0xED)
-		hi = 0x9F;
-	else if (p[0] == 0xF0)
-		lo = 0x90;
-	else if (p[0] == 0xF4)
-		hi = 0x8F;
-	for (i = 1; i < need; i++) {
-		if ((size_t)i >= n)
-			return -1;
-		if (p[i] < (i == 1 ? lo : 0x80) || p[i] > (i == 1 ? hi : 0xBF))
-			return 0;
-	}
-	return need;
-}
-
-/*
  * Copy n bytes of foreign text (a response body, a header) into out (size
  * bytes) as one printable line: white space runs become one space, other
  * control characters and malformed UTF-8 become '?', a character cut off
@@ -338,29 +303,28 @@ static size_t clean_text(char *out, size_t size, const char *text, size_t n,
 	if (size == 0)
 		return 0;
 	while (i < n) {
-		int k = utf8_len(p + i, n - i);
+		size_t k = hkd_utf8_len(p + i, n - i);
 
-		if (k < 0)
+		if (k == 0 && hkd_utf8_cut(p + i, n - i))
 			break; /* cut short by the window */
 		if (k == 1 && (p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r'))) {
 			space = o > 0;
 			i++;
 			continue;
 		}
-		if (o + (space ? 1 : 0) + (k ? (size_t)k : 1) + 1 > size)
+		if (o + (space ? 1 : 0) + (k ? k : 1) + 1 > size)
 			break;
 		if (space)
 			out[o++] = ' ';
 		space = 0;
-		if (k == 0 || (k == 1 && (p[i] < 0x20 || p[i] == 0x7F)) ||
-		    (k == 2 && p[i] == 0xC2 && p[i + 1] < 0xA0)) {
+		if (k == 0 || hkd_utf8_control(p + i, k)) {
 			out[o++] = '?';
-			i += k ? (size_t)k : 1;
+			i += k ? k : 1;
 			continue;
 		}
-		memcpy(out + o, p + i, (size_t)k);
-		o += (size_t)k;
-		i += (size_t)k;
+		memcpy(out + o, p + i, k);
+		o += k;
+		i += k;
 	}
 	if (more && o > 0 && o + 4 <= size) {
 		memcpy(out + o, "...", 3);

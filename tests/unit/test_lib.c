@@ -1,10 +1,13 @@
-/* Unit tests for lib/: base64 and the one decoder of whsec_ secrets, by
- * both of its rules. */
+/* Unit tests for lib/: base64, the one decoder of whsec_ secrets by both
+ * of its rules, and UTF-8 sequences. */
 #include <check.h>
 #include <string.h>
 
 #include "base64.h"
+#include "utf8.h"
 #include "whsec.h"
+
+#define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 START_TEST(test_base64_padded)
 {
@@ -92,6 +95,96 @@ START_TEST(test_whsec_senders)
 }
 END_TEST
 
+/* bytes, how many may be read, expected hkd_utf8_len and hkd_utf8_cut */
+static const struct {
+	const char *s;
+	size_t avail;
+	size_t len;
+	int cut;
+} utf8_cases[] = {
+    {"a", 1, 1, 0},
+    {"a", 0, 0, 0},                /* nothing may be read */
+    {"\xc3\xa9", 2, 2, 0},         /* é */
+    {"\xc3\xa9", 1, 0, 1},         /* cut by avail */
+    {"\xc0\xaf", 2, 0, 0},         /* overlong '/' */
+    {"\xc1\xbf", 2, 0, 0},         /* overlong */
+    {"\xc0", 1, 0, 0},             /* overlong, whatever follows */
+    {"\xe0\x9f\xbf", 3, 0, 0},     /* overlong 3-byte */
+    {"\xe0\x9f", 2, 0, 0},         /* ... known so before its end */
+    {"\xe0\xa0\x80", 3, 3, 0},     /* U+0800 */
+    {"\xed\x9f\xbf", 3, 3, 0},     /* U+D7FF */
+    {"\xed\xa0\x80", 3, 0, 0},     /* U+D800, a surrogate */
+    {"\xed\xbf\xbf", 3, 0, 0},     /* U+DFFF, a surrogate */
+    {"\xed\xa0", 2, 0, 0},         /* a surrogate, cut or not */
+    {"\xef\xbf\xbf", 3, 3, 0},     /* U+FFFF */
+    {"\xf0\x8f\xbf\xbf", 4, 0, 0}, /* overlong 4-byte */
+    {"\xf0\x90\x80\x80", 4, 4, 0}, /* U+10000 */
+    {"\xf0\x90\x80", 3, 0, 1},     /* U+10000 without its last byte */
+    {"\xf4\x8f\xbf\xbf", 4, 4, 0}, /* U+10FFFF */
+    {"\xf4\x90\x80\x80", 4, 0, 0}, /* past U+10FFFF */
+    {"\xf5\x80\x80\x80", 4, 0, 0},
+    {"\x80", 1, 0, 0},         /* a stray continuation */
+    {"\xe2\x82", 2, 0, 1},     /* cut short */
+    {"\xe2\x82\xac", 2, 0, 1}, /* € with one byte too few allowed */
+    {"\xe2\x82\xac", 3, 3, 0}, /* € */
+    {"\xe2\x28\xa1", 3, 0, 0}, /* not a continuation */
+    {"\xe2\x82", 4, 0, 0},     /* the NUL ends it, avail notwithstanding */
+};
+
+START_TEST(test_utf8_table)
+{
+	const unsigned char *s = (const unsigned char *)utf8_cases[_i].s;
+
+	ck_assert_uint_eq(hkd_utf8_len(s, utf8_cases[_i].avail),
+	                  utf8_cases[_i].len);
+	if (utf8_cases[_i].avail > 0)
+		ck_assert_int_eq(hkd_utf8_cut(s, utf8_cases[_i].avail),
+		                 utf8_cases[_i].cut);
+}
+END_TEST
+
+START_TEST(test_utf8_control)
+{
+	ck_assert_int_eq(hkd_utf8_control((const unsigned char *)"\n", 1), 1);
+	ck_assert_int_eq(hkd_utf8_control((const unsigned char *)"\x1f", 1), 1);
+	ck_assert_int_eq(hkd_utf8_control((const unsigned char *)"\x7f", 1), 1);
+	ck_assert_int_eq(hkd_utf8_control((const unsigned char *)" ", 1), 0);
+	ck_assert_int_eq(hkd_utf8_control((const unsigned char *)"~", 1), 0);
+	/* C1: U+0080 and U+009F; U+00A0 (no-break space) is not. */
+	ck_assert_int_eq(hkd_utf8_control((const unsigned char *)"\xc2\x80", 2),
+	                 1);
+	ck_assert_int_eq(hkd_utf8_control((const unsigned char *)"\xc2\x9f", 2),
+	                 1);
+	ck_assert_int_eq(hkd_utf8_control((const unsigned char *)"\xc2\xa0", 2),
+	                 0);
+	ck_assert_int_eq(hkd_utf8_control((const unsigned char *)"\xc3\xa9", 2),
+	                 0);
+	ck_assert_int_eq(
+	    hkd_utf8_control((const unsigned char *)"\xe2\x82\xac", 3), 0);
+}
+END_TEST
+
+START_TEST(test_utf8_sanitize)
+{
+	char s[32];
+
+	strcpy(s, "caf\xc3\xa9 ok");
+	hkd_utf8_sanitize(s);
+	ck_assert_str_eq(s, "caf\xc3\xa9 ok");
+	/* A surrogate is three bad bytes; a cut character at the end too. */
+	strcpy(s, "a\xed\xa0\x80"
+	          "b\xe2\x82");
+	hkd_utf8_sanitize(s);
+	ck_assert_str_eq(s, "a???b??");
+	strcpy(s, "\xc0\xaf\xff");
+	hkd_utf8_sanitize(s);
+	ck_assert_str_eq(s, "???");
+	s[0] = '\0';
+	hkd_utf8_sanitize(s);
+	ck_assert_str_eq(s, "");
+}
+END_TEST
+
 static Suite *lib_suite(void)
 {
 	Suite *s = suite_create("lib");
@@ -99,6 +192,9 @@ static Suite *lib_suite(void)
 	tcase_add_test(tc, test_base64_padded);
 	tcase_add_test(tc, test_whsec_ours);
 	tcase_add_test(tc, test_whsec_senders);
+	tcase_add_loop_test(tc, test_utf8_table, 0, LEN(utf8_cases));
+	tcase_add_test(tc, test_utf8_control);
+	tcase_add_test(tc, test_utf8_sanitize);
 	suite_add_tcase(s, tc);
 	return s;
 }
