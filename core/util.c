@@ -1,6 +1,5 @@
 
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,16 +220,6 @@ void hkd_strlcpy(char *dst, const char *src, size_t size)
 		n = size - 1;
 	memcpy(dst, src, n);
 	dst[n] = '\0';
-}
-
-void hkd_set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 }
 
 int hkd_hex_value(int c)

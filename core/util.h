@@ -1,7 +1,8 @@
 /*
  * Small helpers shared by core files: time, ids, secrets, comparisons.
  * The ones the plugins need as well live in lib/ and come along with this
- * header: UTF-8 (utf8.h).
+ * header: error messages into a caller's buffer (errmsg.h) and UTF-8
+ * (utf8.h).
  */
 #ifndef HKD_UTIL_H
 #define HKD_UTIL_H
@@ -9,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errmsg.h"
 #include "utf8.h"
 
 #define HKD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -49,10 +51,6 @@ char *hkd_secret_resolve(const char *value, char *err, size_t errlen);
  * their lengths (both are hashed first). 1 when equal.
  */
 int hkd_secret_equal(const char *a, size_t alen, const char *b, size_t blen);
-
-/* printf into err when err is not NULL and errlen > 0 (truncating). */
-void hkd_set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* Value of the hex digit c (either case), -1 for anything else. */
 int hkd_hex_value(int c);

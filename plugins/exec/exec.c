@@ -31,26 +31,6 @@ const char *const reserved_env[N_RESERVED_ENV] = {
     "HOOKD_ATTEMPT",  "HOOKD_DELIVERY_ID", "HOOKD_TARGET",
 };
 
-/* snprintf into an optional buffer. */
-void fmt(char *buf, size_t len, const char *f, ...)
-{
-	va_list ap;
-
-	if (!buf || len == 0)
-		return;
-	va_start(ap, f);
-	vsnprintf(buf, len, f, ap);
-	va_end(ap);
-}
-
-/* Message for errno `err`; thread-safe, never NULL. */
-const char *errtext(int err)
-{
-	const char *s = strerrordesc_np(err);
-
-	return s ? s : "Unknown error";
-}
-
 int64_t clock_ms(clockid_t id)
 {
 	struct timespec ts;
@@ -199,7 +179,7 @@ static char **render_argv(const struct exec_state *st,
 	int i;
 
 	if (!argv) {
-		fmt(why, whylen, "out of memory");
+		hkd_set_err(why, whylen, "out of memory");
 		return NULL;
 	}
 	for (i = 0; i < st->argc; i++) {
@@ -207,8 +187,8 @@ static char **render_argv(const struct exec_state *st,
 		argv[i] = exec_host->render(st->argv[i], ev, HOOKD_RENDER_RAW,
 		                            terr, sizeof(terr));
 		if (!argv[i]) {
-			fmt(why, whylen, "command: argv[%d]: %s", i,
-			    terr[0] ? terr : "cannot render");
+			hkd_set_err(why, whylen, "command: argv[%d]: %s", i,
+			            terr[0] ? terr : "cannot render");
 			goto fail;
 		}
 	}
@@ -272,8 +252,8 @@ static char **build_env(const struct exec_state *st,
 		val = exec_host->render(st->env[k].tmpl, ev, HOOKD_RENDER_RAW,
 		                        terr, sizeof(terr));
 		if (!val) {
-			fmt(why, whylen, "env: %s: %s", st->env[k].name,
-			    terr[0] ? terr : "cannot render");
+			hkd_set_err(why, whylen, "env: %s: %s", st->env[k].name,
+			            terr[0] ? terr : "cannot render");
 			goto fail;
 		}
 		envp[n] = env_pair(st->env[k].name, val);
@@ -283,7 +263,7 @@ static char **build_env(const struct exec_state *st,
 	}
 	return envp;
 oom:
-	fmt(why, whylen, "out of memory");
+	hkd_set_err(why, whylen, "out of memory");
 fail:
 	envp_free(envp);
 	return NULL;
@@ -370,17 +350,21 @@ static enum hookd_status judge(const struct exec_state *st, const char *argv0,
 			arg = st->cwd;
 		if (r->report.stage == STAGE_DUP ||
 		    r->report.stage == STAGE_SETGROUPS)
-			fmt(res->reason, sizeof(res->reason), "%s: %s",
-			    stage_name(r->report.stage), errtext(e));
+			hkd_set_err(res->reason, sizeof(res->reason), "%s: %s",
+			            stage_name(r->report.stage),
+			            hkd_errtext(e));
 		else if (r->report.stage == STAGE_SETGID)
-			fmt(res->reason, sizeof(res->reason), "setgid %u: %s",
-			    (unsigned)st->gid, errtext(e));
+			hkd_set_err(res->reason, sizeof(res->reason),
+			            "setgid %u: %s", (unsigned)st->gid,
+			            hkd_errtext(e));
 		else if (r->report.stage == STAGE_SETUID)
-			fmt(res->reason, sizeof(res->reason), "setuid %u: %s",
-			    (unsigned)st->uid, errtext(e));
+			hkd_set_err(res->reason, sizeof(res->reason),
+			            "setuid %u: %s", (unsigned)st->uid,
+			            hkd_errtext(e));
 		else
-			fmt(res->reason, sizeof(res->reason), "%s %s: %s",
-			    stage_name(r->report.stage), arg, errtext(e));
+			hkd_set_err(res->reason, sizeof(res->reason),
+			            "%s %s: %s", stage_name(r->report.stage),
+			            arg, hkd_errtext(e));
 		/* Out of resources is worth another try; the rest is config. */
 		return e == EAGAIN || e == ENOMEM || e == ENFILE ||
 		               e == EMFILE || e == ETXTBSY
@@ -388,20 +372,21 @@ static enum hookd_status judge(const struct exec_state *st, const char *argv0,
 		           : HOOKD_FAIL;
 	}
 	if (r->poll_errno) {
-		fmt(res->reason, sizeof(res->reason), "poll: %s",
-		    errtext(r->poll_errno));
+		hkd_set_err(res->reason, sizeof(res->reason), "poll: %s",
+		            hkd_errtext(r->poll_errno));
 		return HOOKD_RETRY;
 	}
 	if (r->timed_out) {
 		format_seconds(secs, sizeof(secs), limit_ms);
-		fmt(res->reason, sizeof(res->reason), "timed out after %s%s",
-		    secs, by_event ? " (event deadline)" : "");
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "timed out after %s%s", secs,
+		            by_event ? " (event deadline)" : "");
 		return HOOKD_RETRY;
 	}
 	if (!r->exited) {
-		fmt(res->reason, sizeof(res->reason),
-		    "cannot collect the exit status: %s",
-		    errtext(r->wait_errno));
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "cannot collect the exit status: %s",
+		            hkd_errtext(r->wait_errno));
 		return HOOKD_FAIL;
 	}
 	if (WIFSIGNALED(r->wstatus)) {
@@ -420,7 +405,7 @@ static enum hookd_status judge(const struct exec_state *st, const char *argv0,
 	}
 	snprintf(head, sizeof(head), "exit %d", WEXITSTATUS(r->wstatus));
 	if (WEXITSTATUS(r->wstatus) == 0) {
-		fmt(res->reason, sizeof(res->reason), "%s", head);
+		hkd_set_err(res->reason, sizeof(res->reason), "%s", head);
 		return HOOKD_OK;
 	}
 	set_reason(res, head, r);
@@ -453,7 +438,8 @@ static enum hookd_status exec_dispatch(void *state,
 			by_event = 1;
 		}
 		if (left <= 0) {
-			fmt(res->reason, sizeof(res->reason),
+			hkd_set_err(
+			    res->reason, sizeof(res->reason),
 			    "event deadline passed before the command started");
 			goto out;
 		}
@@ -462,8 +448,9 @@ static enum hookd_status exec_dispatch(void *state,
 	if (!argv)
 		goto out;
 	if (argv[0][0] != '/') {
-		fmt(res->reason, sizeof(res->reason),
-		    "command: argv[0] '%s' is not an absolute path", argv[0]);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "command: argv[0] '%s' is not an absolute path",
+		            argv[0]);
 		status = HOOKD_FAIL;
 		goto out;
 	}

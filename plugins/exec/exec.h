@@ -15,7 +15,6 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,8 @@
 #include <unistd.h>
 
 #include <hookd/plugin.h>
+
+#include "errmsg.h"
 
 #define EXEC_VERSION            "0.1.0"
 #define EXEC_DEFAULT_TIMEOUT    30
@@ -147,8 +148,6 @@ struct run {
 };
 
 /* exec.c */
-void fmt(char *buf, size_t len, const char *f, ...) HOOKD_PRINTF(3, 4);
-const char *errtext(int err);
 int64_t clock_ms(clockid_t id);
 
 /* exec_conf.c: hookd_plugin.create and .destroy. */

@@ -29,16 +29,16 @@ static int read_command(struct exec_state *st, const struct hookd_config *cfg,
 	int i;
 
 	if (n < 0) {
-		fmt(err, errlen, "command is required");
+		hkd_set_err(err, errlen, "command is required");
 		return -1;
 	}
 	if (n == 0) {
-		fmt(err, errlen, "command must not be empty");
+		hkd_set_err(err, errlen, "command must not be empty");
 		return -1;
 	}
 	st->argv = calloc((size_t)n, sizeof(*st->argv));
 	if (!st->argv) {
-		fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	st->argc = n;
@@ -47,19 +47,21 @@ static int read_command(struct exec_state *st, const struct hookd_config *cfg,
 
 		if (exec_host->config_item(cfg, "command", i, NULL, &s) < 0 ||
 		    !s) {
-			fmt(err, errlen, "command: cannot read argv[%d]", i);
+			hkd_set_err(err, errlen,
+			            "command: cannot read argv[%d]", i);
 			return -1;
 		}
 		if (i == 0 && s[0] != '/') {
-			fmt(err, errlen,
+			hkd_set_err(
+			    err, errlen,
 			    "command: argv[0] '%s' must be an absolute path",
 			    s);
 			return -1;
 		}
 		terr[0] = '\0';
 		if (exec_host->check_template(s, terr, sizeof(terr)) < 0) {
-			fmt(err, errlen, "command: argv[%d] '%s': %s", i, s,
-			    terr[0] ? terr : "invalid template");
+			hkd_set_err(err, errlen, "command: argv[%d] '%s': %s",
+			            i, s, terr[0] ? terr : "invalid template");
 			return -1;
 		}
 		st->argv[i] = s;
@@ -76,12 +78,13 @@ static int read_numbers(struct exec_state *st, const struct hookd_config *cfg,
 	st->timeout_ms = (int64_t)EXEC_DEFAULT_TIMEOUT * 1000;
 	if (exec_host->config_int(cfg, "timeout", &v) == 0) {
 		if (v <= 0) {
-			fmt(err, errlen, "timeout must be > 0");
+			hkd_set_err(err, errlen, "timeout must be > 0");
 			return -1;
 		}
 		if (v > EXEC_MAX_TIMEOUT) {
-			fmt(err, errlen, "timeout must be at most %d seconds",
-			    EXEC_MAX_TIMEOUT);
+			hkd_set_err(err, errlen,
+			            "timeout must be at most %d seconds",
+			            EXEC_MAX_TIMEOUT);
 			return -1;
 		}
 		st->timeout_ms = v * 1000;
@@ -89,12 +92,13 @@ static int read_numbers(struct exec_state *st, const struct hookd_config *cfg,
 	st->max_output = EXEC_DEFAULT_MAX_OUTPUT;
 	if (exec_host->config_int(cfg, "max_output", &v) == 0) {
 		if (v < 0) {
-			fmt(err, errlen, "max_output must be >= 0");
+			hkd_set_err(err, errlen, "max_output must be >= 0");
 			return -1;
 		}
 		if (v > EXEC_MAX_MAX_OUTPUT) {
-			fmt(err, errlen, "max_output must be at most %d bytes",
-			    EXEC_MAX_MAX_OUTPUT);
+			hkd_set_err(err, errlen,
+			            "max_output must be at most %d bytes",
+			            EXEC_MAX_MAX_OUTPUT);
 			return -1;
 		}
 		st->max_output = (size_t)v;
@@ -131,7 +135,7 @@ static int read_env(struct exec_state *st, const struct hookd_config *cfg,
 		return 0;
 	st->env = calloc((size_t)n, sizeof(*st->env));
 	if (!st->env) {
-		fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	st->nenv = n;
@@ -140,20 +144,22 @@ static int read_env(struct exec_state *st, const struct hookd_config *cfg,
 
 		if (exec_host->config_item(cfg, "env", i, &name, &val) < 0 ||
 		    !name || !val) {
-			fmt(err, errlen, "env: cannot read entry %d", i);
+			hkd_set_err(err, errlen, "env: cannot read entry %d",
+			            i);
 			return -1;
 		}
 		if (!valid_env_name(name)) {
-			fmt(err, errlen,
-			    "env: '%s' is not a valid variable name "
-			    "([A-Za-z_][A-Za-z0-9_]*)",
-			    name);
+			hkd_set_err(err, errlen,
+			            "env: '%s' is not a valid variable name "
+			            "([A-Za-z_][A-Za-z0-9_]*)",
+			            name);
 			return -1;
 		}
 		for (r = 0; r < sizeof(reserved_env) / sizeof(reserved_env[0]);
 		     r++) {
 			if (strcmp(name, reserved_env[r]) == 0) {
-				fmt(err, errlen,
+				hkd_set_err(
+				    err, errlen,
 				    "env: %s is set by hookd and cannot be "
 				    "overridden",
 				    name);
@@ -162,8 +168,8 @@ static int read_env(struct exec_state *st, const struct hookd_config *cfg,
 		}
 		terr[0] = '\0';
 		if (exec_host->check_template(val, terr, sizeof(terr)) < 0) {
-			fmt(err, errlen, "env: %s: %s", name,
-			    terr[0] ? terr : "invalid template");
+			hkd_set_err(err, errlen, "env: %s: %s", name,
+			            terr[0] ? terr : "invalid template");
 			return -1;
 		}
 		st->env[i].name = name;
@@ -193,7 +199,8 @@ static int lookup_user(const char *name, uid_t *uid, gid_t *gid, char *err,
 		char *nb = realloc(buf, len);
 
 		if (!nb) {
-			fmt(err, errlen, "user '%s': out of memory", name);
+			hkd_set_err(err, errlen, "user '%s': out of memory",
+			            name);
 			goto out;
 		}
 		buf = nb;
@@ -203,9 +210,10 @@ static int lookup_user(const char *name, uid_t *uid, gid_t *gid, char *err,
 		len *= 2;
 	}
 	if (rc != 0)
-		fmt(err, errlen, "user '%s': %s", name, errtext(rc));
+		hkd_set_err(err, errlen, "user '%s': %s", name,
+		            hkd_errtext(rc));
 	else if (!res)
-		fmt(err, errlen, "user: no such user '%s'", name);
+		hkd_set_err(err, errlen, "user: no such user '%s'", name);
 	else {
 		*uid = pw.pw_uid;
 		*gid = pw.pw_gid;
@@ -228,7 +236,8 @@ static int lookup_group(const char *name, gid_t *gid, char *err, size_t errlen)
 		char *nb = realloc(buf, len);
 
 		if (!nb) {
-			fmt(err, errlen, "group '%s': out of memory", name);
+			hkd_set_err(err, errlen, "group '%s': out of memory",
+			            name);
 			goto out;
 		}
 		buf = nb;
@@ -238,9 +247,10 @@ static int lookup_group(const char *name, gid_t *gid, char *err, size_t errlen)
 		len *= 2;
 	}
 	if (rc != 0)
-		fmt(err, errlen, "group '%s': %s", name, errtext(rc));
+		hkd_set_err(err, errlen, "group '%s': %s", name,
+		            hkd_errtext(rc));
 	else if (!res)
-		fmt(err, errlen, "group: no such group '%s'", name);
+		hkd_set_err(err, errlen, "group: no such group '%s'", name);
 	else {
 		*gid = gr.gr_gid;
 		ret = 0;
@@ -268,7 +278,8 @@ static int read_identity(struct exec_state *st, const struct hookd_config *cfg,
 	if (!user && !group)
 		return 0;
 	if (geteuid() != 0) {
-		fmt(err, errlen,
+		hkd_set_err(
+		    err, errlen,
 		    "%s '%s' is set but hookd does not run as root (euid %u), "
 		    "so it cannot switch to it",
 		    user ? "user" : "group", user ? user : group,
@@ -286,7 +297,7 @@ static int read_identity(struct exec_state *st, const struct hookd_config *cfg,
 	if (!user) {
 		st->groups = malloc(sizeof(*st->groups));
 		if (!st->groups) {
-			fmt(err, errlen, "out of memory");
+			hkd_set_err(err, errlen, "out of memory");
 			return -1;
 		}
 		st->groups[0] = st->gid;
@@ -297,7 +308,7 @@ static int read_identity(struct exec_state *st, const struct hookd_config *cfg,
 		gid_t *g = realloc(st->groups, (size_t)n * sizeof(*g));
 
 		if (!g) {
-			fmt(err, errlen, "out of memory");
+			hkd_set_err(err, errlen, "out of memory");
 			return -1;
 		}
 		st->groups = g;
@@ -309,7 +320,7 @@ static int read_identity(struct exec_state *st, const struct hookd_config *cfg,
 			n = 32;
 		n *= 2; /* n now holds what was needed; leave room to grow */
 	}
-	fmt(err, errlen, "user '%s': cannot list its groups", user);
+	hkd_set_err(err, errlen, "user '%s': cannot list its groups", user);
 	return -1;
 }
 
@@ -325,12 +336,12 @@ int exec_create(const char *instance, const struct hookd_config *cfg,
 	struct exec_state *st = calloc(1, sizeof(*st));
 
 	if (!st) {
-		fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	st->instance = strdup(instance ? instance : "exec");
 	if (!st->instance) {
-		fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		goto fail;
 	}
 	if (read_command(st, cfg, err, errlen) < 0 ||
@@ -339,7 +350,8 @@ int exec_create(const char *instance, const struct hookd_config *cfg,
 	if (exec_host->config_string(cfg, "cwd", &st->cwd) < 0)
 		st->cwd = NULL;
 	if (st->cwd && st->cwd[0] != '/') {
-		fmt(err, errlen, "cwd '%s' must be an absolute path", st->cwd);
+		hkd_set_err(err, errlen, "cwd '%s' must be an absolute path",
+		            st->cwd);
 		goto fail;
 	}
 	if (read_env(st, cfg, err, errlen) < 0 ||

@@ -379,7 +379,7 @@ static int spawn(const struct exec_state *st, char **argv, char **envp,
 
 	if (make_pipe(in) < 0 || make_pipe(out) < 0 || make_pipe(err) < 0 ||
 	    make_pipe(stp) < 0) {
-		fmt(why, whylen, "pipe: %s", errtext(errno));
+		hkd_set_err(why, whylen, "pipe: %s", hkd_errtext(errno));
 		goto out;
 	}
 	memset(&pl, 0, sizeof(pl));
@@ -399,14 +399,14 @@ static int spawn(const struct exec_state *st, char **argv, char **envp,
 
 	r->start_ms = clock_ms(CLOCK_MONOTONIC);
 	if (kids_enter() < 0) {
-		fmt(why, whylen, "hookd is exiting");
+		hkd_set_err(why, whylen, "hookd is exiting");
 		goto out;
 	}
 	pid = start_child(&pl);
 	if (pid < 0) {
 		e = errno;
 		kids_link(r); /* no child: only ends the spawn */
-		fmt(why, whylen, "vfork: %s", errtext(e));
+		hkd_set_err(why, whylen, "vfork: %s", hkd_errtext(e));
 		goto out;
 	}
 	/* Also set here, so kill(-pid) works whichever of the two runs first;

@@ -44,7 +44,6 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -60,6 +59,7 @@
 
 #include <hookd/plugin.h>
 
+#include "errmsg.h"
 #include "sign.h"
 #include "ssrf.h"
 #include "utf8.h"
@@ -244,28 +244,6 @@ struct http_state {
 
 static int loop_stop(struct http_state *st);
 
-static void fmt(char *buf, size_t len, const char *f, ...) HOOKD_PRINTF(3, 4);
-
-/* snprintf into an optional buffer. */
-static void fmt(char *buf, size_t len, const char *f, ...)
-{
-	va_list ap;
-
-	if (!buf || len == 0)
-		return;
-	va_start(ap, f);
-	vsnprintf(buf, len, f, ap);
-	va_end(ap);
-}
-
-/* Message for errno `err`; thread-safe, never NULL. */
-static const char *errtext(int err)
-{
-	const char *s = strerrordesc_np(err);
-
-	return s ? s : "Unknown error";
-}
-
 /* Wall-clock ms since the epoch, the unit of event->deadline_ms. */
 static int64_t now_ms(void)
 {
@@ -414,19 +392,20 @@ static int read_url(struct http_state *st, const struct hookd_config *cfg,
 
 	st->url = get_string(cfg, "url");
 	if (!st->url) {
-		fmt(err, errlen, "url is required");
+		hkd_set_err(err, errlen, "url is required");
 		return -1;
 	}
 	/* Not quoted: url is a secret (credentials, a token in the path). */
 	if (strncasecmp(st->url, "http://", 7) != 0 &&
 	    strncasecmp(st->url, "https://", 8) != 0) {
-		fmt(err, errlen, "url must start with http:// or https://");
+		hkd_set_err(err, errlen,
+		            "url must start with http:// or https://");
 		return -1;
 	}
 	terr[0] = '\0';
 	if (host->check_template(st->url, terr, sizeof(terr)) < 0) {
-		fmt(err, errlen, "url: %s",
-		    terr[0] ? terr : "invalid template");
+		hkd_set_err(err, errlen, "url: %s",
+		            terr[0] ? terr : "invalid template");
 		return -1;
 	}
 	return 0;
@@ -448,8 +427,9 @@ static int read_method(struct http_state *st, const struct hookd_config *cfg,
 			return 0;
 		}
 	}
-	fmt(err, errlen,
-	    "method '%s' is not supported (POST, PUT, PATCH or GET)", m);
+	hkd_set_err(err, errlen,
+	            "method '%s' is not supported (POST, PUT, PATCH or GET)",
+	            m);
 	return -1;
 }
 
@@ -481,7 +461,7 @@ static int read_headers(struct http_state *st, const struct hookd_config *cfg,
 		return 0;
 	st->headers = calloc((size_t)n, sizeof(*st->headers));
 	if (!st->headers) {
-		fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	st->nheaders = n;
@@ -490,19 +470,22 @@ static int read_headers(struct http_state *st, const struct hookd_config *cfg,
 
 		if (host->config_item(cfg, "headers", i, &name, &val) < 0 ||
 		    !name || !val) {
-			fmt(err, errlen, "headers: cannot read entry %d", i);
+			hkd_set_err(err, errlen,
+			            "headers: cannot read entry %d", i);
 			return -1;
 		}
 		if (!valid_header_name(name)) {
-			fmt(err, errlen,
-			    "headers: '%s' is not a valid header name", name);
+			hkd_set_err(err, errlen,
+			            "headers: '%s' is not a valid header name",
+			            name);
 			return -1;
 		}
 		for (r = 0;
 		     r < sizeof(reserved_headers) / sizeof(reserved_headers[0]);
 		     r++) {
 			if (strcasecmp(name, reserved_headers[r]) == 0) {
-				fmt(err, errlen,
+				hkd_set_err(
+				    err, errlen,
 				    "headers: %s is set by hookd and cannot be "
 				    "overridden%s",
 				    name,
@@ -513,7 +496,8 @@ static int read_headers(struct http_state *st, const struct hookd_config *cfg,
 			}
 		}
 		if (bad_header_text(val)) {
-			fmt(err, errlen,
+			hkd_set_err(
+			    err, errlen,
 			    "headers: %s: the value holds a control character "
 			    "(line break?)",
 			    name);
@@ -521,8 +505,8 @@ static int read_headers(struct http_state *st, const struct hookd_config *cfg,
 		}
 		terr[0] = '\0';
 		if (host->check_template(val, terr, sizeof(terr)) < 0) {
-			fmt(err, errlen, "headers: %s: %s", name,
-			    terr[0] ? terr : "invalid template");
+			hkd_set_err(err, errlen, "headers: %s: %s", name,
+			            terr[0] ? terr : "invalid template");
 			return -1;
 		}
 		st->headers[i].name = name;
@@ -558,35 +542,36 @@ static int read_body(struct http_state *st, const struct hookd_config *cfg,
 	if (!ct)
 		ct = HTTP_DEFAULT_CONTENT_TYPE;
 	if (!*ct || bad_header_text(ct)) {
-		fmt(err, errlen,
-		    "content_type must be a non-empty media type "
-		    "without control characters");
+		hkd_set_err(err, errlen,
+		            "content_type must be a non-empty media type "
+		            "without control characters");
 		return -1;
 	}
 	n = strlen("Content-Type: ") + strlen(ct) + 1;
 	st->content_type = malloc(n);
 	if (!st->content_type) {
-		fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	snprintf(st->content_type, n, "Content-Type: %s", ct);
 
 	st->body = get_string(cfg, "body");
 	if (st->body && st->method == METHOD_GET) {
-		fmt(err, errlen, "body is set but method GET sends no body");
+		hkd_set_err(err, errlen,
+		            "body is set but method GET sends no body");
 		return -1;
 	}
 	if (esc && !st->body) {
-		fmt(err, errlen,
-		    "body_escape is set but there is no body "
-		    "template");
+		hkd_set_err(err, errlen,
+		            "body_escape is set but there is no body "
+		            "template");
 		return -1;
 	}
 	if (st->body) {
 		terr[0] = '\0';
 		if (host->check_template(st->body, terr, sizeof(terr)) < 0) {
-			fmt(err, errlen, "body: %s",
-			    terr[0] ? terr : "invalid template");
+			hkd_set_err(err, errlen, "body: %s",
+			            terr[0] ? terr : "invalid template");
 			return -1;
 		}
 	}
@@ -605,8 +590,9 @@ static int read_body(struct http_state *st, const struct hookd_config *cfg,
 	else if (strcmp(esc, "raw") == 0)
 		st->body_mode = HOOKD_RENDER_RAW;
 	else {
-		fmt(err, errlen,
-		    "body_escape '%s' is unknown (json, url or raw)", esc);
+		hkd_set_err(err, errlen,
+		            "body_escape '%s' is unknown (json, url or raw)",
+		            esc);
 		return -1;
 	}
 	return 0;
@@ -621,19 +607,21 @@ static int read_timeouts(struct http_state *st, const struct hookd_config *cfg,
 
 	if (host->config_int(cfg, "timeout", &t) == 0 &&
 	    (t <= 0 || t > HTTP_MAX_TIMEOUT)) {
-		fmt(err, errlen, "timeout must be 1 to %d seconds, not %lld",
-		    HTTP_MAX_TIMEOUT, (long long)t);
+		hkd_set_err(err, errlen,
+		            "timeout must be 1 to %d seconds, not %lld",
+		            HTTP_MAX_TIMEOUT, (long long)t);
 		return -1;
 	}
 	have_c = host->config_int(cfg, "connect_timeout", &c) == 0;
 	if (have_c && (c <= 0 || c > HTTP_MAX_TIMEOUT)) {
-		fmt(err, errlen,
-		    "connect_timeout must be 1 to %d seconds, not %lld",
-		    HTTP_MAX_TIMEOUT, (long long)c);
+		hkd_set_err(err, errlen,
+		            "connect_timeout must be 1 to %d seconds, not %lld",
+		            HTTP_MAX_TIMEOUT, (long long)c);
 		return -1;
 	}
 	if (have_c && c > t) {
-		fmt(err, errlen,
+		hkd_set_err(
+		    err, errlen,
 		    "connect_timeout (%lld s) is longer than timeout (%lld s), "
 		    "which bounds the whole request",
 		    (long long)c, (long long)t);
@@ -654,11 +642,12 @@ static int read_file_key(const struct hookd_config *cfg, const char *key,
 	if (!*out)
 		return 0;
 	if (!**out) {
-		fmt(err, errlen, "%s must not be empty", key);
+		hkd_set_err(err, errlen, "%s must not be empty", key);
 		return -1;
 	}
 	if (access(*out, R_OK) < 0) {
-		fmt(err, errlen, "%s '%s': %s", key, *out, errtext(errno));
+		hkd_set_err(err, errlen, "%s '%s': %s", key, *out,
+		            hkd_errtext(errno));
 		return -1;
 	}
 	return 0;
@@ -674,7 +663,8 @@ static int read_tls(struct http_state *st, const struct hookd_config *cfg,
 	    read_file_key(cfg, "client_key", &st->client_key, err, errlen) < 0)
 		return -1;
 	if (st->client_key && !st->client_cert) {
-		fmt(err, errlen, "client_key is set without client_cert");
+		hkd_set_err(err, errlen,
+		            "client_key is set without client_cert");
 		return -1;
 	}
 	st->verify = 1;
@@ -682,7 +672,7 @@ static int read_tls(struct http_state *st, const struct hookd_config *cfg,
 		st->verify = 1;
 	st->proxy = get_string(cfg, "proxy");
 	if (st->proxy && (!*st->proxy || bad_header_text(st->proxy))) {
-		fmt(err, errlen, "proxy must be a non-empty URL");
+		hkd_set_err(err, errlen, "proxy must be a non-empty URL");
 		return -1;
 	}
 	return 0;
@@ -708,18 +698,20 @@ static int read_sign(struct http_state *st, const struct hookd_config *cfg,
 	else if (strcmp(sign, "github") == 0)
 		st->sign = SIGN_GITHUB;
 	else {
-		fmt(err, errlen,
+		hkd_set_err(
+		    err, errlen,
 		    "sign '%s' is unknown (none, standard-webhooks or github)",
 		    sign);
 		return -1;
 	}
 	if (secret && nsecrets >= 0) {
-		fmt(err, errlen, "set secret or secrets, not both");
+		hkd_set_err(err, errlen, "set secret or secrets, not both");
 		return -1;
 	}
 	if (st->sign == SIGN_NONE) {
 		if (secret || nsecrets >= 0) {
-			fmt(err, errlen,
+			hkd_set_err(
+			    err, errlen,
 			    "%s is set but sign is \"none\" (set sign = "
 			    "\"standard-webhooks\" or \"github\")",
 			    secret ? "secret" : "secrets");
@@ -728,37 +720,38 @@ static int read_sign(struct http_state *st, const struct hookd_config *cfg,
 		return 0;
 	}
 	if (!secret && nsecrets < 0) {
-		fmt(err, errlen, "sign = \"%s\" needs secret%s", sign,
-		    st->sign == SIGN_STANDARD ? " or secrets" : "");
+		hkd_set_err(err, errlen, "sign = \"%s\" needs secret%s", sign,
+		            st->sign == SIGN_STANDARD ? " or secrets" : "");
 		return -1;
 	}
 	if (st->sign == SIGN_GITHUB) {
 		if (!secret) {
-			fmt(err, errlen,
+			hkd_set_err(
+			    err, errlen,
 			    "sign = \"github\" takes one secret, not secrets "
 			    "(X-Hub-Signature-256 holds one signature)");
 			return -1;
 		}
 		if (!*secret) {
-			fmt(err, errlen, "secret must not be empty");
+			hkd_set_err(err, errlen, "secret must not be empty");
 			return -1;
 		}
 		st->gh_secret = secret;
 		return 0;
 	}
 	if (nsecrets == 0) {
-		fmt(err, errlen, "secrets must not be empty");
+		hkd_set_err(err, errlen, "secrets must not be empty");
 		return -1;
 	}
 	if (nsecrets > HTTP_MAX_SECRETS) {
-		fmt(err, errlen, "secrets has %d keys; at most %d", nsecrets,
-		    HTTP_MAX_SECRETS);
+		hkd_set_err(err, errlen, "secrets has %d keys; at most %d",
+		            nsecrets, HTTP_MAX_SECRETS);
 		return -1;
 	}
 	st->nkeys = secret ? 1 : nsecrets;
 	st->keys = calloc((size_t)st->nkeys, sizeof(*st->keys));
 	if (!st->keys) {
-		fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	for (i = 0; i < st->nkeys; i++) {
@@ -767,16 +760,18 @@ static int read_sign(struct http_state *st, const struct hookd_config *cfg,
 		if (!secret &&
 		    (host->config_item(cfg, "secrets", i, NULL, &s) < 0 ||
 		     !s)) {
-			fmt(err, errlen, "secrets: cannot read element %d", i);
+			hkd_set_err(err, errlen,
+			            "secrets: cannot read element %d", i);
 			return -1;
 		}
 		kerr[0] = '\0';
 		if (hkd_sw_key_decode(s, &st->keys[i], kerr, sizeof(kerr)) <
 		    0) {
 			if (secret)
-				fmt(err, errlen, "secret: %s", kerr);
+				hkd_set_err(err, errlen, "secret: %s", kerr);
 			else
-				fmt(err, errlen, "secrets[%d]: %s", i, kerr);
+				hkd_set_err(err, errlen, "secrets[%d]: %s", i,
+				            kerr);
 			return -1;
 		}
 	}
@@ -796,7 +791,8 @@ static int read_ssrf(struct http_state *st, const struct hookd_config *cfg,
 	if (n < 0)
 		return 0;
 	if (!st->ssrf_guard) {
-		fmt(err, errlen,
+		hkd_set_err(
+		    err, errlen,
 		    "allow_targets is set but ssrf_guard is off (it only makes "
 		    "exceptions to the guard)");
 		return -1;
@@ -805,7 +801,7 @@ static int read_ssrf(struct http_state *st, const struct hookd_config *cfg,
 		return 0;
 	st->allow = calloc((size_t)n, sizeof(*st->allow));
 	if (!st->allow) {
-		fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	st->nallow = n;
@@ -814,13 +810,14 @@ static int read_ssrf(struct http_state *st, const struct hookd_config *cfg,
 
 		if (host->config_item(cfg, "allow_targets", i, NULL, &s) < 0 ||
 		    !s) {
-			fmt(err, errlen,
-			    "allow_targets: cannot read element %d", i);
+			hkd_set_err(err, errlen,
+			            "allow_targets: cannot read element %d", i);
 			return -1;
 		}
 		cerr[0] = '\0';
 		if (hkd_cidr_parse(s, &st->allow[i], cerr, sizeof(cerr)) < 0) {
-			fmt(err, errlen, "allow_targets[%d]: %s", i, cerr);
+			hkd_set_err(err, errlen, "allow_targets[%d]: %s", i,
+			            cerr);
 			return -1;
 		}
 	}
@@ -841,14 +838,14 @@ static int http_create(const char *instance, const struct hookd_config *cfg,
 	int rc;
 
 	if (!st) {
-		fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	st->instance = strdup(instance ? instance : "http");
 	n = strlen("hookd/") + strlen(host->version ? host->version : "") + 1;
 	st->user_agent = malloc(n);
 	if (!st->instance || !st->user_agent) {
-		fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		goto fail;
 	}
 	snprintf(st->user_agent, n, "hookd/%s",
@@ -866,22 +863,25 @@ static int http_create(const char *instance, const struct hookd_config *cfg,
 		st->reason_body = 0;
 	rc = pthread_mutex_init(&st->lock, NULL);
 	if (rc != 0) {
-		fmt(err, errlen, "pthread_mutex_init: %s", errtext(rc));
+		hkd_set_err(err, errlen, "pthread_mutex_init: %s",
+		            hkd_errtext(rc));
 		goto fail;
 	}
 	st->lock_made = 1;
 	rc = pthread_mutex_init(&st->loop.lock, NULL);
 	if (rc != 0) {
-		fmt(err, errlen, "pthread_mutex_init: %s", errtext(rc));
+		hkd_set_err(err, errlen, "pthread_mutex_init: %s",
+		            hkd_errtext(rc));
 		goto fail;
 	}
 	st->loop.lock_made = 1;
 	rc = pthread_key_create(&st->key, NULL);
 	if (rc != 0) {
-		fmt(err, errlen,
+		hkd_set_err(
+		    err, errlen,
 		    "pthread_key_create: %s (one key per http handler; the "
 		    "process has run out)",
-		    errtext(rc));
+		    hkd_errtext(rc));
 		goto fail;
 	}
 	st->key_made = 1;
@@ -942,8 +942,8 @@ static char *render(const char *what, const char *tmpl,
 	terr[0] = '\0';
 	s = host->render(tmpl, ev, mode, terr, sizeof(terr));
 	if (!s)
-		fmt(res->reason, sizeof(res->reason), "%s: %s", what,
-		    terr[0] ? terr : "cannot render");
+		hkd_set_err(res->reason, sizeof(res->reason), "%s: %s", what,
+		            terr[0] ? terr : "cannot render");
 	return s;
 }
 
@@ -971,7 +971,8 @@ static char *build_url(const struct http_state *st,
 	if (st->method != METHOD_GET) {
 		url = strdup(base);
 		if (!url)
-			fmt(res->reason, sizeof(res->reason), "out of memory");
+			hkd_set_err(res->reason, sizeof(res->reason),
+			            "out of memory");
 		goto out;
 	}
 	query = render("query", get_query, ev, HOOKD_RENDER_URL, res);
@@ -988,7 +989,7 @@ static char *build_url(const struct http_state *st,
 		sep = "&";
 	url = malloc(blen + qlen + 2);
 	if (!url) {
-		fmt(res->reason, sizeof(res->reason), "out of memory");
+		hkd_set_err(res->reason, sizeof(res->reason), "out of memory");
 		goto out;
 	}
 	snprintf(url, blen + qlen + 2, "%.*s%s%s%s", (int)cut, base, sep, query,
@@ -1065,7 +1066,8 @@ static int build_headers(const struct http_state *st,
 			return -1;
 		if (bad_header_text(v)) {
 			host->free(v);
-			fmt(res->reason, sizeof(res->reason),
+			hkd_set_err(
+			    res->reason, sizeof(res->reason),
 			    "headers: %s: the rendered value holds a control "
 			    "character (line break?)",
 			    st->headers[i].name);
@@ -1099,7 +1101,7 @@ static int build_headers(const struct http_state *st,
 	}
 	return 0;
 oom:
-	fmt(res->reason, sizeof(res->reason), "out of memory");
+	hkd_set_err(res->reason, sizeof(res->reason), "out of memory");
 	return -1;
 }
 
@@ -1134,12 +1136,12 @@ static int check_addr(const struct http_state *st, const struct hkd_ip *ip,
 		return 0;
 	hkd_ip_format(ip, text, sizeof(text));
 	if (name)
-		fmt(res->reason, sizeof(res->reason),
-		    "ssrf: %s resolves to %s, %s", name, text,
-		    hkd_ssrf_class_text(cls));
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "ssrf: %s resolves to %s, %s", name, text,
+		            hkd_ssrf_class_text(cls));
 	else
-		fmt(res->reason, sizeof(res->reason), "ssrf: %s is %s", text,
-		    hkd_ssrf_class_text(cls));
+		hkd_set_err(res->reason, sizeof(res->reason), "ssrf: %s is %s",
+		            text, hkd_ssrf_class_text(cls));
 	return -1;
 }
 
@@ -1162,7 +1164,7 @@ static int parse_target(const char *url, struct target *t,
 	int ret = -1;
 
 	if (!u) {
-		fmt(res->reason, sizeof(res->reason), "out of memory");
+		hkd_set_err(res->reason, sizeof(res->reason), "out of memory");
 		return -1;
 	}
 #ifdef CURLU_PUNYCODE
@@ -1177,11 +1179,11 @@ static int parse_target(const char *url, struct target *t,
 		uc = curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
 	if (uc != CURLUE_OK) {
 #if LIBCURL_VERSION_NUM >= 0x075000
-		fmt(res->reason, sizeof(res->reason), "url: %s",
-		    curl_url_strerror(uc));
+		hkd_set_err(res->reason, sizeof(res->reason), "url: %s",
+		            curl_url_strerror(uc));
 #else
-		fmt(res->reason, sizeof(res->reason),
-		    "url: cannot be parsed (error %d)", (int)uc);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "url: cannot be parsed (error %d)", (int)uc);
 #endif
 		goto out;
 	}
@@ -1192,8 +1194,8 @@ static int parse_target(const char *url, struct target *t,
 	}
 	if (strlen(scheme) >= sizeof(t->scheme) ||
 	    strlen(name) >= sizeof(t->name)) {
-		fmt(res->reason, sizeof(res->reason),
-		    "url: host name too long");
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "url: host name too long");
 		goto out;
 	}
 	snprintf(t->scheme, sizeof(t->scheme), "%s", scheme);
@@ -1232,8 +1234,8 @@ static enum hookd_status guard(const struct http_state *st, const char *url,
 		return HOOKD_FAIL;
 	if (strcasecmp(t.scheme, "http") != 0 &&
 	    strcasecmp(t.scheme, "https") != 0) {
-		fmt(res->reason, sizeof(res->reason),
-		    "ssrf: scheme %s is not http or https", t.scheme);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "ssrf: scheme %s is not http or https", t.scheme);
 		return HOOKD_FAIL;
 	}
 	if (hkd_ip_parse(t.name, &ip) == 0)
@@ -1244,8 +1246,9 @@ static enum hookd_status guard(const struct http_state *st, const char *url,
 	hints.ai_socktype = SOCK_STREAM;
 	rc = getaddrinfo(t.name, NULL, &hints, &ai);
 	if (rc != 0) {
-		fmt(res->reason, sizeof(res->reason), "dns: %s: %s", t.name,
-		    rc == EAI_SYSTEM ? errtext(errno) : gai_strerror(rc));
+		hkd_set_err(
+		    res->reason, sizeof(res->reason), "dns: %s: %s", t.name,
+		    rc == EAI_SYSTEM ? hkd_errtext(errno) : gai_strerror(rc));
 		return HOOKD_RETRY;
 	}
 	len = (size_t)snprintf(line, sizeof(line), "%s:%ld:", t.name, t.port);
@@ -1274,8 +1277,8 @@ static enum hookd_status guard(const struct http_state *st, const char *url,
 		                     nseen > 1 ? "," : "", text);
 	}
 	if (nseen == 0) {
-		fmt(res->reason, sizeof(res->reason),
-		    "dns: %s has no IPv4 or IPv6 address", t.name);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "dns: %s has no IPv4 or IPv6 address", t.name);
 		status = HOOKD_RETRY;
 		goto out;
 	}
@@ -1286,7 +1289,8 @@ static enum hookd_status guard(const struct http_state *st, const char *url,
 
 		snprintf(drop, sizeof(drop), "-%s:%ld", t.name, t.port);
 		if (add_header(pins, drop) < 0 || add_header(pins, line) < 0) {
-			fmt(res->reason, sizeof(res->reason), "out of memory");
+			hkd_set_err(res->reason, sizeof(res->reason),
+			            "out of memory");
 			status = HOOKD_RETRY;
 			goto out;
 		}
@@ -1412,20 +1416,24 @@ static enum hookd_status judge_error(CURLcode rc, const char *errbuf,
 	switch (rc) {
 	case CURLE_OPERATION_TIMEDOUT:
 		format_seconds(secs, sizeof(secs), limit_ms);
-		fmt(res->reason, sizeof(res->reason),
-		    "timeout: no complete response within %s%s (%s)", secs,
-		    by_event ? ", the event deadline" : "", detail);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "timeout: no complete response within %s%s (%s)",
+		            secs, by_event ? ", the event deadline" : "",
+		            detail);
 		return HOOKD_RETRY;
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
-		fmt(res->reason, sizeof(res->reason), "dns: %s", detail);
+		hkd_set_err(res->reason, sizeof(res->reason), "dns: %s",
+		            detail);
 		return HOOKD_RETRY;
 	case CURLE_COULDNT_CONNECT:
-		fmt(res->reason, sizeof(res->reason), "connect: %s", detail);
+		hkd_set_err(res->reason, sizeof(res->reason), "connect: %s",
+		            detail);
 		return HOOKD_RETRY;
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_PEER_FAILED_VERIFICATION:
-		fmt(res->reason, sizeof(res->reason), "tls: %s", detail);
+		hkd_set_err(res->reason, sizeof(res->reason), "tls: %s",
+		            detail);
 		return HOOKD_RETRY;
 	case CURLE_URL_MALFORMAT:
 	case CURLE_UNSUPPORTED_PROTOCOL:
@@ -1437,10 +1445,12 @@ static enum hookd_status judge_error(CURLcode rc, const char *errbuf,
 	case CURLE_SSL_CIPHER:
 	case CURLE_SSL_ENGINE_NOTFOUND:
 	case CURLE_SSL_ENGINE_SETFAILED:
-		fmt(res->reason, sizeof(res->reason), "request: %s", detail);
+		hkd_set_err(res->reason, sizeof(res->reason), "request: %s",
+		            detail);
 		return HOOKD_FAIL;
 	default:
-		fmt(res->reason, sizeof(res->reason), "connection: %s", detail);
+		hkd_set_err(res->reason, sizeof(res->reason), "connection: %s",
+		            detail);
 		return HOOKD_RETRY;
 	}
 }
@@ -1462,10 +1472,11 @@ static enum hookd_status judge_status(CURL *c, long code,
 		res->status_code = (int)code;
 	if (code >= 200 && code < 300) {
 		if (reason_body && body[0])
-			fmt(res->reason, sizeof(res->reason), "%ld: %s", code,
-			    body);
+			hkd_set_err(res->reason, sizeof(res->reason), "%ld: %s",
+			            code, body);
 		else
-			fmt(res->reason, sizeof(res->reason), "%ld", code);
+			hkd_set_err(res->reason, sizeof(res->reason), "%ld",
+			            code);
 		return HOOKD_OK;
 	}
 	if (code >= 300 && code < 400) {
@@ -1477,12 +1488,13 @@ static enum hookd_status judge_status(CURL *c, long code,
 			where = r->location[0] ? r->location : NULL;
 		if (where) {
 			clean_text(loc, sizeof(loc), where, strlen(where), 0);
-			fmt(res->reason, sizeof(res->reason),
-			    "%ld: redirect not followed (Location: %s)", code,
-			    loc);
+			hkd_set_err(res->reason, sizeof(res->reason),
+			            "%ld: redirect not followed (Location: %s)",
+			            code, loc);
 		} else {
-			fmt(res->reason, sizeof(res->reason),
-			    "%ld: redirect not followed (no Location)", code);
+			hkd_set_err(res->reason, sizeof(res->reason),
+			            "%ld: redirect not followed (no Location)",
+			            code);
 		}
 		return HOOKD_FAIL;
 	}
@@ -1493,15 +1505,15 @@ static enum hookd_status judge_status(CURL *c, long code,
 		status = HOOKD_FAIL;
 	}
 	if (code < 100 || code >= 600)
-		fmt(res->reason, sizeof(res->reason),
-		    "unexpected status %ld%s%s", code, body[0] ? ": " : "",
-		    body);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "unexpected status %ld%s%s", code,
+		            body[0] ? ": " : "", body);
 	else if (code == 410)
-		fmt(res->reason, sizeof(res->reason), "410 Gone%s%s",
-		    body[0] ? ": " : "", body);
+		hkd_set_err(res->reason, sizeof(res->reason), "410 Gone%s%s",
+		            body[0] ? ": " : "", body);
 	else
-		fmt(res->reason, sizeof(res->reason), "%ld%s%s", code,
-		    body[0] ? ": " : "", body);
+		hkd_set_err(res->reason, sizeof(res->reason), "%ld%s%s", code,
+		            body[0] ? ": " : "", body);
 	return status;
 }
 
@@ -1536,7 +1548,8 @@ static int request_arm(const struct http_state *st, struct request *req,
 		int64_t left = req->deadline_ms - now_ms();
 
 		if (left <= 0) {
-			fmt(res->reason, sizeof(res->reason),
+			hkd_set_err(
+			    res->reason, sizeof(res->reason),
 			    "event deadline passed before the request started");
 			return -1;
 		}
@@ -1571,7 +1584,7 @@ static int request_prepare(const struct http_state *st,
 	req->body = "";
 	req->event_id = strdup(ev->id ? ev->id : "");
 	if (!req->event_id) {
-		fmt(res->reason, sizeof(res->reason), "out of memory");
+		hkd_set_err(res->reason, sizeof(res->reason), "out of memory");
 		return -1;
 	}
 	if (request_arm(st, req, res) < 0)
@@ -1597,8 +1610,8 @@ static int request_prepare(const struct http_state *st,
 		} else if (ev->json && own) {
 			req->copy = malloc(ev->json_len + 1);
 			if (!req->copy) {
-				fmt(res->reason, sizeof(res->reason),
-				    "out of memory");
+				hkd_set_err(res->reason, sizeof(res->reason),
+				            "out of memory");
 				return -1;
 			}
 			memcpy(req->copy, ev->json, ev->json_len);
@@ -1748,7 +1761,7 @@ static enum hookd_status http_dispatch(void *state,
 	status = HOOKD_RETRY;
 	c = thread_curl(st);
 	if (!c) {
-		fmt(res->reason, sizeof(res->reason), "out of memory");
+		hkd_set_err(res->reason, sizeof(res->reason), "out of memory");
 		goto out;
 	}
 	if (request_arm(st, &req, res) < 0)
@@ -1823,7 +1836,7 @@ static void transfer_start(struct http_state *st, struct transfer *t)
 	}
 	c = l->npool > 0 ? l->pool[--l->npool] : curl_easy_init();
 	if (!c) {
-		fmt(res.reason, sizeof(res.reason), "out of memory");
+		hkd_set_err(res.reason, sizeof(res.reason), "out of memory");
 		transfer_end(st, t, HOOKD_RETRY, &res);
 		return;
 	}
@@ -1838,8 +1851,8 @@ static void transfer_start(struct http_state *st, struct transfer *t)
 	t->give_up = mono_ms() + t->req.limit_ms + HTTP_WATCHDOG_GRACE_MS;
 	mc = curl_multi_add_handle(l->multi, c);
 	if (mc != CURLM_OK) {
-		fmt(res.reason, sizeof(res.reason), "curl: %s",
-		    curl_multi_strerror(mc));
+		hkd_set_err(res.reason, sizeof(res.reason), "curl: %s",
+		            curl_multi_strerror(mc));
 		transfer_end(st, t, HOOKD_RETRY, &res);
 	}
 }
@@ -1926,7 +1939,7 @@ static void loop_drain(struct http_state *st, struct transfer *queued)
 	struct transfer *t;
 
 	result_init(&res);
-	fmt(res.reason, sizeof(res.reason), "hookd is stopping");
+	hkd_set_err(res.reason, sizeof(res.reason), "hookd is stopping");
 	while (queued) {
 		t = queued;
 		queued = t->next;
@@ -2028,7 +2041,7 @@ static int loop_start(struct http_state *st)
 		host->log(st->instance, HOOKD_LOG_ERROR,
 		          "event loop: cannot start a thread: %s; attempts run "
 		          "one per worker thread",
-		          errtext(rc));
+		          hkd_errtext(rc));
 		curl_multi_cleanup(l->multi);
 		l->multi = NULL;
 		l->broken = 1;

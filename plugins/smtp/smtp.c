@@ -81,8 +81,8 @@ static enum hookd_status render(const char *what, const char *tmpl,
 	*out = smtp_host->render(tmpl, ev, HOOKD_RENDER_RAW, why, sizeof(why));
 	if (*out)
 		return HOOKD_OK;
-	smtp_fmt(res->reason, sizeof(res->reason), "%s: %s", what,
-	         why[0] ? why : "cannot render");
+	hkd_set_err(res->reason, sizeof(res->reason), "%s: %s", what,
+	            why[0] ? why : "cannot render");
 	return HOOKD_RETRY;
 }
 
@@ -90,7 +90,7 @@ static enum hookd_status render(const char *what, const char *tmpl,
 static enum hookd_status refuse_line_break(const char *what,
                                            struct hookd_result *res)
 {
-	smtp_fmt(
+	hkd_set_err(
 	    res->reason, sizeof(res->reason),
 	    "%s: the rendered value holds a CR or LF; refused, as it could "
 	    "inject mail headers",
@@ -118,8 +118,8 @@ static enum hookd_status resolve_address(const struct addr_setting *a,
 		out->display = a->box.display ? strdup(a->box.display) : NULL;
 		if (!out->addr || (a->box.display && !out->display)) {
 			smtp_mailbox_release(out);
-			smtp_fmt(res->reason, sizeof(res->reason),
-			         "out of memory");
+			hkd_set_err(res->reason, sizeof(res->reason),
+			            "out of memory");
 			return HOOKD_RETRY;
 		}
 		return HOOKD_OK;
@@ -133,9 +133,9 @@ static enum hookd_status resolve_address(const struct addr_setting *a,
 	}
 	why[0] = '\0';
 	if (smtp_mailbox_parse(text, out, why, sizeof(why)) < 0) {
-		smtp_fmt(res->reason, sizeof(res->reason),
-		         "%s: the rendered '%s' is not a valid address: %s",
-		         what, smtp_show(shown, sizeof(shown), text), why);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "%s: the rendered '%s' is not a valid address: %s",
+		            what, smtp_show(shown, sizeof(shown), text), why);
 		s = HOOKD_FAIL;
 	}
 out:
@@ -300,7 +300,7 @@ static enum hookd_status resolve(const struct smtp_state *st,
 		return s;
 	m->rcpt = calloc((size_t)(st->nto + st->ncc), sizeof(*m->rcpt));
 	if (!m->rcpt) {
-		smtp_fmt(res->reason, sizeof(res->reason), "out of memory");
+		hkd_set_err(res->reason, sizeof(res->reason), "out of memory");
 		return HOOKD_RETRY;
 	}
 	for (i = 0; i < st->nto; i++, m->nto++) {
@@ -356,7 +356,7 @@ static enum hookd_status compose(const struct smtp_state *st,
 	else
 		smtp_body_qp(&m->text, body.data ? body.data : "", body.len);
 	if (m->text.oom || body.oom) {
-		smtp_fmt(res->reason, sizeof(res->reason), "out of memory");
+		hkd_set_err(res->reason, sizeof(res->reason), "out of memory");
 		s = HOOKD_RETRY;
 	}
 out:
@@ -456,8 +456,8 @@ static enum hookd_status judge(CURLcode rc, long code, const struct reply *r,
 	char secs[32];
 
 	if (rc == CURLE_OK) {
-		smtp_fmt(res->reason, sizeof(res->reason), "SMTP %ld%s%s", code,
-		         text[0] ? " " : "", text);
+		hkd_set_err(res->reason, sizeof(res->reason), "SMTP %ld%s%s",
+		            code, text[0] ? " " : "", text);
 		return HOOKD_OK;
 	}
 	if (code >= 400 && code <= 599) {
@@ -465,23 +465,24 @@ static enum hookd_status judge(CURLcode rc, long code, const struct reply *r,
 		 * the reply to the message itself: it calls that "weird". */
 		if (!errbuf[0] && uploaded)
 			detail = "after DATA";
-		smtp_fmt(res->reason, sizeof(res->reason), "SMTP %ld%s%s (%s)",
-		         code, text[0] ? " " : "", text, detail);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "SMTP %ld%s%s (%s)", code, text[0] ? " " : "", text,
+		            detail);
 		return code < 500 ? HOOKD_RETRY : HOOKD_FAIL;
 	}
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
 		format_seconds(secs, sizeof(secs), limit_ms);
-		smtp_fmt(res->reason, sizeof(res->reason),
-		         "timed out after %s%s: %s", secs,
-		         by_event ? " (event deadline)" : "", detail);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "timed out after %s%s: %s", secs,
+		            by_event ? " (event deadline)" : "", detail);
 		return HOOKD_RETRY;
 	}
 	if (code > 0)
-		smtp_fmt(res->reason, sizeof(res->reason),
-		         "%s (last reply: SMTP %ld%s%s)", detail, code,
-		         text[0] ? " " : "", text);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "%s (last reply: SMTP %ld%s%s)", detail, code,
+		            text[0] ? " " : "", text);
 	else
-		smtp_fmt(res->reason, sizeof(res->reason), "%s", detail);
+		hkd_set_err(res->reason, sizeof(res->reason), "%s", detail);
 	return permanent_curl_error(rc) ? HOOKD_FAIL : HOOKD_RETRY;
 }
 
@@ -535,14 +536,14 @@ static enum hookd_status send_mail(const struct smtp_state *st, struct mail *m,
 	memset(&r, 0, sizeof(r));
 	errbuf[0] = '\0';
 	if (!c || !from) {
-		smtp_fmt(res->reason, sizeof(res->reason),
-		         "cannot start a curl transfer (out of memory)");
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "cannot start a curl transfer (out of memory)");
 		goto out;
 	}
 	for (i = 0; i < m->nto + m->ncc; i++) {
 		if (add_rcpt(&rcpts, m->rcpt[i].addr) < 0) {
-			smtp_fmt(res->reason, sizeof(res->reason),
-			         "out of memory");
+			hkd_set_err(res->reason, sizeof(res->reason),
+			            "out of memory");
 			goto out;
 		}
 	}
@@ -573,8 +574,8 @@ static enum hookd_status send_mail(const struct smtp_state *st, struct mail *m,
 	    (st->username &&
 	     ((rc = curl_easy_setopt(c, CURLOPT_USERNAME, st->username)) ||
 	      (rc = curl_easy_setopt(c, CURLOPT_PASSWORD, st->password))))) {
-		smtp_fmt(res->reason, sizeof(res->reason), "curl setup: %s",
-		         curl_easy_strerror(rc));
+		hkd_set_err(res->reason, sizeof(res->reason), "curl setup: %s",
+		            curl_easy_strerror(rc));
 		s = permanent_curl_error(rc) ? HOOKD_FAIL : HOOKD_RETRY;
 		goto out;
 	}
@@ -613,7 +614,7 @@ static enum hookd_status smtp_dispatch(void *state,
 		int64_t left = ev->deadline_ms - now_ms();
 
 		if (left <= 0) {
-			smtp_fmt(
+			hkd_set_err(
 			    res->reason, sizeof(res->reason),
 			    "event deadline passed before the mail was sent");
 			s = HOOKD_RETRY;

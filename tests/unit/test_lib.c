@@ -1,9 +1,11 @@
 /* Unit tests for lib/: base64, the one decoder of whsec_ secrets by both
- * of its rules, and UTF-8 sequences. */
+ * of its rules, UTF-8 sequences and error messages. */
 #include <check.h>
+#include <errno.h>
 #include <string.h>
 
 #include "base64.h"
+#include "errmsg.h"
 #include "utf8.h"
 #include "whsec.h"
 
@@ -185,6 +187,35 @@ START_TEST(test_utf8_sanitize)
 }
 END_TEST
 
+START_TEST(test_set_err)
+{
+	char err[8];
+
+	hkd_set_err(err, sizeof(err), "%s %d", "port", 80);
+	ck_assert_str_eq(err, "port 80");
+	/* Cut to the buffer, NUL-terminated. */
+	hkd_set_err(err, sizeof(err), "no such user '%s'", "nobody");
+	ck_assert_str_eq(err, "no such");
+	/* No buffer, or none of it: nothing is written. */
+	memcpy(err, "keep", 5);
+	hkd_set_err(err, 0, "%s", "lost");
+	ck_assert_str_eq(err, "keep");
+	hkd_set_err(NULL, sizeof(err), "%s", "lost");
+	hkd_set_err(NULL, 0, "%s", "lost");
+	/* One byte: room for the NUL alone. */
+	hkd_set_err(err, 1, "%s", "lost");
+	ck_assert_str_eq(err, "");
+}
+END_TEST
+
+START_TEST(test_errtext)
+{
+	ck_assert_str_eq(hkd_errtext(ENOENT), "No such file or directory");
+	ck_assert_str_eq(hkd_errtext(-1), "Unknown error");
+	ck_assert_str_eq(hkd_errtext(100000), "Unknown error");
+}
+END_TEST
+
 static Suite *lib_suite(void)
 {
 	Suite *s = suite_create("lib");
@@ -195,6 +226,8 @@ static Suite *lib_suite(void)
 	tcase_add_loop_test(tc, test_utf8_table, 0, LEN(utf8_cases));
 	tcase_add_test(tc, test_utf8_control);
 	tcase_add_test(tc, test_utf8_sanitize);
+	tcase_add_test(tc, test_set_err);
+	tcase_add_test(tc, test_errtext);
 	suite_add_tcase(s, tc);
 	return s;
 }
