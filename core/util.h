@@ -1,8 +1,8 @@
 /*
  * Small helpers shared by core files: time, ids, secrets, comparisons.
  * The ones the plugins need as well live in lib/ and come along with this
- * header: error messages into a caller's buffer (errmsg.h) and UTF-8
- * (utf8.h).
+ * header: the clocks (clock.h), error messages into a caller's buffer
+ * (errmsg.h) and UTF-8 (utf8.h).
  */
 #ifndef HKD_UTIL_H
 #define HKD_UTIL_H
@@ -10,15 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "errmsg.h"
 #include "utf8.h"
 
 #define HKD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Wall-clock and monotonic milliseconds. */
-int64_t hkd_now_ms(void);
-int64_t hkd_mono_ms(void);
-int64_t hkd_mono_us(void);
 
 /* The absolute time ms from now on clock `clock`, for timed waits. */
 struct timespec;

@@ -31,14 +31,6 @@ const char *const reserved_env[N_RESERVED_ENV] = {
     "HOOKD_ATTEMPT",  "HOOKD_DELIVERY_ID", "HOOKD_TARGET",
 };
 
-int64_t clock_ms(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- text clean-up for reasons and log lines -------------------------- */
 
 static void sink_init(struct sink *s, char *buf, size_t size)
@@ -289,16 +281,6 @@ static const char *stage_name(int stage)
 	}
 }
 
-/* "1.5s", "30s": seconds with a tenth only when it is not whole. */
-static void format_seconds(char *buf, size_t len, int64_t ms)
-{
-	if (ms % 1000 == 0)
-		snprintf(buf, len, "%llds", (long long)(ms / 1000));
-	else
-		snprintf(buf, len, "%lld.%llds", (long long)(ms / 1000),
-		         (long long)(ms % 1000 / 100));
-}
-
 /* "head" or "head: <first lines of stderr, else stdout>" into the reason. */
 static void set_reason(struct hookd_result *res, const char *head,
                        const struct run *r)
@@ -377,7 +359,7 @@ static enum hookd_status judge(const struct exec_state *st, const char *argv0,
 		return HOOKD_RETRY;
 	}
 	if (r->timed_out) {
-		format_seconds(secs, sizeof(secs), limit_ms);
+		hkd_format_seconds(secs, sizeof(secs), limit_ms);
 		hkd_set_err(res->reason, sizeof(res->reason),
 		            "timed out after %s%s", secs,
 		            by_event ? " (event deadline)" : "");
@@ -431,7 +413,7 @@ static enum hookd_status exec_dispatch(void *state,
 
 	run_init(&r);
 	if (ev->deadline_ms > 0) {
-		int64_t left = ev->deadline_ms - clock_ms(CLOCK_REALTIME);
+		int64_t left = ev->deadline_ms - hkd_now_ms();
 
 		if (left < limit_ms) {
 			limit_ms = left;

@@ -27,6 +27,7 @@
 
 #include <hookd/plugin.h>
 
+#include "clock.h"
 #include "errmsg.h"
 
 #define EXEC_VERSION            "0.1.0"
@@ -148,7 +149,6 @@ struct run {
 };
 
 /* exec.c */
-int64_t clock_ms(clockid_t id);
 
 /* exec_conf.c: hookd_plugin.create and .destroy. */
 int exec_create(const char *instance, const struct hookd_config *cfg,

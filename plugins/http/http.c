@@ -59,6 +59,7 @@
 
 #include <hookd/plugin.h>
 
+#include "clock.h"
 #include "errmsg.h"
 #include "sign.h"
 #include "ssrf.h"
@@ -243,24 +244,6 @@ struct http_state {
 };
 
 static int loop_stop(struct http_state *st);
-
-/* Wall-clock ms since the epoch, the unit of event->deadline_ms. */
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Monotonic ms, for the event loop's watchdog. */
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- text clean-up ---------------------------------------------------- */
 
@@ -1393,15 +1376,6 @@ static int64_t retry_after_ms(const char *v)
 	return secs * 1000;
 }
 
-/* "5s", "1.5s": seconds with a tenth only when it is not whole. */
-static void format_seconds(char *buf, size_t len, long ms)
-{
-	if (ms % 1000 == 0)
-		snprintf(buf, len, "%lds", ms / 1000);
-	else
-		snprintf(buf, len, "%ld.%lds", ms / 1000, ms % 1000 / 100);
-}
-
 /*
  * Map a transfer that ended without a usable response. Transient unless
  * the error says the request itself, or hookd's TLS settings, are wrong.
@@ -1415,7 +1389,7 @@ static enum hookd_status judge_error(CURLcode rc, const char *errbuf,
 
 	switch (rc) {
 	case CURLE_OPERATION_TIMEDOUT:
-		format_seconds(secs, sizeof(secs), limit_ms);
+		hkd_format_seconds(secs, sizeof(secs), limit_ms);
 		hkd_set_err(res->reason, sizeof(res->reason),
 		            "timeout: no complete response within %s%s (%s)",
 		            secs, by_event ? ", the event deadline" : "",
@@ -1545,7 +1519,7 @@ static int request_arm(const struct http_state *st, struct request *req,
 	req->limit_ms = st->timeout_ms;
 	req->by_event = 0;
 	if (req->deadline_ms > 0) {
-		int64_t left = req->deadline_ms - now_ms();
+		int64_t left = req->deadline_ms - hkd_now_ms();
 
 		if (left <= 0) {
 			hkd_set_err(
@@ -1848,7 +1822,7 @@ static void transfer_start(struct http_state *st, struct transfer *t)
 	if (l->active)
 		l->active->prev = t;
 	l->active = t;
-	t->give_up = mono_ms() + t->req.limit_ms + HTTP_WATCHDOG_GRACE_MS;
+	t->give_up = hkd_mono_ms() + t->req.limit_ms + HTTP_WATCHDOG_GRACE_MS;
 	mc = curl_multi_add_handle(l->multi, c);
 	if (mc != CURLM_OK) {
 		hkd_set_err(res.reason, sizeof(res.reason), "curl: %s",
@@ -1892,7 +1866,7 @@ static void loop_expire(struct http_state *st)
 	struct hookd_result res;
 	enum hookd_status status;
 	struct transfer *t, *next;
-	int64_t now = mono_ms();
+	int64_t now = hkd_mono_ms();
 
 	for (t = st->loop.active; t; t = next) {
 		next = t->next;
@@ -1909,7 +1883,7 @@ static void loop_expire(struct http_state *st)
 static int loop_wait_ms(const struct http_loop *l)
 {
 	const struct transfer *t;
-	int64_t now = mono_ms(), wait = HTTP_LOOP_IDLE_MS;
+	int64_t now = hkd_mono_ms(), wait = HTTP_LOOP_IDLE_MS;
 
 	for (t = l->active; t; t = t->next)
 		if (t->give_up - now < wait)

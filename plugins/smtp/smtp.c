@@ -33,6 +33,7 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "smtp.h"
 
 #define SMTP_VERSION   "0.1.0"
@@ -54,14 +55,6 @@ struct reply {
 	size_t len;
 	int open; /* a multi-line reply goes on */
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- composing the message -------------------------------------------- */
 
@@ -431,16 +424,6 @@ static int permanent_curl_error(CURLcode rc)
 	}
 }
 
-/* "1.5s", "30s": seconds with a tenth only when it is not whole. */
-static void format_seconds(char *buf, size_t len, int64_t ms)
-{
-	if (ms % 1000 == 0)
-		snprintf(buf, len, "%llds", (long long)(ms / 1000));
-	else
-		snprintf(buf, len, "%lld.%llds", (long long)(ms / 1000),
-		         (long long)(ms % 1000 / 100));
-}
-
 /*
  * Map curl's result and the last reply to a status and reason: a 4xx reply
  * is RETRY, a 5xx FAIL; without one, a transport problem (connect, TLS,
@@ -471,7 +454,7 @@ static enum hookd_status judge(CURLcode rc, long code, const struct reply *r,
 		return code < 500 ? HOOKD_RETRY : HOOKD_FAIL;
 	}
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
-		format_seconds(secs, sizeof(secs), limit_ms);
+		hkd_format_seconds(secs, sizeof(secs), limit_ms);
 		hkd_set_err(res->reason, sizeof(res->reason),
 		            "timed out after %s%s: %s", secs,
 		            by_event ? " (event deadline)" : "", detail);
@@ -611,7 +594,7 @@ static enum hookd_status smtp_dispatch(void *state,
 
 	mail_init(&m);
 	if (ev->deadline_ms > 0) {
-		int64_t left = ev->deadline_ms - now_ms();
+		int64_t left = ev->deadline_ms - hkd_now_ms();
 
 		if (left <= 0) {
 			hkd_set_err(

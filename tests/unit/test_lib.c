@@ -1,10 +1,11 @@
 /* Unit tests for lib/: base64, the one decoder of whsec_ secrets by both
- * of its rules, UTF-8 sequences and error messages. */
+ * of its rules, UTF-8 sequences, error messages and the clocks. */
 #include <check.h>
 #include <errno.h>
 #include <string.h>
 
 #include "base64.h"
+#include "clock.h"
 #include "errmsg.h"
 #include "utf8.h"
 #include "whsec.h"
@@ -216,6 +217,39 @@ START_TEST(test_errtext)
 }
 END_TEST
 
+START_TEST(test_format_seconds)
+{
+	char buf[32];
+
+	hkd_format_seconds(buf, sizeof(buf), 30000);
+	ck_assert_str_eq(buf, "30s");
+	hkd_format_seconds(buf, sizeof(buf), 1500);
+	ck_assert_str_eq(buf, "1.5s");
+	/* Tenths only, dropped rather than rounded. */
+	hkd_format_seconds(buf, sizeof(buf), 1999);
+	ck_assert_str_eq(buf, "1.9s");
+	hkd_format_seconds(buf, sizeof(buf), 50);
+	ck_assert_str_eq(buf, "0.0s");
+	hkd_format_seconds(buf, sizeof(buf), 0);
+	ck_assert_str_eq(buf, "0s");
+	/* Cut as snprintf cuts. */
+	hkd_format_seconds(buf, 3, 86400000);
+	ck_assert_str_eq(buf, "86");
+}
+END_TEST
+
+START_TEST(test_clocks)
+{
+	int64_t wall = hkd_now_ms(), ms = hkd_mono_ms(), us = hkd_mono_us();
+
+	/* After 2020-01-01, in ms. */
+	ck_assert(wall > INT64_C(1577836800000));
+	/* The monotonic clock in both units, read within a second. */
+	ck_assert(us / 1000 >= ms && us / 1000 - ms < 1000);
+	ck_assert(hkd_mono_ms() >= ms);
+}
+END_TEST
+
 static Suite *lib_suite(void)
 {
 	Suite *s = suite_create("lib");
@@ -228,6 +262,8 @@ static Suite *lib_suite(void)
 	tcase_add_test(tc, test_utf8_sanitize);
 	tcase_add_test(tc, test_set_err);
 	tcase_add_test(tc, test_errtext);
+	tcase_add_test(tc, test_format_seconds);
+	tcase_add_test(tc, test_clocks);
 	suite_add_tcase(s, tc);
 	return s;
 }
