@@ -166,7 +166,6 @@ static char **render_argv(const struct exec_state *st,
                           const struct hookd_event *ev, char *why,
                           size_t whylen)
 {
-	char terr[256];
 	char **argv = calloc((size_t)st->argc + 1, sizeof(*argv));
 	int i;
 
@@ -175,14 +174,11 @@ static char **render_argv(const struct exec_state *st,
 		return NULL;
 	}
 	for (i = 0; i < st->argc; i++) {
-		terr[0] = '\0';
-		argv[i] = exec_host->render(st->argv[i], ev, HOOKD_RENDER_RAW,
-		                            terr, sizeof(terr));
-		if (!argv[i]) {
-			hkd_set_err(why, whylen, "command: argv[%d]: %s", i,
-			            terr[0] ? terr : "cannot render");
+		argv[i] =
+		    hkd_render(exec_host, st->argv[i], ev, HOOKD_RENDER_RAW,
+		               why, whylen, "command: argv[%d]", i);
+		if (!argv[i])
 			goto fail;
-		}
 	}
 	return argv;
 fail:
@@ -214,7 +210,7 @@ static char *env_pair(const char *name, const char *value)
 static char **build_env(const struct exec_state *st,
                         const struct hookd_event *ev, char *why, size_t whylen)
 {
-	char terr[256], attempt[16];
+	char attempt[16];
 	const char *fixed[N_FIXED_ENV - 1];
 	char **envp = calloc(N_FIXED_ENV + (size_t)st->nenv + 1, sizeof(*envp));
 	size_t n = 0, i;
@@ -240,14 +236,11 @@ static char **build_env(const struct exec_state *st,
 	for (k = 0; k < st->nenv; k++) {
 		char *val;
 
-		terr[0] = '\0';
-		val = exec_host->render(st->env[k].tmpl, ev, HOOKD_RENDER_RAW,
-		                        terr, sizeof(terr));
-		if (!val) {
-			hkd_set_err(why, whylen, "env: %s: %s", st->env[k].name,
-			            terr[0] ? terr : "cannot render");
+		val = hkd_render(exec_host, st->env[k].value, ev,
+		                 HOOKD_RENDER_RAW, why, whylen, "env: %s",
+		                 st->env[k].name);
+		if (!val)
 			goto fail;
-		}
 		envp[n] = env_pair(st->env[k].name, val);
 		exec_host->free(val);
 		if (!envp[n++])
@@ -407,24 +400,17 @@ static enum hookd_status exec_dispatch(void *state,
 	const struct exec_state *st = state;
 	enum hookd_status status = HOOKD_RETRY;
 	char **argv = NULL, **envp = NULL;
-	int64_t limit_ms = st->timeout_ms;
-	int by_event = 0;
+	int64_t limit_ms;
+	int by_event;
 	struct run r;
 
 	run_init(&r);
-	if (ev->deadline_ms > 0) {
-		int64_t left = ev->deadline_ms - hkd_now_ms();
-
-		if (left < limit_ms) {
-			limit_ms = left;
-			by_event = 1;
-		}
-		if (left <= 0) {
-			hkd_set_err(
-			    res->reason, sizeof(res->reason),
-			    "event deadline passed before the command started");
-			goto out;
-		}
+	limit_ms =
+	    hkd_attempt_limit(st->timeout_ms, ev->deadline_ms, &by_event);
+	if (limit_ms <= 0) {
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "event deadline passed before the command started");
+		goto out;
 	}
 	argv = render_argv(st, ev, res->reason, sizeof(res->reason));
 	if (!argv)
@@ -493,9 +479,7 @@ static const struct hookd_plugin exec_plugin = {
 HOOKD_EXPORT const struct hookd_plugin *
 hookd_plugin_entry(const struct hookd_host *h)
 {
-	if (!h || h->abi_major != HOOKD_ABI_MAJOR ||
-	    h->struct_size <
-	        offsetof(struct hookd_host, free) + sizeof(h->free))
+	if (!hkd_host_usable(h))
 		return NULL;
 	exec_host = h;
 	return &exec_plugin;

@@ -24,33 +24,23 @@ void exec_destroy(void *p)
 static int read_command(struct exec_state *st, const struct hookd_config *cfg,
                         char *err, size_t errlen)
 {
-	char terr[256];
-	int n = exec_host->config_count(cfg, "command");
-	int i;
+	int i, set;
 
-	if (n < 0) {
+	set = hkd_conf_list(exec_host, cfg, "command", &st->argv, &st->argc,
+	                    err, errlen);
+	if (set < 0)
+		return -1;
+	if (!set) {
 		hkd_set_err(err, errlen, "command is required");
 		return -1;
 	}
-	if (n == 0) {
+	if (st->argc == 0) {
 		hkd_set_err(err, errlen, "command must not be empty");
 		return -1;
 	}
-	st->argv = calloc((size_t)n, sizeof(*st->argv));
-	if (!st->argv) {
-		hkd_set_err(err, errlen, "out of memory");
-		return -1;
-	}
-	st->argc = n;
-	for (i = 0; i < n; i++) {
-		const char *s = NULL;
+	for (i = 0; i < st->argc; i++) {
+		const char *s = st->argv[i];
 
-		if (exec_host->config_item(cfg, "command", i, NULL, &s) < 0 ||
-		    !s) {
-			hkd_set_err(err, errlen,
-			            "command: cannot read argv[%d]", i);
-			return -1;
-		}
 		if (i == 0 && s[0] != '/') {
 			hkd_set_err(
 			    err, errlen,
@@ -58,13 +48,9 @@ static int read_command(struct exec_state *st, const struct hookd_config *cfg,
 			    s);
 			return -1;
 		}
-		terr[0] = '\0';
-		if (exec_host->check_template(s, terr, sizeof(terr)) < 0) {
-			hkd_set_err(err, errlen, "command: argv[%d] '%s': %s",
-			            i, s, terr[0] ? terr : "invalid template");
+		if (hkd_check_template(exec_host, s, err, errlen,
+		                       "command: argv[%d] '%s'", i, s) < 0)
 			return -1;
-		}
-		st->argv[i] = s;
 	}
 	return 0;
 }
@@ -126,28 +112,15 @@ static int valid_env_name(const char *s)
 static int read_env(struct exec_state *st, const struct hookd_config *cfg,
                     char *err, size_t errlen)
 {
-	char terr[256];
-	int n = exec_host->config_count(cfg, "env");
 	int i;
 	size_t r;
 
-	if (n <= 0)
-		return 0;
-	st->env = calloc((size_t)n, sizeof(*st->env));
-	if (!st->env) {
-		hkd_set_err(err, errlen, "out of memory");
+	if (hkd_conf_group(exec_host, cfg, "env", &st->env, &st->nenv, err,
+	                   errlen) < 0)
 		return -1;
-	}
-	st->nenv = n;
-	for (i = 0; i < n; i++) {
-		const char *name = NULL, *val = NULL;
+	for (i = 0; i < st->nenv; i++) {
+		const char *name = st->env[i].name;
 
-		if (exec_host->config_item(cfg, "env", i, &name, &val) < 0 ||
-		    !name || !val) {
-			hkd_set_err(err, errlen, "env: cannot read entry %d",
-			            i);
-			return -1;
-		}
 		if (!valid_env_name(name)) {
 			hkd_set_err(err, errlen,
 			            "env: '%s' is not a valid variable name "
@@ -166,14 +139,9 @@ static int read_env(struct exec_state *st, const struct hookd_config *cfg,
 				return -1;
 			}
 		}
-		terr[0] = '\0';
-		if (exec_host->check_template(val, terr, sizeof(terr)) < 0) {
-			hkd_set_err(err, errlen, "env: %s: %s", name,
-			            terr[0] ? terr : "invalid template");
+		if (hkd_check_template(exec_host, st->env[i].value, err, errlen,
+		                       "env: %s", name) < 0)
 			return -1;
-		}
-		st->env[i].name = name;
-		st->env[i].tmpl = val;
 	}
 	return 0;
 }
@@ -268,13 +236,10 @@ out:
 static int read_identity(struct exec_state *st, const struct hookd_config *cfg,
                          char *err, size_t errlen)
 {
-	const char *user = NULL, *group = NULL;
+	const char *user = hkd_conf_string(exec_host, cfg, "user");
+	const char *group = hkd_conf_string(exec_host, cfg, "group");
 	int n = 32, tries;
 
-	if (exec_host->config_string(cfg, "user", &user) < 0)
-		user = NULL;
-	if (exec_host->config_string(cfg, "group", &group) < 0)
-		group = NULL;
 	if (!user && !group)
 		return 0;
 	if (geteuid() != 0) {
@@ -347,8 +312,7 @@ int exec_create(const char *instance, const struct hookd_config *cfg,
 	if (read_command(st, cfg, err, errlen) < 0 ||
 	    read_numbers(st, cfg, err, errlen) < 0)
 		goto fail;
-	if (exec_host->config_string(cfg, "cwd", &st->cwd) < 0)
-		st->cwd = NULL;
+	st->cwd = hkd_conf_string(exec_host, cfg, "cwd");
 	if (st->cwd && st->cwd[0] != '/') {
 		hkd_set_err(err, errlen, "cwd '%s' must be an absolute path",
 		            st->cwd);

@@ -61,6 +61,7 @@
 
 #include "clock.h"
 #include "errmsg.h"
+#include "pluginkit.h"
 #include "sign.h"
 #include "ssrf.h"
 #include "utf8.h"
@@ -118,12 +119,6 @@ static const char *const reserved_headers[] = {
     "webhook-timestamp",
     "webhook-signature",
     "X-Hub-Signature-256",
-};
-
-/* One `headers` entry; both strings borrowed from the handler's config. */
-struct http_header {
-	const char *name;
-	const char *tmpl;
 };
 
 /* One worker thread's easy handle for one instance. */
@@ -215,8 +210,8 @@ struct http_state {
 	const char *url; /* template (borrowed) */
 	enum http_method method;
 	int nheaders;
-	struct http_header *headers; /* array owned, strings borrowed */
-	const char *body;            /* template, or NULL: the envelope */
+	struct hkd_conf_entry *headers; /* name = template: array owned */
+	const char *body;               /* template, or NULL: the envelope */
 	enum hookd_render_mode body_mode;
 	char *content_type; /* "Content-Type: ..." header line (owned) */
 	char *user_agent;   /* "hookd/<version>" (owned) */
@@ -345,14 +340,6 @@ static void http_destroy(void *p)
 		state_free(st);
 }
 
-/* A string key, or NULL when it is not set. */
-static const char *get_string(const struct hookd_config *cfg, const char *key)
-{
-	const char *s = NULL;
-
-	return host->config_string(cfg, key, &s) == 0 ? s : NULL;
-}
-
 /* 1 when s has a CR, LF or another byte that cannot go into a header. */
 static int bad_header_text(const char *s)
 {
@@ -371,9 +358,7 @@ static int bad_header_text(const char *s)
 static int read_url(struct http_state *st, const struct hookd_config *cfg,
                     char *err, size_t errlen)
 {
-	char terr[256];
-
-	st->url = get_string(cfg, "url");
+	st->url = hkd_conf_string(host, cfg, "url");
 	if (!st->url) {
 		hkd_set_err(err, errlen, "url is required");
 		return -1;
@@ -385,20 +370,14 @@ static int read_url(struct http_state *st, const struct hookd_config *cfg,
 		            "url must start with http:// or https://");
 		return -1;
 	}
-	terr[0] = '\0';
-	if (host->check_template(st->url, terr, sizeof(terr)) < 0) {
-		hkd_set_err(err, errlen, "url: %s",
-		            terr[0] ? terr : "invalid template");
-		return -1;
-	}
-	return 0;
+	return hkd_check_template(host, st->url, err, errlen, "url");
 }
 
 /* `method`: POST (default), PUT, PATCH or GET, in any case. */
 static int read_method(struct http_state *st, const struct hookd_config *cfg,
                        char *err, size_t errlen)
 {
-	const char *m = get_string(cfg, "method");
+	const char *m = hkd_conf_string(host, cfg, "method");
 	size_t i;
 
 	st->method = METHOD_POST;
@@ -435,28 +414,16 @@ static int valid_header_name(const char *name)
 static int read_headers(struct http_state *st, const struct hookd_config *cfg,
                         char *err, size_t errlen)
 {
-	char terr[256];
-	int n = host->config_count(cfg, "headers");
 	int i;
 	size_t r;
 
-	if (n <= 0)
-		return 0;
-	st->headers = calloc((size_t)n, sizeof(*st->headers));
-	if (!st->headers) {
-		hkd_set_err(err, errlen, "out of memory");
+	if (hkd_conf_group(host, cfg, "headers", &st->headers, &st->nheaders,
+	                   err, errlen) < 0)
 		return -1;
-	}
-	st->nheaders = n;
-	for (i = 0; i < n; i++) {
-		const char *name = NULL, *val = NULL;
+	for (i = 0; i < st->nheaders; i++) {
+		const char *name = st->headers[i].name;
+		const char *val = st->headers[i].value;
 
-		if (host->config_item(cfg, "headers", i, &name, &val) < 0 ||
-		    !name || !val) {
-			hkd_set_err(err, errlen,
-			            "headers: cannot read entry %d", i);
-			return -1;
-		}
 		if (!valid_header_name(name)) {
 			hkd_set_err(err, errlen,
 			            "headers: '%s' is not a valid header name",
@@ -486,14 +453,9 @@ static int read_headers(struct http_state *st, const struct hookd_config *cfg,
 			    name);
 			return -1;
 		}
-		terr[0] = '\0';
-		if (host->check_template(val, terr, sizeof(terr)) < 0) {
-			hkd_set_err(err, errlen, "headers: %s: %s", name,
-			            terr[0] ? terr : "invalid template");
+		if (hkd_check_template(host, val, err, errlen, "headers: %s",
+		                       name) < 0)
 			return -1;
-		}
-		st->headers[i].name = name;
-		st->headers[i].tmpl = val;
 	}
 	return 0;
 }
@@ -517,9 +479,8 @@ static int is_json_type(const char *ct)
 static int read_body(struct http_state *st, const struct hookd_config *cfg,
                      char *err, size_t errlen)
 {
-	char terr[256];
-	const char *ct = get_string(cfg, "content_type");
-	const char *esc = get_string(cfg, "body_escape");
+	const char *ct = hkd_conf_string(host, cfg, "content_type");
+	const char *esc = hkd_conf_string(host, cfg, "body_escape");
 	size_t n;
 
 	if (!ct)
@@ -538,7 +499,7 @@ static int read_body(struct http_state *st, const struct hookd_config *cfg,
 	}
 	snprintf(st->content_type, n, "Content-Type: %s", ct);
 
-	st->body = get_string(cfg, "body");
+	st->body = hkd_conf_string(host, cfg, "body");
 	if (st->body && st->method == METHOD_GET) {
 		hkd_set_err(err, errlen,
 		            "body is set but method GET sends no body");
@@ -550,14 +511,9 @@ static int read_body(struct http_state *st, const struct hookd_config *cfg,
 		            "template");
 		return -1;
 	}
-	if (st->body) {
-		terr[0] = '\0';
-		if (host->check_template(st->body, terr, sizeof(terr)) < 0) {
-			hkd_set_err(err, errlen, "body: %s",
-			            terr[0] ? terr : "invalid template");
-			return -1;
-		}
-	}
+	if (st->body &&
+	    hkd_check_template(host, st->body, err, errlen, "body") < 0)
+		return -1;
 	if (!esc)
 		st->body_mode = is_json_type(ct) ? HOOKD_RENDER_JSON
 		                : strncasecmp(ct,
@@ -621,7 +577,7 @@ static int read_timeouts(struct http_state *st, const struct hookd_config *cfg,
 static int read_file_key(const struct hookd_config *cfg, const char *key,
                          const char **out, char *err, size_t errlen)
 {
-	*out = get_string(cfg, key);
+	*out = hkd_conf_string(host, cfg, key);
 	if (!*out)
 		return 0;
 	if (!**out) {
@@ -653,7 +609,7 @@ static int read_tls(struct http_state *st, const struct hookd_config *cfg,
 	st->verify = 1;
 	if (host->config_bool(cfg, "verify", &st->verify) < 0)
 		st->verify = 1;
-	st->proxy = get_string(cfg, "proxy");
+	st->proxy = hkd_conf_string(host, cfg, "proxy");
 	if (st->proxy && (!*st->proxy || bad_header_text(st->proxy))) {
 		hkd_set_err(err, errlen, "proxy must be a non-empty URL");
 		return -1;
@@ -669,8 +625,8 @@ static int read_sign(struct http_state *st, const struct hookd_config *cfg,
                      char *err, size_t errlen)
 {
 	char kerr[256];
-	const char *sign = get_string(cfg, "sign");
-	const char *secret = get_string(cfg, "secret");
+	const char *sign = hkd_conf_string(host, cfg, "sign");
+	const char *secret = hkd_conf_string(host, cfg, "secret");
 	int nsecrets = host->config_count(cfg, "secrets");
 	int i;
 
@@ -911,25 +867,6 @@ static CURL *thread_curl(struct http_state *st)
 	return c->curl;
 }
 
-/*
- * Render one template for the event. Returns the text (caller frees with
- * host->free) or NULL with "<what>: <why>" in the reason.
- */
-static char *render(const char *what, const char *tmpl,
-                    const struct hookd_event *ev, enum hookd_render_mode mode,
-                    struct hookd_result *res)
-{
-	char terr[256];
-	char *s;
-
-	terr[0] = '\0';
-	s = host->render(tmpl, ev, mode, terr, sizeof(terr));
-	if (!s)
-		hkd_set_err(res->reason, sizeof(res->reason), "%s: %s", what,
-		            terr[0] ? terr : "cannot render");
-	return s;
-}
-
 /* The event as query parameters, percent-encoded, for GET. */
 static const char get_query[] =
     "id={{id}}&type={{type}}&timestamp={{timestamp}}&source={{source}}"
@@ -948,7 +885,8 @@ static char *build_url(const struct http_state *st,
 	size_t blen, qlen, cut;
 	const char *sep;
 
-	base = render("url", st->url, ev, HOOKD_RENDER_URL, res);
+	base = hkd_render(host, st->url, ev, HOOKD_RENDER_URL, res->reason,
+	                  sizeof(res->reason), "url");
 	if (!base)
 		return NULL;
 	if (st->method != METHOD_GET) {
@@ -958,7 +896,8 @@ static char *build_url(const struct http_state *st,
 			            "out of memory");
 		goto out;
 	}
-	query = render("query", get_query, ev, HOOKD_RENDER_URL, res);
+	query = hkd_render(host, get_query, ev, HOOKD_RENDER_URL, res->reason,
+	                   sizeof(res->reason), "query");
 	if (!query)
 		goto out;
 	blen = strlen(base);
@@ -1028,7 +967,7 @@ static int build_headers(const struct http_state *st,
                          size_t n, struct curl_slist **list,
                          struct hookd_result *res)
 {
-	char what[128], ts[24], gh[HKD_GITHUB_SIG_SIZE];
+	char ts[24], gh[HKD_GITHUB_SIG_SIZE];
 	int i;
 	int64_t now = (int64_t)time(NULL);
 
@@ -1041,10 +980,9 @@ static int build_headers(const struct http_state *st,
 	for (i = 0; i < st->nheaders; i++) {
 		char *v;
 
-		snprintf(what, sizeof(what), "headers: %s",
-		         st->headers[i].name);
-		v = render(what, st->headers[i].tmpl, ev, HOOKD_RENDER_RAW,
-		           res);
+		v = hkd_render(host, st->headers[i].value, ev, HOOKD_RENDER_RAW,
+		               res->reason, sizeof(res->reason), "headers: %s",
+		               st->headers[i].name);
 		if (!v)
 			return -1;
 		if (bad_header_text(v)) {
@@ -1516,21 +1454,12 @@ static void request_release(struct request *req)
 static int request_arm(const struct http_state *st, struct request *req,
                        struct hookd_result *res)
 {
-	req->limit_ms = st->timeout_ms;
-	req->by_event = 0;
-	if (req->deadline_ms > 0) {
-		int64_t left = req->deadline_ms - hkd_now_ms();
-
-		if (left <= 0) {
-			hkd_set_err(
-			    res->reason, sizeof(res->reason),
-			    "event deadline passed before the request started");
-			return -1;
-		}
-		if (left < req->limit_ms) {
-			req->limit_ms = (long)left;
-			req->by_event = 1;
-		}
+	req->limit_ms = (long)hkd_attempt_limit(
+	    st->timeout_ms, req->deadline_ms, &req->by_event);
+	if (req->limit_ms <= 0) {
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "event deadline passed before the request started");
+		return -1;
 	}
 	return 0;
 }
@@ -1575,8 +1504,9 @@ static int request_prepare(const struct http_state *st,
 	}
 	if (st->method != METHOD_GET) {
 		if (st->body) {
-			req->rendered =
-			    render("body", st->body, ev, st->body_mode, res);
+			req->rendered = hkd_render(host, st->body, ev,
+			                           st->body_mode, res->reason,
+			                           sizeof(res->reason), "body");
 			if (!req->rendered)
 				return -1;
 			req->body = req->rendered;
@@ -2198,9 +2128,7 @@ static struct hookd_plugin http_desc;
 HOOKD_EXPORT const struct hookd_plugin *
 hookd_plugin_entry(const struct hookd_host *h)
 {
-	if (!h || h->abi_major != HOOKD_ABI_MAJOR ||
-	    h->struct_size <
-	        offsetof(struct hookd_host, free) + sizeof(h->free))
+	if (!hkd_host_usable(h))
 		return NULL;
 	host = h;
 	http_desc = http_plugin;

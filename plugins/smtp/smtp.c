@@ -68,15 +68,9 @@ static enum hookd_status render(const char *what, const char *tmpl,
                                 const struct hookd_event *ev, char **out,
                                 struct hookd_result *res)
 {
-	char why[256];
-
-	why[0] = '\0';
-	*out = smtp_host->render(tmpl, ev, HOOKD_RENDER_RAW, why, sizeof(why));
-	if (*out)
-		return HOOKD_OK;
-	hkd_set_err(res->reason, sizeof(res->reason), "%s: %s", what,
-	            why[0] ? why : "cannot render");
-	return HOOKD_RETRY;
+	*out = hkd_render(smtp_host, tmpl, ev, HOOKD_RENDER_RAW, res->reason,
+	                  sizeof(res->reason), "%s", what);
+	return *out ? HOOKD_OK : HOOKD_RETRY;
 }
 
 /* The refusal of a rendered header value that holds CR or LF. */
@@ -588,25 +582,18 @@ static enum hookd_status smtp_dispatch(void *state,
 {
 	const struct smtp_state *st = state;
 	enum hookd_status s;
-	int64_t limit_ms = st->timeout_ms;
-	int by_event = 0;
+	int64_t limit_ms;
+	int by_event;
 	struct mail m;
 
 	mail_init(&m);
-	if (ev->deadline_ms > 0) {
-		int64_t left = ev->deadline_ms - hkd_now_ms();
-
-		if (left <= 0) {
-			hkd_set_err(
-			    res->reason, sizeof(res->reason),
-			    "event deadline passed before the mail was sent");
-			s = HOOKD_RETRY;
-			goto out;
-		}
-		if (left < limit_ms) {
-			limit_ms = left;
-			by_event = 1;
-		}
+	limit_ms =
+	    hkd_attempt_limit(st->timeout_ms, ev->deadline_ms, &by_event);
+	if (limit_ms <= 0) {
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "event deadline passed before the mail was sent");
+		s = HOOKD_RETRY;
+		goto out;
 	}
 	s = resolve(st, ev, &m, res);
 	if (s == HOOKD_OK)
@@ -664,9 +651,7 @@ static const struct hookd_plugin smtp_plugin = {
 HOOKD_EXPORT const struct hookd_plugin *
 hookd_plugin_entry(const struct hookd_host *h)
 {
-	if (!h || h->abi_major != HOOKD_ABI_MAJOR ||
-	    h->struct_size <
-	        offsetof(struct hookd_host, free) + sizeof(h->free))
+	if (!hkd_host_usable(h))
 		return NULL;
 	smtp_host = h;
 	return &smtp_plugin;

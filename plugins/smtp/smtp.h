@@ -14,6 +14,7 @@
 #include <hookd/plugin.h>
 
 #include "errmsg.h"
+#include "pluginkit.h"
 #include "smtp_msg.h"
 
 #define SMTP_DEFAULT_TIMEOUT 30

@@ -79,7 +79,8 @@ static int read_url(struct smtp_state *st, const struct hookd_config *cfg,
 	char *part = NULL;
 	int ret = -1;
 
-	if (smtp_host->config_string(cfg, "url", &st->url) < 0) {
+	st->url = hkd_conf_string(smtp_host, cfg, "url");
+	if (!st->url) {
 		hkd_set_err(err, errlen, "url is required");
 		return -1;
 	}
@@ -145,11 +146,11 @@ out:
 static int read_tls(struct smtp_state *st, const struct hookd_config *cfg,
                     int implicit_tls, char *err, size_t errlen)
 {
-	const char *v = NULL;
+	const char *v = hkd_conf_string(smtp_host, cfg, "starttls");
 
 	st->use_ssl =
 	    implicit_tls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY;
-	if (smtp_host->config_string(cfg, "starttls", &v) < 0)
+	if (!v)
 		return 0;
 	if (strcmp(v, "required") == 0)
 		st->use_ssl = (long)CURLUSESSL_ALL;
@@ -182,15 +183,12 @@ static int read_credentials(struct smtp_state *st,
                             const struct hookd_config *cfg, char *err,
                             size_t errlen)
 {
-	int has_user =
-	    smtp_host->config_string(cfg, "username", &st->username) == 0;
-	int has_pass =
-	    smtp_host->config_string(cfg, "password", &st->password) == 0;
+	int has_user, has_pass;
 
-	if (!has_user)
-		st->username = NULL;
-	if (!has_pass)
-		st->password = NULL;
+	st->username = hkd_conf_string(smtp_host, cfg, "username");
+	st->password = hkd_conf_string(smtp_host, cfg, "password");
+	has_user = st->username != NULL;
+	has_pass = st->password != NULL;
 	if (has_user && !has_pass) {
 		hkd_set_err(err, errlen, "username is set but password is not");
 		return -1;
@@ -231,12 +229,9 @@ static int read_address(struct addr_setting *a, const char *what,
 		return -1;
 	}
 	if (strstr(value, "{{")) {
-		why[0] = '\0';
-		if (smtp_host->check_template(value, why, sizeof(why)) < 0) {
-			hkd_set_err(err, errlen, "%s '%s': %s", what, shown,
-			            why[0] ? why : "invalid template");
+		if (hkd_check_template(smtp_host, value, err, errlen, "%s '%s'",
+		                       what, shown) < 0)
 			return -1;
-		}
 		a->dynamic = 1;
 		return 0;
 	}
@@ -255,70 +250,61 @@ static int read_address_list(const struct hookd_config *cfg, const char *key,
                              char *err, size_t errlen)
 {
 	char what[32];
-	int count = smtp_host->config_count(cfg, key);
-	int i;
+	const char **v = NULL;
+	int count, set, i, ret = -1;
 
 	*out = NULL;
 	*n = 0;
-	if (count < 0 && required) {
-		hkd_set_err(err, errlen, "%s is required", key);
+	set = hkd_conf_list(smtp_host, cfg, key, &v, &count, err, errlen);
+	if (set < 0)
 		return -1;
+	if (!set && required) {
+		hkd_set_err(err, errlen, "%s is required", key);
+		goto out;
 	}
-	if (count <= 0) {
-		if (required) {
+	if (count == 0) {
+		if (required)
 			hkd_set_err(err, errlen,
 			            "%s must list at least one address", key);
-			return -1;
-		}
-		return 0;
+		else
+			ret = 0;
+		goto out;
 	}
 	*out = calloc((size_t)count, sizeof(**out));
 	if (!*out) {
 		hkd_set_err(err, errlen, "out of memory");
-		return -1;
+		goto out;
 	}
 	*n = count;
 	for (i = 0; i < count; i++) {
-		const char *v = NULL;
-
 		snprintf(what, sizeof(what), "%s[%d]", key, i);
-		if (smtp_host->config_item(cfg, key, i, NULL, &v) < 0 || !v) {
-			hkd_set_err(err, errlen, "%s: cannot read it", what);
-			return -1;
-		}
-		if (read_address(&(*out)[i], what, v, err, errlen) < 0)
-			return -1;
+		if (read_address(&(*out)[i], what, v[i], err, errlen) < 0)
+			goto out;
 	}
-	return 0;
+	ret = 0;
+out:
+	free(v);
+	return ret;
 }
 
 /* `subject` and `body`: templates, checked for syntax. */
 static int read_templates(struct smtp_state *st, const struct hookd_config *cfg,
                           char *err, size_t errlen)
 {
-	char why[256];
-
-	if (smtp_host->config_string(cfg, "subject", &st->subject) < 0)
+	st->subject = hkd_conf_string(smtp_host, cfg, "subject");
+	if (!st->subject)
 		st->subject = SMTP_DEFAULT_SUBJECT;
-	why[0] = '\0';
-	if (smtp_host->check_template(st->subject, why, sizeof(why)) < 0) {
-		hkd_set_err(err, errlen, "subject: %s",
-		            why[0] ? why : "invalid template");
+	if (hkd_check_template(smtp_host, st->subject, err, errlen, "subject") <
+	    0)
 		return -1;
-	}
 	if (smtp_has_line_break(st->subject)) {
 		hkd_set_err(err, errlen, "subject must not hold a line break");
 		return -1;
 	}
-	if (smtp_host->config_string(cfg, "body", &st->body) < 0)
-		st->body = NULL;
-	why[0] = '\0';
+	st->body = hkd_conf_string(smtp_host, cfg, "body");
 	if (st->body &&
-	    smtp_host->check_template(st->body, why, sizeof(why)) < 0) {
-		hkd_set_err(err, errlen, "body: %s",
-		            why[0] ? why : "invalid template");
+	    hkd_check_template(smtp_host, st->body, err, errlen, "body") < 0)
 		return -1;
-	}
 	return 0;
 }
 
@@ -367,7 +353,8 @@ int smtp_create(const char *instance, const struct hookd_config *cfg,
 	    read_tls(st, cfg, implicit_tls, err, errlen) < 0 ||
 	    read_credentials(st, cfg, err, errlen) < 0)
 		goto fail;
-	if (smtp_host->config_string(cfg, "from", &from) < 0) {
+	from = hkd_conf_string(smtp_host, cfg, "from");
+	if (!from) {
 		hkd_set_err(err, errlen, "from is required");
 		goto fail;
 	}
