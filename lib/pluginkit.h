@@ -1,12 +1,14 @@
 /*
- * What a built-in plugin does with the host table of the plugin ABI
- * (include/hookd/plugin.h), done once: accept the table in
- * hookd_plugin_entry(), read its handler's settings through the config
- * accessors, check and render templates with a message that names the
- * setting, and fit an attempt into the event's deadline.
+ * A built-in plugin's side of the host table (include/hookd/plugin.h):
+ * accepting the table in hookd_plugin_entry(), reading a handler's
+ * settings through the config accessors, checking and rendering templates
+ * with a message that names the setting, and fitting an attempt into the
+ * event's deadline.
  *
  * Only the public ABI: nothing here knows the daemon's side of the table.
- * Thread-safe as the host services are; none keeps state.
+ * Internal to the tree, like all of lib/: a third-party plugin compiles
+ * against include/hookd/ alone. Thread-safe as the host services are;
+ * nothing here keeps state.
  */
 #ifndef HKD_PLUGINKIT_H
 #define HKD_PLUGINKIT_H
