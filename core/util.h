@@ -1,9 +1,18 @@
-/* Small helpers shared by core files: time, ids, secrets, comparisons. */
+/*
+ * Small helpers shared by core files: time, ids, secrets, comparisons.
+ * The ones the plugins need as well live in lib/ and come along with this
+ * header: the clocks (clock.h), error messages into a caller's buffer
+ * (errmsg.h) and UTF-8 (utf8.h).
+ */
 #ifndef HKD_UTIL_H
 #define HKD_UTIL_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "clock.h"
+#include "errmsg.h"
+#include "utf8.h"
 
 #define HKD_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -14,11 +23,6 @@
  * of memory, with the array and *cap as they were.
  */
 int hkd_grow(void *vp, size_t *cap, size_t n, size_t elem, size_t first);
-
-/* Wall-clock and monotonic milliseconds. */
-int64_t hkd_now_ms(void);
-int64_t hkd_mono_ms(void);
-int64_t hkd_mono_us(void);
 
 /* The absolute time ms from now on clock `clock`, for timed waits. */
 struct timespec;
@@ -51,26 +55,6 @@ char *hkd_secret_resolve(const char *value, char *err, size_t errlen);
  * their lengths (both are hashed first). 1 when equal.
  */
 int hkd_secret_equal(const char *a, size_t alen, const char *b, size_t blen);
-
-/* printf into err when err is not NULL and errlen > 0 (truncating). */
-void hkd_set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/*
- * Make the C string s valid UTF-8, in place: every byte that is not part
- * of a well-formed sequence (RFC 3629: no overlong forms, no surrogates,
- * nothing past U+10FFFF) becomes "?". For text bound for JSON, which
- * jansson refuses unless it is valid: messages that quote client input,
- * or that a fixed buffer cut in the middle of a character.
- */
-void hkd_utf8_sanitize(char *s);
-
-/*
- * Length of the well-formed UTF-8 sequence (RFC 3629) at s, of which at
- * most avail bytes may be read (a NUL ends a sequence early, so avail may
- * exceed a C string's end), or 0 when there is none. 1 for ASCII.
- */
-size_t hkd_utf8_len(const unsigned char *s, size_t avail);
 
 /* Value of the hex digit c (either case), -1 for anything else. */
 int hkd_hex_value(int c);

@@ -10,11 +10,11 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "ssrf.h"
 
 /* One special-purpose IPv4 range; the first that matches wins. */
@@ -71,20 +71,6 @@ static const struct v6_range v6_ranges[] = {
 /* ::ffff:0:0/96 and 64:ff9b::/96: the last 4 bytes are an IPv4 address. */
 static const unsigned char mapped_prefix[12] = {[10] = 0xff, [11] = 0xff};
 static const unsigned char nat64_prefix[12] = {0x00, 0x64, 0xff, 0x9b};
-
-static void seterr(char *err, size_t errlen, const char *f, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *f, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, f);
-	vsnprintf(err, errlen, f, ap);
-	va_end(ap);
-}
 
 /* 1 when the first `bits` bits of a and net agree. */
 static int prefix_match(const unsigned char *a, const unsigned char *net,
@@ -267,27 +253,27 @@ int hkd_cidr_parse(const char *text, struct hkd_cidr *out, char *err,
 
 	memset(out, 0, sizeof(*out));
 	if (!text || !*text) {
-		seterr(err, errlen, "an empty string is not a CIDR");
+		hkd_set_err(err, errlen, "an empty string is not a CIDR");
 		return -1;
 	}
 	slash = strchr(text, '/');
 	alen = slash ? (size_t)(slash - text) : strlen(text);
 	if (alen == 0 || alen >= sizeof(addr)) {
-		seterr(err, errlen, "'%s' is not ADDRESS/PREFIX", text);
+		hkd_set_err(err, errlen, "'%s' is not ADDRESS/PREFIX", text);
 		return -1;
 	}
 	memcpy(addr, text, alen);
 	addr[alen] = '\0';
 	if (hkd_ip_parse(addr, &out->net) < 0) {
 		if (slash)
-			seterr(err, errlen,
-			       "'%s': '%s' is not an IPv4 or IPv6 address",
-			       text, addr);
+			hkd_set_err(err, errlen,
+			            "'%s': '%s' is not an IPv4 or IPv6 address",
+			            text, addr);
 		else
-			seterr(err, errlen,
-			       "'%s' is not an IPv4 or IPv6 address (nor "
-			       "ADDRESS/PREFIX)",
-			       text);
+			hkd_set_err(err, errlen,
+			            "'%s' is not an IPv4 or IPv6 address (nor "
+			            "ADDRESS/PREFIX)",
+			            text);
 		return -1;
 	}
 	max = out->net.family == AF_INET ? 32 : 128;
@@ -296,14 +282,15 @@ int hkd_cidr_parse(const char *text, struct hkd_cidr *out, char *err,
 	} else {
 		p = slash + 1;
 		if (!*p || strlen(p) > 3) {
-			seterr(err, errlen,
-			       "'%s': prefix '%s' is not a number from 0 to %u",
-			       text, p, max);
+			hkd_set_err(
+			    err, errlen,
+			    "'%s': prefix '%s' is not a number from 0 to %u",
+			    text, p, max);
 			return -1;
 		}
 		for (; *p; p++) {
 			if (*p < '0' || *p > '9') {
-				seterr(
+				hkd_set_err(
 				    err, errlen,
 				    "'%s': prefix '%s' is not a number from 0 "
 				    "to %u",
@@ -313,9 +300,9 @@ int hkd_cidr_parse(const char *text, struct hkd_cidr *out, char *err,
 			prefix = prefix * 10 + (unsigned)(*p - '0');
 		}
 		if (prefix > max) {
-			seterr(err, errlen,
-			       "'%s': prefix %u is longer than %u bits", text,
-			       prefix, max);
+			hkd_set_err(err, errlen,
+			            "'%s': prefix %u is longer than %u bits",
+			            text, prefix, max);
 			return -1;
 		}
 	}
@@ -323,9 +310,9 @@ int hkd_cidr_parse(const char *text, struct hkd_cidr *out, char *err,
 	mask_host_bits(&masked, prefix);
 	if (memcmp(masked.b, out->net.b, sizeof(masked.b)) != 0) {
 		hkd_ip_format(&masked, shown, sizeof(shown));
-		seterr(err, errlen,
-		       "'%s': host bits are set (the network is %s/%u)", text,
-		       shown, prefix);
+		hkd_set_err(err, errlen,
+		            "'%s': host bits are set (the network is %s/%u)",
+		            text, shown, prefix);
 		return -1;
 	}
 	out->prefix = prefix;

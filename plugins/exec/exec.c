@@ -21,6 +21,7 @@
  * pidfd_open (with a polling fallback when the kernel lacks it).
  */
 #include "exec.h"
+#include "utf8.h"
 
 /* Host services, set once by hookd_plugin_entry(). */
 const struct hookd_host *exec_host;
@@ -29,34 +30,6 @@ const char *const reserved_env[N_RESERVED_ENV] = {
     "HOOKD_EVENT_ID", "HOOKD_EVENT_TYPE",  "HOOKD_EVENT_SOURCE",
     "HOOKD_ATTEMPT",  "HOOKD_DELIVERY_ID", "HOOKD_TARGET",
 };
-
-/* snprintf into an optional buffer. */
-void fmt(char *buf, size_t len, const char *f, ...)
-{
-	va_list ap;
-
-	if (!buf || len == 0)
-		return;
-	va_start(ap, f);
-	vsnprintf(buf, len, f, ap);
-	va_end(ap);
-}
-
-/* Message for errno `err`; thread-safe, never NULL. */
-const char *errtext(int err)
-{
-	const char *s = strerrordesc_np(err);
-
-	return s ? s : "Unknown error";
-}
-
-int64_t clock_ms(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- text clean-up for reasons and log lines -------------------------- */
 
@@ -102,42 +75,6 @@ static void sink_put(struct sink *s, const char *p, size_t n)
 	s->buf[s->len] = '\0';
 }
 
-/*
- * Length of the well-formed UTF-8 sequence at p (at most n bytes), or 0 when
- * p does not start one (stray continuation byte, overlong form, surrogate,
- * beyond U+10FFFF, cut short).
- */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-	size_t need, i;
-	unsigned char lo = 0x80, hi = 0xBF;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xC2 && p[0] <= 0xDF)
-		need = 2;
-	else if (p[0] >= 0xE0 && p[0] <= 0xEF)
-		need = 3;
-	else if (p[0] >= 0xF0 && p[0] <= 0xF4)
-		need = 4;
-	else
-		return 0;
-	if (p[0] == 0xE0)
-		lo = 0xA0;
-	else if (p[0] == 0xED)
-		hi = 0x9F;
-	else if (p[0] == 0xF0)
-		lo = 0x90;
-	else if (p[0] == 0xF4)
-		hi = 0x8F;
-	if (n < need || p[1] < lo || p[1] > hi)
-		return 0;
-	for (i = 2; i < need; i++)
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-	return need;
-}
-
 static int is_blank(unsigned char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
@@ -171,13 +108,11 @@ static void sink_put_clean(struct sink *s, const char *text, size_t n)
 			sink_put(s, " | ", 3);
 		first = 0;
 		while (b < e && !s->full) {
-			size_t k = utf8_seq(b, (size_t)(e - b));
+			size_t k = hkd_utf8_len(b, (size_t)(e - b));
 
 			if (k == 1 && *b == '\t')
 				sink_put(s, " ", 1);
-			else if (k == 0 ||
-			         (k == 1 && (*b < 0x20 || *b == 0x7F)) ||
-			         (k == 2 && b[0] == 0xC2 && b[1] < 0xA0))
+			else if (k == 0 || hkd_utf8_control(b, k))
 				sink_put(s, "?", 1);
 			else
 				sink_put(s, (const char *)b, k);
@@ -231,23 +166,19 @@ static char **render_argv(const struct exec_state *st,
                           const struct hookd_event *ev, char *why,
                           size_t whylen)
 {
-	char terr[256];
 	char **argv = calloc((size_t)st->argc + 1, sizeof(*argv));
 	int i;
 
 	if (!argv) {
-		fmt(why, whylen, "out of memory");
+		hkd_set_err(why, whylen, "out of memory");
 		return NULL;
 	}
 	for (i = 0; i < st->argc; i++) {
-		terr[0] = '\0';
-		argv[i] = exec_host->render(st->argv[i], ev, HOOKD_RENDER_RAW,
-		                            terr, sizeof(terr));
-		if (!argv[i]) {
-			fmt(why, whylen, "command: argv[%d]: %s", i,
-			    terr[0] ? terr : "cannot render");
+		argv[i] =
+		    hkd_render(exec_host, st->argv[i], ev, HOOKD_RENDER_RAW,
+		               why, whylen, "command: argv[%d]", i);
+		if (!argv[i])
 			goto fail;
-		}
 	}
 	return argv;
 fail:
@@ -279,7 +210,7 @@ static char *env_pair(const char *name, const char *value)
 static char **build_env(const struct exec_state *st,
                         const struct hookd_event *ev, char *why, size_t whylen)
 {
-	char terr[256], attempt[16];
+	char attempt[16];
 	const char *fixed[N_FIXED_ENV - 1];
 	char **envp = calloc(N_FIXED_ENV + (size_t)st->nenv + 1, sizeof(*envp));
 	size_t n = 0, i;
@@ -305,14 +236,11 @@ static char **build_env(const struct exec_state *st,
 	for (k = 0; k < st->nenv; k++) {
 		char *val;
 
-		terr[0] = '\0';
-		val = exec_host->render(st->env[k].tmpl, ev, HOOKD_RENDER_RAW,
-		                        terr, sizeof(terr));
-		if (!val) {
-			fmt(why, whylen, "env: %s: %s", st->env[k].name,
-			    terr[0] ? terr : "cannot render");
+		val = hkd_render(exec_host, st->env[k].value, ev,
+		                 HOOKD_RENDER_RAW, why, whylen, "env: %s",
+		                 st->env[k].name);
+		if (!val)
 			goto fail;
-		}
 		envp[n] = env_pair(st->env[k].name, val);
 		exec_host->free(val);
 		if (!envp[n++])
@@ -320,7 +248,7 @@ static char **build_env(const struct exec_state *st,
 	}
 	return envp;
 oom:
-	fmt(why, whylen, "out of memory");
+	hkd_set_err(why, whylen, "out of memory");
 fail:
 	envp_free(envp);
 	return NULL;
@@ -344,16 +272,6 @@ static const char *stage_name(int stage)
 	default:
 		return "exec";
 	}
-}
-
-/* "1.5s", "30s": seconds with a tenth only when it is not whole. */
-static void format_seconds(char *buf, size_t len, int64_t ms)
-{
-	if (ms % 1000 == 0)
-		snprintf(buf, len, "%llds", (long long)(ms / 1000));
-	else
-		snprintf(buf, len, "%lld.%llds", (long long)(ms / 1000),
-		         (long long)(ms % 1000 / 100));
 }
 
 /* "head" or "head: <first lines of stderr, else stdout>" into the reason. */
@@ -407,17 +325,21 @@ static enum hookd_status judge(const struct exec_state *st, const char *argv0,
 			arg = st->cwd;
 		if (r->report.stage == STAGE_DUP ||
 		    r->report.stage == STAGE_SETGROUPS)
-			fmt(res->reason, sizeof(res->reason), "%s: %s",
-			    stage_name(r->report.stage), errtext(e));
+			hkd_set_err(res->reason, sizeof(res->reason), "%s: %s",
+			            stage_name(r->report.stage),
+			            hkd_errtext(e));
 		else if (r->report.stage == STAGE_SETGID)
-			fmt(res->reason, sizeof(res->reason), "setgid %u: %s",
-			    (unsigned)st->gid, errtext(e));
+			hkd_set_err(res->reason, sizeof(res->reason),
+			            "setgid %u: %s", (unsigned)st->gid,
+			            hkd_errtext(e));
 		else if (r->report.stage == STAGE_SETUID)
-			fmt(res->reason, sizeof(res->reason), "setuid %u: %s",
-			    (unsigned)st->uid, errtext(e));
+			hkd_set_err(res->reason, sizeof(res->reason),
+			            "setuid %u: %s", (unsigned)st->uid,
+			            hkd_errtext(e));
 		else
-			fmt(res->reason, sizeof(res->reason), "%s %s: %s",
-			    stage_name(r->report.stage), arg, errtext(e));
+			hkd_set_err(res->reason, sizeof(res->reason),
+			            "%s %s: %s", stage_name(r->report.stage),
+			            arg, hkd_errtext(e));
 		/* Out of resources is worth another try; the rest is config. */
 		return e == EAGAIN || e == ENOMEM || e == ENFILE ||
 		               e == EMFILE || e == ETXTBSY
@@ -425,20 +347,21 @@ static enum hookd_status judge(const struct exec_state *st, const char *argv0,
 		           : HOOKD_FAIL;
 	}
 	if (r->poll_errno) {
-		fmt(res->reason, sizeof(res->reason), "poll: %s",
-		    errtext(r->poll_errno));
+		hkd_set_err(res->reason, sizeof(res->reason), "poll: %s",
+		            hkd_errtext(r->poll_errno));
 		return HOOKD_RETRY;
 	}
 	if (r->timed_out) {
-		format_seconds(secs, sizeof(secs), limit_ms);
-		fmt(res->reason, sizeof(res->reason), "timed out after %s%s",
-		    secs, by_event ? " (event deadline)" : "");
+		hkd_format_seconds(secs, sizeof(secs), limit_ms);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "timed out after %s%s", secs,
+		            by_event ? " (event deadline)" : "");
 		return HOOKD_RETRY;
 	}
 	if (!r->exited) {
-		fmt(res->reason, sizeof(res->reason),
-		    "cannot collect the exit status: %s",
-		    errtext(r->wait_errno));
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "cannot collect the exit status: %s",
+		            hkd_errtext(r->wait_errno));
 		return HOOKD_FAIL;
 	}
 	if (WIFSIGNALED(r->wstatus)) {
@@ -457,7 +380,7 @@ static enum hookd_status judge(const struct exec_state *st, const char *argv0,
 	}
 	snprintf(head, sizeof(head), "exit %d", WEXITSTATUS(r->wstatus));
 	if (WEXITSTATUS(r->wstatus) == 0) {
-		fmt(res->reason, sizeof(res->reason), "%s", head);
+		hkd_set_err(res->reason, sizeof(res->reason), "%s", head);
 		return HOOKD_OK;
 	}
 	set_reason(res, head, r);
@@ -477,30 +400,25 @@ static enum hookd_status exec_dispatch(void *state,
 	const struct exec_state *st = state;
 	enum hookd_status status = HOOKD_RETRY;
 	char **argv = NULL, **envp = NULL;
-	int64_t limit_ms = st->timeout_ms;
-	int by_event = 0;
+	int64_t limit_ms;
+	int by_event;
 	struct run r;
 
 	run_init(&r);
-	if (ev->deadline_ms > 0) {
-		int64_t left = ev->deadline_ms - clock_ms(CLOCK_REALTIME);
-
-		if (left < limit_ms) {
-			limit_ms = left;
-			by_event = 1;
-		}
-		if (left <= 0) {
-			fmt(res->reason, sizeof(res->reason),
-			    "event deadline passed before the command started");
-			goto out;
-		}
+	limit_ms =
+	    hkd_attempt_limit(st->timeout_ms, ev->deadline_ms, &by_event);
+	if (limit_ms <= 0) {
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "event deadline passed before the command started");
+		goto out;
 	}
 	argv = render_argv(st, ev, res->reason, sizeof(res->reason));
 	if (!argv)
 		goto out;
 	if (argv[0][0] != '/') {
-		fmt(res->reason, sizeof(res->reason),
-		    "command: argv[0] '%s' is not an absolute path", argv[0]);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "command: argv[0] '%s' is not an absolute path",
+		            argv[0]);
 		status = HOOKD_FAIL;
 		goto out;
 	}
@@ -561,9 +479,7 @@ static const struct hookd_plugin exec_plugin = {
 HOOKD_EXPORT const struct hookd_plugin *
 hookd_plugin_entry(const struct hookd_host *h)
 {
-	if (!h || h->abi_major != HOOKD_ABI_MAJOR ||
-	    h->struct_size <
-	        offsetof(struct hookd_host, free) + sizeof(h->free))
+	if (!hkd_host_usable(h))
 		return NULL;
 	exec_host = h;
 	return &exec_plugin;

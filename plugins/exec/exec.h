@@ -15,7 +15,6 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,10 @@
 #include <unistd.h>
 
 #include <hookd/plugin.h>
+
+#include "clock.h"
+#include "errmsg.h"
+#include "pluginkit.h"
 
 #define EXEC_VERSION            "0.1.0"
 #define EXEC_DEFAULT_TIMEOUT    30
@@ -51,12 +54,6 @@ extern const struct hookd_host *exec_host;
 extern const char *const reserved_env[N_RESERVED_ENV];
 #define N_FIXED_ENV (1 + N_RESERVED_ENV)
 
-/* One `env` entry; both strings borrowed from the handler's config. */
-struct exec_env {
-	const char *name;
-	const char *tmpl;
-};
-
 /*
  * One handler instance. Written by create() on the main thread, read-only
  * afterwards, shared by every dispatch() thread. Template strings are
@@ -69,10 +66,10 @@ struct exec_state {
 	int64_t timeout_ms;
 	const char *cwd; /* NULL: hookd's working directory */
 	int nenv;
-	struct exec_env *env;
-	size_t max_output; /* bytes kept of stdout, and of stderr */
-	int set_ids;       /* switch groups (and maybe user) in the child */
-	int set_uid;       /* ... including the user */
+	struct hkd_conf_entry *env; /* name = template (array owned) */
+	size_t max_output;          /* bytes kept of stdout, and of stderr */
+	int set_ids; /* switch groups (and maybe user) in the child */
+	int set_uid; /* ... including the user */
 	uid_t uid;
 	gid_t gid;
 	int ngroups;
@@ -147,9 +144,6 @@ struct run {
 };
 
 /* exec.c */
-void fmt(char *buf, size_t len, const char *f, ...) HOOKD_PRINTF(3, 4);
-const char *errtext(int err);
-int64_t clock_ms(clockid_t id);
 
 /* exec_conf.c: hookd_plugin.create and .destroy. */
 int exec_create(const char *instance, const struct hookd_config *cfg,

@@ -24,45 +24,33 @@ void exec_destroy(void *p)
 static int read_command(struct exec_state *st, const struct hookd_config *cfg,
                         char *err, size_t errlen)
 {
-	char terr[256];
-	int n = exec_host->config_count(cfg, "command");
-	int i;
+	int i, set;
 
-	if (n < 0) {
-		fmt(err, errlen, "command is required");
+	set = hkd_conf_list(exec_host, cfg, "command", &st->argv, &st->argc,
+	                    err, errlen);
+	if (set < 0)
+		return -1;
+	if (!set) {
+		hkd_set_err(err, errlen, "command is required");
 		return -1;
 	}
-	if (n == 0) {
-		fmt(err, errlen, "command must not be empty");
+	if (st->argc == 0) {
+		hkd_set_err(err, errlen, "command must not be empty");
 		return -1;
 	}
-	st->argv = calloc((size_t)n, sizeof(*st->argv));
-	if (!st->argv) {
-		fmt(err, errlen, "out of memory");
-		return -1;
-	}
-	st->argc = n;
-	for (i = 0; i < n; i++) {
-		const char *s = NULL;
+	for (i = 0; i < st->argc; i++) {
+		const char *s = st->argv[i];
 
-		if (exec_host->config_item(cfg, "command", i, NULL, &s) < 0 ||
-		    !s) {
-			fmt(err, errlen, "command: cannot read argv[%d]", i);
-			return -1;
-		}
 		if (i == 0 && s[0] != '/') {
-			fmt(err, errlen,
+			hkd_set_err(
+			    err, errlen,
 			    "command: argv[0] '%s' must be an absolute path",
 			    s);
 			return -1;
 		}
-		terr[0] = '\0';
-		if (exec_host->check_template(s, terr, sizeof(terr)) < 0) {
-			fmt(err, errlen, "command: argv[%d] '%s': %s", i, s,
-			    terr[0] ? terr : "invalid template");
+		if (hkd_check_template(exec_host, s, err, errlen,
+		                       "command: argv[%d] '%s'", i, s) < 0)
 			return -1;
-		}
-		st->argv[i] = s;
 	}
 	return 0;
 }
@@ -76,12 +64,13 @@ static int read_numbers(struct exec_state *st, const struct hookd_config *cfg,
 	st->timeout_ms = (int64_t)EXEC_DEFAULT_TIMEOUT * 1000;
 	if (exec_host->config_int(cfg, "timeout", &v) == 0) {
 		if (v <= 0) {
-			fmt(err, errlen, "timeout must be > 0");
+			hkd_set_err(err, errlen, "timeout must be > 0");
 			return -1;
 		}
 		if (v > EXEC_MAX_TIMEOUT) {
-			fmt(err, errlen, "timeout must be at most %d seconds",
-			    EXEC_MAX_TIMEOUT);
+			hkd_set_err(err, errlen,
+			            "timeout must be at most %d seconds",
+			            EXEC_MAX_TIMEOUT);
 			return -1;
 		}
 		st->timeout_ms = v * 1000;
@@ -89,12 +78,13 @@ static int read_numbers(struct exec_state *st, const struct hookd_config *cfg,
 	st->max_output = EXEC_DEFAULT_MAX_OUTPUT;
 	if (exec_host->config_int(cfg, "max_output", &v) == 0) {
 		if (v < 0) {
-			fmt(err, errlen, "max_output must be >= 0");
+			hkd_set_err(err, errlen, "max_output must be >= 0");
 			return -1;
 		}
 		if (v > EXEC_MAX_MAX_OUTPUT) {
-			fmt(err, errlen, "max_output must be at most %d bytes",
-			    EXEC_MAX_MAX_OUTPUT);
+			hkd_set_err(err, errlen,
+			            "max_output must be at most %d bytes",
+			            EXEC_MAX_MAX_OUTPUT);
 			return -1;
 		}
 		st->max_output = (size_t)v;
@@ -122,52 +112,36 @@ static int valid_env_name(const char *s)
 static int read_env(struct exec_state *st, const struct hookd_config *cfg,
                     char *err, size_t errlen)
 {
-	char terr[256];
-	int n = exec_host->config_count(cfg, "env");
 	int i;
 	size_t r;
 
-	if (n <= 0)
-		return 0;
-	st->env = calloc((size_t)n, sizeof(*st->env));
-	if (!st->env) {
-		fmt(err, errlen, "out of memory");
+	if (hkd_conf_group(exec_host, cfg, "env", &st->env, &st->nenv, err,
+	                   errlen) < 0)
 		return -1;
-	}
-	st->nenv = n;
-	for (i = 0; i < n; i++) {
-		const char *name = NULL, *val = NULL;
+	for (i = 0; i < st->nenv; i++) {
+		const char *name = st->env[i].name;
 
-		if (exec_host->config_item(cfg, "env", i, &name, &val) < 0 ||
-		    !name || !val) {
-			fmt(err, errlen, "env: cannot read entry %d", i);
-			return -1;
-		}
 		if (!valid_env_name(name)) {
-			fmt(err, errlen,
-			    "env: '%s' is not a valid variable name "
-			    "([A-Za-z_][A-Za-z0-9_]*)",
-			    name);
+			hkd_set_err(err, errlen,
+			            "env: '%s' is not a valid variable name "
+			            "([A-Za-z_][A-Za-z0-9_]*)",
+			            name);
 			return -1;
 		}
 		for (r = 0; r < sizeof(reserved_env) / sizeof(reserved_env[0]);
 		     r++) {
 			if (strcmp(name, reserved_env[r]) == 0) {
-				fmt(err, errlen,
+				hkd_set_err(
+				    err, errlen,
 				    "env: %s is set by hookd and cannot be "
 				    "overridden",
 				    name);
 				return -1;
 			}
 		}
-		terr[0] = '\0';
-		if (exec_host->check_template(val, terr, sizeof(terr)) < 0) {
-			fmt(err, errlen, "env: %s: %s", name,
-			    terr[0] ? terr : "invalid template");
+		if (hkd_check_template(exec_host, st->env[i].value, err, errlen,
+		                       "env: %s", name) < 0)
 			return -1;
-		}
-		st->env[i].name = name;
-		st->env[i].tmpl = val;
 	}
 	return 0;
 }
@@ -193,7 +167,8 @@ static int lookup_user(const char *name, uid_t *uid, gid_t *gid, char *err,
 		char *nb = realloc(buf, len);
 
 		if (!nb) {
-			fmt(err, errlen, "user '%s': out of memory", name);
+			hkd_set_err(err, errlen, "user '%s': out of memory",
+			            name);
 			goto out;
 		}
 		buf = nb;
@@ -203,9 +178,10 @@ static int lookup_user(const char *name, uid_t *uid, gid_t *gid, char *err,
 		len *= 2;
 	}
 	if (rc != 0)
-		fmt(err, errlen, "user '%s': %s", name, errtext(rc));
+		hkd_set_err(err, errlen, "user '%s': %s", name,
+		            hkd_errtext(rc));
 	else if (!res)
-		fmt(err, errlen, "user: no such user '%s'", name);
+		hkd_set_err(err, errlen, "user: no such user '%s'", name);
 	else {
 		*uid = pw.pw_uid;
 		*gid = pw.pw_gid;
@@ -228,7 +204,8 @@ static int lookup_group(const char *name, gid_t *gid, char *err, size_t errlen)
 		char *nb = realloc(buf, len);
 
 		if (!nb) {
-			fmt(err, errlen, "group '%s': out of memory", name);
+			hkd_set_err(err, errlen, "group '%s': out of memory",
+			            name);
 			goto out;
 		}
 		buf = nb;
@@ -238,9 +215,10 @@ static int lookup_group(const char *name, gid_t *gid, char *err, size_t errlen)
 		len *= 2;
 	}
 	if (rc != 0)
-		fmt(err, errlen, "group '%s': %s", name, errtext(rc));
+		hkd_set_err(err, errlen, "group '%s': %s", name,
+		            hkd_errtext(rc));
 	else if (!res)
-		fmt(err, errlen, "group: no such group '%s'", name);
+		hkd_set_err(err, errlen, "group: no such group '%s'", name);
 	else {
 		*gid = gr.gr_gid;
 		ret = 0;
@@ -258,17 +236,15 @@ out:
 static int read_identity(struct exec_state *st, const struct hookd_config *cfg,
                          char *err, size_t errlen)
 {
-	const char *user = NULL, *group = NULL;
+	const char *user = hkd_conf_string(exec_host, cfg, "user");
+	const char *group = hkd_conf_string(exec_host, cfg, "group");
 	int n = 32, tries;
 
-	if (exec_host->config_string(cfg, "user", &user) < 0)
-		user = NULL;
-	if (exec_host->config_string(cfg, "group", &group) < 0)
-		group = NULL;
 	if (!user && !group)
 		return 0;
 	if (geteuid() != 0) {
-		fmt(err, errlen,
+		hkd_set_err(
+		    err, errlen,
 		    "%s '%s' is set but hookd does not run as root (euid %u), "
 		    "so it cannot switch to it",
 		    user ? "user" : "group", user ? user : group,
@@ -286,7 +262,7 @@ static int read_identity(struct exec_state *st, const struct hookd_config *cfg,
 	if (!user) {
 		st->groups = malloc(sizeof(*st->groups));
 		if (!st->groups) {
-			fmt(err, errlen, "out of memory");
+			hkd_set_err(err, errlen, "out of memory");
 			return -1;
 		}
 		st->groups[0] = st->gid;
@@ -297,7 +273,7 @@ static int read_identity(struct exec_state *st, const struct hookd_config *cfg,
 		gid_t *g = realloc(st->groups, (size_t)n * sizeof(*g));
 
 		if (!g) {
-			fmt(err, errlen, "out of memory");
+			hkd_set_err(err, errlen, "out of memory");
 			return -1;
 		}
 		st->groups = g;
@@ -309,7 +285,7 @@ static int read_identity(struct exec_state *st, const struct hookd_config *cfg,
 			n = 32;
 		n *= 2; /* n now holds what was needed; leave room to grow */
 	}
-	fmt(err, errlen, "user '%s': cannot list its groups", user);
+	hkd_set_err(err, errlen, "user '%s': cannot list its groups", user);
 	return -1;
 }
 
@@ -325,21 +301,21 @@ int exec_create(const char *instance, const struct hookd_config *cfg,
 	struct exec_state *st = calloc(1, sizeof(*st));
 
 	if (!st) {
-		fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	st->instance = strdup(instance ? instance : "exec");
 	if (!st->instance) {
-		fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		goto fail;
 	}
 	if (read_command(st, cfg, err, errlen) < 0 ||
 	    read_numbers(st, cfg, err, errlen) < 0)
 		goto fail;
-	if (exec_host->config_string(cfg, "cwd", &st->cwd) < 0)
-		st->cwd = NULL;
+	st->cwd = hkd_conf_string(exec_host, cfg, "cwd");
 	if (st->cwd && st->cwd[0] != '/') {
-		fmt(err, errlen, "cwd '%s' must be an absolute path", st->cwd);
+		hkd_set_err(err, errlen, "cwd '%s' must be an absolute path",
+		            st->cwd);
 		goto fail;
 	}
 	if (read_env(st, cfg, err, errlen) < 0 ||

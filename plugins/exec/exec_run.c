@@ -379,7 +379,7 @@ static int spawn(const struct exec_state *st, char **argv, char **envp,
 
 	if (make_pipe(in) < 0 || make_pipe(out) < 0 || make_pipe(err) < 0 ||
 	    make_pipe(stp) < 0) {
-		fmt(why, whylen, "pipe: %s", errtext(errno));
+		hkd_set_err(why, whylen, "pipe: %s", hkd_errtext(errno));
 		goto out;
 	}
 	memset(&pl, 0, sizeof(pl));
@@ -397,16 +397,16 @@ static int spawn(const struct exec_state *st, char **argv, char **envp,
 	sigemptyset(&pl.dfl.sa_mask);
 	sigemptyset(&pl.empty);
 
-	r->start_ms = clock_ms(CLOCK_MONOTONIC);
+	r->start_ms = hkd_mono_ms();
 	if (kids_enter() < 0) {
-		fmt(why, whylen, "hookd is exiting");
+		hkd_set_err(why, whylen, "hookd is exiting");
 		goto out;
 	}
 	pid = start_child(&pl);
 	if (pid < 0) {
 		e = errno;
 		kids_link(r); /* no child: only ends the spawn */
-		fmt(why, whylen, "vfork: %s", errtext(e));
+		hkd_set_err(why, whylen, "vfork: %s", hkd_errtext(e));
 		goto out;
 	}
 	/* Also set here, so kill(-pid) works whichever of the two runs first;
@@ -477,7 +477,7 @@ static void supervise(const struct exec_state *st, const struct hookd_event *ev,
 		struct pollfd pf[5];
 		int np = 0, i_in = -1, i_out = -1, i_err = -1, i_st = -1;
 		int i_pid = -1;
-		int64_t now = clock_ms(CLOCK_MONOTONIC), wait_ms;
+		int64_t now = hkd_mono_ms(), wait_ms;
 		pid_t w;
 
 		if (now >= deadline) {
@@ -566,7 +566,7 @@ int run_child(const struct exec_state *st, const struct hookd_event *ev,
 			r->wait_errno = errno;
 	}
 	kids_unlink(r); /* when waitpid() failed: the run ends here anyway */
-	r->elapsed_ms = clock_ms(CLOCK_MONOTONIC) - r->start_ms;
+	r->elapsed_ms = hkd_mono_ms() - r->start_ms;
 	/* Whatever the child wrote before it ended is in the pipes now. */
 	close_fd(&r->in_fd);
 	capture_drain(&r->out, st->max_output);

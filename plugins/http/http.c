@@ -44,7 +44,6 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -60,8 +59,12 @@
 
 #include <hookd/plugin.h>
 
+#include "clock.h"
+#include "errmsg.h"
+#include "pluginkit.h"
 #include "sign.h"
 #include "ssrf.h"
+#include "utf8.h"
 
 #define HTTP_VERSION                 "0.1.0"
 #define HTTP_DEFAULT_TIMEOUT         15
@@ -116,12 +119,6 @@ static const char *const reserved_headers[] = {
     "webhook-timestamp",
     "webhook-signature",
     "X-Hub-Signature-256",
-};
-
-/* One `headers` entry; both strings borrowed from the handler's config. */
-struct http_header {
-	const char *name;
-	const char *tmpl;
 };
 
 /* One worker thread's easy handle for one instance. */
@@ -213,8 +210,8 @@ struct http_state {
 	const char *url; /* template (borrowed) */
 	enum http_method method;
 	int nheaders;
-	struct http_header *headers; /* array owned, strings borrowed */
-	const char *body;            /* template, or NULL: the envelope */
+	struct hkd_conf_entry *headers; /* name = template: array owned */
+	const char *body;               /* template, or NULL: the envelope */
 	enum hookd_render_mode body_mode;
 	char *content_type; /* "Content-Type: ..." header line (owned) */
 	char *user_agent;   /* "hookd/<version>" (owned) */
@@ -243,83 +240,7 @@ struct http_state {
 
 static int loop_stop(struct http_state *st);
 
-static void fmt(char *buf, size_t len, const char *f, ...) HOOKD_PRINTF(3, 4);
-
-/* snprintf into an optional buffer. */
-static void fmt(char *buf, size_t len, const char *f, ...)
-{
-	va_list ap;
-
-	if (!buf || len == 0)
-		return;
-	va_start(ap, f);
-	vsnprintf(buf, len, f, ap);
-	va_end(ap);
-}
-
-/* Message for errno `err`; thread-safe, never NULL. */
-static const char *errtext(int err)
-{
-	const char *s = strerrordesc_np(err);
-
-	return s ? s : "Unknown error";
-}
-
-/* Wall-clock ms since the epoch, the unit of event->deadline_ms. */
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Monotonic ms, for the event loop's watchdog. */
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- text clean-up ---------------------------------------------------- */
-
-/*
- * Length of the well-formed UTF-8 sequence at p (n bytes available), 0
- * when p does not start one, or -1 when it starts one that n cuts short.
- */
-static int utf8_len(const unsigned char *p, size_t n)
-{
-	int need, i;
-	unsigned char lo = 0x80, hi = 0xBF;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xC2 && p[0] <= 0xDF)
-		need = 2;
-	else if (p[0] >= 0xE0 && p[0] <= 0xEF)
-		need = 3;
-	else if (p[0] >= 0xF0 && p[0] <= 0xF4)
-		need = 4;
-	else
-		return 0;
-	if (p[0] == 0xE0)
-		lo = 0xA0;
-	else if (p[0] == 0xED)
-		hi = 0x9F;
-	else if (p[0] == 0xF0)
-		lo = 0x90;
-	else if (p[0] == 0xF4)
-		hi = 0x8F;
-	for (i = 1; i < need; i++) {
-		if ((size_t)i >= n)
-			return -1;
-		if (p[i] < (i == 1 ? lo : 0x80) || p[i] > (i == 1 ? hi : 0xBF))
-			return 0;
-	}
-	return need;
-}
 
 /*
  * Copy n bytes of foreign text (a response body, a header) into out (size
@@ -338,29 +259,28 @@ static size_t clean_text(char *out, size_t size, const char *text, size_t n,
 	if (size == 0)
 		return 0;
 	while (i < n) {
-		int k = utf8_len(p + i, n - i);
+		size_t k = hkd_utf8_len(p + i, n - i);
 
-		if (k < 0)
+		if (k == 0 && hkd_utf8_cut(p + i, n - i))
 			break; /* cut short by the window */
 		if (k == 1 && (p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r'))) {
 			space = o > 0;
 			i++;
 			continue;
 		}
-		if (o + (space ? 1 : 0) + (k ? (size_t)k : 1) + 1 > size)
+		if (o + (space ? 1 : 0) + (k ? k : 1) + 1 > size)
 			break;
 		if (space)
 			out[o++] = ' ';
 		space = 0;
-		if (k == 0 || (k == 1 && (p[i] < 0x20 || p[i] == 0x7F)) ||
-		    (k == 2 && p[i] == 0xC2 && p[i + 1] < 0xA0)) {
+		if (k == 0 || hkd_utf8_control(p + i, k)) {
 			out[o++] = '?';
-			i += k ? (size_t)k : 1;
+			i += k ? k : 1;
 			continue;
 		}
-		memcpy(out + o, p + i, (size_t)k);
-		o += (size_t)k;
-		i += (size_t)k;
+		memcpy(out + o, p + i, k);
+		o += k;
+		i += k;
 	}
 	if (more && o > 0 && o + 4 <= size) {
 		memcpy(out + o, "...", 3);
@@ -420,14 +340,6 @@ static void http_destroy(void *p)
 		state_free(st);
 }
 
-/* A string key, or NULL when it is not set. */
-static const char *get_string(const struct hookd_config *cfg, const char *key)
-{
-	const char *s = NULL;
-
-	return host->config_string(cfg, key, &s) == 0 ? s : NULL;
-}
-
 /* 1 when s has a CR, LF or another byte that cannot go into a header. */
 static int bad_header_text(const char *s)
 {
@@ -446,33 +358,26 @@ static int bad_header_text(const char *s)
 static int read_url(struct http_state *st, const struct hookd_config *cfg,
                     char *err, size_t errlen)
 {
-	char terr[256];
-
-	st->url = get_string(cfg, "url");
+	st->url = hkd_conf_string(host, cfg, "url");
 	if (!st->url) {
-		fmt(err, errlen, "url is required");
+		hkd_set_err(err, errlen, "url is required");
 		return -1;
 	}
 	/* Not quoted: url is a secret (credentials, a token in the path). */
 	if (strncasecmp(st->url, "http://", 7) != 0 &&
 	    strncasecmp(st->url, "https://", 8) != 0) {
-		fmt(err, errlen, "url must start with http:// or https://");
+		hkd_set_err(err, errlen,
+		            "url must start with http:// or https://");
 		return -1;
 	}
-	terr[0] = '\0';
-	if (host->check_template(st->url, terr, sizeof(terr)) < 0) {
-		fmt(err, errlen, "url: %s",
-		    terr[0] ? terr : "invalid template");
-		return -1;
-	}
-	return 0;
+	return hkd_check_template(host, st->url, err, errlen, "url");
 }
 
 /* `method`: POST (default), PUT, PATCH or GET, in any case. */
 static int read_method(struct http_state *st, const struct hookd_config *cfg,
                        char *err, size_t errlen)
 {
-	const char *m = get_string(cfg, "method");
+	const char *m = hkd_conf_string(host, cfg, "method");
 	size_t i;
 
 	st->method = METHOD_POST;
@@ -484,8 +389,9 @@ static int read_method(struct http_state *st, const struct hookd_config *cfg,
 			return 0;
 		}
 	}
-	fmt(err, errlen,
-	    "method '%s' is not supported (POST, PUT, PATCH or GET)", m);
+	hkd_set_err(err, errlen,
+	            "method '%s' is not supported (POST, PUT, PATCH or GET)",
+	            m);
 	return -1;
 }
 
@@ -508,37 +414,28 @@ static int valid_header_name(const char *name)
 static int read_headers(struct http_state *st, const struct hookd_config *cfg,
                         char *err, size_t errlen)
 {
-	char terr[256];
-	int n = host->config_count(cfg, "headers");
 	int i;
 	size_t r;
 
-	if (n <= 0)
-		return 0;
-	st->headers = calloc((size_t)n, sizeof(*st->headers));
-	if (!st->headers) {
-		fmt(err, errlen, "out of memory");
+	if (hkd_conf_group(host, cfg, "headers", &st->headers, &st->nheaders,
+	                   err, errlen) < 0)
 		return -1;
-	}
-	st->nheaders = n;
-	for (i = 0; i < n; i++) {
-		const char *name = NULL, *val = NULL;
+	for (i = 0; i < st->nheaders; i++) {
+		const char *name = st->headers[i].name;
+		const char *val = st->headers[i].value;
 
-		if (host->config_item(cfg, "headers", i, &name, &val) < 0 ||
-		    !name || !val) {
-			fmt(err, errlen, "headers: cannot read entry %d", i);
-			return -1;
-		}
 		if (!valid_header_name(name)) {
-			fmt(err, errlen,
-			    "headers: '%s' is not a valid header name", name);
+			hkd_set_err(err, errlen,
+			            "headers: '%s' is not a valid header name",
+			            name);
 			return -1;
 		}
 		for (r = 0;
 		     r < sizeof(reserved_headers) / sizeof(reserved_headers[0]);
 		     r++) {
 			if (strcasecmp(name, reserved_headers[r]) == 0) {
-				fmt(err, errlen,
+				hkd_set_err(
+				    err, errlen,
 				    "headers: %s is set by hookd and cannot be "
 				    "overridden%s",
 				    name,
@@ -549,20 +446,16 @@ static int read_headers(struct http_state *st, const struct hookd_config *cfg,
 			}
 		}
 		if (bad_header_text(val)) {
-			fmt(err, errlen,
+			hkd_set_err(
+			    err, errlen,
 			    "headers: %s: the value holds a control character "
 			    "(line break?)",
 			    name);
 			return -1;
 		}
-		terr[0] = '\0';
-		if (host->check_template(val, terr, sizeof(terr)) < 0) {
-			fmt(err, errlen, "headers: %s: %s", name,
-			    terr[0] ? terr : "invalid template");
+		if (hkd_check_template(host, val, err, errlen, "headers: %s",
+		                       name) < 0)
 			return -1;
-		}
-		st->headers[i].name = name;
-		st->headers[i].tmpl = val;
 	}
 	return 0;
 }
@@ -586,46 +479,41 @@ static int is_json_type(const char *ct)
 static int read_body(struct http_state *st, const struct hookd_config *cfg,
                      char *err, size_t errlen)
 {
-	char terr[256];
-	const char *ct = get_string(cfg, "content_type");
-	const char *esc = get_string(cfg, "body_escape");
+	const char *ct = hkd_conf_string(host, cfg, "content_type");
+	const char *esc = hkd_conf_string(host, cfg, "body_escape");
 	size_t n;
 
 	if (!ct)
 		ct = HTTP_DEFAULT_CONTENT_TYPE;
 	if (!*ct || bad_header_text(ct)) {
-		fmt(err, errlen,
-		    "content_type must be a non-empty media type "
-		    "without control characters");
+		hkd_set_err(err, errlen,
+		            "content_type must be a non-empty media type "
+		            "without control characters");
 		return -1;
 	}
 	n = strlen("Content-Type: ") + strlen(ct) + 1;
 	st->content_type = malloc(n);
 	if (!st->content_type) {
-		fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	snprintf(st->content_type, n, "Content-Type: %s", ct);
 
-	st->body = get_string(cfg, "body");
+	st->body = hkd_conf_string(host, cfg, "body");
 	if (st->body && st->method == METHOD_GET) {
-		fmt(err, errlen, "body is set but method GET sends no body");
+		hkd_set_err(err, errlen,
+		            "body is set but method GET sends no body");
 		return -1;
 	}
 	if (esc && !st->body) {
-		fmt(err, errlen,
-		    "body_escape is set but there is no body "
-		    "template");
+		hkd_set_err(err, errlen,
+		            "body_escape is set but there is no body "
+		            "template");
 		return -1;
 	}
-	if (st->body) {
-		terr[0] = '\0';
-		if (host->check_template(st->body, terr, sizeof(terr)) < 0) {
-			fmt(err, errlen, "body: %s",
-			    terr[0] ? terr : "invalid template");
-			return -1;
-		}
-	}
+	if (st->body &&
+	    hkd_check_template(host, st->body, err, errlen, "body") < 0)
+		return -1;
 	if (!esc)
 		st->body_mode = is_json_type(ct) ? HOOKD_RENDER_JSON
 		                : strncasecmp(ct,
@@ -641,8 +529,9 @@ static int read_body(struct http_state *st, const struct hookd_config *cfg,
 	else if (strcmp(esc, "raw") == 0)
 		st->body_mode = HOOKD_RENDER_RAW;
 	else {
-		fmt(err, errlen,
-		    "body_escape '%s' is unknown (json, url or raw)", esc);
+		hkd_set_err(err, errlen,
+		            "body_escape '%s' is unknown (json, url or raw)",
+		            esc);
 		return -1;
 	}
 	return 0;
@@ -657,19 +546,21 @@ static int read_timeouts(struct http_state *st, const struct hookd_config *cfg,
 
 	if (host->config_int(cfg, "timeout", &t) == 0 &&
 	    (t <= 0 || t > HTTP_MAX_TIMEOUT)) {
-		fmt(err, errlen, "timeout must be 1 to %d seconds, not %lld",
-		    HTTP_MAX_TIMEOUT, (long long)t);
+		hkd_set_err(err, errlen,
+		            "timeout must be 1 to %d seconds, not %lld",
+		            HTTP_MAX_TIMEOUT, (long long)t);
 		return -1;
 	}
 	have_c = host->config_int(cfg, "connect_timeout", &c) == 0;
 	if (have_c && (c <= 0 || c > HTTP_MAX_TIMEOUT)) {
-		fmt(err, errlen,
-		    "connect_timeout must be 1 to %d seconds, not %lld",
-		    HTTP_MAX_TIMEOUT, (long long)c);
+		hkd_set_err(err, errlen,
+		            "connect_timeout must be 1 to %d seconds, not %lld",
+		            HTTP_MAX_TIMEOUT, (long long)c);
 		return -1;
 	}
 	if (have_c && c > t) {
-		fmt(err, errlen,
+		hkd_set_err(
+		    err, errlen,
 		    "connect_timeout (%lld s) is longer than timeout (%lld s), "
 		    "which bounds the whole request",
 		    (long long)c, (long long)t);
@@ -686,15 +577,16 @@ static int read_timeouts(struct http_state *st, const struct hookd_config *cfg,
 static int read_file_key(const struct hookd_config *cfg, const char *key,
                          const char **out, char *err, size_t errlen)
 {
-	*out = get_string(cfg, key);
+	*out = hkd_conf_string(host, cfg, key);
 	if (!*out)
 		return 0;
 	if (!**out) {
-		fmt(err, errlen, "%s must not be empty", key);
+		hkd_set_err(err, errlen, "%s must not be empty", key);
 		return -1;
 	}
 	if (access(*out, R_OK) < 0) {
-		fmt(err, errlen, "%s '%s': %s", key, *out, errtext(errno));
+		hkd_set_err(err, errlen, "%s '%s': %s", key, *out,
+		            hkd_errtext(errno));
 		return -1;
 	}
 	return 0;
@@ -710,15 +602,16 @@ static int read_tls(struct http_state *st, const struct hookd_config *cfg,
 	    read_file_key(cfg, "client_key", &st->client_key, err, errlen) < 0)
 		return -1;
 	if (st->client_key && !st->client_cert) {
-		fmt(err, errlen, "client_key is set without client_cert");
+		hkd_set_err(err, errlen,
+		            "client_key is set without client_cert");
 		return -1;
 	}
 	st->verify = 1;
 	if (host->config_bool(cfg, "verify", &st->verify) < 0)
 		st->verify = 1;
-	st->proxy = get_string(cfg, "proxy");
+	st->proxy = hkd_conf_string(host, cfg, "proxy");
 	if (st->proxy && (!*st->proxy || bad_header_text(st->proxy))) {
-		fmt(err, errlen, "proxy must be a non-empty URL");
+		hkd_set_err(err, errlen, "proxy must be a non-empty URL");
 		return -1;
 	}
 	return 0;
@@ -732,8 +625,8 @@ static int read_sign(struct http_state *st, const struct hookd_config *cfg,
                      char *err, size_t errlen)
 {
 	char kerr[256];
-	const char *sign = get_string(cfg, "sign");
-	const char *secret = get_string(cfg, "secret");
+	const char *sign = hkd_conf_string(host, cfg, "sign");
+	const char *secret = hkd_conf_string(host, cfg, "secret");
 	int nsecrets = host->config_count(cfg, "secrets");
 	int i;
 
@@ -744,18 +637,20 @@ static int read_sign(struct http_state *st, const struct hookd_config *cfg,
 	else if (strcmp(sign, "github") == 0)
 		st->sign = SIGN_GITHUB;
 	else {
-		fmt(err, errlen,
+		hkd_set_err(
+		    err, errlen,
 		    "sign '%s' is unknown (none, standard-webhooks or github)",
 		    sign);
 		return -1;
 	}
 	if (secret && nsecrets >= 0) {
-		fmt(err, errlen, "set secret or secrets, not both");
+		hkd_set_err(err, errlen, "set secret or secrets, not both");
 		return -1;
 	}
 	if (st->sign == SIGN_NONE) {
 		if (secret || nsecrets >= 0) {
-			fmt(err, errlen,
+			hkd_set_err(
+			    err, errlen,
 			    "%s is set but sign is \"none\" (set sign = "
 			    "\"standard-webhooks\" or \"github\")",
 			    secret ? "secret" : "secrets");
@@ -764,37 +659,38 @@ static int read_sign(struct http_state *st, const struct hookd_config *cfg,
 		return 0;
 	}
 	if (!secret && nsecrets < 0) {
-		fmt(err, errlen, "sign = \"%s\" needs secret%s", sign,
-		    st->sign == SIGN_STANDARD ? " or secrets" : "");
+		hkd_set_err(err, errlen, "sign = \"%s\" needs secret%s", sign,
+		            st->sign == SIGN_STANDARD ? " or secrets" : "");
 		return -1;
 	}
 	if (st->sign == SIGN_GITHUB) {
 		if (!secret) {
-			fmt(err, errlen,
+			hkd_set_err(
+			    err, errlen,
 			    "sign = \"github\" takes one secret, not secrets "
 			    "(X-Hub-Signature-256 holds one signature)");
 			return -1;
 		}
 		if (!*secret) {
-			fmt(err, errlen, "secret must not be empty");
+			hkd_set_err(err, errlen, "secret must not be empty");
 			return -1;
 		}
 		st->gh_secret = secret;
 		return 0;
 	}
 	if (nsecrets == 0) {
-		fmt(err, errlen, "secrets must not be empty");
+		hkd_set_err(err, errlen, "secrets must not be empty");
 		return -1;
 	}
 	if (nsecrets > HTTP_MAX_SECRETS) {
-		fmt(err, errlen, "secrets has %d keys; at most %d", nsecrets,
-		    HTTP_MAX_SECRETS);
+		hkd_set_err(err, errlen, "secrets has %d keys; at most %d",
+		            nsecrets, HTTP_MAX_SECRETS);
 		return -1;
 	}
 	st->nkeys = secret ? 1 : nsecrets;
 	st->keys = calloc((size_t)st->nkeys, sizeof(*st->keys));
 	if (!st->keys) {
-		fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	for (i = 0; i < st->nkeys; i++) {
@@ -803,16 +699,18 @@ static int read_sign(struct http_state *st, const struct hookd_config *cfg,
 		if (!secret &&
 		    (host->config_item(cfg, "secrets", i, NULL, &s) < 0 ||
 		     !s)) {
-			fmt(err, errlen, "secrets: cannot read element %d", i);
+			hkd_set_err(err, errlen,
+			            "secrets: cannot read element %d", i);
 			return -1;
 		}
 		kerr[0] = '\0';
 		if (hkd_sw_key_decode(s, &st->keys[i], kerr, sizeof(kerr)) <
 		    0) {
 			if (secret)
-				fmt(err, errlen, "secret: %s", kerr);
+				hkd_set_err(err, errlen, "secret: %s", kerr);
 			else
-				fmt(err, errlen, "secrets[%d]: %s", i, kerr);
+				hkd_set_err(err, errlen, "secrets[%d]: %s", i,
+				            kerr);
 			return -1;
 		}
 	}
@@ -832,7 +730,8 @@ static int read_ssrf(struct http_state *st, const struct hookd_config *cfg,
 	if (n < 0)
 		return 0;
 	if (!st->ssrf_guard) {
-		fmt(err, errlen,
+		hkd_set_err(
+		    err, errlen,
 		    "allow_targets is set but ssrf_guard is off (it only makes "
 		    "exceptions to the guard)");
 		return -1;
@@ -841,7 +740,7 @@ static int read_ssrf(struct http_state *st, const struct hookd_config *cfg,
 		return 0;
 	st->allow = calloc((size_t)n, sizeof(*st->allow));
 	if (!st->allow) {
-		fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	st->nallow = n;
@@ -850,13 +749,14 @@ static int read_ssrf(struct http_state *st, const struct hookd_config *cfg,
 
 		if (host->config_item(cfg, "allow_targets", i, NULL, &s) < 0 ||
 		    !s) {
-			fmt(err, errlen,
-			    "allow_targets: cannot read element %d", i);
+			hkd_set_err(err, errlen,
+			            "allow_targets: cannot read element %d", i);
 			return -1;
 		}
 		cerr[0] = '\0';
 		if (hkd_cidr_parse(s, &st->allow[i], cerr, sizeof(cerr)) < 0) {
-			fmt(err, errlen, "allow_targets[%d]: %s", i, cerr);
+			hkd_set_err(err, errlen, "allow_targets[%d]: %s", i,
+			            cerr);
 			return -1;
 		}
 	}
@@ -877,14 +777,14 @@ static int http_create(const char *instance, const struct hookd_config *cfg,
 	int rc;
 
 	if (!st) {
-		fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	st->instance = strdup(instance ? instance : "http");
 	n = strlen("hookd/") + strlen(host->version ? host->version : "") + 1;
 	st->user_agent = malloc(n);
 	if (!st->instance || !st->user_agent) {
-		fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		goto fail;
 	}
 	snprintf(st->user_agent, n, "hookd/%s",
@@ -902,22 +802,25 @@ static int http_create(const char *instance, const struct hookd_config *cfg,
 		st->reason_body = 0;
 	rc = pthread_mutex_init(&st->lock, NULL);
 	if (rc != 0) {
-		fmt(err, errlen, "pthread_mutex_init: %s", errtext(rc));
+		hkd_set_err(err, errlen, "pthread_mutex_init: %s",
+		            hkd_errtext(rc));
 		goto fail;
 	}
 	st->lock_made = 1;
 	rc = pthread_mutex_init(&st->loop.lock, NULL);
 	if (rc != 0) {
-		fmt(err, errlen, "pthread_mutex_init: %s", errtext(rc));
+		hkd_set_err(err, errlen, "pthread_mutex_init: %s",
+		            hkd_errtext(rc));
 		goto fail;
 	}
 	st->loop.lock_made = 1;
 	rc = pthread_key_create(&st->key, NULL);
 	if (rc != 0) {
-		fmt(err, errlen,
+		hkd_set_err(
+		    err, errlen,
 		    "pthread_key_create: %s (one key per http handler; the "
 		    "process has run out)",
-		    errtext(rc));
+		    hkd_errtext(rc));
 		goto fail;
 	}
 	st->key_made = 1;
@@ -964,25 +867,6 @@ static CURL *thread_curl(struct http_state *st)
 	return c->curl;
 }
 
-/*
- * Render one template for the event. Returns the text (caller frees with
- * host->free) or NULL with "<what>: <why>" in the reason.
- */
-static char *render(const char *what, const char *tmpl,
-                    const struct hookd_event *ev, enum hookd_render_mode mode,
-                    struct hookd_result *res)
-{
-	char terr[256];
-	char *s;
-
-	terr[0] = '\0';
-	s = host->render(tmpl, ev, mode, terr, sizeof(terr));
-	if (!s)
-		fmt(res->reason, sizeof(res->reason), "%s: %s", what,
-		    terr[0] ? terr : "cannot render");
-	return s;
-}
-
 /* The event as query parameters, percent-encoded, for GET. */
 static const char get_query[] =
     "id={{id}}&type={{type}}&timestamp={{timestamp}}&source={{source}}"
@@ -1001,16 +885,19 @@ static char *build_url(const struct http_state *st,
 	size_t blen, qlen, cut;
 	const char *sep;
 
-	base = render("url", st->url, ev, HOOKD_RENDER_URL, res);
+	base = hkd_render(host, st->url, ev, HOOKD_RENDER_URL, res->reason,
+	                  sizeof(res->reason), "url");
 	if (!base)
 		return NULL;
 	if (st->method != METHOD_GET) {
 		url = strdup(base);
 		if (!url)
-			fmt(res->reason, sizeof(res->reason), "out of memory");
+			hkd_set_err(res->reason, sizeof(res->reason),
+			            "out of memory");
 		goto out;
 	}
-	query = render("query", get_query, ev, HOOKD_RENDER_URL, res);
+	query = hkd_render(host, get_query, ev, HOOKD_RENDER_URL, res->reason,
+	                   sizeof(res->reason), "query");
 	if (!query)
 		goto out;
 	blen = strlen(base);
@@ -1024,7 +911,7 @@ static char *build_url(const struct http_state *st,
 		sep = "&";
 	url = malloc(blen + qlen + 2);
 	if (!url) {
-		fmt(res->reason, sizeof(res->reason), "out of memory");
+		hkd_set_err(res->reason, sizeof(res->reason), "out of memory");
 		goto out;
 	}
 	snprintf(url, blen + qlen + 2, "%.*s%s%s%s", (int)cut, base, sep, query,
@@ -1080,7 +967,7 @@ static int build_headers(const struct http_state *st,
                          size_t n, struct curl_slist **list,
                          struct hookd_result *res)
 {
-	char what[128], ts[24], gh[HKD_GITHUB_SIG_SIZE];
+	char ts[24], gh[HKD_GITHUB_SIG_SIZE];
 	int i;
 	int64_t now = (int64_t)time(NULL);
 
@@ -1093,15 +980,15 @@ static int build_headers(const struct http_state *st,
 	for (i = 0; i < st->nheaders; i++) {
 		char *v;
 
-		snprintf(what, sizeof(what), "headers: %s",
-		         st->headers[i].name);
-		v = render(what, st->headers[i].tmpl, ev, HOOKD_RENDER_RAW,
-		           res);
+		v = hkd_render(host, st->headers[i].value, ev, HOOKD_RENDER_RAW,
+		               res->reason, sizeof(res->reason), "headers: %s",
+		               st->headers[i].name);
 		if (!v)
 			return -1;
 		if (bad_header_text(v)) {
 			host->free(v);
-			fmt(res->reason, sizeof(res->reason),
+			hkd_set_err(
+			    res->reason, sizeof(res->reason),
 			    "headers: %s: the rendered value holds a control "
 			    "character (line break?)",
 			    st->headers[i].name);
@@ -1135,7 +1022,7 @@ static int build_headers(const struct http_state *st,
 	}
 	return 0;
 oom:
-	fmt(res->reason, sizeof(res->reason), "out of memory");
+	hkd_set_err(res->reason, sizeof(res->reason), "out of memory");
 	return -1;
 }
 
@@ -1170,12 +1057,12 @@ static int check_addr(const struct http_state *st, const struct hkd_ip *ip,
 		return 0;
 	hkd_ip_format(ip, text, sizeof(text));
 	if (name)
-		fmt(res->reason, sizeof(res->reason),
-		    "ssrf: %s resolves to %s, %s", name, text,
-		    hkd_ssrf_class_text(cls));
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "ssrf: %s resolves to %s, %s", name, text,
+		            hkd_ssrf_class_text(cls));
 	else
-		fmt(res->reason, sizeof(res->reason), "ssrf: %s is %s", text,
-		    hkd_ssrf_class_text(cls));
+		hkd_set_err(res->reason, sizeof(res->reason), "ssrf: %s is %s",
+		            text, hkd_ssrf_class_text(cls));
 	return -1;
 }
 
@@ -1198,7 +1085,7 @@ static int parse_target(const char *url, struct target *t,
 	int ret = -1;
 
 	if (!u) {
-		fmt(res->reason, sizeof(res->reason), "out of memory");
+		hkd_set_err(res->reason, sizeof(res->reason), "out of memory");
 		return -1;
 	}
 #ifdef CURLU_PUNYCODE
@@ -1213,11 +1100,11 @@ static int parse_target(const char *url, struct target *t,
 		uc = curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
 	if (uc != CURLUE_OK) {
 #if LIBCURL_VERSION_NUM >= 0x075000
-		fmt(res->reason, sizeof(res->reason), "url: %s",
-		    curl_url_strerror(uc));
+		hkd_set_err(res->reason, sizeof(res->reason), "url: %s",
+		            curl_url_strerror(uc));
 #else
-		fmt(res->reason, sizeof(res->reason),
-		    "url: cannot be parsed (error %d)", (int)uc);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "url: cannot be parsed (error %d)", (int)uc);
 #endif
 		goto out;
 	}
@@ -1228,8 +1115,8 @@ static int parse_target(const char *url, struct target *t,
 	}
 	if (strlen(scheme) >= sizeof(t->scheme) ||
 	    strlen(name) >= sizeof(t->name)) {
-		fmt(res->reason, sizeof(res->reason),
-		    "url: host name too long");
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "url: host name too long");
 		goto out;
 	}
 	snprintf(t->scheme, sizeof(t->scheme), "%s", scheme);
@@ -1268,8 +1155,8 @@ static enum hookd_status guard(const struct http_state *st, const char *url,
 		return HOOKD_FAIL;
 	if (strcasecmp(t.scheme, "http") != 0 &&
 	    strcasecmp(t.scheme, "https") != 0) {
-		fmt(res->reason, sizeof(res->reason),
-		    "ssrf: scheme %s is not http or https", t.scheme);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "ssrf: scheme %s is not http or https", t.scheme);
 		return HOOKD_FAIL;
 	}
 	if (hkd_ip_parse(t.name, &ip) == 0)
@@ -1280,8 +1167,9 @@ static enum hookd_status guard(const struct http_state *st, const char *url,
 	hints.ai_socktype = SOCK_STREAM;
 	rc = getaddrinfo(t.name, NULL, &hints, &ai);
 	if (rc != 0) {
-		fmt(res->reason, sizeof(res->reason), "dns: %s: %s", t.name,
-		    rc == EAI_SYSTEM ? errtext(errno) : gai_strerror(rc));
+		hkd_set_err(
+		    res->reason, sizeof(res->reason), "dns: %s: %s", t.name,
+		    rc == EAI_SYSTEM ? hkd_errtext(errno) : gai_strerror(rc));
 		return HOOKD_RETRY;
 	}
 	len = (size_t)snprintf(line, sizeof(line), "%s:%ld:", t.name, t.port);
@@ -1310,8 +1198,8 @@ static enum hookd_status guard(const struct http_state *st, const char *url,
 		                     nseen > 1 ? "," : "", text);
 	}
 	if (nseen == 0) {
-		fmt(res->reason, sizeof(res->reason),
-		    "dns: %s has no IPv4 or IPv6 address", t.name);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "dns: %s has no IPv4 or IPv6 address", t.name);
 		status = HOOKD_RETRY;
 		goto out;
 	}
@@ -1322,7 +1210,8 @@ static enum hookd_status guard(const struct http_state *st, const char *url,
 
 		snprintf(drop, sizeof(drop), "-%s:%ld", t.name, t.port);
 		if (add_header(pins, drop) < 0 || add_header(pins, line) < 0) {
-			fmt(res->reason, sizeof(res->reason), "out of memory");
+			hkd_set_err(res->reason, sizeof(res->reason),
+			            "out of memory");
 			status = HOOKD_RETRY;
 			goto out;
 		}
@@ -1425,15 +1314,6 @@ static int64_t retry_after_ms(const char *v)
 	return secs * 1000;
 }
 
-/* "5s", "1.5s": seconds with a tenth only when it is not whole. */
-static void format_seconds(char *buf, size_t len, long ms)
-{
-	if (ms % 1000 == 0)
-		snprintf(buf, len, "%lds", ms / 1000);
-	else
-		snprintf(buf, len, "%ld.%lds", ms / 1000, ms % 1000 / 100);
-}
-
 /*
  * Map a transfer that ended without a usable response. Transient unless
  * the error says the request itself, or hookd's TLS settings, are wrong.
@@ -1447,21 +1327,25 @@ static enum hookd_status judge_error(CURLcode rc, const char *errbuf,
 
 	switch (rc) {
 	case CURLE_OPERATION_TIMEDOUT:
-		format_seconds(secs, sizeof(secs), limit_ms);
-		fmt(res->reason, sizeof(res->reason),
-		    "timeout: no complete response within %s%s (%s)", secs,
-		    by_event ? ", the event deadline" : "", detail);
+		hkd_format_seconds(secs, sizeof(secs), limit_ms);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "timeout: no complete response within %s%s (%s)",
+		            secs, by_event ? ", the event deadline" : "",
+		            detail);
 		return HOOKD_RETRY;
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
-		fmt(res->reason, sizeof(res->reason), "dns: %s", detail);
+		hkd_set_err(res->reason, sizeof(res->reason), "dns: %s",
+		            detail);
 		return HOOKD_RETRY;
 	case CURLE_COULDNT_CONNECT:
-		fmt(res->reason, sizeof(res->reason), "connect: %s", detail);
+		hkd_set_err(res->reason, sizeof(res->reason), "connect: %s",
+		            detail);
 		return HOOKD_RETRY;
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_PEER_FAILED_VERIFICATION:
-		fmt(res->reason, sizeof(res->reason), "tls: %s", detail);
+		hkd_set_err(res->reason, sizeof(res->reason), "tls: %s",
+		            detail);
 		return HOOKD_RETRY;
 	case CURLE_URL_MALFORMAT:
 	case CURLE_UNSUPPORTED_PROTOCOL:
@@ -1473,10 +1357,12 @@ static enum hookd_status judge_error(CURLcode rc, const char *errbuf,
 	case CURLE_SSL_CIPHER:
 	case CURLE_SSL_ENGINE_NOTFOUND:
 	case CURLE_SSL_ENGINE_SETFAILED:
-		fmt(res->reason, sizeof(res->reason), "request: %s", detail);
+		hkd_set_err(res->reason, sizeof(res->reason), "request: %s",
+		            detail);
 		return HOOKD_FAIL;
 	default:
-		fmt(res->reason, sizeof(res->reason), "connection: %s", detail);
+		hkd_set_err(res->reason, sizeof(res->reason), "connection: %s",
+		            detail);
 		return HOOKD_RETRY;
 	}
 }
@@ -1498,10 +1384,11 @@ static enum hookd_status judge_status(CURL *c, long code,
 		res->status_code = (int)code;
 	if (code >= 200 && code < 300) {
 		if (reason_body && body[0])
-			fmt(res->reason, sizeof(res->reason), "%ld: %s", code,
-			    body);
+			hkd_set_err(res->reason, sizeof(res->reason), "%ld: %s",
+			            code, body);
 		else
-			fmt(res->reason, sizeof(res->reason), "%ld", code);
+			hkd_set_err(res->reason, sizeof(res->reason), "%ld",
+			            code);
 		return HOOKD_OK;
 	}
 	if (code >= 300 && code < 400) {
@@ -1513,12 +1400,13 @@ static enum hookd_status judge_status(CURL *c, long code,
 			where = r->location[0] ? r->location : NULL;
 		if (where) {
 			clean_text(loc, sizeof(loc), where, strlen(where), 0);
-			fmt(res->reason, sizeof(res->reason),
-			    "%ld: redirect not followed (Location: %s)", code,
-			    loc);
+			hkd_set_err(res->reason, sizeof(res->reason),
+			            "%ld: redirect not followed (Location: %s)",
+			            code, loc);
 		} else {
-			fmt(res->reason, sizeof(res->reason),
-			    "%ld: redirect not followed (no Location)", code);
+			hkd_set_err(res->reason, sizeof(res->reason),
+			            "%ld: redirect not followed (no Location)",
+			            code);
 		}
 		return HOOKD_FAIL;
 	}
@@ -1529,15 +1417,15 @@ static enum hookd_status judge_status(CURL *c, long code,
 		status = HOOKD_FAIL;
 	}
 	if (code < 100 || code >= 600)
-		fmt(res->reason, sizeof(res->reason),
-		    "unexpected status %ld%s%s", code, body[0] ? ": " : "",
-		    body);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "unexpected status %ld%s%s", code,
+		            body[0] ? ": " : "", body);
 	else if (code == 410)
-		fmt(res->reason, sizeof(res->reason), "410 Gone%s%s",
-		    body[0] ? ": " : "", body);
+		hkd_set_err(res->reason, sizeof(res->reason), "410 Gone%s%s",
+		            body[0] ? ": " : "", body);
 	else
-		fmt(res->reason, sizeof(res->reason), "%ld%s%s", code,
-		    body[0] ? ": " : "", body);
+		hkd_set_err(res->reason, sizeof(res->reason), "%ld%s%s", code,
+		            body[0] ? ": " : "", body);
 	return status;
 }
 
@@ -1566,20 +1454,12 @@ static void request_release(struct request *req)
 static int request_arm(const struct http_state *st, struct request *req,
                        struct hookd_result *res)
 {
-	req->limit_ms = st->timeout_ms;
-	req->by_event = 0;
-	if (req->deadline_ms > 0) {
-		int64_t left = req->deadline_ms - now_ms();
-
-		if (left <= 0) {
-			fmt(res->reason, sizeof(res->reason),
-			    "event deadline passed before the request started");
-			return -1;
-		}
-		if (left < req->limit_ms) {
-			req->limit_ms = (long)left;
-			req->by_event = 1;
-		}
+	req->limit_ms = (long)hkd_attempt_limit(
+	    st->timeout_ms, req->deadline_ms, &req->by_event);
+	if (req->limit_ms <= 0) {
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "event deadline passed before the request started");
+		return -1;
 	}
 	return 0;
 }
@@ -1607,7 +1487,7 @@ static int request_prepare(const struct http_state *st,
 	req->body = "";
 	req->event_id = strdup(ev->id ? ev->id : "");
 	if (!req->event_id) {
-		fmt(res->reason, sizeof(res->reason), "out of memory");
+		hkd_set_err(res->reason, sizeof(res->reason), "out of memory");
 		return -1;
 	}
 	if (request_arm(st, req, res) < 0)
@@ -1624,8 +1504,9 @@ static int request_prepare(const struct http_state *st,
 	}
 	if (st->method != METHOD_GET) {
 		if (st->body) {
-			req->rendered =
-			    render("body", st->body, ev, st->body_mode, res);
+			req->rendered = hkd_render(host, st->body, ev,
+			                           st->body_mode, res->reason,
+			                           sizeof(res->reason), "body");
 			if (!req->rendered)
 				return -1;
 			req->body = req->rendered;
@@ -1633,8 +1514,8 @@ static int request_prepare(const struct http_state *st,
 		} else if (ev->json && own) {
 			req->copy = malloc(ev->json_len + 1);
 			if (!req->copy) {
-				fmt(res->reason, sizeof(res->reason),
-				    "out of memory");
+				hkd_set_err(res->reason, sizeof(res->reason),
+				            "out of memory");
 				return -1;
 			}
 			memcpy(req->copy, ev->json, ev->json_len);
@@ -1784,7 +1665,7 @@ static enum hookd_status http_dispatch(void *state,
 	status = HOOKD_RETRY;
 	c = thread_curl(st);
 	if (!c) {
-		fmt(res->reason, sizeof(res->reason), "out of memory");
+		hkd_set_err(res->reason, sizeof(res->reason), "out of memory");
 		goto out;
 	}
 	if (request_arm(st, &req, res) < 0)
@@ -1859,7 +1740,7 @@ static void transfer_start(struct http_state *st, struct transfer *t)
 	}
 	c = l->npool > 0 ? l->pool[--l->npool] : curl_easy_init();
 	if (!c) {
-		fmt(res.reason, sizeof(res.reason), "out of memory");
+		hkd_set_err(res.reason, sizeof(res.reason), "out of memory");
 		transfer_end(st, t, HOOKD_RETRY, &res);
 		return;
 	}
@@ -1871,11 +1752,11 @@ static void transfer_start(struct http_state *st, struct transfer *t)
 	if (l->active)
 		l->active->prev = t;
 	l->active = t;
-	t->give_up = mono_ms() + t->req.limit_ms + HTTP_WATCHDOG_GRACE_MS;
+	t->give_up = hkd_mono_ms() + t->req.limit_ms + HTTP_WATCHDOG_GRACE_MS;
 	mc = curl_multi_add_handle(l->multi, c);
 	if (mc != CURLM_OK) {
-		fmt(res.reason, sizeof(res.reason), "curl: %s",
-		    curl_multi_strerror(mc));
+		hkd_set_err(res.reason, sizeof(res.reason), "curl: %s",
+		            curl_multi_strerror(mc));
 		transfer_end(st, t, HOOKD_RETRY, &res);
 	}
 }
@@ -1915,7 +1796,7 @@ static void loop_expire(struct http_state *st)
 	struct hookd_result res;
 	enum hookd_status status;
 	struct transfer *t, *next;
-	int64_t now = mono_ms();
+	int64_t now = hkd_mono_ms();
 
 	for (t = st->loop.active; t; t = next) {
 		next = t->next;
@@ -1932,7 +1813,7 @@ static void loop_expire(struct http_state *st)
 static int loop_wait_ms(const struct http_loop *l)
 {
 	const struct transfer *t;
-	int64_t now = mono_ms(), wait = HTTP_LOOP_IDLE_MS;
+	int64_t now = hkd_mono_ms(), wait = HTTP_LOOP_IDLE_MS;
 
 	for (t = l->active; t; t = t->next)
 		if (t->give_up - now < wait)
@@ -1962,7 +1843,7 @@ static void loop_drain(struct http_state *st, struct transfer *queued)
 	struct transfer *t;
 
 	result_init(&res);
-	fmt(res.reason, sizeof(res.reason), "hookd is stopping");
+	hkd_set_err(res.reason, sizeof(res.reason), "hookd is stopping");
 	while (queued) {
 		t = queued;
 		queued = t->next;
@@ -2064,7 +1945,7 @@ static int loop_start(struct http_state *st)
 		host->log(st->instance, HOOKD_LOG_ERROR,
 		          "event loop: cannot start a thread: %s; attempts run "
 		          "one per worker thread",
-		          errtext(rc));
+		          hkd_errtext(rc));
 		curl_multi_cleanup(l->multi);
 		l->multi = NULL;
 		l->broken = 1;
@@ -2247,9 +2128,7 @@ static struct hookd_plugin http_desc;
 HOOKD_EXPORT const struct hookd_plugin *
 hookd_plugin_entry(const struct hookd_host *h)
 {
-	if (!h || h->abi_major != HOOKD_ABI_MAJOR ||
-	    h->struct_size <
-	        offsetof(struct hookd_host, free) + sizeof(h->free))
+	if (!hkd_host_usable(h))
 		return NULL;
 	host = h;
 	http_desc = http_plugin;

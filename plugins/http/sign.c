@@ -3,7 +3,6 @@
  * HMAC(), which every libcrypto since 1.1 has undeprecated; base64 is ours
  * so its strictness is exactly what the documentation says.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,22 +12,9 @@
 #include <openssl/hmac.h>
 
 #include "base64.h"
+#include "errmsg.h"
 #include "sign.h"
 #include "whsec.h"
-
-static void seterr(char *err, size_t errlen, const char *f, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *f, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, f);
-	vsnprintf(err, errlen, f, ap);
-	va_end(ap);
-}
 
 int hkd_sw_key_decode(const char *secret, struct hkd_sw_key *key, char *err,
                       size_t errlen)
@@ -42,30 +28,31 @@ int hkd_sw_key_decode(const char *secret, struct hkd_sw_key *key, char *err,
 		key->len = len;
 		return 0;
 	case HKD_WHSEC_NO_PREFIX:
-		seterr(err, errlen,
-		       "a standard-webhooks secret must start with \"%s\" "
-		       "(whsec_ + base64 of %d to %d random bytes)",
-		       HKD_SW_PREFIX, HKD_SW_KEY_MIN, HKD_SW_KEY_MAX);
+		hkd_set_err(err, errlen,
+		            "a standard-webhooks secret must start with \"%s\" "
+		            "(whsec_ + base64 of %d to %d random bytes)",
+		            HKD_SW_PREFIX, HKD_SW_KEY_MIN, HKD_SW_KEY_MAX);
 		return -1;
 	case HKD_WHSEC_TOO_LONG:
-		seterr(err, errlen,
-		       "the key after \"%s\" is longer than %d bytes",
-		       HKD_SW_PREFIX, HKD_SW_KEY_MAX);
+		hkd_set_err(err, errlen,
+		            "the key after \"%s\" is longer than %d bytes",
+		            HKD_SW_PREFIX, HKD_SW_KEY_MAX);
 		return -1;
 	case HKD_WHSEC_NOT_BASE64:
-		seterr(err, errlen,
-		       "the part after \"%s\" is not valid base64 (standard "
-		       "alphabet A-Z a-z 0-9 + /, optional = padding)",
-		       HKD_SW_PREFIX);
+		hkd_set_err(
+		    err, errlen,
+		    "the part after \"%s\" is not valid base64 (standard "
+		    "alphabet A-Z a-z 0-9 + /, optional = padding)",
+		    HKD_SW_PREFIX);
 		return -1;
 	case HKD_WHSEC_EMPTY:
 	case HKD_WHSEC_BAD_LENGTH:
 		break;
 	}
-	seterr(err, errlen,
-	       "the key after \"%s\" is %zu bytes; Standard Webhooks "
-	       "keys are %d to %d bytes",
-	       HKD_SW_PREFIX, len, HKD_SW_KEY_MIN, HKD_SW_KEY_MAX);
+	hkd_set_err(err, errlen,
+	            "the key after \"%s\" is %zu bytes; Standard Webhooks "
+	            "keys are %d to %d bytes",
+	            HKD_SW_PREFIX, len, HKD_SW_KEY_MIN, HKD_SW_KEY_MAX);
 	return -1;
 }
 

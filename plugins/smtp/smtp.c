@@ -33,6 +33,7 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "smtp.h"
 
 #define SMTP_VERSION   "0.1.0"
@@ -55,14 +56,6 @@ struct reply {
 	int open; /* a multi-line reply goes on */
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- composing the message -------------------------------------------- */
 
 /*
@@ -75,22 +68,16 @@ static enum hookd_status render(const char *what, const char *tmpl,
                                 const struct hookd_event *ev, char **out,
                                 struct hookd_result *res)
 {
-	char why[256];
-
-	why[0] = '\0';
-	*out = smtp_host->render(tmpl, ev, HOOKD_RENDER_RAW, why, sizeof(why));
-	if (*out)
-		return HOOKD_OK;
-	smtp_fmt(res->reason, sizeof(res->reason), "%s: %s", what,
-	         why[0] ? why : "cannot render");
-	return HOOKD_RETRY;
+	*out = hkd_render(smtp_host, tmpl, ev, HOOKD_RENDER_RAW, res->reason,
+	                  sizeof(res->reason), "%s", what);
+	return *out ? HOOKD_OK : HOOKD_RETRY;
 }
 
 /* The refusal of a rendered header value that holds CR or LF. */
 static enum hookd_status refuse_line_break(const char *what,
                                            struct hookd_result *res)
 {
-	smtp_fmt(
+	hkd_set_err(
 	    res->reason, sizeof(res->reason),
 	    "%s: the rendered value holds a CR or LF; refused, as it could "
 	    "inject mail headers",
@@ -118,8 +105,8 @@ static enum hookd_status resolve_address(const struct addr_setting *a,
 		out->display = a->box.display ? strdup(a->box.display) : NULL;
 		if (!out->addr || (a->box.display && !out->display)) {
 			smtp_mailbox_release(out);
-			smtp_fmt(res->reason, sizeof(res->reason),
-			         "out of memory");
+			hkd_set_err(res->reason, sizeof(res->reason),
+			            "out of memory");
 			return HOOKD_RETRY;
 		}
 		return HOOKD_OK;
@@ -133,9 +120,9 @@ static enum hookd_status resolve_address(const struct addr_setting *a,
 	}
 	why[0] = '\0';
 	if (smtp_mailbox_parse(text, out, why, sizeof(why)) < 0) {
-		smtp_fmt(res->reason, sizeof(res->reason),
-		         "%s: the rendered '%s' is not a valid address: %s",
-		         what, smtp_show(shown, sizeof(shown), text), why);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "%s: the rendered '%s' is not a valid address: %s",
+		            what, smtp_show(shown, sizeof(shown), text), why);
 		s = HOOKD_FAIL;
 	}
 out:
@@ -300,7 +287,7 @@ static enum hookd_status resolve(const struct smtp_state *st,
 		return s;
 	m->rcpt = calloc((size_t)(st->nto + st->ncc), sizeof(*m->rcpt));
 	if (!m->rcpt) {
-		smtp_fmt(res->reason, sizeof(res->reason), "out of memory");
+		hkd_set_err(res->reason, sizeof(res->reason), "out of memory");
 		return HOOKD_RETRY;
 	}
 	for (i = 0; i < st->nto; i++, m->nto++) {
@@ -356,7 +343,7 @@ static enum hookd_status compose(const struct smtp_state *st,
 	else
 		smtp_body_qp(&m->text, body.data ? body.data : "", body.len);
 	if (m->text.oom || body.oom) {
-		smtp_fmt(res->reason, sizeof(res->reason), "out of memory");
+		hkd_set_err(res->reason, sizeof(res->reason), "out of memory");
 		s = HOOKD_RETRY;
 	}
 out:
@@ -431,16 +418,6 @@ static int permanent_curl_error(CURLcode rc)
 	}
 }
 
-/* "1.5s", "30s": seconds with a tenth only when it is not whole. */
-static void format_seconds(char *buf, size_t len, int64_t ms)
-{
-	if (ms % 1000 == 0)
-		snprintf(buf, len, "%llds", (long long)(ms / 1000));
-	else
-		snprintf(buf, len, "%lld.%llds", (long long)(ms / 1000),
-		         (long long)(ms % 1000 / 100));
-}
-
 /*
  * Map curl's result and the last reply to a status and reason: a 4xx reply
  * is RETRY, a 5xx FAIL; without one, a transport problem (connect, TLS,
@@ -456,8 +433,8 @@ static enum hookd_status judge(CURLcode rc, long code, const struct reply *r,
 	char secs[32];
 
 	if (rc == CURLE_OK) {
-		smtp_fmt(res->reason, sizeof(res->reason), "SMTP %ld%s%s", code,
-		         text[0] ? " " : "", text);
+		hkd_set_err(res->reason, sizeof(res->reason), "SMTP %ld%s%s",
+		            code, text[0] ? " " : "", text);
 		return HOOKD_OK;
 	}
 	if (code >= 400 && code <= 599) {
@@ -465,23 +442,24 @@ static enum hookd_status judge(CURLcode rc, long code, const struct reply *r,
 		 * the reply to the message itself: it calls that "weird". */
 		if (!errbuf[0] && uploaded)
 			detail = "after DATA";
-		smtp_fmt(res->reason, sizeof(res->reason), "SMTP %ld%s%s (%s)",
-		         code, text[0] ? " " : "", text, detail);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "SMTP %ld%s%s (%s)", code, text[0] ? " " : "", text,
+		            detail);
 		return code < 500 ? HOOKD_RETRY : HOOKD_FAIL;
 	}
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
-		format_seconds(secs, sizeof(secs), limit_ms);
-		smtp_fmt(res->reason, sizeof(res->reason),
-		         "timed out after %s%s: %s", secs,
-		         by_event ? " (event deadline)" : "", detail);
+		hkd_format_seconds(secs, sizeof(secs), limit_ms);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "timed out after %s%s: %s", secs,
+		            by_event ? " (event deadline)" : "", detail);
 		return HOOKD_RETRY;
 	}
 	if (code > 0)
-		smtp_fmt(res->reason, sizeof(res->reason),
-		         "%s (last reply: SMTP %ld%s%s)", detail, code,
-		         text[0] ? " " : "", text);
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "%s (last reply: SMTP %ld%s%s)", detail, code,
+		            text[0] ? " " : "", text);
 	else
-		smtp_fmt(res->reason, sizeof(res->reason), "%s", detail);
+		hkd_set_err(res->reason, sizeof(res->reason), "%s", detail);
 	return permanent_curl_error(rc) ? HOOKD_FAIL : HOOKD_RETRY;
 }
 
@@ -535,14 +513,14 @@ static enum hookd_status send_mail(const struct smtp_state *st, struct mail *m,
 	memset(&r, 0, sizeof(r));
 	errbuf[0] = '\0';
 	if (!c || !from) {
-		smtp_fmt(res->reason, sizeof(res->reason),
-		         "cannot start a curl transfer (out of memory)");
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "cannot start a curl transfer (out of memory)");
 		goto out;
 	}
 	for (i = 0; i < m->nto + m->ncc; i++) {
 		if (add_rcpt(&rcpts, m->rcpt[i].addr) < 0) {
-			smtp_fmt(res->reason, sizeof(res->reason),
-			         "out of memory");
+			hkd_set_err(res->reason, sizeof(res->reason),
+			            "out of memory");
 			goto out;
 		}
 	}
@@ -573,8 +551,8 @@ static enum hookd_status send_mail(const struct smtp_state *st, struct mail *m,
 	    (st->username &&
 	     ((rc = curl_easy_setopt(c, CURLOPT_USERNAME, st->username)) ||
 	      (rc = curl_easy_setopt(c, CURLOPT_PASSWORD, st->password))))) {
-		smtp_fmt(res->reason, sizeof(res->reason), "curl setup: %s",
-		         curl_easy_strerror(rc));
+		hkd_set_err(res->reason, sizeof(res->reason), "curl setup: %s",
+		            curl_easy_strerror(rc));
 		s = permanent_curl_error(rc) ? HOOKD_FAIL : HOOKD_RETRY;
 		goto out;
 	}
@@ -604,25 +582,18 @@ static enum hookd_status smtp_dispatch(void *state,
 {
 	const struct smtp_state *st = state;
 	enum hookd_status s;
-	int64_t limit_ms = st->timeout_ms;
-	int by_event = 0;
+	int64_t limit_ms;
+	int by_event;
 	struct mail m;
 
 	mail_init(&m);
-	if (ev->deadline_ms > 0) {
-		int64_t left = ev->deadline_ms - now_ms();
-
-		if (left <= 0) {
-			smtp_fmt(
-			    res->reason, sizeof(res->reason),
-			    "event deadline passed before the mail was sent");
-			s = HOOKD_RETRY;
-			goto out;
-		}
-		if (left < limit_ms) {
-			limit_ms = left;
-			by_event = 1;
-		}
+	limit_ms =
+	    hkd_attempt_limit(st->timeout_ms, ev->deadline_ms, &by_event);
+	if (limit_ms <= 0) {
+		hkd_set_err(res->reason, sizeof(res->reason),
+		            "event deadline passed before the mail was sent");
+		s = HOOKD_RETRY;
+		goto out;
 	}
 	s = resolve(st, ev, &m, res);
 	if (s == HOOKD_OK)
@@ -680,9 +651,7 @@ static const struct hookd_plugin smtp_plugin = {
 HOOKD_EXPORT const struct hookd_plugin *
 hookd_plugin_entry(const struct hookd_host *h)
 {
-	if (!h || h->abi_major != HOOKD_ABI_MAJOR ||
-	    h->struct_size <
-	        offsetof(struct hookd_host, free) + sizeof(h->free))
+	if (!hkd_host_usable(h))
 		return NULL;
 	smtp_host = h;
 	return &smtp_plugin;

@@ -13,6 +13,8 @@
 
 #include <hookd/plugin.h>
 
+#include "errmsg.h"
+#include "pluginkit.h"
 #include "smtp_msg.h"
 
 #define SMTP_DEFAULT_TIMEOUT 30
@@ -54,9 +56,6 @@ struct smtp_state {
 int smtp_create(const char *instance, const struct hookd_config *cfg,
                 void **state, char *err, size_t errlen);
 void smtp_destroy(void *state);
-
-/* snprintf into an optional buffer. */
-void smtp_fmt(char *buf, size_t len, const char *f, ...) HOOKD_PRINTF(3, 4);
 
 /*
  * Copy at most SMTP_SHOW_MAX bytes of s into out (outlen bytes) for a

@@ -7,7 +7,6 @@
  * URL, starttls, credentials, every address without placeholders (parsed
  * once), the templates' syntax and the timeout.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,18 +15,6 @@
 #include <curl/curl.h>
 
 #include "smtp.h"
-
-/* snprintf into an optional buffer (see smtp.h). */
-void smtp_fmt(char *buf, size_t len, const char *f, ...)
-{
-	va_list ap;
-
-	if (!buf || len == 0)
-		return;
-	va_start(ap, f);
-	vsnprintf(buf, len, f, ap);
-	va_end(ap);
-}
 
 /* A value, shortened and made printable, for a message (see smtp.h). */
 const char *smtp_show(char *out, size_t outlen, const char *s)
@@ -92,32 +79,34 @@ static int read_url(struct smtp_state *st, const struct hookd_config *cfg,
 	char *part = NULL;
 	int ret = -1;
 
-	if (smtp_host->config_string(cfg, "url", &st->url) < 0) {
-		smtp_fmt(err, errlen, "url is required");
+	st->url = hkd_conf_string(smtp_host, cfg, "url");
+	if (!st->url) {
+		hkd_set_err(err, errlen, "url is required");
 		return -1;
 	}
 	smtp_show(shown, sizeof(shown), st->url);
 	u = curl_url();
 	if (!u) {
-		smtp_fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	uc = curl_url_set(u, CURLUPART_URL, st->url, 0);
 	if (uc != CURLUE_OK) {
 #if LIBCURL_VERSION_NUM >= 0x075000
-		smtp_fmt(err, errlen, "url '%s': %s", shown,
-		         curl_url_strerror(uc));
+		hkd_set_err(err, errlen, "url '%s': %s", shown,
+		            curl_url_strerror(uc));
 #else
-		smtp_fmt(err, errlen, "url '%s' is not a valid URL (error %d)",
-		         shown, (int)uc);
+		hkd_set_err(err, errlen,
+		            "url '%s' is not a valid URL (error %d)", shown,
+		            (int)uc);
 #endif
 		goto out;
 	}
 	if (curl_url_get(u, CURLUPART_SCHEME, &part, 0) != CURLUE_OK ||
 	    (strcasecmp(part, "smtp") != 0 && strcasecmp(part, "smtps") != 0)) {
-		smtp_fmt(err, errlen,
-		         "url '%s': the scheme must be smtp:// or smtps://",
-		         shown);
+		hkd_set_err(err, errlen,
+		            "url '%s': the scheme must be smtp:// or smtps://",
+		            shown);
 		goto out;
 	}
 	*implicit_tls = strcasecmp(part, "smtps") == 0;
@@ -125,13 +114,13 @@ static int read_url(struct smtp_state *st, const struct hookd_config *cfg,
 	part = NULL;
 	if (curl_url_get(u, CURLUPART_HOST, &part, 0) != CURLUE_OK ||
 	    part[0] == '\0') {
-		smtp_fmt(err, errlen, "url '%s' has no host", shown);
+		hkd_set_err(err, errlen, "url '%s' has no host", shown);
 		goto out;
 	}
 	curl_free(part);
 	part = NULL;
 	if (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK) {
-		smtp_fmt(
+		hkd_set_err(
 		    err, errlen,
 		    "url: give credentials in username and password, not in "
 		    "the URL");
@@ -139,9 +128,10 @@ static int read_url(struct smtp_state *st, const struct hookd_config *cfg,
 	}
 	if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK) {
-		smtp_fmt(err, errlen,
-		         "url '%s': a query or fragment means nothing for SMTP",
-		         shown);
+		hkd_set_err(
+		    err, errlen,
+		    "url '%s': a query or fragment means nothing for SMTP",
+		    shown);
 		goto out;
 	}
 	ret = 0;
@@ -156,11 +146,11 @@ out:
 static int read_tls(struct smtp_state *st, const struct hookd_config *cfg,
                     int implicit_tls, char *err, size_t errlen)
 {
-	const char *v = NULL;
+	const char *v = hkd_conf_string(smtp_host, cfg, "starttls");
 
 	st->use_ssl =
 	    implicit_tls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_TRY;
-	if (smtp_host->config_string(cfg, "starttls", &v) < 0)
+	if (!v)
 		return 0;
 	if (strcmp(v, "required") == 0)
 		st->use_ssl = (long)CURLUSESSL_ALL;
@@ -171,14 +161,14 @@ static int read_tls(struct smtp_state *st, const struct hookd_config *cfg,
 	else {
 		char shown[SMTP_SHOW_MAX + 8];
 
-		smtp_fmt(
+		hkd_set_err(
 		    err, errlen,
 		    "starttls '%s': must be \"none\", \"try\" or \"required\"",
 		    smtp_show(shown, sizeof(shown), v));
 		return -1;
 	}
 	if (implicit_tls && st->use_ssl != (long)CURLUSESSL_ALL) {
-		smtp_fmt(
+		hkd_set_err(
 		    err, errlen,
 		    "starttls '%s' contradicts an smtps:// url (TLS from the "
 		    "first byte); leave starttls out or use smtp://",
@@ -193,31 +183,28 @@ static int read_credentials(struct smtp_state *st,
                             const struct hookd_config *cfg, char *err,
                             size_t errlen)
 {
-	int has_user =
-	    smtp_host->config_string(cfg, "username", &st->username) == 0;
-	int has_pass =
-	    smtp_host->config_string(cfg, "password", &st->password) == 0;
+	int has_user, has_pass;
 
-	if (!has_user)
-		st->username = NULL;
-	if (!has_pass)
-		st->password = NULL;
+	st->username = hkd_conf_string(smtp_host, cfg, "username");
+	st->password = hkd_conf_string(smtp_host, cfg, "password");
+	has_user = st->username != NULL;
+	has_pass = st->password != NULL;
 	if (has_user && !has_pass) {
-		smtp_fmt(err, errlen, "username is set but password is not");
+		hkd_set_err(err, errlen, "username is set but password is not");
 		return -1;
 	}
 	if (has_pass && !has_user) {
-		smtp_fmt(err, errlen, "password is set but username is not");
+		hkd_set_err(err, errlen, "password is set but username is not");
 		return -1;
 	}
 	if (has_user && st->username[0] == '\0') {
-		smtp_fmt(err, errlen, "username must not be empty");
+		hkd_set_err(err, errlen, "username must not be empty");
 		return -1;
 	}
 	if (has_user && (smtp_has_line_break(st->username) ||
 	                 smtp_has_line_break(st->password))) {
-		smtp_fmt(err, errlen,
-		         "username and password must not hold a line break");
+		hkd_set_err(err, errlen,
+		            "username and password must not hold a line break");
 		return -1;
 	}
 	return 0;
@@ -236,25 +223,22 @@ static int read_address(struct addr_setting *a, const char *what,
 	smtp_show(shown, sizeof(shown), value);
 	/* Also in a template: its own text would reach every header. */
 	if (smtp_has_line_break(value)) {
-		smtp_fmt(err, errlen,
-		         "%s '%s': an address must not hold a line break", what,
-		         shown);
+		hkd_set_err(err, errlen,
+		            "%s '%s': an address must not hold a line break",
+		            what, shown);
 		return -1;
 	}
 	if (strstr(value, "{{")) {
-		why[0] = '\0';
-		if (smtp_host->check_template(value, why, sizeof(why)) < 0) {
-			smtp_fmt(err, errlen, "%s '%s': %s", what, shown,
-			         why[0] ? why : "invalid template");
+		if (hkd_check_template(smtp_host, value, err, errlen, "%s '%s'",
+		                       what, shown) < 0)
 			return -1;
-		}
 		a->dynamic = 1;
 		return 0;
 	}
 	why[0] = '\0';
 	if (smtp_mailbox_parse(value, &a->box, why, sizeof(why)) < 0) {
-		smtp_fmt(err, errlen, "%s '%s' is not a valid address: %s",
-		         what, shown, why);
+		hkd_set_err(err, errlen, "%s '%s' is not a valid address: %s",
+		            what, shown, why);
 		return -1;
 	}
 	return 0;
@@ -266,70 +250,61 @@ static int read_address_list(const struct hookd_config *cfg, const char *key,
                              char *err, size_t errlen)
 {
 	char what[32];
-	int count = smtp_host->config_count(cfg, key);
-	int i;
+	const char **v = NULL;
+	int count, set, i, ret = -1;
 
 	*out = NULL;
 	*n = 0;
-	if (count < 0 && required) {
-		smtp_fmt(err, errlen, "%s is required", key);
+	set = hkd_conf_list(smtp_host, cfg, key, &v, &count, err, errlen);
+	if (set < 0)
 		return -1;
+	if (!set && required) {
+		hkd_set_err(err, errlen, "%s is required", key);
+		goto out;
 	}
-	if (count <= 0) {
-		if (required) {
-			smtp_fmt(err, errlen,
-			         "%s must list at least one address", key);
-			return -1;
-		}
-		return 0;
+	if (count == 0) {
+		if (required)
+			hkd_set_err(err, errlen,
+			            "%s must list at least one address", key);
+		else
+			ret = 0;
+		goto out;
 	}
 	*out = calloc((size_t)count, sizeof(**out));
 	if (!*out) {
-		smtp_fmt(err, errlen, "out of memory");
-		return -1;
+		hkd_set_err(err, errlen, "out of memory");
+		goto out;
 	}
 	*n = count;
 	for (i = 0; i < count; i++) {
-		const char *v = NULL;
-
 		snprintf(what, sizeof(what), "%s[%d]", key, i);
-		if (smtp_host->config_item(cfg, key, i, NULL, &v) < 0 || !v) {
-			smtp_fmt(err, errlen, "%s: cannot read it", what);
-			return -1;
-		}
-		if (read_address(&(*out)[i], what, v, err, errlen) < 0)
-			return -1;
+		if (read_address(&(*out)[i], what, v[i], err, errlen) < 0)
+			goto out;
 	}
-	return 0;
+	ret = 0;
+out:
+	free(v);
+	return ret;
 }
 
 /* `subject` and `body`: templates, checked for syntax. */
 static int read_templates(struct smtp_state *st, const struct hookd_config *cfg,
                           char *err, size_t errlen)
 {
-	char why[256];
-
-	if (smtp_host->config_string(cfg, "subject", &st->subject) < 0)
+	st->subject = hkd_conf_string(smtp_host, cfg, "subject");
+	if (!st->subject)
 		st->subject = SMTP_DEFAULT_SUBJECT;
-	why[0] = '\0';
-	if (smtp_host->check_template(st->subject, why, sizeof(why)) < 0) {
-		smtp_fmt(err, errlen, "subject: %s",
-		         why[0] ? why : "invalid template");
+	if (hkd_check_template(smtp_host, st->subject, err, errlen, "subject") <
+	    0)
 		return -1;
-	}
 	if (smtp_has_line_break(st->subject)) {
-		smtp_fmt(err, errlen, "subject must not hold a line break");
+		hkd_set_err(err, errlen, "subject must not hold a line break");
 		return -1;
 	}
-	if (smtp_host->config_string(cfg, "body", &st->body) < 0)
-		st->body = NULL;
-	why[0] = '\0';
+	st->body = hkd_conf_string(smtp_host, cfg, "body");
 	if (st->body &&
-	    smtp_host->check_template(st->body, why, sizeof(why)) < 0) {
-		smtp_fmt(err, errlen, "body: %s",
-		         why[0] ? why : "invalid template");
+	    hkd_check_template(smtp_host, st->body, err, errlen, "body") < 0)
 		return -1;
-	}
 	return 0;
 }
 
@@ -343,9 +318,9 @@ static int read_timeout(struct smtp_state *st, const struct hookd_config *cfg,
 	if (smtp_host->config_int(cfg, "timeout", &v) < 0)
 		return 0;
 	if (v <= 0 || v > SMTP_MAX_TIMEOUT) {
-		smtp_fmt(err, errlen,
-		         "timeout must be 1 to %d seconds, not %lld",
-		         SMTP_MAX_TIMEOUT, (long long)v);
+		hkd_set_err(err, errlen,
+		            "timeout must be 1 to %d seconds, not %lld",
+		            SMTP_MAX_TIMEOUT, (long long)v);
 		return -1;
 	}
 	st->timeout_ms = v * 1000;
@@ -366,20 +341,21 @@ int smtp_create(const char *instance, const struct hookd_config *cfg,
 	int implicit_tls = 0;
 
 	if (!st) {
-		smtp_fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	st->instance = strdup(instance ? instance : "smtp");
 	if (!st->instance) {
-		smtp_fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		goto fail;
 	}
 	if (read_url(st, cfg, &implicit_tls, err, errlen) < 0 ||
 	    read_tls(st, cfg, implicit_tls, err, errlen) < 0 ||
 	    read_credentials(st, cfg, err, errlen) < 0)
 		goto fail;
-	if (smtp_host->config_string(cfg, "from", &from) < 0) {
-		smtp_fmt(err, errlen, "from is required");
+	from = hkd_conf_string(smtp_host, cfg, "from");
+	if (!from) {
+		hkd_set_err(err, errlen, "from is required");
 		goto fail;
 	}
 	if (read_address(&st->from, "from", from, err, errlen) < 0 ||

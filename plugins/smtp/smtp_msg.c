@@ -8,11 +8,11 @@
  * line comes near the 998-byte MUST. Body lines are quoted-printable, at
  * most 76 characters.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "smtp_msg.h"
 
 #define HDR_WIDTH 78 /* fold before a word that would pass this column */
@@ -29,26 +29,6 @@
 /* A display name longer than this is encoded rather than quoted, so it
  * can be split into several words. */
 #define QUOTED_MAX 70
-
-#if defined(__GNUC__)
-#define MSG_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#else
-#define MSG_PRINTF(f, a)
-#endif
-
-static void fmt(char *buf, size_t len, const char *f, ...) MSG_PRINTF(3, 4);
-
-/* snprintf into an optional buffer. */
-static void fmt(char *buf, size_t len, const char *f, ...)
-{
-	va_list ap;
-
-	if (!buf || len == 0)
-		return;
-	va_start(ap, f);
-	vsnprintf(buf, len, f, ap);
-	va_end(ap);
-}
 
 /* ---- buffer ------------------------------------------------------------ */
 
@@ -138,11 +118,11 @@ void smtp_mailbox_release(struct smtp_mailbox *mb)
 static void describe_char(char *buf, size_t len, unsigned char c)
 {
 	if (c > 0x20 && c < 0x7F)
-		fmt(buf, len, "'%c'", c);
+		hkd_set_err(buf, len, "'%c'", c);
 	else if (c == ' ')
-		fmt(buf, len, "a space");
+		hkd_set_err(buf, len, "a space");
 	else
-		fmt(buf, len, "a control character (0x%02X)", c);
+		hkd_set_err(buf, len, "a control character (0x%02X)", c);
 }
 
 /* Check a domain: an address literal "[...]" or LDH labels. */
@@ -152,12 +132,13 @@ static int check_domain(const char *p, size_t n, char *err, size_t errlen)
 	size_t i, label = 0;
 
 	if (n == 0) {
-		fmt(err, errlen, "nothing after '@'");
+		hkd_set_err(err, errlen, "nothing after '@'");
 		return -1;
 	}
 	if (p[0] == '[') {
 		if (n < 3 || p[n - 1] != ']') {
-			fmt(err, errlen, "an address literal must be '[...]'");
+			hkd_set_err(err, errlen,
+			            "an address literal must be '[...]'");
 			return -1;
 		}
 		for (i = 1; i + 1 < n; i++) {
@@ -165,34 +146,36 @@ static int check_domain(const char *p, size_t n, char *err, size_t errlen)
 			    p[i] != '.') {
 				describe_char(what, sizeof(what),
 				              (unsigned char)p[i]);
-				fmt(err, errlen, "%s in the address literal",
-				    what);
+				hkd_set_err(err, errlen,
+				            "%s in the address literal", what);
 				return -1;
 			}
 		}
 		return 0;
 	}
 	if (n > DOMAIN_MAX) {
-		fmt(err, errlen, "the domain is longer than %d bytes",
-		    DOMAIN_MAX);
+		hkd_set_err(err, errlen, "the domain is longer than %d bytes",
+		            DOMAIN_MAX);
 		return -1;
 	}
 	for (i = 0; i <= n; i++) {
 		if (i == n || p[i] == '.') {
 			if (label == 0) {
-				fmt(err, errlen,
-				    "the domain has an empty label (a "
-				    "misplaced '.')");
+				hkd_set_err(err, errlen,
+				            "the domain has an empty label (a "
+				            "misplaced '.')");
 				return -1;
 			}
 			if (label > LABEL_MAX) {
-				fmt(err, errlen,
+				hkd_set_err(
+				    err, errlen,
 				    "a domain label is longer than %d bytes",
 				    LABEL_MAX);
 				return -1;
 			}
 			if (p[i - 1] == '-' || p[i - label] == '-') {
-				fmt(err, errlen,
+				hkd_set_err(
+				    err, errlen,
 				    "a domain label starts or ends with '-'");
 				return -1;
 			}
@@ -201,7 +184,7 @@ static int check_domain(const char *p, size_t n, char *err, size_t errlen)
 		}
 		if (!is_alnum((unsigned char)p[i]) && p[i] != '-') {
 			describe_char(what, sizeof(what), (unsigned char)p[i]);
-			fmt(err, errlen, "%s in the domain", what);
+			hkd_set_err(err, errlen, "%s in the domain", what);
 			return -1;
 		}
 		label++;
@@ -217,17 +200,18 @@ static int check_addr(const char *p, size_t n, char *err, size_t errlen)
 	size_t i, nlocal;
 
 	if (n == 0) {
-		fmt(err, errlen, "the address is empty");
+		hkd_set_err(err, errlen, "the address is empty");
 		return -1;
 	}
 	if (n > SMTP_ADDR_MAX) {
-		fmt(err, errlen, "the address is longer than %d bytes",
-		    SMTP_ADDR_MAX);
+		hkd_set_err(err, errlen, "the address is longer than %d bytes",
+		            SMTP_ADDR_MAX);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
 		if ((unsigned char)p[i] >= 0x80) {
-			fmt(err, errlen,
+			hkd_set_err(
+			    err, errlen,
 			    "non-ASCII address (internationalised addresses "
 			    "are not supported; write the domain in punycode)");
 			return -1;
@@ -235,29 +219,32 @@ static int check_addr(const char *p, size_t n, char *err, size_t errlen)
 	}
 	at = memchr(p, '@', n);
 	if (!at) {
-		fmt(err, errlen, "missing '@'");
+		hkd_set_err(err, errlen, "missing '@'");
 		return -1;
 	}
 	nlocal = (size_t)(at - p);
 	if (nlocal == 0) {
-		fmt(err, errlen, "nothing before '@'");
+		hkd_set_err(err, errlen, "nothing before '@'");
 		return -1;
 	}
 	if (nlocal > LOCAL_MAX) {
-		fmt(err, errlen, "the local part is longer than %d bytes",
-		    LOCAL_MAX);
+		hkd_set_err(err, errlen,
+		            "the local part is longer than %d bytes",
+		            LOCAL_MAX);
 		return -1;
 	}
 	for (i = 0; i < nlocal; i++) {
 		if (p[i] == '.') {
 			if (i == 0 || i + 1 == nlocal || p[i - 1] == '.') {
-				fmt(err, errlen,
+				hkd_set_err(
+				    err, errlen,
 				    "a misplaced '.' in the local part");
 				return -1;
 			}
 		} else if (!is_atext((unsigned char)p[i])) {
 			describe_char(what, sizeof(what), (unsigned char)p[i]);
-			fmt(err, errlen,
+			hkd_set_err(
+			    err, errlen,
 			    "%s in the local part (quoted local parts are not "
 			    "supported)",
 			    what);
@@ -265,7 +252,7 @@ static int check_addr(const char *p, size_t n, char *err, size_t errlen)
 		}
 	}
 	if (memchr(at + 1, '@', n - nlocal - 1)) {
-		fmt(err, errlen, "more than one '@'");
+		hkd_set_err(err, errlen, "more than one '@'");
 		return -1;
 	}
 	return check_domain(at + 1, n - nlocal - 1, err, errlen);
@@ -295,7 +282,7 @@ static int parse_quoted(const char *s, const char *end, char **out,
 	size_t n = 0;
 
 	if (!d) {
-		fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	while (p < end && *p != '"') {
@@ -305,7 +292,8 @@ static int parse_quoted(const char *s, const char *end, char **out,
 	}
 	if (p >= end) {
 		free(d);
-		fmt(err, errlen, "the quoted display name has no closing '\"'");
+		hkd_set_err(err, errlen,
+		            "the quoted display name has no closing '\"'");
 		return -1;
 	}
 	d[n] = '\0';
@@ -327,13 +315,14 @@ int smtp_mailbox_parse(const char *text, struct smtp_mailbox *mb, char *err,
 	while (end > s && is_wsp((unsigned char)end[-1]))
 		end--;
 	if (s == end) {
-		fmt(err, errlen, "the address is empty");
+		hkd_set_err(err, errlen, "the address is empty");
 		return -1;
 	}
 	if (end[-1] != '>') {
 		if (memchr(s, '<', (size_t)(end - s)) ||
 		    memchr(s, '>', (size_t)(end - s))) {
-			fmt(err, errlen,
+			hkd_set_err(
+			    err, errlen,
 			    "text after the '<address>' or a '<' without "
 			    "'>'");
 			return -1;
@@ -348,7 +337,8 @@ int smtp_mailbox_parse(const char *text, struct smtp_mailbox *mb, char *err,
 		while (lt < end && is_wsp((unsigned char)*lt))
 			lt++;
 		if (lt >= end || *lt != '<') {
-			fmt(err, errlen,
+			hkd_set_err(
+			    err, errlen,
 			    "expected '<address>' after the quoted display "
 			    "name");
 			goto fail;
@@ -358,7 +348,7 @@ int smtp_mailbox_parse(const char *text, struct smtp_mailbox *mb, char *err,
 
 		lt = memchr(s, '<', (size_t)(end - s));
 		if (!lt) {
-			fmt(err, errlen, "a '>' without '<'");
+			hkd_set_err(err, errlen, "a '>' without '<'");
 			return -1;
 		}
 		de = lt;
@@ -366,13 +356,14 @@ int smtp_mailbox_parse(const char *text, struct smtp_mailbox *mb, char *err,
 			de--;
 		if (memchr(s, '"', (size_t)(de - s)) ||
 		    memchr(s, '>', (size_t)(de - s))) {
-			fmt(err, errlen,
+			hkd_set_err(
+			    err, errlen,
 			    "a '\"' or '>' in the display name (put the whole "
 			    "name in double quotes)");
 			return -1;
 		}
 		if (de > s && !(display = dup_range(s, (size_t)(de - s)))) {
-			fmt(err, errlen, "out of memory");
+			hkd_set_err(err, errlen, "out of memory");
 			return -1;
 		}
 	}
@@ -380,7 +371,7 @@ int smtp_mailbox_parse(const char *text, struct smtp_mailbox *mb, char *err,
 	ae = end - 1;
 	if (memchr(ab, '<', (size_t)(ae - ab)) ||
 	    memchr(ab, '>', (size_t)(ae - ab))) {
-		fmt(err, errlen, "more than one '<' or '>'");
+		hkd_set_err(err, errlen, "more than one '<' or '>'");
 		goto fail;
 	}
 check:
@@ -388,7 +379,7 @@ check:
 		goto fail;
 	mb->addr = dup_range(ab, (size_t)(ae - ab));
 	if (!mb->addr) {
-		fmt(err, errlen, "out of memory");
+		hkd_set_err(err, errlen, "out of memory");
 		goto fail;
 	}
 	/* An empty quoted name ("" <a@b>) is no name. */

@@ -1,4 +1,4 @@
-/* Unit tests for core/util.c: new ids, UTF-8 sequences, hex digits, times. */
+/* Unit tests for core/util.c: new ids, hex digits, times. */
 #include <check.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -125,43 +125,6 @@ START_TEST(test_new_ids_threads)
 }
 END_TEST
 
-/* bytes, how many may be read, expected hkd_utf8_len */
-static const struct {
-	const char *s;
-	size_t avail;
-	size_t len;
-} utf8_cases[] = {
-    {"a", 1, 1},
-    {"\xc3\xa9", 2, 2},         /* é */
-    {"\xc3\xa9", 1, 0},         /* cut by avail */
-    {"\xc0\xaf", 2, 0},         /* overlong '/' */
-    {"\xc1\xbf", 2, 0},         /* overlong */
-    {"\xe0\x9f\xbf", 3, 0},     /* overlong 3-byte */
-    {"\xe0\xa0\x80", 3, 3},     /* U+0800 */
-    {"\xed\x9f\xbf", 3, 3},     /* U+D7FF */
-    {"\xed\xa0\x80", 3, 0},     /* U+D800, a surrogate */
-    {"\xef\xbf\xbf", 3, 3},     /* U+FFFF */
-    {"\xf0\x8f\xbf\xbf", 4, 0}, /* overlong 4-byte */
-    {"\xf0\x90\x80\x80", 4, 4}, /* U+10000 */
-    {"\xf4\x8f\xbf\xbf", 4, 4}, /* U+10FFFF */
-    {"\xf4\x90\x80\x80", 4, 0}, /* past U+10FFFF */
-    {"\xf5\x80\x80\x80", 4, 0},
-    {"\x80", 1, 0},         /* a stray continuation */
-    {"\xe2\x82", 2, 0},     /* cut short */
-    {"\xe2\x82\xac", 2, 0}, /* € with one byte too few allowed */
-    {"\xe2\x82\xac", 3, 3}, /* € */
-    {"\xe2\x28\xa1", 3, 0}, /* not a continuation */
-    {"\xe2\x82", 4, 0},     /* the NUL ends it, avail notwithstanding */
-};
-
-START_TEST(test_utf8_len_table)
-{
-	ck_assert_uint_eq(hkd_utf8_len((const unsigned char *)utf8_cases[_i].s,
-	                               utf8_cases[_i].avail),
-	                  utf8_cases[_i].len);
-}
-END_TEST
-
 START_TEST(test_hex_value)
 {
 	static const char lower[] = "0123456789abcdef";
@@ -276,7 +239,6 @@ static Suite *util_suite(void)
 	tcase_add_test(tc, test_new_id_room);
 	tcase_add_test(tc, test_new_ids_time_ordered);
 	tcase_add_test(tc, test_new_ids_threads);
-	tcase_add_loop_test(tc, test_utf8_len_table, 0, LEN(utf8_cases));
 	tcase_add_test(tc, test_hex_value);
 	tcase_add_test(tc, test_format_time);
 	tcase_add_test(tc, test_grow);
