@@ -835,7 +835,7 @@ static void set_defaults(struct hkd_config *c)
 	c->sub_disable_after = 5 * 86400;
 	c->sub_secret_grace = 86400;
 	c->sub_timeout = 15;
-	c->sub_max = 1000;
+	c->sub_max = 100000;
 	c->plugin_dir = strdup(HKD_PLUGIN_DIR);
 	c->workers = 16;
 	c->queue_size = 10000;

@@ -23,17 +23,13 @@
  * request_arm() (the time limit), set_options() and request_judge() (the
  * outcome) serve both.
  *
- * Threads: the state is read-only after create() but for the list of curl
- * handles (under `lock`) and the event loop (struct http_loop), so
- * dispatch() and dispatch_async() run concurrently
- * (HOOKD_PLUGIN_THREADSAFE). Each worker thread gets its own easy handle
- * per instance through a pthread key, kept between attempts so
- * connections (and TLS sessions) are reused; a handle is never used by two
- * threads. destroy() frees every handle: the key has no destructor, since
- * a destructor could run on an exiting thread while destroy() frees the
- * list. The loop thread, started by the first dispatch_async(), owns its
- * multi handle, its pool of easy handles and every transfer handed to it;
- * destroy() stops and joins it.
+ * Threads: an instance is data, read-only after create(), so dispatch()
+ * and dispatch_async() run concurrently (HOOKD_PLUGIN_THREADSAFE). The
+ * threads and curl handles are the engine's (engine.c), shared by every
+ * instance: each worker thread's one easy handle for dispatch(), kept
+ * between attempts so connections (and TLS sessions) are reused, and
+ * HTTP_ENGINE_LOOPS event loops for dispatch_async(), however many
+ * instances there are.
  *
  * The host calls curl_global_init; this file never does.
  */
@@ -61,50 +57,14 @@
 
 #include "clock.h"
 #include "errmsg.h"
+#include "http.h"
 #include "pluginkit.h"
-#include "sign.h"
-#include "ssrf.h"
 #include "utf8.h"
 
-#define HTTP_VERSION                 "0.1.0"
-#define HTTP_DEFAULT_TIMEOUT         15
-#define HTTP_DEFAULT_CONNECT_TIMEOUT 5
-#define HTTP_MAX_TIMEOUT             3600 /* an hour: longer is a mistake */
-#define HTTP_DEFAULT_CONTENT_TYPE    "application/json"
-/* Bytes of the response body shown in a reason. */
-#define HTTP_BODY_KEEP 200
-/* Response bytes read (and thrown away) to keep the connection reusable;
- * past this the transfer is cut and the status alone decides. */
-#define HTTP_DRAIN_MAX (1024 * 1024)
-/* Longest Location kept from a redirect. */
-#define HTTP_LOCATION_MAX 256
-/* Most keys in `secrets`: each adds a 47-byte signature to the header. */
-#define HTTP_MAX_SECRETS 16
-/* Most addresses of one name checked and pinned by the SSRF guard. */
-#define HTTP_MAX_ADDRS 16
-/* Cap for a Retry-After hint (the dispatcher caps it too). */
-#define HTTP_MAX_RETRY_AFTER_S (24 * 3600)
-/* Connections the event loop opens to one host at most; further transfers
- * wait inside curl for one to come free (HTTP/2 multiplexes on them). */
-#define HTTP_MAX_HOST_CONNECTIONS 64
-/* Idle easy handles the event loop keeps for the next transfers. */
-#define HTTP_POOL_MAX 64
-/* The loop ends a transfer itself this long after its time limit, should
- * curl not have (curl's own timeout normally comes first, also for a
- * transfer still waiting for a connection): the attempt must end by the
- * event's deadline whatever a curl version does. */
-#define HTTP_WATCHDOG_GRACE_MS 200
-/* Longest sleep of the loop with nothing due (a new attempt wakes it). */
-#define HTTP_LOOP_IDLE_MS 1000
-
 /* Host services, set once by hookd_plugin_entry(). */
-static const struct hookd_host *host;
+const struct hookd_host *host;
 
-enum http_method { METHOD_POST, METHOD_PUT, METHOD_PATCH, METHOD_GET };
-
-static const char *const method_names[] = {"POST", "PUT", "PATCH", "GET"};
-
-enum http_sign { SIGN_NONE, SIGN_STANDARD, SIGN_GITHUB };
+const char *const method_names[] = {"POST", "PUT", "PATCH", "GET"};
 
 /* Headers hookd sets itself; `headers` may not name them. */
 static const char *const reserved_headers[] = {
@@ -121,124 +81,12 @@ static const char *const reserved_headers[] = {
     "X-Hub-Signature-256",
 };
 
-/* One worker thread's easy handle for one instance. */
-struct http_conn {
-	CURL *curl;
-	struct http_conn *next;
-};
-
-/* What came back, filled by curl's callbacks during one transfer. */
-struct response {
-	char head[HTTP_BODY_KEEP]; /* first bytes of the body */
-	size_t kept;
-	size_t total; /* body bytes received */
-	int too_big;  /* the transfer was cut at HTTP_DRAIN_MAX */
-	char retry_after[64];
-	char location[HTTP_LOCATION_MAX];
-};
-
-/*
- * One attempt's request and what came back. Built by request_prepare() on
- * the thread that dispatches, read (and the response written) by curl
- * during the transfer, freed by request_release(). The synchronous path
- * keeps it on its stack; the asynchronous one in a struct transfer.
- */
-struct request {
-	char *event_id;      /* copy of event->id, for the log line */
-	unsigned attempt;    /* event->attempt */
-	int64_t deadline_ms; /* event->deadline_ms; 0: none */
-	char *url;           /* rendered, GET query added (free) */
-	const char *body;    /* what is sent: rendered, copy, envelope or "" */
-	size_t body_len;
-	char *rendered; /* output of the body template (host->free) */
-	char *copy;     /* the envelope, copied for dispatch_async (free) */
-	struct curl_slist *headers; /* every header but User-Agent */
-	struct curl_slist *pins;    /* CURLOPT_RESOLVE of the SSRF guard */
-	long limit_ms; /* CURLOPT_TIMEOUT_MS, set by request_arm() */
-	int by_event;  /* limit_ms is what the event's deadline left */
-	char errbuf[CURL_ERROR_SIZE];
-	struct response resp;
-};
-
-/*
- * One asynchronous attempt. Made by dispatch_async() on a worker thread
- * and handed to the loop through its queue; from then on only the loop
- * thread touches it, until transfer_end() frees it and completes the
- * attempt.
- */
-struct transfer {
-	struct request req;
-	struct hookd_attempt *attempt; /* the host's token for complete() */
-	CURL *curl;                    /* set while in the multi handle */
-	int64_t give_up;               /* monotonic ms the watchdog ends it */
-	struct transfer *prev, *next;  /* the queue (next only) or `active` */
-};
-
-/*
- * An instance's event loop for dispatch_async(). `lock` guards `queue`,
- * `started`, `stopping`, `broken`, the `multi` pointer (made by
- * loop_start, cleared by the loop as it ends) and every
- * curl_multi_wakeup(); the multi handle itself, `active`, the pool and
- * `complained` belong to the loop thread while it runs, and `orphaned` is
- * set on that thread too (by a destroy() the host makes inside
- * complete()).
- */
-struct http_loop {
-	pthread_mutex_t lock;
-	int lock_made;
-	int started;  /* the thread was started (under lock) */
-	int stopping; /* destroy() asked it to end (under lock) */
-	int broken;   /* it could not start: dispatch_async() falls back */
-	int orphaned; /* destroy() ran on the loop thread: it frees the state */
-	int complained; /* a multi error was logged */
-	pthread_t thread;
-	CURLM *multi;
-	struct transfer *queue, *queue_tail; /* handed over, not started */
-	struct transfer *active;             /* in the multi handle */
-	CURL *pool[HTTP_POOL_MAX];           /* idle easy handles */
-	int npool;
-};
-
-/*
- * One handler instance. Written by create() on the main thread; afterwards
- * read-only for every dispatch() and dispatch_async() thread except
- * `conns`, which `lock` guards, and `loop` (see struct http_loop). Strings
- * marked borrowed come from cfg, valid until destroy().
- */
-struct http_state {
-	char *instance;  /* handler name, for log lines (owned) */
-	const char *url; /* template (borrowed) */
-	enum http_method method;
-	int nheaders;
-	struct hkd_conf_entry *headers; /* name = template: array owned */
-	const char *body;               /* template, or NULL: the envelope */
-	enum hookd_render_mode body_mode;
-	char *content_type; /* "Content-Type: ..." header line (owned) */
-	char *user_agent;   /* "hookd/<version>" (owned) */
-	long timeout_ms;
-	long connect_timeout_ms;
-	const char *ca_file, *client_cert, *client_key; /* borrowed or NULL */
-	int verify;
-	const char *proxy; /* borrowed; NULL: no proxy at all */
-	enum http_sign sign;
-	int nkeys;
-	struct hkd_sw_key *keys; /* standard-webhooks keys (owned, wiped) */
-	const char *gh_secret;   /* github secret (borrowed) */
-	int ssrf_guard;
-	int nallow;
-	struct hkd_cidr *allow; /* allow_targets (owned) */
-	int reason_body; /* a 2xx reason holds the start of the body too */
-
-	pthread_key_t key; /* this thread's struct http_conn */
-	int key_made;
-	pthread_mutex_t lock;
-	int lock_made;
-	struct http_conn *conns; /* every handle made (under lock) */
-
-	struct http_loop loop; /* dispatch_async() only */
-};
-
-static int loop_stop(struct http_state *st);
+/* An empty result for an attempt's outcome. */
+void result_init(struct hookd_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->struct_size = sizeof(*res);
+}
 
 /* ---- text clean-up ---------------------------------------------------- */
 
@@ -293,24 +141,11 @@ static size_t clean_text(char *out, size_t size, const char *text, size_t n,
 /* ---- create / destroy ------------------------------------------------- */
 
 /*
- * Free an instance and everything it owns, the synchronous path's curl
- * handles included. Its event loop has ended (or never started).
+ * Free an instance and everything it owns (also a half-made one, from a
+ * create() that failed).
  */
 static void state_free(struct http_state *st)
 {
-	struct http_conn *c, *next;
-
-	for (c = st->conns; c; c = next) {
-		next = c->next;
-		curl_easy_cleanup(c->curl);
-		free(c);
-	}
-	if (st->key_made)
-		pthread_key_delete(st->key);
-	if (st->lock_made)
-		pthread_mutex_destroy(&st->lock);
-	if (st->loop.lock_made)
-		pthread_mutex_destroy(&st->loop.lock);
 	if (st->keys) {
 		OPENSSL_cleanse(st->keys,
 		                (size_t)st->nkeys * sizeof(*st->keys));
@@ -325,10 +160,9 @@ static void state_free(struct http_state *st)
 }
 
 /*
- * Release an instance: stop its event loop — completing, with HOOKD_RETRY,
- * any attempt it still holds — then free it. Called inside a complete()
- * the loop made, on the loop thread, it only marks the loop to end and
- * free the instance once that complete() returns.
+ * Release an instance. The host completed its every attempt first, so no
+ * transfer of it is left in the engine; the last instance stops the
+ * engine's loops.
  */
 static void http_destroy(void *p)
 {
@@ -336,8 +170,8 @@ static void http_destroy(void *p)
 
 	if (!st)
 		return;
-	if (loop_stop(st) == 0)
-		state_free(st);
+	state_free(st);
+	engine_release();
 }
 
 /* 1 when s has a CR, LF or another byte that cannot go into a header. */
@@ -774,7 +608,6 @@ static int http_create(const char *instance, const struct hookd_config *cfg,
 {
 	struct http_state *st = calloc(1, sizeof(*st));
 	size_t n;
-	int rc;
 
 	if (!st) {
 		hkd_set_err(err, errlen, "out of memory");
@@ -800,72 +633,19 @@ static int http_create(const char *instance, const struct hookd_config *cfg,
 		goto fail;
 	if (host->config_bool(cfg, "reason_body", &st->reason_body) < 0)
 		st->reason_body = 0;
-	rc = pthread_mutex_init(&st->lock, NULL);
-	if (rc != 0) {
-		hkd_set_err(err, errlen, "pthread_mutex_init: %s",
-		            hkd_errtext(rc));
-		goto fail;
-	}
-	st->lock_made = 1;
-	rc = pthread_mutex_init(&st->loop.lock, NULL);
-	if (rc != 0) {
-		hkd_set_err(err, errlen, "pthread_mutex_init: %s",
-		            hkd_errtext(rc));
-		goto fail;
-	}
-	st->loop.lock_made = 1;
-	rc = pthread_key_create(&st->key, NULL);
-	if (rc != 0) {
-		hkd_set_err(
-		    err, errlen,
-		    "pthread_key_create: %s (one key per http handler; the "
-		    "process has run out)",
-		    hkd_errtext(rc));
-		goto fail;
-	}
-	st->key_made = 1;
 	if (!st->verify)
 		host->log(st->instance, HOOKD_LOG_WARN,
 		          "verify = false: TLS certificates and host names are "
 		          "not checked");
+	engine_hold();
 	*state = st;
 	return 0;
 fail:
-	http_destroy(st);
+	state_free(st);
 	return -1;
 }
 
 /* ---- per-attempt preparation ------------------------------------------ */
-
-/*
- * This thread's easy handle for the instance, made on first use and kept
- * for the next attempts (its connection cache is the point). NULL when
- * memory runs out.
- */
-static CURL *thread_curl(struct http_state *st)
-{
-	struct http_conn *c = pthread_getspecific(st->key);
-
-	if (c)
-		return c->curl;
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return NULL;
-	c->curl = curl_easy_init();
-	if (c->curl)
-		curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-	if (!c->curl || pthread_setspecific(st->key, c) != 0) {
-		if (c->curl)
-			curl_easy_cleanup(c->curl);
-		free(c);
-		return NULL;
-	}
-	pthread_mutex_lock(&st->lock);
-	c->next = st->conns;
-	st->conns = c;
-	pthread_mutex_unlock(&st->lock);
-	return c->curl;
-}
 
 /* The event as query parameters, percent-encoded, for GET. */
 static const char get_query[] =
@@ -1432,7 +1212,7 @@ static enum hookd_status judge_status(CURL *c, long code,
 /* ---- the request: one implementation for dispatch and dispatch_async -- */
 
 /* Free what request_prepare() made; req itself is the caller's. */
-static void request_release(struct request *req)
+void request_release(struct request *req)
 {
 	curl_slist_free_all(req->headers);
 	curl_slist_free_all(req->pins);
@@ -1451,8 +1231,8 @@ static void request_release(struct request *req)
  * the transfer starts, so time spent before it counts. 0, or -1 with the
  * reason set when the deadline has passed (a HOOKD_RETRY).
  */
-static int request_arm(const struct http_state *st, struct request *req,
-                       struct hookd_result *res)
+int request_arm(const struct http_state *st, struct request *req,
+                struct hookd_result *res)
 {
 	req->limit_ms = (long)hkd_attempt_limit(
 	    st->timeout_ms, req->deadline_ms, &req->by_event);
@@ -1545,8 +1325,7 @@ static int request_prepare(const struct http_state *st,
  * attempt is left (resetting it here again cost a reset per delivery).
  * req (its lists, buffers and response) must outlive the transfer.
  */
-static void set_options(const struct http_state *st, CURL *c,
-                        struct request *req)
+void set_options(const struct http_state *st, CURL *c, struct request *req)
 {
 	long limit_ms = req->limit_ms;
 
@@ -1614,7 +1393,7 @@ static void set_options(const struct http_state *st, CURL *c,
  * Every transfer's handle comes here when it ends: set_options() relies
  * on it.
  */
-static void handle_forget(CURL *c)
+void handle_forget(CURL *c)
 {
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -1624,9 +1403,9 @@ static void handle_forget(CURL *c)
  * The outcome of a transfer of req on handle c that ended with rc, with
  * the reason (and Retry-After) in res; logged at debug level.
  */
-static enum hookd_status request_judge(const struct http_state *st, CURL *c,
-                                       CURLcode rc, const struct request *req,
-                                       struct hookd_result *res)
+enum hookd_status request_judge(const struct http_state *st, CURL *c,
+                                CURLcode rc, const struct request *req,
+                                struct hookd_result *res)
 {
 	enum hookd_status status;
 	long code = 0;
@@ -1663,7 +1442,7 @@ static enum hookd_status http_dispatch(void *state,
 	if (request_prepare(st, ev, 0, &req, res, &status) < 0)
 		goto out;
 	status = HOOKD_RETRY;
-	c = thread_curl(st);
+	c = engine_thread_curl();
 	if (!c) {
 		hkd_set_err(res->reason, sizeof(res->reason), "out of memory");
 		goto out;
@@ -1679,342 +1458,11 @@ out:
 	return status;
 }
 
-/* ---- the event loop: dispatch_async ------------------------------------ */
-
-/*
- * End transfer t on the loop thread: its handle leaves the multi handle
- * for the pool, t is freed, then the attempt completes with `status` and
- * `res` (borrowed). complete() comes last, since the host may start
- * another attempt or even destroy the instance inside it (see
- * http_destroy).
- */
-static void transfer_end(struct http_state *st, struct transfer *t,
-                         enum hookd_status status,
-                         const struct hookd_result *res)
-{
-	struct http_loop *l = &st->loop;
-	struct hookd_attempt *attempt = t->attempt;
-
-	if (t->curl) {
-		curl_multi_remove_handle(l->multi, t->curl);
-		handle_forget(t->curl);
-		if (l->npool < HTTP_POOL_MAX)
-			l->pool[l->npool++] = t->curl;
-		else
-			curl_easy_cleanup(t->curl);
-		if (t->prev)
-			t->prev->next = t->next;
-		else
-			l->active = t->next;
-		if (t->next)
-			t->next->prev = t->prev;
-	}
-	request_release(&t->req);
-	free(t);
-	host->complete(attempt, status, res);
-}
-
-/* An empty result for an attempt's outcome. */
-static void result_init(struct hookd_result *res)
-{
-	memset(res, 0, sizeof(*res));
-	res->struct_size = sizeof(*res);
-}
-
-/*
- * Start transfer t (the loop owns it now): an easy handle from the pool,
- * the request's options, into the multi handle. An attempt that cannot
- * start (its deadline passed in the queue, memory) completes at once.
- */
-static void transfer_start(struct http_state *st, struct transfer *t)
-{
-	struct http_loop *l = &st->loop;
-	struct hookd_result res;
-	CURLMcode mc;
-	CURL *c;
-
-	result_init(&res);
-	if (request_arm(st, &t->req, &res) < 0) {
-		transfer_end(st, t, HOOKD_RETRY, &res);
-		return;
-	}
-	c = l->npool > 0 ? l->pool[--l->npool] : curl_easy_init();
-	if (!c) {
-		hkd_set_err(res.reason, sizeof(res.reason), "out of memory");
-		transfer_end(st, t, HOOKD_RETRY, &res);
-		return;
-	}
-	set_options(st, c, &t->req);
-	curl_easy_setopt(c, CURLOPT_PRIVATE, (void *)t);
-	t->curl = c;
-	t->prev = NULL;
-	t->next = l->active;
-	if (l->active)
-		l->active->prev = t;
-	l->active = t;
-	t->give_up = hkd_mono_ms() + t->req.limit_ms + HTTP_WATCHDOG_GRACE_MS;
-	mc = curl_multi_add_handle(l->multi, c);
-	if (mc != CURLM_OK) {
-		hkd_set_err(res.reason, sizeof(res.reason), "curl: %s",
-		            curl_multi_strerror(mc));
-		transfer_end(st, t, HOOKD_RETRY, &res);
-	}
-}
-
-/* Complete every transfer curl has finished, by request_judge(). */
-static void loop_reap(struct http_state *st)
-{
-	struct http_loop *l = &st->loop;
-	struct hookd_result res;
-	enum hookd_status status;
-	struct transfer *t;
-	CURLMsg *m;
-	char *priv;
-	int left;
-
-	while ((m = curl_multi_info_read(l->multi, &left)) != NULL) {
-		if (m->msg != CURLMSG_DONE)
-			continue;
-		priv = NULL;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-		t = (struct transfer *)(void *)priv;
-		if (!t)
-			continue;
-		result_init(&res);
-		status =
-		    request_judge(st, t->curl, m->data.result, &t->req, &res);
-		transfer_end(st, t, status, &res); /* m is stale from here */
-	}
-}
-
-/*
- * End the transfers that curl let run past their limit (the watchdog, see
- * HTTP_WATCHDOG_GRACE_MS), with the verdict of a curl timeout.
- */
-static void loop_expire(struct http_state *st)
-{
-	struct hookd_result res;
-	enum hookd_status status;
-	struct transfer *t, *next;
-	int64_t now = hkd_mono_ms();
-
-	for (t = st->loop.active; t; t = next) {
-		next = t->next;
-		if (now < t->give_up)
-			continue;
-		result_init(&res);
-		status = request_judge(st, t->curl, CURLE_OPERATION_TIMEDOUT,
-		                       &t->req, &res);
-		transfer_end(st, t, status, &res);
-	}
-}
-
-/* How long the loop may sleep: until the next watchdog, at most idle. */
-static int loop_wait_ms(const struct http_loop *l)
-{
-	const struct transfer *t;
-	int64_t now = hkd_mono_ms(), wait = HTTP_LOOP_IDLE_MS;
-
-	for (t = l->active; t; t = t->next)
-		if (t->give_up - now < wait)
-			wait = t->give_up - now;
-	return wait < 0 ? 0 : (int)wait;
-}
-
-/* Log a failing multi call once per loop, then keep quiet. */
-static void loop_complain(struct http_state *st, const char *what, CURLMcode mc)
-{
-	if (st->loop.complained)
-		return;
-	st->loop.complained = 1;
-	host->log(st->instance, HOOKD_LOG_ERROR, "event loop: %s: %s", what,
-	          curl_multi_strerror(mc));
-}
-
-/*
- * The loop's end: complete what it still holds — handed over but not
- * started (`queued`), in flight — with HOOKD_RETRY "hookd is stopping",
- * then free its curl handles.
- */
-static void loop_drain(struct http_state *st, struct transfer *queued)
-{
-	struct http_loop *l = &st->loop;
-	struct hookd_result res;
-	struct transfer *t;
-
-	result_init(&res);
-	hkd_set_err(res.reason, sizeof(res.reason), "hookd is stopping");
-	while (queued) {
-		t = queued;
-		queued = t->next;
-		t->next = NULL;
-		transfer_end(st, t, HOOKD_RETRY, &res);
-	}
-	while (l->active)
-		transfer_end(st, l->active, HOOKD_RETRY, &res);
-	while (l->npool > 0)
-		curl_easy_cleanup(l->pool[--l->npool]);
-	curl_multi_cleanup(l->multi);
-	pthread_mutex_lock(&l->lock);
-	l->multi = NULL;
-	pthread_mutex_unlock(&l->lock);
-}
-
-/*
- * The loop thread: take new transfers from the queue, drive curl, complete
- * what ended, sleep in curl_multi_poll() until a socket, a curl timer, the
- * watchdog or curl_multi_wakeup() (a new attempt, destroy) calls. Frees
- * the instance itself when destroy() ran on this thread.
- */
-static void *loop_run(void *arg)
-{
-	struct http_state *st = arg;
-	struct http_loop *l = &st->loop;
-	struct transfer *in, *t;
-	int stop, running;
-	CURLMcode mc;
-
-	for (;;) {
-		pthread_mutex_lock(&l->lock);
-		in = l->queue;
-		l->queue = l->queue_tail = NULL;
-		stop = l->stopping;
-		pthread_mutex_unlock(&l->lock);
-		if (stop)
-			break;
-		while (in) {
-			t = in;
-			in = t->next;
-			t->next = NULL;
-			transfer_start(st, t);
-		}
-		mc = curl_multi_perform(l->multi, &running);
-		if (mc != CURLM_OK)
-			loop_complain(st, "curl_multi_perform", mc);
-		loop_reap(st);
-		loop_expire(st);
-		mc = curl_multi_poll(l->multi, NULL, 0, loop_wait_ms(l), NULL);
-		if (mc != CURLM_OK) {
-			struct timespec pause = {0, 10 * 1000000};
-
-			loop_complain(st, "curl_multi_poll", mc);
-			nanosleep(&pause, NULL); /* no busy loop */
-		}
-	}
-	loop_drain(st, in);
-	if (l->orphaned) {
-		pthread_detach(pthread_self());
-		state_free(st);
-	}
-	return NULL;
-}
-
-/*
- * Start the instance's loop unless it runs: 0 when it runs, -1 when it
- * cannot (then dispatch_async() leaves the attempt to dispatch()).
- */
-static int loop_start(struct http_state *st)
-{
-	struct http_loop *l = &st->loop;
-	sigset_t all, old;
-	int rc, ret = -1;
-
-	pthread_mutex_lock(&l->lock);
-	if (l->stopping || l->broken)
-		goto out;
-	if (l->started) {
-		ret = 0;
-		goto out;
-	}
-	l->multi = curl_multi_init();
-	if (!l->multi) {
-		host->log(st->instance, HOOKD_LOG_ERROR,
-		          "event loop: curl_multi_init failed; attempts run "
-		          "one per worker thread");
-		l->broken = 1;
-		goto out;
-	}
-	curl_multi_setopt(l->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-	                  (long)HTTP_MAX_HOST_CONNECTIONS);
-	/* Signals are the host's business: the loop takes none of them. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&l->thread, NULL, loop_run, st);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
-		host->log(st->instance, HOOKD_LOG_ERROR,
-		          "event loop: cannot start a thread: %s; attempts run "
-		          "one per worker thread",
-		          hkd_errtext(rc));
-		curl_multi_cleanup(l->multi);
-		l->multi = NULL;
-		l->broken = 1;
-		goto out;
-	}
-	l->started = 1;
-	ret = 0;
-out:
-	pthread_mutex_unlock(&l->lock);
-	return ret;
-}
-
-/* Hand t to the running loop (steals t); -1 when the loop is stopping. */
-static int loop_submit(struct http_state *st, struct transfer *t)
-{
-	struct http_loop *l = &st->loop;
-	int ret = -1;
-
-	pthread_mutex_lock(&l->lock);
-	if (l->started && !l->stopping) {
-		t->next = NULL;
-		if (l->queue_tail)
-			l->queue_tail->next = t;
-		else
-			l->queue = t;
-		l->queue_tail = t;
-		/* Under the lock: the loop frees the multi handle only after
-		 * it saw `stopping`, which is set under it too. */
-		curl_multi_wakeup(l->multi);
-		ret = 0;
-	}
-	pthread_mutex_unlock(&l->lock);
-	return ret;
-}
-
-/*
- * Stop the loop for destroy(): it completes what it holds and ends.
- * Returns 0 when the caller may free the instance now; 1 when destroy()
- * runs on the loop thread itself (inside a complete() it made), which
- * cannot wait for itself: the loop frees the instance as it ends.
- */
-static int loop_stop(struct http_state *st)
-{
-	struct http_loop *l = &st->loop;
-	int started;
-
-	if (!l->lock_made)
-		return 0;
-	pthread_mutex_lock(&l->lock);
-	l->stopping = 1;
-	started = l->started;
-	if (started && l->multi)
-		curl_multi_wakeup(l->multi);
-	pthread_mutex_unlock(&l->lock);
-	if (!started)
-		return 0;
-	if (pthread_equal(pthread_self(), l->thread)) {
-		l->orphaned = 1;
-		return 1;
-	}
-	pthread_join(l->thread, NULL);
-	return 0;
-}
-
 /*
  * Start one attempt of the event (borrowed for this call only) without
  * waiting for the response. The request is built here, on the calling
  * worker thread — the SSRF guard's DNS lookup included, so the loop never
- * blocks on it — and handed to the instance's loop, which completes the
+ * blocks on it — and handed to the engine's loop, which completes the
  * attempt through host->complete(). An attempt that ends before it is sent
  * (a template, the guard, the deadline) completes here, inside this call.
  * Returns 0, or -1 to have the host run dispatch() when the loop cannot
@@ -2028,8 +1476,6 @@ static int http_dispatch_async(void *state, const struct hookd_event *ev,
 	enum hookd_status status;
 	struct transfer *t;
 
-	if (loop_start(st) < 0)
-		return -1;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -1;
@@ -2041,8 +1487,9 @@ static int http_dispatch_async(void *state, const struct hookd_event *ev,
 		host->complete(attempt, status, &res);
 		return 0;
 	}
+	t->st = st;
 	t->attempt = attempt;
-	if (loop_submit(st, t) < 0) {
+	if (engine_submit(t) < 0) {
 		request_release(&t->req);
 		free(t);
 		return -1;

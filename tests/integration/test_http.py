@@ -203,7 +203,13 @@ def outcomes():
                                        "within 1s") for x in a), a
             a = attempts("drop")
             assert [x[0] for x in a] == ["retry"] * 3, a
-            assert all(x[1] == "connection: Empty reply from server"
+            # Fresh connections the receiver drops read "Empty reply";
+            # kept-alive ones (every target here is one receiver, whose
+            # connections the engine shares) that it drops make curl try
+            # others first: "Connection died, tried 5 times …".
+            assert all(x[1] in ("connection: Empty reply from server",
+                                "connection: Connection died, tried 5 "
+                                "times before giving up")
                        for x in a), a
             a = attempts("refused")
             assert [x[0] for x in a] == ["retry"] * 3, a
@@ -228,7 +234,11 @@ def outcomes():
             assert len(s.requests("/status/302")) == 1
             # Each attempt reached the sink (the guard let 127.0.0.1 pass).
             assert len(s.requests("/status/500")) == 3
-            assert len(s.requests("/drop")) == 3
+            # A request the receiver reads and then drops the connection
+            # of, on a kept-alive connection, curl sends again on another
+            # (it cannot tell that from a connection closed while idle),
+            # at most 5 times in all per attempt.
+            assert 3 <= len(s.requests("/drop")) <= 15, s.requests("/drop")
 
             # The same story in GET /v4/events/{id}, once the store has
             # the last results (the log line of an attempt comes before
