@@ -1,8 +1,9 @@
 /*
  * Unit tests of the exec plugin: the built exec.so is loaded with dlopen()
- * from $HOOKD_PLUGIN_DIR and driven through a mock host (an in-memory
- * configuration, templates rendered by core/template.c), running real
- * programs (/bin/sh and friends).
+ * from $HOOKD_PLUGIN_DIR and driven through the unit tests' host
+ * (mock_host.h: an in-memory configuration, templates rendered by
+ * core/template.c, the log kept), running real programs (/bin/sh and
+ * friends).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -16,7 +17,6 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,223 +26,10 @@
 #include <unistd.h>
 
 #include <check.h>
-#include <jansson.h>
 
 #include "hookd/plugin.h"
+#include "mock_host.h"
 #include "template.h"
-
-/* ---- mock configuration ----------------------------------------------- */
-
-#define MAX_KEYS  16
-#define MAX_ITEMS 16
-
-struct mock_key {
-	const char *name;
-	enum hookd_key_type type;
-	const char *str;
-	int64_t num;
-	int n; /* items of a list or group */
-	const char *items[MAX_ITEMS];
-	const char *names[MAX_ITEMS]; /* group entry names */
-};
-
-/* The opaque config handle of the ABI, defined here for the mock host. */
-struct hookd_config {
-	int n;
-	struct mock_key keys[MAX_KEYS];
-};
-
-static struct mock_key *cfg_add(struct hookd_config *c, const char *name,
-                                enum hookd_key_type type)
-{
-	struct mock_key *k;
-
-	ck_assert_int_lt(c->n, MAX_KEYS);
-	k = &c->keys[c->n++];
-	memset(k, 0, sizeof(*k));
-	k->name = name;
-	k->type = type;
-	return k;
-}
-
-static void cfg_str(struct hookd_config *c, const char *name, const char *v)
-{
-	cfg_add(c, name, HOOKD_KEY_STRING)->str = v;
-}
-
-static void cfg_int(struct hookd_config *c, const char *name, int64_t v)
-{
-	cfg_add(c, name, HOOKD_KEY_INT)->num = v;
-}
-
-/* A list key from the NULL-terminated strings that follow. */
-static void cfg_list(struct hookd_config *c, const char *name, ...)
-{
-	struct mock_key *k = cfg_add(c, name, HOOKD_KEY_LIST);
-	const char *s;
-	va_list ap;
-
-	va_start(ap, name);
-	while ((s = va_arg(ap, const char *)) != NULL) {
-		ck_assert_int_lt(k->n, MAX_ITEMS);
-		k->items[k->n++] = s;
-	}
-	va_end(ap);
-}
-
-/* A group key from NULL-terminated name, value pairs. */
-static void cfg_group(struct hookd_config *c, const char *name, ...)
-{
-	struct mock_key *k = cfg_add(c, name, HOOKD_KEY_GROUP);
-	const char *s;
-	va_list ap;
-
-	va_start(ap, name);
-	while ((s = va_arg(ap, const char *)) != NULL) {
-		ck_assert_int_lt(k->n, MAX_ITEMS);
-		k->names[k->n] = s;
-		k->items[k->n++] = va_arg(ap, const char *);
-	}
-	va_end(ap);
-}
-
-static const struct mock_key *cfg_find(const struct hookd_config *c,
-                                       const char *name)
-{
-	int i;
-
-	for (i = 0; i < c->n; i++)
-		if (strcmp(c->keys[i].name, name) == 0)
-			return &c->keys[i];
-	return NULL;
-}
-
-/* ---- mock host -------------------------------------------------------- */
-
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static char log_text[65536]; /* every log line, newline-separated */
-static size_t log_len;
-
-static void mock_log(const char *instance, enum hookd_log_level level,
-                     const char *f, ...) HOOKD_PRINTF(3, 4);
-
-static void mock_log(const char *instance, enum hookd_log_level level,
-                     const char *f, ...)
-{
-	char line[8192];
-	va_list ap;
-	int n;
-
-	va_start(ap, f);
-	n = vsnprintf(line, sizeof(line), f, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if (getenv("HOOKD_TEST_VERBOSE"))
-		fprintf(stderr, "[%s] %d %s\n", instance ? instance : "-",
-		        (int)level, line);
-	pthread_mutex_lock(&log_lock);
-	log_len +=
-	    (size_t)snprintf(log_text + log_len, sizeof(log_text) - log_len,
-	                     "%d %s\n", (int)level, line);
-	if (log_len >= sizeof(log_text))
-		log_len = sizeof(log_text) - 1;
-	pthread_mutex_unlock(&log_lock);
-}
-
-static int mock_string(const struct hookd_config *c, const char *key,
-                       const char **out)
-{
-	const struct mock_key *k = cfg_find(c, key);
-
-	if (!k || k->type != HOOKD_KEY_STRING)
-		return -1;
-	*out = k->str;
-	return 0;
-}
-
-static int mock_int(const struct hookd_config *c, const char *key, int64_t *out)
-{
-	const struct mock_key *k = cfg_find(c, key);
-
-	if (!k || k->type != HOOKD_KEY_INT)
-		return -1;
-	*out = k->num;
-	return 0;
-}
-
-static int mock_bool(const struct hookd_config *c, const char *key, int *out)
-{
-	const struct mock_key *k = cfg_find(c, key);
-
-	if (!k || k->type != HOOKD_KEY_BOOL)
-		return -1;
-	*out = k->num != 0;
-	return 0;
-}
-
-static int mock_count(const struct hookd_config *c, const char *key)
-{
-	const struct mock_key *k = cfg_find(c, key);
-
-	if (!k || (k->type != HOOKD_KEY_LIST && k->type != HOOKD_KEY_GROUP))
-		return -1;
-	return k->n;
-}
-
-static int mock_item(const struct hookd_config *c, const char *key, int index,
-                     const char **name_out, const char **out)
-{
-	const struct mock_key *k = cfg_find(c, key);
-
-	if (!k || (k->type != HOOKD_KEY_LIST && k->type != HOOKD_KEY_GROUP) ||
-	    index < 0 || index >= k->n)
-		return -1;
-	if (name_out)
-		*name_out = k->type == HOOKD_KEY_GROUP ? k->names[index] : NULL;
-	*out = k->items[index];
-	return 0;
-}
-
-/* Render as the real host does: parse the envelope, expand against it. */
-static char *mock_render(const char *tmpl, const struct hookd_event *ev,
-                         enum hookd_render_mode mode, char *err, size_t errlen)
-{
-	struct hkd_template_vars vars = {ev->attempt, ev->target};
-	json_error_t jerr;
-	json_t *env = json_loadb(ev->json, ev->json_len, 0, &jerr);
-	char *s;
-
-	if (!env) {
-		if (err && errlen)
-			snprintf(err, errlen, "event json: %s", jerr.text);
-		return NULL;
-	}
-	s = hkd_template_render(tmpl, env, &vars, mode, err, errlen);
-	json_decref(env);
-	return s;
-}
-
-static int mock_check(const char *tmpl, char *err, size_t errlen)
-{
-	return hkd_template_check(tmpl, err, errlen);
-}
-
-static const struct hookd_host mock_host = {
-    .struct_size = sizeof(struct hookd_host),
-    .abi_major = HOOKD_ABI_MAJOR,
-    .abi_minor = HOOKD_ABI_MINOR,
-    .version = "test",
-    .log = mock_log,
-    .config_string = mock_string,
-    .config_int = mock_int,
-    .config_bool = mock_bool,
-    .config_count = mock_count,
-    .config_item = mock_item,
-    .render = mock_render,
-    .check_template = mock_check,
-    .free = free,
-};
 
 /* ---- fixtures --------------------------------------------------------- */
 
@@ -397,7 +184,8 @@ static enum hookd_status run_once(const struct hookd_config *cfg,
 
 /* The shell command as a list: /bin/sh -c script sh args... */
 #define SH(cfg, script, ...)                                                   \
-	cfg_list((cfg), "command", "/bin/sh", "-c", (script), "sh", __VA_ARGS__)
+	mock_config_list((cfg), "command", "/bin/sh", "-c", (script), "sh",    \
+	                 __VA_ARGS__)
 
 /* ---- tests ------------------------------------------------------------ */
 
@@ -514,7 +302,7 @@ START_TEST(test_stdin_not_read)
 	memset(json + len, 'b', big);
 	strcpy(json + len + big, "\"}");
 	ev = make_event(json);
-	cfg_list(&cfg, "command", "/bin/true", NULL);
+	mock_config_list(&cfg, "command", "/bin/true", NULL);
 	ck_assert_int_eq(run_once(&cfg, &ev, &res), HOOKD_OK);
 	ck_assert_str_eq(res.reason, "exit 0");
 	ck_assert_int_lt(now_ms(CLOCK_MONOTONIC) - t0, 5000);
@@ -599,9 +387,9 @@ START_TEST(test_environment_extra)
 	snprintf(script, sizeof(script), "/usr/bin/env > '%s'",
 	         tmp_path(out, sizeof(out), "env"));
 	SH(&cfg, script, NULL);
-	cfg_group(&cfg, "env", "PATH", "/opt/hookd/bin:/usr/bin:/bin",
-	          "GREETING", "hi {{data.x}} #{{data.n}}", "_under_9", "",
-	          NULL);
+	mock_config_group(&cfg, "env", "PATH", "/opt/hookd/bin:/usr/bin:/bin",
+	                  "GREETING", "hi {{data.x}} #{{data.n}}", "_under_9",
+	                  "", NULL);
 	ck_assert_int_eq(run_once(&cfg, &ev, &res), HOOKD_OK);
 	got = slurp(out, NULL);
 	ck_assert_ptr_nonnull(got);
@@ -704,14 +492,13 @@ START_TEST(test_max_output)
 	struct hookd_result res;
 	int64_t t0 = now_ms(CLOCK_MONOTONIC);
 
-	log_len = 0;
-	log_text[0] = '\0';
+	mock_log_clear();
 	SH(&cfg,
 	   "head -c 4000000 /dev/zero | tr '\\0' o; "
 	   "head -c 4000000 /dev/zero | tr '\\0' e >&2; exit 3",
 	   NULL);
-	cfg_int(&cfg, "max_output", 100);
-	cfg_int(&cfg, "timeout", 20);
+	mock_config_int(&cfg, "max_output", 100);
+	mock_config_int(&cfg, "timeout", 20);
 	ck_assert_int_eq(run_once(&cfg, &ev, &res), HOOKD_FAIL);
 	ck_assert_int_lt(now_ms(CLOCK_MONOTONIC) - t0, 15000);
 	/* 100 kept bytes of 'e', no more */
@@ -719,11 +506,11 @@ START_TEST(test_max_output)
 	ck_assert(strncmp(res.reason, "exit 3: eeee", 12) == 0);
 	/* every byte was read (counted), also what was left at exit */
 	ck_assert_msg(
-	    strstr(log_text, "stdout (4000000 bytes, truncated): ooo"),
-	    "log: %s", log_text);
+	    strstr(mock_log_text(), "stdout (4000000 bytes, truncated): ooo"),
+	    "log: %s", mock_log_text());
 	ck_assert_msg(
-	    strstr(log_text, "stderr (4000000 bytes, truncated): eee"),
-	    "log: %s", log_text);
+	    strstr(mock_log_text(), "stderr (4000000 bytes, truncated): eee"),
+	    "log: %s", mock_log_text());
 }
 END_TEST
 
@@ -751,7 +538,7 @@ START_TEST(test_stdin_and_output_interleaved)
 	         "cat > '%s'",
 	         tmp_path(out, sizeof(out), "stdin"));
 	SH(&cfg, script, NULL);
-	cfg_int(&cfg, "timeout", 10);
+	mock_config_int(&cfg, "timeout", 10);
 	ck_assert_int_eq(run_once(&cfg, &ev, &res), HOOKD_OK);
 	got = slurp(out, &len);
 	ck_assert_ptr_nonnull(got);
@@ -832,7 +619,7 @@ START_TEST(test_timeout_kills_group)
 	         "sleep 60 & echo $! > '%s'; echo started >&2; wait",
 	         tmp_path(pidfile, sizeof(pidfile), "pid"));
 	SH(&cfg, script, NULL);
-	cfg_int(&cfg, "timeout", 1);
+	mock_config_int(&cfg, "timeout", 1);
 	t0 = now_ms(CLOCK_MONOTONIC);
 	ck_assert_int_eq(run_once(&cfg, &ev, &res), HOOKD_RETRY);
 	took = now_ms(CLOCK_MONOTONIC) - t0;
@@ -855,7 +642,7 @@ START_TEST(test_event_deadline)
 	int64_t t0 = now_ms(CLOCK_MONOTONIC), took;
 
 	SH(&cfg, "exec sleep 30", NULL);
-	cfg_int(&cfg, "timeout", 30);
+	mock_config_int(&cfg, "timeout", 30);
 	ev.deadline_ms = now_ms(CLOCK_REALTIME) + 400;
 	ck_assert_int_eq(run_once(&cfg, &ev, &res), HOOKD_RETRY);
 	took = now_ms(CLOCK_MONOTONIC) - t0;
@@ -900,7 +687,7 @@ START_TEST(test_background_child_does_not_block)
 	snprintf(script, sizeof(script), "sleep 30 & echo $! > '%s'; exit 0",
 	         tmp_path(pidfile, sizeof(pidfile), "pid"));
 	SH(&cfg, script, NULL);
-	cfg_int(&cfg, "timeout", 20);
+	mock_config_int(&cfg, "timeout", 20);
 	ck_assert_int_eq(run_once(&cfg, &ev, &res), HOOKD_OK);
 	ck_assert_int_lt(now_ms(CLOCK_MONOTONIC) - t0, 5000);
 	bg = read_pid(pidfile);
@@ -915,7 +702,8 @@ START_TEST(test_missing_program)
 	struct hookd_event ev = make_event(EVENT_JSON);
 	struct hookd_result res;
 
-	cfg_list(&cfg, "command", "/nonexistent/hookd-test-program", "x", NULL);
+	mock_config_list(&cfg, "command", "/nonexistent/hookd-test-program",
+	                 "x", NULL);
 	ck_assert_int_eq(run_once(&cfg, &ev, &res), HOOKD_FAIL);
 	ck_assert_str_eq(res.reason, "exec /nonexistent/hookd-test-program: "
 	                             "No such file or directory");
@@ -935,7 +723,7 @@ START_TEST(test_not_executable)
 	          O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	cfg_list(&cfg, "command", prog, NULL);
+	mock_config_list(&cfg, "command", prog, NULL);
 	ck_assert_int_eq(run_once(&cfg, &ev, &res), HOOKD_FAIL);
 	snprintf(want, sizeof(want), "exec %s: Permission denied", prog);
 	ck_assert_str_eq(res.reason, want);
@@ -954,7 +742,7 @@ START_TEST(test_cwd)
 
 	tmpdir_setup();
 	SH(&cfg, "pwd -P > pwd.txt", NULL);
-	cfg_str(&cfg, "cwd", tmpdir);
+	mock_config_string(&cfg, "cwd", tmpdir);
 	ck_assert_int_eq(run_once(&cfg, &ev, &res), HOOKD_OK);
 	got = slurp(tmp_path(out, sizeof(out), "pwd.txt"), NULL);
 	ck_assert_ptr_nonnull(got);
@@ -972,8 +760,8 @@ START_TEST(test_cwd_missing)
 	struct hookd_event ev = make_event(EVENT_JSON);
 	struct hookd_result res;
 
-	cfg_list(&cfg, "command", "/bin/true", NULL);
-	cfg_str(&cfg, "cwd", "/nonexistent/hookd-dir");
+	mock_config_list(&cfg, "command", "/bin/true", NULL);
+	mock_config_string(&cfg, "cwd", "/nonexistent/hookd-dir");
 	ck_assert_int_eq(run_once(&cfg, &ev, &res), HOOKD_FAIL);
 	ck_assert_str_eq(
 	    res.reason,
@@ -1002,17 +790,17 @@ START_TEST(test_child_process_state)
 	ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &block, &old), 0);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGRTMIN + 2, SIG_IGN);
-	cfg_list(&pgrp, "command", "/usr/bin/awk", "{ exit !($1 == $5) }",
-	         "/proc/self/stat", NULL);
+	mock_config_list(&pgrp, "command", "/usr/bin/awk",
+	                 "{ exit !($1 == $5) }", "/proc/self/stat", NULL);
 	ck_assert_int_eq(run_once(&pgrp, &ev, &res), HOOKD_OK);
-	cfg_list(&blk, "command", "/bin/grep", "-Eq", "^SigBlk:[[:space:]]*0+$",
-	         "/proc/self/status", NULL);
+	mock_config_list(&blk, "command", "/bin/grep", "-Eq",
+	                 "^SigBlk:[[:space:]]*0+$", "/proc/self/status", NULL);
 	ck_assert_int_eq(run_once(&blk, &ev, &res), HOOKD_OK);
 	/* signals 1-31 and the real-time ones; glibc keeps 32 and 33 to
 	 * itself, so whatever a parent left on those stays */
-	cfg_list(&ign, "command", "/bin/grep", "-Eq",
-	         "^SigIgn:[[:space:]]*0{7}[01][08]0{7}$", "/proc/self/status",
-	         NULL);
+	mock_config_list(&ign, "command", "/bin/grep", "-Eq",
+	                 "^SigIgn:[[:space:]]*0{7}[01][08]0{7}$",
+	                 "/proc/self/status", NULL);
 	ck_assert_int_eq(run_once(&ign, &ev, &res), HOOKD_OK);
 	/* ls itself opens 3 to read the directory */
 	snprintf(script, sizeof(script), "exec /bin/ls /proc/self/fd > '%s'",
@@ -1035,76 +823,76 @@ START_TEST(test_create_errors)
 	char err[256], tcheck[128];
 	struct hookd_config cfg;
 
-	memset(&cfg, 0, sizeof(cfg));
+	mock_config_clear(&cfg);
 	create_fails(&cfg, err, sizeof(err));
 	ck_assert_str_eq(err, "command is required");
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg_list(&cfg, "command", NULL);
+	mock_config_clear(&cfg);
+	mock_config_list(&cfg, "command", NULL);
 	create_fails(&cfg, err, sizeof(err));
 	ck_assert_str_eq(err, "command must not be empty");
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg_list(&cfg, "command", "ls", "-l", NULL);
+	mock_config_clear(&cfg);
+	mock_config_list(&cfg, "command", "ls", "-l", NULL);
 	create_fails(&cfg, err, sizeof(err));
 	ck_assert_str_eq(err, "command: argv[0] 'ls' must be an absolute path");
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg_list(&cfg, "command", "{{data.prog}}", NULL);
+	mock_config_clear(&cfg);
+	mock_config_list(&cfg, "command", "{{data.prog}}", NULL);
 	create_fails(&cfg, err, sizeof(err));
 	ck_assert_str_eq(err, "command: argv[0] '{{data.prog}}' must be an "
 	                      "absolute path");
 
 	if (hkd_template_check("{{type", tcheck, sizeof(tcheck)) < 0) {
-		memset(&cfg, 0, sizeof(cfg));
-		cfg_list(&cfg, "command", "/bin/echo", "{{type", NULL);
+		mock_config_clear(&cfg);
+		mock_config_list(&cfg, "command", "/bin/echo", "{{type", NULL);
 		create_fails(&cfg, err, sizeof(err));
 		ck_assert_msg(strncmp(err, "command: argv[1] '{{type': ", 26) ==
 		                  0,
 		              "err: %s", err);
 	}
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg_list(&cfg, "command", "/bin/true", NULL);
-	cfg_group(&cfg, "env", "OK_NAME", "x", "1BAD", "y", NULL);
+	mock_config_clear(&cfg);
+	mock_config_list(&cfg, "command", "/bin/true", NULL);
+	mock_config_group(&cfg, "env", "OK_NAME", "x", "1BAD", "y", NULL);
 	create_fails(&cfg, err, sizeof(err));
 	ck_assert_str_eq(err, "env: '1BAD' is not a valid variable name "
 	                      "([A-Za-z_][A-Za-z0-9_]*)");
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg_list(&cfg, "command", "/bin/true", NULL);
-	cfg_group(&cfg, "env", "A-B", "x", NULL);
+	mock_config_clear(&cfg);
+	mock_config_list(&cfg, "command", "/bin/true", NULL);
+	mock_config_group(&cfg, "env", "A-B", "x", NULL);
 	create_fails(&cfg, err, sizeof(err));
 	ck_assert(strstr(err, "'A-B' is not a valid variable name"));
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg_list(&cfg, "command", "/bin/true", NULL);
-	cfg_group(&cfg, "env", "HOOKD_EVENT_ID", "x", NULL);
+	mock_config_clear(&cfg);
+	mock_config_list(&cfg, "command", "/bin/true", NULL);
+	mock_config_group(&cfg, "env", "HOOKD_EVENT_ID", "x", NULL);
 	create_fails(&cfg, err, sizeof(err));
 	ck_assert_str_eq(err, "env: HOOKD_EVENT_ID is set by hookd and cannot "
 	                      "be overridden");
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg_list(&cfg, "command", "/bin/true", NULL);
-	cfg_int(&cfg, "timeout", 0);
+	mock_config_clear(&cfg);
+	mock_config_list(&cfg, "command", "/bin/true", NULL);
+	mock_config_int(&cfg, "timeout", 0);
 	create_fails(&cfg, err, sizeof(err));
 	ck_assert_str_eq(err, "timeout must be > 0");
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg_list(&cfg, "command", "/bin/true", NULL);
-	cfg_int(&cfg, "timeout", -5);
+	mock_config_clear(&cfg);
+	mock_config_list(&cfg, "command", "/bin/true", NULL);
+	mock_config_int(&cfg, "timeout", -5);
 	create_fails(&cfg, err, sizeof(err));
 	ck_assert_str_eq(err, "timeout must be > 0");
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg_list(&cfg, "command", "/bin/true", NULL);
-	cfg_int(&cfg, "max_output", -1);
+	mock_config_clear(&cfg);
+	mock_config_list(&cfg, "command", "/bin/true", NULL);
+	mock_config_int(&cfg, "max_output", -1);
 	create_fails(&cfg, err, sizeof(err));
 	ck_assert_str_eq(err, "max_output must be >= 0");
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg_list(&cfg, "command", "/bin/true", NULL);
-	cfg_str(&cfg, "cwd", "relative/dir");
+	mock_config_clear(&cfg);
+	mock_config_list(&cfg, "command", "/bin/true", NULL);
+	mock_config_string(&cfg, "cwd", "relative/dir");
 	create_fails(&cfg, err, sizeof(err));
 	ck_assert_str_eq(err, "cwd 'relative/dir' must be an absolute path");
 }
@@ -1122,8 +910,8 @@ START_TEST(test_user_and_group)
 	if (!pw)
 		return; /* no such user on this system */
 	if (geteuid() != 0) {
-		cfg_list(&cfg, "command", "/bin/true", NULL);
-		cfg_str(&cfg, "user", "nobody");
+		mock_config_list(&cfg, "command", "/bin/true", NULL);
+		mock_config_string(&cfg, "user", "nobody");
 		create_fails(&cfg, err, sizeof(err));
 		ck_assert_msg(strstr(err, "user 'nobody'") &&
 		                  strstr(err, "does not run as root"),
@@ -1135,7 +923,7 @@ START_TEST(test_user_and_group)
 	snprintf(script, sizeof(script), "echo $(id -u) $(id -g) > '%s'",
 	         tmp_path(out, sizeof(out), "id"));
 	SH(&cfg, script, NULL);
-	cfg_str(&cfg, "user", "nobody");
+	mock_config_string(&cfg, "user", "nobody");
 	ck_assert_int_eq(run_once(&cfg, &ev, &res), HOOKD_OK);
 	got = slurp(out, NULL);
 	ck_assert_ptr_nonnull(got);
@@ -1145,15 +933,15 @@ START_TEST(test_user_and_group)
 	free(got);
 	unlink(out);
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg_list(&cfg, "command", "/bin/true", NULL);
-	cfg_str(&cfg, "user", "hookd-no-such-user");
+	mock_config_clear(&cfg);
+	mock_config_list(&cfg, "command", "/bin/true", NULL);
+	mock_config_string(&cfg, "user", "hookd-no-such-user");
 	create_fails(&cfg, err, sizeof(err));
 	ck_assert_str_eq(err, "user: no such user 'hookd-no-such-user'");
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg_list(&cfg, "command", "/bin/true", NULL);
-	cfg_str(&cfg, "group", "hookd-no-such-group");
+	mock_config_clear(&cfg);
+	mock_config_list(&cfg, "command", "/bin/true", NULL);
+	mock_config_string(&cfg, "group", "hookd-no-such-group");
 	create_fails(&cfg, err, sizeof(err));
 	ck_assert_str_eq(err, "group: no such group 'hookd-no-such-group'");
 	tmpdir_teardown();
@@ -1167,16 +955,15 @@ START_TEST(test_output_logged)
 	struct hookd_event ev = make_event(EVENT_JSON);
 	struct hookd_result res;
 
-	log_len = 0;
-	log_text[0] = '\0';
+	mock_log_clear();
 	SH(&cfg, "echo to-stdout-marker; echo to-stderr-marker >&2", NULL);
 	ck_assert_int_eq(run_once(&cfg, &ev, &res), HOOKD_OK);
-	ck_assert_msg(strstr(log_text, "3 /bin/sh stdout (17 bytes): "
-	                               "to-stdout-marker"),
-	              "log: %s", log_text);
-	ck_assert_msg(strstr(log_text, "3 /bin/sh stderr (17 bytes): "
-	                               "to-stderr-marker"),
-	              "log: %s", log_text);
+	ck_assert_msg(strstr(mock_log_text(), "3 /bin/sh stdout (17 bytes): "
+	                                      "to-stdout-marker"),
+	              "log: %s", mock_log_text());
+	ck_assert_msg(strstr(mock_log_text(), "3 /bin/sh stderr (17 bytes): "
+	                                      "to-stderr-marker"),
+	              "log: %s", mock_log_text());
 }
 END_TEST
 
@@ -1189,17 +976,17 @@ START_TEST(test_output_left_at_exit)
 	int i;
 
 	for (i = 0; i < 5; i++) {
-		memset(&cfg, 0, sizeof(cfg));
-		log_len = 0;
-		log_text[0] = '\0';
+		mock_config_clear(&cfg);
+		mock_log_clear();
 		/* one write of 60000 bytes, then exit at once */
-		cfg_list(&cfg, "command", "/bin/dd", "if=/dev/zero", "bs=60000",
-		         "count=1", "of=/dev/stderr", "status=none", NULL);
-		cfg_int(&cfg, "max_output", 10);
+		mock_config_list(&cfg, "command", "/bin/dd", "if=/dev/zero",
+		                 "bs=60000", "count=1", "of=/dev/stderr",
+		                 "status=none", NULL);
+		mock_config_int(&cfg, "max_output", 10);
 		ck_assert_int_eq(run_once(&cfg, &ev, &res), HOOKD_OK);
 		ck_assert_msg(
-		    strstr(log_text, "stderr (60000 bytes, truncated)"),
-		    "log: %s", log_text);
+		    strstr(mock_log_text(), "stderr (60000 bytes, truncated)"),
+		    "log: %s", mock_log_text());
 	}
 }
 END_TEST
@@ -1227,9 +1014,9 @@ START_TEST(test_no_leaks)
 	void *states[4];
 	int before, after, i, wst;
 
-	cfg_list(&ok, "command", "/bin/cat", NULL);
+	mock_config_list(&ok, "command", "/bin/cat", NULL);
 	SH(&fail, "echo no >&2; exit 2", NULL);
-	cfg_list(&missing, "command", "/nonexistent/x", NULL);
+	mock_config_list(&missing, "command", "/nonexistent/x", NULL);
 	SH(&slow, "sleep 5", NULL);
 	before = count_fds();
 	states[0] = create_ok(&ok);
@@ -1377,7 +1164,7 @@ int main(void)
 	}
 	entry = (hookd_plugin_entry_fn)dlsym(plugin_handle,
 	                                     HOOKD_PLUGIN_ENTRY_SYMBOL);
-	plugin = entry ? entry(&mock_host) : NULL;
+	plugin = entry ? entry(mock_host()) : NULL;
 	if (!plugin) {
 		fprintf(stderr, "%s: no usable %s\n", path,
 		        HOOKD_PLUGIN_ENTRY_SYMBOL);

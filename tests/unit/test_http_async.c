@@ -1,9 +1,10 @@
 /*
  * Unit tests of the http plugin's asynchronous path (ABI 1.1
  * dispatch_async): the built http.so is loaded with dlopen() from
- * $HOOKD_PLUGIN_DIR and driven through a mock host whose complete()
- * records each outcome, against a small HTTP server this file runs in its
- * own threads on 127.0.0.1 with scripted answers.
+ * $HOOKD_PLUGIN_DIR and driven through the unit tests' host
+ * (mock_host.h), whose complete() records each outcome here, against a small
+ * HTTP server this file runs in its own threads on 127.0.0.1 with scripted
+ * answers.
  *
  * The synchronous dispatch() runs on the same cases, so both paths are
  * held to one set of outcomes and reasons.
@@ -19,7 +20,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,10 +31,9 @@
 
 #include <check.h>
 #include <curl/curl.h>
-#include <jansson.h>
 
 #include "hookd/plugin.h"
-#include "template.h"
+#include "mock_host.h"
 
 static void *plugin_handle;
 static const struct hookd_plugin *plugin;
@@ -437,111 +436,21 @@ int getaddrinfo(const char *node, const char *service,
 	return 0;
 }
 
-/* ---- mock configuration ----------------------------------------------- */
+/* ---- configuration ---------------------------------------------------- */
 
-/* The opaque config handle of the ABI: the few keys these tests set. */
-struct hookd_config {
-	char url[256];
-	int64_t timeout; /* 0: unset */
-	int ssrf_guard;  /* -1: unset */
-	int nallow;      /* -1: unset */
-	const char *allow[4];
-};
-
+/* A configuration for http://HOST_PART:<the server's port>PATH, nothing
+ * else set. */
 static void cfg_init(struct hookd_config *c, const char *host_part,
                      const char *path)
 {
-	memset(c, 0, sizeof(*c));
-	snprintf(c->url, sizeof(c->url), "http://%s:%d%s", host_part, srv.port,
-	         path);
-	c->ssrf_guard = -1;
-	c->nallow = -1;
+	char url[256];
+
+	snprintf(url, sizeof(url), "http://%s:%d%s", host_part, srv.port, path);
+	mock_config_clear(c);
+	mock_config_string(c, "url", url);
 }
 
-static int mock_string(const struct hookd_config *c, const char *key,
-                       const char **out)
-{
-	if (strcmp(key, "url") != 0)
-		return -1;
-	*out = c->url;
-	return 0;
-}
-
-static int mock_int(const struct hookd_config *c, const char *key, int64_t *out)
-{
-	if (strcmp(key, "timeout") != 0 || c->timeout == 0)
-		return -1;
-	*out = c->timeout;
-	return 0;
-}
-
-static int mock_bool(const struct hookd_config *c, const char *key, int *out)
-{
-	if (strcmp(key, "ssrf_guard") != 0 || c->ssrf_guard < 0)
-		return -1;
-	*out = c->ssrf_guard;
-	return 0;
-}
-
-static int mock_count(const struct hookd_config *c, const char *key)
-{
-	return strcmp(key, "allow_targets") == 0 ? c->nallow : -1;
-}
-
-static int mock_item(const struct hookd_config *c, const char *key, int index,
-                     const char **name_out, const char **out)
-{
-	if (strcmp(key, "allow_targets") != 0 || index < 0 ||
-	    index >= c->nallow)
-		return -1;
-	if (name_out)
-		*name_out = NULL;
-	*out = c->allow[index];
-	return 0;
-}
-
-/* ---- mock host -------------------------------------------------------- */
-
-static void mock_log(const char *instance, enum hookd_log_level level,
-                     const char *f, ...) HOOKD_PRINTF(3, 4);
-
-static void mock_log(const char *instance, enum hookd_log_level level,
-                     const char *f, ...)
-{
-	va_list ap;
-
-	if (!getenv("HOOKD_TEST_VERBOSE"))
-		return;
-	fprintf(stderr, "[%s] %d ", instance ? instance : "-", (int)level);
-	va_start(ap, f);
-	vfprintf(stderr, f, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-/* Render as the real host does: parse the envelope, expand against it. */
-static char *mock_render(const char *tmpl, const struct hookd_event *ev,
-                         enum hookd_render_mode mode, char *err, size_t errlen)
-{
-	struct hkd_template_vars vars = {ev->attempt, ev->target};
-	json_error_t jerr;
-	json_t *env = json_loadb(ev->json, ev->json_len, 0, &jerr);
-	char *s;
-
-	if (!env) {
-		if (err && errlen)
-			snprintf(err, errlen, "event json: %s", jerr.text);
-		return NULL;
-	}
-	s = hkd_template_render(tmpl, env, &vars, mode, err, errlen);
-	json_decref(env);
-	return s;
-}
-
-static int mock_check(const char *tmpl, char *err, size_t errlen)
-{
-	return hkd_template_check(tmpl, err, errlen);
-}
+/* ---- complete() ------------------------------------------------------- */
 
 /*
  * The attempt token of the ABI, defined here: what complete() reported.
@@ -566,8 +475,8 @@ static int all_returned; /* set by a test once its calls returned */
  * attempt held the last reference to a replaced configuration). */
 static void *destroy_in_complete;
 
-static void mock_complete(struct hookd_attempt *a, enum hookd_status status,
-                          const struct hookd_result *res)
+static void record_complete(struct hookd_attempt *a, enum hookd_status status,
+                            const struct hookd_result *res)
 {
 	void *victim;
 
@@ -588,23 +497,6 @@ static void mock_complete(struct hookd_attempt *a, enum hookd_status status,
 	if (victim)
 		plugin->destroy(victim);
 }
-
-static const struct hookd_host mock_host = {
-    .struct_size = sizeof(struct hookd_host),
-    .abi_major = HOOKD_ABI_MAJOR,
-    .abi_minor = HOOKD_ABI_MINOR,
-    .version = "test",
-    .log = mock_log,
-    .config_string = mock_string,
-    .config_int = mock_int,
-    .config_bool = mock_bool,
-    .config_count = mock_count,
-    .config_item = mock_item,
-    .render = mock_render,
-    .check_template = mock_check,
-    .free = free,
-    .complete = mock_complete,
-};
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -711,7 +603,7 @@ static enum hookd_status run_sync(void *state, const struct hookd_event *ev,
 
 START_TEST(test_descriptor)
 {
-	struct hookd_host old = mock_host;
+	struct hookd_host old = *mock_host();
 	const struct hookd_plugin *d;
 
 	ck_assert_ptr_nonnull(plugin->dispatch_async);
@@ -731,7 +623,7 @@ START_TEST(test_descriptor)
 	ck_assert_str_eq(d->name, "http");
 
 	/* Back to the full host. */
-	plugin = entry(&mock_host);
+	plugin = entry(mock_host());
 	ck_assert_ptr_nonnull(plugin);
 	ck_assert_ptr_nonnull(plugin->dispatch_async);
 	ck_assert_uint_eq(plugin->abi_minor, HOOKD_ABI_MINOR);
@@ -791,7 +683,7 @@ START_TEST(test_outcomes_as_sync)
 	server_start();
 	reset_done();
 	cfg_init(&cfg, "127.0.0.1", c->path);
-	cfg.timeout = 1;
+	mock_config_int(&cfg, "timeout", 1);
 	state = create_ok(&cfg);
 
 	st = run_sync(state, &ev, &res);
@@ -837,7 +729,7 @@ START_TEST(test_event_deadline)
 	server_start();
 	reset_done();
 	cfg_init(&cfg, "127.0.0.1", "/hang");
-	cfg.timeout = 10;
+	mock_config_int(&cfg, "timeout", 10);
 	state = create_ok(&cfg);
 	ev.deadline_ms = wall_ms() + 600;
 	t0 = mono_ms();
@@ -907,7 +799,7 @@ START_TEST(test_ssrf_guard)
 	server_start();
 	reset_done();
 	cfg_init(&cfg, "127.0.0.1", "/ok");
-	cfg.ssrf_guard = 1;
+	mock_config_bool(&cfg, "ssrf_guard", 1);
 	state = create_ok(&cfg);
 	memset(&a, 0, sizeof(a));
 	ck_assert_int_eq(plugin->dispatch_async(state, &ev, &a), 0);
@@ -926,10 +818,9 @@ START_TEST(test_ssrf_guard)
 		return;
 	}
 	cfg_init(&cfg, "localhost", "/ok");
-	cfg.ssrf_guard = 1;
-	cfg.nallow = 2;
-	cfg.allow[0] = "127.0.0.1/32";
-	cfg.allow[1] = "::1/128";
+	mock_config_bool(&cfg, "ssrf_guard", 1);
+	mock_config_list(&cfg, "allow_targets", "127.0.0.1/32", "::1/128",
+	                 NULL);
 	state = create_ok(&cfg);
 	run_async(state, &ev, &a);
 	ck_assert_msg(a.status == HOOKD_OK, "localhost: %s", a.reason);
@@ -957,9 +848,8 @@ static void *fake_instance(const char *name, int guard)
 	fake_reset();
 	cfg_init(&cfg, name, "/ok");
 	if (guard) {
-		cfg.ssrf_guard = 1;
-		cfg.nallow = 1;
-		cfg.allow[0] = "127.0.0.1/32";
+		mock_config_bool(&cfg, "ssrf_guard", 1);
+		mock_config_list(&cfg, "allow_targets", "127.0.0.1/32", NULL);
 	}
 	return create_ok(&cfg);
 }
@@ -1064,7 +954,7 @@ START_TEST(test_many_in_flight)
 	server_start();
 	reset_done();
 	cfg_init(&cfg, "127.0.0.1", "/slow");
-	cfg.timeout = 20;
+	mock_config_int(&cfg, "timeout", 20);
 	state = create_ok(&cfg);
 	memset(as, 0, sizeof(as));
 	for (i = 0; i < MANY; i++)
@@ -1143,7 +1033,7 @@ START_TEST(test_timeout_past_connection_limit)
 	server_start();
 	reset_done();
 	cfg_init(&cfg, "127.0.0.1", "/hang");
-	cfg.timeout = 1;
+	mock_config_int(&cfg, "timeout", 1);
 	state = create_ok(&cfg);
 	memset(as, 0, sizeof(as));
 	t0 = mono_ms();
@@ -1189,7 +1079,7 @@ START_TEST(test_destroy_in_flight)
 	server_start();
 	reset_done();
 	cfg_init(&cfg, "127.0.0.1", "/hang");
-	cfg.timeout = 30;
+	mock_config_int(&cfg, "timeout", 30);
 	state = create_ok(&cfg);
 	memset(as, 0, sizeof(as));
 	for (i = 0; i < HANGING; i++)
@@ -1318,7 +1208,8 @@ int main(void)
 		return 1;
 	}
 	*(void **)(&entry) = dlsym(plugin_handle, HOOKD_PLUGIN_ENTRY_SYMBOL);
-	plugin = entry ? entry(&mock_host) : NULL;
+	mock_host_on_complete(record_complete);
+	plugin = entry ? entry(mock_host()) : NULL;
 	if (!plugin) {
 		fprintf(stderr, "%s: no usable %s\n", path,
 		        HOOKD_PLUGIN_ENTRY_SYMBOL);

@@ -1,31 +1,58 @@
 /*
  * Unit tests of the http plugin's signatures (plugins/http/sign.c, compiled
- * in directly): the published Standard Webhooks and GitHub vectors, key
- * rotation, secret decoding and the base64 underneath.
+ * in directly): the published Standard Webhooks and GitHub vectors and
+ * RFC 4231's HMAC-SHA-256 (tests/data/signatures, shared with
+ * test_signature), key rotation, secret decoding and the base64
+ * underneath.
  *
  * Expected values not published elsewhere were computed independently with
  * Python's hmac, hashlib and base64 modules.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base64.h"
+#include "case_file.h"
 #include "sign.h"
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-/* The Standard Webhooks specification's example (also in its libraries'
- * test suites). */
-#define SW_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-#define SW_ID     "msg_p5jXN8AQM9LWM0D4loKWxJek"
-#define SW_TS     1614265330
-#define SW_BODY   "{\"test\": 2432232314}"
-#define SW_SIG    "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+/* The case files, loaded by main() before the suite is made. */
+static struct case_file standard_json, github_json, hmac_json, secrets_json,
+    base64_json;
 
-/* A second key (bytes 1..32) and its signature of the same message. */
+/* A second key (bytes 1..32) and its signature of the Standard Webhooks
+ * example's message. */
 #define SW_SECRET2 "whsec_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
 #define SW_SIG2    "v1,frM35V2Z51bxs4v81I6TpLnscXkhXtKLP/7WPYVyj3A="
+
+/* The Standard Webhooks specification's example: standard-webhooks.json's
+ * "vector". */
+struct sw_example {
+	const char *secret, *id, *body, *sig;
+	int64_t ts;
+};
+
+static struct sw_example sw_example(void)
+{
+	struct test_case v = case_file_vector(&standard_json);
+	struct sw_example e;
+	const char *ts = case_str(&v, "timestamp");
+	char *end;
+
+	e.secret = case_one_str(&v, "secrets");
+	e.id = case_str(&v, "id");
+	e.body = case_str(&v, "body");
+	e.sig = case_str(&v, "signature");
+	e.ts = strtoll(ts, &end, 10);
+	if (!*ts || *end)
+		ck_abort_msg(
+		    "%s: the vector's timestamp \"%s\" is not a number",
+		    standard_json.path, ts);
+	return e;
+}
 
 static struct hkd_sw_key decode_ok(const char *secret)
 {
@@ -39,28 +66,27 @@ static struct hkd_sw_key decode_ok(const char *secret)
 
 START_TEST(test_standard_webhooks_vector)
 {
-	struct hkd_sw_key k = decode_ok(SW_SECRET);
+	struct sw_example e = sw_example();
+	struct hkd_sw_key k = decode_ok(e.secret);
 	char sig[HKD_SW_SIG_SIZE];
 
 	ck_assert_uint_eq(k.len, 24);
 	ck_assert_int_eq(
-	    hkd_sw_sign(&k, SW_ID, SW_TS, SW_BODY, strlen(SW_BODY), sig), 0);
-	ck_assert_str_eq(sig, SW_SIG);
+	    hkd_sw_sign(&k, e.id, e.ts, e.body, strlen(e.body), sig), 0);
+	ck_assert_str_eq(sig, e.sig);
 	/* One byte more or less of the body is another signature. */
 	ck_assert_int_eq(
-	    hkd_sw_sign(&k, SW_ID, SW_TS, SW_BODY, strlen(SW_BODY) - 1, sig),
-	    0);
-	ck_assert_str_ne(sig, SW_SIG);
+	    hkd_sw_sign(&k, e.id, e.ts, e.body, strlen(e.body) - 1, sig), 0);
+	ck_assert_str_ne(sig, e.sig);
 	ck_assert_int_eq(
-	    hkd_sw_sign(&k, SW_ID, SW_TS + 1, SW_BODY, strlen(SW_BODY), sig),
-	    0);
-	ck_assert_str_ne(sig, SW_SIG);
+	    hkd_sw_sign(&k, e.id, e.ts + 1, e.body, strlen(e.body), sig), 0);
+	ck_assert_str_ne(sig, e.sig);
 }
 END_TEST
 
 START_TEST(test_standard_webhooks_edges)
 {
-	struct hkd_sw_key k = decode_ok(SW_SECRET);
+	struct hkd_sw_key k = decode_ok(sw_example().secret);
 	struct hkd_sw_key k3 =
 	    decode_ok("whsec_ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fA==");
 	char sig[HKD_SW_SIG_SIZE];
@@ -80,51 +106,71 @@ END_TEST
 
 START_TEST(test_rotation)
 {
+	struct sw_example e = sw_example();
 	struct hkd_sw_key keys[2];
+	char want[2 * HKD_SW_SIG_SIZE];
 	char *hdr;
 
-	keys[0] = decode_ok(SW_SECRET);
+	keys[0] = decode_ok(e.secret);
 	keys[1] = decode_ok(SW_SECRET2);
 	ck_assert_uint_eq(keys[1].len, 32);
-	hdr = hkd_sw_signature_header(keys, 2, SW_ID, SW_TS, SW_BODY,
-	                              strlen(SW_BODY));
+	hdr = hkd_sw_signature_header(keys, 2, e.id, e.ts, e.body,
+	                              strlen(e.body));
 	ck_assert_ptr_nonnull(hdr);
-	ck_assert_str_eq(hdr, SW_SIG " " SW_SIG2);
+	snprintf(want, sizeof(want), "%s %s", e.sig, SW_SIG2);
+	ck_assert_str_eq(hdr, want);
 	free(hdr);
 	/* Order is kept: the new key first works the same. */
 	keys[0] = decode_ok(SW_SECRET2);
-	keys[1] = decode_ok(SW_SECRET);
-	hdr = hkd_sw_signature_header(keys, 2, SW_ID, SW_TS, SW_BODY,
-	                              strlen(SW_BODY));
-	ck_assert_str_eq(hdr, SW_SIG2 " " SW_SIG);
+	keys[1] = decode_ok(e.secret);
+	hdr = hkd_sw_signature_header(keys, 2, e.id, e.ts, e.body,
+	                              strlen(e.body));
+	snprintf(want, sizeof(want), "%s %s", SW_SIG2, e.sig);
+	ck_assert_str_eq(hdr, want);
 	free(hdr);
 	/* One key: one signature, no space. */
-	hdr = hkd_sw_signature_header(keys + 1, 1, SW_ID, SW_TS, SW_BODY,
-	                              strlen(SW_BODY));
-	ck_assert_str_eq(hdr, SW_SIG);
+	hdr = hkd_sw_signature_header(keys + 1, 1, e.id, e.ts, e.body,
+	                              strlen(e.body));
+	ck_assert_str_eq(hdr, e.sig);
 	free(hdr);
 	ck_assert_ptr_null(
-	    hkd_sw_signature_header(keys, 0, SW_ID, SW_TS, SW_BODY, 1));
+	    hkd_sw_signature_header(keys, 0, e.id, e.ts, e.body, 1));
 }
 END_TEST
 
+/* The digest hmac.json gives for algorithm, as a case. */
+static struct test_case hmac_digest(const char *algorithm)
+{
+	int n = case_file_count(&hmac_json, "digests");
+
+	for (int i = 0; i < n; i++) {
+		struct test_case c = case_file_get(&hmac_json, "digests", i);
+
+		if (strcmp(case_str(&c, "algorithm"), algorithm) == 0)
+			return c;
+	}
+	ck_abort_msg("%s: no %s digest", hmac_json.path, algorithm);
+}
+
 START_TEST(test_github_vector)
 {
-	static const char secret[] = "It's a Secret to Everybody";
-	char sig[HKD_GITHUB_SIG_SIZE];
+	struct test_case gh = case_file_vector(&github_json);
+	struct test_case rfc = hmac_digest("sha256");
+	const char *secret = case_one_str(&gh, "secrets");
+	const char *body = case_str(&gh, "body");
+	const char *key = case_str(&rfc, "key"), *data = case_str(&rfc, "data");
+	char sig[HKD_GITHUB_SIG_SIZE], want[HKD_GITHUB_SIG_SIZE + 16];
 
 	/* GitHub's documentation ("Validating webhook deliveries"). */
 	ck_assert_int_eq(
-	    hkd_github_sign(secret, strlen(secret), "Hello, World!", 13, sig),
+	    hkd_github_sign(secret, strlen(secret), body, strlen(body), sig),
 	    0);
-	ck_assert_str_eq(sig, "sha256=757107ea0eb2509fc211221cce984b8a37570b6d"
-	                      "7586c22c46f4379c8b043e17");
+	ck_assert_str_eq(sig, case_str(&gh, "header"));
 	/* RFC 4231 test case 2 (HMAC-SHA-256). */
 	ck_assert_int_eq(
-	    hkd_github_sign("Jefe", 4, "what do ya want for nothing?", 28, sig),
-	    0);
-	ck_assert_str_eq(sig, "sha256=5bdcc146bf60754e6a042426089575c75a003f08"
-	                      "9d2739839dec58b964ec3843");
+	    hkd_github_sign(key, strlen(key), data, strlen(data), sig), 0);
+	snprintf(want, sizeof(want), "sha256=%s", case_str(&rfc, "hex"));
+	ck_assert_str_eq(sig, want);
 	/* An empty body. */
 	ck_assert_int_eq(hkd_github_sign(secret, strlen(secret), NULL, 0, sig),
 	                 0);
@@ -133,55 +179,25 @@ START_TEST(test_github_vector)
 }
 END_TEST
 
-/* Secrets refused, and a word the message must hold. */
-static const struct {
-	const char *secret;
-	const char *msg;
-} bad_secrets[] = {
-    /* Decision: no raw-bytes fallback without the prefix. */
-    {"MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "must start with \"whsec_\""},
-    {"It's a Secret to Everybody", "must start with \"whsec_\""},
-    {"WHSEC_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "must start with"},
-    {"", "must start with"},
-    {"whsec_", "is 0 bytes"},
-    {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS", "not valid base64"},
-    {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLa-w", "not valid base64"},
-    {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLa_w", "not valid base64"},
-    {"whsec_MfKQ9r8GKYqrTwjUPD8I LPZIo2LaLaSw", "not valid base64"},
-    {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n", "not valid base64"},
-    {"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw=", "not valid base64"},
-    /* 23 bytes: one short of the minimum. */
-    {"whsec_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhc=", "is 23 bytes"},
-    /* 16 bytes. */
-    {"whsec_AAAAAAAAAAAAAAAAAAAAAA==", "is 16 bytes"},
-    /* 65 bytes: one past the maximum. */
-    {"whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-     "AAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-     "is 65 bytes"},
-    /* 96 bytes. */
-    {"whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
-     "longer than 64 bytes"},
-};
-
+/* Secrets refused (secrets.json, "signing"), and a word the message must
+ * hold. */
 START_TEST(test_bad_secrets)
 {
+	struct test_case c = case_file_get(&secrets_json, "signing", _i);
+	const char *secret = case_str(&c, "secret");
+	const char *msg = case_str(&c, "why");
 	struct hkd_sw_key k;
 	char err[256] = "";
 
-	ck_assert_int_eq(
-	    hkd_sw_key_decode(bad_secrets[_i].secret, &k, err, sizeof(err)),
-	    -1);
-	ck_assert_msg(strstr(err, bad_secrets[_i].msg) != NULL,
-	              "secret '%s': message '%s' lacks '%s'",
-	              bad_secrets[_i].secret, err, bad_secrets[_i].msg);
+	ck_assert_int_eq(hkd_sw_key_decode(secret, &k, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, msg) != NULL,
+	              "secret '%s': message '%s' lacks '%s'", secret, err, msg);
 	ck_assert_uint_eq(k.len, 0);
 	/* The message never repeats the secret. */
-	if (strlen(bad_secrets[_i].secret) > 8)
-		ck_assert_ptr_null(strstr(err, bad_secrets[_i].secret + 6));
+	if (strlen(secret) > 8)
+		ck_assert_ptr_null(strstr(err, secret + 6));
 	/* err may be NULL. */
-	ck_assert_int_eq(hkd_sw_key_decode(bad_secrets[_i].secret, &k, NULL, 0),
-	                 -1);
+	ck_assert_int_eq(hkd_sw_key_decode(secret, &k, NULL, 0), -1);
 }
 END_TEST
 
@@ -190,7 +206,7 @@ START_TEST(test_good_secrets)
 	struct hkd_sw_key k;
 
 	/* 24 bytes without padding, 25 with "==" or without it, 64 bytes. */
-	ck_assert_uint_eq(decode_ok(SW_SECRET).len, 24);
+	ck_assert_uint_eq(decode_ok(sw_example().secret).len, 24);
 	ck_assert_uint_eq(
 	    decode_ok("whsec_ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fA==").len, 25);
 	ck_assert_uint_eq(
@@ -205,24 +221,13 @@ START_TEST(test_good_secrets)
 }
 END_TEST
 
-/* RFC 4648 section 10. */
-static const struct {
-	const char *raw, *b64;
-} b64_vectors[] = {
-    {"", ""},
-    {"f", "Zg=="},
-    {"fo", "Zm8="},
-    {"foo", "Zm9v"},
-    {"foob", "Zm9vYg=="},
-    {"fooba", "Zm9vYmE="},
-    {"foobar", "Zm9vYmFy"},
-};
-
+/* RFC 4648 section 10 (base64.json, "vectors"). */
 START_TEST(test_base64_vectors)
 {
+	struct test_case c = case_file_get(&base64_json, "vectors", _i);
 	char enc[64];
 	unsigned char dec[64];
-	const char *raw = b64_vectors[_i].raw, *b64 = b64_vectors[_i].b64;
+	const char *raw = case_str(&c, "raw"), *b64 = case_str(&c, "base64");
 	size_t n = strlen(raw);
 	long got;
 
@@ -261,23 +266,12 @@ START_TEST(test_base64_binary)
 }
 END_TEST
 
-static const char *const b64_invalid[] = {
-    "Z",     /* one character is less than a byte */
-    "Zg=",   /* padding that does not complete the group */
-    "Zh==",  /* non-zero leftover bits: "Zg==" is the only form of "f" */
-    "Zm9=",  /* the same with one pad */
-    "Zm9v=", /* padding after a full group */
-    "Zm9-",  /* url-safe alphabet */
-    "Zm9_",  /* url-safe alphabet */
-    "Zm 9v", /* white space */
-    "Zm9v\n",  "====", "Zg==Zg==", /* padding in the middle */
-    "Zm9v===",
-};
-
+/* Texts the decoder refuses (base64.json, "invalid"). */
 START_TEST(test_base64_invalid)
 {
+	struct test_case c = case_file_get(&base64_json, "invalid", _i);
 	unsigned char dec[64];
-	const char *s = b64_invalid[_i];
+	const char *s = case_str(&c, "text");
 
 	ck_assert_msg(hkd_base64_decode(s, strlen(s), dec, sizeof(dec)) == -1,
 	              "'%s' was accepted", s);
@@ -293,22 +287,27 @@ static Suite *sign_suite(void)
 	tcase_add_test(tc, test_standard_webhooks_edges);
 	tcase_add_test(tc, test_rotation);
 	tcase_add_test(tc, test_github_vector);
-	tcase_add_loop_test(tc, test_bad_secrets, 0, LEN(bad_secrets));
+	tcase_add_loop_test(tc, test_bad_secrets, 0,
+	                    case_file_count(&secrets_json, "signing"));
 	tcase_add_test(tc, test_good_secrets);
-	tcase_add_loop_test(tc, test_base64_vectors, 0, LEN(b64_vectors));
+	tcase_add_loop_test(tc, test_base64_vectors, 0,
+	                    case_file_count(&base64_json, "vectors"));
 	tcase_add_test(tc, test_base64_binary);
-	tcase_add_loop_test(tc, test_base64_invalid, 0, LEN(b64_invalid));
+	tcase_add_loop_test(tc, test_base64_invalid, 0,
+	                    case_file_count(&base64_json, "invalid"));
 	suite_add_tcase(s, tc);
 	return s;
 }
 
 int main(void)
 {
-	SRunner *sr = srunner_create(sign_suite());
-	int failures;
+	static const struct case_file_use files[] = {
+	    {&standard_json, "signatures/standard-webhooks.json"},
+	    {&github_json, "signatures/github.json"},
+	    {&hmac_json, "signatures/hmac.json"},
+	    {&secrets_json, "signatures/secrets.json"},
+	    {&base64_json, "signatures/base64.json"},
+	};
 
-	srunner_run_all(sr, CK_ENV);
-	failures = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failures == 0 ? 0 : 1;
+	return case_files_run(files, LEN(files), sign_suite);
 }
