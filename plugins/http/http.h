@@ -1,7 +1,8 @@
 /*
- * The http plugin's parts and what they share: http.c (settings, the
- * request and its verdict, the plugin's entry points) and engine.c (the
- * event loops every instance shares, and the synchronous path's handles).
+ * The http plugin's parts and what they share: http.c (the plugin's entry
+ * points), http_conf.c (an instance from its settings), request.c (one
+ * attempt's request and its verdict) and engine.c (the event loops every
+ * instance shares, and the synchronous path's handles).
  */
 #ifndef HKD_HTTP_H
 #define HKD_HTTP_H
@@ -52,7 +53,7 @@ extern const struct hookd_host *host;
 
 enum http_method { METHOD_POST, METHOD_PUT, METHOD_PATCH, METHOD_GET };
 
-extern const char *const method_names[];
+extern const char *const method_names[4]; /* by enum http_method */
 
 enum http_sign { SIGN_NONE, SIGN_STANDARD, SIGN_GITHUB };
 
@@ -135,7 +136,19 @@ struct http_state {
 	int reason_body; /* a 2xx reason holds the start of the body too */
 };
 
-/* http.c: one request, for both paths. */
+/* http_conf.c: an instance from its settings, and freed. */
+int http_create(const char *instance, const struct hookd_config *cfg,
+                void **state, char *err, size_t errlen);
+void http_destroy(void *state);
+/* 1 when s has a CR, LF or another byte that cannot go into a header. */
+int bad_header_text(const char *s);
+
+/* request.c: one request, for both paths. request_prepare builds it from
+ * the event (own: copy the envelope, for the engine); 0, or -1 with
+ * *outcome and the reason set. */
+int request_prepare(const struct http_state *st, const struct hookd_event *ev,
+                    int own, struct request *req, struct hookd_result *res,
+                    enum hookd_status *outcome);
 void request_release(struct request *req);
 int request_arm(const struct http_state *st, struct request *req,
                 struct hookd_result *res);
