@@ -26,6 +26,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
+#include "strmap.h"
 #include "util.h"
 
 /* How long one attempt may take before plugins are asked to give up. */
@@ -72,6 +73,7 @@ static struct {
 	struct delivery **heap;
 	size_t heap_len, heap_cap;
 	struct target_q *targets;
+	struct hkd_strmap by_name; /* the targets by name */
 	struct target_q *run_head, *run_tail;
 	int stopping;
 	/* Set once hkd_dispatch_stop gave up on the attempts still running:
@@ -84,6 +86,9 @@ static struct {
 	uint64_t succeeded, dead, retried;
 	struct hkd_store *store;
 	struct hookd_attempt *done_head, *done_tail; /* completed elsewhere */
+	struct probe *probe_head,
+	    *probe_tail;           /* hkd_dispatch_probe's, queued */
+	pthread_cond_t probe_cond; /* a probe ended */
 	/* Deliveries in flight when hookd last died of a fatal signal. */
 	char **suspects;
 	size_t n_suspects;
@@ -101,6 +106,7 @@ static struct {
 	uint64_t claimed;
 } D = {.lock = PTHREAD_MUTEX_INITIALIZER,
        .cond = PTHREAD_COND_INITIALIZER,
+       .probe_cond = PTHREAD_COND_INITIALIZER,
        .poll_ms = CLAIM_POLL_MS};
 
 /* The targets that are not handlers (hkd_dispatch_set_targets). */
@@ -243,14 +249,19 @@ static int limit_for(const char *name)
 	return limit;
 }
 
+/* The queue of target `name`, made on first use; NULL when out of memory.
+ * Under D.lock. */
 static struct target_q *target_get(const char *name)
 {
-	struct target_q *t;
-	for (t = D.targets; t; t = t->next)
-		if (strcmp(t->name, name) == 0)
-			return t;
+	struct target_q *t = hkd_strmap_get(&D.by_name, name);
+
+	if (t)
+		return t;
 	t = calloc(1, sizeof(*t));
-	if (!t || !(t->name = strdup(name))) {
+	if (!t || !(t->name = strdup(name)) ||
+	    hkd_strmap_put(&D.by_name, t->name, t) != 0) {
+		if (t)
+			free(t->name);
 		free(t);
 		return NULL;
 	}
@@ -340,8 +351,19 @@ static const char *status_word(enum hookd_status st)
  * finishes it — at once (dispatch) or later from any thread
  * (dispatch_async, then hookd_host.complete).
  */
+/* A probe queued or running; freed by whichever of the caller and the
+ * attempt lets go of it last (`abandoned`: the caller gave up waiting). */
+struct probe {
+	struct hkd_probe *p; /* the caller's, while it waits */
+	int done, abandoned; /* under D.lock */
+	enum hookd_status status;
+	struct hookd_result res;
+	struct probe *next;
+};
+
 struct hookd_attempt {
-	struct delivery *d;
+	struct delivery *d; /* NULL for a probe */
+	struct probe *probe;
 	struct target_q *t;
 	int64_t t0;             /* monotonic µs */
 	struct hkd_runtime *rt; /* held for a handler target */
@@ -359,6 +381,8 @@ struct hookd_attempt {
 
 static void finish(struct delivery *d, enum hookd_status st,
                    const struct hookd_result *res, int64_t duration_us);
+static void probe_end(struct probe *pr, enum hookd_status st,
+                      const struct hookd_result *res);
 
 /* An attempt of target t is over: free its slot. */
 static void end_slot(struct target_q *t)
@@ -411,6 +435,11 @@ static void complete_attempt(struct hookd_attempt *a, enum hookd_status st,
 		st = HOOKD_FAIL;
 	}
 	crash_slot_free(a->crash_slot);
+	if (a->probe) {
+		probe_end(a->probe, st, &res);
+		free(a);
+		return;
+	}
 	if (a->sub)
 		a->sub_ops->end(a->sub, st, &res);
 	hkd_runtime_unref(a->rt);
@@ -576,6 +605,103 @@ out:
 	hkd_event_rec_unref(rec);
 }
 
+/* --- probes ------------------------------------------------------------ */
+
+/* A probe's attempt ended (no lock held): hand the outcome over. */
+static void probe_end(struct probe *pr, enum hookd_status st,
+                      const struct hookd_result *res)
+{
+	int gone;
+
+	pthread_mutex_lock(&D.lock);
+	pr->status = st;
+	pr->res = *res;
+	pr->done = 1;
+	gone = pr->abandoned;
+	D.in_flight--;
+	pthread_cond_broadcast(&D.probe_cond);
+	if (D.stopping)
+		pthread_cond_broadcast(&D.cond);
+	pthread_mutex_unlock(&D.lock);
+	if (gone)
+		free(pr);
+}
+
+/* Start probe pr on this worker (its in-flight count is taken). */
+static void start_probe(struct probe *pr)
+{
+	struct hookd_attempt *a = calloc(1, sizeof(*a));
+	struct hkd_probe *p = pr->p;
+	struct hookd_result res;
+
+	memset(&res, 0, sizeof(res));
+	res.struct_size = sizeof(res);
+	if (!a) {
+		snprintf(res.reason, sizeof(res.reason), "out of memory");
+		probe_end(pr, HOOKD_RETRY, &res);
+		return;
+	}
+	a->probe = pr;
+	a->t0 = hkd_mono_us();
+	a->crash_slot = -1;
+	a->plugin_name = p->desc->name;
+	if (p->desc->dispatch_async &&
+	    p->desc->dispatch_async(p->state, &p->ev, a) == 0)
+		return; /* the plugin calls hookd_host.complete */
+	complete_attempt(a, p->desc->dispatch(p->state, &p->ev, &res), &res);
+}
+
+int hkd_dispatch_probe(struct hkd_probe *p, int64_t wait_ms)
+{
+	struct probe *pr = calloc(1, sizeof(*pr));
+	struct timespec ts;
+	int64_t left;
+	int rc = -1;
+
+	memset(&p->res, 0, sizeof(p->res));
+	p->res.struct_size = sizeof(p->res);
+	p->status = HOOKD_RETRY;
+	if (!pr) {
+		snprintf(p->res.reason, sizeof(p->res.reason), "out of memory");
+		return -1;
+	}
+	pr->p = p;
+	pthread_mutex_lock(&D.lock);
+	if (D.stopping || D.n_workers == 0) {
+		pthread_mutex_unlock(&D.lock);
+		free(pr);
+		snprintf(p->res.reason, sizeof(p->res.reason),
+		         "hookd is stopping");
+		return -1;
+	}
+	if (D.probe_tail)
+		D.probe_tail->next = pr;
+	else
+		D.probe_head = pr;
+	D.probe_tail = pr;
+	pthread_cond_signal(&D.cond);
+	left = p->ev.deadline_ms - hkd_now_ms() + wait_ms;
+	hkd_deadline(CLOCK_MONOTONIC, left > 0 ? left : 0, &ts);
+	while (!pr->done &&
+	       pthread_cond_timedwait(&D.probe_cond, &D.lock, &ts) == 0)
+		;
+	if (pr->done) {
+		p->status = pr->status;
+		p->res = pr->res;
+		rc = 0;
+	} else {
+		/* The plugin broke its promise to end by the deadline: leave
+		 * the probe to its attempt, which frees it when it ends. */
+		pr->abandoned = 1;
+		pr = NULL;
+		snprintf(p->res.reason, sizeof(p->res.reason),
+		         "no outcome by the deadline");
+	}
+	pthread_mutex_unlock(&D.lock);
+	free(pr);
+	return rc;
+}
+
 /* The delay before the next attempt, or -1 when the schedule is spent. */
 static int64_t next_delay(const struct delivery *d, int64_t retry_after_ms)
 {
@@ -709,6 +835,17 @@ static void *worker(void *arg)
 				D.done_tail = NULL;
 			pthread_mutex_unlock(&D.lock);
 			complete_attempt(a, a->status, &a->res);
+			pthread_mutex_lock(&D.lock);
+			continue;
+		}
+		if (D.probe_head) {
+			struct probe *pr = D.probe_head;
+			D.probe_head = pr->next;
+			if (!D.probe_head)
+				D.probe_tail = NULL;
+			D.in_flight++;
+			pthread_mutex_unlock(&D.lock);
+			start_probe(pr);
 			pthread_mutex_lock(&D.lock);
 			continue;
 		}
@@ -849,6 +986,8 @@ int hkd_dispatch_start(size_t capacity, int workers)
 	pthread_cond_destroy(&D.cond);
 	pthread_cond_init(&D.cond, &ca);
 	pthread_cond_init(&D.claim_cond, &ca);
+	pthread_cond_destroy(&D.probe_cond);
+	pthread_cond_init(&D.probe_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	D.capacity = capacity;
 	D.stopping = 0;
@@ -927,6 +1066,7 @@ long hkd_dispatch_stop(int64_t timeout_ms)
 		free(t);
 	}
 	D.targets = NULL;
+	hkd_strmap_free(&D.by_name);
 	D.run_head = D.run_tail = NULL;
 	while (D.heap_len > 0) {
 		delivery_free(heap_pop());

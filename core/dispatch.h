@@ -53,6 +53,28 @@ int hkd_dispatch_resume(struct hkd_stored_delivery *d, int force);
 void hkd_dispatch_complete(struct hookd_attempt *a, enum hookd_status st,
                            const struct hookd_result *res);
 
+/*
+ * A one-off attempt outside the store and the delivery log (POST
+ * /v4/webhook-subscriptions/{id}/test): a worker starts it as it starts a
+ * delivery's attempt — dispatch_async when the plugin has it, else
+ * dispatch — and the caller waits for the outcome. desc, state and ev's
+ * strings are the caller's, valid until hkd_dispatch_probe returns.
+ */
+struct hkd_probe {
+	const struct hookd_plugin *desc;
+	void *state;
+	struct hookd_event ev;
+	/* The outcome, set by hkd_dispatch_probe. */
+	enum hookd_status status;
+	struct hookd_result res;
+};
+
+/* Run p and wait for it, at most until its event's deadline and then
+ * wait_ms more. 0 with the outcome in p; -1 when no worker runs (not
+ * started, stopping) or the plugin let the deadline pass, with the reason
+ * in p->res. */
+int hkd_dispatch_probe(struct hkd_probe *p, int64_t wait_ms);
+
 /* Take per-handler concurrency from the current runtime (after a reload). */
 void hkd_dispatch_refresh_limits(void);
 

@@ -33,6 +33,7 @@
 #include "runtime.h"
 #include "ssrf.h"
 #include "store.h"
+#include "strmap.h"
 #include "subscriptions.h"
 #include "util.h"
 #include "base64.h"
@@ -63,6 +64,18 @@ struct sub {
 	struct hookd_config hc;
 	void *state;
 	int created;
+	/* In the registry (under S.lock): where in S.v, and whether its
+	 * events hold a glob (then it is in S.globbed, else in the buckets
+	 * of its event types). */
+	size_t pos;
+	int globbed;
+};
+
+/* The subscriptions that name one event type (or, S.globbed, a glob). */
+struct bucket {
+	char *type; /* the key in S.by_type (owned) */
+	struct sub **v;
+	size_t n, cap;
 };
 
 static struct {
@@ -70,6 +83,10 @@ static struct {
 	pthread_mutex_t write_lock; /* one change at a time (store + install) */
 	struct sub **v;             /* registry, creation order */
 	size_t n, cap;
+	/* Its indexes: by id, and for routing by event type (struct bucket),
+	 * the few with a glob apart. */
+	struct hkd_strmap by_id, by_type;
+	struct bucket globbed;
 	struct hkd_store *store;
 	struct hkd_plugin_lib *http;
 	int concurrency;
@@ -260,18 +277,147 @@ fail:
 
 /* --- registry (lock held) -------------------------------------------- */
 
-static ssize_t find(const char *id)
+static int bucket_add(struct bucket *b, struct sub *s)
 {
-	for (size_t i = 0; i < S.n; i++)
-		if (strcmp(S.v[i]->id, id) == 0)
-			return (ssize_t)i;
-	return -1;
+	if (hkd_grow(&b->v, &b->cap, b->n, sizeof(*b->v), 4))
+		return -1;
+	b->v[b->n++] = s;
+	return 0;
 }
 
-static int append(struct sub *s)
+static void bucket_del(struct bucket *b, const struct sub *s)
 {
-	if (hkd_grow(&S.v, &S.cap, S.n, sizeof(*S.v), 16))
+	for (size_t i = 0; i < b->n; i++)
+		if (b->v[i] == s) {
+			b->v[i] = b->v[--b->n];
+			return;
+		}
+}
+
+/* The bucket of event type `type`, made when `make`; NULL when none. */
+static struct bucket *bucket_of(const char *type, int make)
+{
+	struct bucket *b = hkd_strmap_get(&S.by_type, type);
+
+	if (b || !make)
+		return b;
+	b = calloc(1, sizeof(*b));
+	if (!b || !(b->type = strdup(type)) ||
+	    hkd_strmap_put(&S.by_type, b->type, b) != 0) {
+		if (b)
+			free(b->type);
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+static void bucket_free(struct bucket *b)
+{
+	if (!b)
+		return;
+	hkd_strmap_del(&S.by_type, b->type);
+	free(b->v);
+	free(b->type);
+	free(b);
+}
+
+/* Put s in the routing index (its buckets, or S.globbed). 0, or -1 when
+ * out of memory (s then in none of them). */
+static int index_add(struct sub *s)
+{
+	const json_t *events = json_object_get(s->doc, "events"), *e;
+	size_t i;
+
+	s->globbed = 0;
+	json_array_foreach(events, i,
+	                   e) if (hkd_glob_is_pattern(json_string_value(e)))
+	    s->globbed = 1;
+	if (s->globbed)
+		return bucket_add(&S.globbed, s);
+	json_array_foreach(events, i, e)
+	{
+		struct bucket *b = bucket_of(json_string_value(e), 1);
+		if (!b || bucket_add(b, s) != 0) {
+			/* Undo the buckets done so far. */
+			for (size_t j = 0; j < i; j++) {
+				struct bucket *o =
+				    bucket_of(json_string_value(
+				                  json_array_get(events, j)),
+				              0);
+				if (o)
+					bucket_del(o, s);
+			}
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void index_del(struct sub *s)
+{
+	const json_t *e;
+	size_t i;
+
+	if (s->globbed) {
+		bucket_del(&S.globbed, s);
+		return;
+	}
+	json_array_foreach(json_object_get(s->doc, "events"), i, e)
+	{
+		struct bucket *b = bucket_of(json_string_value(e), 0);
+		if (b) {
+			bucket_del(b, s);
+			if (b->n == 0)
+				bucket_free(b);
+		}
+	}
+}
+
+/* The subscription `id` in the registry, or NULL. */
+static struct sub *find(const char *id)
+{
+	return hkd_strmap_get(&S.by_id, id);
+}
+
+/* Take S.v[i] out of the registry and its indexes: it, still referenced. */
+static struct sub *remove_at(size_t i)
+{
+	struct sub *s = S.v[i];
+
+	index_del(s);
+	hkd_strmap_del(&S.by_id, s->id);
+	memmove(&S.v[i], &S.v[i + 1], (S.n - i - 1) * sizeof(*S.v));
+	S.n--;
+	for (size_t j = i; j < S.n; j++)
+		S.v[j]->pos = j;
+	return s;
+}
+
+/* Put s in place of the subscription with its id, or append it. *old is
+ * the one replaced (its reference now the caller's), or NULL. 0, or -1
+ * when out of memory (the registry unchanged). */
+static int put(struct sub *s, struct sub **old)
+{
+	struct sub *o = find(s->id);
+
+	*old = NULL;
+	if (index_add(s) != 0)
 		return -1;
+	if (o) {
+		index_del(o);
+		s->pos = o->pos;
+		S.v[s->pos] = s;
+		hkd_strmap_put(&S.by_id, s->id, s); /* replaces: no memory */
+		*old = o;
+		return 0;
+	}
+	if (hkd_grow(&S.v, &S.cap, S.n, sizeof(*S.v), 16) ||
+	    hkd_strmap_put(&S.by_id, s->id, s) != 0) {
+		index_del(s);
+		return -1;
+	}
+	s->pos = S.n;
 	S.v[S.n++] = s;
 	return 0;
 }
@@ -279,13 +425,10 @@ static int append(struct sub *s)
 /* The subscription `id` with a reference, or NULL. */
 static struct sub *get(const char *id)
 {
-	struct sub *s = NULL;
-	ssize_t i;
+	struct sub *s;
 	pthread_mutex_lock(&S.lock);
-	if ((i = find(id)) >= 0) {
-		s = S.v[i];
+	if ((s = find(id)) != NULL)
 		atomic_fetch_add(&s->refs, 1);
-	}
 	pthread_mutex_unlock(&S.lock);
 	return s;
 }
@@ -293,16 +436,10 @@ static struct sub *get(const char *id)
 /* Put s in place of the subscription with its id (or append it). */
 static int install(struct sub *s)
 {
-	struct sub *old = NULL;
-	ssize_t i;
-	int rc = 0;
+	struct sub *old;
+	int rc;
 	pthread_mutex_lock(&S.lock);
-	if ((i = find(s->id)) >= 0) {
-		old = S.v[i];
-		S.v[i] = s;
-	} else {
-		rc = append(s);
-	}
+	rc = put(s, &old);
 	pthread_mutex_unlock(&S.lock);
 	sub_unref(old);
 	return rc;
@@ -359,14 +496,10 @@ int hkd_subs_reload(void)
 		pthread_mutex_lock(&S.lock);
 		gone = calloc(S.n + 1, sizeof(*gone));
 		for (size_t i = 0; gone && i < S.n;) {
-			if (json_object_get(seen, S.v[i]->id)) {
+			if (json_object_get(seen, S.v[i]->id))
 				i++;
-				continue;
-			}
-			gone[n_gone++] = S.v[i];
-			memmove(&S.v[i], &S.v[i + 1],
-			        (S.n - i - 1) * sizeof(*S.v));
-			S.n--;
+			else
+				gone[n_gone++] = remove_at(i);
 		}
 		pthread_mutex_unlock(&S.lock);
 		rc = gone ? 0 : -1;
@@ -438,7 +571,7 @@ static void reloader_stop(void)
 static void load_one(void *arg, const json_t *doc)
 {
 	char err[512];
-	struct sub *s;
+	struct sub *s, *old;
 	(void)arg;
 	s = sub_make(json_deep_copy(doc), 0, err, sizeof(err));
 	if (!s) {
@@ -447,8 +580,10 @@ static void load_one(void *arg, const json_t *doc)
 		           "reason", err, NULL);
 		return;
 	}
-	if (append(s) != 0)
+	if (put(s, &old) != 0)
 		sub_free(s);
+	else
+		sub_unref(old); /* an id stored twice: the last one */
 }
 
 /* What the dispatcher calls for a subscription target. */
@@ -507,11 +642,15 @@ void hkd_subs_stop(void)
 {
 	hkd_dispatch_set_targets(NULL);
 	reloader_stop();
-	for (size_t i = 0; i < S.n; i++)
-		sub_unref(S.v[i]);
+	while (S.n > 0)
+		sub_unref(remove_at(S.n - 1));
 	free(S.v);
 	S.v = NULL;
-	S.n = S.cap = 0;
+	S.cap = 0;
+	free(S.globbed.v);
+	memset(&S.globbed, 0, sizeof(S.globbed));
+	hkd_strmap_free(&S.by_id);
+	hkd_strmap_free(&S.by_type);
 	for (size_t i = 0; i < S.n_allow; i++)
 		free(S.allow[i]);
 	free(S.allow);
@@ -534,18 +673,46 @@ static int matches(const json_t *doc, const char *type)
 	return 0;
 }
 
+static int by_pos(const void *a, const void *b)
+{
+	size_t x = (*(struct sub *const *)a)->pos;
+	size_t y = (*(struct sub *const *)b)->pos;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The enabled subscriptions an event of `type` goes to, in creation
+ * order: those naming it (its bucket, one lookup) and those of the globbed
+ * few whose patterns match. The cost is what matches plus the globbed
+ * subscriptions, whatever the number of others.
+ */
 size_t hkd_subs_route(const char *type, char ***ids_out)
 {
-	char **ids;
-	size_t n = 0;
+	struct sub **hit;
+	struct bucket *b;
+	char **ids = NULL;
+	size_t n = 0, k = 0;
+
 	*ids_out = NULL;
 	pthread_mutex_lock(&S.lock);
-	ids = calloc(S.n + 1, sizeof(char *));
-	for (size_t i = 0; ids && i < S.n; i++)
-		if (S.v[i]->enabled && matches(S.v[i]->doc, type))
-			if ((ids[n] = strdup(S.v[i]->id)))
-				n++;
+	b = bucket_of(type, 0);
+	hit = malloc(((b ? b->n : 0) + S.globbed.n + 1) * sizeof(*hit));
+	for (size_t i = 0; hit && b && i < b->n; i++)
+		if (b->v[i]->enabled)
+			hit[k++] = b->v[i];
+	for (size_t i = 0; hit && i < S.globbed.n; i++)
+		if (S.globbed.v[i]->enabled &&
+		    matches(S.globbed.v[i]->doc, type))
+			hit[k++] = S.globbed.v[i];
+	if (hit) {
+		qsort(hit, k, sizeof(*hit), by_pos);
+		ids = calloc(k + 1, sizeof(char *));
+	}
+	for (size_t i = 0; ids && i < k; i++)
+		if ((ids[n] = strdup(hit[i]->id)))
+			n++;
 	pthread_mutex_unlock(&S.lock);
+	free(hit);
 	*ids_out = ids;
 	return n;
 }
@@ -1575,7 +1742,6 @@ out:
 int hkd_subs_api_delete(const char *id, json_t **out)
 {
 	struct sub *old = NULL;
-	ssize_t i;
 	int rc;
 	pthread_mutex_lock(&S.write_lock);
 	rc = hkd_store_sub_delete(S.store, id);
@@ -1589,12 +1755,8 @@ int hkd_subs_api_delete(const char *id, json_t **out)
 		    "the subscription could not be deleted; retry later");
 	}
 	pthread_mutex_lock(&S.lock);
-	if ((i = find(id)) >= 0) {
-		old = S.v[i];
-		memmove(&S.v[i], &S.v[i + 1],
-		        (S.n - (size_t)i - 1) * sizeof(*S.v));
-		S.n--;
-	}
+	if ((old = find(id)) != NULL)
+		old = remove_at(old->pos);
 	pthread_mutex_unlock(&S.lock);
 	pthread_mutex_unlock(&S.write_lock);
 	sub_unref(old);
@@ -1642,6 +1804,9 @@ static long reason_status(const char *reason, const char **excerpt,
 	return code;
 }
 
+/* How long past its deadline a test's outcome is waited for. */
+#define PROBE_GRACE_MS 5000
+
 /* Subscription tests running now (see hkd_subs_api_test). */
 static atomic_int tests_running;
 
@@ -1669,7 +1834,7 @@ int hkd_subs_api_test(const char *id, const json_t *req,
                       const struct hkd_config *cfg, json_t **out)
 {
 	struct sub *cur, *s;
-	struct hookd_event ev;
+	struct hkd_probe pb;
 	struct hookd_result res;
 	enum hookd_status st;
 	const char *type = NULL, *key, *excerpt, *outcome;
@@ -1710,7 +1875,7 @@ int hkd_subs_api_test(const char *id, const json_t *req,
 	if (!cur)
 		return api_error(out, 404, "not_found", NULL,
 		                 "no subscription with id '%s'", id);
-	/* A test runs on the HTTP thread that asked for it, for up to
+	/* The HTTP thread that asked waits for the test, up to
 	 * subscriptions.timeout: a quarter of the threads at most, so that
 	 * tests cannot take every thread from ingest. */
 	if (!test_slot_take(cfg)) {
@@ -1744,24 +1909,27 @@ int hkd_subs_api_test(const char *id, const json_t *req,
 		json_decref(json_object_get(envelope, "data"));
 	json = json_dumps(envelope, JSON_COMPACT);
 	json_decref(envelope);
-	memset(&ev, 0, sizeof(ev));
-	memset(&res, 0, sizeof(res));
-	ev.struct_size = sizeof(ev);
-	res.struct_size = sizeof(res);
-	ev.id = eid;
-	ev.type = type;
-	ev.source = "test";
-	ev.timestamp = ts;
-	ev.json = json ? json : "{}";
-	ev.json_len = strlen(ev.json);
-	ev.attempt = 1;
-	ev.deadline_ms = hkd_now_ms() + (int64_t)S.timeout * 1000;
-	ev.target = s->id;
-	ev.delivery_id = eid;
+	memset(&pb, 0, sizeof(pb));
+	pb.desc = &S.http->desc;
+	pb.state = s->state;
+	pb.ev.struct_size = sizeof(pb.ev);
+	pb.ev.id = eid;
+	pb.ev.type = type;
+	pb.ev.source = "test";
+	pb.ev.timestamp = ts;
+	pb.ev.json = json ? json : "{}";
+	pb.ev.json_len = strlen(pb.ev.json);
+	pb.ev.attempt = 1;
+	pb.ev.deadline_ms = hkd_now_ms() + (int64_t)S.timeout * 1000;
+	pb.ev.target = s->id;
+	pb.ev.delivery_id = eid;
 	/* A test reaches a disabled subscription too: that is how one checks
-	 * a receiver before enabling it again. */
+	 * a receiver before enabling it again. The attempt runs on a worker
+	 * and the delivery engine, as a delivery's does; this thread waits. */
 	t0 = hkd_mono_us();
-	st = S.http->desc.dispatch(s->state, &ev, &res);
+	hkd_dispatch_probe(&pb, PROBE_GRACE_MS);
+	st = pb.status;
+	res = pb.res;
 	res.reason[sizeof(res.reason) - 1] = '\0';
 	code = reason_status(res.reason, &excerpt, &head);
 	/* detail stays what a delivery's attempt would log: on a 2xx, the

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "errmsg.h"
 #include "pluginkit.h"
+#include "strmap.h"
 #include "utf8.h"
 #include "whsec.h"
 
@@ -537,6 +538,64 @@ START_TEST(test_attempt_limit)
 }
 END_TEST
 
+/* The string map against a plain array: puts, replaces, deletes and gets
+ * of thousands of keys, in an order that leaves deleted markers behind,
+ * agree with the array at every step; a key equal to one stored (another
+ * pointer) finds it. */
+START_TEST(test_strmap)
+{
+	enum { N = 5000 };
+	static char keys[N][16];
+	static int vals[N], present[N];
+	struct hkd_strmap m = HKD_STRMAP_INIT;
+	char probe[16];
+
+	ck_assert_ptr_null(hkd_strmap_get(&m, "none"));
+	ck_assert_ptr_null(hkd_strmap_del(&m, "none"));
+	for (int i = 0; i < N; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "sub_%d", i * 7919 % N);
+		ck_assert_int_eq(hkd_strmap_put(&m, keys[i], &vals[i]), 0);
+		present[i] = 1;
+	}
+	ck_assert_uint_eq(m.n, N);
+	/* Delete every third, then put every sixth back. */
+	for (int i = 0; i < N; i += 3) {
+		ck_assert_ptr_eq(hkd_strmap_del(&m, keys[i]), &vals[i]);
+		present[i] = 0;
+	}
+	for (int i = 0; i < N; i += 6) {
+		ck_assert_int_eq(hkd_strmap_put(&m, keys[i], &vals[i]), 0);
+		present[i] = 1;
+	}
+	for (int i = 0; i < N; i++) {
+		/* Looked up by an equal string, not the stored pointer. */
+		memcpy(probe, keys[i], sizeof(probe));
+		ck_assert_ptr_eq(hkd_strmap_get(&m, probe),
+		                 present[i] ? &vals[i] : NULL);
+	}
+	/* Replacing keeps one entry and takes the new key and value. */
+	{
+		size_t n = m.n;
+		char again[16];
+		int other = 0;
+		memcpy(again, keys[0], sizeof(again));
+		ck_assert_int_eq(hkd_strmap_put(&m, again, &other), 0);
+		ck_assert_uint_eq(m.n, n);
+		ck_assert_ptr_eq(hkd_strmap_get(&m, keys[0]), &other);
+		ck_assert_ptr_eq(hkd_strmap_del(&m, keys[0]), &other);
+	}
+	/* Deleted markers never fill the table: churn on one key. */
+	for (int i = 0; i < 100000; i++) {
+		ck_assert_int_eq(hkd_strmap_put(&m, "churn", &vals[1]), 0);
+		ck_assert_ptr_eq(hkd_strmap_del(&m, "churn"), &vals[1]);
+	}
+	ck_assert_uint_le(m.used * 10, m.cap * 7);
+	hkd_strmap_free(&m);
+	ck_assert_uint_eq(m.n, 0);
+	ck_assert_ptr_null(hkd_strmap_get(&m, keys[1]));
+}
+END_TEST
+
 static Suite *lib_suite(void)
 {
 	Suite *s = suite_create("lib");
@@ -558,6 +617,7 @@ static Suite *lib_suite(void)
 	tcase_add_test(tc, test_check_template);
 	tcase_add_test(tc, test_render);
 	tcase_add_test(tc, test_attempt_limit);
+	tcase_add_test(tc, test_strmap);
 	suite_add_tcase(s, tc);
 	return s;
 }
