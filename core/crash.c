@@ -15,6 +15,7 @@
 
 #include "crash.h"
 #include "dispatch.h"
+#include "inflight.h"
 #include "log.h"
 #include "util.h"
 
@@ -39,7 +40,7 @@ static void on_fatal_signal(int sig)
 		line[n++] = '\n';
 		w = write(fd, line, n);
 		(void)w;
-		hkd_dispatch_crash_report(fd);
+		hkd_inflight_report(fd);
 		close(fd);
 	}
 	/* SA_RESETHAND made the action the default again: die of it. */

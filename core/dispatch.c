@@ -26,6 +26,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
+#include "inflight.h"
 #include "strmap.h"
 #include "util.h"
 
@@ -132,61 +133,6 @@ static void delivery_free(struct delivery *d)
 	free(d->target);
 	free(d->retry_ms);
 	free(d);
-}
-
-/* --- attempts in flight, for a crash report ----------------------------- */
-
-/*
- * Each running attempt holds a slot with its delivery id, so that a fatal
- * signal (a plugin's wild pointer) can say which deliveries were being
- * attempted: the handler only reads these fixed slots. Best effort past
- * CRASH_SLOTS attempts at once.
- */
-#define CRASH_SLOTS 1024
-
-static struct {
-	atomic_int state; /* 0 free, 1 being written, 2 holds an id */
-	char id[48];
-} crash_slots[CRASH_SLOTS];
-static atomic_uint crash_hint;
-
-static int crash_slot_take(const char *id)
-{
-	unsigned start = atomic_fetch_add(&crash_hint, 1);
-	for (unsigned k = 0; k < CRASH_SLOTS; k++) {
-		unsigned i = (start + k) % CRASH_SLOTS;
-		int expect = 0;
-		if (atomic_compare_exchange_strong(&crash_slots[i].state,
-		                                   &expect, 1)) {
-			hkd_strlcpy(crash_slots[i].id, id,
-			            sizeof(crash_slots[i].id));
-			atomic_store(&crash_slots[i].state, 2);
-			return (int)i;
-		}
-	}
-	return -1;
-}
-
-static void crash_slot_free(int i)
-{
-	if (i >= 0)
-		atomic_store(&crash_slots[i].state, 0);
-}
-
-void hkd_dispatch_crash_report(int fd)
-{
-	for (unsigned i = 0; i < CRASH_SLOTS; i++) {
-		const char *id = crash_slots[i].id;
-		size_t n = 0;
-		ssize_t w;
-		if (atomic_load(&crash_slots[i].state) != 2)
-			continue;
-		while (n < sizeof(crash_slots[i].id) - 1 && id[n])
-			n++;
-		w = write(fd, id, n);
-		w = write(fd, "\n", 1);
-		(void)w;
-	}
 }
 
 /* --- timer heap (lock held) ------------------------------------------ */
@@ -434,7 +380,7 @@ static void complete_attempt(struct hookd_attempt *a, enum hookd_status st,
 		         a->plugin_name ? a->plugin_name : "?", (int)st);
 		st = HOOKD_FAIL;
 	}
-	crash_slot_free(a->crash_slot);
+	hkd_inflight_free(a->crash_slot);
 	if (a->probe) {
 		probe_end(a->probe, st, &res);
 		free(a);
@@ -500,6 +446,22 @@ void hkd_dispatch_set_suspects(char **ids, size_t n, const char *reason)
 }
 
 /*
+ * Hand attempt a of ev to the plugin: dispatch_async when it has one
+ * (the plugin calls hookd_host.complete), else dispatch, completed here.
+ */
+static void run_plugin(struct hookd_attempt *a, const struct hookd_plugin *desc,
+                       void *state, const struct hookd_event *ev)
+{
+	struct hookd_result res;
+
+	if (desc->dispatch_async && desc->dispatch_async(state, ev, a) == 0)
+		return;
+	memset(&res, 0, sizeof(res));
+	res.struct_size = sizeof(res);
+	complete_attempt(a, desc->dispatch(state, ev, &res), &res);
+}
+
+/*
  * Start one attempt of d (a slot of target t is taken; no lock held):
  * find the plugin instance, call dispatch_async when it has one, else
  * dispatch. The attempt completes here or, asynchronously, later.
@@ -515,7 +477,6 @@ static void start_attempt(struct delivery *d, struct target_q *t)
 	 * another worker free d, before it returns. */
 	struct hkd_event_rec *rec = d->event;
 	void *state = NULL;
-	enum hookd_status st;
 	/* The event's target and delivery id, for the same reason: the
 	 * plugin may read them until dispatch returns, d may be gone. */
 	char did[sizeof(d->id)], tbuf[160], *target = tbuf;
@@ -541,7 +502,7 @@ static void start_attempt(struct delivery *d, struct target_q *t)
 		complete_attempt(a, HOOKD_RETRY, &res);
 		goto out;
 	}
-	a->crash_slot = crash_slot_take(d->id);
+	a->crash_slot = hkd_inflight_take(d->id);
 	subs = atomic_load(&other_targets);
 	if (subs && subs->is_target(d->target)) {
 		a->sub_ops = subs;
@@ -587,14 +548,8 @@ static void start_attempt(struct delivery *d, struct target_q *t)
 	ev.target = target;
 	ev.delivery_id = did;
 	hkd_event_rec_enter(rec);
-	if (desc->dispatch_async && desc->dispatch_async(state, &ev, a) == 0) {
-		/* the plugin calls hookd_host.complete */
-		hkd_event_rec_leave();
-		goto out;
-	}
-	st = desc->dispatch(state, &ev, &res);
+	run_plugin(a, desc, state, &ev);
 	hkd_event_rec_leave();
-	complete_attempt(a, st, &res);
 out:
 	if (target != tbuf)
 		free(target);
@@ -631,11 +586,8 @@ static void probe_end(struct probe *pr, enum hookd_status st,
 static void start_probe(struct probe *pr)
 {
 	struct hookd_attempt *a = calloc(1, sizeof(*a));
-	struct hkd_probe *p = pr->p;
-	struct hookd_result res;
+	struct hookd_result res = {.struct_size = sizeof(res)};
 
-	memset(&res, 0, sizeof(res));
-	res.struct_size = sizeof(res);
 	if (!a) {
 		snprintf(res.reason, sizeof(res.reason), "out of memory");
 		probe_end(pr, HOOKD_RETRY, &res);
@@ -644,11 +596,8 @@ static void start_probe(struct probe *pr)
 	a->probe = pr;
 	a->t0 = hkd_mono_us();
 	a->crash_slot = -1;
-	a->plugin_name = p->desc->name;
-	if (p->desc->dispatch_async &&
-	    p->desc->dispatch_async(p->state, &p->ev, a) == 0)
-		return; /* the plugin calls hookd_host.complete */
-	complete_attempt(a, p->desc->dispatch(p->state, &p->ev, &res), &res);
+	a->plugin_name = pr->p->desc->name;
+	run_plugin(a, pr->p->desc, pr->p->state, &pr->p->ev);
 }
 
 int hkd_dispatch_probe(struct hkd_probe *p, int64_t wait_ms)

@@ -129,15 +129,13 @@ int hkd_dispatch_submit(struct hkd_event_rec *ev, const struct hkd_match *match,
 void hkd_dispatch_stats(struct hkd_dispatch_stats *out);
 
 /*
- * Crash containment. hkd_dispatch_crash_report writes the delivery id of
- * every attempt in flight, one per line, to fd; it is async-signal-safe,
- * for a fatal-signal handler. hkd_dispatch_set_suspects (at start, before
- * deliveries are claimed) names the deliveries such a report listed: the
- * next attempt of each is not run but counted as a RETRY with `reason`,
- * so its retry schedule — not a crash loop — decides what happens next.
- * Takes ids (a malloc'd array of malloc'd strings).
+ * Crash containment: a crash report lists the attempts in flight
+ * (inflight.h). hkd_dispatch_set_suspects (at start, before deliveries
+ * are claimed) names the deliveries such a report listed: the next attempt
+ * of each is not run but counted as a RETRY with `reason`, so its retry
+ * schedule — not a crash loop — decides what happens next. Takes ids (a
+ * malloc'd array of malloc'd strings).
  */
-void hkd_dispatch_crash_report(int fd);
 void hkd_dispatch_set_suspects(char **ids, size_t n, const char *reason);
 
 #endif
