@@ -831,7 +831,7 @@ static void set_defaults(struct hkd_config *c)
 	c->storage_lease = 30;
 	c->storage_pool_size = 4;
 	c->storage_poll_interval = 2;
-	c->sub_concurrency = 2;
+	c->sub_concurrency = 64;
 	c->sub_disable_after = 5 * 86400;
 	c->sub_secret_grace = 86400;
 	c->sub_timeout = 15;

@@ -22,11 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "adapt.h"
 #include "dispatch.h"
 #include "log.h"
 #include "metrics.h"
-#include "store.h"
 #include "inflight.h"
+#include "store.h"
 #include "strmap.h"
 #include "util.h"
 
@@ -55,8 +56,10 @@ struct delivery {
 
 struct target_q {
 	char *name;
-	int limit;  /* attempts at once */
-	int active; /* attempts running */
+	int limit;    /* attempts at once; adaptive: the ceiling */
+	int active;   /* attempts running */
+	int adaptive; /* a subscription: `ad` decides below limit */
+	struct hkd_adapt ad;
 	struct delivery *head, *tail;
 	size_t len;
 	int runnable;
@@ -212,14 +215,26 @@ static struct target_q *target_get(const char *name)
 		return NULL;
 	}
 	t->limit = limit_for(name);
+	{
+		const struct hkd_dispatch_targets *subs =
+		    atomic_load(&other_targets);
+		t->adaptive = subs && subs->is_target(name);
+		hkd_adapt_init(&t->ad);
+	}
 	t->next = D.targets;
 	D.targets = t;
 	return t;
 }
 
+/* How many attempts t may have running now. */
+static int room_of(const struct target_q *t)
+{
+	return t->adaptive ? hkd_adapt_room(&t->ad, t->limit) : t->limit;
+}
+
 static void make_runnable(struct target_q *t)
 {
-	if (t->runnable || !t->head || t->active >= t->limit)
+	if (t->runnable || !t->head || t->active >= room_of(t))
 		return;
 	t->runnable = 1;
 	t->next_runnable = NULL;
@@ -330,12 +345,14 @@ static void finish(struct delivery *d, enum hookd_status st,
 static void probe_end(struct probe *pr, enum hookd_status st,
                       const struct hookd_result *res);
 
-/* An attempt of target t is over: free its slot. */
-static void end_slot(struct target_q *t)
+/* An attempt of target t is over (st, after took_us): free its slot. */
+static void end_slot(struct target_q *t, enum hookd_status st, int64_t took_us)
 {
 	pthread_mutex_lock(&D.lock);
 	D.in_flight--;
 	t->active--;
+	if (t->adaptive)
+		hkd_adapt_learn(&t->ad, st, took_us, hkd_mono_us(), t->limit);
 	make_runnable(t);
 	if (D.stopping)
 		pthread_cond_broadcast(&D.cond);
@@ -356,6 +373,7 @@ static void complete_attempt(struct hookd_attempt *a, enum hookd_status st,
 {
 	struct hookd_result res;
 	struct target_q *t = a->t;
+	int64_t took;
 
 	if (atomic_load(&D.abandoned)) {
 		pthread_mutex_lock(&D.lock);
@@ -389,8 +407,9 @@ static void complete_attempt(struct hookd_attempt *a, enum hookd_status st,
 	if (a->sub)
 		a->sub_ops->end(a->sub, st, &res);
 	hkd_runtime_unref(a->rt);
-	finish(a->d, st, &res, hkd_mono_us() - a->t0);
-	end_slot(t);
+	took = hkd_mono_us() - a->t0;
+	finish(a->d, st, &res, took);
+	end_slot(t, st, took);
 	free(a);
 }
 
@@ -488,7 +507,7 @@ static void start_attempt(struct delivery *d, struct target_q *t)
 		/* Nothing to track it with: try again later, like a RETRY. */
 		snprintf(res.reason, sizeof(res.reason), "out of memory");
 		finish(d, HOOKD_RETRY, &res, 0);
-		end_slot(t);
+		end_slot(t, HOOKD_FAIL, 0); /* says nothing of the receiver */
 		goto out;
 	}
 	a->d = d;

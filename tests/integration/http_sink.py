@@ -43,6 +43,11 @@ Answers by path (the query is ignored):
                          until /release/NAME is requested (at most 30 s)
     /release/NAME        200; lets the /scripted requests holding NAME go
     /messy               500 with a long body full of control characters
+    /knee/N/MS           200 after MS ms while at most N /knee requests
+                         are open at once (itself included), MS ms more for
+                         each one past N: a receiver that slows down under
+                         load. Its record has "held": the /knee requests
+                         open when it arrived, itself included
 
 Standard library only; stopped by its PID (SIGTERM).
 """
@@ -90,6 +95,7 @@ class Sink(http.server.ThreadingHTTPServer):
         self.seen = {}  # flaky: key -> requests so far
         self.held = []  # /hang: the sockets of the requests held
         self.released = {}  # /scripted: hold name -> threading.Event
+        self.knee_open = 0  # /knee: requests open now
 
     def release(self, name):
         """The event a /scripted hold on name waits for."""
@@ -144,7 +150,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not self.refused:
             super().handle()
 
-    def record(self, body, hold=False):
+    def record(self, body, hold=False, extra=None):
         srv = self.server
         with srv.lock:
             srv.count += 1
@@ -168,6 +174,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 srv.held = [c for c in srv.held if not peer_closed(c)]
                 srv.held.append(self.connection)
                 rec["held"] = len(srv.held)
+            rec.update(extra or {})
             with open(srv.log_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(rec) + "\n")
                 f.flush()
@@ -200,6 +207,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if self.connection in self.server.held:
                     self.server.held.remove(self.connection)
 
+    def knee(self, body, n, latency):
+        """Answer after latency, more for each request open past n."""
+        with self.server.lock:
+            self.server.knee_open += 1
+            open_now = self.server.knee_open
+        try:
+            self.record(body, extra={"held": open_now})
+            extra = max(0, open_now - n)
+            time.sleep(min(latency * (1 + extra), 10.0))
+            self.answer(200, b"ok")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        finally:
+            with self.server.lock:
+                self.server.knee_open -= 1
+
     def scripted(self, body):
         """Answer as data.sink in the JSON body says."""
         try:
@@ -216,6 +239,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(n) if n > 0 else b""
         path = self.path.split("?", 1)[0]
         parts = path.strip("/").split("/")
+        if parts[0] == "knee" and len(parts) == 3:
+            self.knee(body, int(parts[1]), float(parts[2]) / 1000.0)
+            return
         self.record(body, hold=parts[0] == "hang")
         try:
             if parts[0] == "status" and len(parts) == 2:

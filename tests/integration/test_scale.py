@@ -5,7 +5,9 @@ A design that gives each subscription a thread, a thread-local key or a
 descriptor of its own stops near 1,000 of them (1,024 keys a process) or
 grows a thread per receiver; these tests use counts past that and assert
 that the daemon's threads stay flat: the http plugin's delivery engine
-adds its two event loops, whatever the number of subscriptions."""
+adds its two event loops, whatever the number of subscriptions. And each
+subscription is fed as fast as its receiver answers: adaptive concurrency
+against receivers of http_sink.py's /knee."""
 
 import os
 
@@ -98,6 +100,51 @@ def engine_stops_with_last_instance():
             d.publish({"type": "t.two", "data": {}})
             s.wait_requests("/out", 2)
             assert threads(d) == idle + ENGINE_LOOPS, (threads(d), idle)
+
+
+# ------------------------------------------------- adaptive concurrency --
+
+def publish_n(d, n, label):
+    for i in range(n):
+        d.publish({"type": "scale.tick", "data": {"run": label, "i": i}})
+
+
+def held_after(sink, prefix, skip):
+    """The "held" of the requests at prefix after the first `skip`."""
+    return [r["held"] for r in sink.requests(prefix)][skip:]
+
+
+@test("adaptive concurrency: a receiver that answers in 300 ms is given "
+      "many requests at once (far more than the 2 it starts with), while "
+      "one that slows down past 6 requests at once is held near 6",
+      timeout=180)
+def adaptive_concurrency():
+    # Receivers slow enough that the events wait for them (a backlog) on
+    # any machine: the window, not the publishing, sets the concurrency.
+    n = 240
+    with Sink() as s, Daemon(scale_conf(10)) as d:
+        flat = d.post(API, {"webhookUrl": s.url("/knee/1000/300"),
+                            "events": ["scale.*"]})
+        assert flat.status == 201, flat
+        publish_n(d, n, "flat")
+        s.wait_requests("/knee/1000/", n, timeout=60)
+        held = held_after(s, "/knee/1000/", n // 2)
+        print("# 300 ms receiver: at most %d at once, median %d"
+              % (max(held), sorted(held)[len(held) // 2]), flush=True)
+        assert max(held) >= 24, "at most %d at once" % max(held)
+        assert d.request("DELETE", API + "/" + flat.body["id"]).status == 200
+
+        knee = d.post(API, {"webhookUrl": s.url("/knee/6/300"),
+                            "events": ["scale.*"]})
+        assert knee.status == 201, knee
+        publish_n(d, n, "knee")
+        s.wait_requests("/knee/6/", n, timeout=120)
+        held = sorted(held_after(s, "/knee/6/", n // 2))
+        median = held[len(held) // 2]
+        print("# receiver slowing past 6: median %d at once, at most %d"
+              % (median, held[-1]), flush=True)
+        assert 3 <= median <= 12, "median %d at once" % median
+        assert held[-1] < 32, "at most %d at once" % held[-1]
 
 
 if __name__ == "__main__":
