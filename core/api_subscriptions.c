@@ -40,7 +40,12 @@ enum MHD_Result hkd_api_subscriptions(struct MHD_Connection *conn,
 	if (rq->route.ep == HKD_EP_SUBS)
 		status = hkd_api_is_method(method, "POST")
 		             ? hkd_subs_api_create(body, rq->rt->cfg, &out)
-		             : hkd_subs_api_list(&out);
+		             : hkd_subs_api_list(
+		                   MHD_lookup_connection_value(
+		                       conn, MHD_GET_ARGUMENT_KIND, "limit"),
+		                   MHD_lookup_connection_value(
+		                       conn, MHD_GET_ARGUMENT_KIND, "cursor"),
+		                   &out);
 	else if (rq->route.ep == HKD_EP_SUB_TEST)
 		status =
 		    hkd_subs_api_test(rq->route.param, body, rq->rt->cfg, &out);

@@ -48,7 +48,7 @@ struct bucket {
 struct hkd_subs {
 	pthread_mutex_t lock;       /* the registry */
 	pthread_mutex_t write_lock; /* one change at a time (store + install) */
-	struct sub **v;             /* registry, creation order */
+	struct sub **v;             /* registry, by id: creation order */
 	size_t n, cap;
 	/* Its indexes: by id, and for routing by event type (struct bucket),
 	 * the few with a glob apart. */
@@ -78,7 +78,10 @@ int64_t hkd_doc_int(const json_t *doc, const char *key);
 struct sub *hkd_sub_make(json_t *doc, int for_test, char *err, size_t errlen);
 void hkd_sub_unref(struct sub *s);
 
-/* The registry; find, remove_at and put with S.lock held. */
+/* The registry, S.v in id order; find, remove_at, put and after with
+ * S.lock held. hkd_sub_after: the index of the first one whose id sorts
+ * after id (S.n when none). */
+size_t hkd_sub_after(const char *id);
 struct sub *hkd_sub_find(const char *id);
 struct sub *hkd_sub_remove_at(size_t i);
 int hkd_sub_put(struct sub *s, struct sub **old);

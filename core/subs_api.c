@@ -36,6 +36,10 @@
 #include "base64.h"
 #include "whsec.h"
 
+/* A page of GET /v4/webhook-subscriptions: by default, at most. */
+#define LIST_DEFAULT 100
+#define LIST_MAX     500
+
 /* Limits on what a client may register. */
 #define URL_MAX          2048
 #define EVENTS_MAX       100
@@ -745,15 +749,35 @@ int hkd_subs_api_create(const json_t *req, const struct hkd_config *cfg,
 	return rc;
 }
 
-int hkd_subs_api_list(json_t **out)
+int hkd_subs_api_list(const char *limit, const char *cursor, json_t **out)
 {
-	json_t *arr = json_array();
+	json_t *arr = json_array(), *next = json_null();
+	long long n = LIST_DEFAULT;
+	char *end;
+	size_t i;
+
+	if (limit) {
+		n = strtoll(limit, &end, 10);
+		if (*end || end == limit || n < 1 || n > LIST_MAX) {
+			json_decref(arr);
+			return api_error(out, 400, "invalid_parameter", "limit",
+			                 "limit must be a number from 1 to %d",
+			                 LIST_MAX);
+		}
+	}
 	pthread_mutex_lock(&S.lock);
-	for (size_t i = 0; i < S.n; i++)
+	/* A page costs a lookup and its rows, whatever the number of
+	 * subscriptions: the registry is in id order. */
+	for (i = cursor ? hkd_sub_after(cursor) : 0;
+	     i < S.n && json_array_size(arr) < (size_t)n; i++)
 		json_array_append_new(arr, public_view(S.v[i]->doc, 0));
+	if (i < S.n && i > 0)
+		next = json_string(S.v[i - 1]->id);
 	pthread_mutex_unlock(&S.lock);
-	*out = json_pack("{s:o}", "subscriptions", arr);
-	return 200;
+	*out =
+	    json_pack("{s:o, s:o}", "subscriptions", arr, "nextCursor", next);
+	return *out ? 200
+	            : api_error(out, 503, "unavailable", NULL, "out of memory");
 }
 
 int hkd_subs_api_get(const char *id, json_t **out)

@@ -371,9 +371,29 @@ int hkd_sub_put(struct sub *s, struct sub **old)
 		index_del(s);
 		return -1;
 	}
-	s->pos = S.n;
-	S.v[S.n++] = s;
+	/* In id order (ids sort by their creation time): a new one goes at
+	 * the end but for the few made in the same millisecond. */
+	s->pos = hkd_sub_after(s->id);
+	memmove(&S.v[s->pos + 1], &S.v[s->pos], (S.n - s->pos) * sizeof(*S.v));
+	S.v[s->pos] = s;
+	S.n++;
+	for (size_t j = s->pos + 1; j < S.n; j++)
+		S.v[j]->pos = j;
 	return 0;
+}
+
+size_t hkd_sub_after(const char *id)
+{
+	size_t lo = 0, hi = S.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(S.v[mid]->id, id) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 /* The subscription `id` with a reference, or NULL. */

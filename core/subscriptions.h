@@ -79,7 +79,9 @@ void hkd_subs_end(void *token, enum hookd_status st,
  */
 int hkd_subs_api_create(const json_t *req, const struct hkd_config *cfg,
                         json_t **out);
-int hkd_subs_api_list(json_t **out);
+/* GET /v4/webhook-subscriptions?limit=&cursor= (both may be NULL): a
+ * page, in id (creation) order, after the subscription `cursor` names. */
+int hkd_subs_api_list(const char *limit, const char *cursor, json_t **out);
 int hkd_subs_api_get(const char *id, json_t **out);
 int hkd_subs_api_update(const char *id, const json_t *req,
                         const struct hkd_config *cfg, json_t **out);

@@ -38,117 +38,23 @@ int ctl_delivery_row(struct ctl_table *t, const json_t *d, int with_event)
 	return rc;
 }
 
-/* Append "&name=value" (value escaped) to *q; 0 or -1 (out of memory). */
-static int add_param(struct ctl *c, char **q, const char *name,
-                     const char *value)
-{
-	char *esc, *next;
-	int n;
-	if (!value)
-		return 0;
-	if (!(esc = ctl_escape(c, value)))
-		return -1;
-	n = asprintf(&next, "%s%s%s=%s", *q, **q ? "&" : "?", name, esc);
-	curl_free(esc);
-	if (n < 0)
-		return -1;
-	free(*q);
-	*q = next;
-	return 0;
-}
-
 /* The path of one page of GET /v4/deliveries; NULL when out of memory. */
 static char *page_path(struct ctl *c, const struct ctl_args *a,
                        const char *cursor)
 {
 	char limit[24], *q = strdup(""), *path = NULL;
 	snprintf(limit, sizeof(limit), "%ld", a->limit);
-	if (!q || add_param(c, &q, "state", a->state) ||
-	    add_param(c, &q, "target", a->target) ||
-	    add_param(c, &q, "event", a->event) ||
-	    add_param(c, &q, "limit", a->limit > 0 ? limit : NULL) ||
-	    add_param(c, &q, "cursor", cursor))
+	if (!q || ctl_add_param(c, &q, "state", a->state) ||
+	    ctl_add_param(c, &q, "target", a->target) ||
+	    ctl_add_param(c, &q, "event", a->event) ||
+	    ctl_add_param(c, &q, "limit", a->limit > 0 ? limit : NULL) ||
+	    ctl_add_param(c, &q, "cursor", cursor))
 		goto out;
 	if (asprintf(&path, "/v4/deliveries%s", q) < 0)
 		path = NULL;
 out:
 	free(q);
 	return path;
-}
-
-/* A page's nextCursor as text (a copy in s), NULL on the last page. */
-static const char *next_cursor(struct ctl_scratch *s, const json_t *page)
-{
-	const char *t = ctl_text(s, json_object_get(page, "nextCursor"));
-	return t ? ctl_fmt(s, "%s", t) : NULL;
-}
-
-/*
- * Fetch the deliveries: one page, or with --all every page from the
- * first (or --cursor) on, following nextCursor. A new array of them, or
- * NULL after reporting; *more is the cursor of the page after the last
- * fetched (a text of s), NULL at the end.
- */
-static json_t *fetch(struct ctl *c, const struct ctl_args *a,
-                     struct ctl_scratch *s, const char **more)
-{
-	const char *cursor = a->cursor;
-	json_t *all = json_array();
-
-	*more = NULL;
-	if (!all) {
-		ctl_err("out of memory");
-		return NULL;
-	}
-	for (;;) {
-		struct ctl_reply r;
-		char *path = page_path(c, a, cursor);
-		const char *next = NULL;
-		int failed = !path || ctl_call(c, "GET", path, NULL, &r) != 0;
-		if (!path)
-			ctl_err("out of memory");
-		else {
-			if (!failed) {
-				json_array_extend(
-				    all, json_object_get(r.json, "deliveries"));
-				next = next_cursor(s, r.json);
-			}
-			ctl_reply_release(&r);
-		}
-		free(path);
-		/* A cursor that does not move would page for ever. */
-		if (!failed && next && cursor && strcmp(next, cursor) == 0) {
-			ctl_err("the API answered the same cursor %s twice",
-			        next);
-			failed = 1;
-		}
-		if (failed) {
-			json_decref(all);
-			return NULL;
-		}
-		*more = next;
-		if (!next || !a->all)
-			return all;
-		cursor = next;
-	}
-}
-
-/* All pages for --json: one answer of a page's shape. */
-static int print_merged(json_t *all)
-{
-	json_t *merged =
-	    json_pack("{s:O, s:n}", "deliveries", all, "nextCursor");
-	char *text = merged ? json_dumps(merged, JSON_COMPACT) : NULL;
-	int rc = CTL_EXIT_OK;
-	if (text)
-		printf("%s\n", text);
-	else {
-		ctl_err("out of memory");
-		rc = CTL_EXIT_API;
-	}
-	free(text);
-	json_decref(merged);
-	return rc;
 }
 
 int ctl_cmd_deliveries_list(struct ctl *c, const struct ctl_args *a)
@@ -173,10 +79,11 @@ int ctl_cmd_deliveries_list(struct ctl *c, const struct ctl_args *a)
 		rc = ctl_request(c, "GET", path, NULL, &r);
 		goto out;
 	}
-	if (!(all = fetch(c, a, &s, &more)))
+	if (!(all = ctl_fetch_pages(c, a, "deliveries", page_path, a->all, &s,
+	                            &more)))
 		goto out;
 	if (c->set.json) {
-		rc = print_merged(all);
+		rc = ctl_print_merged(all, "deliveries");
 		goto out;
 	}
 	json_array_foreach(all, i, d)

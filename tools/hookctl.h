@@ -195,4 +195,23 @@ int ctl_cmd_subs_test(struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_deliveries_list(struct ctl *c, const struct ctl_args *a);
 int ctl_cmd_deliveries_retry(struct ctl *c, const struct ctl_args *a);
 
+/* pages.c: hookd's paged listings. Append "&name=value" (escaped; "?"
+ * first) to *q unless value is NULL: 0, or -1 when out of memory. */
+int ctl_add_param(struct ctl *c, char **q, const char *name, const char *value);
+/* The path of the page after `cursor` (NULL: the first); NULL when out of
+ * memory. */
+typedef char *(*ctl_page_path_fn)(struct ctl *c, const struct ctl_args *a,
+                                  const char *cursor);
+/*
+ * The rows (member `key`) of one page from a->cursor on, or with `all`
+ * of every page, following nextCursor: a new array, or NULL after
+ * reporting. *more is the cursor of the page after the last one fetched
+ * (a text of s), NULL at the end.
+ */
+json_t *ctl_fetch_pages(struct ctl *c, const struct ctl_args *a,
+                        const char *key, ctl_page_path_fn page_path, int all,
+                        struct ctl_scratch *s, const char **more);
+/* Print rows as one page of `key` (nextCursor null), for --json. */
+int ctl_print_merged(json_t *rows, const char *key);
+
 #endif

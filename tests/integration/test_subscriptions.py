@@ -89,10 +89,17 @@ def patch(d, sid, body):
 
 
 def list_subs(d):
-    r = d.get(API)
-    assert r.status == 200, r
-    assert sorted(r.body) == ["subscriptions"], r.body
-    return r.body["subscriptions"]
+    """Every subscription, following nextCursor page by page."""
+    out, path = [], API
+    for _ in range(100):
+        r = d.get(path)
+        assert r.status == 200, r
+        assert sorted(r.body) == ["nextCursor", "subscriptions"], r.body
+        out += r.body["subscriptions"]
+        if r.body["nextCursor"] is None:
+            return out
+        path = API + "?cursor=" + urllib.parse.quote(r.body["nextCursor"])
+    raise AssertionError("more than 100 pages")
 
 
 def masked(secret):
@@ -287,6 +294,41 @@ def crud():
         assert r.headers.get("allow") == "GET, HEAD, POST", r
         r = d.get(API + "/" + a["id"] + "/test")
         assert_error(r, 405, "method_not_allowed")
+
+
+@test("listing is paged: by default 100 a page, ?limit=1..500, in "
+      "creation order, nextCursor naming the last id of a page until the "
+      "last page; a bad limit is 400 invalid_parameter; a deleted cursor "
+      "still pages on")
+def list_paging():
+    with Daemon(sub_conf()) as d:
+        ids = [create(d, {"webhookUrl": "http://127.0.0.1:9/%d" % i,
+                          "events": ["order.created"]})["id"]
+               for i in range(7)]
+        # Ids sort by creation time (to the millisecond): the list's order.
+        ids.sort()
+        r = d.get(API)
+        assert r.body["nextCursor"] is None and \
+            [s["id"] for s in r.body["subscriptions"]] == ids, r.body
+        pages, cursor = [], None
+        while True:
+            q = "?limit=3" + ("&cursor=" + cursor if cursor else "")
+            r = d.get(API + q)
+            assert r.status == 200, r
+            pages.append([s["id"] for s in r.body["subscriptions"]])
+            cursor = r.body["nextCursor"]
+            if cursor is None:
+                break
+            assert cursor == pages[-1][-1], (cursor, pages)
+        assert pages == [ids[0:3], ids[3:6], ids[6:7]], pages
+        # The subscription a cursor names may go meanwhile.
+        assert d.request("DELETE", API + "/" + ids[2]).status == 200
+        r = d.get(API + "?limit=3&cursor=" + ids[2])
+        assert [s["id"] for s in r.body["subscriptions"]] == ids[3:6], r.body
+        for bad in ("0", "501", "x", "", "-1"):
+            assert_error(d.get(API + "?limit=" + bad), 400,
+                         "invalid_parameter", "limit")
+        assert len(list_subs(d)) == 6
 
 
 @test("validation: 415, 400 and every 422 (invalid_url, "
