@@ -32,7 +32,8 @@ static char pg_url[1200];
 #ifdef HKD_HAVE_PQ
 static char pg_schema[64]; /* the case's schema, once made */
 
-void pg_exec(const char *sql)
+/* Run sql on pg_base or fail the case. */
+static void pg_exec(const char *sql)
 {
 	PGconn *c = PQconnectdb(pg_base);
 	PGresult *r;
@@ -62,8 +63,9 @@ const char *pg_case_url(void)
 		         pg_schema, pg_schema);
 		pg_exec(sql);
 		snprintf(pg_url, sizeof(pg_url),
-		         "%s%coptions=-csearch_path%%3D%s", pg_base,
-		         strchr(pg_base, '?') ? '&' : '?', pg_schema);
+		         "%s%coptions=-csearch_path%%3D%s&application_name=%s",
+		         pg_base, strchr(pg_base, '?') ? '&' : '?', pg_schema,
+		         pg_schema);
 	}
 #endif
 	return pg_url;
@@ -85,6 +87,23 @@ static void pg_case_drop(void)
 	pg_schema[0] = '\0';
 #endif
 }
+
+#ifdef HKD_HAVE_PQ
+void pg_case_disconnect(void)
+{
+	char sql[512];
+
+	if (!pg_schema[0])
+		return;
+	snprintf(sql, sizeof(sql),
+	         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+	         "WHERE datname = current_database() AND pid <> "
+	         "pg_backend_pid() AND backend_type = 'client backend' "
+	         "AND application_name = '%s'",
+	         pg_schema);
+	pg_exec(sql);
+}
+#endif
 
 const char *backend(int i)
 {

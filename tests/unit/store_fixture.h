@@ -44,14 +44,16 @@ extern char db_url[270];  /* "sqlite:" db_path */
 /* HOOKD_TEST_PG_URL, when set and this build has PostgreSQL; else "". */
 extern const char *pg_base;
 
-#ifdef HKD_HAVE_PQ
-/* Run sql on pg_base or fail the case. */
-void pg_exec(const char *sql);
-#endif
-
 /* A fresh, empty schema for this case (cases run in processes of their
- * own, so the pid names it): pg_base in that schema, as a URL. */
+ * own, so the pid names it): pg_base in that schema, as a URL. The schema
+ * also names the connections opened with it (application_name). */
 const char *pg_case_url(void);
+
+#ifdef HKD_HAVE_PQ
+/* Close, from the server's side, every connection of this case's stores
+ * (none of another program's or case's on the same database). */
+void pg_case_disconnect(void);
+#endif
 
 /* The backend of loop iteration i. */
 const char *backend(int i);

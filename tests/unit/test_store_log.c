@@ -947,10 +947,7 @@ START_TEST(test_shared_pool)
 
 	/* Connections the server closed are opened again on their next use. */
 #ifdef HKD_HAVE_PQ
-	pg_exec(
-	    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-	    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-	    "AND backend_type = 'client backend'");
+	pg_case_disconnect();
 	ck_assert_ptr_null(hkd_event_json(st, "evt_none", &failed));
 	ck_assert_int_eq(failed, 0);
 #endif
