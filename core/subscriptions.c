@@ -37,6 +37,7 @@
 #include "store.h"
 #include "strmap.h"
 #include "subs.h"
+#include "template.h"
 #include "subscriptions.h"
 #include "util.h"
 #include "base64.h"
@@ -63,31 +64,6 @@ const char *hkd_doc_str(const json_t *doc, const char *key)
 int64_t hkd_doc_int(const json_t *doc, const char *key)
 {
 	return json_integer_value(json_object_get(doc, key));
-}
-
-/* A template that inserts `text` literally: "{{" becomes "\{{". */
-static char *literal_template(const char *text)
-{
-	size_t n = strlen(text), extra = 0;
-	char *out, *o;
-	for (const char *p = text; (p = strstr(p, "{{")); p += 2)
-		extra++;
-	out = malloc(n + extra + 1);
-	if (!out)
-		return NULL;
-	/* Left to right, as the template parser reads: each "{{" found is
-	 * consumed whole, so "{{{" is one escape and a literal '{'. */
-	for (o = out; *text;) {
-		if (text[0] == '{' && text[1] == '{') {
-			memcpy(o, "\\{{", 3);
-			o += 3;
-			text += 2;
-		} else {
-			*o++ = *text++;
-		}
-	}
-	*o = '\0';
-	return out;
 }
 
 static int add_str(config_setting_t *g, const char *name, const char *value)
@@ -155,7 +131,7 @@ struct sub *hkd_sub_make(json_t *doc, int for_test, char *err, size_t errlen)
 	config_init(&s->lc);
 	g = config_setting_add(config_root_setting(&s->lc), "subscription",
 	                       CONFIG_TYPE_GROUP);
-	url = literal_template(hkd_doc_str(doc, "webhookUrl"));
+	url = hkd_template_literal(hkd_doc_str(doc, "webhookUrl"));
 	secrets[n_secrets++] = hkd_doc_str(doc, "secret");
 	if (hkd_doc_str(doc, "previousSecret") &&
 	    hkd_doc_int(doc, "previousSecretUntil") > now) {
@@ -197,7 +173,7 @@ struct sub *hkd_sub_make(json_t *doc, int for_test, char *err, size_t errlen)
 		goto oom;
 	json_object_foreach(json_object_get(doc, "headers"), key, v)
 	{
-		char *val = literal_template(json_string_value(v));
+		char *val = hkd_template_literal(json_string_value(v));
 		int bad = !val || add_str(hg, key, val);
 		free(val);
 		if (bad)

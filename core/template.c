@@ -629,3 +629,28 @@ int hkd_template_check(const char *tmpl, char *err, size_t errlen)
 	return walk(tmpl, NULL, NULL, NULL, HOOKD_RENDER_RAW, NULL, err,
 	            errlen);
 }
+
+/* A template that inserts `text` literally: "{{" becomes "\{{". */
+char *hkd_template_literal(const char *text)
+{
+	size_t n = strlen(text), extra = 0;
+	char *out, *o;
+	for (const char *p = text; (p = strstr(p, "{{")); p += 2)
+		extra++;
+	out = malloc(n + extra + 1);
+	if (!out)
+		return NULL;
+	/* Left to right, as the template parser reads: each "{{" found is
+	 * consumed whole, so "{{{" is one escape and a literal '{'. */
+	for (o = out; *text;) {
+		if (text[0] == '{' && text[1] == '{') {
+			memcpy(o, "\\{{", 3);
+			o += 3;
+			text += 2;
+		} else {
+			*o++ = *text++;
+		}
+	}
+	*o = '\0';
+	return out;
+}

@@ -89,4 +89,8 @@ char *hkd_template_render_shared(const char *tmpl, const json_t *envelope,
  */
 int hkd_template_check(const char *tmpl, char *err, size_t errlen);
 
+/* A template that renders as `text`, whatever it holds: each "{{" in it
+ * escaped as "\{{". Caller frees; NULL when out of memory. */
+char *hkd_template_literal(const char *text);
+
 #endif

@@ -40,7 +40,7 @@ void fuzz_freeaddrinfo(struct addrinfo *res);
 
 #define getaddrinfo  fuzz_getaddrinfo
 #define freeaddrinfo fuzz_freeaddrinfo
-#include "subscriptions.c"
+#include "subs_api.c"
 #undef getaddrinfo
 #undef freeaddrinfo
 
@@ -140,7 +140,7 @@ static int fuzz_known_member(const char *key)
 /* text, made a literal template, renders back to itself. */
 static void fuzz_check_literal(const char *text)
 {
-	char *tmpl = literal_template(text);
+	char *tmpl = hkd_template_literal(text);
 	char *out;
 
 	FUZZ_CHECK(tmpl != NULL);
@@ -183,10 +183,11 @@ static void fuzz_check_document(const json_t *doc, const json_t *req,
 	v = json_object_get(doc, "webhookUrl");
 	FUZZ_CHECK(json_is_string(v) && json_string_length(v) <= URL_MAX);
 	fuzz_check_literal(json_string_value(v));
-	FUZZ_CHECK(strcmp(doc_str(doc, "webhookHttpMethod"), "POST") == 0 ||
-	           strcmp(doc_str(doc, "webhookHttpMethod"), "PUT") == 0 ||
-	           strcmp(doc_str(doc, "webhookHttpMethod"), "PATCH") == 0 ||
-	           strcmp(doc_str(doc, "webhookHttpMethod"), "GET") == 0);
+	FUZZ_CHECK(strcmp(hkd_doc_str(doc, "webhookHttpMethod"), "POST") == 0 ||
+	           strcmp(hkd_doc_str(doc, "webhookHttpMethod"), "PUT") == 0 ||
+	           strcmp(hkd_doc_str(doc, "webhookHttpMethod"), "PATCH") ==
+	               0 ||
+	           strcmp(hkd_doc_str(doc, "webhookHttpMethod"), "GET") == 0);
 	v = json_object_get(doc, "events");
 	FUZZ_CHECK(json_is_array(v) && json_array_size(v) >= 1 &&
 	           json_array_size(v) <= EVENTS_MAX);
@@ -202,21 +203,21 @@ static void fuzz_check_document(const json_t *doc, const json_t *req,
 		           !strpbrk(val, "\r\n"));
 		fuzz_check_literal(val);
 	}
-	FUZZ_CHECK(strcmp(doc_str(doc, "format"), "standard") == 0 ||
-	           strcmp(doc_str(doc, "format"), "kadoa") == 0);
+	FUZZ_CHECK(strcmp(hkd_doc_str(doc, "format"), "standard") == 0 ||
+	           strcmp(hkd_doc_str(doc, "format"), "kadoa") == 0);
 	v = json_object_get(doc, "description");
 	FUZZ_CHECK(!v || (json_is_string(v) &&
 	                  json_string_length(v) <= DESCRIPTION_MAX));
 	FUZZ_CHECK(json_is_boolean(json_object_get(doc, "enabled")));
-	secret = doc_str(doc, "secret");
+	secret = hkd_doc_str(doc, "secret");
 	FUZZ_CHECK(secret && secret_ok(secret));
 	given = json_string_value(json_object_get(req, "secret"));
 	if (given)
 		FUZZ_CHECK(strcmp(secret, given) == 0);
 	if (old_secret &&
 	    (given || json_is_true(json_object_get(req, "rotateSecret"))))
-		FUZZ_CHECK(strcmp(doc_str(doc, "previousSecret"), old_secret) ==
-		           0);
+		FUZZ_CHECK(strcmp(hkd_doc_str(doc, "previousSecret"),
+		                  old_secret) == 0);
 
 	/* The public view masks the secret: unless the client wrote it
 	 * somewhere else too, it is nowhere in the view. */
