@@ -352,6 +352,18 @@ int sq_stmt_fail(struct sq_store *st, char *err, size_t errlen)
 	return storage_error(code) ? HKD_STORE_FAILED : HKD_JOB_BROKEN;
 }
 
+int sq_job_end(struct sq_store *st, sqlite3_stmt *q, int own, int rc, char *err,
+               size_t errlen)
+{
+	if (rc == HKD_STORE_FAILED)
+		rc = sq_stmt_fail(st, err, errlen);
+	if (own)
+		sqlite3_finalize(q);
+	else if (q)
+		sqlite3_reset(q);
+	return rc;
+}
+
 static int job_put(void *backend, void *argp, char *err, size_t errlen)
 {
 	struct sq_store *st = backend;
@@ -361,7 +373,7 @@ static int job_put(void *backend, void *argp, char *err, size_t errlen)
 	int rc = HKD_STORE_FAILED;
 
 	if (!(q = wstmt(st, W_PUT_EVENT)))
-		goto sqlfail;
+		goto out;
 	sqlite3_bind_text(q, 1, a->ev->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 2, a->ev->type, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, a->ev->source, -1, SQLITE_STATIC);
@@ -370,7 +382,7 @@ static int job_put(void *backend, void *argp, char *err, size_t errlen)
 	sqlite3_bind_text(q, 6, a->ev->json, (int)a->ev->json_len,
 	                  SQLITE_STATIC);
 	if (sqlite3_step(q) != SQLITE_DONE)
-		goto sqlfail;
+		goto out;
 	if (sqlite3_changes(st->db) == 0) {
 		rc = HKD_STORE_DUPLICATE;
 		goto out;
@@ -378,7 +390,7 @@ static int job_put(void *backend, void *argp, char *err, size_t errlen)
 	event_seq = sqlite3_last_insert_rowid(st->db);
 	sqlite3_reset(q);
 	if (!(q = wstmt(st, W_PUT_DELIVERY)))
-		goto sqlfail;
+		goto out;
 	for (size_t i = 0; i < a->n; i++) {
 		char *sched =
 		    hkd_store_schedule_json(a->d[i].retry_ms, a->d[i].n_retry);
@@ -398,16 +410,11 @@ static int job_put(void *backend, void *argp, char *err, size_t errlen)
 			sqlite3_bind_text(q, 8, LEASE_LOCAL, -1, SQLITE_STATIC);
 		free(sched);
 		if (sqlite3_step(q) != SQLITE_DONE)
-			goto sqlfail;
+			goto out;
 	}
 	rc = HKD_STORE_OK;
-	goto out;
-sqlfail:
-	rc = sq_stmt_fail(st, err, errlen);
 out:
-	if (q)
-		sqlite3_reset(q);
-	return rc;
+	return sq_job_end(st, q, 0, rc, err, errlen);
 }
 
 static int job_record(void *backend, void *argp, char *err, size_t errlen)
@@ -419,7 +426,7 @@ static int job_record(void *backend, void *argp, char *err, size_t errlen)
 	int rc = HKD_STORE_FAILED;
 
 	if (!(q = wstmt(st, W_DELIVERY_SEQ)))
-		goto sqlfail;
+		goto out;
 	sqlite3_bind_text(q, 1, a->delivery_id, -1, SQLITE_STATIC);
 	switch (sqlite3_step(q)) {
 	case SQLITE_ROW:
@@ -428,12 +435,12 @@ static int job_record(void *backend, void *argp, char *err, size_t errlen)
 		rc = HKD_STORE_NOT_FOUND; /* purged meanwhile: nothing to do */
 		goto out;
 	default:
-		goto sqlfail;
+		goto out;
 	}
 	dseq = sqlite3_column_int64(q, 0);
 	sqlite3_reset(q);
 	if (!(q = wstmt(st, W_RECORD_STATE)))
-		goto sqlfail;
+		goto out;
 	sqlite3_bind_int(q, 1, (int)a->state);
 	sqlite3_bind_int(q, 2, (int)a->attempt);
 	sqlite3_bind_int64(q, 3, a->next_at_ms);
@@ -443,10 +450,10 @@ static int job_record(void *backend, void *argp, char *err, size_t errlen)
 	sqlite3_bind_int64(q, 7, dseq);
 	sqlite3_bind_int(q, 8, a->release);
 	if (sqlite3_step(q) != SQLITE_DONE)
-		goto sqlfail;
+		goto out;
 	sqlite3_reset(q);
 	if (!(q = wstmt(st, W_RECORD_ATTEMPT)))
-		goto sqlfail;
+		goto out;
 	sqlite3_bind_int64(q, 1, dseq);
 	sqlite3_bind_int(q, 2, (int)a->attempt);
 	sqlite3_bind_int64(q, 3, a->started_ms);
@@ -454,15 +461,10 @@ static int job_record(void *backend, void *argp, char *err, size_t errlen)
 	sqlite3_bind_text(q, 5, outcome_name(a->outcome), -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 6, a->reason, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) != SQLITE_DONE)
-		goto sqlfail;
+		goto out;
 	rc = HKD_STORE_OK;
-	goto out;
-sqlfail:
-	rc = sq_stmt_fail(st, err, errlen);
 out:
-	if (q)
-		sqlite3_reset(q);
-	return rc;
+	return sq_job_end(st, q, 0, rc, err, errlen);
 }
 
 /* Delete up to PURGE_CHUNK finished events older than their retention, in
@@ -868,15 +870,11 @@ static int sq_count(struct hkd_store *base, const char *sql, long long *out,
 
 	if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK ||
 	    sqlite3_step(q) != SQLITE_ROW)
-		goto sqlfail;
+		goto out;
 	*out = sqlite3_column_int64(q, 0);
 	rc = HKD_STORE_OK;
-	goto out;
-sqlfail:
-	rc = sq_stmt_fail(st, err, errlen);
 out:
-	sqlite3_finalize(q);
-	return rc;
+	return sq_job_end(st, q, 1, rc, err, errlen);
 }
 
 static int job_release_all(void *backend, void *argp, char *err, size_t errlen)

@@ -54,6 +54,11 @@ struct sq_store {
 const char *sq_col(sqlite3_stmt *q, int i);
 /* A failed statement on the writer: its message in err; the job's rc. */
 int sq_stmt_fail(struct sq_store *st, char *err, size_t errlen);
+/* A writer job's end: its statement q (NULL: none) finalized when the job
+ * prepared it (own), else reset (a cached one); rc, or for
+ * HKD_STORE_FAILED what sq_stmt_fail makes of the failure. */
+int sq_job_end(struct sq_store *st, sqlite3_stmt *q, int own, int rc, char *err,
+               size_t errlen);
 
 /* store_sqlite_log.c: the reads of the delivery log and the audit trail,
  * and the audit job. */

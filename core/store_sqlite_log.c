@@ -208,7 +208,7 @@ int sq_job_audit(void *backend, void *argp, char *err, size_t errlen)
 	        "INSERT INTO audit(at, key_id, action, target, detail) "
 	        "VALUES (?1, ?2, ?3, ?4, ?5)",
 	        -1, &q, NULL) != SQLITE_OK)
-		goto sqlfail;
+		goto out;
 	sqlite3_bind_int64(q, 1, a->at);
 	sqlite3_bind_text(q, 2, a->rec->key_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, a->rec->action, -1, SQLITE_STATIC);
@@ -216,14 +216,10 @@ int sq_job_audit(void *backend, void *argp, char *err, size_t errlen)
 	if (a->rec->detail)
 		sqlite3_bind_text(q, 5, a->rec->detail, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) != SQLITE_DONE)
-		goto sqlfail;
+		goto out;
 	rc = HKD_STORE_OK;
-	goto out;
-sqlfail:
-	rc = sq_stmt_fail(st, err, errlen);
 out:
-	sqlite3_finalize(q);
-	return rc;
+	return sq_job_end(st, q, 1, rc, err, errlen);
 }
 
 /* Binds v[0], the cursor (0: from the newest), and v[1], the row limit. */
