@@ -19,8 +19,10 @@ void hkd_adapt_learn(struct hkd_adapt *a, enum hookd_status st, int64_t took_us,
 	if (st == HOOKD_OK) {
 		if (a->samples == 0 || took_us < a->low_us)
 			a->low_us = took_us;
-		if (++a->samples >= HKD_ADAPT_SAMPLES || a->base_us == 0) {
-			a->base_us = a->low_us;
+		if (a->base_us == 0 || took_us < a->base_us)
+			a->base_us = took_us;
+		if (++a->samples >= HKD_ADAPT_SAMPLES) {
+			a->base_us = a->low_us; /* may rise: a lasting change */
 			a->samples = 0;
 		}
 		a->avg_us =

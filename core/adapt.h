@@ -13,9 +13,9 @@
  *   ends slow start;
  * - when the average latency (a moving average, 1/8 per sample) exceeds
  *   HKD_ADAPT_SLOWER times the base latency plus HKD_ADAPT_MARGIN_US, a
- *   success cuts it by a fifth instead; the base is the least latency of
- *   the last HKD_ADAPT_SAMPLES successes, so a lasting change of the
- *   receiver becomes the new base;
+ *   success cuts it by a fifth instead; the base is the least latency
+ *   seen, and every HKD_ADAPT_SAMPLES successes the least of those, so a
+ *   lasting change of the receiver becomes the new base;
  * - at most one decrease per average latency: answers to attempts sent
  *   before a cut do not cut again. A failure (a 4xx) changes nothing.
  */
@@ -34,7 +34,7 @@
 struct hkd_adapt {
 	double window;   /* attempts it may have in flight now */
 	int grown;       /* slow start is over (a first sign of load) */
-	int64_t base_us; /* least latency over the last HKD_ADAPT_SAMPLES */
+	int64_t base_us; /* least latency since the last HKD_ADAPT_SAMPLES */
 	int64_t low_us;  /* the least of the samples since base_us was set */
 	int samples;     /* since then */
 	int64_t avg_us;  /* latency, moving average */

@@ -114,6 +114,27 @@ START_TEST(test_knee_receiver_settles_near_knee)
 }
 END_TEST
 
+/* First answers far slower than the receiver's normal (it was busy with
+ * others' load then) do not become its base: it still settles near its
+ * knee, not far past it. */
+START_TEST(test_slow_first_answers)
+{
+	struct hkd_adapt a;
+	int64_t now = 1000000;
+	int max_room;
+	double mean;
+
+	hkd_adapt_init(&a);
+	for (int i = 0; i < 2; i++) {
+		now += 10000000;
+		hkd_adapt_learn(&a, HOOKD_OK, 10000000, now, CEILING);
+	}
+	mean = run(&a, knee, 400, 200, &now, &max_room);
+	ck_assert_msg(mean >= KNEE * 0.5 && mean <= KNEE * 2.0,
+	              "mean window %.1f, the knee at %d", mean, KNEE);
+}
+END_TEST
+
 /* A receiver that fails every attempt is held to one at a time. */
 START_TEST(test_failing_receiver_held_to_one)
 {
@@ -195,6 +216,7 @@ int main(void)
 
 	tcase_add_test(tc, test_flat_receiver_reaches_ceiling);
 	tcase_add_test(tc, test_knee_receiver_settles_near_knee);
+	tcase_add_test(tc, test_slow_first_answers);
 	tcase_add_test(tc, test_failing_receiver_held_to_one);
 	tcase_add_test(tc, test_fail_changes_nothing);
 	tcase_add_test(tc, test_one_cut_per_round_trip);

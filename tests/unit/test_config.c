@@ -298,7 +298,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg->n_routes, 0);
 	/* Subscriptions: as docs/configuration.md and hookd.conf(5) say. */
 	ck_assert_uint_eq(cfg->n_sub_allow, 0);
-	ck_assert_int_eq(cfg->sub_concurrency, 2);
+	ck_assert_int_eq(cfg->sub_concurrency, 64);
 	ck_assert_int_eq(cfg->sub_timeout, 15);
 	ck_assert_int_eq(cfg->sub_disable_after, 5 * 86400);
 	ck_assert_int_eq(cfg->sub_secret_grace, 86400);
