@@ -44,6 +44,8 @@ def options(argv):
                     help="the longest the backlog may take to fill (default 300 s)")
     ap.add_argument("--backlog", type=int, help="events to queue for the down receiver "
                                                 "(default 1000000)")
+    ap.add_argument("--scale-subs", type=int, default=10000, metavar="N",
+                    help="subscriptions of the subs scenario (default 10000; 500 with --smoke)")
     o = ap.parse_args(argv)
     o.rounds = o.rounds or (1 if o.smoke else 3)
     o.duration = o.duration or (1 if o.smoke else 10)

@@ -196,7 +196,10 @@ COLUMNS = [("rps", "req/s", 0), ("deliveries_per_s", "deliveries/s", 0),
            ("kb_rss_per_event", "RSS KB/event", 2), ("fill_s", "fill s", 0),
            ("rss_restart_mb", "RSS after restart MB", 1), ("queued_after_restart", "queued after restart", 0),
            ("restart_s", "restart s", 1),
-           ("startup_ms", "start-up ms", 1), ("status", "status", 0), ("sent_mb", "sent MB", 0),
+           ("startup_ms", "start-up ms", 1),
+           ("subs", "subscriptions", 0), ("create_per_s", "created/s (keep-alive)", 0),
+           ("fanout_s", "one event to all s", 2), ("rss_idle_mb", "RSS idle MB", 1),
+           ("threads_idle", "threads idle", 0), ("page_us", "a page of the list ms", -3), ("status", "status", 0), ("sent_mb", "sent MB", 0),
            ("seconds", "s", 1)]
 
 

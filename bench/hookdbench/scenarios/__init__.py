@@ -5,11 +5,12 @@ must have for the scenario to count as having produced numbers); where a
 scenario cannot run on every machine, unavailable() says why, or None.
 A new scenario is a module here and a line in MODULES."""
 
-from . import body, fanout, ingest, memory, nodes, signed, startup
+from . import body, fanout, ingest, memory, nodes, signed, startup, subs
 from . import exec as exec_  # the module; the builtin is not used here
 
 MODULES = {"ingest": ingest, "signed": signed, "exec": exec_, "fanout": fanout,
-           "memory": memory, "startup": startup, "body": body, "nodes": nodes}
+           "memory": memory, "startup": startup, "body": body, "nodes": nodes,
+           "subs": subs}
 SCENARIOS = list(MODULES)
 RUNNERS = {name: m.run for name, m in MODULES.items()}
 TITLES = {name: m.TITLE for name, m in MODULES.items()}
