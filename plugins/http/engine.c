@@ -45,8 +45,10 @@ struct engine_loop {
 	int stopping;                        /* under lock: end now */
 	int complained;                      /* a multi error was logged */
 	struct transfer *queue, *queue_tail; /* handed over, not started */
+	struct transfer *wait, *wait_tail;   /* taken over, not started yet */
 	struct transfer *active;             /* in the multi handle */
-	CURL *pool[HTTP_POOL_MAX];           /* idle easy handles */
+	int n_active;
+	CURL *pool[HTTP_POOL_MAX]; /* idle easy handles */
 	int npool;
 };
 
@@ -95,6 +97,7 @@ static void transfer_end(struct engine_loop *l, struct transfer *t,
 			l->active = t->next;
 		if (t->next)
 			t->next->prev = t->prev;
+		l->n_active--;
 	}
 	request_release(&t->req);
 	free(t);
@@ -131,6 +134,7 @@ static void transfer_start(struct engine_loop *l, struct transfer *t)
 	if (l->active)
 		l->active->prev = t;
 	l->active = t;
+	l->n_active++;
 	t->give_up = hkd_mono_ms() + t->req.limit_ms + HTTP_WATCHDOG_GRACE_MS;
 	mc = curl_multi_add_handle(l->multi, c);
 	if (mc != CURLM_OK) {
@@ -222,6 +226,11 @@ static void loop_drain(struct engine_loop *l, struct transfer *queued)
 
 	result_init(&res);
 	hkd_set_err(res.reason, sizeof(res.reason), "hookd is stopping");
+	if (l->wait_tail) { /* the ones waiting, then the ones handed over */
+		l->wait_tail->next = queued;
+		queued = l->wait;
+		l->wait = l->wait_tail = NULL;
+	}
 	while (queued) {
 		t = queued;
 		queued = t->next;
@@ -258,9 +267,23 @@ static void *loop_run(void *arg)
 		pthread_mutex_unlock(&l->lock);
 		if (stop)
 			break;
-		while (in) {
-			t = in;
-			in = t->next;
+		if (in) {
+			if (l->wait_tail)
+				l->wait_tail->next = in;
+			else
+				l->wait = in;
+			for (t = in; t->next; t = t->next)
+				;
+			l->wait_tail = t;
+			in = NULL;
+		}
+		/* At most HTTP_LOOP_ACTIVE in curl at once: the others wait
+		 * here, without an easy handle or a connection of their own. */
+		while (l->wait && l->n_active < HTTP_LOOP_ACTIVE) {
+			t = l->wait;
+			l->wait = t->next;
+			if (!l->wait)
+				l->wait_tail = NULL;
 			t->next = NULL;
 			transfer_start(l, t);
 		}

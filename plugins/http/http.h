@@ -38,6 +38,10 @@
 /* Connections the event loop opens to one host at most; further transfers
  * wait inside curl for one to come free (HTTP/2 multiplexes on them). */
 #define HTTP_MAX_HOST_CONNECTIONS 64
+/* Transfers an event loop has in curl at once; more wait in the loop,
+ * without an easy handle, in the order they came (their time limit starts
+ * when they do). */
+#define HTTP_LOOP_ACTIVE 512
 /* Idle easy handles the event loop keeps for the next transfers. */
 #define HTTP_POOL_MAX 64
 /* The loop ends a transfer itself this long after its time limit, should
