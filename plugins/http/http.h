@@ -35,9 +35,12 @@
 #define HTTP_MAX_ADDRS 16
 /* Cap for a Retry-After hint (the dispatcher caps it too). */
 #define HTTP_MAX_RETRY_AFTER_S (24 * 3600)
-/* Connections the event loop opens to one host at most; further transfers
- * wait inside curl for one to come free (HTTP/2 multiplexes on them). */
-#define HTTP_MAX_HOST_CONNECTIONS 64
+/* Connections an event loop opens to one host at most; further transfers
+ * wait inside curl for one to come free (HTTP/2 multiplexes on them). Every
+ * handler and subscription sending to the host shares them, each held to
+ * its own concurrency (adaptive for subscriptions): as many as the loop
+ * has transfers in curl. */
+#define HTTP_MAX_HOST_CONNECTIONS HTTP_LOOP_ACTIVE
 /* Transfers an event loop has in curl at once; more wait in the loop,
  * without an easy handle, in the order they came (their time limit starts
  * when they do). */
