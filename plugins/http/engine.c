@@ -7,9 +7,10 @@
  * per webhook subscription: thousands), the plugin runs HTTP_ENGINE_LOOPS
  * loop threads and one pthread key. A loop owns a curl multi handle, a
  * pool of idle easy handles and every transfer handed to it; attempts go
- * to the loop of their URL's scheme and authority, so the attempts of all
- * instances that send to one receiver share that loop's connection cache
- * (keep-alive, HTTP/2 multiplexing where the receiver offers it).
+ * to the loops in turn, so that both share the work of a busy receiver,
+ * and the attempts of all instances that send to one receiver share each
+ * loop's connection cache (keep-alive, HTTP/2 multiplexing where the
+ * receiver offers it).
  *
  * Life: the loops start with the first asynchronous attempt and are
  * stopped and joined when the last instance is destroyed (the host
@@ -380,17 +381,13 @@ static int on_loop_thread(void)
 	return 0;
 }
 
-/* FNV-1a of the URL's scheme and authority: which loop it goes to. */
-static unsigned loop_of(const char *url)
+/* Which loop the next transfer goes to: each in turn (under E.lock), so
+ * that the loops share the work of one busy receiver too. */
+static unsigned loop_next(void)
 {
-	const char *p = strstr(url, "://");
-	uint32_t h = 2166136261u;
+	static unsigned turn;
 
-	p = p ? p + 3 : url;
-	p += strcspn(p, "/?#");
-	for (const char *c = url; c < p; c++)
-		h = (h ^ (unsigned char)*c) * 16777619u;
-	return h % HTTP_ENGINE_LOOPS;
+	return turn++ % HTTP_ENGINE_LOOPS;
 }
 
 int engine_submit(struct transfer *t)
@@ -405,7 +402,7 @@ int engine_submit(struct transfer *t)
 		pthread_mutex_unlock(&E.lock);
 		return -1;
 	}
-	l = &E.loop[loop_of(t->req.url)];
+	l = &E.loop[loop_next()];
 	pthread_mutex_lock(&l->lock);
 	if (!l->stopping && l->multi) {
 		t->next = NULL;

@@ -170,7 +170,7 @@ void result_init(struct hookd_result *res);
  * engine.c: the delivery engine. HTTP_ENGINE_LOOPS event-loop threads,
  * whatever the number of instances, each with one curl multi handle (its
  * connection cache: keep-alive and HTTP/2 across every instance's
- * attempts to a host). A receiver's host always goes to the same loop.
+ * attempts to a host). Attempts go to the loops in turn.
  * The loops start with the first asynchronous attempt and end when the
  * last instance is destroyed.
  */
