@@ -85,6 +85,9 @@ MESSY = (b"line one\r\n\tline\x01two \x1b[31mred\x1b[0m caf\xc3\xa9 \xff\xfe "
 class Sink(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # hookd may open hundreds of connections at once (a fan-out to
+    # thousands of subscriptions): a short listen queue would reset some.
+    request_queue_size = 1024
 
     def __init__(self, addr, log_path, tls=None):
         super().__init__(addr, Handler)
