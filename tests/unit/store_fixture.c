@@ -177,22 +177,6 @@ int store_fixture_run(Suite *(*make_suite)(void))
 
 /* ---- Helpers ---------------------------------------------------------- */
 
-int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
@@ -323,7 +307,7 @@ void record(struct hkd_store *st, const char *delivery_id, unsigned attempt,
 	snprintf(a.delivery_id, sizeof(a.delivery_id), "%s", delivery_id);
 	a.attempt = attempt;
 	a.outcome = outcome;
-	a.started_ms = wall_ms();
+	a.started_ms = hkd_now_ms();
 	a.duration_us = 1500;
 	snprintf(a.reason, sizeof(a.reason), "%s", reason);
 	a.state = state;
@@ -362,7 +346,7 @@ json_t *wait_delivery(struct hkd_store *st, const char *event_id,
                       const char *delivery_id, const char *state,
                       json_int_t attempts)
 {
-	int64_t deadline = mono_ms() + WAIT_MS;
+	int64_t deadline = hkd_mono_ms() + WAIT_MS;
 	char seen[128] = "no event";
 
 	for (;;) {
@@ -382,7 +366,7 @@ json_t *wait_delivery(struct hkd_store *st, const char *event_id,
 			snprintf(seen, sizeof(seen), "no delivery");
 		}
 		json_decref(ev);
-		ck_assert_msg(mono_ms() < deadline,
+		ck_assert_msg(hkd_mono_ms() < deadline,
 		              "%s never became %s after %lld attempts (%s)",
 		              delivery_id, state, (long long)attempts, seen);
 		sleep_ms(10);

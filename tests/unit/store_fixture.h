@@ -24,6 +24,7 @@
 #include <check.h>
 #include <jansson.h>
 
+#include "clock.h"
 #include "store.h"
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -77,8 +78,6 @@ int store_fixture_run(Suite *(*make_suite)(void));
 
 /* ---- Helpers ---------------------------------------------------------- */
 
-int64_t wall_ms(void);
-int64_t mono_ms(void);
 void sleep_ms(long ms);
 
 /* GET /v4/events/{id}'s answer for id, or NULL (unknown or unreadable). */

@@ -845,7 +845,7 @@ START_TEST(test_record)
 	put_ok(st, "rec-1", "order.created", 3);
 
 	record(st, "rec-1-d0", 1, HOOKD_RETRY, HKD_STATE_RETRYING,
-	       wall_ms() + 60000, "HTTP 503");
+	       hkd_now_ms() + 60000, "HTTP 503");
 	ev = wait_delivery(st, "rec-1", "rec-1-d0", "retrying", 1);
 	d = delivery_in(ev, "rec-1-d0");
 	ck_assert(json_is_string(json_object_get(d, "nextAttemptAt")));
@@ -874,9 +874,9 @@ START_TEST(test_record)
 
 	/* Three results queued back to back, the store closed at once. */
 	record(st, "rec-1-d1", 1, HOOKD_RETRY, HKD_STATE_RETRYING,
-	       wall_ms() + 1000, "timeout");
+	       hkd_now_ms() + 1000, "timeout");
 	record(st, "rec-1-d1", 2, HOOKD_RETRY, HKD_STATE_RETRYING,
-	       wall_ms() + 5000, "connection refused");
+	       hkd_now_ms() + 5000, "connection refused");
 	record(st, "rec-1-d1", 3, HOOKD_FAIL, HKD_STATE_DEAD, 0, "HTTP 410");
 	record(st, "rec-1-d2", 1, HOOKD_FAIL, HKD_STATE_DEAD, 0, "HTTP 404");
 	/* A result for a delivery that is gone is dropped quietly. */
@@ -913,14 +913,14 @@ START_TEST(test_recover)
 	struct hkd_store *st = open_url(url);
 	struct visits v;
 	struct hkd_stored_delivery *d;
-	int64_t before, after, retry_at = wall_ms() + 120000;
+	int64_t before, after, retry_at = hkd_now_ms() + 120000;
 
 	memset(&v, 0, sizeof(v));
-	before = wall_ms();
+	before = hkd_now_ms();
 	/* d0 stays pending, d1 retries, d2 succeeds, d3 dies. */
 	put_ok(st, "rcv-1", "order.created", 4);
 	put_ok(st, "rcv-2", "user.created", 1);
-	after = wall_ms();
+	after = hkd_now_ms();
 	record(st, "rcv-1-d1", 1, HOOKD_RETRY, HKD_STATE_RETRYING, retry_at,
 	       "HTTP 502");
 	record(st, "rcv-1-d2", 1, HOOKD_OK, HKD_STATE_SUCCEEDED, 0, "HTTP 200");

@@ -46,21 +46,21 @@ START_TEST(test_replay)
 	memset(&v, 0, sizeof(v));
 	put_ok(st, "rpl-1", "order.created", 3);
 	record(st, "rpl-1-d0", 1, HOOKD_RETRY, HKD_STATE_RETRYING,
-	       wall_ms() + 1000, "HTTP 500");
+	       hkd_now_ms() + 1000, "HTTP 500");
 	record(st, "rpl-1-d0", 2, HOOKD_RETRY, HKD_STATE_RETRYING,
-	       wall_ms() + 5000, "HTTP 500");
+	       hkd_now_ms() + 5000, "HTTP 500");
 	record(st, "rpl-1-d0", 3, HOOKD_FAIL, HKD_STATE_DEAD, 0, "HTTP 500");
 	record(st, "rpl-1-d1", 1, HOOKD_RETRY, HKD_STATE_RETRYING,
-	       wall_ms() + 60000, "HTTP 503");
+	       hkd_now_ms() + 60000, "HTTP 503");
 	record(st, "rpl-1-d2", 1, HOOKD_OK, HKD_STATE_SUCCEEDED, 0, "HTTP 200");
 	wait_state(st, "rpl-1", "rpl-1-d0", "dead", 3);
 	wait_state(st, "rpl-1", "rpl-1-d1", "retrying", 1);
 	wait_state(st, "rpl-1", "rpl-1-d2", "succeeded", 1);
 	ck_assert_int_eq(hkd_store_dead_count(st), 1);
 
-	before = wall_ms();
+	before = hkd_now_ms();
 	rc = hkd_store_replay(st, "rpl-1-d0", collect, &v, &state);
-	after = wall_ms();
+	after = hkd_now_ms();
 	ck_assert_int_eq(rc, HKD_STORE_OK);
 	ck_assert_uint_eq(v.calls, 1);
 	d = &v.d[0];
@@ -409,9 +409,9 @@ START_TEST(test_dead_count)
 	ck_assert_int_eq(hkd_store_dead_count(st), 0);
 	record(st, "dc-1-d0", 1, HOOKD_FAIL, HKD_STATE_DEAD, 0, "x");
 	record(st, "dc-1-d1", 1, HOOKD_RETRY, HKD_STATE_RETRYING,
-	       wall_ms() + 1000, "x");
+	       hkd_now_ms() + 1000, "x");
 	record(st, "dc-1-d2", 1, HOOKD_OK, HKD_STATE_SUCCEEDED, 0, "x");
-	record(st, "dc-1-d3", 1, HOOKD_RETRY, HKD_STATE_RETRYING, wall_ms(),
+	record(st, "dc-1-d3", 1, HOOKD_RETRY, HKD_STATE_RETRYING, hkd_now_ms(),
 	       "x");
 	record(st, "dc-1-d3", 2, HOOKD_RETRY, HKD_STATE_DEAD, 0,
 	       "out of retries");
@@ -459,8 +459,8 @@ START_TEST(test_dead_gauge)
 	for (int i = 0; i < 1000; i++)
 		ck_assert_int_eq(hkd_store_dead_gauge(st), 1);
 	usleep((HKD_DEAD_GAUGE_TTL_MS + 100) * 1000);
-	deadline = mono_ms() + 5000;
-	while ((g = hkd_store_dead_gauge(st)) != 3 && mono_ms() < deadline)
+	deadline = hkd_mono_ms() + 5000;
+	while ((g = hkd_store_dead_gauge(st)) != 3 && hkd_mono_ms() < deadline)
 		usleep(10 * 1000);
 	ck_assert_int_eq(g, 3);
 	hkd_store_close(st);
@@ -545,12 +545,12 @@ open_purging(const char *url, int64_t keep_succeeded_ms, int64_t keep_dead_ms)
 /* Poll until event id is purged; fail the case after WAIT_MS. */
 static void wait_purged(struct hkd_store *st, const char *id)
 {
-	int64_t deadline = mono_ms() + WAIT_MS;
+	int64_t deadline = hkd_mono_ms() + WAIT_MS;
 	json_t *ev;
 
 	while ((ev = event_json(st, id)) != NULL) {
 		json_decref(ev);
-		ck_assert_msg(mono_ms() < deadline,
+		ck_assert_msg(hkd_mono_ms() < deadline,
 		              "%s was not purged in %d ms", id, WAIT_MS);
 		sleep_ms(20);
 	}
@@ -573,7 +573,7 @@ START_TEST(test_retention)
 	record(st, "ret-dead-d1", 1, HOOKD_FAIL, HKD_STATE_DEAD, 0, "");
 	record(st, "ret-retry-d0", 1, HOOKD_OK, HKD_STATE_SUCCEEDED, 0, "");
 	record(st, "ret-retry-d1", 1, HOOKD_RETRY, HKD_STATE_RETRYING,
-	       wall_ms() + 60000, "");
+	       hkd_now_ms() + 60000, "");
 
 	wait_purged(st, "ret-ok");
 	/* A few more purge rounds: the others stay. */
@@ -756,7 +756,7 @@ START_TEST(test_shared_claims)
 	ck_assert_uint_eq(claim_into(b, 64, &vb), 4);
 	ck_assert_uint_eq(claim_into(a, 64, &va), 0);
 	/* A result that releases a delivery parks it for anyone. */
-	record(b, vb.d[0].id, 1, HOOKD_RETRY, HKD_STATE_RETRYING, wall_ms(),
+	record(b, vb.d[0].id, 1, HOOKD_RETRY, HKD_STATE_RETRYING, hkd_now_ms(),
 	       "x");
 	{
 		struct hkd_attempt_rec r;
@@ -766,7 +766,7 @@ START_TEST(test_shared_claims)
 		r.attempt = 1;
 		r.outcome = HOOKD_RETRY;
 		r.state = HKD_STATE_RETRYING;
-		r.next_at_ms = wall_ms();
+		r.next_at_ms = hkd_now_ms();
 		r.release = 1;
 		hkd_store_record(b, &r);
 	}
@@ -802,8 +802,8 @@ START_TEST(test_shared_lease_expiry)
 	/* a dies (no renewal, nothing released): b takes over once the
 	 * lease ran out. */
 	hkd_store_close(a);
-	t0 = mono_ms();
-	while (got < 3 && mono_ms() - t0 < WAIT_MS) {
+	t0 = hkd_mono_ms();
+	while (got < 3 && hkd_mono_ms() - t0 < WAIT_MS) {
 		got += claim_into(b, 64, &vb);
 		sleep_ms(100);
 	}
@@ -876,14 +876,14 @@ static void *hold_main(void *arg)
  * it holds its connection. */
 static void hold_start(struct holder *h, struct hkd_store *st)
 {
-	int64_t t0 = mono_ms();
+	int64_t t0 = hkd_mono_ms();
 	memset(h, 0, sizeof(*h));
 	h->st = st;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cond, NULL);
 	ck_assert_int_eq(pthread_create(&h->thread, NULL, hold_main, h), 0);
 	pthread_mutex_lock(&h->lock);
-	while (!h->holding && mono_ms() - t0 < WAIT_MS) {
+	while (!h->holding && hkd_mono_ms() - t0 < WAIT_MS) {
 		pthread_mutex_unlock(&h->lock);
 		sleep_ms(10);
 		pthread_mutex_lock(&h->lock);
@@ -935,11 +935,11 @@ START_TEST(test_shared_pool)
 	o.pool_size = 1;
 	st = open_with(&o);
 	hold_start(&h, st);
-	t0 = mono_ms();
+	t0 = hkd_mono_ms();
 	ck_assert_ptr_null(hkd_event_json(st, "evt_none", &failed));
 	ck_assert_int_eq(failed, 1);
 	ck_assert_ptr_null(hkd_deliveries_json(st, &f));
-	ck_assert_int_lt(mono_ms() - t0, WAIT_MS);
+	ck_assert_int_lt(hkd_mono_ms() - t0, WAIT_MS);
 	hold_stop(&h);
 	page = hkd_deliveries_json(st, &f);
 	ck_assert_ptr_nonnull(page);
